@@ -1,0 +1,93 @@
+"""Fixtures: a real app over a real data folder in tmp_path, and a small known world in it."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from server import create_app  # noqa: E402
+from server.auth import create_user  # noqa: E402
+from server.store import CORE, close_app_store, get_store  # noqa: E402
+
+PASSWORD = "correct-horse-42"
+
+
+def seed_world(store):
+    """Two villages, a few households, one account of each kind (plus a cadre per village)."""
+    def write(tx):
+        tx.put(CORE, "villages", {"id": "v1", "name": "青石村", "township": "长寿镇", "county": "平江县"})
+        tx.put(CORE, "villages", {"id": "v2", "name": "白沙村", "township": "长寿镇", "county": "平江县"})
+        for vid, n in (("v1", 3), ("v2", 2)):
+            for i in range(1, n + 1):
+                tx.put(vid, "households", {
+                    "id": f"{vid}-{i:04d}", "village_id": vid, "head_name": f"张{vid}{i}",
+                    "phone": "13800138000", "address": f"{i}号", "group": "1组", "category": "tuopin",
+                    "population": 3,
+                    "members": [{"name": f"张{vid}{i}", "relation": "户主", "sex": "male",
+                                 "birth_year": 1970, "health": "健康", "schooling": "初中", "work": "务农"}],
+                    "plots": [{"name": "大田", "area_mu": 1.5, "east": "水渠", "west": "村道",
+                               "south": "李家", "north": "山林", "contract_signed": True}],
+                    "cadre_ids": [f"cadre{vid[1]}"], "pv_status": None, "version": 1,
+                    "updated_at": "2026-01-01T00:00:00+00:00", "field_versions": {}})
+    store.write(write)
+    create_user(store, "cadre1", "cadre", PASSWORD, villages=["v1"], display_name="李干部", unit="县农业农村局")
+    create_user(store, "cadre2", "cadre", PASSWORD, villages=["v2"], display_name="王干部", unit="县委党校")
+    create_user(store, "super", "supervisor", PASSWORD, villages=["v1", "v2"], display_name="赵督导")
+    create_user(store, "admin", "admin", PASSWORD, display_name="管理员")
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0})
+    with app.app_context():
+        seed_world(get_store())
+    yield app
+    close_app_store(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Api:
+    """Talks to the app as the phone does: CSRF token header, JSON bodies."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = None
+
+    def csrf(self):
+        self.token = self.client.get("/api/v1/csrf").get_json()["csrf_token"]
+        return self.token
+
+    def login(self, username, password=PASSWORD):
+        self.csrf()
+        r = self.client.post("/login", json={"username": username, "password": password,
+                                             "remember": True}, headers={"X-CSRFToken": self.token})
+        if r.status_code == 200:
+            self.token = r.get_json()["csrf_token"]
+        return r
+
+    def post(self, url, body, **kw):
+        return self.client.post(url, json=body, headers={"X-CSRFToken": self.token or self.csrf()}, **kw)
+
+    def put(self, url, **kw):
+        headers = kw.pop("headers", {})
+        headers["X-CSRFToken"] = self.token or self.csrf()
+        return self.client.put(url, headers=headers, **kw)
+
+    def get(self, url, **kw):
+        return self.client.get(url, **kw)
+
+
+@pytest.fixture
+def api(client):
+    return Api(client)
