@@ -1,0 +1,35 @@
+# Two commands from a fresh clone: `make run` (serve the demo) and `make test` (the whole suite).
+VENV    := .venv
+PY      := $(VENV)/bin/python
+FLASK   := $(VENV)/bin/flask --app server
+APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
+APT_TEST := $(APT_RUN) chromium poppler-utils nodejs
+
+.PHONY: run test deps system-deps test-system-deps bench clean-data
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+deps: $(VENV)/.installed system-deps
+
+# Debian packages, installed only when missing and apt is usable (root, or sudo without a password).
+system-deps:
+	@sh scripts/apt-ensure.sh $(APT_RUN)
+
+test-system-deps:
+	@sh scripts/apt-ensure.sh $(APT_TEST)
+
+run: deps
+	$(FLASK) init --demo
+	$(FLASK) serve --host 127.0.0.1 --port 5000
+
+test: $(VENV)/.installed test-system-deps
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+	node --test tests/js/
+
+bench: $(VENV)/.installed
+	$(PY) bench/store_bench.py
+	$(PY) bench/sync_bench.py
+	$(PY) bench/print_bench.py
