@@ -1,0 +1,27 @@
+"""Jiedui: field survey server for village-resident cadres. `create_app` builds the Flask app."""
+
+import logging
+
+from flask import Flask
+
+from . import config
+
+
+def create_app(test_config=None):
+    """Nothing opens the store here: CLI commands that write must take the folder lock themselves,
+    and read-only ones must work beside a running server. The store opens on first use."""
+    app = Flask(__name__, static_folder=None)
+    config.configure(app, test_config)
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from . import admin, auth, cli, errors, households, i18n, phone, printing, store, sync
+    store.init_app(app)
+    sync.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    auth.init_app(app)
+    for module in (auth, phone, households, admin, sync, printing):
+        app.register_blueprint(module.bp)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,57 @@
+"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY) with safe defaults."""
+
+import os
+import secrets
+from datetime import timedelta
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _secret_key(data_dir):
+    """Generated once into the data folder, so sessions survive restarts without any set-up."""
+    path = os.path.join(data_dir, "secret_key")
+    if os.path.exists(path):
+        with open(path) as f:
+            return f.read().strip()
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+def configure(app, test_config=None):
+    test_config = dict(test_config or {})
+    data_dir = os.path.abspath(test_config.pop("DATA_DIR", None)
+                               or os.environ.get("JIEDUI_DATA_DIR")
+                               or os.path.join(ROOT, "data"))
+    os.makedirs(data_dir, exist_ok=True)
+    secure = os.environ.get("JIEDUI_SECURE_COOKIES", "") in ("1", "true", "yes")
+    app.config.update(
+        DATA_DIR=data_dir,
+        FORMS_DIR=os.path.join(ROOT, "forms"),
+        STATIC_APP_DIR=os.path.join(ROOT, "static"),
+        SECRET_KEY=os.environ.get("JIEDUI_SECRET_KEY") or _secret_key(data_dir),
+        # Phones sync after days in the field: the login lasts, and remember-me outlives the session.
+        PERMANENT_SESSION_LIFETIME=timedelta(days=60),
+        REMEMBER_COOKIE_DURATION=timedelta(days=60),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,   # the largest body: one attachment
+        MAX_JSON_BYTES=4 * 1024 * 1024,        # one sync batch
+        MAX_BATCH_ITEMS=100,
+        MAX_ATTACHMENT_BYTES=10 * 1024 * 1024,
+        MAX_ROSTER_BYTES=5 * 1024 * 1024,
+        LOGIN_MAX_FAILURES=5,
+        LOGIN_WINDOW_SECONDS=600,
+        SNAPSHOT_EVERY=float(os.environ.get("JIEDUI_SNAPSHOT_EVERY", "2")),
+        JOURNAL_SNAPSHOT_BYTES=int(os.environ.get("JIEDUI_JOURNAL_SNAPSHOT_BYTES", str(16 << 20))),
+        PV_YIELD_KWH_PER_KW=float(os.environ.get("JIEDUI_PV_YIELD", "1100")),
+        TEST_FAULTS=os.environ.get("JIEDUI_TEST_FAULTS") == "1",
+        PRINT_WORKERS=int(os.environ.get("JIEDUI_PRINT_WORKERS", "2")),
+    )
+    app.config.update(test_config)

@@ -1,0 +1,72 @@
+"""Two languages everywhere: Chinese by default (and for zh browsers), English on request."""
+
+from flask import g, request
+
+LANGS = ("zh", "en")
+
+
+def current_lang():
+    if "lang" not in g:
+        chosen = request.cookies.get("lang") if request else None
+        if chosen not in LANGS:
+            best = request.accept_languages.best_match(["zh", "zh-CN", "en"]) if request else None
+            chosen = "en" if best == "en" else "zh"
+        g.lang = chosen
+    return g.lang
+
+
+def tr(zh, en):
+    """Pick the text for the current language: templates call tr("中文", "English")."""
+    return en if current_lang() == "en" else zh
+
+
+def label(obj):
+    """A {zh, en} dict (as in form definitions) in the current language."""
+    if isinstance(obj, dict):
+        return obj.get(current_lang()) or obj.get("zh") or obj.get("en") or ""
+    return "" if obj is None else str(obj)
+
+
+def message(zh, en):
+    """An error text in both languages, for JSON answers: the chosen one first."""
+    return {"message": tr(zh, en), "message_zh": zh, "message_en": en}
+
+
+CATEGORY_LABELS = {
+    "tuopin": ("脱贫户", "Poverty-alleviated"),
+    "jiance": ("监测户", "Monitored"),
+    "dibao": ("低保户", "Low-income (dibao)"),
+    "ordinary": ("一般户", "Ordinary"),
+}
+ROLE_LABELS = {
+    "cadre": ("驻村干部", "Cadre"),
+    "supervisor": ("督导", "Supervisor"),
+    "admin": ("管理员", "Administrator"),
+}
+
+
+def category_label(code):
+    zh, en = CATEGORY_LABELS.get(code, (code or "", code or ""))
+    return tr(zh, en)
+
+
+def role_label(code):
+    zh, en = ROLE_LABELS.get(code, (code, code))
+    return tr(zh, en)
+
+
+def init_app(app):
+    app.add_url_rule("/lang/<code>", "pages_lang", lambda code: _switch_language(code))
+    app.jinja_env.globals.update(tr=tr, label=label, current_lang=current_lang,
+                                 category_label=category_label, role_label=role_label)
+
+
+def _switch_language(code):
+    from flask import redirect, request as req
+    target = req.args.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    resp = redirect(target)
+    if code in LANGS:
+        resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax")
+    return resp

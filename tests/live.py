@@ -1,0 +1,111 @@
+"""A real server in a subprocess over a real data folder, and a small cookie-keeping HTTP client."""
+
+import http.cookiejar
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(data_dir, demo=False):
+    """Fill a data folder the way the project does: the tests' small world, or the demo."""
+    env = dict(os.environ, JIEDUI_DATA_DIR=str(data_dir))
+    if demo:
+        subprocess.run([PYTHON, "-m", "flask", "--app", "server", "init", "--demo"], cwd=ROOT, env=env,
+                       check=True, capture_output=True)
+        return
+    code = ("import sys; sys.path.insert(0, '.');"
+            "from server.store import Store; from tests.conftest import seed_world;"
+            f"s = Store({str(data_dir)!r}, snapshot_every=0).open(); seed_world(s); s.close()")
+    subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True)
+
+
+class LiveServer:
+    def __init__(self, data_dir, port=None, extra_env=None):
+        self.data_dir, self.port = str(data_dir), port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ, JIEDUI_DATA_DIR=self.data_dir, **(extra_env or {}))
+        self.proc = None
+
+    def start(self, timeout=30):
+        self.log = open(os.path.join(self.data_dir, f"server-{self.port}.log"), "ab")
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "flask", "--app", "server", "serve", "--port", str(self.port)],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # ready when GET /api/v1/csrf answers (DESIGN)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}")
+            try:
+                urllib.request.urlopen(self.url + "/api/v1/csrf", timeout=1).read()
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def kill9(self):
+        self.proc.send_signal(9)
+        self.proc.wait()
+        self.log.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+
+
+class Client:
+    """Keeps cookies and the CSRF token, as the phone app does."""
+
+    def __init__(self, base):
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.token = None
+
+    def call(self, method, path, body=None, headers=None, timeout=30):
+        data = None
+        headers = dict(headers or {})
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        if self.token:
+            headers["X-CSRFToken"] = self.token
+        req = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
+        try:
+            with self.opener.open(req, timeout=timeout) as r:
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw and r.headers.get_content_type() == "application/json" else raw)
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, raw
+
+    def login(self, username, password):
+        self.token = self.call("GET", "/api/v1/csrf")[1]["csrf_token"]
+        status, body = self.call("POST", "/login", {"username": username, "password": password,
+                                                     "remember": True})
+        if status == 200:
+            self.token = body["csrf_token"]
+        return status, body
