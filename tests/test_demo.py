@@ -1,0 +1,150 @@
+"""Demo data: deterministic, realistic in shape, consistent with the store's and the roster's rules."""
+
+import os
+import re
+import uuid
+from collections import Counter
+from datetime import datetime
+
+import pytest
+from werkzeug.security import check_password_hash
+
+from server.auth import USERNAME_RE
+from server.demo import DEMO_LOGINS, generate_demo, load_demo
+from server.households import HOUSEHOLD_ID_RE, clean_changes
+from server.roster import parse_phone
+from server.store import CORE, PARTITION_RE, Store
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return generate_demo()
+
+
+def test_generate_demo_is_deterministic(demo):
+    assert generate_demo() == demo
+    assert all("password_hash" not in u for u in demo["users"])
+
+
+def test_three_villages_about_two_hundred_households(demo):
+    villages = demo["villages"]
+    assert len(villages) == 3
+    for v in villages:
+        assert re.fullmatch(r"\d{12}", v["id"]) and PARTITION_RE.match(v["id"])
+        assert v["name"].endswith("村") and v["township"] and v["county"]
+    per_village = Counter(h["village_id"] for h in demo["households"])
+    assert set(per_village) == {v["id"] for v in villages}
+    assert 190 <= sum(per_village.values()) <= 210
+    assert min(per_village.values()) >= 50
+
+
+def test_households_are_well_formed(demo):
+    ids = [h["id"] for h in demo["households"]]
+    assert len(ids) == len(set(ids))
+    categories = Counter()
+    for h in demo["households"]:
+        m = HOUSEHOLD_ID_RE.match(h["id"])
+        assert m and m.group(1) == h["village_id"]
+        assert 2 <= len(h["members"]) <= 6 and h["population"] == len(h["members"])
+        assert h["members"][0]["relation"] == "户主" and h["members"][0]["name"] == h["head_name"]
+        assert 1 <= len(h["plots"]) <= 4 and all(p["area_mu"] > 0 for p in h["plots"])
+        assert parse_phone(h["phone"]) is not None
+        assert re.fullmatch(r"\d组", h["group"]) and h["group"] in h["address"]
+        assert h["version"] == 1 and h["updated_at"]
+        categories[h["category"]] += 1
+        # the lead's own validation of edits accepts every demo value
+        clean, errors = clean_changes({f: h[f] for f in ("head_name", "phone", "address", "group",
+                                                         "category", "population", "members",
+                                                         "plots", "pv_status")})
+        assert errors == [], (h["id"], errors)
+    assert set(categories) == {"tuopin", "jiance", "dibao", "ordinary"}
+    assert categories["tuopin"] > len(demo["households"]) / 2
+
+
+def test_every_cadre_is_paired_within_their_villages(demo):
+    users = {u["id"]: u for u in demo["users"]}
+    assert all(USERNAME_RE.match(uid) and u["username"] == uid for uid, u in users.items())
+    cadres = {uid for uid, u in users.items() if u["role"] == "cadre"}
+    assert 6 <= len(cadres) <= 8
+    assert all(users[c]["unit"] for c in cadres)
+    load = Counter()
+    for h in demo["households"]:
+        assert 1 <= len(h["cadre_ids"]) <= 2 and len(set(h["cadre_ids"])) == len(h["cadre_ids"])
+        for c in h["cadre_ids"]:
+            assert c in cadres and h["village_id"] in users[c]["villages"]
+            load[c] += 1
+    assert set(load) == cadres
+    roles = Counter(u["role"] for u in users.values())
+    assert roles["admin"] == 1 and roles["supervisor"] == 1
+    supervisor = next(u for u in users.values() if u["role"] == "supervisor")
+    assert sorted(supervisor["villages"]) == sorted(v["id"] for v in demo["villages"])
+    assert {(u, r) for u, _p, r in DEMO_LOGINS} == {(uid, u["role"]) for uid, u in users.items()}
+
+
+def test_submissions_belong_to_paired_households(demo):
+    households = {h["id"]: h for h in demo["households"]}
+    forms = Counter(s["form"] for s in demo["submissions"])
+    assert forms["household_visit"] >= 10 and forms["pv_enrollment"] >= 2
+    assert len({s["uuid"] for s in demo["submissions"]}) == len(demo["submissions"])
+    for s in demo["submissions"]:
+        assert str(uuid.UUID(s["uuid"])) == s["uuid"]
+        h = households[s["household_id"]]
+        assert s["village_id"] == h["village_id"] and s["cadre_id"] in h["cadre_ids"]
+        assert s["form_version"] == 1 and s["attachments"] == []
+        assert s["review"] == {"state": "received", "comments": []}
+        assert datetime.fromisoformat(s["created_at"]) < datetime.fromisoformat(s["received_at"])
+        a = s["answers"]
+        if s["form"] == "household_visit":
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", a["visit_date"])
+            assert a["income_total"] == sum(a[k] for k in ("income_wages", "income_farming",
+                                                             "income_livestock", "income_pv",
+                                                             "income_transfers"))
+            assert a["topics"] and a["needs"] and a["needs_detail"]
+            assert a["risk"] in ("yes", "no") and (a["risk"] == "yes") == ("risk_reason" in a)
+            for item in a.get("help_given", []):
+                assert set(item) == {"product", "quantity", "unit", "price"}
+        else:
+            assert a["expected_kwh_year"] == a["capacity_kw"] * 1100
+            assert h["pv_status"]["capacity_kw"] == a["capacity_kw"]
+    helped = [i["product"] for s in demo["submissions"] for i in s["answers"].get("help_given", [])]
+    assert helped  # 消费帮扶 shows up somewhere
+
+
+def test_load_demo_writes_once_and_logins_work(tmp_path):
+    data_dir = str(tmp_path / "data")
+    with Store(data_dir, snapshot_every=0) as store:
+        counts = load_demo(store)
+        assert counts["households"] == len(generate_demo()["households"])
+        seq = store.seq
+        assert load_demo(store) is None  # already there: nothing overwritten
+        assert store.seq == seq
+    with Store(data_dir, snapshot_every=0) as store:  # durable across a reopen
+        assert len(store.village_ids()) == 3
+        total = sum(len(store.search(v, "households")) for v in store.village_ids())
+        assert total == counts["households"]
+        assert sum(len(store.search(v, "submissions")) for v in store.village_ids()) == \
+            counts["submissions"]
+        for username, password, role in DEMO_LOGINS:
+            user = store.get(CORE, "users", username)
+            assert user["role"] == role and user["active"]
+            assert check_password_hash(user["password_hash"], password)
+            assert not check_password_hash(user["password_hash"], password + "x")
+
+
+def test_demo_answers_pass_the_real_form_definitions(demo, tmp_path):
+    """What the server would accept from a phone: nothing dropped, computed fields agree."""
+    from server import formdefs
+    forms_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "forms")
+    registry = formdefs.FormRegistry.load(forms_dir, str(tmp_path / "archive"),
+                                          settings={"pv_yield_kwh_per_kw": 1100})
+    households = {h["id"]: h for h in demo["households"]}
+    for s in demo["submissions"]:
+        definition = registry.get(s["form"], s["form_version"])
+        clean, errors = formdefs.validate_answers(definition, s["answers"], today="2026-11-29",
+                                                  settings={"pv_yield_kwh_per_kw": 1100})
+        assert errors == [], (s["uuid"], errors)
+        assert clean == s["answers"], s["uuid"]
+        if s["form"] == "pv_enrollment":
+            status = formdefs.household_updates(definition, clean, at="x")["pv_status"]
+            expected = dict(households[s["household_id"]]["pv_status"], updated_at="x")
+            assert status == expected
