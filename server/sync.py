@@ -94,8 +94,9 @@ def _err(field, zh, en):
     return {"field": field, "message": tr(zh, en), "message_zh": zh, "message_en": en}
 
 
-def check_item(user, item):
-    """Everything about one item that needs no store write; returns (prepared, errors)."""
+def check_item(user, item, definitions):
+    """Everything about one item that needs no store write; returns (prepared, errors).
+    `definitions` caches form lookups for the batch (the registry hands out copies)."""
     if not isinstance(item, dict):
         return None, [_err(None, "条目须为 JSON 对象。", "Each item must be a JSON object.")]
     errors = []
@@ -112,13 +113,19 @@ def check_item(user, item):
     sub_uuid = sub_uuid.lower()
     definition = None
     form_id, version = item.get("form"), item.get("form_version")
-    if not isinstance(form_id, str) or forms().get(form_id) is None:
+
+    def lookup(form_id, version=None):
+        key = (form_id, version)
+        if key not in definitions:
+            definitions[key] = forms().get(form_id, version)
+        return definitions[key]
+
+    if not isinstance(form_id, str) or lookup(form_id) is None:
         errors.append(_err("form", "未知的表单。", "Unknown form."))
-    elif isinstance(version, bool) or not isinstance(version, int) \
-            or forms().get(form_id, version) is None:
+    elif isinstance(version, bool) or not isinstance(version, int) or lookup(form_id, version) is None:
         errors.append(_err("form_version", "未知的表单版本。", "Unknown form version."))
     else:
-        definition = forms().get(form_id, version)
+        definition = lookup(form_id, version)
     household = get_household_for_user(user, item.get("household_id")) \
         if isinstance(item.get("household_id"), str) else None
     if household is None:
@@ -151,7 +158,7 @@ def check_item(user, item):
             "cadre_id": user.id, "answers": answers, "attachments": attachments,
             "created_at": created_at, "base_version": base,
             "fingerprint": fingerprint(item),
-            "household_updates": formdefs.household_updates(definition, answers)}, []
+            "household_updates": formdefs.household_updates(definition, answers, at=created_at)}, []
 
 
 def check_attachments(raw):
@@ -243,9 +250,9 @@ def post_submissions():
     if fault:
         raise ApiError(503, "test_fault", "测试故障。", "Injected test fault.")
     results = [None] * len(items)
-    prepared, slots, seen = [], [], {}
+    prepared, slots, seen, definitions = [], [], {}, {}
     for i, item in enumerate(items):
-        p, errors = check_item(current_user, item)
+        p, errors = check_item(current_user, item, definitions)
         if errors:
             results[i] = {"uuid": item.get("uuid") if isinstance(item, dict) else None,
                           "status": "rejected", "errors": errors}

@@ -1,0 +1,803 @@
+"""Form definitions as data: load and check the YAML files in forms/, archive every version, and
+validate submitted answers against the version they were made with (see docs/forms.md).
+
+The server re-validates every answer; the phone's validation is a convenience, never the guard.
+"""
+
+import copy
+import datetime
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .conditions import (NAME_RE, ConditionError, check_condition, check_expression, compute,
+                         evaluate, is_answered, is_number)
+
+FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "select_one", "select_multiple",
+               "geopoint", "photo", "signature", "note", "repeat")
+FORM_KEYS = {"id", "version", "title", "subject", "fields", "updates", "settings"}
+FIELD_KEYS = {"name", "type", "label", "hint", "required", "choices", "min", "max", "relevant",
+              "constraint", "constraint_message", "fields", "min_count", "max_count", "compute",
+              "readonly"}
+SUBJECTS = ("household",)
+# Household attributes a form may update, and the fields each needs (see household_updates).
+UPDATABLE = {"members": ("members",), "pv_status": ("interested", "consent", "grid_stage",
+                                                    "capacity_kw", "expected_kwh_year", "funding_mode")}
+MEMBER_KEYS = ("name", "relation", "sex", "birth_year", "health", "schooling", "work")
+
+ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+CHOICE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The same rule as the attachment upload: starts with a letter or digit, no "..", no slashes.
+ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+TEXT_MAX = {"text": 500, "textarea": 5000}
+MAX_REPEAT_ENTRIES = 200
+MAX_NUMBER = 1e15
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+class FormDefinitionError(Exception):
+    """A form file (or archived version) that cannot be used; str() names the file and field."""
+
+    def __init__(self, file, field, message):
+        self.file, self.field, self.message = str(file), field, message
+        where = f"{self.file}: field {field}: " if field else f"{self.file}: "
+        super().__init__(where + message)
+
+
+# =============================================================================================
+# Checking a definition
+
+
+def _bilingual_problem(value, required=True):
+    if value is None and not required:
+        return None
+    if (not isinstance(value, dict) or set(value) != {"zh", "en"}
+            or not all(isinstance(v, str) and v.strip() for v in value.values())):
+        return "must be {zh: ..., en: ...} with both texts filled in"
+    return None
+
+
+def _is_iso_date(value):
+    if not isinstance(value, str) or not ISO_DATE_RE.match(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+class _Checker:
+    """Walks one definition, collecting (field, message) problems.
+
+    Scope rules checked here (they keep phone and server in step): relevant and compute may only
+    refer to fields before the field (inside a repeat: earlier fields of the entry, or top-level
+    fields before the repeat); a constraint may refer to any top-level field, to the fields of its
+    own repeat entry, and to "." (its own value)."""
+
+    def __init__(self, settings, top_names):
+        self.problems = []
+        self.settings = settings
+        self.top_names = set(top_names)
+
+    def add(self, field, message):
+        self.problems.append((field, message))
+
+    def fields(self, fields, path, base, repeat_names=None):
+        """Check a list of fields; base: the fields visible before the list starts (name -> field).
+        Returns the fields checked, by name."""
+        if not isinstance(fields, list) or not fields:
+            self.add(path or None, "fields must be a non-empty list")
+            return {}
+        seen = {}
+        for i, field in enumerate(fields):
+            if not isinstance(field, dict):
+                self.add(f"{path}#{i + 1}" if path else f"#{i + 1}", "a field must be a mapping")
+                continue
+            name = field.get("name")
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                where = f"{path}#{i + 1}" if path else f"#{i + 1}"
+                self.add(where, "name must be lower-case letters, digits and _ (starting with a letter)")
+                continue
+            where = f"{path}.{name}" if path else name
+            if name in seen:
+                self.add(where, "the name is used twice")
+                continue
+            self.field(field, where, {**base, **seen}, repeat_names)
+            seen[name] = field
+        return seen
+
+    def field(self, field, where, earlier, repeat_names):
+        unknown = set(field) - FIELD_KEYS
+        if unknown:
+            self.add(where, f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
+        kind = field.get("type")
+        if kind not in FIELD_TYPES:
+            self.add(where, f"type must be one of {', '.join(FIELD_TYPES)} (got {kind!r})")
+            return
+        problem = _bilingual_problem(field.get("label"))
+        if problem:
+            self.add(where, "label " + problem)
+        problem = _bilingual_problem(field.get("hint"), required=False)
+        if problem:
+            self.add(where, "hint " + problem)
+        for flag in ("required", "readonly"):
+            if flag in field and not isinstance(field[flag], bool):
+                self.add(where, f"{flag} must be true or false")
+        if kind == "note" and (field.get("required") or "constraint" in field or "compute" in field):
+            self.add(where, "a note takes no answer: no required, constraint or compute")
+        self.choices(field, kind, where)
+        self.bounds(field, kind, where)
+        self.conditions(field, where, earlier, repeat_names)
+        self.repeat(field, kind, where, earlier, repeat_names)
+        self.computed(field, kind, where, earlier)
+
+    def choices(self, field, kind, where):
+        if kind not in ("select_one", "select_multiple"):
+            if "choices" in field:
+                self.add(where, "choices are only for select_one and select_multiple")
+            return
+        choices = field.get("choices")
+        if not isinstance(choices, list) or not choices:
+            self.add(where, "choices must be a non-empty list")
+            return
+        names = set()
+        for i, choice in enumerate(choices):
+            if not isinstance(choice, dict) or set(choice) != {"name", "label"}:
+                self.add(where, f"choice #{i + 1} must have exactly name and label")
+                continue
+            name = choice["name"]
+            if not isinstance(name, str) or not CHOICE_RE.match(name):
+                hint = " (quote yes/no/on/off in YAML)" if isinstance(name, bool) else ""
+                self.add(where, f"choice #{i + 1}: name {name!r} must be letters, digits and _{hint}")
+                continue
+            if name in names:
+                self.add(where, f"choice {name!r} is listed twice")
+            names.add(name)
+            problem = _bilingual_problem(choice["label"])
+            if problem:
+                self.add(where, f"choice {name!r}: label {problem}")
+
+    def bounds(self, field, kind, where):
+        present = [k for k in ("min", "max") if k in field]
+        if not present:
+            return
+        if kind in ("integer", "decimal"):
+            ok = lambda v: is_number(v) and math.isfinite(v)  # noqa: E731
+            expected = "a number"
+        elif kind == "date":
+            ok = _is_iso_date
+            expected = 'a quoted ISO date "YYYY-MM-DD"'
+        elif kind in ("text", "textarea"):
+            ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
+            expected = "a length in characters (whole number >= 0)"
+        else:
+            self.add(where, f"min/max are not used for {kind}")
+            return
+        for key in present:
+            if not ok(field[key]):
+                self.add(where, f"{key} must be {expected} (got {field[key]!r})")
+                return
+        if len(present) == 2 and field["min"] > field["max"]:
+            self.add(where, "min is larger than max")
+
+    def conditions(self, field, where, earlier, repeat_names):
+        for key in ("relevant", "constraint"):
+            if key not in field:
+                continue
+            problems, names = check_condition(field[key], key)
+            for p in problems:
+                self.add(where, p)
+            if problems:
+                continue
+            reachable = self.top_names | set(repeat_names or ())
+            for ref in names:
+                if key == "relevant" and ref == ".":
+                    self.add(where, 'relevant cannot refer to the field itself (".")')
+                elif key == "relevant" and ref not in earlier:
+                    self.add(where, f"relevant refers to {ref!r}, which is not a field before this one")
+                elif key == "constraint" and ref != "." and ref not in reachable:
+                    self.add(where, f"constraint refers to unknown field {ref!r}")
+        if "constraint_message" in field:
+            if "constraint" not in field:
+                self.add(where, "constraint_message without a constraint")
+            problem = _bilingual_problem(field["constraint_message"])
+            if problem:
+                self.add(where, "constraint_message " + problem)
+
+    def repeat(self, field, kind, where, earlier, repeat_names):
+        if kind != "repeat":
+            for key in ("fields", "min_count", "max_count"):
+                if key in field:
+                    self.add(where, f"{key} is only for repeat")
+            return
+        if repeat_names is not None:
+            self.add(where, "a repeat cannot be inside another repeat")
+            return
+        for key in ("min_count", "max_count"):
+            value = field.get(key)
+            if key in field and (not isinstance(value, int) or isinstance(value, bool)
+                                 or not 0 <= value <= MAX_REPEAT_ENTRIES):
+                self.add(where, f"{key} must be a whole number 0..{MAX_REPEAT_ENTRIES}")
+                return
+        if field.get("min_count", 0) > field.get("max_count", MAX_REPEAT_ENTRIES):
+            self.add(where, "min_count is larger than max_count")
+        children = field.get("fields")
+        names = [c.get("name") for c in children if isinstance(c, dict)] if isinstance(children, list) else []
+        self.fields(children, where, earlier, repeat_names=names)
+
+    def computed(self, field, kind, where, earlier):
+        if "compute" not in field:
+            return
+        if kind not in ("integer", "decimal"):
+            self.add(where, "compute is only for integer and decimal fields")
+            return
+        problems, names = check_expression(field["compute"], "compute", self.settings)
+        for p in problems:
+            self.add(where, p)
+        for ref in names:
+            target = earlier.get(ref)
+            if target is None:
+                self.add(where, f"compute refers to {ref!r}, which is not a field before this one")
+            elif target.get("type") not in ("integer", "decimal"):
+                self.add(where, f"compute refers to {ref!r}, which is not a number field")
+
+
+def check_definition(data, source, expected_id=None):
+    """The definition as a plain JSON-able dict, or FormDefinitionError naming source and field."""
+    if not isinstance(data, dict):
+        raise FormDefinitionError(source, None, "the file must hold a mapping (id, version, title, ...)")
+    problems = []
+    unknown = set(data) - FORM_KEYS
+    if unknown:
+        problems.append((None, f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}"))
+    form_id = data.get("id")
+    if not isinstance(form_id, str) or not ID_RE.match(form_id):
+        problems.append(("id", "id must be lower-case letters, digits and _ (starting with a letter)"))
+    elif expected_id is not None and form_id != expected_id:
+        problems.append(("id", f"id {form_id!r} must match the file name ({expected_id!r})"))
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.append(("version", "version must be a whole number >= 1"))
+    problem = _bilingual_problem(data.get("title"))
+    if problem:
+        problems.append(("title", "title " + problem))
+    if data.get("subject") not in SUBJECTS:
+        problems.append(("subject", f"subject must be one of {', '.join(SUBJECTS)}"))
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict) or not all(
+            isinstance(k, str) and NAME_RE.match(k) and is_number(v) and math.isfinite(v)
+            for k, v in settings.items()):
+        problems.append(("settings", "settings must map names to numbers"))
+        settings = {}
+    fields = data.get("fields")
+    top_names = [f.get("name") for f in fields if isinstance(f, dict)] if isinstance(fields, list) else []
+    checker = _Checker(settings, [n for n in top_names if isinstance(n, str)])
+    top = checker.fields(fields, "", {})
+    problems.extend(checker.problems)
+    updates = data.get("updates", [])
+    if not isinstance(updates, list) or not all(isinstance(u, str) and u in UPDATABLE for u in updates):
+        problems.append(("updates", f"updates must be a list of: {', '.join(UPDATABLE)}"))
+    else:
+        for attribute in updates:
+            missing = [n for n in UPDATABLE[attribute] if n not in top]
+            if missing:
+                problems.append(("updates", f"updating {attribute} needs the fields {', '.join(missing)}"))
+        if "members" in updates and top.get("members", {}).get("type") not in (None, "repeat"):
+            problems.append(("updates", "updating members needs members to be a repeat"))
+    if problems:
+        field, _ = problems[0]
+        lines = [f"field {f}: {m}" if f else m for f, m in problems]
+        raise FormDefinitionError(source, field, "; ".join(lines) if len(lines) > 1 else problems[0][1])
+    # A JSON round trip: plain dicts, lists, str, int, float, bool only (what the phone receives).
+    return json.loads(json.dumps(data, ensure_ascii=False))
+
+
+def definition_sha256(definition):
+    """The hash of a definition's content (canonical JSON), so YAML comments and layout don't count."""
+    text = json.dumps(definition, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_definition_file(path):
+    """Parse and check one YAML file; FormDefinitionError names the file (and line or field)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormDefinitionError(path, None, f"cannot read the file: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FormDefinitionError(path, None, f"not valid YAML: {where}{problem}") from None
+    return check_definition(data, path, expected_id=path.stem)
+
+
+# =============================================================================================
+# The registry: current files plus every archived version
+
+
+def _write_atomic(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _read_archive(archive_dir):
+    """{(id, version): {"sha256", "definition", "source"}} from <archive>/<id>/<version>.json."""
+    found = {}
+    if not archive_dir.is_dir():
+        return found
+    for form_dir in sorted(archive_dir.iterdir()):
+        if not form_dir.is_dir() or not ID_RE.match(form_dir.name):
+            continue
+        for path in sorted(form_dir.glob("*.json")):
+            if not path.stem.isdigit():
+                continue
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+            if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
+                raise FormDefinitionError(path, None, "archived definition has no 'definition'")
+            definition = check_definition(record["definition"], path, expected_id=form_dir.name)
+            if definition["version"] != int(path.stem):
+                raise FormDefinitionError(path, "version", "archived version does not match the file name")
+            sha = definition_sha256(definition)
+            if record.get("sha256") != sha:
+                raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+            found[(definition["id"], definition["version"])] = {
+                "sha256": sha, "definition": definition, "source": record.get("source")}
+    return found
+
+
+class FormRegistry:
+    """The form definitions the server knows: the current file of each form, and every version
+    ever loaded (archived under the data folder), so old submissions validate against their own
+    version. Read-only after load, so safe to share between threads."""
+
+    def __init__(self, versions, current, settings):
+        self._versions = versions     # (id, version) -> served definition (with settings applied)
+        self._sha = {key: definition_sha256(d) for key, d in versions.items()}
+        self._current = current       # id -> version
+        self.settings = settings
+
+    @classmethod
+    def load(cls, forms_dir, archive_dir, settings=None):
+        """Check every forms_dir/*.yaml, archive new versions, refuse changed-but-same-version
+        files. Raises FormDefinitionError (naming file and field) and writes nothing then."""
+        forms_dir, archive_dir = Path(forms_dir), Path(archive_dir)
+        if settings is not None and not isinstance(settings, dict):
+            raise FormDefinitionError("settings", None, "settings must be a mapping")
+        settings = dict(settings or {})
+        if not forms_dir.is_dir():
+            raise FormDefinitionError(forms_dir, None, "the forms folder does not exist")
+        paths = sorted(p for p in forms_dir.iterdir()
+                       if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+        if not paths:
+            raise FormDefinitionError(forms_dir, None, "no form definitions (*.yaml) found")
+        archive = _read_archive(archive_dir)
+        current, sources, new = {}, {}, []
+        for path in paths:
+            definition = load_definition_file(path)
+            form_id, version = definition["id"], definition["version"]
+            if form_id in sources:
+                raise FormDefinitionError(path, "id",
+                                          f"id {form_id!r} is also used by {sources[form_id].name}")
+            sources[form_id] = path
+            sha = definition_sha256(definition)
+            known = archive.get((form_id, version))
+            if known is not None and known["sha256"] != sha:
+                latest = max(v for (i, v) in archive if i == form_id)
+                raise FormDefinitionError(
+                    path, "version",
+                    f"the content changed but version is still {version}; give it version {latest + 1} "
+                    f"(version {version} is archived in {archive_dir / form_id})")
+            for (other_id, other_version), record in archive.items():
+                if other_id == form_id and other_version > version and known is None:
+                    raise FormDefinitionError(
+                        path, "version",
+                        f"version {version} is new but version {other_version} is already archived; "
+                        f"give it version {max(v for (i, v) in archive if i == form_id) + 1}")
+            if known is None:
+                new.append((path, definition, sha))
+            current[form_id] = version
+        for path, definition, sha in new:
+            record = {"id": definition["id"], "version": definition["version"], "sha256": sha,
+                      "source": path.name, "definition": definition}
+            target = archive_dir / definition["id"] / f"{definition['version']}.json"
+            try:
+                _write_atomic(target, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+            except OSError as exc:
+                raise FormDefinitionError(target, None, f"cannot archive the definition: {exc}") from None
+            archive[(definition["id"], definition["version"])] = {
+                "sha256": sha, "definition": definition, "source": path.name}
+        versions = {key: _with_settings(record["definition"], settings)
+                    for key, record in archive.items()}
+        return cls(versions, current, settings)
+
+    def current(self):
+        """[{"id", "version", "sha256"}] of the current files, by id."""
+        return [{"id": form_id, "version": version, "sha256": self._sha[(form_id, version)]}
+                for form_id, version in sorted(self._current.items())]
+
+    def versions(self, form_id):
+        """Every known version of a form, oldest first."""
+        return sorted(v for (i, v) in self._versions if i == form_id)
+
+    def _key(self, form_id, version):
+        if not isinstance(form_id, str):
+            return None
+        if version is None:
+            version = self._current.get(form_id)
+        if not isinstance(version, int) or isinstance(version, bool):
+            return None
+        key = (form_id, version)
+        return key if key in self._versions else None
+
+    def get(self, form_id, version=None):
+        """The definition (a fresh plain dict) as served to phones; None for an unknown id or
+        version. Without a version: the current file's version."""
+        key = self._key(form_id, version)
+        return copy.deepcopy(self._versions[key]) if key else None
+
+    def sha256(self, form_id, version=None):
+        """The hash of the served definition (for ETags and the bootstrap list); None if unknown."""
+        key = self._key(form_id, version)
+        return self._sha[key] if key else None
+
+
+def _with_settings(definition, settings):
+    """The definition with the server's value for each setting it declares (e.g. the PV yield)."""
+    if not definition.get("settings"):
+        return definition
+    served = dict(definition)
+    served["settings"] = {name: (settings[name] if is_number(settings.get(name))
+                                 and math.isfinite(settings[name]) else default)
+                          for name, default in definition["settings"].items()}
+    return served
+
+
+# =============================================================================================
+# Validating answers
+
+
+def _today_iso(today, settings):
+    if isinstance(today, datetime.datetime):
+        return today.date().isoformat()
+    if isinstance(today, datetime.date):
+        return today.isoformat()
+    if isinstance(today, str) and _is_iso_date(today):
+        return today
+    try:
+        import zoneinfo
+        zone = zoneinfo.ZoneInfo((settings or {}).get("timezone") or DEFAULT_TIMEZONE)
+        return datetime.datetime.now(zone).date().isoformat()
+    except Exception:  # no tz database: the server's own calendar day
+        return datetime.date.today().isoformat()
+
+
+def _show(value, limit=40):
+    """A short, printable rendering of a submitted value for an error message."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = "?"
+    text = CONTROL_RE.sub("?", text.encode("utf-8", "replace").decode("utf-8"))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _safe_key(key):
+    text = CONTROL_RE.sub("?", str(key).encode("utf-8", "replace").decode("utf-8"))
+    return text[:100]
+
+
+class _Validator:
+    def __init__(self, definition, today, settings):
+        self.definition = definition
+        self.today = today
+        self.settings = settings
+        self.errors = []
+        self.pending = []   # constraints, checked once every answer is known
+
+    def error(self, path, where, code, zh, en):
+        self.errors.append({"field": path, "code": code,
+                            "zh": f"{where[0]}：{zh}", "en": f"{where[1]}: {en}"})
+
+    def run(self, answers):
+        fields = self.definition.get("fields") or []
+        if not isinstance(answers, dict):
+            self.errors.append({"field": "", "code": "not_object",
+                                "zh": "答案须为对象（以问题名称为键）。",
+                                "en": "The answers must be an object keyed by field name."})
+            answers = {}
+        known = {f["name"] for f in fields}
+        for key in answers:
+            if key not in known:
+                name = _safe_key(key)
+                self.error(name, (f"「{name}」", f"“{name}”"), "unknown_field",
+                           "不是本表的问题", "is not a question of this form")
+        clean = {}
+        for field in fields:
+            self.field(field, answers, clean, None, field["name"],
+                       (f"「{field['label']['zh']}」", f"“{field['label']['en']}”"))
+        failed = []
+        for field, path, where, scope, out, value in self.pending:
+            if not evaluate(field["constraint"], clean, entry=scope, self_value=value, today=self.today):
+                message = field.get("constraint_message") or {"zh": "不符合要求", "en": "is not valid"}
+                self.error(path, where, "constraint", message["zh"], message["en"])
+                failed.append((out, field["name"]))
+        for out, name in failed:  # after the loop, so every constraint saw the same answers
+            out.pop(name, None)
+        return clean
+
+    def field(self, field, raw_answers, clean, entry, path, where):
+        """Check one field; write its clean value into the entry (in a repeat) or into clean."""
+        name, kind = field["name"], field["type"]
+        out = entry["clean"] if entry else clean
+        scope = entry["scope"] if entry else None
+        if not evaluate(field.get("relevant"), clean, entry=scope, today=self.today):
+            return  # not relevant: any answer is dropped (docs/forms.md says why)
+        raw = raw_answers.get(name)
+        if kind == "note":
+            if is_answered(raw):
+                self.error(path, where, "not_answerable", "是说明文字，不能作答", "is a note and takes no answer")
+            return
+        if "compute" in field:
+            value = compute(field["compute"], clean, entry=scope, settings=self.settings)
+        elif kind == "repeat":
+            value = self.repeat(field, raw, clean, path, where) or None
+        elif not is_answered(raw):
+            value = None
+        else:
+            value = self.value(field, raw, path, where)
+        if value is None:
+            if field.get("required") and not self._already_reported(path):
+                self.error(path, where, "required", "必须填写", "is required")
+            return
+        out[name] = value
+        if scope is not None:
+            scope[name] = value
+        if "constraint" in field:
+            self.pending.append((field, path, where, scope, out, value))
+
+    def _already_reported(self, path):
+        return any(e["field"] == path or e["field"].startswith(path + ".") for e in self.errors)
+
+    def repeat(self, field, raw, clean, path, where):
+        if raw is None or raw == [] or raw == "":
+            entries_raw = []
+        elif not isinstance(raw, list):
+            self.error(path, where, "type", "应为条目列表", "must be a list of entries")
+            return None
+        else:
+            entries_raw = raw
+        low, high = field.get("min_count", 0), field.get("max_count", MAX_REPEAT_ENTRIES)
+        if len(entries_raw) > high:
+            self.error(path, where, "too_many", f"最多 {high} 项（收到 {len(entries_raw)} 项）",
+                       f"has at most {high} entries (got {len(entries_raw)})")
+            return None
+        if len(entries_raw) < low:
+            self.error(path, where, "too_few", f"至少需要 {low} 项", f"needs at least {low} entries")
+        children = field["fields"]
+        child_names = {c["name"] for c in children}
+        entries = []
+        for i, raw_entry in enumerate(entries_raw):
+            entry_path = f"{path}.{i}"
+            entry_where = (f"{where[0]}第 {i + 1} 项", f"{where[1]} #{i + 1}")
+            if not isinstance(raw_entry, dict):
+                self.error(entry_path, entry_where, "type", "应为对象", "must be an object")
+                continue
+            for key in raw_entry:
+                if key not in child_names:
+                    name = _safe_key(key)
+                    self.error(f"{entry_path}.{name}",
+                               (f"{entry_where[0]}「{name}」", f"{entry_where[1]} “{name}”"),
+                               "unknown_field", "不是本表的问题", "is not a question of this form")
+            entry = {"clean": {}, "scope": {c["name"]: None for c in children}}
+            for child in children:
+                self.field(child, raw_entry, clean, entry, f"{entry_path}.{child['name']}",
+                           (f"{entry_where[0]}「{child['label']['zh']}」",
+                            f"{entry_where[1]} “{child['label']['en']}”"))
+            entries.append(entry["clean"])
+        return entries
+
+    def value(self, field, raw, path, where):
+        """The clean value of an answered (non-repeat) field, or None after reporting an error."""
+        kind = field["type"]
+        bad = lambda code, zh, en: self.error(path, where, code, zh, en)  # noqa: E731
+        if kind in ("text", "textarea"):
+            if not isinstance(raw, str):
+                return bad("type", "应为文字", "must be text")
+            try:
+                raw.encode("utf-8")
+            except UnicodeEncodeError:
+                return bad("bad_text", "含有无效字符", "contains invalid characters")
+            if CONTROL_RE.search(raw):
+                return bad("bad_text", "含有控制字符", "contains control characters")
+            limit = field.get("max", TEXT_MAX[kind])
+            if len(raw) > limit:
+                return bad("max", f"最多 {limit} 个字（现有 {len(raw)} 个）",
+                           f"has at most {limit} characters (got {len(raw)})")
+            if len(raw) < field.get("min", 0):
+                return bad("min", f"至少 {field['min']} 个字", f"needs at least {field['min']} characters")
+            return raw
+        if kind in ("integer", "decimal"):
+            if not is_number(raw) or not math.isfinite(raw) or abs(raw) > MAX_NUMBER:
+                return bad("type", "应为数字", "must be a number")
+            if kind == "integer":
+                if isinstance(raw, float) and not raw.is_integer():
+                    return bad("type", "应为整数", "must be a whole number")
+                raw = int(raw)
+            if "min" in field and raw < field["min"]:
+                return bad("min", f"不能小于 {field['min']}", f"must be at least {field['min']}")
+            if "max" in field and raw > field["max"]:
+                return bad("max", f"不能大于 {field['max']}", f"must be at most {field['max']}")
+            return raw
+        if kind == "date":
+            if not _is_iso_date(raw):
+                return bad("type", f"应为日期 YYYY-MM-DD（收到 {_show(raw)}）",
+                           f"must be a date YYYY-MM-DD (got {_show(raw)})")
+            if "min" in field and raw < field["min"]:
+                return bad("min", f"不能早于 {field['min']}", f"must not be before {field['min']}")
+            if "max" in field and raw > field["max"]:
+                return bad("max", f"不能晚于 {field['max']}", f"must not be after {field['max']}")
+            return raw
+        if kind == "select_one":
+            names = [c["name"] for c in field["choices"]]
+            if not isinstance(raw, str) or raw not in names:
+                return bad("choice", f"不是可选项：{_show(raw)}", f"is not one of the choices: {_show(raw)}")
+            return raw
+        if kind == "select_multiple":
+            names = [c["name"] for c in field["choices"]]
+            if not isinstance(raw, list):
+                return bad("type", "应为选项列表", "must be a list of choices")
+            for item in raw:
+                if not isinstance(item, str) or item not in names:
+                    return bad("choice", f"不是可选项：{_show(item)}", f"is not one of the choices: {_show(item)}")
+            if len(set(raw)) != len(raw):
+                return bad("duplicate", "有重复的选项", "lists a choice twice")
+            return list(raw)
+        if kind == "geopoint":
+            return self.geopoint(raw, bad)
+        if kind in ("photo", "signature"):
+            if not isinstance(raw, str) or not ATTACHMENT_RE.match(raw) or ".." in raw:
+                return bad("bad_name", f"不是有效的附件文件名：{_show(raw)}",
+                           f"is not a valid attachment file name: {_show(raw)}")
+            return raw
+        return bad("type", "无法识别的类型", "has an unknown type")  # unreachable for checked definitions
+
+    @staticmethod
+    def geopoint(raw, bad):
+        message = ("应为位置 {lat, lon, accuracy}", "must be a location {lat, lon, accuracy}")
+        if not isinstance(raw, dict) or not {"lat", "lon"} <= set(raw) \
+                or not set(raw) <= {"lat", "lon", "accuracy"}:
+            return bad("type", *message)
+        lat, lon, accuracy = raw["lat"], raw["lon"], raw.get("accuracy")
+        if not (is_number(lat) and is_number(lon) and math.isfinite(lat) and math.isfinite(lon)):
+            return bad("type", *message)
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return bad("range", "经纬度超出范围", "latitude or longitude out of range")
+        if accuracy is not None and not (is_number(accuracy) and math.isfinite(accuracy)
+                                         and 0 <= accuracy <= 1e7):
+            return bad("type", "定位精度应为非负数（米）", "accuracy must be a non-negative number (metres)")
+        clean = {"lat": lat, "lon": lon}
+        if accuracy is not None:
+            clean["accuracy"] = accuracy
+        return clean
+
+
+def validate_answers(definition, answers, *, today=None, settings=None):
+    """(clean_answers, errors) for answers to a checked definition. Never raises on any JSON
+    answers. Unknown fields are errors; answers to questions that are not relevant are dropped;
+    computed fields are recomputed and overwrite what the phone sent. errors are
+    [{"field": "members.0.name", "code", "zh", "en"}]; today defaults to the date in
+    Asia/Shanghai (settings["timezone"] overrides)."""
+    merged = dict(definition.get("settings") or {})
+    for key, value in (settings or {}).items():
+        if is_number(value) and math.isfinite(value):
+            merged[key] = value
+    validator = _Validator(definition, _today_iso(today, settings), merged)
+    try:
+        clean = validator.run(answers)
+    except (ConditionError, RecursionError) as exc:  # a broken definition, not the phone's fault
+        return {}, [{"field": "", "code": "definition",
+                     "zh": f"表单定义有误：{exc}", "en": f"The form definition is broken: {exc}"}]
+    return clean, validator.errors
+
+
+# =============================================================================================
+# What answers mean for the rest of the system
+
+
+def _walk_values(fields, answers):
+    if not isinstance(answers, dict):
+        return
+    for field in fields:
+        value = answers.get(field["name"])
+        yield field, value
+        if field["type"] == "repeat" and isinstance(value, list):
+            for entry in value:
+                if isinstance(entry, dict):
+                    yield from _walk_values(field.get("fields") or [], entry)
+
+
+def attachment_names(definition, answers):
+    """The photo and signature file names the answers refer to, in form order, once each."""
+    names = []
+    for field, value in _walk_values(definition.get("fields") or [], answers):
+        if field["type"] in ("photo", "signature") and isinstance(value, str) \
+                and ATTACHMENT_RE.match(value) and ".." not in value and value not in names:
+            names.append(value)
+    return names
+
+
+def household_updates(definition, answers, *, at=None):
+    """The household attributes a (validated) submission updates, per the form's `updates`:
+    members (the full list after the changes, with population) and pv_status. pv_status.stage is
+    the grid stage once the household consents, "interested" before consent is recorded, and
+    "declined" when it is not interested or does not consent. `at` (ISO time) stamps
+    pv_status.updated_at."""
+    updates = {}
+    wanted = definition.get("updates") or []
+    if not isinstance(answers, dict):
+        return updates
+    if "members" in wanted and isinstance(answers.get("members"), list):
+        members = []
+        for entry in answers["members"]:
+            if not isinstance(entry, dict):
+                continue
+            member = {}
+            for key in MEMBER_KEYS:
+                value = entry.get(key)
+                if key == "birth_year":
+                    member[key] = value if isinstance(value, int) and not isinstance(value, bool) else None
+                else:
+                    member[key] = value.strip() if isinstance(value, str) else ""
+            members.append(member)
+        if members:
+            updates["members"] = members
+            updates["population"] = len(members)
+    if "pv_status" in wanted and answers.get("interested") in ("yes", "no"):
+        consent = answers.get("consent")
+        if answers["interested"] == "no" or consent == "no":
+            status = {"stage": "declined", "capacity_kw": None, "expected_kwh_year": None,
+                      "funding_mode": None}
+        elif consent == "yes":
+            status = {"stage": answers.get("grid_stage") or "none",
+                      "capacity_kw": answers.get("capacity_kw"),
+                      "expected_kwh_year": answers.get("expected_kwh_year"),
+                      "funding_mode": answers.get("funding_mode")}
+        else:
+            status = {"stage": "interested", "capacity_kw": None, "expected_kwh_year": None,
+                      "funding_mode": None}
+        status["updated_at"] = at
+        updates["pv_status"] = status
+    return updates
