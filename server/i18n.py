@@ -55,7 +55,15 @@ def role_label(code):
     return tr(zh, en)
 
 
+def when(iso):
+    """An ISO time as a cadre reads it: date and minutes, no seconds or zone."""
+    if not isinstance(iso, str):
+        return ""
+    return iso[:16].replace("T", " ")
+
+
 def init_app(app):
+    app.add_template_filter(when)
     app.add_url_rule("/lang/<code>", "pages_lang", lambda code: _switch_language(code))
     app.jinja_env.globals.update(tr=tr, label=label, current_lang=current_lang,
                                  category_label=category_label, role_label=role_label)

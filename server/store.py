@@ -239,6 +239,7 @@ class Store:
         self._lock_fd = None
         self._snapshot_lock = threading.Lock()
         self._snapshot_wake = threading.Event()
+        self._last_write = 0.0
         self.is_open = False
         self.stats = {"batches": 0, "writes": 0, "snapshots": 0}
 
@@ -489,6 +490,7 @@ class Store:
                     for _fn, _done, box in batch:
                         box.pop("result", None)
                         box.setdefault("error", e)
+        self._last_write = time.monotonic()
         self.stats["batches"] += 1
         self.stats["writes"] += len(batch)
         for _fn, done, _box in batch:
@@ -499,11 +501,18 @@ class Store:
     # ---- snapshots -----------------------------------------------------------------------------
 
     def _snapshot_loop(self):
+        """Snapshot when the journal has grown past its budget (bounding replay time), or when
+        writes pause; not on a fixed beat, since rewriting a busy village often would cost more
+        than the journal it saves."""
         while not self._stop.is_set():
             self._snapshot_wake.wait(self.snapshot_every)
             self._snapshot_wake.clear()
             if self._stop.is_set():
                 return
+            idle = time.monotonic() - self._last_write >= self.snapshot_every
+            if not (self._journal_bytes >= self.journal_snapshot_bytes
+                    or (self._journal_bytes and idle)):
+                continue
             try:
                 self.snapshot()
             except Exception:
@@ -599,8 +608,8 @@ def init_app(app):
         with _open_lock:
             store = app.extensions.get("jiedui_store")
             if store is None:
-                store = Store(app.config["DATA_DIR"],
-                              snapshot_every=app.config["SNAPSHOT_EVERY"]).open()
+                store = Store(app.config["DATA_DIR"], snapshot_every=app.config["SNAPSHOT_EVERY"],
+                              journal_snapshot_bytes=app.config["JOURNAL_SNAPSHOT_BYTES"]).open()
                 app.extensions["jiedui_store"] = store
                 import atexit
                 atexit.register(store.close)
