@@ -468,7 +468,9 @@ def pairing(household_id):
 @login_required
 def villages():
     store = get_store()
+    waiting = lambda d: not all(a.get("received") for a in d.get("attachments", []))  # noqa: E731
     rows = [dict(v, households=store.count(v["id"], "households"),
-                 submissions=store.count(v["id"], "submissions"))
+                 submissions=store.count(v["id"], "submissions"),
+                 incomplete=store.count(v["id"], "submissions", waiting))
             for v in list_villages(current_user, store)]
     return render_template("villages.html", rows=rows)

@@ -289,13 +289,46 @@ def public_submission(doc):
         "complete": all(a.get("received") for a in doc.get("attachments", []))}
 
 
+def own_submissions_since(user, since, limit):
+    """The caller's own submissions changed after `since`: how a phone learns review outcomes."""
+    store = get_store()
+    changed = []
+    for village in list_villages(user, store):
+        changed.extend(store.search(village["id"], "submissions",
+                                    lambda d: d.get("seq", 0) > since and d.get("cadre_id") == user.id))
+    changed.sort(key=lambda d: d["seq"])
+    page = changed[:limit]
+    return [public_submission(d) for d in page], (page[-1]["seq"] if page else since)
+
+
+def incomplete_submissions(user):
+    """Submissions still waiting for declared attachments: kept, and listed so nobody forgets them."""
+    store = get_store()
+    out = []
+    for village in list_villages(user, store):
+        out.extend(public_submission(d) for d in store.search(
+            village["id"], "submissions",
+            lambda d: not all(a.get("received") for a in d.get("attachments", []))))
+    return sorted(out, key=lambda d: d.get("received_at", ""), reverse=True)
+
+
 @bp.get("/api/v1/submissions")
 @login_required
 def list_submissions():
+    """?household_id=ID (in scope), ?since=SEQ (the caller's own, paged), or ?incomplete=1."""
     household_id = request.args.get("household_id")
-    if not household_id:
-        raise ApiError(400, "bad_parameter", "需要 household_id 参数。", "household_id is required.")
-    return jsonify({"submissions": submissions_for_household(current_user, household_id)})
+    if household_id:
+        return jsonify({"submissions": submissions_for_household(current_user, household_id)})
+    if request.args.get("incomplete") == "1":
+        return jsonify({"submissions": incomplete_submissions(current_user)})
+    if "since" in request.args:
+        from .households import _int_arg
+        since = _int_arg("since", 0, 0, 2**62)
+        limit = _int_arg("limit", 200, 1, 1000)
+        page, nxt = own_submissions_since(current_user, since, limit)
+        return jsonify({"submissions": page, "next": nxt})
+    raise ApiError(400, "bad_parameter", "需要 household_id、since 或 incomplete 参数。",
+                   "Give household_id, since or incomplete.")
 
 
 def get_submission_for_user(user, sub_uuid):

@@ -204,3 +204,20 @@ def test_bootstrap_and_form_definitions_with_etag(api):
     assert r2.status_code == 304
     assert api.get("/api/v1/forms/nope").status_code == 404
     assert api.get("/api/v1/forms/household_visit?version=abc").status_code == 400
+
+
+def test_phone_pulls_its_own_submissions_since_a_cursor_and_incomplete_ones_are_listed(app, api):
+    api.login("cadre1")
+    a, b = visit(), visit(photo_1="p.jpg")
+    b["attachments"] = [{"name": "p.jpg", "sha256": "a" * 64, "size": 10, "type": "image/jpeg"}]
+    push(api, a, b)
+    body = api.get("/api/v1/submissions?since=0").get_json()
+    assert {s["uuid"] for s in body["submissions"]} == {a["uuid"], b["uuid"]}
+    assert all(s["review"]["state"] == "received" for s in body["submissions"])
+    assert api.get(f"/api/v1/submissions?since={body['next']}").get_json()["submissions"] == []
+    other = Api(app.test_client())
+    other.login("super")
+    assert other.get("/api/v1/submissions?since=0").get_json()["submissions"] == []  # not theirs
+    incomplete = other.get("/api/v1/submissions?incomplete=1").get_json()["submissions"]
+    assert [s["uuid"] for s in incomplete] == [b["uuid"]]
+    assert api.get("/api/v1/submissions").status_code == 400
