@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template,
+from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template,
                    request, session, url_for)
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .store import StoreLocked, Store, open_for_command, open_readonly
+from .store import StoreLocked, open_for_command, open_readonly
 
 
 def init_app(app):

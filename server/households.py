@@ -276,7 +276,7 @@ def list_clashes(user, household_id, store=None):
 # ---- HTTP API --------------------------------------------------------------------------------
 
 
-def _int_arg(name, default, lo, hi):
+def int_arg(name, default, lo, hi):
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -293,8 +293,8 @@ def _int_arg(name, default, lo, hi):
 @bp.get("/api/v1/households")
 @login_required
 def api_households():
-    since = _int_arg("since", 0, 0, 2**62)
-    limit = _int_arg("limit", 500, 1, 2000)
+    since = int_arg("since", 0, 0, 2**62)
+    limit = int_arg("limit", 500, 1, 2000)
     page, nxt = households_changed_since(current_user, since, limit)
     return jsonify({"households": [public_household(d) for d in page], "next": nxt})
 
@@ -368,7 +368,7 @@ def detail(household_id):
     doc = get_household_for_user(current_user, household_id)
     if doc is None:
         abort(404)
-    from .sync import submissions_for_household
+    from .submissions import submissions_for_household
     store = get_store()
     village = store.get(CORE, "villages", doc["village_id"]) or {}
     return render_template("households/detail.html", h=doc, village=village,

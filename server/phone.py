@@ -1,6 +1,5 @@
 """Serves the phone app (static/) under /app/, with the headers its service worker needs."""
 
-import os
 
 from flask import Blueprint, current_app, send_from_directory
 

@@ -6,17 +6,15 @@ import os
 import re
 import threading
 import uuid as uuidlib
-from datetime import date
 
 from flask import Blueprint, current_app, jsonify, make_response, request
 from flask_login import current_user, login_required
 
-from . import formdefs
-from .auth import audit, csrf_token, now_iso
+from . import formdefs, submissions
+from .auth import csrf_token
 from .errors import ApiError
-from .households import get_household_for_user, list_villages, merge_household_edit, village_of
+from .households import get_household_for_user, int_arg, list_villages
 from .i18n import tr
-from .store import get_store
 
 bp = Blueprint("sync", __name__)
 
@@ -40,10 +38,6 @@ def form_settings(app):
 
 def forms():
     return current_app.extensions["jiedui_forms"]
-
-
-def attachment_path(data_dir, sub_uuid, name):
-    return os.path.join(data_dir, "attachments", sub_uuid, name)
 
 
 # ---- bootstrap and forms -----------------------------------------------------------------------
@@ -188,50 +182,6 @@ def check_attachments(raw):
     return out, errors
 
 
-def find_submission(tx_or_store, sub_uuid):
-    """uuids are unique server-wide; a submission lives in its village's partition."""
-    for vid in tx_or_store.village_ids():
-        doc = tx_or_store.get(vid, "submissions", sub_uuid)
-        if doc is not None:
-            return doc
-    return None
-
-
-def ingest(user, prepared):
-    """One write for the whole batch: duplicates and uuid clashes decided on the writer thread, so
-    concurrent repeats of a batch can never store twice, and every answer is durable when sent."""
-    actor = user.id  # read here: the write runs on the store's thread, outside this request
-    reused = _err("uuid", "该 uuid 已用于其他内容。", "uuid already used with other content")
-
-    def write(tx):
-        results = []
-        for p in prepared:
-            existing = find_submission(tx, p["uuid"])
-            if existing is not None:
-                if existing.get("fingerprint") == p["fingerprint"]:
-                    results.append({"uuid": p["uuid"], "status": "duplicate", "errors": []})
-                else:
-                    results.append({"uuid": p["uuid"], "status": "rejected", "errors": [reused]})
-                continue
-            updates = p.pop("household_updates") or {}
-            base = p.pop("base_version")
-            doc = dict(p, received_at=now_iso(), base_version=base,
-                       review={"state": "received", "comments": []})
-            tx.put(p["village_id"], "submissions", doc)
-            clash = None
-            if updates:
-                _household, clash = merge_household_edit(tx, actor, p["household_id"], updates, base,
-                                                         f"submission:{p['uuid']}")
-            audit(tx, actor, "submission", p["uuid"],
-                  {"form": p["form"], "household_id": p["household_id"],
-                   "clash": clash["kind"] if clash else None})
-            results.append({"uuid": p["uuid"], "status": "created", "errors": [],
-                            "incomplete": bool(doc["attachments"])})
-        return results
-
-    return get_store().write(write)
-
-
 @bp.post("/api/v1/submissions")
 @login_required
 def post_submissions():
@@ -267,49 +217,12 @@ def post_submissions():
             prepared.append(p)
             slots.append(i)
     if prepared:
-        for i, r in zip(slots, ingest(current_user, prepared)):
+        reused = _err("uuid", "该 uuid 已用于其他内容。", "uuid already used with other content")
+        for i, r in zip(slots, submissions.ingest(current_user, prepared, reused)):
             results[i] = r
     if take_fault("fail_after_store"):
         raise ApiError(503, "test_fault", "测试故障（已保存）。", "Injected test fault (after storing).")
     return jsonify({"results": results})
-
-
-def submissions_for_household(user, household_id):
-    household = get_household_for_user(user, household_id)
-    if household is None:
-        return []
-    docs = get_store().search(household["village_id"], "submissions",
-                              lambda d: d.get("household_id") == household_id)
-    return sorted((public_submission(d) for d in docs), key=lambda d: d.get("created_at", ""),
-                  reverse=True)
-
-
-def public_submission(doc):
-    return {k: v for k, v in doc.items() if k != "fingerprint"} | {
-        "complete": all(a.get("received") for a in doc.get("attachments", []))}
-
-
-def own_submissions_since(user, since, limit):
-    """The caller's own submissions changed after `since`: how a phone learns review outcomes."""
-    store = get_store()
-    changed = []
-    for village in list_villages(user, store):
-        changed.extend(store.search(village["id"], "submissions",
-                                    lambda d: d.get("seq", 0) > since and d.get("cadre_id") == user.id))
-    changed.sort(key=lambda d: d["seq"])
-    page = changed[:limit]
-    return [public_submission(d) for d in page], (page[-1]["seq"] if page else since)
-
-
-def incomplete_submissions(user):
-    """Submissions still waiting for declared attachments: kept, and listed so nobody forgets them."""
-    store = get_store()
-    out = []
-    for village in list_villages(user, store):
-        out.extend(public_submission(d) for d in store.search(
-            village["id"], "submissions",
-            lambda d: not all(a.get("received") for a in d.get("attachments", []))))
-    return sorted(out, key=lambda d: d.get("received_at", ""), reverse=True)
 
 
 @bp.get("/api/v1/submissions")
@@ -318,39 +231,25 @@ def list_submissions():
     """?household_id=ID (in scope), ?since=SEQ (the caller's own, paged), or ?incomplete=1."""
     household_id = request.args.get("household_id")
     if household_id:
-        return jsonify({"submissions": submissions_for_household(current_user, household_id)})
+        return jsonify({"submissions": submissions.submissions_for_household(current_user, household_id)})
     if request.args.get("incomplete") == "1":
-        return jsonify({"submissions": incomplete_submissions(current_user)})
+        return jsonify({"submissions": submissions.incomplete_submissions(current_user)})
     if "since" in request.args:
-        from .households import _int_arg
-        since = _int_arg("since", 0, 0, 2**62)
-        limit = _int_arg("limit", 200, 1, 1000)
-        page, nxt = own_submissions_since(current_user, since, limit)
+        since = int_arg("since", 0, 0, 2**62)
+        limit = int_arg("limit", 200, 1, 1000)
+        page, nxt = submissions.own_submissions_since(current_user, since, limit)
         return jsonify({"submissions": page, "next": nxt})
     raise ApiError(400, "bad_parameter", "需要 household_id、since 或 incomplete 参数。",
                    "Give household_id, since or incomplete.")
 
 
-def get_submission_for_user(user, sub_uuid):
-    if not isinstance(sub_uuid, str):
-        return None
-    try:
-        sub_uuid = str(uuidlib.UUID(sub_uuid))
-    except ValueError:
-        return None
-    doc = find_submission(get_store(), sub_uuid)
-    if doc is None or not user.can_see_village(doc["village_id"]):
-        return None
-    return doc
-
-
 @bp.get("/api/v1/submissions/<sub_uuid>")
 @login_required
 def get_submission(sub_uuid):
-    doc = get_submission_for_user(current_user, sub_uuid)
+    doc = submissions.get_submission_for_user(current_user, sub_uuid)
     if doc is None:
         raise ApiError(404, "not_found", "找不到该记录。", "No such submission.")
-    return jsonify(public_submission(doc))
+    return jsonify(submissions.public_submission(doc))
 
 
 # ---- attachments -------------------------------------------------------------------------------
@@ -369,7 +268,7 @@ def sniff_type(data):
 def put_attachment(sub_uuid, name):
     if not SAFE_NAME_RE.match(name) or ".." in name:
         raise ApiError(400, "bad_name", "附件名称不合法。", "Bad attachment name.")
-    doc = get_submission_for_user(current_user, sub_uuid)
+    doc = submissions.get_submission_for_user(current_user, sub_uuid)
     # Only the cadre who made it may add files to it; others get the same 404 as for nothing there.
     if doc is None or (doc["cadre_id"] != current_user.id and not current_user.is_admin):
         raise ApiError(404, "not_found", "找不到该记录。", "No such submission.")
@@ -395,24 +294,7 @@ def put_attachment(sub_uuid, name):
                        "The attachment's content is not the declared image type.")
     if declared.get("received"):
         return jsonify({"status": "duplicate", "name": name})
-    path = attachment_path(current_app.config["DATA_DIR"], doc["uuid"], name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.part{threading.get_ident()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-    def mark(tx):
-        fresh = tx.get(doc["village_id"], "submissions", doc["uuid"])
-        for a in fresh["attachments"]:
-            if a["name"] == name:
-                a["received"] = True
-        tx.put(doc["village_id"], "submissions", fresh)
-        return all(a["received"] for a in fresh["attachments"])
-
-    complete = get_store().write(mark)
+    complete = submissions.store_attachment(current_app.config["DATA_DIR"], doc, name, data)
     return jsonify({"status": "stored", "name": name, "complete": complete})
 
 

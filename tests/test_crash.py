@@ -2,8 +2,6 @@
 
 import glob
 import http.client
-import json
-import os
 import random
 import threading
 import uuid

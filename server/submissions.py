@@ -1,0 +1,130 @@
+"""Submissions (domain): idempotent ingest by uuid, lookups within a scope, completeness."""
+
+import os
+import threading
+import uuid as uuidlib
+
+from .auth import audit, now_iso
+from .households import get_household_for_user, list_villages, merge_household_edit
+from .store import get_store
+
+
+def find_submission(tx_or_store, sub_uuid):
+    """uuids are unique server-wide; a submission lives in its village's partition."""
+    for vid in tx_or_store.village_ids():
+        doc = tx_or_store.get(vid, "submissions", sub_uuid)
+        if doc is not None:
+            return doc
+    return None
+
+
+def ingest(user, prepared, reused_error):
+    """One write for the whole batch: duplicates and uuid clashes decided on the writer thread, so
+    concurrent repeats of a batch can never store twice, and every answer is durable when sent."""
+    actor = user.id  # read here: the write runs on the store's thread, outside this request
+
+    def write(tx):
+        results = []
+        for p in prepared:
+            existing = find_submission(tx, p["uuid"])
+            if existing is not None:
+                if existing.get("fingerprint") == p["fingerprint"]:
+                    results.append({"uuid": p["uuid"], "status": "duplicate", "errors": []})
+                else:
+                    results.append({"uuid": p["uuid"], "status": "rejected", "errors": [reused_error]})
+                continue
+            updates = p.pop("household_updates") or {}
+            base = p.pop("base_version")
+            doc = dict(p, received_at=now_iso(), base_version=base,
+                       review={"state": "received", "comments": []})
+            tx.put(p["village_id"], "submissions", doc)
+            clash = None
+            if updates:
+                _household, clash = merge_household_edit(tx, actor, p["household_id"], updates, base,
+                                                         f"submission:{p['uuid']}")
+            audit(tx, actor, "submission", p["uuid"],
+                  {"form": p["form"], "household_id": p["household_id"],
+                   "clash": clash["kind"] if clash else None})
+            results.append({"uuid": p["uuid"], "status": "created", "errors": [],
+                            "incomplete": bool(doc["attachments"])})
+        return results
+
+    return get_store().write(write)
+
+
+def submissions_for_household(user, household_id):
+    household = get_household_for_user(user, household_id)
+    if household is None:
+        return []
+    docs = get_store().search(household["village_id"], "submissions",
+                              lambda d: d.get("household_id") == household_id)
+    return sorted((public_submission(d) for d in docs), key=lambda d: d.get("created_at", ""),
+                  reverse=True)
+
+
+def public_submission(doc):
+    return {k: v for k, v in doc.items() if k != "fingerprint"} | {
+        "complete": all(a.get("received") for a in doc.get("attachments", []))}
+
+
+def own_submissions_since(user, since, limit):
+    """The caller's own submissions changed after `since`: how a phone learns review outcomes."""
+    store = get_store()
+    changed = []
+    for village in list_villages(user, store):
+        changed.extend(store.search(village["id"], "submissions",
+                                    lambda d: d.get("seq", 0) > since and d.get("cadre_id") == user.id))
+    changed.sort(key=lambda d: d["seq"])
+    page = changed[:limit]
+    return [public_submission(d) for d in page], (page[-1]["seq"] if page else since)
+
+
+def incomplete_submissions(user):
+    """Submissions still waiting for declared attachments: kept, and listed so nobody forgets them."""
+    store = get_store()
+    out = []
+    for village in list_villages(user, store):
+        out.extend(public_submission(d) for d in store.search(
+            village["id"], "submissions",
+            lambda d: not all(a.get("received") for a in d.get("attachments", []))))
+    return sorted(out, key=lambda d: d.get("received_at", ""), reverse=True)
+
+
+def get_submission_for_user(user, sub_uuid):
+    if not isinstance(sub_uuid, str):
+        return None
+    try:
+        sub_uuid = str(uuidlib.UUID(sub_uuid))
+    except ValueError:
+        return None
+    doc = find_submission(get_store(), sub_uuid)
+    if doc is None or not user.can_see_village(doc["village_id"]):
+        return None
+    return doc
+
+
+def attachment_path(data_dir, sub_uuid, name):
+    return os.path.join(data_dir, "attachments", sub_uuid, name)
+
+
+def store_attachment(data_dir, doc, name, data):
+    """The file first (fsynced, renamed into place), then the record that it arrived: a crash in
+    between leaves a file the phone will simply upload again. Returns whether all have arrived."""
+    path = attachment_path(data_dir, doc["uuid"], name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.part{threading.get_ident()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+    def mark(tx):
+        fresh = tx.get(doc["village_id"], "submissions", doc["uuid"])
+        for a in fresh["attachments"]:
+            if a["name"] == name:
+                a["received"] = True
+        tx.put(doc["village_id"], "submissions", fresh)
+        return all(a["received"] for a in fresh["attachments"])
+
+    return get_store().write(mark)
