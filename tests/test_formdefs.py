@@ -91,7 +91,7 @@ def test_shipped_forms_load_with_the_fixed_field_names(registry):
     assert [c["name"] for c in by_name["members"]["fields"]] == [
         "name", "relation", "sex", "birth_year", "health", "schooling", "work"]
     assert [c["name"] for c in by_name["help_given"]["fields"]] == ["product", "quantity", "unit", "price"]
-    assert [c["name"] for c in by_name["followups"]["fields"]] == ["action", "due_date"]
+    assert [c["name"] for c in by_name["followups"]["fields"]] == ["action", "due_date", "done"]
 
     pv = registry.get("pv_enrollment")
     by_name = {f["name"]: f for f in pv["fields"]}

@@ -1,0 +1,266 @@
+"""Household assistance profiles as PDFs: the single-profile route, village print jobs, the CLI.
+
+The pure core (context and rendering) is in `profile`, the cache, worker pool and batches in `jobs`;
+this module only wires them to Flask and click.
+"""
+
+import os
+import threading
+
+import click
+from flask import (Blueprint, current_app, jsonify, make_response, redirect, render_template, request,
+                   send_file, url_for)
+from flask.cli import with_appcontext
+from flask_login import current_user, login_required
+from werkzeug.routing import BuildError
+
+from ..errors import ApiError, wants_json
+from ..i18n import current_lang
+from .jobs import (PrintJobs, default_workers, print_household, print_village, shutdown_pools,
+                   write_zip)
+from .profile import LANGS, build_profile_context, load_forms, render_profile_pdf
+
+__all__ = ["bp", "print_profiles_command", "print_jobs", "build_profile_context",
+           "render_profile_pdf", "forms_for"]
+
+bp = Blueprint("printing", __name__)
+print_jobs = PrintJobs()
+_zip_lock = threading.Lock()
+_forms_cache = {}
+
+
+# ---- helpers ---------------------------------------------------------------------------------------
+
+
+def forms_for(app):
+    """Form definitions from FORMS_DIR, re-read only when a file changed."""
+    forms_dir = app.config.get("FORMS_DIR") or ""
+    try:
+        stamp = tuple(sorted((fn, os.stat(os.path.join(forms_dir, fn)).st_mtime_ns)
+                             for fn in os.listdir(forms_dir)))
+    except OSError:
+        stamp = ()
+    cached = _forms_cache.get(forms_dir)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, load_forms(forms_dir))
+        _forms_cache[forms_dir] = cached
+    return cached[1]
+
+
+def workers_for(app):
+    n = app.config.get("PRINT_WORKERS")
+    return max(1, int(n)) if n else default_workers()
+
+
+def record_url_builder(app, host_url=None):
+    """The household page link printed as a QR code: PUBLIC_BASE_URL when configured, otherwise the
+    address the request came in on (or the local server for the CLI)."""
+    base = (app.config.get("PUBLIC_BASE_URL") or host_url or "http://127.0.0.1:5000").rstrip("/")
+    marker = "HOUSEHOLD-ID-MARKER"
+    try:
+        with app.test_request_context():
+            pattern = url_for("households.detail", household_id=marker)
+    except BuildError:
+        pattern = f"/households/{marker}"
+
+    def url_for_household(household_id):
+        return base + pattern.replace(marker, household_id)
+    return url_for_household
+
+
+def _lang_arg():
+    lang = request.values.get("lang")
+    if lang is None and request.is_json:
+        body = request.get_json(silent=True)
+        lang = body.get("lang") if isinstance(body, dict) else None
+    if lang in (None, ""):
+        return current_lang()
+    if lang not in LANGS:
+        raise ApiError(400, "bad_lang", "语言须为 zh 或 en。", "The language must be zh or en.")
+    return lang
+
+
+def _village_or_404(village_id):
+    from ..households import get_village
+    village = get_village(current_user, village_id)
+    if village is None:
+        raise ApiError(404, "not_found", "找不到该村。", "Village not found.")
+    return village
+
+
+def _job_or_404(village_id, job_id):
+    _village_or_404(village_id)
+    job = print_jobs.get(job_id) if isinstance(job_id, str) else None
+    if (job is None or job["village_id"] != village_id
+            or not (current_user.is_admin or job["user_id"] == current_user.id)):
+        raise ApiError(404, "not_found", "找不到该打印任务。", "Print job not found.")
+    return job
+
+
+def _job_json(job):
+    vid = job["village_id"]
+    out = {k: job[k] for k in ("id", "village_id", "state", "done", "total", "cache_hits",
+                               "rendered", "errors", "error", "lang", "created_at", "finished_at")}
+    out["status_url"] = url_for("printing.job_status", village_id=vid, job_id=job["id"])
+    if job["state"] == "done" and job.get("path"):
+        out["download_url"] = url_for("printing.job_download", village_id=vid, job_id=job["id"])
+        out["zip_url"] = out["download_url"] + "?format=zip"
+    return out
+
+
+def _safe_download_name(text):
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+# ---- views -------------------------------------------------------------------------------------------
+
+
+@bp.get("/households/<household_id>/profile.pdf")
+@login_required
+def profile_pdf(household_id):
+    """One household's profile, A4 PDF; from the cache when the household has not changed."""
+    from ..households import get_household_for_user
+    from ..store import get_store
+    household = get_household_for_user(current_user, household_id)
+    if household is None:
+        raise ApiError(404, "not_found", "找不到该农户。", "Household not found.")
+    lang = _lang_arg()
+    app = current_app._get_current_object()
+    pdf, hit = print_household(
+        get_store(), household, data_dir=app.config["DATA_DIR"], forms=forms_for(app), lang=lang,
+        mask=not current_user.is_admin, printed_by=current_user.display_name,
+        record_url=record_url_builder(app, request.host_url)(household["id"]),
+        workers=workers_for(app))
+    resp = make_response(pdf)
+    resp.headers["Content-Type"] = "application/pdf"
+    disposition = "attachment" if request.args.get("download") else "inline"
+    resp.headers["Content-Disposition"] = (
+        f'{disposition}; filename="profile-{_safe_download_name(household["id"])}.pdf"')
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["X-Profile-Cache"] = "hit" if hit else "miss"
+    return resp
+
+
+@bp.get("/villages/<village_id>/print")
+@login_required
+def village_page(village_id):
+    village = _village_or_404(village_id)
+    from ..store import get_store
+    count = get_store().count(village_id, "households")
+    own = [j for j in print_jobs.for_village(village_id)
+           if current_user.is_admin or j["user_id"] == current_user.id]
+    current = request.args.get("job")
+    current_job = next((j for j in own if j["id"] == current), None)
+    return render_template("print/village.html", village=village, household_count=count,
+                           jobs=[_job_json(j) for j in own[:10]],
+                           current_job=_job_json(current_job) if current_job else None,
+                           lang=current_lang())
+
+
+@bp.post("/villages/<village_id>/print-jobs")
+@login_required
+def start_job(village_id):
+    """Start (or join the running) batch print of a village: 202 with the job's progress."""
+    _village_or_404(village_id)
+    lang = _lang_arg()
+    app = current_app._get_current_object()
+    from ..store import get_store
+    job, created = print_jobs.start(
+        get_store(), village_id, data_dir=app.config["DATA_DIR"], forms=forms_for(app), lang=lang,
+        mask=not current_user.is_admin, printed_by=current_user.display_name,
+        user_id=current_user.id, record_url_for=record_url_builder(app, request.host_url),
+        workers=workers_for(app))
+    if wants_json() or request.is_json or request.headers.get("X-CSRFToken"):
+        body = _job_json(job)
+        body["created"] = created
+        return jsonify(body), 202
+    return redirect(url_for("printing.village_page", village_id=village_id, job=job["id"]))
+
+
+@bp.get("/villages/<village_id>/print-jobs/<job_id>")
+@login_required
+def job_status(village_id, job_id):
+    return jsonify(_job_json(_job_or_404(village_id, job_id)))
+
+
+@bp.get("/villages/<village_id>/print-jobs/<job_id>/download")
+@login_required
+def job_download(village_id, job_id):
+    job = _job_or_404(village_id, job_id)
+    if job["state"] != "done" or not job.get("path"):
+        raise ApiError(409, "not_ready", "打印任务尚未完成。", "The print job has not finished.",
+                       state=job["state"])
+    fmt = request.args.get("format", "pdf")
+    if fmt not in ("pdf", "zip"):
+        raise ApiError(400, "bad_format", "格式须为 pdf 或 zip。", "The format must be pdf or zip.")
+    name = _safe_download_name(f"{village_id}-profiles-{job['id']}")
+    if fmt == "pdf":
+        if not os.path.exists(job["path"]):
+            raise ApiError(404, "gone", "文件已被删除，请重新打印。", "The file is gone; print again.")
+        return send_file(job["path"], mimetype="application/pdf", as_attachment=True,
+                         download_name=name + ".pdf", max_age=0)
+    zip_path = job["path"][:-4] + ".zip"
+    with _zip_lock:
+        if not os.path.exists(zip_path):
+            summary = job.get("_summary")
+            if not summary:
+                raise ApiError(404, "gone", "文件已被删除，请重新打印。", "The file is gone; print again.")
+            try:
+                write_zip(summary, zip_path)
+            except FileNotFoundError:
+                raise ApiError(409, "stale", "部分档案已更新，请重新打印。",
+                               "Some profiles changed since; print again.")
+    return send_file(zip_path, mimetype="application/zip", as_attachment=True,
+                     download_name=name + ".zip", max_age=0)
+
+
+# ---- command line ------------------------------------------------------------------------------------
+
+
+@click.command("print-profiles")
+@click.option("--village", "village_id", required=True, help="Village id (村编号).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The PDF to write.")
+@click.option("--lang", type=click.Choice(LANGS), default="zh", show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: PRINT_WORKERS, at most 2).")
+@click.option("--show-phones", is_flag=True, help="Print phone numbers unmasked (admin use).")
+@click.option("--by", "printed_by", default=None, help="Name printed in the footer.")
+@with_appcontext
+def print_profiles_command(village_id, output, lang, workers, show_phones, printed_by):
+    """Print every household profile of a village into one PDF (reads the data, never locks it)."""
+    from ..store import CORE, open_readonly
+    app = current_app._get_current_object()
+    store = open_readonly(app.config["DATA_DIR"])
+    try:
+        if not store.get(CORE, "villages", village_id):
+            raise click.ClickException(f"未知的村 {village_id}。Unknown village {village_id}.")
+        total = len(store.search(village_id, "households"))
+        if not total:
+            raise click.ClickException(f"村 {village_id} 没有农户。Village {village_id} has no households.")
+        if not printed_by:
+            import getpass
+            try:
+                printed_by = getpass.getuser()
+            except Exception:
+                printed_by = "cli"
+        with click.progressbar(length=total, label=f"打印 Printing {village_id}",
+                               show_pos=True) as bar:
+            def progress(done, _total):
+                bar.update(done - bar.pos)
+            summary = print_village(
+                store, village_id, os.path.abspath(output), data_dir=app.config["DATA_DIR"],
+                forms=forms_for(app), lang=lang, mask=not show_phones, printed_by=printed_by,
+                record_url_for=record_url_builder(app), workers=workers or workers_for(app),
+                progress=progress)
+    finally:
+        store.close()
+        shutdown_pools()
+    for err in summary["errors"]:
+        click.echo(f"失败 Failed {err['household_id']}: {err['message']}", err=True)
+    if not summary["out_path"]:
+        raise click.ClickException("没有生成任何档案。No profile could be printed.")
+    click.echo(f"已写入 Wrote {output}: {summary['total'] - len(summary['errors'])} 户 households "
+               f"({summary['cache_hits']} 来自缓存 from cache, {summary['rendered']} 新生成 rendered)")
+    if summary["errors"]:
+        raise SystemExit(1)

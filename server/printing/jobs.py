@@ -1,0 +1,479 @@
+"""Batch printing: cached single profiles, long-lived worker processes, village jobs with progress.
+
+A profile PDF is cached under <data dir>/prints/cache/ by what it shows (household id, version, latest
+submission seq, language, masking, and a digest of the whole context plus the template hash), without
+the "printed by … on …" footer: that footer is a one-page stamp laid over every page at print time,
+so a re-print on another day or by another user still comes from the cache. WeasyPrint runs only in
+worker processes ('spawn' context: safe beside the server's threads, fonts loaded once per worker).
+"""
+
+import atexit
+import concurrent.futures as cf
+import glob
+import io
+import logging
+import multiprocessing
+import os
+import re
+import secrets
+import threading
+import time
+import zipfile
+from collections import defaultdict
+
+from .fonts import share_fonts
+from .profile import build_profile_context, context_digest, render_profile_pdf, render_stamp_pdf
+
+log = logging.getLogger(__name__)
+
+CORE = "core"
+RENDER_TIMEOUT = 300   # seconds one profile may take before the request gives up
+MAX_JOBS_KEPT = 50     # finished jobs remembered in memory
+KEEP_PRINTS_SECONDS = 3 * 24 * 3600  # batch PDFs older than this are removed when a job starts
+UNSAFE_FILENAME_RE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def default_workers():
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def prints_dir(data_dir):
+    return os.path.join(data_dir, "prints")
+
+
+def cache_dir(data_dir):
+    return os.path.join(data_dir, "prints", "cache")
+
+
+def _safe(text):
+    return re.sub(r"[^A-Za-z0-9_-]", "_", str(text))[:64] or "_"
+
+
+def cache_path(data_dir, context):
+    """Where this context's PDF lives in the cache; the name says what it is, the digest proves it."""
+    h = context["household"]
+    masked = "m" if context.get("masked") else "u"
+    name = (f"{_safe(h['id'])}_v{int(h.get('version') or 0)}_s{int(context.get('latest_submission_seq') or 0)}"
+            f"_{_safe(context.get('lang'))}_{masked}_{context_digest(context)[:24]}.pdf")
+    return os.path.join(cache_dir(data_dir), name)
+
+
+def _write_atomic(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _evict_older(path):
+    """Drop cached PDFs of the same household, language and masking that this one supersedes."""
+    base = os.path.basename(path)
+    m = re.match(r"^(.+?)_v\d+_s\d+_(.+?)_([mu])_[0-9a-f]+\.pdf$", base)
+    if not m:
+        return
+    pattern = os.path.join(os.path.dirname(path), f"{glob.escape(m.group(1))}_v*_s*_"
+                           f"{glob.escape(m.group(2))}_{m.group(3)}_*.pdf")
+    for other in glob.glob(pattern):
+        if other != path:
+            try:
+                os.remove(other)
+            except OSError:
+                pass
+
+
+# ---- worker side -------------------------------------------------------------------------------
+
+
+def _exit_with_parent(parent_pid):
+    """A worker whose server was killed (kill -9, os._exit) would wait on its queue forever."""
+    while True:
+        time.sleep(2)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def _worker_init():
+    """Warm the worker: import WeasyPrint and load the CJK font once, yield the CPU to the
+    server's request threads, and follow the server out when it dies."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch",
+                     daemon=True).start()
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):
+        pass
+    try:
+        render_stamp_pdf("预热 warm-up")
+    except Exception:  # a broken font set-up shows up on the first real render, with its message
+        log.exception("print worker warm-up failed")
+
+
+def render_to_cache(context, path):
+    """Worker task: render the profile into the cache unless it is there. Returns (path, rendered)."""
+    if os.path.exists(path):
+        return path, False
+    pdf = render_profile_pdf(context)
+    _write_atomic(path, pdf)
+    _evict_older(path)
+    return path, True
+
+
+def stamp_bytes(text, lang):
+    """Worker task: the one-page footer stamp as PDF bytes."""
+    return render_stamp_pdf(text, lang)
+
+
+_stamps = {}
+_stamps_lock = threading.Lock()
+
+
+def _stamp_future(pool, text, lang):
+    """The stamp for (text, lang), rendered once by the pool and kept briefly (the text changes
+    every minute anyway)."""
+    key = (text, lang)
+    with _stamps_lock:
+        fut = _stamps.get(key)
+        if fut is None or (fut.done() and fut.exception() is not None):
+            fut = pool.submit(stamp_bytes, text, lang)
+            _stamps[key] = fut
+            while len(_stamps) > 16:
+                _stamps.pop(next(iter(_stamps)))
+        return fut
+
+
+# ---- the pool ------------------------------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pools = {}
+
+
+def get_pool(workers=None):
+    """A long-lived pool of `workers` processes, created on first use and kept for the process."""
+    workers = int(workers or default_workers())
+    with _pool_lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = cf.ProcessPoolExecutor(max_workers=workers,
+                                          mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=_worker_init)
+            _pools[workers] = pool
+        return pool
+
+
+def _discard_pool(pool):
+    with _pool_lock:
+        for k, p in list(_pools.items()):
+            if p is pool:
+                del _pools[k]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown_pools():
+    with _pool_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for p in pools:
+        p.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_pools)
+
+
+def _run(pool, fn, *args, timeout=RENDER_TIMEOUT):
+    try:
+        return pool.submit(fn, *args).result(timeout=timeout)
+    except cf.process.BrokenProcessPool:
+        _discard_pool(pool)
+        raise
+
+
+# ---- stamping and merging --------------------------------------------------------------------------
+
+
+def stamp_text(context_t, printed_by, printed_at):
+    return context_t["printed"].format(who=printed_by, when=printed_at) if printed_by else ""
+
+
+def stamp_writer(writer, stamp_pdf):
+    """Lay the stamp page over every page of a pypdf writer."""
+    from pypdf import PdfReader
+    if not stamp_pdf:
+        return
+    stamp = PdfReader(io.BytesIO(stamp_pdf)).pages[0]
+    for page in writer.pages:
+        page.merge_page(stamp, over=True)
+
+
+def stamped_pdf(path, stamp_pdf):
+    """The cached PDF at `path` with the footer stamp, as bytes."""
+    from pypdf import PdfReader, PdfWriter
+    writer = PdfWriter(clone_from=PdfReader(path))
+    stamp_writer(writer, stamp_pdf)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def merge_pdfs(paths, stamp_pdf, out_path, metadata_title="", share=True):
+    """One PDF of all profiles in order; each profile's own outline (a bookmark for the household
+    with its sections below) becomes a top-level entry. With `share`, the profiles use one CJK
+    font program instead of one each (see fonts.py): about a quarter of the size."""
+    from pypdf import PdfReader, PdfWriter
+    writer = PdfWriter()
+    for path in paths:
+        writer.append(PdfReader(path), import_outline=True)
+    stamp_writer(writer, stamp_pdf)
+    if share and len(paths) > 1:
+        report = share_fonts(writer)
+        if report["shared"]:
+            writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
+        if report["skipped"]:
+            log.info("font sharing skipped: %s", report["skipped"])
+    if metadata_title:
+        writer.add_metadata({"/Title": metadata_title})
+    writer.page_mode = "/UseOutlines"
+    tmp = f"{out_path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    with open(tmp, "wb") as f:
+        writer.write(f)
+    os.replace(tmp, out_path)
+
+
+# ---- reading the store -----------------------------------------------------------------------------
+
+
+def _now_text():
+    return time.strftime("%Y-%m-%d %H:%M")
+
+
+def household_context(store, household, *, forms, lang, mask, attachments_dir, record_url="",
+                      users=None, submissions=None, village=None):
+    """The context of one household from the store, without the print stamp (that comes later)."""
+    vid = household.get("village_id") or household["id"].split("-")[0]
+    if submissions is None:
+        hid = household["id"]
+        submissions = store.search(vid, "submissions", lambda d: d.get("household_id") == hid)
+    if village is None:
+        village = store.get(CORE, "villages", vid) or {"id": vid}
+    wanted = list(household.get("cadre_ids") or []) + [s.get("cadre_id") for s in submissions]
+    cadres = []
+    for uid in dict.fromkeys(u for u in wanted if isinstance(u, str)):
+        u = users.get(uid) if users is not None else store.get(CORE, "users", uid)
+        if u:
+            cadres.append({k: u.get(k) for k in ("id", "display_name", "unit", "phone", "role")})
+    return build_profile_context(household, village, cadres, submissions, forms, None, lang,
+                                 attachments_dir, mask=mask, record_url=record_url)
+
+
+def print_household(store, household, *, data_dir, forms, lang, mask, printed_by, record_url="",
+                    workers=None):
+    """Stamped PDF bytes of one household, from the cache when unchanged.
+    Returns (pdf_bytes, cache_hit)."""
+    ctx = household_context(store, household, forms=forms, lang=lang, mask=mask,
+                            attachments_dir=os.path.join(data_dir, "attachments"),
+                            record_url=record_url)
+    path = cache_path(data_dir, ctx)
+    pool = get_pool(workers)
+    hit = os.path.exists(path)
+    stamp_future = _stamp_future(pool, stamp_text(ctx["t"], printed_by, _now_text()), lang) \
+        if printed_by else None
+    if not hit:
+        _run(pool, render_to_cache, ctx, path)
+    stamp = stamp_future.result(timeout=RENDER_TIMEOUT) if stamp_future else None
+    try:
+        return stamped_pdf(path, stamp), hit
+    except FileNotFoundError:  # evicted by a concurrent newer print between render and read
+        _run(pool, render_to_cache, ctx, path)
+        return stamped_pdf(path, stamp), False
+
+
+def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", mask=True,
+                  printed_by="", record_url_for=None, workers=None, progress=None,
+                  household_ids=None):
+    """Every household of a village in one PDF (a bookmark per household), rendered by the pool,
+    unchanged households from the cache. progress(done, total) is called as households finish.
+    Returns a summary dict: total, cache_hits, rendered, errors, paths (the cached singles)."""
+    households = sorted(store.search(village_id, "households"), key=lambda d: d["id"])
+    if household_ids is not None:
+        wanted = set(household_ids)
+        households = [h for h in households if h["id"] in wanted]
+    village = store.get(CORE, "villages", village_id) or {"id": village_id}
+    users = {u["id"]: u for u in store.search(CORE, "users")}
+    by_household = defaultdict(list)
+    for s in store.search(village_id, "submissions"):
+        by_household[s.get("household_id")].append(s)
+    attachments_dir = os.path.join(data_dir, "attachments")
+    total = len(households)
+    summary = {"total": total, "cache_hits": 0, "rendered": 0, "errors": [], "paths": [],
+               "labels": []}
+    if progress:
+        progress(0, total)
+    contexts = []
+    for h in households:
+        contexts.append(household_context(
+            store, h, forms=forms, lang=lang, mask=mask, attachments_dir=attachments_dir,
+            record_url=record_url_for(h["id"]) if record_url_for else "", users=users,
+            submissions=by_household.get(h["id"], []), village=village))
+    pool = get_pool(workers)
+    t = contexts[0]["t"] if contexts else None
+    stamp_future = (_stamp_future(pool, stamp_text(t, printed_by, _now_text()), lang)
+                    if printed_by and t else None)
+    paths = [cache_path(data_dir, c) for c in contexts]
+    done = 0
+    todo = []
+    for i, path in enumerate(paths):
+        if os.path.exists(path):
+            summary["cache_hits"] += 1
+            done += 1
+            if progress:
+                progress(done, total)
+        else:
+            todo.append(i)
+    # Only a few profiles wait in the pool at a time, so a single profile asked for on a household
+    # page meanwhile is rendered within a second, not after the whole village.
+    window = 2 * int(workers or default_workers()) + 1
+    failed, in_flight = set(), {}
+    try:
+        while todo or in_flight:
+            while todo and len(in_flight) < window:
+                i = todo.pop(0)
+                in_flight[pool.submit(render_to_cache, contexts[i], paths[i])] = i
+            finished, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                i = in_flight.pop(fut)
+                try:
+                    fut.result()
+                    summary["rendered"] += 1
+                except cf.process.BrokenProcessPool:
+                    raise
+                except Exception as e:  # one bad household must not sink the village
+                    log.exception("profile of %s failed", contexts[i]["household"]["id"])
+                    failed.add(i)
+                    summary["errors"].append({"household_id": contexts[i]["household"]["id"],
+                                              "message": str(e)[:300]})
+                done += 1
+                if progress:
+                    progress(done, total)
+    except cf.process.BrokenProcessPool:
+        _discard_pool(pool)
+        raise
+    stamp = stamp_future.result(timeout=RENDER_TIMEOUT) if stamp_future else None
+    good = [i for i in range(total) if i not in failed]
+    for i in good:  # a concurrent print of a newer version may have evicted one of ours
+        if not os.path.exists(paths[i]):
+            _run(pool, render_to_cache, contexts[i], paths[i])
+    summary["paths"] = [paths[i] for i in good]
+    summary["labels"] = [(contexts[i]["household"]["id"], contexts[i]["household"]["head_name"])
+                         for i in good]
+    summary["stamp"] = stamp
+    if good:
+        title = f"{village.get('name') or village_id} · {t['title']}" if t else village_id
+        merge_pdfs(summary["paths"], stamp, out_path, metadata_title=title)
+    summary["out_path"] = out_path if good else None
+    return summary
+
+
+def write_zip(summary, zip_path):
+    """A ZIP of the single stamped profiles of a finished batch, named by household id and head."""
+    tmp = f"{zip_path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for path, (hid, head) in zip(summary["paths"], summary["labels"]):
+            head = UNSAFE_FILENAME_RE.sub("_", head or "")[:40]
+            name = f"{hid}-{head}.pdf" if head else f"{hid}.pdf"
+            zf.writestr(name, stamped_pdf(path, summary.get("stamp")))
+    os.replace(tmp, zip_path)
+
+
+# ---- jobs in the server process --------------------------------------------------------------------
+
+
+def remove_old_prints(data_dir, max_age=KEEP_PRINTS_SECONDS):
+    """Batch PDFs and ZIPs are for downloading soon after; the cache keeps what is worth keeping."""
+    folder = prints_dir(data_dir)
+    cutoff = time.time() - max_age
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        if name.endswith((".pdf", ".zip", ".tmp")) and os.path.isfile(path):
+            try:
+                if os.stat(path).st_mtime < cutoff:
+                    os.remove(path)
+            except OSError:
+                pass
+
+
+class PrintJobs:
+    """Village print jobs of this server process: state in memory, guarded by a lock; one thread
+    per running job drives the shared worker pool. One running job per village (and language and
+    masking): asking again returns the running one."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._jobs = {}
+
+    def start(self, store, village_id, *, data_dir, forms, lang, mask, printed_by, user_id,
+              record_url_for=None, workers=None):
+        with self._lock:
+            for job in self._jobs.values():
+                if (job["village_id"] == village_id and job["lang"] == lang
+                        and job["mask"] == mask and job["user_id"] == user_id
+                        and job["state"] in ("queued", "running")):
+                    return dict(job), False
+            job_id = secrets.token_hex(8)
+            out = os.path.join(prints_dir(data_dir), f"{_safe(village_id)}-{job_id}.pdf")
+            job = {"id": job_id, "village_id": village_id, "lang": lang, "mask": mask,
+                   "state": "queued", "done": 0, "total": 0, "cache_hits": 0, "rendered": 0,
+                   "errors": [], "error": None, "user_id": user_id, "path": out,
+                   "created_at": _now_text(), "finished_at": None, "_summary": None}
+            self._jobs[job_id] = job
+            self._trim()
+        remove_old_prints(data_dir)
+
+        def progress(done, total):
+            with self._lock:
+                job["done"], job["total"], job["state"] = done, total, "running"
+
+        def run():
+            try:
+                summary = print_village(store, village_id, out, data_dir=data_dir, forms=forms,
+                                        lang=lang, mask=mask, printed_by=printed_by,
+                                        record_url_for=record_url_for, workers=workers,
+                                        progress=progress)
+                with self._lock:
+                    job.update(cache_hits=summary["cache_hits"], rendered=summary["rendered"],
+                               errors=summary["errors"], _summary=summary,
+                               state="done" if summary["out_path"] or not summary["total"]
+                               else "failed", finished_at=_now_text())
+                    if not summary["total"]:
+                        job["path"] = None
+            except Exception as e:
+                log.exception("print job %s failed", job_id)
+                with self._lock:
+                    job.update(state="failed", error=str(e)[:300], finished_at=_now_text())
+
+        threading.Thread(target=run, name=f"print-job-{job_id}", daemon=True).start()
+        return dict(job), True
+
+    def _trim(self):
+        finished = [j for j in self._jobs.values() if j["state"] in ("done", "failed")]
+        for j in finished[:max(0, len(finished) - MAX_JOBS_KEPT)]:
+            self._jobs.pop(j["id"], None)
+
+    def get(self, job_id):
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return dict(job) if job else None
+
+    def for_village(self, village_id):
+        with self._lock:
+            return [dict(j) for j in self._jobs.values() if j["village_id"] == village_id][::-1]
+
+    def wait(self, job_id, timeout=None):
+        """For tests and the CLI: block until the job has finished (no sleeping loop)."""
+        for t in threading.enumerate():
+            if t.name == f"print-job-{job_id}":
+                t.join(timeout)
+        return self.get(job_id)

@@ -1,0 +1,248 @@
+"""The household profile PDF, pure core: hand-built documents in, PDF read back with pypdf."""
+
+import io
+import os
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from server.printing import profile, samples
+from server.printing.profile import build_profile_context, mask_phone, render_profile_pdf
+
+ADMIN = {"id": "admin", "display_name": "管理员", "role": "admin"}
+CADRE = {"id": "liwei", "display_name": "李伟", "role": "cadre"}
+
+
+def pdf_text(pdf):
+    """All text of a PDF with whitespace removed (CJK extraction puts breaks anywhere)."""
+    reader = PdfReader(io.BytesIO(pdf))
+    return re.sub(r"\s+", "", "".join(page.extract_text() or "" for page in reader.pages))
+
+
+def page_count(pdf):
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def fonts_of(pdf):
+    """(base font name, has embedded program) of every font used on any page."""
+    found = {}
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            font = font.get_object()
+            desc = font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font
+            fd = desc["/FontDescriptor"].get_object()
+            found[str(font["/BaseFont"])] = any(k in fd for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+    return found
+
+
+def context(tmp_path, visits=12, photos=3, printed_by=CADRE, lang="zh", **kw):
+    att = str(tmp_path / "attachments")
+    household, village, cadres, subs, forms = samples.profile_inputs(att, visits=visits, photos=photos)
+    return build_profile_context(household, village, cadres, subs, forms, printed_by, lang, att,
+                                 record_url="http://example.test/households/430000001-0007", **kw)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """One 12-visit profile with photos, rendered once for the tests that only read it."""
+    ctx = context(tmp_path_factory.mktemp("p"))
+    return ctx, render_profile_pdf(ctx)
+
+
+def test_profile_shows_head_members_cadres_and_visit_details(rendered):
+    ctx, pdf = rendered
+    text = pdf_text(pdf)
+    assert pdf.startswith(b"%PDF")
+    for expected in ["张桂兰", "430000001-0007", "红星村", "石门乡", "脱贫户",
+                     *[m["name"] for m in ctx["members"]],
+                     "李家田", "机耕道",                        # plot boundaries
+                     "李伟", "县农业农村局",                    # paired cadre and sending unit
+                     "第12次走访：红薯滞销约五百斤",             # a visit's needs in detail
+                     "收入与就业", "农产品销售",                  # topic and need labels from the forms
+                     "红薯500斤", "联系县电商中心收购红薯",        # help given, follow-up
+                     "已安装", "9,350",                          # PV stage and expected generation
+                     "打印：李伟", "第1页/共"]:                   # footer: printed by, page x of y
+        assert expected in text, expected
+
+
+def test_cjk_font_is_embedded_and_nothing_falls_back(rendered):
+    _, pdf = rendered
+    fonts = fonts_of(pdf)
+    assert fonts, "no fonts found"
+    assert all(fonts.values()), f"a font is not embedded: {fonts}"
+    assert all("CJK" in name for name in fonts), f"a glyph fell back to another font: {fonts}"
+
+
+def test_phones_are_masked_unless_an_admin_prints(tmp_path):
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone("0731-88881234") == "073*****1234"
+    assert mask_phone("") == ""
+    masked = context(tmp_path, visits=1, photos=0, printed_by=CADRE)
+    assert masked["household"]["phone"] == "138****5678"
+    assert masked["cadres"][0]["phone"] == "139****4321"
+    assert "13812345678" not in str(masked)
+    full = context(tmp_path, visits=1, photos=0, printed_by=ADMIN)
+    assert full["household"]["phone"] == "13812345678"
+    assert "13812345678" in pdf_text(render_profile_pdf(full))
+
+
+def test_page_count_grows_with_visits_and_every_visit_is_printed(tmp_path):
+    one = render_profile_pdf(context(tmp_path, visits=1, photos=0))
+    many = render_profile_pdf(context(tmp_path, visits=80, photos=0))
+    assert page_count(many) >= page_count(one) + 10
+    text = pdf_text(many)
+    assert "共80次走访" in text
+    for i in (1, 40, 80):
+        assert f"第{i}次走访" in text
+
+
+def test_income_takes_the_latest_visit_of_each_year(tmp_path):
+    att = str(tmp_path)
+    h = samples.household()
+    early = samples.visit(h["id"], 0, seq=1)
+    late = samples.visit(h["id"], 1, seq=2)
+    early["answers"].update(visit_date="2024-03-01", income_wages=1000, income_total=None)
+    late["answers"].update(visit_date="2024-11-01", income_wages=9000, income_total=None)
+    other = samples.visit(h["id"], 2, seq=3)
+    other["answers"].update(visit_date="2023-05-05", income_wages="junk", income_farming=500,
+                            income_livestock=None, income_pv=None, income_transfers=None,
+                            income_total=None)
+    ctx = build_profile_context(h, samples.VILLAGE, samples.CADRES, [late, other, early],
+                                samples.INLINE_FORMS, CADRE, "zh", att)
+    rows = {r["year"]: r for r in ctx["income"]["rows"]}
+    assert list(rows) == ["2023", "2024"]
+    assert rows["2024"]["values"]["income_wages"] == 9000
+    assert rows["2024"]["date"] == "2024-11-01"
+    assert rows["2023"]["total"] == 500          # junk wages ignored, the sum computed
+    assert rows["2024"]["per_capita"] == "4,325"  # (9000+3200+1500+1200+2400) / 4
+    assert "<svg" in str(profile.income_chart_svg(ctx["income"], "zh"))
+
+
+def test_script_text_is_escaped_not_interpreted(tmp_path):
+    att = str(tmp_path)
+    h = samples.household(head="<script>alert(1)</script>")
+    h["address"] = '"><img src="file:///etc/passwd">'
+    v = samples.visit(h["id"], 0)
+    v["answers"]["notes"] = "<b>粗体</b>&amp;"
+    ctx = build_profile_context(h, samples.VILLAGE, samples.CADRES, [v], samples.INLINE_FORMS,
+                                {"display_name": "</style><h1>x</h1>", "role": "cadre"}, "zh", att)
+    html = profile.render_profile_html(ctx)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>粗体</b>" not in html
+    text = pdf_text(render_profile_pdf(ctx))
+    assert "<script>alert(1)</script>" in text
+    assert "<b>粗体</b>&amp;" in text
+    assert "</style><h1>x</h1>" in text       # the printed-by name in the footer, as text
+
+
+def test_missing_corrupt_and_unsafe_photos_give_placeholders(tmp_path):
+    att = tmp_path / "attachments"
+    h = samples.household()
+    v = samples.visit(h["id"], 0, photos=["missing.jpg", "corrupt.jpg", "../../secret.jpg"],
+                      signature="huge.png")
+    folder = att / v["uuid"]
+    folder.mkdir(parents=True)
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
+    (folder / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    (tmp_path / "secret.jpg").write_bytes(samples.jpeg_bytes())
+    ctx = build_profile_context(h, samples.VILLAGE, samples.CADRES, [v], samples.INLINE_FORMS,
+                                CADRE, "zh", str(att))
+    assert [p["path"] for p in ctx["photos"]][2] is None   # no way out of the submission folder
+    pdf = render_profile_pdf(ctx)
+    assert page_count(pdf) >= 1
+    text = pdf_text(pdf)
+    assert text.count("照片缺失或无法读取") == 3
+    assert "签名缺失或无法读取" in text
+
+
+def test_photos_are_downscaled_jpegs_not_the_originals(tmp_path):
+    path = tmp_path / "big.jpg"
+    samples.write_photo(str(path), size=(3000, 2000))
+    uri = profile.image_data_uri(str(path), profile.PHOTO_PX)
+    assert uri.startswith("data:image/jpeg;base64,")
+    import base64
+    from PIL import Image
+    data = base64.b64decode(uri.split(",", 1)[1])
+    with Image.open(io.BytesIO(data)) as im:
+        assert max(im.size) <= profile.PHOTO_PX
+    assert len(data) < os.path.getsize(path)
+
+
+def test_unknown_fields_choices_and_missing_forms_show_raw_values(tmp_path):
+    h = samples.household()
+    h["category"] = "weird_category"
+    h["members"].append({"name": "无名", "sex": "other", "birth_year": "unknown"})
+    h["plots"].append({"name": None, "area_mu": "n/a"})
+    v = samples.visit(h["id"], 0)
+    v["answers"].update(topics=["mystery_topic", "income_jobs"], visit_type="boat", needs="sales",
+                        help_given=[{"product": "蜂蜜"}, "junk"], followups=[{"action": "回访", "done": "yes"}],
+                        risk="yes", risk_reason="因病")
+    broken = {"uuid": "x", "form": "household_visit", "answers": "not a dict"}
+    for forms in ({}, samples.INLINE_FORMS, [samples.VISIT_FORM]):
+        ctx = build_profile_context(h, None, None, [v, broken], forms, "某人", "zh", None)
+        text = pdf_text(render_profile_pdf(ctx))
+        for raw in ("mystery_topic", "weird_category", "boat", "蜂蜜", "因病", "无名"):
+            assert raw in text, (forms, raw)
+    assert "已完成" in text
+
+
+def test_english_profile_uses_english_labels(tmp_path):
+    ctx = context(tmp_path, visits=2, photos=0, lang="en")
+    text = pdf_text(render_profile_pdf(ctx))
+    for expected in ("Householdassistanceprofile", "Householdmembers", "Poverty-alleviated",
+                     "Incomeandjobs", "Page1of", "Printedby李伟"):
+        assert expected in text, expected
+
+
+def test_long_names_and_text_wrap_inside_the_page(tmp_path):
+    """Nothing may run past the right margin, however long and unbroken the text."""
+    from weasyprint import HTML
+    h = samples.household(head="欧阳" * 60)
+    h["address"] = "A" * 400
+    h["members"][0]["name"] = "名字很长" * 30
+    h["plots"][0]["east"] = "x" * 300
+    v = samples.visit(h["id"], 0)
+    v["answers"]["needs_detail"] = "说明" * 2000 + "Z" * 500
+    ctx = build_profile_context(h, samples.VILLAGE, samples.CADRES, [v], samples.INLINE_FORMS,
+                                CADRE, "zh", str(tmp_path))
+    doc = HTML(string=profile.render_profile_html(ctx),
+               url_fetcher=profile._DataOnlyFetcher()).render()
+    for page in doc.pages:
+        right_edge = page.width - page._page_box.margin_right + 0.5
+        for box in page._page_box.descendants():
+            if getattr(box, "text", None):
+                assert box.position_x + box.width <= right_edge, (box.text[:20], box.position_x)
+    assert "说明说明" in pdf_text(doc.write_pdf())
+
+
+def test_followup_status_is_shown_only_when_recorded(tmp_path):
+    h = samples.household()
+    v = samples.visit(h["id"], 0)
+    v["answers"]["followups"] = [{"action": "甲", "done": True}, {"action": "乙", "done": "no"},
+                                 {"action": "丙"}]
+    ctx = build_profile_context(h, samples.VILLAGE, samples.CADRES, [v], samples.INLINE_FORMS,
+                                CADRE, "zh", str(tmp_path))
+    assert [f["status"] for f in ctx["visits"][0]["followups"]] == ["已完成", "未完成", ""]
+
+
+def test_context_digest_ignores_the_print_stamp_only(tmp_path):
+    a = context(tmp_path, visits=2, photos=0, printed_by=CADRE)
+    b = context(tmp_path, visits=2, photos=0, printed_by={"display_name": "别人", "role": "cadre"})
+    assert profile.context_digest(a) == profile.context_digest(b)
+    c = context(tmp_path, visits=3, photos=0)
+    assert profile.context_digest(a) != profile.context_digest(c)
+
+
+def test_project_forms_label_every_fixed_choice():
+    """The printed labels come from forms/*.yaml: every fixed choice name has a label there."""
+    forms = profile.load_forms(samples.FORMS_DIR)
+    if "household_visit" not in forms:
+        pytest.skip("forms not written yet")
+    visit = profile.FormLabels(forms["household_visit"], "zh")
+    for topic in ("income_jobs", "health_insurance", "schooling", "housing_safety",
+                  "drinking_water", "industry", "land_ledger", "sales_help", "pv"):
+        assert visit.choice("topics", topic) != topic
+    pv = profile.FormLabels(forms["pv_enrollment"], "en")
+    for stage in ("none", "applied", "approved", "installed", "connected"):
+        assert pv.choice("grid_stage", stage) != stage
