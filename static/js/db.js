@@ -1,0 +1,188 @@
+// A tiny promise wrapper over IndexedDB, in the shape of idb-keyval, with several stores.
+// Browsers close IndexedDB connections under memory pressure (iOS Safari does; Enketo lost drafts
+// to it): every operation reopens the connection and runs again when that happens, so a write is
+// never silently dropped. A rejected promise means the write did not happen and the caller still
+// holds the data.
+
+export const STORES = ["households", "drafts", "outbox", "sent", "photos", "meta"];
+const DB_VERSION = 1;
+const RETRYABLE = new Set(["InvalidStateError", "UnknownError", "AbortError", "TransactionInactiveError"]);
+const RETRY_DELAYS_MS = [0, 50, 200, 800, 2000];
+
+const promisify = (request) => new Promise((resolve, reject) => {
+  request.onsuccess = () => resolve(request.result);
+  request.onerror = () => reject(request.error);
+});
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Operations on the stores of one transaction; each returns a promise. */
+function idbOps(tx) {
+  const store = (name) => tx.objectStore(name);
+  return {
+    get: (name, key) => promisify(store(name).get(key)),
+    put: (name, key, value) => promisify(store(name).put(value, key)),
+    delete: (name, key) => promisify(store(name).delete(key)),
+    all: (name) => promisify(store(name).getAll()),
+    keys: (name) => promisify(store(name).getAllKeys()),
+    clear: (name) => promisify(store(name).clear()),
+  };
+}
+
+class AppError extends Error {}
+
+/** IndexedDB-backed database; `tx` is the one primitive, the rest are one-operation shortcuts. */
+export class Database {
+  constructor(name = "jiedui", factory = globalThis.indexedDB) {
+    this.name = name;
+    this.factory = factory;
+    this.connection = null; // a promise of an IDBDatabase
+    this.reopened = 0; // how many times a lost connection was replaced (for tests and diagnostics)
+  }
+
+  connect() {
+    if (this.connection) return this.connection;
+    const attempt = new Promise((resolve, reject) => {
+      const request = this.factory.open(this.name, DB_VERSION);
+      request.onupgradeneeded = () => {
+        const db = request.result;
+        for (const name of STORES) if (!db.objectStoreNames.contains(name)) db.createObjectStore(name);
+      };
+      request.onsuccess = () => {
+        const db = request.result;
+        const forget = () => { if (this.connection === attempt) this.connection = null; };
+        db.onclose = forget; // closed by the browser, not by us
+        db.onversionchange = () => { db.close(); forget(); };
+        resolve(db);
+      };
+      request.onerror = () => reject(request.error);
+      request.onblocked = () => reject(new DOMException("database upgrade blocked", "InvalidStateError"));
+    });
+    this.connection = attempt;
+    attempt.catch(() => { if (this.connection === attempt) this.connection = null; });
+    return attempt;
+  }
+
+  /**
+   * Runs fn(ops) in one transaction over `stores` and resolves with fn's result once the
+   * transaction has committed. fn may be run again when the connection was lost, so it must only
+   * work through ops (no other awaits inside). An error thrown by fn aborts and is not retried.
+   */
+  async tx(stores, mode, fn) {
+    const names = Array.isArray(stores) ? stores : [stores];
+    let lastError;
+    for (const delay of RETRY_DELAYS_MS) {
+      if (delay) await pause(delay);
+      try {
+        return await this.runOnce(names, mode, fn);
+      } catch (err) {
+        if (err instanceof AppError) throw err.cause;
+        if (!err || !RETRYABLE.has(err.name)) throw err;
+        lastError = err;
+        this.connection = null; // reopen: the old connection is closing or closed
+        this.reopened += 1;
+      }
+    }
+    throw lastError;
+  }
+
+  async runOnce(names, mode, fn) {
+    const db = await this.connect();
+    const tx = db.transaction(names, mode); // throws InvalidStateError when the connection closes
+    const done = new Promise((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onabort = () => reject(tx.error || new DOMException("transaction aborted", "AbortError"));
+      tx.onerror = (event) => event.preventDefault(); // handled by onabort
+    });
+    let result;
+    try {
+      result = await fn(idbOps(tx));
+    } catch (err) {
+      try { tx.abort(); } catch (_) { /* already finished */ }
+      await done.catch(() => {});
+      if (err && RETRYABLE.has(err.name)) throw err; // the connection went away mid-transaction
+      const wrapped = new AppError(String(err && err.message));
+      wrapped.cause = err;
+      throw wrapped;
+    }
+    await done;
+    return result;
+  }
+
+  get(store, key) { return this.tx(store, "readonly", (o) => o.get(store, key)); }
+  put(store, key, value) { return this.tx(store, "readwrite", (o) => o.put(store, key, value)); }
+  delete(store, key) { return this.tx(store, "readwrite", (o) => o.delete(store, key)); }
+  all(store) { return this.tx(store, "readonly", (o) => o.all(store)); }
+  keys(store) { return this.tx(store, "readonly", (o) => o.keys(store)); }
+  clear(store) { return this.tx(store, "readwrite", (o) => o.clear(store)); }
+
+  /** Read, change and write one record atomically; fn(old) returns the new value (undefined: delete). */
+  update(store, key, fn) {
+    return this.tx(store, "readwrite", async (o) => {
+      const value = fn(await o.get(store, key));
+      if (value === undefined) await o.delete(store, key);
+      else await o.put(store, key, value);
+      return value;
+    });
+  }
+
+  /** Test hook: close the connection behind the wrapper's back, as a browser under pressure does. */
+  async simulateBrowserClose() {
+    if (!this.connection) return;
+    const db = await this.connection;
+    db.close(); // no close event for our own close(); a real one fires onclose, forgetting it
+  }
+}
+
+const copy = (v) => (v === undefined ? undefined : structuredClone(v));
+
+/** The same interface kept in memory: for node tests and for browsers without IndexedDB. */
+export class MemoryDatabase {
+  constructor() {
+    this.data = new Map(STORES.map((s) => [s, new Map()]));
+    this.queue = Promise.resolve();
+  }
+
+  tx(stores, mode, fn) {
+    const names = Array.isArray(stores) ? stores : [stores];
+    const run = async () => {
+      const before = new Map(names.map((n) => [n, new Map(this.data.get(n))]));
+      const map = (name) => {
+        if (!names.includes(name)) throw new DOMException(`store ${name} not in transaction`, "NotFoundError");
+        return this.data.get(name);
+      };
+      const writable = (name) => {
+        if (mode !== "readwrite") throw new DOMException("read-only transaction", "ReadOnlyError");
+        return map(name);
+      };
+      const ops = {
+        get: async (name, key) => copy(map(name).get(key)),
+        put: async (name, key, value) => { writable(name).set(key, copy(value)); return key; },
+        delete: async (name, key) => { writable(name).delete(key); },
+        all: async (name) => [...map(name).keys()].sort().map((k) => copy(map(name).get(k))),
+        keys: async (name) => [...map(name).keys()].sort(),
+        clear: async (name) => { writable(name).clear(); },
+      };
+      try {
+        return await fn(ops);
+      } catch (err) {
+        for (const [n, m] of before) this.data.set(n, m);
+        throw err;
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+}
+for (const name of ["get", "put", "delete", "all", "keys", "clear", "update"]) {
+  MemoryDatabase.prototype[name] = Database.prototype[name];
+}
+
+let shared = null;
+
+/** The app's database: IndexedDB when the browser has it, otherwise memory (nothing survives). */
+export function getDatabase() {
+  if (!shared) shared = globalThis.indexedDB ? new Database() : new MemoryDatabase();
+  return shared;
+}
