@@ -399,7 +399,16 @@ class _Generator:
 
 def generate_demo():
     """The demo data set: {"villages", "users" (no password hashes), "households", "submissions"}."""
-    return _Generator().generate()
+    data = _Generator().generate()
+    last = {}
+    for sub in data["submissions"]:
+        if sub["form"] == "household_visit":
+            day = sub["answers"]["visit_date"]
+            last[sub["household_id"]] = max(day, last.get(sub["household_id"], day))
+    for household in data["households"]:
+        if household["id"] in last:
+            household["last_visit_date"] = last[household["id"]]
+    return data
 
 
 def load_demo(store):

@@ -39,9 +39,12 @@ def ingest(user, prepared, reused_error):
                        review={"state": "received", "comments": []})
             tx.put(p["village_id"], "submissions", doc)
             clash = None
+            visit_date = p["answers"].get("visit_date") if p["form"] == "household_visit" else None
             if updates:
                 _household, clash = merge_household_edit(tx, actor, p["household_id"], updates, base,
                                                          f"submission:{p['uuid']}")
+            if isinstance(visit_date, str):
+                note_last_visit(tx, p["village_id"], p["household_id"], visit_date)
             audit(tx, actor, "submission", p["uuid"],
                   {"form": p["form"], "household_id": p["household_id"],
                    "clash": clash["kind"] if clash else None})
@@ -50,6 +53,15 @@ def ingest(user, prepared, reused_error):
         return results
 
     return get_store().write(write)
+
+
+def note_last_visit(tx, village_id, household_id, visit_date):
+    """Phones mark households not visited for 30 days; the date travels with the household.
+    Bookkeeping, not an edit: the version (the base of merges) stays as it is."""
+    household = tx.get(village_id, "households", household_id)
+    if household is not None and visit_date > (household.get("last_visit_date") or ""):
+        household["last_visit_date"] = visit_date
+        tx.put(village_id, "households", household)
 
 
 def submissions_for_household(user, household_id):

@@ -221,3 +221,21 @@ def test_phone_pulls_its_own_submissions_since_a_cursor_and_incomplete_ones_are_
     incomplete = other.get("/api/v1/submissions?incomplete=1").get_json()["submissions"]
     assert [s["uuid"] for s in incomplete] == [b["uuid"]]
     assert api.get("/api/v1/submissions").status_code == 400
+
+
+def test_a_visit_moves_the_households_last_visit_date_forward_only(api):
+    api.login("cadre1")
+    push(api, visit(visit_date="2026-05-01"))
+    push(api, visit(visit_date="2026-03-01"))
+    h = api.get("/api/v1/households/v1-0001").get_json()
+    assert h["last_visit_date"] == "2026-05-01" and h["version"] == 1
+
+
+def test_the_app_shell_is_served_gzipped_with_service_worker_scope(client):
+    r = client.get("/app/", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+    import gzip
+    assert b"<html" in gzip.decompress(r.data)
+    r = client.get("/app/sw.js")
+    assert r.headers["Service-Worker-Allowed"] == "/app/" and "Content-Encoding" not in r.headers
+    assert client.get("/app/../server/store.py").status_code == 404
