@@ -26,8 +26,8 @@ run: deps
 	$(FLASK) serve --host 127.0.0.1 --port 5000
 
 test: $(VENV)/.installed test-system-deps
+	node --test --test-reporter=dot tests/js/
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
-	node --test tests/js/
 
 bench: $(VENV)/.installed
 	$(PY) bench/store_bench.py
