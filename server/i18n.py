@@ -27,11 +27,6 @@ def label(obj):
     return "" if obj is None else str(obj)
 
 
-def message(zh, en):
-    """An error text in both languages, for JSON answers: the chosen one first."""
-    return {"message": tr(zh, en), "message_zh": zh, "message_en": en}
-
-
 CATEGORY_LABELS = {
     "tuopin": ("脱贫户", "Poverty-alleviated"),
     "jiance": ("监测户", "Monitored"),

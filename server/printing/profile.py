@@ -19,6 +19,8 @@ import re
 import jinja2
 from markupsafe import Markup, escape
 
+from ..i18n import CATEGORY_LABELS
+
 log = logging.getLogger(__name__)
 # WeasyPrint logs every rendering step at INFO: seven lines per profile would drown the server log.
 logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
@@ -37,12 +39,7 @@ INCOME_FIELDS = ("income_wages", "income_farming", "income_livestock", "income_p
                  "income_transfers")
 INCOME_COLOURS = ("#1f4e79", "#e69f00", "#009e73", "#f0e442", "#cc79a7")
 
-CATEGORY = {
-    "tuopin": ("脱贫户", "Poverty-alleviated"),
-    "jiance": ("监测户", "Monitored"),
-    "dibao": ("低保户", "Low-income (dibao)"),
-    "ordinary": ("一般户", "Ordinary"),
-}
+CATEGORY = CATEGORY_LABELS
 SEX = {"male": ("男", "Male"), "female": ("女", "Female")}
 YES_NO = {"yes": ("是", "Yes"), "no": ("否", "No"), True: ("是", "Yes"), False: ("否", "No")}
 
