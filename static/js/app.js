@@ -527,7 +527,7 @@ async function openNewForm(token, householdId, formId) {
     base_version: Number.isInteger(hh.version) ? hh.version : null,
     created_at: isoNow(), updated_at: null, answers: {},
   };
-  showForm(token, draft, def, hh, true);
+  await showForm(token, draft, def, hh, true);
 }
 
 async function openDraft(token, draftId) {
@@ -543,7 +543,7 @@ async function openDraft(token, draftId) {
     setMain(page(t("cannot_open"), h("p", {}, t("form_missing"))));
     return;
   }
-  showForm(token, draft, def, hh || null, false);
+  await showForm(token, draft, def, hh || null, false);
 }
 
 // Drafts are written to IndexedDB after every change, one write at a time. Each change is first
