@@ -15,13 +15,13 @@ def create_app(test_config=None):
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from . import admin, auth, cli, errors, households, i18n, phone, printing, store, sync
+    from . import admin, auth, cli, errors, household_views, i18n, phone, printing, store, sync
     store.init_app(app)
     sync.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (auth, phone, households, admin, sync, printing):
+    for module in (auth, phone, household_views, admin, sync, printing):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app

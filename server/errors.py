@@ -55,3 +55,18 @@ def init_app(app):
         app.logger.exception("unexpected error")
         return error_response(500, "internal_error", "服务器内部错误，已记录。",
                               "Internal server error; it has been logged.")
+
+
+def int_arg(name, default, lo, hi):
+    """A bounded integer query parameter, or a clear 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_parameter", f"参数 {name} 须为整数。", f"Parameter {name} must be an integer.")
+    if not lo <= value <= hi:
+        raise ApiError(400, "bad_parameter", f"参数 {name} 超出范围 {lo}–{hi}。",
+                       f"Parameter {name} is out of range {lo}–{hi}.")
+    return value

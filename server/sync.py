@@ -12,8 +12,8 @@ from flask_login import current_user, login_required
 
 from . import formdefs, submissions
 from .auth import csrf_token
-from .errors import ApiError
-from .households import get_household_for_user, int_arg, list_villages
+from .errors import ApiError, int_arg
+from .households import get_household_for_user, list_villages
 from .i18n import tr
 
 bp = Blueprint("sync", __name__)
