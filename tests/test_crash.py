@@ -22,7 +22,7 @@ def visit(household):
                         "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
 
 
-def writer(server, n, acked_visits, acked_edits, stop):
+def writer(server, n, acked_visits, acked_edits, stop, first_ack):
     """Pushes visits and edits its own household's address; records what the server acknowledged."""
     client = Client(server.url)
     try:
@@ -35,6 +35,7 @@ def writer(server, n, acked_visits, acked_edits, stop):
             status, body = client.call("POST", "/api/v1/submissions", {"submissions": batch})
             if status == 200:
                 acked_visits.extend(r["uuid"] for r in body["results"] if r["status"] == "created")
+                first_ack.set()
             status, body = client.call("PUT", f"/api/v1/households/v1-000{n % 3 + 1}",
                                        {"changes": {"group": f"w{n}-{i}"}})
             if status == 200:
@@ -52,14 +53,15 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_write(tmp_path):
     for round_no in range(ROUNDS):
         server = LiveServer(data, extra_env={"JIEDUI_SNAPSHOT_EVERY": "0.1",
                                                    "JIEDUI_JOURNAL_SNAPSHOT_BYTES": "20000"}).start()
-        stop = threading.Event()
-        threads = [threading.Thread(target=writer, args=(server, n, acked_visits, acked_edits, stop))
+        stop, first_ack = threading.Event(), threading.Event()
+        threads = [threading.Thread(target=writer,
+                                    args=(server, n, acked_visits, acked_edits, stop, first_ack))
                    for n in range(WRITERS)]
         for t in threads:
             t.start()
-        killed = threading.Event()
-        # the kill moment is random on purpose; the threads are joined, not slept on
-        killed.wait(rng.uniform(0.5, 2.0))
+        assert first_ack.wait(60), "no write was acknowledged"
+        # once writes flow, the kill moment is random on purpose; threads are joined, not slept on
+        threading.Event().wait(rng.uniform(0.2, 1.5))
         server.kill9()
         stop.set()
         for t in threads:
