@@ -322,12 +322,12 @@ async function showHousehold(token, id) {
     h("p", { class: "crumb" }, h("a", { href: "#/" }, `‹ ${t("tab_households")}`)),
     h("div", { class: "title-row" }, h("h1", { class: "page-title" }, hh.head_name || hh.id), categoryBadge(hh.category)),
     visitLine(hh, visits.get(hh.id)),
-    h("div", { class: "actions" }, formButtons),
-    // The profile is rendered by the server, so it needs the network; offline, say so instead.
-    navigator.onLine !== false
-      ? h("a", { class: "button secondary wide", "data-action": "print-profile", target: "_blank", rel: "noopener",
-        href: `/households/${encodeURIComponent(hh.id)}/profile.pdf?lang=${lang()}` }, t("print_profile"))
-      : h("p", { class: "muted" }, t("print_offline")),
+    h("div", { class: "actions" }, formButtons,
+      // The profile is rendered by the server, so it needs the network; offline, say so instead.
+      navigator.onLine !== false
+        ? h("a", { class: "button secondary wide", "data-action": "print-profile", target: "_blank", rel: "noopener",
+          href: `/households/${encodeURIComponent(hh.id)}/profile.pdf?lang=${lang()}` }, t("print_profile"))
+        : h("p", { class: "muted" }, t("print_offline"))),
     mineDrafts.length ? h("section", { class: "card" }, h("h2", {}, t("drafts_here")),
       h("ul", { class: "plain" }, await Promise.all(mineDrafts.map(async (d) => h("li", {},
         h("a", { href: `#/drafts/${d.id}`, class: "button secondary wide" }, `${await formTitle(d.form, d.form_version)} · ${t("edited_at", { time: fmtTime(d.updated_at || d.created_at) })}`)))))) : null,
