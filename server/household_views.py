@@ -10,7 +10,7 @@ from .households import (cadres_of, edit_household, get_household_for_user, hous
                          set_pairing, village_cadres)
 from .i18n import CATEGORY_LABELS, tr
 from .store import CORE, get_store
-from .submissions import submissions_for_household
+from .submissions import is_complete, submissions_for_household
 
 bp = Blueprint("households", __name__)
 
@@ -195,7 +195,7 @@ def pairing(household_id):
 @login_required
 def villages():
     store = get_store()
-    waiting = lambda d: not all(a.get("received") for a in d.get("attachments", []))  # noqa: E731
+    waiting = lambda d: not is_complete(d)  # noqa: E731
     rows = [dict(v, households=store.count(v["id"], "households"),
                  submissions=store.count(v["id"], "submissions"),
                  incomplete=store.count(v["id"], "submissions", waiting))

@@ -45,11 +45,23 @@ def get_household_for_user(user, household_id, store=None):
     return (store or get_store()).get(vid, "households", household_id)
 
 
-def search_households(user, village_id=None, query="", category=None, store=None):
+def search_in_scope(user, table, cond=None, store=None, village_id=None):
+    """Documents of `table` matching `cond` in every village the user may see (or just one)."""
     store = store or get_store()
-    villages = [v["id"] for v in list_villages(user, store)]
-    if village_id:
-        villages = [v for v in villages if v == village_id]
+    out = []
+    for village in list_villages(user, store):
+        if village_id is None or village["id"] == village_id:
+            out.extend(store.search(village["id"], table, cond))
+    return out
+
+
+def page_by_seq(docs, since, limit):
+    """The pull-sync page: oldest change first, and the cursor to ask from next time."""
+    page = sorted(docs, key=lambda d: d["seq"])[:limit]
+    return page, (page[-1]["seq"] if page else since)
+
+
+def search_households(user, village_id=None, query="", category=None, store=None):
     query = (query or "").strip()
 
     def matches(doc):
@@ -62,21 +74,14 @@ def search_households(user, village_id=None, query="", category=None, store=None
                        + [m.get("name", "") for m in doc.get("members", [])])
         return query in hay
 
-    out = []
-    for vid in villages:
-        out.extend(store.search(vid, "households", matches))
-    return sorted(out, key=lambda d: d["id"])
+    return sorted(search_in_scope(user, "households", matches, store, village_id or None),
+                  key=lambda d: d["id"])
 
 
 def households_changed_since(user, since, limit, store=None):
     """A page of households in scope changed after `since` (the seq cursor), oldest change first."""
-    store = store or get_store()
-    changed = []
-    for village in list_villages(user, store):
-        changed.extend(store.search(village["id"], "households", lambda d: d.get("seq", 0) > since))
-    changed.sort(key=lambda d: d["seq"])
-    page = changed[:limit]
-    return page, (page[-1]["seq"] if page else since)
+    changed = search_in_scope(user, "households", lambda d: d.get("seq", 0) > since, store)
+    return page_by_seq(changed, since, limit)
 
 
 def cadres_of(household, store=None):

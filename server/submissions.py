@@ -5,7 +5,7 @@ import threading
 import uuid as uuidlib
 
 from .auth import audit, now_iso
-from .households import get_household_for_user, list_villages, merge_household_edit
+from .households import get_household_for_user, merge_household_edit, page_by_seq, search_in_scope
 from .store import get_store
 
 
@@ -74,32 +74,29 @@ def submissions_for_household(user, household_id):
                   reverse=True)
 
 
+def is_complete(doc):
+    """Every declared photo and signature has arrived."""
+    return all(a.get("received") for a in doc.get("attachments", []))
+
+
 def public_submission(doc):
     return {k: v for k, v in doc.items() if k != "fingerprint"} | {
-        "complete": all(a.get("received") for a in doc.get("attachments", []))}
+        "complete": is_complete(doc)}
 
 
 def own_submissions_since(user, since, limit):
     """The caller's own submissions changed after `since`: how a phone learns review outcomes."""
-    store = get_store()
-    changed = []
-    for village in list_villages(user, store):
-        changed.extend(store.search(village["id"], "submissions",
-                                    lambda d: d.get("seq", 0) > since and d.get("cadre_id") == user.id))
-    changed.sort(key=lambda d: d["seq"])
-    page = changed[:limit]
-    return [public_submission(d) for d in page], (page[-1]["seq"] if page else since)
+    changed = search_in_scope(user, "submissions",
+                              lambda d: d.get("seq", 0) > since and d.get("cadre_id") == user.id)
+    page, nxt = page_by_seq(changed, since, limit)
+    return [public_submission(d) for d in page], nxt
 
 
 def incomplete_submissions(user):
     """Submissions still waiting for declared attachments: kept, and listed so nobody forgets them."""
-    store = get_store()
-    out = []
-    for village in list_villages(user, store):
-        out.extend(public_submission(d) for d in store.search(
-            village["id"], "submissions",
-            lambda d: not all(a.get("received") for a in d.get("attachments", []))))
-    return sorted(out, key=lambda d: d.get("received_at", ""), reverse=True)
+    waiting = search_in_scope(user, "submissions", lambda d: not is_complete(d))
+    return sorted((public_submission(d) for d in waiting), key=lambda d: d.get("received_at", ""),
+                  reverse=True)
 
 
 def get_submission_for_user(user, sub_uuid):
@@ -137,6 +134,6 @@ def store_attachment(data_dir, doc, name, data):
             if a["name"] == name:
                 a["received"] = True
         tx.put(doc["village_id"], "submissions", fresh)
-        return all(a["received"] for a in fresh["attachments"])
+        return is_complete(fresh)
 
     return get_store().write(mark)
