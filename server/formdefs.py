@@ -36,6 +36,11 @@ CHOICE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # The same rule as the attachment upload: starts with a letter or digit, no "..", no slashes.
 ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def is_safe_attachment_name(name):
+    """A plain file name: it becomes a path under the data folder, so no separators and no '..'."""
+    return isinstance(name, str) and bool(ATTACHMENT_RE.match(name)) and ".." not in name
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TEXT_MAX = {"text": 500, "textarea": 5000}
 MAX_REPEAT_ENTRIES = 200
@@ -688,7 +693,7 @@ class _Validator:
         if kind == "geopoint":
             return self.geopoint(raw, bad)
         if kind in ("photo", "signature"):
-            if not isinstance(raw, str) or not ATTACHMENT_RE.match(raw) or ".." in raw:
+            if not is_safe_attachment_name(raw):
                 return bad("bad_name", f"不是有效的附件文件名：{_show(raw)}",
                            f"is not a valid attachment file name: {_show(raw)}")
             return raw
@@ -753,8 +758,8 @@ def attachment_names(definition, answers):
     """The photo and signature file names the answers refer to, in form order, once each."""
     names = []
     for field, value in _walk_values(definition.get("fields") or [], answers):
-        if field["type"] in ("photo", "signature") and isinstance(value, str) \
-                and ATTACHMENT_RE.match(value) and ".." not in value and value not in names:
+        if field["type"] in ("photo", "signature") and is_safe_attachment_name(value) \
+                and value not in names:
             names.append(value)
     return names
 

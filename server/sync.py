@@ -18,7 +18,6 @@ from .i18n import tr
 
 bp = Blueprint("sync", __name__)
 
-SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 ALLOWED_TYPES = {"image/jpeg", "image/png"}
 ITEM_KEYS = {"uuid", "form", "form_version", "household_id", "created_at", "answers", "attachments",
@@ -162,8 +161,7 @@ def check_attachments(raw):
     out, errors, seen = [], [], set()
     limit = current_app.config["MAX_ATTACHMENT_BYTES"]
     for a in raw:
-        if not isinstance(a, dict) or not isinstance(a.get("name"), str) \
-                or not SAFE_NAME_RE.match(a["name"]) or ".." in a["name"]:
+        if not isinstance(a, dict) or not formdefs.is_safe_attachment_name(a.get("name")):
             errors.append(_err("attachments", "附件名称不合法。", "Bad attachment name."))
             continue
         name = a["name"]
@@ -266,7 +264,7 @@ def sniff_type(data):
 @bp.put("/api/v1/submissions/<sub_uuid>/attachments/<name>")
 @login_required
 def put_attachment(sub_uuid, name):
-    if not SAFE_NAME_RE.match(name) or ".." in name:
+    if not formdefs.is_safe_attachment_name(name):
         raise ApiError(400, "bad_name", "附件名称不合法。", "Bad attachment name.")
     doc = submissions.get_submission_for_user(current_user, sub_uuid)
     # Only the cadre who made it may add files to it; others get the same 404 as for nothing there.
