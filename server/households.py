@@ -10,7 +10,14 @@ from .store import CORE, get_store
 HOUSEHOLD_ID_RE = re.compile(r"^([A-Za-z0-9]{1,32})-(\d{4})$")
 EDITABLE_FIELDS = ("head_name", "phone", "address", "group", "category", "population", "members",
                    "plots", "pv_status")
-PHONE_RE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8}|)$")
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+MAX_POPULATION = 50
+
+
+def is_phone(text):
+    """A mainland mobile or a landline with area code; the roster import uses the same rule."""
+    return bool(MOBILE_RE.match(text) or LANDLINE_RE.match(text))
 
 
 def village_of(household_id):
@@ -122,7 +129,7 @@ def clean_changes(changes):
                 continue
             value = value.strip()
         elif field == "phone":
-            if not isinstance(value, str) or not PHONE_RE.match(value.strip()):
+            if not isinstance(value, str) or (value.strip() and not is_phone(value.strip())):
                 errors.append((field, "电话号码格式不正确", "Not a valid phone number"))
                 continue
             value = value.strip()
@@ -131,8 +138,9 @@ def clean_changes(changes):
                 errors.append((field, "类别无效", "Unknown category"))
                 continue
         elif field == "population":
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 50:
-                errors.append((field, "家庭人口须为 0–50 的整数", "Population must be an integer 0–50"))
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_POPULATION:
+                errors.append((field, f"家庭人口须为 0–{MAX_POPULATION} 的整数",
+                               f"Population must be an integer 0–{MAX_POPULATION}"))
                 continue
         elif field == "members":
             value, err = _clean_rows(value, MEMBER_FIELDS)

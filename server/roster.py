@@ -15,13 +15,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .auth import USERNAME_RE, audit, now_iso
+from .households import LANDLINE_RE, MAX_POPULATION, MOBILE_RE
 from .store import CORE
 
 MAX_ROWS = 5000          # a village has at most ~1,600 households
 MAX_BYTES = 5 * 1024 * 1024
 HEADER_SCAN_ROWS = 10    # the header may sit below a title row or two
 MAX_TEXT = 200
-MAX_POPULATION = 50      # as households.clean_changes allows
 
 # Canonical field -> accepted headers (compared after normalise_header).
 COLUMNS = {
@@ -48,8 +48,6 @@ CATEGORIES = {
     "一般户": "ordinary", "一般": "ordinary", "普通户": "ordinary", "一般农户": "ordinary",
     "tuopin": "tuopin", "jiance": "jiance", "dibao": "dibao", "ordinary": "ordinary",
 }
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
-LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 CADRE_SPLIT_RE = re.compile(r"[、,，;；/\s]+")
 HEADER_NOISE_RE = re.compile(r"[\s\u3000*＊:：_.\-]|[（(][^）)]*[）)]")
 FORMULA_LEAD = "=+-@\t\r"

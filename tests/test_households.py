@@ -81,7 +81,8 @@ def test_stale_edit_of_the_same_field_is_a_hard_clash_keeping_the_other_value(ap
 def test_bad_edits_are_refused_and_change_nothing(api):
     api.login("cadre1")
     for changes in ({"category": "rich"}, {"population": "three"}, {"id": "x"},
-                    {"members": [{"relation": "子"}]}, {"phone": "12"}):
+                    {"members": [{"relation": "子"}]}, {"phone": "12"},
+                    {"phone": "12345678901"}):
         r = put(api, "v1-0001", changes, 1)
         assert r.status_code == 400, changes
     r = api.client.put("/api/v1/households/v1-0001", data="not json", headers={"X-CSRFToken": api.token})
