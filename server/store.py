@@ -83,6 +83,15 @@ class _Partition:
             self.keys[table] = {doc[kf]: doc_id for doc_id, doc in docs.items() if kf in doc}
             self.next_id[table] = max((int(i) for i in docs), default=0) + 1
 
+    def picture(self):
+        """Documents are replaced, never mutated in place, so shallow copies of the tables are a
+        consistent picture (taken under the store lock); serialising it can happen outside."""
+        return {t: dict(docs) for t, docs in self.tables.items()}
+
+    def write_snapshot(self, path, tables, seq):
+        """A plain TinyDB file, plus a _meta table saying which journal entries it already holds."""
+        write_json_atomic(path, dict(tables, _meta={"1": {"seq": seq, "partition": self.name}}))
+
     def max_seq(self):
         best = self.snapshot_seq
         for docs in self.tables.values():
@@ -525,21 +534,16 @@ class Store:
                 dirty = [p for p in self._partitions.values() if p.dirty]
                 if not dirty and self._journal_bytes == 0:
                     return 0
-                # Documents are replaced, never mutated in place, so shallow copies of the tables
-                # are a consistent picture; serialising them can happen outside the lock.
                 pictures = []
                 for p in dirty:
-                    pictures.append((p, {t: dict(docs) for t, docs in p.tables.items()}, self._seq))
+                    pictures.append((p, p.picture(), self._seq))
                     p.dirty = False
                 old_journals = [path for no, path in self._journal_files()]
-                if not self.readonly:
-                    self._journal.close()
-                    self._start_journal(self._journal_no + 1)
+                self._journal.close()
+                self._start_journal(self._journal_no + 1)
             try:
                 for p, tables, seq in pictures:
-                    data = dict(tables)
-                    data["_meta"] = {"1": {"seq": seq, "partition": p.name}}
-                    write_json_atomic(p.path, data)
+                    p.write_snapshot(p.path, tables, seq)
                     p.snapshot_seq = seq
             except BaseException:
                 for p, _tables, _seq in pictures:
@@ -558,14 +562,10 @@ class Store:
         """A clean data folder: every partition snapshotted, no journal needed."""
         os.makedirs(os.path.join(out_dir, "villages"), exist_ok=True)
         with self._lock:
-            pictures = [(p, {t: dict(docs) for t, docs in p.tables.items()}) for p in
-                        self._partitions.values()]
+            pictures = [(p, p.picture()) for p in self._partitions.values()]
             seq = self._seq
         for p, tables in pictures:
-            data = dict(tables)
-            data["_meta"] = {"1": {"seq": seq, "partition": p.name}}
-            rel = os.path.relpath(p.path, self.data_dir)
-            write_json_atomic(os.path.join(out_dir, rel), data)
+            p.write_snapshot(os.path.join(out_dir, os.path.relpath(p.path, self.data_dir)), tables, seq)
 
 
 def open_readonly(data_dir):
