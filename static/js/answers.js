@@ -267,3 +267,20 @@ export function relevance(definition, answers, options = {}) {
   }
   return { shown, computed: full };
 }
+
+// A form in sections (type "group") as the flat list of questions its answers are keyed by: a
+// question in a section is relevant only when its section is. The sections stay in `sections`.
+export function openSections(definition) {
+  const fields = definition.fields || [];
+  if (!fields.some((f) => f.type === "group")) return definition;
+  const flat = [];
+  for (const field of fields) {
+    if (field.type !== "group") { flat.push(field); continue; }
+    for (const child of field.fields || []) {
+      if (!field.relevant) { flat.push(child); continue; }
+      const relevant = child.relevant ? { all: [field.relevant, child.relevant] } : field.relevant;
+      flat.push({ ...child, relevant });
+    }
+  }
+  return { ...definition, fields: flat, sections: fields };
+}

@@ -4,7 +4,7 @@
 // Routes: #/  #/households/<id>  #/households/<id>/forms/<form> (a NEW form; test hook)
 //         #/drafts  #/drafts/<id>  #/outbox  #/outbox/<uuid>
 
-import { errorText, pick } from "./answers.js";
+import { errorText, openSections, pick } from "./answers.js";
 import { getDatabase } from "./db.js";
 import { append, clear, h } from "./dom.js";
 import { lang, onLangChange, setLang, t } from "./i18n.js";
@@ -281,7 +281,7 @@ async function getForm(formId, version = null) {
     def = await engine.formDefinition(formId, version);
   }
   if (!def && version !== null) def = await engine.formDefinition(formId);
-  return def;
+  return def ? openSections(def) : def;
 }
 
 function factsList(pairs) {

@@ -107,7 +107,8 @@ export async function makeOutboxItem(db, draft, definition, { household = null, 
     queued_at: isoNow(now),
   };
   const base = Number.isInteger(draft.base_version) ? draft.base_version : household && household.version;
-  if ((definition.updates || []).length && Number.isInteger(base)) item.base_version = base;
+  const effects = definition.effects || {};
+  if ((effects.members || effects.household) && Number.isInteger(base)) item.base_version = base;
   return item;
 }
 
