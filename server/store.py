@@ -65,6 +65,7 @@ class _Partition:
         self.path = path
         self.db = TinyDB(storage=_MemoryStorage)
         self.snapshot_seq = 0
+        self.last_seq = 0  # the newest seq written to this partition: its change cursor
         self.dirty = False
         self.keys = {}  # table -> {key: str(doc_id)}
         self.next_id = {}  # table -> int
@@ -80,6 +81,7 @@ class _Partition:
             data = json.load(f)
         meta = data.pop("_meta", {}).get("1", {})
         self.snapshot_seq = int(meta.get("seq", 0))
+        self.last_seq = int(meta.get("last_seq", 0))
         self.tables.clear()
         self.tables.update(data)
         for table, docs in data.items():
@@ -94,10 +96,11 @@ class _Partition:
 
     def write_snapshot(self, path, tables, seq):
         """A plain TinyDB file, plus a _meta table saying which journal entries it already holds."""
-        write_json_atomic(path, dict(tables, _meta={"1": {"seq": seq, "partition": self.name}}))
+        write_json_atomic(path, dict(tables, _meta={"1": {"seq": seq, "partition": self.name,
+                                                          "last_seq": self.last_seq}}))
 
     def max_seq(self):
-        best = self.snapshot_seq
+        best = max(self.snapshot_seq, self.last_seq)
         for docs in self.tables.values():
             for doc in docs.values():
                 s = doc.get("seq", 0)
@@ -124,6 +127,9 @@ class _Partition:
         docs[doc_id] = doc
         self.db.table(table).clear_cache()
         self.dirty = True
+        seq = doc.get("seq", 0)
+        if isinstance(seq, int) and seq > self.last_seq:
+            self.last_seq = seq
 
     def delete(self, table, key):
         doc_id = self.keys.get(table, {}).pop(key, None)
@@ -387,6 +393,7 @@ class Store:
                     part.put(op["t"], op["doc"])
                 else:
                     part.delete(op["t"], op["k"])
+                    part.last_seq = max(part.last_seq, seq)
             self._seq = max(self._seq, rec["seq"])
 
     def _start_journal(self, no):
@@ -432,6 +439,17 @@ class Store:
     def village_ids(self):
         with self._lock:
             return self._village_ids_unlocked()
+
+    def partition_seq(self, partition):
+        """The newest seq written to a partition (0 when it has none): a change cursor, so a
+        cache of anything computed from one village stays right while this number stands."""
+        with self._lock:
+            if partition != CORE and partition not in self._partitions:
+                return 0
+            p = self._load_partition(partition)
+            if not p.last_seq:
+                p.last_seq = p.max_seq()
+            return p.last_seq
 
     @property
     def seq(self):
@@ -505,6 +523,7 @@ class Store:
             undo.append((part, table, key, part.get(table, key)))
             if doc is None:
                 part.delete(table, key)
+                part.last_seq = max(part.last_seq, tx._del_seq[(part_name, table, key)])
             else:
                 part.put(table, doc)
 
