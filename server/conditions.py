@@ -236,75 +236,165 @@ def check_expression(expr, path="compute", settings=None):
 # Evaluation
 
 _MISSING = object()
+MISSING = _MISSING  # "the field's own value is unanswered", for callers of compiled nodes
+
+# Conditions and expressions are compiled once into closures: the validator runs them for every
+# question of every item, so the structure check and the dict walking happen once per form
+# version, not once per answer. A compiled node is fn(answers, entry, self_value, today) with
+# answers a dict and entry a dict or None. evaluate() and compute() compile too, so the shared
+# vectors exercise exactly the code the validator runs.
 
 
-class _Scope:
-    __slots__ = ("answers", "entry", "self_value", "today")
+def _getter(name):
+    if name == ".":
+        return lambda a, e, s, t: None if s is _MISSING else s
 
-    def __init__(self, answers, entry, self_value, today):
-        self.answers = answers if isinstance(answers, dict) else {}
-        self.entry = entry if isinstance(entry, dict) else None
-        self.self_value = self_value
-        self.today = today
-
-    def lookup(self, name):
-        if name == ".":
-            return None if self.self_value is _MISSING else self.self_value
-        if self.entry is not None and name in self.entry:
-            return self.entry[name]
-        return self.answers.get(name)
+    def lookup(a, e, s, t):
+        if e is not None and name in e:
+            return e[name]
+        return a.get(name)
+    return lookup
 
 
-def _operand(value, scope):
+_day_cache = {}
+
+
+def _day(today):
+    """_today, remembered for the ISO strings the validator passes again and again."""
+    if isinstance(today, str):
+        day = _day_cache.get(today)
+        if day is None:
+            day = _today(today)
+            if len(_day_cache) > 64:
+                _day_cache.clear()
+            _day_cache[today] = day
+        return day
+    return _today(today)
+
+
+def _operand(value):
+    """(constant, None) for a literal operand, (None, node) for one that depends on the answers."""
     if isinstance(value, dict):
         (key, arg), = value.items()
         if key == "field":
-            return scope.lookup(arg)
-        day = _today(scope.today)
+            return None, _getter(arg)
+        offset = int(arg)
         if key == "today":
-            return (day + datetime.timedelta(days=int(arg))).isoformat()
-        return day.year + int(arg)  # today_year
-    return value
+            delta = datetime.timedelta(days=offset)
+            return None, lambda a, e, s, t: (_day(t) + delta).isoformat()
+        return None, lambda a, e, s, t: _day(t).year + offset  # today_year
+    return value, None
 
 
-def _eval(cond, scope):
-    if "field" in cond:
-        left = scope.lookup(cond["field"])
-        op = cond["op"]
-        if op == "answered":
-            return is_answered(left) == cond.get("value", True)
-        right = _operand(cond["value"], scope)
-        if op == "eq":
-            return json_equal(left, right)
-        if op == "ne":
-            return not json_equal(left, right)
-        if op == "in":
-            return isinstance(right, list) and any(json_equal(left, r) for r in right)
-        if op == "contains":
+_ORDERED = {"gt": lambda o: o > 0, "ge": lambda o: o >= 0, "lt": lambda o: o < 0, "le": lambda o: o <= 0}
+
+
+def _compare(op, left_of, constant, right_of):
+    """The node of one comparison; `right_of` is None when the right side is a constant."""
+    if op == "eq" or op == "ne":
+        want = op == "eq"
+        if right_of is None:
+            if isinstance(constant, str):  # the common case: a choice name
+                return lambda a, e, s, t: (isinstance(left := left_of(a, e, s, t), str)
+                                           and left == constant) is want
+            return lambda a, e, s, t: json_equal(left_of(a, e, s, t), constant) is want
+        return lambda a, e, s, t: json_equal(left_of(a, e, s, t), right_of(a, e, s, t)) is want
+    if op == "in":
+        def is_in(a, e, s, t):
+            right = constant if right_of is None else right_of(a, e, s, t)
+            if not isinstance(right, list):
+                return False
+            left = left_of(a, e, s, t)
+            return any(json_equal(left, r) for r in right)
+        return is_in
+    if op == "contains":
+        def contains(a, e, s, t):
+            left = left_of(a, e, s, t)
+            right = constant if right_of is None else right_of(a, e, s, t)
             if isinstance(left, list):
                 return any(json_equal(item, right) for item in left)
             return isinstance(left, str) and isinstance(right, str) and right in left
-        order = _order(left, right)
-        if order is None:
-            return False
-        return {"gt": order > 0, "ge": order >= 0, "lt": order < 0, "le": order <= 0}[op]
+        return contains
+    holds = _ORDERED[op]
+
+    def ordered(a, e, s, t):
+        order = _order(left_of(a, e, s, t), constant if right_of is None else right_of(a, e, s, t))
+        return False if order is None else holds(order)
+    return ordered
+
+
+def _compile(cond):
+    if "field" in cond:
+        left_of = _getter(cond["field"])
+        op = cond["op"]
+        if op == "answered":
+            want = cond.get("value", True)
+            return lambda a, e, s, t: is_answered(left_of(a, e, s, t)) == want
+        constant, right_of = _operand(cond["value"])
+        return _compare(op, left_of, constant, right_of)
     (key, arg), = cond.items()
+    if key == "not":
+        inner = _compile(arg)
+        return lambda a, e, s, t: not inner(a, e, s, t)
+    subs = tuple(_compile(sub) for sub in arg)
     if key == "all":
-        return all(_eval(sub, scope) for sub in arg)
-    if key == "any":
-        return any(_eval(sub, scope) for sub in arg)
-    return not _eval(arg, scope)
+        def every(a, e, s, t):
+            for sub in subs:
+                if not sub(a, e, s, t):
+                    return False
+            return True
+        return every
+
+    def some(a, e, s, t):
+        for sub in subs:
+            if sub(a, e, s, t):
+                return True
+        return False
+    return some
+
+
+def compile_node(cond):
+    """The compiled node of a condition (None: always true): fn(answers, entry, self_value, today)
+    with answers a dict and entry a dict or None. ConditionError for a malformed condition."""
+    if cond is None:
+        return lambda a, e, s, t: True
+    problems, _ = check_condition(cond)
+    if problems:
+        raise ConditionError("; ".join(problems))
+    return _compile(cond)
+
+
+def compile_condition(cond):
+    """fn(answers, entry=None, self_value=<unanswered>, today=None) -> bool for a condition (None:
+    always true). Raises ConditionError for a malformed condition, as evaluate does."""
+    node = compile_node(cond)
+
+    def run(answers, entry=None, self_value=_MISSING, today=None):
+        return node(answers if isinstance(answers, dict) else {},
+                    entry if isinstance(entry, dict) else None, self_value, today)
+    return run
 
 
 def evaluate(cond, answers, *, entry=None, self_value=_MISSING, today=None):
     """True/False for a condition; None (no condition) is True. Raises ConditionError when the
     condition itself is malformed (never because of the answers)."""
-    if cond is None:
-        return True
-    problems, _ = check_condition(cond)
-    if problems:
-        raise ConditionError("; ".join(problems))
-    return _eval(cond, _Scope(answers, entry, self_value, today))
+    return compile_condition(cond)(answers, entry, self_value, today)
+
+
+_compiled_cache = {}
+
+
+def compiled(cond):
+    """compile_condition for conditions that live in a loaded form definition: cached by identity
+    (definitions are shared and never changed; the cache keeps each one alive, so ids stay unique)."""
+    hit = _compiled_cache.get(id(cond))
+    if hit is not None and hit[0] is cond:
+        return hit[1]
+    fn = compile_condition(cond)
+    if len(_compiled_cache) > 5000:
+        _compiled_cache.clear()
+    _compiled_cache[id(cond)] = (cond, fn)
+    return fn
 
 
 def _normal_number(value):
@@ -314,50 +404,88 @@ def _normal_number(value):
     return value
 
 
-def _compute(expr, scope, settings):
+def _compile_expr(expr):
+    """node(answers, entry, settings) -> number or None."""
     if is_number(expr):
-        return expr
+        return lambda a, e, settings: expr
     if isinstance(expr, str):
-        value = scope.lookup(expr)
-        return value if is_number(value) else None
+        get = _getter(expr)
+
+        def field(a, e, settings):
+            value = get(a, e, _MISSING, None)
+            return value if is_number(value) else None
+        return field
     (key, arg), = expr.items()
     if key == "setting":
-        value = settings.get(arg) if isinstance(settings, dict) else None
-        return value if is_number(value) else None
+        def setting(a, e, settings):
+            value = settings.get(arg) if isinstance(settings, dict) else None
+            return value if is_number(value) else None
+        return setting
     if key == "round":
-        value = _compute(arg[0], scope, settings)
-        if value is None:
-            return None
-        factor = 10 ** int(arg[1])
-        rounded = math.floor(abs(value) * factor + 0.5) / factor
-        return 0 if rounded == 0 else math.copysign(rounded, value)
-    values = [_compute(sub, scope, settings) for sub in arg]
+        inner, factor = _compile_expr(arg[0]), 10 ** int(arg[1])
+
+        def rounded(a, e, settings):
+            value = inner(a, e, settings)
+            if value is None:
+                return None
+            r = math.floor(abs(value) * factor + 0.5) / factor
+            return 0 if r == 0 else math.copysign(r, value)
+        return rounded
+    subs = tuple(_compile_expr(sub) for sub in arg)
     if key == "sum":
-        present = [v for v in values if v is not None]
-        if not present:
-            return None
-        total = 0
-        for v in present:  # plain left-to-right adds, as JS does (Python 3.12's sum() compensates)
-            total = total + v
+        def total(a, e, settings):
+            present = [v for v in (sub(a, e, settings) for sub in subs) if v is not None]
+            if not present:
+                return None
+            out = 0
+            for v in present:  # plain left-to-right adds, as JS does (Python 3.12's sum() compensates)
+                out = out + v
+            return out
         return total
-    if any(v is None for v in values):  # mul
-        return None
-    product = 1
-    for v in values:
-        product = product * v
+
+    def product(a, e, settings):
+        values = [sub(a, e, settings) for sub in subs]
+        if any(v is None for v in values):  # mul needs every factor
+            return None
+        out = 1
+        for v in values:
+            out = out * v
+        return out
     return product
+
+
+def compile_expression_node(expr):
+    """node(answers, entry, settings) -> the value of a compute expression (finite, whole floats
+    as ints) or None; answers a dict, entry a dict or None, settings a dict. ConditionError for
+    a malformed expression."""
+    problems, _ = check_expression(expr)
+    if problems:
+        raise ConditionError("; ".join(problems))
+    node = _compile_expr(expr)
+
+    def run(a, e, settings):
+        value = node(a, e, settings)
+        if value is not None and not math.isfinite(value):
+            return None
+        return _normal_number(value)
+    return run
+
+
+def compile_expression(expr):
+    """fn(answers, entry=None, settings=None) -> the value of a compute expression, or None when an
+    input it needs is not answered. Raises ConditionError for a malformed expression."""
+    node = compile_expression_node(expr)
+
+    def run(answers, entry=None, settings=None):
+        return node(answers if isinstance(answers, dict) else {},
+                    entry if isinstance(entry, dict) else None, settings or {})
+    return run
 
 
 def compute(expr, answers, *, entry=None, settings=None):
     """The value of a compute expression, or None when an input it needs is not answered.
     sum skips unanswered terms (None only when all are); mul needs every factor."""
-    problems, _ = check_expression(expr)
-    if problems:
-        raise ConditionError("; ".join(problems))
-    value = _compute(expr, _Scope(answers, entry, _MISSING, None), settings or {})
-    if value is not None and not math.isfinite(value):
-        return None
-    return _normal_number(value)
+    return compile_expression(expr)(answers, entry, settings)
 
 
 def compute_all(definition, answers, *, settings=None, today=None):

@@ -20,7 +20,7 @@ form that declares them needs no Python or JS change (see docs/forms.md).
 Nothing here knows Flask or the store.
 """
 
-from .conditions import ConditionError, check_condition, evaluate, is_number
+from .conditions import ConditionError, check_condition, compiled, is_number
 
 MEMBER_FIELDS = ("name", "relation", "sex", "birth_year", "health", "schooling", "work")
 SETTABLE = ("head_name", "phone", "address", "group", "category", "population", "pv_status")
@@ -238,7 +238,7 @@ def of(definition, answers, *, at=None, today=None):
         out["help_value"] = round(total, 2)
     for case in effects.get("household") or []:
         try:
-            holds = "if" not in case or evaluate(case["if"], answers, today=today)
+            holds = "if" not in case or compiled(case["if"])(answers, today=today)
         except ConditionError:
             holds = False
         if not holds:

@@ -16,8 +16,9 @@ from pathlib import Path
 import yaml
 
 from . import effects as form_effects
-from .conditions import (NAME_RE, ConditionError, check_condition, check_expression, compute,
-                         evaluate, is_answered, is_number)
+from . import conditions
+from .conditions import (NAME_RE, ConditionError, check_condition, check_expression, is_answered,
+                         is_number)
 
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "select_one", "select_multiple",
                "geopoint", "photo", "signature", "note", "repeat", "group")
@@ -648,9 +649,265 @@ def _safe_key(key):
     return text[:100]
 
 
+def _node(compile_fn, source):
+    """The compiled node of a condition or expression; for a malformed one (only in an unchecked
+    definition), a node raising ConditionError where the validator meets it, as it always did."""
+    if source is None:
+        return None
+    try:
+        return compile_fn(source)
+    except ConditionError as exc:
+        message = str(exc)
+
+        def broken(*_args):
+            raise ConditionError(message)
+        return broken
+
+
+_REQUIRED = ("required", "必须填写", "is required")
+
+
+class _FieldPlan:
+    """One question of a form version, compiled: `check` validates its answer with everything
+    (choices, bounds, conditions, labels) worked out once per form version."""
+
+    __slots__ = ("field", "name", "kind", "required", "relevant", "constraint", "compute", "where",
+                 "label", "choices", "children", "child_names", "low", "high", "attachment", "check")
+
+    def __init__(self, field, top_level):
+        self.field = field
+        self.name, self.kind = field["name"], field["type"]
+        self.required = bool(field.get("required"))
+        self.relevant = _node(conditions.compile_node, field.get("relevant"))
+        self.constraint = _node(conditions.compile_node, field["constraint"]) if "constraint" in field else None
+        self.compute = (_node(conditions.compile_expression_node, field["compute"])
+                        if "compute" in field else None)
+        label = field["label"]
+        self.label = (label["zh"], label["en"])
+        self.where = (f"「{label['zh']}」", f"“{label['en']}”") if top_level else None
+        self.choices = (frozenset(c["name"] for c in field["choices"])
+                        if self.kind in ("select_one", "select_multiple") else None)
+        self.attachment = self.kind in ("photo", "signature")
+        if self.kind == "repeat":
+            self.children = [_FieldPlan(c, False) for c in field["fields"]]
+            self.child_names = frozenset(c.name for c in self.children)
+            self.low = field.get("min_count", 0)
+            self.high = field.get("max_count", MAX_REPEAT_ENTRIES)
+        else:
+            self.children = self.child_names = self.low = self.high = None
+        self.check = self._compile()
+
+    def _compile(self):
+        """check(v, raw_answers, clean, out, scope, path, where): validate this field's answer in
+        raw_answers and write its clean value into out (and scope, inside a repeat entry)."""
+        fp, name, kind, required = self, self.name, self.kind, self.required
+        relevant, constraint, compute = self.relevant, self.constraint, self.compute
+        missing = conditions.MISSING
+
+        if kind == "note":
+            def check(v, raw_answers, clean, out, scope, path, where):
+                if relevant is not None and not relevant(clean, scope, missing, v.today):
+                    return
+                if is_answered(raw_answers.get(name)):
+                    v.error(path, where, "not_answerable", "是说明文字，不能作答", "is a note and takes no answer")
+            return check
+
+        if compute is not None:
+            def value_of(v, raw, clean, scope, path, where):
+                return compute(clean, scope, v.settings)
+        elif kind == "repeat":
+            def value_of(v, raw, clean, scope, path, where):
+                return v.repeat(fp, raw, clean, path, where) or None
+        else:
+            checker = _VALUE_CHECKERS[kind](self) if kind in _VALUE_CHECKERS else _unknown_type
+
+            def value_of(v, raw, clean, scope, path, where):
+                if raw is None or not is_answered(raw):
+                    return None
+                return checker(v, raw, path, where)
+
+        def check(v, raw_answers, clean, out, scope, path, where):
+            if relevant is not None and not relevant(clean, scope, missing, v.today):
+                return  # not relevant: any answer is dropped (docs/forms.md says why)
+            value = value_of(v, raw_answers.get(name), clean, scope, path, where)
+            if value is None:
+                if required and not v.already_reported(path):
+                    v.error(path, where, *_REQUIRED)
+                return
+            out[name] = value
+            if scope is not None:
+                scope[name] = value
+            if constraint is not None:
+                v.pending.append((fp, path, where, scope, out, value))
+        return check
+
+
+# ---- the value checkers: checker(v, raw, path, where) -> clean value, or None after v.error ----
+
+
+def _unknown_type(v, raw, path, where):
+    return v.error(path, where, "type", "无法识别的类型", "has an unknown type")  # unreachable when checked
+
+
+def _text_checker(fp):
+    field, limit = fp.field, fp.field.get("max", TEXT_MAX[fp.kind])
+    low = field.get("min", 0)
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, str):
+            return v.error(path, where, "type", "应为文字", "must be text")
+        if not raw.isascii():
+            try:
+                raw.encode("utf-8")
+            except UnicodeEncodeError:
+                return v.error(path, where, "bad_text", "含有无效字符", "contains invalid characters")
+        if CONTROL_RE.search(raw):
+            return v.error(path, where, "bad_text", "含有控制字符", "contains control characters")
+        if len(raw) > limit:
+            return v.error(path, where, "max", f"最多 {limit} 个字（现有 {len(raw)} 个）",
+                           f"has at most {limit} characters (got {len(raw)})")
+        if len(raw) < low:
+            return v.error(path, where, "min", f"至少 {field['min']} 个字",
+                           f"needs at least {field['min']} characters")
+        return raw
+    return check
+
+
+def _number_checker(fp):
+    field, integer = fp.field, fp.kind == "integer"
+    has_min, has_max = "min" in field, "max" in field
+    low, high = field.get("min"), field.get("max")
+
+    def check(v, raw, path, where):
+        if not is_number(raw) or not math.isfinite(raw) or abs(raw) > MAX_NUMBER:
+            return v.error(path, where, "type", "应为数字", "must be a number")
+        if integer:
+            if isinstance(raw, float) and not raw.is_integer():
+                return v.error(path, where, "type", "应为整数", "must be a whole number")
+            raw = int(raw)
+        if has_min and raw < low:
+            return v.error(path, where, "min", f"不能小于 {low}", f"must be at least {low}")
+        if has_max and raw > high:
+            return v.error(path, where, "max", f"不能大于 {high}", f"must be at most {high}")
+        return raw
+    return check
+
+
+def _date_checker(fp):
+    field = fp.field
+    has_min, has_max = "min" in field, "max" in field
+    low, high = field.get("min"), field.get("max")
+
+    def check(v, raw, path, where):
+        if not _is_iso_date(raw):
+            return v.error(path, where, "type", f"应为日期 YYYY-MM-DD（收到 {_show(raw)}）",
+                           f"must be a date YYYY-MM-DD (got {_show(raw)})")
+        if has_min and raw < low:
+            return v.error(path, where, "min", f"不能早于 {low}", f"must not be before {low}")
+        if has_max and raw > high:
+            return v.error(path, where, "max", f"不能晚于 {high}", f"must not be after {high}")
+        return raw
+    return check
+
+
+def _select_one_checker(fp):
+    choices = fp.choices
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, str) or raw not in choices:
+            return v.error(path, where, "choice", f"不是可选项：{_show(raw)}",
+                           f"is not one of the choices: {_show(raw)}")
+        return raw
+    return check
+
+
+def _select_multiple_checker(fp):
+    choices = fp.choices
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, list):
+            return v.error(path, where, "type", "应为选项列表", "must be a list of choices")
+        for item in raw:
+            if not isinstance(item, str) or item not in choices:
+                return v.error(path, where, "choice", f"不是可选项：{_show(item)}",
+                               f"is not one of the choices: {_show(item)}")
+        if len(set(raw)) != len(raw):
+            return v.error(path, where, "duplicate", "有重复的选项", "lists a choice twice")
+        return list(raw)
+    return check
+
+
+def _geopoint_checker(fp):
+    message = ("应为位置 {lat, lon, accuracy}", "must be a location {lat, lon, accuracy}")
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, dict) or not {"lat", "lon"} <= set(raw) \
+                or not set(raw) <= {"lat", "lon", "accuracy"}:
+            return v.error(path, where, "type", *message)
+        lat, lon, accuracy = raw["lat"], raw["lon"], raw.get("accuracy")
+        if not (is_number(lat) and is_number(lon) and math.isfinite(lat) and math.isfinite(lon)):
+            return v.error(path, where, "type", *message)
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return v.error(path, where, "range", "经纬度超出范围", "latitude or longitude out of range")
+        if accuracy is not None and not (is_number(accuracy) and math.isfinite(accuracy)
+                                         and 0 <= accuracy <= 1e7):
+            return v.error(path, where, "type", "定位精度应为非负数（米）",
+                           "accuracy must be a non-negative number (metres)")
+        clean = {"lat": lat, "lon": lon}
+        if accuracy is not None:
+            clean["accuracy"] = accuracy
+        return clean
+    return check
+
+
+def _attachment_checker(fp):
+    def check(v, raw, path, where):
+        if not is_safe_attachment_name(raw):
+            return v.error(path, where, "bad_name", f"不是有效的附件文件名：{_show(raw)}",
+                           f"is not a valid attachment file name: {_show(raw)}")
+        return raw
+    return check
+
+
+_VALUE_CHECKERS = {"text": _text_checker, "textarea": _text_checker, "integer": _number_checker,
+                   "decimal": _number_checker, "date": _date_checker,
+                   "select_one": _select_one_checker, "select_multiple": _select_multiple_checker,
+                   "geopoint": _geopoint_checker, "photo": _attachment_checker,
+                   "signature": _attachment_checker}
+
+
+class _FormPlan:
+    """A form version compiled for validation: built once per definition (definitions are shared
+    and never changed) and reused for every item."""
+
+    def __init__(self, definition):
+        self.fields = [_FieldPlan(f, True) for f in answer_fields(definition)]
+        self.known = frozenset(f.name for f in self.fields)
+        self.settings = dict(definition.get("settings") or {})
+        # Questions whose answers may name attachments, in form order (a repeat with such children).
+        self.attachment_fields = [f for f in self.fields
+                                  if f.attachment or (f.children and any(c.attachment for c in f.children))]
+        self.has_attachments = bool(self.attachment_fields)
+
+
+_plan_cache = {}
+
+
+def _plan(definition):
+    key = id(definition)
+    hit = _plan_cache.get(key)
+    if hit is not None and hit[0] is definition:
+        return hit[1]
+    plan = _FormPlan(definition)
+    if len(_plan_cache) > 1000:
+        _plan_cache.clear()
+    _plan_cache[key] = (definition, plan)
+    return plan
+
+
 class _Validator:
-    def __init__(self, definition, today, settings):
-        self.definition = definition
+    def __init__(self, plan, today, settings):
+        self.plan = plan
         self.today = today
         self.settings = settings
         self.errors = []
@@ -658,72 +915,47 @@ class _Validator:
         self.pending = []   # constraints, checked once every answer is known
 
     def error(self, path, where, code, zh, en):
+        """Report one problem (returns None, so checkers can `return v.error(...)`). `where` is
+        (zh, en), or (entry where, child label) inside a repeat, joined only when shown."""
         self.total += 1
         if len(self.errors) < MAX_ERRORS:  # a reply never grows with what was sent
+            if len(where) == 3:
+                _, entry_where, label = where
+                where = (f"{entry_where[0]}「{label[0]}」", f"{entry_where[1]} “{label[1]}”")
             self.errors.append({"field": path, "code": code,
                                 "zh": f"{where[0]}：{zh}", "en": f"{where[1]}: {en}"})
 
     def run(self, answers):
-        fields = answer_fields(self.definition)
+        plan = self.plan
         if not isinstance(answers, dict):
             self.errors.append({"field": "", "code": "not_object",
                                 "zh": "答案须为对象（以问题名称为键）。",
                                 "en": "The answers must be an object keyed by field name."})
             answers = {}
-        known = {f["name"] for f in fields}
+        known = plan.known
         for key in answers:
             if key not in known:
                 name = _safe_key(key)
                 self.error(name, (f"「{name}」", f"“{name}”"), "unknown_field",
                            "不是本表的问题", "is not a question of this form")
         clean = {}
-        for field in fields:
-            self.field(field, answers, clean, None, field["name"],
-                       (f"「{field['label']['zh']}」", f"“{field['label']['en']}”"))
+        for fp in plan.fields:
+            fp.check(self, answers, clean, clean, None, fp.name, fp.where)
         failed = []
-        for field, path, where, scope, out, value in self.pending:
-            if not evaluate(field["constraint"], clean, entry=scope, self_value=value, today=self.today):
-                message = field.get("constraint_message") or {"zh": "不符合要求", "en": "is not valid"}
+        for fp, path, where, scope, out, value in self.pending:
+            if not fp.constraint(clean, scope, value, self.today):
+                message = fp.field.get("constraint_message") or {"zh": "不符合要求", "en": "is not valid"}
                 self.error(path, where, "constraint", message["zh"], message["en"])
-                failed.append((out, field["name"]))
+                failed.append((out, fp.name))
         for out, name in failed:  # after the loop, so every constraint saw the same answers
             out.pop(name, None)
         return clean
 
-    def field(self, field, raw_answers, clean, entry, path, where):
-        """Check one field; write its clean value into the entry (in a repeat) or into clean."""
-        name, kind = field["name"], field["type"]
-        out = entry["clean"] if entry else clean
-        scope = entry["scope"] if entry else None
-        if not evaluate(field.get("relevant"), clean, entry=scope, today=self.today):
-            return  # not relevant: any answer is dropped (docs/forms.md says why)
-        raw = raw_answers.get(name)
-        if kind == "note":
-            if is_answered(raw):
-                self.error(path, where, "not_answerable", "是说明文字，不能作答", "is a note and takes no answer")
-            return
-        if "compute" in field:
-            value = compute(field["compute"], clean, entry=scope, settings=self.settings)
-        elif kind == "repeat":
-            value = self.repeat(field, raw, clean, path, where) or None
-        elif not is_answered(raw):
-            value = None
-        else:
-            value = self.value(field, raw, path, where)
-        if value is None:
-            if field.get("required") and not self._already_reported(path):
-                self.error(path, where, "required", "必须填写", "is required")
-            return
-        out[name] = value
-        if scope is not None:
-            scope[name] = value
-        if "constraint" in field:
-            self.pending.append((field, path, where, scope, out, value))
+    def already_reported(self, path):
+        dotted = path + "."
+        return any(e["field"] == path or e["field"].startswith(dotted) for e in self.errors)
 
-    def _already_reported(self, path):
-        return any(e["field"] == path or e["field"].startswith(path + ".") for e in self.errors)
-
-    def repeat(self, field, raw, clean, path, where):
+    def repeat(self, fp, raw, clean, path, where):
         if raw is None or raw == [] or raw == "":
             entries_raw = []
         elif not isinstance(raw, list):
@@ -731,15 +963,14 @@ class _Validator:
             return None
         else:
             entries_raw = raw
-        low, high = field.get("min_count", 0), field.get("max_count", MAX_REPEAT_ENTRIES)
+        low, high = fp.low, fp.high
         if len(entries_raw) > high:
             self.error(path, where, "too_many", f"最多 {high} 项（收到 {len(entries_raw)} 项）",
                        f"has at most {high} entries (got {len(entries_raw)})")
             return None
         if len(entries_raw) < low:
             self.error(path, where, "too_few", f"至少需要 {low} 项", f"needs at least {low} entries")
-        children = field["fields"]
-        child_names = {c["name"] for c in children}
+        children, child_names = fp.children, fp.child_names
         entries = []
         for i, raw_entry in enumerate(entries_raw):
             entry_path = f"{path}.{i}"
@@ -753,97 +984,12 @@ class _Validator:
                     self.error(f"{entry_path}.{name}",
                                (f"{entry_where[0]}「{name}」", f"{entry_where[1]} “{name}”"),
                                "unknown_field", "不是本表的问题", "is not a question of this form")
-            entry = {"clean": {}, "scope": {c["name"]: None for c in children}}
+            entry_clean, entry_scope = {}, dict.fromkeys(child_names)
             for child in children:
-                self.field(child, raw_entry, clean, entry, f"{entry_path}.{child['name']}",
-                           (f"{entry_where[0]}「{child['label']['zh']}」",
-                            f"{entry_where[1]} “{child['label']['en']}”"))
-            entries.append(entry["clean"])
+                child.check(self, raw_entry, clean, entry_clean, entry_scope,
+                            f"{entry_path}.{child.name}", ("child", entry_where, child.label))
+            entries.append(entry_clean)
         return entries
-
-    def value(self, field, raw, path, where):
-        """The clean value of an answered (non-repeat) field, or None after reporting an error."""
-        kind = field["type"]
-        bad = lambda code, zh, en: self.error(path, where, code, zh, en)  # noqa: E731
-        if kind in ("text", "textarea"):
-            if not isinstance(raw, str):
-                return bad("type", "应为文字", "must be text")
-            try:
-                raw.encode("utf-8")
-            except UnicodeEncodeError:
-                return bad("bad_text", "含有无效字符", "contains invalid characters")
-            if CONTROL_RE.search(raw):
-                return bad("bad_text", "含有控制字符", "contains control characters")
-            limit = field.get("max", TEXT_MAX[kind])
-            if len(raw) > limit:
-                return bad("max", f"最多 {limit} 个字（现有 {len(raw)} 个）",
-                           f"has at most {limit} characters (got {len(raw)})")
-            if len(raw) < field.get("min", 0):
-                return bad("min", f"至少 {field['min']} 个字", f"needs at least {field['min']} characters")
-            return raw
-        if kind in ("integer", "decimal"):
-            if not is_number(raw) or not math.isfinite(raw) or abs(raw) > MAX_NUMBER:
-                return bad("type", "应为数字", "must be a number")
-            if kind == "integer":
-                if isinstance(raw, float) and not raw.is_integer():
-                    return bad("type", "应为整数", "must be a whole number")
-                raw = int(raw)
-            if "min" in field and raw < field["min"]:
-                return bad("min", f"不能小于 {field['min']}", f"must be at least {field['min']}")
-            if "max" in field and raw > field["max"]:
-                return bad("max", f"不能大于 {field['max']}", f"must be at most {field['max']}")
-            return raw
-        if kind == "date":
-            if not _is_iso_date(raw):
-                return bad("type", f"应为日期 YYYY-MM-DD（收到 {_show(raw)}）",
-                           f"must be a date YYYY-MM-DD (got {_show(raw)})")
-            if "min" in field and raw < field["min"]:
-                return bad("min", f"不能早于 {field['min']}", f"must not be before {field['min']}")
-            if "max" in field and raw > field["max"]:
-                return bad("max", f"不能晚于 {field['max']}", f"must not be after {field['max']}")
-            return raw
-        if kind == "select_one":
-            names = [c["name"] for c in field["choices"]]
-            if not isinstance(raw, str) or raw not in names:
-                return bad("choice", f"不是可选项：{_show(raw)}", f"is not one of the choices: {_show(raw)}")
-            return raw
-        if kind == "select_multiple":
-            names = [c["name"] for c in field["choices"]]
-            if not isinstance(raw, list):
-                return bad("type", "应为选项列表", "must be a list of choices")
-            for item in raw:
-                if not isinstance(item, str) or item not in names:
-                    return bad("choice", f"不是可选项：{_show(item)}", f"is not one of the choices: {_show(item)}")
-            if len(set(raw)) != len(raw):
-                return bad("duplicate", "有重复的选项", "lists a choice twice")
-            return list(raw)
-        if kind == "geopoint":
-            return self.geopoint(raw, bad)
-        if kind in ("photo", "signature"):
-            if not is_safe_attachment_name(raw):
-                return bad("bad_name", f"不是有效的附件文件名：{_show(raw)}",
-                           f"is not a valid attachment file name: {_show(raw)}")
-            return raw
-        return bad("type", "无法识别的类型", "has an unknown type")  # unreachable for checked definitions
-
-    @staticmethod
-    def geopoint(raw, bad):
-        message = ("应为位置 {lat, lon, accuracy}", "must be a location {lat, lon, accuracy}")
-        if not isinstance(raw, dict) or not {"lat", "lon"} <= set(raw) \
-                or not set(raw) <= {"lat", "lon", "accuracy"}:
-            return bad("type", *message)
-        lat, lon, accuracy = raw["lat"], raw["lon"], raw.get("accuracy")
-        if not (is_number(lat) and is_number(lon) and math.isfinite(lat) and math.isfinite(lon)):
-            return bad("type", *message)
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            return bad("range", "经纬度超出范围", "latitude or longitude out of range")
-        if accuracy is not None and not (is_number(accuracy) and math.isfinite(accuracy)
-                                         and 0 <= accuracy <= 1e7):
-            return bad("type", "定位精度应为非负数（米）", "accuracy must be a non-negative number (metres)")
-        clean = {"lat": lat, "lon": lon}
-        if accuracy is not None:
-            clean["accuracy"] = accuracy
-        return clean
 
 
 def validate_answers(definition, answers, *, today=None, settings=None):
@@ -852,11 +998,16 @@ def validate_answers(definition, answers, *, today=None, settings=None):
     computed fields are recomputed and overwrite what the phone sent. errors are
     [{"field": "members.0.name", "code", "zh", "en"}]; today defaults to the date in
     Asia/Shanghai (settings["timezone"] overrides)."""
-    merged = dict(definition.get("settings") or {})
+    try:
+        plan = _plan(definition)
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as exc:
+        return {}, [{"field": "", "code": "definition",
+                     "zh": f"表单定义有误：{exc}", "en": f"The form definition is broken: {exc}"}]
+    merged = dict(plan.settings)
     for key, value in (settings or {}).items():
         if is_number(value) and math.isfinite(value):
             merged[key] = value
-    validator = _Validator(definition, _today_iso(today, settings), merged)
+    validator = _Validator(plan, _today_iso(today, settings), merged)
     try:
         clean = validator.run(answers)
     except (ConditionError, RecursionError) as exc:  # a broken definition, not the phone's fault
@@ -874,23 +1025,24 @@ def validate_answers(definition, answers, *, today=None, settings=None):
 # What answers mean for the rest of the system
 
 
-def _walk_values(fields, answers):
-    if not isinstance(answers, dict):
-        return
-    for field in fields:
-        value = answers.get(field["name"])
-        yield field, value
-        if field["type"] == "repeat" and isinstance(value, list):
-            for entry in value:
-                if isinstance(entry, dict):
-                    yield from _walk_values(field.get("fields") or [], entry)
-
-
 def attachment_names(definition, answers):
     """The photo and signature file names the answers refer to, in form order, once each."""
     names = []
-    for field, value in _walk_values(answer_fields(definition), answers):
-        if field["type"] in ("photo", "signature") and is_safe_attachment_name(value) \
-                and value not in names:
+    if not isinstance(answers, dict):
+        return names
+
+    def add(value):
+        if is_safe_attachment_name(value) and value not in names:
             names.append(value)
+
+    for fp in _plan(definition).attachment_fields:
+        value = answers.get(fp.name)
+        if fp.attachment:
+            add(value)
+        elif isinstance(value, list):
+            for entry in value:
+                if isinstance(entry, dict):
+                    for child in fp.children:
+                        if child.attachment:
+                            add(entry.get(child.name))
     return names
