@@ -7,6 +7,7 @@ Asia/Shanghai can be built without waiting for one.
 
 import os
 import re
+import sys
 from datetime import date, datetime, timedelta, timezone
 
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -18,9 +19,11 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def _setting(name, default=None):
+    flask = sys.modules.get("flask")  # not imported here: worker processes run without Flask
+    if flask is None:
+        return default
     try:
-        from flask import current_app
-        return current_app.config.get(name, default)
+        return flask.current_app.config.get(name, default)
     except RuntimeError:  # outside an app context (a worker process, a bench)
         return default
 

@@ -15,6 +15,7 @@ from .problems import Problem
 MAX_DEPTH = 32
 DIGITS_RE = re.compile(r"^[+-]?[0-9]{1,18}\Z")  # ASCII digits only: "²".isdigit() is True
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
+SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _no_constant(name):
@@ -41,30 +42,41 @@ def loads_strict(raw, max_depth=MAX_DEPTH):
         raise ValueError("nested too deeply") from None
     except ValueError as e:
         raise ValueError(str(e).split(":")[0][:80]) from None
-    check_value(value, max_depth)
+    # Text decoded from UTF-8 holds no surrogate: only a \uD800-\uDFFF escape can make one.
+    check_value(value, max_depth, strings=SURROGATE_ESCAPE_RE.search(raw) is not None)
     return value
 
 
-def check_value(value, max_depth=MAX_DEPTH):
-    """Walk a decoded value: depth bounded, strings free of lone surrogates, numbers finite."""
+def _bad_text(item):
+    return isinstance(item, str) and not item.isascii() and SURROGATE_RE.search(item) is not None
+
+
+def check_value(value, max_depth=MAX_DEPTH, strings=True):
+    """Walk a decoded value: depth bounded, strings free of lone surrogates, numbers finite.
+    `strings=False` skips the text check (for JSON text with no surrogate escape in it)."""
+    if not isinstance(value, (list, dict)):
+        if strings and _bad_text(value):
+            raise ValueError("a text holds an invalid character (lone surrogate)")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("NaN or Infinity is not allowed")
+        return
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            if not item.isascii() and SURROGATE_RE.search(item):
+        if depth > max_depth:
+            raise ValueError(f"nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            if strings and any(_bad_text(k) for k in item):
                 raise ValueError("a text holds an invalid character (lone surrogate)")
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise ValueError("NaN or Infinity is not allowed")
-        elif isinstance(item, (list, dict)):
-            if depth > max_depth:
-                raise ValueError(f"nested deeper than {max_depth} levels")
-            if isinstance(item, dict):
-                for k, v in item.items():
-                    stack.append((k, depth))
-                    stack.append((v, depth + 1))
-            else:
-                stack.extend((v, depth + 1) for v in item)
+            item = item.values()
+        for v in item:
+            if isinstance(v, (list, dict)):
+                stack.append((v, depth + 1))
+            elif isinstance(v, float):
+                if not math.isfinite(v):
+                    raise ValueError("NaN or Infinity is not allowed")
+            elif strings and _bad_text(v):
+                raise ValueError("a text holds an invalid character (lone surrogate)")
 
 
 def json_body(max_bytes=None, *, shape="a JSON object"):
