@@ -20,6 +20,22 @@ def _secret_key(data_dir):
     return key
 
 
+def _memory_mb(text):
+    """JIEDUI_MEMORY_MB as a positive number of MB; None (the default) when unset or not one."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < 1 << 40:
+        import logging
+        logging.getLogger(__name__).warning("JIEDUI_MEMORY_MB=%r is not a positive number of MB; "
+                                            "using the default", text)
+        return None
+    return value
+
+
 def configure(app, test_config=None):
     test_config = dict(test_config or {})
     data_dir = os.path.abspath(test_config.pop("DATA_DIR", None)
@@ -52,6 +68,9 @@ def configure(app, test_config=None):
         LOGIN_MAX_FAILURES=5,
         LOGIN_WINDOW_SECONDS=600,
         SNAPSHOT_EVERY=float(os.environ.get("JIEDUI_SNAPSHOT_EVERY", "2")),
+        # Memory for loaded villages (MB); clean, idle ones past it are dropped and reload on use.
+        # Unset: a quarter of the machine's memory (store.default_memory_mb).
+        MEMORY_MB=_memory_mb(os.environ.get("JIEDUI_MEMORY_MB")),
         JOURNAL_SNAPSHOT_BYTES=int(os.environ.get("JIEDUI_JOURNAL_SNAPSHOT_BYTES", str(16 << 20))),
         PV_YIELD_KWH_PER_KW=float(os.environ.get("JIEDUI_PV_YIELD", "1100")),
         TEST_FAULTS=os.environ.get("JIEDUI_TEST_FAULTS") == "1",

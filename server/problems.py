@@ -52,6 +52,9 @@ CATALOGUE = {
     "busy": (503, "服务器正忙，请 {retry_after} 秒后重试。", "The server is busy; retry in {retry_after} s."),
     # the store
     "store_unavailable": (503, "数据暂时无法读取：{reason}", "The data cannot be read right now: {reason}"),
+    "partition_unavailable": (503, "村 {partition} 的数据文件无法读取，已原样保留待修复；其他村不受影响。",
+                              "The data file of village {partition} cannot be read; it is kept as it "
+                              "is for repair. Other villages are not affected."),
     "write_failed": (500, "保存失败，未写入任何内容。", "The save failed; nothing was written."),
     # tests only
     "test_fault": (503, "测试故障。", "Injected test fault."),

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from server.roster import (MAX_ROWS, RosterError, format_errors, import_roster,  # noqa: E402
                            import_roster_command, parse_phone, parse_roster, run_import)
+from server.records import audit  # noqa: E402
 from server.store import CORE, Store  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -247,7 +248,7 @@ def test_import_creates_then_reimport_changes_nothing(store):
     again = households(store)
     assert [(d["id"], d["version"], d["updated_at"], d["seq"]) for d in again] == \
         [(d["id"], d["version"], d["updated_at"], d["seq"]) for d in docs]
-    audits = [a for a in store.search(CORE, "audit") if a["action"] == "import_roster"]
+    audits = audit.entries(store, action="import_roster")[::-1]  # oldest first
     assert len(audits) == 2 and audits[0]["target"] == VID and audits[0]["user"] == "admin"
     assert {a["details"]["created"] for a in audits} == {4, 0}
 
@@ -292,7 +293,7 @@ def test_rows_without_numbers_get_free_numbers(store):
 def test_any_row_error_writes_nothing(store):
     import_roster(VID, store=store, rows=parsed(GOOD), actor="admin")
     before = households(store)
-    audit_before = store.search(CORE, "audit")
+    audit_before = audit.entries(store)
     seq_before = store.seq
     bad = GOOD.replace("赵六,1,", "赵六,2,") + "孙七,2,,脱贫户,1组,,,nosuch\n周八,1,,脱贫户,1组,,,huangtao\n"
     with pytest.raises(RosterError) as info:
@@ -301,7 +302,7 @@ def test_any_row_error_writes_nothing(store):
     assert [(e["row"], e["column"]) for e in errors] == [(6, "帮扶责任人"), (7, "帮扶责任人")]
     assert "nosuch" in errors[0]["en"] and "not a cadre of this village" in errors[1]["en"]
     assert households(store) == before
-    assert store.search(CORE, "audit") == audit_before
+    assert audit.entries(store) == audit_before
     assert store.seq == seq_before
 
 

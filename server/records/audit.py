@@ -1,4 +1,9 @@
-"""Audit entries (owner): every change worth asking about later leaves one, never edited."""
+"""Audit entries (owner): every change worth asking about later leaves one, never edited.
+
+Entries live in one partition a day ("audit.YYYYMMDD", by the UTC day of their time), not in core:
+the log grows with every visit (two million a year in a county), and core is read at every start.
+Entries written before this layout stay in core's audit table and are read with the rest.
+"""
 
 import secrets
 
@@ -6,12 +11,24 @@ from ..clock import now_iso
 from ..store import CORE, get_store
 
 TABLE = "audit"
+FAMILY = "audit"
+
+
+def partition_of(time):
+    """The partition of an entry made at `time` (an ISO time in UTC, as now_iso gives)."""
+    return f"{FAMILY}.{time[:4]}{time[5:7]}{time[8:10]}"
+
+
+def partitions(db):
+    """Every partition holding entries, newest day first (core: the entries from before)."""
+    return sorted(db.partitions(FAMILY), reverse=True) + [CORE]
 
 
 def record(tx, actor, action, target, details=None):
     """Add an entry inside the write that made the change, so both are durable together."""
-    tx.put(CORE, TABLE, {"id": secrets.token_hex(8), "time": now_iso(), "user": actor,
-                         "action": action, "target": target, "details": details or {}})
+    at = now_iso()
+    tx.put(partition_of(at), TABLE, {"id": secrets.token_hex(8), "time": at, "user": actor,
+                                     "action": action, "target": target, "details": details or {}})
 
 
 def entries(db=None, *, user=None, action=None, target=None, date_from=None, date_to=None,
@@ -33,10 +50,16 @@ def entries(db=None, *, user=None, action=None, target=None, date_from=None, dat
             return False
         return matches is None or matches(e)
 
-    return sorted(db.search(CORE, TABLE, keep), key=lambda e: (e.get("time", ""), e.get("seq", 0)),
-                  reverse=True)
+    found = []
+    for partition in partitions(db):
+        found.extend(db.search(partition, TABLE, keep))
+    return sorted(found, key=lambda e: (e.get("time", ""), e.get("seq", 0)), reverse=True)
 
 
 def actions(db=None):
     """Every action name recorded so far (for a filter's choices)."""
-    return sorted({e.get("action", "") for e in (db or get_store()).search(CORE, TABLE)})
+    db = db or get_store()
+    seen = set()
+    for partition in partitions(db):
+        db.search(partition, TABLE, lambda e: seen.add(e.get("action", "")) and False)
+    return sorted(seen)

@@ -238,6 +238,17 @@ def get_for(user, household_id, db=None):
     return (db or get_store()).get(vid, TABLE, household_id)
 
 
+def stub_for(user, household_id, db=None):
+    """{"id", "village_id"} of a household the user may see, else None: the scope check of a
+    push, which needs no copy of the household."""
+    vid = village_of(household_id)
+    if vid is None or not user.can_see_village(vid):
+        return None
+    if (db or get_store()).peek(vid, TABLE, household_id) is None:
+        return None
+    return {"id": household_id, "village_id": vid}
+
+
 def in_village(village_id, db=None, cond=None):
     return sorted((db or get_store()).search(village_id, TABLE, cond), key=lambda d: d["id"])
 
@@ -431,11 +442,15 @@ def set_pairing(user, household_id, cadre_ids, store=None):
 def note_visit(tx, household_id, *, visit_date=None, opened=(), closed=(), submission=None):
     """What a received visit leaves on its household without being an edit (the version, the base
     of merges, stays): the last visit date (forward only), follow-ups promised, and follow-ups
-    closed ({"id", "status", "note"}). Returns the stored household or None."""
+    closed ({"id", "status", "note"}). Returns the stored household (when nothing changed, the
+    store's own copy: read it, never change it) or None."""
     vid = village_of(household_id)
-    doc = tx.get(vid, TABLE, household_id) if vid else None
-    if doc is None:
+    current = tx.peek(vid, TABLE, household_id) if vid else None
+    if current is None:
         return None
+    if not opened and not closed and not (visit_date and visit_date > (current.get("last_visit_date") or "")):
+        return current  # nothing to note (most visits of a busy day); read it, don't change it
+    doc = tx.get(vid, TABLE, household_id)
     changed = False
     if visit_date and visit_date > (doc.get("last_visit_date") or ""):
         doc["last_visit_date"] = visit_date

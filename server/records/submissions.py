@@ -16,7 +16,7 @@ from .. import effects as form_effects
 from .. import formdefs
 from ..clock import now_iso, sane_phone_time
 from ..problems import field_error
-from ..store import get_store
+from ..store import UnstorableValue, encode, get_store
 from . import audit, households, villages
 
 TABLE = "submissions"
@@ -43,14 +43,16 @@ def canonical_uuid(value):
     return parsed if parsed == value.lower() else None
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def fingerprint(item):
     """What the phone sent, canonically: a repeated uuid is a duplicate only if this matches."""
     content = {k: item.get(k) for k in ("form", "form_version", "household_id", "created_at",
                                          "answers", "attachments", "base_version")}
     if item.get("supersedes") is not None:
         content["supersedes"] = item["supersedes"]
-    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(content).encode()).hexdigest()
 
 
 # ---- 1. the item ----------------------------------------------------------------------------
@@ -77,7 +79,7 @@ def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None)
         errors.append(_err("form_version", "未知的表单版本。", "Unknown form version."))
     else:
         definition = registry.get(form_id, version)
-    household = households.get_for(user, item.get("household_id"), db)
+    household = households.stub_for(user, item.get("household_id"), db)
     if household is None:
         errors.append(_err("household_id", "找不到该农户，或不在你的范围内。",
                            "No such household in your scope."))
@@ -158,12 +160,18 @@ def build_record(sub_uuid, user, household, definition, answers, attachments, cr
 
 
 def find(db, sub_uuid):
-    """uuids are unique server-wide; a submission lives in its village's partition."""
-    for vid in db.village_ids():
-        doc = db.get(vid, TABLE, sub_uuid)
-        if doc is not None:
-            return doc
-    return None
+    """uuids are unique server-wide; the store's key index names the village holding one."""
+    vid = db.locate(TABLE, sub_uuid)
+    return db.get(vid, TABLE, sub_uuid) if vid else None
+
+
+def _stored_form(p, record):
+    """What to put for `record`: the copy `ingest` encoded before the write when it is this very
+    record (so the writer thread only stamps its seq), else the record itself."""
+    encoded = p.get("encoded")
+    if encoded is not None and encoded.doc.get("received_at") == record["received_at"]:
+        return encoded
+    return record
 
 
 def _followup_errors(effects, household):
@@ -180,11 +188,11 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
     record = dict(p["record"], fingerprint=p["fingerprint"], received_at=received_at or now_iso())
     effects = p["effects"]
     hid = record["household_id"]
-    household = tx.get(record["village_id"], households.TABLE, hid)
+    household = tx.peek(record["village_id"], households.TABLE, hid)  # read only: no copy
     errors = _followup_errors(effects, household) if household else []
     if errors:
         return {"uuid": record["uuid"], "status": "rejected", "errors": errors}, None
-    tx.put(record["village_id"], TABLE, record)
+    tx.put(record["village_id"], TABLE, _stored_form(p, record))
     changes = dict(effects["changes"])
     for attribute in form_effects.MERGED:
         if attribute in changes and isinstance((household or {}).get(attribute), dict):
@@ -221,17 +229,25 @@ def ingest(user, prepared, store=None):
     concurrent repeats of a batch can never store twice, and every answer is durable when sent."""
     actor = user.id  # read here: the write runs on the store's thread, outside this request
     reused = _err("uuid", "该 uuid 已用于其他内容。", "uuid already used with other content")
+    received_at = now_iso()
+    for p in prepared:  # encoded here, so the writer thread only stamps the seq
+        try:
+            p["encoded"] = encode(dict(p["record"], fingerprint=p["fingerprint"],
+                                       received_at=received_at))
+        except UnstorableValue:
+            pass  # the write itself refuses it, as for any write
 
     def write(tx):
         results = []
         for p in prepared:
-            existing = find(tx, p["record"]["uuid"])
+            vid = tx.locate(TABLE, p["record"]["uuid"])  # only the fingerprint is read: no copy
+            existing = tx.peek(vid, TABLE, p["record"]["uuid"]) if vid else None
             if existing is not None:
                 same = existing.get("fingerprint") == p["fingerprint"]
                 results.append({"uuid": p["record"]["uuid"], "status": "duplicate" if same else "rejected",
                                 "errors": [] if same else [reused]})
                 continue
-            result, _clash = store_prepared(tx, actor, p)
+            result, _clash = store_prepared(tx, actor, p, received_at=received_at)
             results.append(result)
         return results
 
