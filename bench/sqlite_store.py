@@ -1,11 +1,25 @@
 """The store interface over SQLite (WAL, synchronous=FULL): the yardstick in store_bench, and proof
-that the interface is narrow enough for a server database later. Standard library only."""
+that the interface is narrow enough for a server database later (issue 15). Standard library only.
+
+The interface, as server/store.py's Store offers it and the record owners use it:
+  write(fn) -> fn(tx)'s result, once durable; tx: get, peek, search, put, delete, locate,
+    village_ids, partitions
+  get(p, t, key) (a copy), peek(p, t, key) (read only), search(p, t, cond=None), count(p, t, cond)
+  village_ids(), partitions(family), locate(table, key), partition_seq(p), summary(p, name, compute)
+  seq, snapshot(), export_to(dir), close()
+Documents may come prepared by server.store.encode (an object with .doc): only .doc matters here.
+"""
 
 import json
 import sqlite3
 import threading
 
 KEY_FIELDS = {"submissions": "uuid"}
+GLOBAL_TABLES = ("submissions",)
+
+
+def _doc(doc):
+    return getattr(doc, "doc", doc)
 
 
 class _Tx:
@@ -17,6 +31,8 @@ class _Tx:
                                (partition, table, key)).fetchone()
         return json.loads(row[0]) if row else None
 
+    peek = get
+
     def search(self, partition, table, cond=None):
         rows = self.cur.execute("SELECT doc FROM docs WHERE p=? AND t=?", (partition, table))
         docs = [json.loads(r[0]) for r in rows]
@@ -24,17 +40,35 @@ class _Tx:
 
     def put(self, partition, table, doc):
         self.store.seq += 1
-        doc = dict(doc, seq=self.store.seq)
+        doc = dict(_doc(doc), seq=self.store.seq)
         key = doc[KEY_FIELDS.get(table, "id")]
         self.cur.execute("INSERT OR REPLACE INTO docs (p, t, k, seq, doc) VALUES (?,?,?,?,?)",
                          (partition, table, key, doc["seq"], json.dumps(doc, ensure_ascii=False)))
+        self._cursor(partition, doc["seq"])
         return doc
 
     def delete(self, partition, table, key):
+        self.store.seq += 1
         self.cur.execute("DELETE FROM docs WHERE p=? AND t=? AND k=?", (partition, table, key))
+        self._cursor(partition, self.store.seq)
+
+    def _cursor(self, partition, seq):
+        self.cur.execute("INSERT INTO cursors (p, seq) VALUES (?, ?) ON CONFLICT (p) DO UPDATE "
+                         "SET seq = excluded.seq", (partition, seq))
 
     def village_ids(self):
-        return [r[0] for r in self.cur.execute("SELECT DISTINCT p FROM docs WHERE p != 'core'")]
+        return [r[0] for r in self.cur.execute(
+            "SELECT p FROM cursors WHERE p != 'core' AND p NOT LIKE '%.%' ORDER BY p")]
+
+    def partitions(self, family):
+        return [r[0] for r in self.cur.execute(
+            "SELECT p FROM cursors WHERE p LIKE ? ORDER BY p", (family + ".%",))]
+
+    def locate(self, table, key):
+        if table not in GLOBAL_TABLES:
+            raise ValueError(f"{table} keys are not indexed across partitions")
+        row = self.cur.execute("SELECT p FROM docs WHERE t=? AND k=?", (table, key)).fetchone()
+        return row[0] if row else None
 
 
 class SqliteStore:
@@ -44,8 +78,12 @@ class SqliteStore:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("CREATE TABLE IF NOT EXISTS docs (p TEXT, t TEXT, k TEXT, seq INTEGER, doc TEXT,"
                         " PRIMARY KEY (p, t, k))")
+        self.db.execute("CREATE INDEX IF NOT EXISTS docs_by_key ON docs (t, k)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS cursors (p TEXT PRIMARY KEY, seq INTEGER)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS summaries (p TEXT, name TEXT, seq INTEGER, "
+                        "value TEXT, PRIMARY KEY (p, name))")
         self.lock = threading.Lock()
-        self.seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM docs").fetchone()[0]
+        self.seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM cursors").fetchone()[0]
 
     def write(self, fn):
         with self.lock:
@@ -59,13 +97,51 @@ class SqliteStore:
             cur.execute("COMMIT")
             return result
 
-    def get(self, partition, table, key):
+    def _read(self, method, *args):
         with self.lock:
-            return _Tx(self, self.db.cursor()).get(partition, table, key)
+            return getattr(_Tx(self, self.db.cursor()), method)(*args)
+
+    def get(self, partition, table, key):
+        return self._read("get", partition, table, key)
+
+    peek = get
 
     def search(self, partition, table, cond=None):
+        return self._read("search", partition, table, cond)
+
+    def count(self, partition, table, cond=None):
+        return len(self.search(partition, table, cond))
+
+    def village_ids(self):
+        return self._read("village_ids")
+
+    def partitions(self, family):
+        return self._read("partitions", family)
+
+    def locate(self, table, key):
+        return self._read("locate", table, key)
+
+    def partition_seq(self, partition):
         with self.lock:
-            return _Tx(self, self.db.cursor()).search(partition, table, cond)
+            row = self.db.execute("SELECT seq FROM cursors WHERE p=?", (partition,)).fetchone()
+        return row[0] if row else 0
+
+    def summary(self, partition, name, compute):
+        seq = self.partition_seq(partition)
+        with self.lock:
+            row = self.db.execute("SELECT seq, value FROM summaries WHERE p=? AND name=?",
+                                  (partition, name)).fetchone()
+        if row and row[0] == seq:
+            return json.loads(row[1])
+        value = compute()
+        with self.lock:
+            self.db.execute("INSERT OR REPLACE INTO summaries VALUES (?,?,?,?)",
+                            (partition, name, seq, json.dumps(value, ensure_ascii=False)))
+        return value
+
+    def snapshot(self):
+        with self.lock:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self):
         self.db.close()

@@ -712,19 +712,37 @@ class _FieldPlan:
                     v.error(path, where, "not_answerable", "是说明文字，不能作答", "is a note and takes no answer")
             return check
 
+        if compute is None and kind != "repeat":  # the common case, with nothing in between
+            checker = _VALUE_CHECKERS[kind](self) if kind in _VALUE_CHECKERS else _unknown_type
+            blank = conditions.BLANK_RE.match
+
+            def check(v, raw_answers, clean, out, scope, path, where):
+                if relevant is not None and not relevant(clean, scope, missing, v.today):
+                    return  # not relevant: any answer is dropped (docs/forms.md says why)
+                raw = raw_answers.get(name)
+                if raw is None or (blank(raw) if isinstance(raw, str) else
+                                   isinstance(raw, (list, dict)) and not raw):  # not is_answered
+                    if required and not v.already_reported(path):
+                        v.error(path, where, *_REQUIRED)
+                    return
+                value = checker(v, raw, path, where)
+                if value is None:
+                    if required and not v.already_reported(path):
+                        v.error(path, where, *_REQUIRED)
+                    return
+                out[name] = value
+                if scope is not None:
+                    scope[name] = value
+                if constraint is not None:
+                    v.pending.append((fp, path, where, scope, out, value))
+            return check
+
         if compute is not None:
             def value_of(v, raw, clean, scope, path, where):
                 return compute(clean, scope, v.settings)
-        elif kind == "repeat":
+        else:
             def value_of(v, raw, clean, scope, path, where):
                 return v.repeat(fp, raw, clean, path, where) or None
-        else:
-            checker = _VALUE_CHECKERS[kind](self) if kind in _VALUE_CHECKERS else _unknown_type
-
-            def value_of(v, raw, clean, scope, path, where):
-                if raw is None or not is_answered(raw):
-                    return None
-                return checker(v, raw, path, where)
 
         def check(v, raw_answers, clean, out, scope, path, where):
             if relevant is not None and not relevant(clean, scope, missing, v.today):

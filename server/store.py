@@ -20,6 +20,14 @@ What start-up and memory cost does not grow with the county:
   candidate, confirmed in the partition, so a collision costs a look, never a wrong answer).
 - Under a memory budget, clean, idle villages are dropped and reloaded on demand; a dirty one (or
   one whose snapshot is still being written) never is.
+
+The interface the record owners use (bench/sqlite_store.py implements it over SQLite, as a
+PostgreSQL store will): `write(fn)` runs fn(tx) and returns its result once durable, with tx.get,
+peek, search, put, delete, locate, village_ids, partitions; reads `get` (a copy), `peek` (the stored
+document: read only), `search(partition, table, cond)`, `count`, `village_ids()`,
+`partitions(family)`, `locate(table, key)` (uuid -> village), `partition_seq(partition)`,
+`summary(partition, name, compute)`; and `seq`, `snapshot()`, `export_to(dir)`, `close()`.
+A partition is "core", a village id, or a family's day ("audit.20260501").
 """
 
 import array
@@ -52,7 +60,8 @@ KEY_FIELDS = {"submissions": "uuid"}
 GLOBAL_TABLES = ("submissions",)  # keys unique across partitions: `locate` finds them
 JOURNAL_RE = re.compile(r"^journal\.(\d{8})\.log$")
 CATALOG = "catalog.json"
-KEYS_FILE = "keys.idx"
+KEYS_FILE = "keys.idx"  # the key index's sorted array
+KEYS_NEW = "keys.new"  # its partition names and recent additions
 CATALOG_FORMAT = 1
 # A snapshot file starts with its _meta table, so its cursors can be read without parsing it all.
 HEADER_RE = re.compile(rb'^\{"_meta":\{"1":\{"seq":(\d+),"partition":"([A-Za-z0-9]*)","last_seq":(\d+)')
@@ -130,14 +139,21 @@ def _with_seq(body, seq):
 class Encoded:
     """A document encoded (and decoded again, for memory) before its write, so the writer thread
     only stamps the seq: `tx.put(partition, table, store.encode(doc))`. Raises UnstorableValue
-    for a value JSON or UTF-8 cannot hold."""
+    for a value JSON or UTF-8 cannot hold.
+
+    `handed_over=True`: the caller gives the store this very dict, built from JSON values for
+    this write and never touched again, so memory keeps it (plus its seq) instead of decoding the
+    bytes again; equal to what a replay decodes, since it holds JSON values only."""
 
     __slots__ = ("doc", "body", "_decoded")
 
-    def __init__(self, doc):
+    def __init__(self, doc, handed_over=False):
         self.doc = doc
         self.body = _encode_body(doc)
-        self._decoded = json.loads(self.body)
+        if handed_over and "seq" not in doc:
+            self._decoded = dict(doc)
+        else:
+            self._decoded = json.loads(self.body)
 
     def take(self):
         """The decoded document, handed to the store once (later calls decode afresh)."""
@@ -145,8 +161,8 @@ class Encoded:
         return decoded if decoded is not None else json.loads(self.body)
 
 
-def encode(doc):
-    return Encoded(doc)
+def encode(doc, handed_over=False):
+    return Encoded(doc, handed_over)
 
 
 class _Partition:
@@ -164,6 +180,7 @@ class _Partition:
         self.size = 0  # estimated bytes in memory
         self.keys = {}  # table -> {key: str(doc_id)}
         self.next_id = {}  # table -> int
+        self.queried = set()  # tables TinyDB has cached query results for
 
     @property
     def tables(self):
@@ -226,7 +243,8 @@ class _Partition:
             doc_id = str(n)
             keys[doc[kf]] = doc_id
         docs[doc_id] = doc
-        self.db.table(table).clear_cache()
+        if table in self.queried:
+            self.db.table(table).clear_cache()
         self.dirty = True
         seq = doc.get("seq", 0)
         if isinstance(seq, int) and seq > self.last_seq:
@@ -236,7 +254,8 @@ class _Partition:
         doc_id = self.keys.get(table, {}).pop(key, None)
         if doc_id is not None:
             del self.tables[table][doc_id]
-            self.db.table(table).clear_cache()
+            if table in self.queried:
+                self.db.table(table).clear_cache()
             self.dirty = True
 
     def search(self, table, cond):
@@ -246,6 +265,7 @@ class _Partition:
         if cond is None:
             return list(self.tables[table].values())
         if hasattr(cond, "is_cacheable"):
+            self.queried.add(table)
             return t.search(cond)
         return [doc for doc in self.tables[table].values() if cond(doc)]
 
@@ -322,50 +342,73 @@ class _KeyIndex:
         return len(self.base) + sum(len(v) for v in self.recent.values())
 
     def merge(self):
-        """Fold the recent additions into the sorted array (numbers past 65535 stay recent)."""
-        packed, keep = [], {}
-        for h, ns in self.recent.items():
-            for n in ns:
-                if n < 0x10000:
-                    packed.append(h << 16 | n)
-                else:
-                    keep.setdefault(h, []).append(n)
-        if packed:
-            self.base = array.array("Q", sorted(self.base.tolist() + packed))
-            self.base_changed = True
-        self.recent = keep
+        """Fold the recent additions into the sorted array, all at once (a backup's index)."""
+        self.install_base(*self.merged_base(self.recent_items()))
 
-    def to_bytes(self):
-        recent = array.array("Q", [h << 16 | n for h, ns in self.recent.items() for n in ns
-                                   if n < 0x10000])
-        head = json.dumps({"format": 1, "names": self.names, "base": len(self.base),
-                           "recent": len(recent), "order": "little"}).encode() + b"\n"
-        base, tail = self.base, recent
-        if array.array("Q", [1]).tobytes()[0] != 1:  # a big-endian machine: store little-endian
-            base, tail = array.array("Q", base), array.array("Q", tail)
-            base.byteswap()
-            tail.byteswap()
-        return b"JIEDUI-KEYS\n" + head + base.tobytes() + tail.tobytes()
+    def recent_items(self):
+        """The recent additions as (hash, number) pairs (under the store lock: a moment)."""
+        return [(h, n) for h, ns in self.recent.items() for n in ns if n < 0x10000]
 
-    @classmethod
-    def from_bytes(cls, data):
+    def merged_base(self, items):
+        """A new sorted array with `items` folded in (outside the lock: the sort takes a while)."""
+        return array.array("Q", sorted(self.base.tolist() + [h << 16 | n for h, n in items])), items
+
+    def install_base(self, base, items):
+        """Swap the merged array in; what was added meanwhile stays recent (under the lock)."""
+        self.base = base
+        for h, n in items:
+            ns = self.recent.get(h)
+            if ns is not None and n in ns:
+                ns.remove(n)
+                if not ns:
+                    del self.recent[h]
+        self.base_changed = self.changed = True
+
+    @staticmethod
+    def _pack(head, values):
+        if array.array("Q", [1]).tobytes()[0] != 1:  # a big-endian machine: stored little-endian
+            values = array.array("Q", values)
+            values.byteswap()
+        return b"JIEDUI-KEYS\n" + json.dumps(head).encode() + b"\n" + values.tobytes()
+
+    @staticmethod
+    def _unpack(data, part):
         magic, head, rest = data.split(b"\n", 2)
-        if magic != b"JIEDUI-KEYS":
-            raise ValueError("not a key index")
         meta = json.loads(head)
-        index = cls()
-        for name in meta["names"]:
-            index.number(name)
-        n_base, n_recent = meta["base"], meta["recent"]
-        if len(rest) != 8 * (n_base + n_recent):
+        if magic != b"JIEDUI-KEYS" or meta.get("format") != 2 or meta.get("part") != part:
+            raise ValueError("not a key index")
+        if len(rest) != 8 * meta["count"]:
             raise ValueError("key index truncated")
         values = array.array("Q")
         values.frombytes(rest)
         if array.array("Q", [1]).tobytes()[0] != 1:
             values.byteswap()
-        index.base = values[:n_base]
-        for v in values[n_base:]:
+        return meta, values
+
+    def base_bytes(self):
+        """keys.idx: the sorted array (rewritten only after a merge, so rarely)."""
+        return self._pack({"format": 2, "part": "base", "count": len(self.base)}, self.base)
+
+    def recent_bytes(self):
+        """keys.new: the partition names and the recent additions (small: rewritten each time)."""
+        narrow = array.array("Q", [h << 16 | n for h, n in self.recent_items()])
+        wide = [[h, n] for h, ns in self.recent.items() for n in ns if n >= 0x10000]
+        return self._pack({"format": 2, "part": "recent", "names": self.names, "count": len(narrow),
+                           "wide": wide}, narrow)
+
+    @classmethod
+    def load(cls, base_data, recent_data):
+        index = cls()
+        _meta, index.base = cls._unpack(base_data, "base")
+        meta, narrow = cls._unpack(recent_data, "recent")
+        for name in meta["names"]:
+            index.number(name)
+        for v in narrow:
             index.recent.setdefault(v >> 16, []).append(v & 0xFFFF)
+        for h, n in meta["wide"]:
+            index.recent.setdefault(h, []).append(n)
+        if index.base and (index.base[-1] & 0xFFFF) >= len(index.names):
+            raise ValueError("key index names a partition it does not list")
         return index
 
 
@@ -527,7 +570,7 @@ class Store:
     """TinyDB partitions in memory + journal. Open once per process (see the folder lock)."""
 
     def __init__(self, data_dir, *, snapshot_every=2.0, journal_snapshot_bytes=8 << 20,
-                 readonly=False, memory_mb=None, idle_seconds=2.0):
+                 readonly=False, memory_mb=None, idle_seconds=0.5):
         self.data_dir = os.path.abspath(data_dir)
         self.villages_dir = os.path.join(self.data_dir, "villages")
         self.snapshot_every = snapshot_every
@@ -712,8 +755,9 @@ class Store:
         try:
             with open(os.path.join(self.data_dir, CATALOG), "rb") as f:
                 data = json.load(f)
-            with open(os.path.join(self.data_dir, KEYS_FILE), "rb") as f:
-                keys = _KeyIndex.from_bytes(f.read())
+            with open(os.path.join(self.data_dir, KEYS_FILE), "rb") as f, \
+                    open(os.path.join(self.data_dir, KEYS_NEW), "rb") as g:
+                keys = _KeyIndex.load(f.read(), g.read())
             if data.get("format") != CATALOG_FORMAT:
                 raise ValueError("unknown catalogue format")
             entries = {}
@@ -1333,13 +1377,12 @@ class Store:
                 self._journal.close()
                 self._start_journal(self._journal_no + 1)
                 self._carry_forward()
-                if len(self._keys.recent) >= _KeyIndex.MERGE_AT:
-                    self._keys.merge()
-                keys = self._keys.to_bytes() if (self._keys.changed or self._keys.base_changed
-                                                  or not os.path.exists(
-                                                      os.path.join(self.data_dir, KEYS_FILE))) else None
+                missing = not os.path.exists(os.path.join(self.data_dir, KEYS_NEW))
+                base = self._keys.base_bytes() if self._keys.base_changed or missing else None
+                recent = self._keys.recent_bytes() if self._keys.changed or missing else None
                 self._keys.changed = self._keys.base_changed = False
                 self._catalog_dirty = False
+                merge = self._keys.recent_items() if len(self._keys.recent) >= _KeyIndex.MERGE_AT else None
             try:
                 written = []
                 for p, tables in pictures:
@@ -1352,8 +1395,10 @@ class Store:
                         entry.snapshot_seq, entry.size = seq, size
                         entry.header = [seq, p.last_seq]
                     catalog = self._catalog_bytes(seq)
-                if keys is not None:
-                    _write_bytes_atomic(os.path.join(self.data_dir, KEYS_FILE), keys)
+                if base is not None:
+                    _write_bytes_atomic(os.path.join(self.data_dir, KEYS_FILE), base)
+                if recent is not None:
+                    _write_bytes_atomic(os.path.join(self.data_dir, KEYS_NEW), recent)
                 _write_bytes_atomic(os.path.join(self.data_dir, CATALOG), catalog)
             except BaseException:
                 with self._lock:
@@ -1368,6 +1413,10 @@ class Store:
                 os.remove(path)
             if old_journals:
                 _fsync_dir(self.data_dir)
+            if merge:  # sorted outside the lock; written with the next snapshot
+                merged = self._keys.merged_base(merge)
+                with self._lock:
+                    self._keys.install_base(*merged)
             self.stats["snapshots"] += 1
             return len(pictures)
 
@@ -1432,7 +1481,8 @@ class Store:
             with self._lock:
                 self._evict(idle=0)
         keys.merge()
-        _write_bytes_atomic(os.path.join(out_dir, KEYS_FILE), keys.to_bytes())
+        _write_bytes_atomic(os.path.join(out_dir, KEYS_FILE), keys.base_bytes())
+        _write_bytes_atomic(os.path.join(out_dir, KEYS_NEW), keys.recent_bytes())
         catalog = json.dumps({"format": CATALOG_FORMAT, "seq": seq,
                               "partitions": {n: e.to_json() for n, e in out.items()}},
                              ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -156,6 +156,7 @@ def test_the_catalogue_and_index_are_rebuilt_when_missing(tmp_path):
         seqs = {vid: store.partition_seq(vid) for vid in store.village_ids()}
     os.remove(tmp_path / "catalog.json")
     os.remove(tmp_path / "keys.idx")
+    os.remove(tmp_path / "keys.new")
     with Store(tmp_path, snapshot_every=0) as store:
         assert {vid: store.partition_seq(vid) for vid in store.village_ids()} == seqs
         assert store.locate("submissions", visit("v3", 5)["uuid"]) == "v3"
@@ -192,14 +193,19 @@ def test_the_key_index_survives_a_merge_and_a_round_trip():
     index = _KeyIndex()
     for i in range(3000):
         index.add(f"uuid-{i}", f"v{i % 7}")
-    index.merge()
+    items = index.recent_items()
+    index.add("uuid-late", "v3")  # added while the merge is being sorted: stays recent
+    index.install_base(*index.merged_base(items))
+    assert len(index.recent) == 1
     for i in range(3000, 3100):
         index.add(f"uuid-{i}", "v1")
-    again = _KeyIndex.from_bytes(index.to_bytes())
-    for i in (0, 1234, 2999, 3050):
-        assert f"v{i % 7}" in again.candidates(f"uuid-{i}") or i >= 3000
-    assert "v1" in again.candidates("uuid-3050")
-    assert len(again) == 3100
+    again = _KeyIndex.load(index.base_bytes(), index.recent_bytes())
+    for i in (0, 1234, 2999):
+        assert again.candidates(f"uuid-{i}") == [f"v{i % 7}"]
+    assert again.candidates("uuid-3050") == ["v1"] and again.candidates("uuid-late") == ["v3"]
+    assert len(again) == 3101
+    with pytest.raises(ValueError):
+        _KeyIndex.load(index.base_bytes()[:-8], index.recent_bytes())
 
 
 def test_locate_inside_a_write_sees_the_batch(tmp_path):
@@ -361,8 +367,11 @@ def test_a_write_to_a_dropped_village_is_durable_across_kill_9(tmp_path):
     import time
     import uuid as uuidlib
 
+    import subprocess
+    import sys
+
     from tests.conftest import PASSWORD
-    from tests.live import Client, LiveServer, seed
+    from tests.live import ROOT, Client, LiveServer, seed
 
     def visits(n):
         return [{"uuid": str(uuidlib.uuid4()), "form": "household_visit", "form_version": 1,
@@ -391,9 +400,15 @@ def test_a_write_to_a_dropped_village_is_durable_across_kill_9(tmp_path):
             assert time.monotonic() < deadline, "v1 was never dropped from memory"
             threading.Event().wait(0.05)  # the condition is the log line; poll it
         acked += push(client, 3)  # v1 read back from its file, then written
+        backup = tmp_path / "backup"  # while the server runs, v1's last writes only in the journal
+        subprocess.run([sys.executable, "-m", "flask", "--app", "server", "backup", str(backup)],
+                       cwd=ROOT, env=dict(os.environ, JIEDUI_DATA_DIR=str(data)), check=True,
+                       capture_output=True)
     finally:
         server.kill9()
     assert len(acked) == 6
+    backed_up = TinyDB(backup / "villages" / "v1.json").table("submissions")
+    assert set(acked) <= {d["uuid"] for d in backed_up.all()}
     server = LiveServer(data).start()
     try:
         client = Client(server.url)

@@ -233,7 +233,7 @@ def ingest(user, prepared, store=None):
     for p in prepared:  # encoded here, so the writer thread only stamps the seq
         try:
             p["encoded"] = encode(dict(p["record"], fingerprint=p["fingerprint"],
-                                       received_at=received_at))
+                                       received_at=received_at), handed_over=True)
         except UnstorableValue:
             pass  # the write itself refuses it, as for any write
 
