@@ -242,3 +242,21 @@ def test_audit_page_filters_pages_and_exports(app):
     from openpyxl import load_workbook
     book = load_workbook(io.BytesIO(admin.get("/admin/audit.xlsx?action=review").data))
     assert len(list(book["audit"].iter_rows())) == 4
+
+
+def test_every_form_and_version_opens_on_the_review_page(app):
+    import uuid as uuidlib
+    from tests.test_sync import visit
+    cadre = login(app.test_client(), "cadre1")
+    pv = {"uuid": str(uuidlib.uuid4()), "form": "pv_enrollment", "form_version": 2,
+          "household_id": "v1-0002", "created_at": "2026-05-01T10:00:00+08:00",
+          "answers": {"interested": "no", "lecture_attended": "no"}}
+    old = visit("v1-0003", notes="第一版表单")
+    assert [r["status"] for r in push(cadre, pv, old).get_json()["results"]] == ["created", "created"]
+    supervisor = login(app.test_client(), "super")
+    pv_page = visible_text(supervisor.get(f"/review/{pv['uuid']}").get_data(as_text=True))
+    assert "户用光伏登记" in pv_page and "无意向" in pv_page and "光伏 （空） → 无意向" in pv_page
+    old_page = supervisor.get(f"/review/{old['uuid']}")
+    assert old_page.status_code == 200 and "第一版表单" in old_page.get_data(as_text=True)
+    queue = visible_text(supervisor.get("/review?state=all").get_data(as_text=True))
+    assert "户用光伏登记" in queue and "pv_enrollment" not in queue
