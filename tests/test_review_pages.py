@@ -73,7 +73,9 @@ def test_opened_visit_shows_labels_sections_repeats_and_the_household_change(app
         assert words in text, words
     for code in ("household_visit", "received", "income_jobs", "migrant_work"):
         assert code not in text, code
-    assert 'src="/app/js/review-keys.js"' in html and "<script>" not in html  # no inline script
+    assert 'src="/app/pages/review-keys.js"' in html and "<script>" not in html  # no inline script
+    keys = supervisor.get("/app/pages/review-keys.js")
+    assert keys.status_code == 200 and keys.mimetype == "text/javascript" and b"data-key" in keys.get_data()
     assert 'name="field.present"' in html and 'name="csrf_token"' in html
     supervisor.client.set_cookie("lang", "en")
     english = visible_text(supervisor.get(f"/review/{item['uuid']}").get_data(as_text=True))

@@ -1,4 +1,4 @@
-// Review pages (served with the server-rendered pages, not part of the phone app): j / k move to
+// Review pages (served with the server-rendered pages from static/pages/, not part of the phone app): j / k move to
 // the next / previous submission of the queue, as the links with data-key say. Keys typed into a
 // field, or with a modifier, are left alone.
 const TYPING = new Set(["INPUT", "TEXTAREA", "SELECT"]);
