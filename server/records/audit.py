@@ -2,11 +2,13 @@
 
 Entries live in one partition a day ("audit.YYYYMMDD", by the UTC day of their time), not in core:
 the log grows with every visit (two million a year in a county), and core is read at every start.
-Entries written before this layout stay in core's audit table and are read with the rest.
+Entries written before this layout stay in core's audit table and are read with the rest. A query
+with dates reads only the days it covers.
 """
 
 import itertools
 import os
+from datetime import date, timedelta
 
 from ..clock import now_iso
 from ..store import CORE, get_store
@@ -20,9 +22,22 @@ def partition_of(time):
     return f"{FAMILY}.{time[:4]}{time[5:7]}{time[8:10]}"
 
 
-def partitions(db):
-    """Every partition holding entries, newest day first (core: the entries from before)."""
-    return sorted(db.partitions(FAMILY), reverse=True) + [CORE]
+def _day(text, shift):
+    """'YYYYMMDD' of an ISO time's date moved by `shift` days (a day of slack for offsets)."""
+    try:
+        return (date.fromisoformat(text[:10]) + timedelta(days=shift)).strftime("%Y%m%d")
+    except (TypeError, ValueError):
+        return None
+
+
+def partitions(db, time_from=None, time_to=None):
+    """The partitions that may hold entries between the two times, newest day first (core, with
+    the entries from before, last)."""
+    low = _day(time_from, -1) if time_from else None
+    high = _day(time_to, 1) if time_to else None
+    days = [p for p in db.partitions(FAMILY)
+            if (low is None or p[len(FAMILY) + 1:] >= low) and (high is None or p[len(FAMILY) + 1:] <= high)]
+    return sorted(days, reverse=True) + [CORE]
 
 
 # Entry ids: random per process, then counted (a push writes one entry a visit; asking the OS for
@@ -59,15 +74,64 @@ def entries(db=None, *, user=None, action=None, target=None, date_from=None, dat
         return matches is None or matches(e)
 
     found = []
-    for partition in partitions(db):
+    for partition in partitions(db, date_from, date_to):
         found.extend(db.search(partition, TABLE, keep))
     return sorted(found, key=lambda e: (e.get("time", ""), e.get("seq", 0)), reverse=True)
 
 
 def actions(db=None):
-    """Every action name recorded so far (for a filter's choices)."""
+    """Every action name recorded so far (for a filter's choices). Each day's names are kept
+    beside its cursor (store.summary), so only a day written since is read again."""
     db = db or get_store()
     seen = set()
     for partition in partitions(db):
-        db.search(partition, TABLE, lambda e: seen.add(e.get("action", "")) and False)
+        def names(partition=partition):
+            found = set()
+            db.search(partition, TABLE, lambda e: found.add(e.get("action", "")) and False)
+            return sorted(found)
+        seen.update(db.summary(partition, "audit_actions", names))
     return sorted(seen)
+
+
+def _keeper(user=None, action=None, household=None, time_from=None, time_to=None):
+    def keep(e):
+        if user and e.get("user") != user:
+            return False
+        if action and e.get("action") != action:
+            return False
+        if household and e.get("target") != household \
+                and (e.get("details") or {}).get("household_id") != household:
+            return False
+        t = e.get("time", "")
+        if (time_from and t < time_from) or (time_to and t >= time_to):
+            return False
+        return True
+    return keep
+
+
+def select(db=None, *, user=None, action=None, household=None, time_from=None, time_to=None):
+    """Ids of the entries matching (a household: the target or the household the entry names;
+    times: ISO instants, from inclusive, to exclusive), newest first. The log grows with every
+    submission, so nothing is copied here: page with `fetch`. Only the days between the times
+    are read."""
+    db = db or get_store()
+    keep = _keeper(user, action, household, time_from, time_to)
+    found = []
+    for partition in partitions(db, time_from, time_to):
+        def cond(e, partition=partition):
+            if keep(e):
+                found.append((e.get("time", ""), e.get("seq", 0), f"{partition}/{e['id']}"))
+            return False
+        db.search(partition, TABLE, cond)
+    found.sort(reverse=True)
+    return [entry_id for _t, _s, entry_id in found]
+
+
+def fetch(ids, db=None):
+    """The entries named (ids as `select` gives them), in that order, one copy at a time."""
+    db = db or get_store()
+    for entry_id in ids:
+        partition, _, key = entry_id.rpartition("/")
+        e = db.get(partition or CORE, TABLE, key)
+        if e is not None:
+            yield e
