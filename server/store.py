@@ -646,6 +646,7 @@ class Store:
             return
         self._queue.put(None)
         self._writer.join()
+        self._fail_queued(RuntimeError("store is closed"))  # queued behind the stop mark
         self._stop.set()
         self._snapshot_wake.set()
         if self._snapshotter:
@@ -1178,6 +1179,17 @@ class Store:
         if "error" in box:
             raise box["error"]
         return box["result"]
+
+    def _fail_queued(self, error):
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                _fn, done, box = item
+                box["error"] = error
+                done.set()
 
     def _drain(self, batch):
         """Add what is queued (up to 256 in all); (batch, whether the stop mark was taken)."""
