@@ -173,6 +173,7 @@ class _Partition:
         self.name = name
         self.path = path
         self.db = TinyDB(storage=_MemoryStorage)
+        self.tables = self.db.storage.memory  # the live dict TinyDB reads (never replaced)
         self.snapshot_seq = 0
         self.last_seq = 0  # the newest seq written to this partition: its change cursor
         self.dirty = False
@@ -182,10 +183,6 @@ class _Partition:
         self.keys = {}  # table -> {key: str(doc_id)}
         self.next_id = {}  # table -> int
         self.queried = set()  # tables TinyDB has cached query results for
-
-    @property
-    def tables(self):
-        return self.db.storage.memory
 
     def load_bytes(self, raw):
         """Fill from a snapshot file's bytes; ValueError when they are not a TinyDB file."""

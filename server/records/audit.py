@@ -50,8 +50,9 @@ def record(tx, actor, action, target, details=None):
     """Add an entry inside the write that made the change, so both are durable together."""
     at = now_iso()
     entry_id = f"{_ID_PREFIX}{next(_id_count):06x}"
-    tx.put(partition_of(at), TABLE, {"id": entry_id, "time": at, "user": actor, "action": action,
-                                     "target": target, "details": details or {}})
+    entry = {"id": entry_id, "time": at, "user": actor, "action": action, "target": target,
+             "details": details or {}}
+    tx.put(partition_of(at), TABLE, entry)
 
 
 def entries(db=None, *, user=None, action=None, target=None, date_from=None, date_to=None,
