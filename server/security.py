@@ -3,7 +3,10 @@ reverse proxy."""
 
 import re
 
+from flask import current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .problems import Problem
 
 # Pages use only files from this site: no inline script or style, no frames, no plugins. Images may
 # be blob: URLs (the phone app shows photos and signatures before they are sent).
@@ -63,8 +66,18 @@ def proxy_hops(raw):
     return int(text)
 
 
+def _refuse_huge_forms():
+    """werkzeug bounds multipart text fields (MAX_FORM_MEMORY_SIZE) but reads a url-encoded form whole,
+    up to MAX_CONTENT_LENGTH: refuse one past the same bound before anything reads it."""
+    limit = current_app.config.get("MAX_FORM_MEMORY_SIZE")
+    if (limit and request.mimetype == "application/x-www-form-urlencoded"
+            and (request.content_length or 0) > limit):
+        raise Problem("too_large", limit=f"{limit // 1000} KB")
+
+
 def init_app(app):
     app.after_request(_add_headers)
+    app.before_request(_refuse_huge_forms)  # before the CSRF check, which reads the form
     hops = app.config.get("PROXY_HOPS", 0)
     if hops:
         # The client address (and https) come from X-Forwarded-For/-Proto only as far as the
