@@ -304,3 +304,24 @@ def test_a_storm_from_the_cadres_own_network_does_not_stop_the_cadres_phone(app)
                              headers={"X-CSRFToken": stranger.token})
     assert phone.login("cadre1", PASSWORD).status_code == 200
     assert stranger.login("cadre1", PASSWORD).status_code == 429
+
+
+# ---- no int()/float()/isdigit() on client text --------------------------------------------------------
+
+
+def test_the_household_edit_page_refuses_nan_and_unicode_digits_in_plot_areas(app):
+    api = logged_in_cadre(app)
+    for area in ("nan", "inf", "1e999", "١٥", "１.５"):
+        r = api.client.post("/households/v1-0001/edit", data={
+            "csrf_token": api.token, "head_name": "张v11", "base_version": "1",
+            "plots.0.name": "大田", "plots.0.area_mu": area})
+        assert r.status_code == 400 and "面积须为数字" in r.get_data(as_text=True), area
+    assert api.get("/api/v1/households/v1-0001").get_json()["plots"][0]["area_mu"] == 1.5
+
+
+def test_a_roster_with_unicode_digits_is_reported_row_by_row_not_a_500():
+    from server.roster import parse_roster
+    text = "户主姓名,家庭人口,联系电话,组别\n张三,²,13800001234,²\n李四,١٢,13800001235,3\n"
+    rows, errors = parse_roster("r.csv", text.encode())
+    assert {e["row"] for e in errors} == {2, 3}
+    assert all(e["column"] for e in errors)
