@@ -128,7 +128,7 @@ def test_api_replies_and_the_app_files_send_the_headers_and_the_service_worker_s
     assert r.mimetype == "text/javascript"
     r = api.get("/app/js/app.js")
     check_common(r)
-    r = api.get("/app/js/print-village.js")
+    r = api.get("/app/pages/print-village.js")
     assert r.status_code == 200
 
 

@@ -1,3 +1,4 @@
+// Scripts of server-rendered pages live in static/pages/ (not the phone app's shell in static/js/).
 // The batch print page (server/templates/print/village.html): starts the job with fetch (CSRF
 // header) and polls its progress; without JavaScript the form posts and the page reloads with ?job=ID.
 // A file, not an inline script, so pages can forbid inline scripts (Content-Security-Policy).
