@@ -167,7 +167,7 @@ def login():
         username, password = body.get("username"), body.get("password")
         remember = body.get("remember", True) is not False
         target = None
-    else:  # a form post: werkzeug refuses form fields past MAX_FORM_MEMORY_SIZE before we get here
+    else:  # a form post: one past MAX_FORM_MEMORY_SIZE was refused unread (security.py)
         username, password = request.form.get("username", ""), request.form.get("password", "")
         remember = request.form.get("remember", "on") == "on"
         target = safe_redirect_target(request.form.get("next"))
