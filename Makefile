@@ -34,3 +34,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/sync_bench.py
 	$(PY) bench/print_bench.py
 	$(PY) bench/abuse_bench.py
+	$(PY) bench/export_bench.py
