@@ -60,6 +60,12 @@ class User(UserMixin):
         return users.public(self.doc)
 
 
+def get_user(user_id):
+    """An account as the code sees a user (scope, role), without a login: for server-side work."""
+    doc = users.get(user_id)
+    return User(doc) if doc else None
+
+
 # ---- logging in ---------------------------------------------------------------------------------
 
 DEVICE_COOKIE = "jiedui_device"
