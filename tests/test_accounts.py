@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from server.records import users
+from server.records import audit, users
 from server.store import close_app_store, get_store
 from tests.conftest import PASSWORD, Api
 
@@ -194,7 +194,7 @@ def test_cli_deactivate_activate_and_set_villages(app, cli):
     api = logged_in(app)
     assert api.get("/api/v1/households/v2-0001").status_code == 200
     with app.app_context():
-        actions = [e["action"] for e in get_store().search("core", "audit") if e["target"] == "cadre1"]
+        actions = [e["action"] for e in audit.entries(get_store(), target="cadre1")]
     assert {"user_deactivate", "user_activate", "user_villages"} <= set(actions)
 
 
