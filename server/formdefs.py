@@ -883,6 +883,71 @@ class _FormPlan:
         self.attachment_fields = [f for f in self.fields
                                   if f.attachment or (f.children and any(c.attachment for c in f.children))]
         self.has_attachments = bool(self.attachment_fields)
+        self.top = _top_level_function(self.fields)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _fast_test(fp, i):
+    """A Python expression true exactly when `raw` is an answer the field's checker accepts as
+    it is (the common case), or None when the field has no such shortcut."""
+    field, kind = fp.field, fp.kind
+    if fp.compute is not None:
+        return None
+    if kind == "select_one":
+        return f"raw.__class__ is str and raw in CH{i}"
+    if kind == "select_multiple":
+        return (f"raw.__class__ is list and raw and all(x.__class__ is str and x in CH{i} for x in raw) "
+                f"and len(set(raw)) == len(raw)")
+    if kind in TEXT_MAX:
+        low, high = field.get("min", 0), field.get("max", TEXT_MAX[kind])
+        return (f"raw.__class__ is str and {int(low)} <= len(raw) <= {int(high)} and not BLANK(raw) "
+                f"and (raw.isascii() or not SURROGATE(raw)) and not CONTROL(raw)")
+    if kind in ("integer", "decimal"):
+        types = "raw.__class__ is int" if kind == "integer" else \
+            "(raw.__class__ is int or raw.__class__ is float)"
+        test = f"{types} and -{MAX_NUMBER!r} <= raw <= {MAX_NUMBER!r}"
+        if "min" in field:
+            test += f" and raw >= LO{i}"
+        if "max" in field:
+            test += f" and raw <= HI{i}"
+        return test
+    return None
+
+
+def _top_level_function(fields):
+    """One function validating every top-level question in form order, generated from the form:
+    an answer the field accepts as it is goes straight into `clean` (one line of code, no call);
+    anything else (missing, wrong, a repeat, a computed or a date field) goes through the field's
+    compiled check, which decides and words the error exactly as always. Generated once per form
+    version; its answers and errors are the same as the checks' (tests compare them)."""
+    env = {"MISSING": conditions.MISSING, "BLANK": conditions.BLANK_RE.match,
+           "SURROGATE": _SURROGATE.search, "CONTROL": CONTROL_RE.search}
+    lines = ["def top(v, answers, clean):", "    today = v.today", "    pending = v.pending"]
+    for i, fp in enumerate(fields):
+        env.update({f"F{i}": fp, f"C{i}": fp.check, f"R{i}": fp.relevant, f"N{i}": fp.name,
+                    f"W{i}": fp.where, f"CH{i}": fp.choices, f"LO{i}": fp.field.get("min"),
+                    f"HI{i}": fp.field.get("max")})
+        call = f"C{i}(v, answers, clean, clean, None, N{i}, W{i})"
+        test = _fast_test(fp, i) if fp.kind != "repeat" else None
+        if test is None:
+            lines.append(f"    {call}")
+            continue
+        indent = "    "
+        if fp.relevant is not None:
+            lines.append(f"    if R{i}(clean, None, MISSING, today):")
+            indent = "        "
+        value = "list(raw)" if fp.kind == "select_multiple" else "raw"
+        lines += [f"{indent}raw = answers.get(N{i})",
+                  f"{indent}if {test}:",
+                  f"{indent}    value = clean[N{i}] = {value}"]
+        if fp.constraint is not None:
+            lines.append(f"{indent}    pending.append((F{i}, N{i}, W{i}, None, clean, value))")
+        lines += [f"{indent}else:", f"{indent}    {call}"]
+    namespace = dict(env)
+    exec(compile("\n".join(lines) + "\n", "<form validation>", "exec"), namespace)
+    return namespace["top"]
 
 
 _plan_cache = {}
@@ -934,8 +999,7 @@ class _Validator:
                 self.error(name, (f"「{name}」", f"“{name}”"), "unknown_field",
                            "不是本表的问题", "is not a question of this form")
         clean = {}
-        for fp in plan.fields:
-            fp.check(self, answers, clean, clean, None, fp.name, fp.where)
+        plan.top(self, answers, clean)  # each field's check, in form order
         failed = []
         for fp, path, where, scope, out, value in self.pending:
             if not fp.constraint(clean, scope, value, self.today):
