@@ -16,12 +16,14 @@ def create_app(test_config=None):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from . import admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, store, sync
+    from . import dashboard, labels
     store.init_app(app)
     formdefs.init_app(app)
     i18n.init_app(app)
+    labels.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (auth, phone, household_views, admin, sync, printing):
+    for module in (auth, phone, household_views, admin, sync, printing, dashboard):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app

@@ -154,7 +154,7 @@ def api_csrf():
 def login():
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(_safe_next(request.args.get("next")) or url_for("households.index"))
+            return redirect(_safe_next(request.args.get("next")) or landing_url(current_user))
         return render_template("login.html", next=_safe_next(request.args.get("next")) or "")
     if request.is_json:
         body = json_body(64 * 1024, shape='{"username", "password", "remember"}')
@@ -175,7 +175,15 @@ def login():
     session["csrf_token"] = secrets.token_urlsafe(32)  # a new token for the new login
     if request.is_json:
         return jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
-    return redirect(_safe_next(request.form.get("next")) or url_for("households.index"))
+    return redirect(_safe_next(request.form.get("next")) or landing_url(user))
+
+
+def landing_url(user):
+    """Where a person lands after login: supervisors and admins on the dashboard, cadres on the
+    household list (their phone opens /app/ itself)."""
+    if getattr(user, "role", None) in ("supervisor", "admin"):
+        return url_for("dashboard.index")
+    return url_for("households.index")
 
 
 @bp.post("/logout")
