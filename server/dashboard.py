@@ -107,7 +107,7 @@ def compute_stats(user, village=None, db=None):
     body = {"as_of": clock.now().astimezone(clock.zone()).isoformat(timespec="seconds")}
     body.update(stats.stats_from_summaries(
         summaries, clock.today(), villages={v["id"]: v for v in chosen}, cadre_names=names,
-        cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()]))
+        cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()], figures_of=cache.figures_of))
     return body
 
 

@@ -8,7 +8,7 @@
    the calendar day in JIEDUI_TIMEZONE.
 
 The lists (`list_items`) walk the records themselves, with the same predicates the summary uses
-(`visits_of`, `last_visits`, `is_returned`, ...), so a number and its list cannot disagree.
+(`is_visit`, `is_returned`, `open_followups`, ...), so a number and its list cannot disagree.
 
 Attribution: household figures (households, never visited, not visited in 30 days) count for every
 cadre the household is paired with; what a cadre did (visits, follow-ups promised, returned visits,
@@ -61,16 +61,6 @@ def day_of(sub):
     return sub.get("visit_date") or local_date(sub.get("created_at")) or ""
 
 
-def last_visits(household_docs, submission_docs):
-    """{household id: the latest visit date, or "" when never visited}."""
-    last = {h["id"]: "" for h in household_docs}
-    for s in submission_docs:
-        hid = s.get("household_id")
-        if hid in last and is_visit(s) and s["visit_date"] > last[hid]:
-            last[hid] = s["visit_date"]
-    return last
-
-
 def open_followups(household):
     """Promises not done or dropped yet (the household keeps them; a later visit closes them)."""
     return [f for f in household.get("open_followups") or []
@@ -103,40 +93,30 @@ def village_summary(village_id, db):
     """A village folded into counts (a few KB, JSON-able, independent of today):
     {"version", "village_id", "households", "paired", "last_visit": {date or "": n},
      "due": {date: n}, "visits": {date: n}, "help": {"YYYY-MM": yuan}, "returned", "pv": {stage: n},
-     "cadres": {cadre id: {"households", "last_visit", "due", "visits", "help", "returned"}}}."""
-    house_docs = households.in_village(village_id, db)
-    sub_docs = submissions.in_village(village_id, db)
-    last = last_visits(house_docs, sub_docs)
-    out = {"version": SUMMARY_VERSION, "village_id": village_id, "households": len(house_docs),
-           "paired": 0, "last_visit": {}, "due": {}, "visits": {}, "help": {}, "returned": 0, "pv": {},
+     "cadres": {cadre id: {"households", "last_visit", "due", "visits", "help", "returned"}}}.
+    Reads each record once, as stored (no copies): a county of them is computed in seconds."""
+    out = {"version": SUMMARY_VERSION, "village_id": village_id, "households": 0, "paired": 0,
+           "last_visit": {}, "due": {}, "visits": {}, "help": {}, "returned": 0, "pv": {},
            "cadres": {}}
     cadres = out["cadres"]
+    last = {}
 
     def cadre(cid):
-        return cadres.setdefault(cid, _blank_cadre())
+        found = cadres.get(cid)
+        if found is None:
+            found = cadres[cid] = _blank_cadre()
+        return found
 
-    for h in house_docs:
-        paired = [c for c in dict.fromkeys(h.get("cadre_ids") or []) if isinstance(c, str)]
-        if paired:
-            out["paired"] += 1
-        _bump(out["last_visit"], last[h["id"]])
-        for cid in paired:
-            c = cadre(cid)
-            c["households"] += 1
-            _bump(c["last_visit"], last[h["id"]])
-        for f in open_followups(h):
-            _bump(out["due"], f["due_date"])
-            if isinstance(f.get("cadre_id"), str):
-                _bump(cadre(f["cadre_id"])["due"], f["due_date"])
-        stage = pv_stage(h)
-        if stage:
-            _bump(out["pv"], stage)
-    for s in sub_docs:
+    def on_submission(s):
         cid = s.get("cadre_id") if isinstance(s.get("cadre_id"), str) else None
         if is_visit(s):
-            _bump(out["visits"], s["visit_date"])
+            day = s["visit_date"]
+            _bump(out["visits"], day)
             if cid:
-                _bump(cadre(cid)["visits"], s["visit_date"])
+                _bump(cadre(cid)["visits"], day)
+            hid = s.get("household_id")
+            if day > last.get(hid, ""):
+                last[hid] = day
         if is_returned(s):
             out["returned"] += 1
             if cid:
@@ -147,16 +127,39 @@ def village_summary(village_id, db):
             _bump(out["help"], month, value)
             if cid:
                 _bump(cadre(cid)["help"], month, value)
+
+    def on_household(h):
+        out["households"] += 1
+        seen = last.get(h["id"], "")
+        paired = [c for c in dict.fromkeys(h.get("cadre_ids") or []) if isinstance(c, str)]
+        if paired:
+            out["paired"] += 1
+        _bump(out["last_visit"], seen)
+        for cid in paired:
+            c = cadre(cid)
+            c["households"] += 1
+            _bump(c["last_visit"], seen)
+        for f in open_followups(h):
+            _bump(out["due"], f["due_date"])
+            if isinstance(f.get("cadre_id"), str):
+                _bump(cadre(f["cadre_id"])["due"], f["due_date"])
+        stage = pv_stage(h)
+        if stage:
+            _bump(out["pv"], stage)
+
+    submissions.scan(village_id, on_submission, db)
+    households.scan(village_id, on_household, db)
     return out
 
 
 class SummaryCache:
     """Summaries by (village, store.partition_seq(village)): a village nobody wrote to since is
-    never read again. Thread-safe; two requests may compute the same summary once each, harmlessly."""
+    never read again; beside each, its figures for the day asked (the same all day). Thread-safe;
+    two requests may compute the same summary once each, harmlessly."""
 
     def __init__(self, limit=5000):
         self._lock = threading.Lock()
-        self._by_village = {}
+        self._by_village = {}  # village id -> [seq, summary, {today: figures}]
         self.limit = limit
         self.computed = 0
 
@@ -170,9 +173,25 @@ class SummaryCache:
         with self._lock:
             if len(self._by_village) >= self.limit and village_id not in self._by_village:
                 self._by_village.clear()
-            self._by_village[village_id] = (seq, summary)
+            self._by_village[village_id] = [seq, summary, {}]
             self.computed += 1
         return summary
+
+    def figures_of(self, summary, today):
+        """village_figures, kept for the summary's life (one entry per day asked, the last few)."""
+        with self._lock:
+            hit = self._by_village.get(summary["village_id"])
+            memo = hit[2] if hit is not None and hit[1] is summary else None
+            found = memo.get(today) if memo is not None else None
+        if found is not None:
+            return found
+        found = village_figures(summary, today)
+        if memo is not None:
+            with self._lock:
+                if len(memo) > 3:
+                    memo.clear()
+                memo[today] = found
+        return found
 
 
 def cache_of(app):
@@ -208,58 +227,72 @@ def weeks(today, count=WEEKS):
     return [monday - timedelta(weeks=count - 1 - i) for i in range(count)]
 
 
+def village_figures(summary, today):
+    """Everything the stats need of one summary for one day: {"row", "cadres": {id: figures},
+    "weeks": [visits per week, oldest first]}. Cheap to keep: the same all day for an unchanged
+    village, so the cache holds it beside the summary."""
+    row = figures(summary, today)
+    row["paired"] = summary.get("paired", 0)
+    row["unpaired"] = row["households"] - row["paired"]
+    mondays = weeks(today)
+    first, counts = mondays[0], [0] * len(mondays)
+    for day, n in summary.get("visits", {}).items():
+        if day >= first.isoformat():
+            index = (date.fromisoformat(day) - first).days // 7
+            if 0 <= index < len(counts):
+                counts[index] += n
+    return {"row": row, "pv": dict(summary.get("pv", {})), "weeks": counts,
+            "cadres": {cid: figures(part, today) for cid, part in summary.get("cadres", {}).items()}}
+
+
 def stats_from_summaries(summaries, today, *, villages=None, cadre_names=None, cadre_ids=(),
-                         stages=()):
+                         stages=(), figures_of=village_figures):
     """DESIGN's /api/v1/stats body (less "as_of") from village summaries.
     villages: {id: village doc} for names; cadre_names: {id: name}; cadre_ids: cadres to list even
-    with nothing to count; stages: PV stages to list even at 0, in order."""
+    with nothing to count; stages: PV stages to list even at 0, in order; figures_of: how to get
+    village_figures (the cache passes a memoised one)."""
     villages = villages or {}
     cadre_names = cadre_names or {}
     rows, per_cadre = [], {}
     mondays = weeks(today)
     week_totals = [0] * len(mondays)
-    first = mondays[0].isoformat()
     for s in summaries:
         vid = s["village_id"]
         v = villages.get(vid) or {}
-        row = {"id": vid, "name": v.get("name") or vid, "township": v.get("township", ""),
-               "paired": s.get("paired", 0)}
-        row.update(figures(s, today))
-        row["unpaired"] = row["households"] - row["paired"]
+        f = figures_of(s, today)
+        row = {"id": vid, "name": v.get("name") or vid, "township": v.get("township", "")}
+        row.update(f["row"])
         pv = {stage: 0 for stage in stages}
-        for stage, n in s.get("pv", {}).items():
+        for stage, n in f["pv"].items():
             pv[stage] = pv.get(stage, 0) + n
         row["pv"] = pv
         rows.append(row)
-        for day, n in s.get("visits", {}).items():
-            if day >= first:
-                index = (date.fromisoformat(day) - mondays[0]).days // 7
-                if 0 <= index < len(mondays):
-                    week_totals[index] += n
-        for cid, part in s.get("cadres", {}).items():
-            acc = per_cadre.setdefault(cid, {})
-            for key, value in figures(part, today).items():
-                acc[key] = acc.get(key, 0) + value
-            acc.setdefault("villages", []).append(vid)
+        for i, n in enumerate(f["weeks"]):
+            week_totals[i] += n
+        for cid, part in f["cadres"].items():
+            acc = per_cadre.get(cid)
+            if acc is None:
+                per_cadre[cid] = acc = dict(part, villages=[])
+            else:
+                for key, value in part.items():
+                    acc[key] += value
+            acc["villages"].append(vid)
+    blank = dict(figures({}, today), villages=[])
     for cid in cadre_ids:
-        per_cadre.setdefault(cid, {})
+        per_cadre.setdefault(cid, dict(blank, villages=[]))
     cadres = []
-    blank = figures({}, today)
     for cid in sorted(per_cadre, key=lambda c: (cadre_names.get(c, c), c)):
-        acc = dict(blank, **per_cadre[cid])
+        acc = per_cadre[cid]
         acc["help_value"] = round(acc["help_value"], 2)
-        cadres.append({"id": cid, "name": cadre_names.get(cid, cid), **acc,
-                       "villages": per_cadre[cid].get("villages", [])})
+        cadres.append({"id": cid, "name": cadre_names.get(cid, cid), **acc})
     totals = {key: sum(r[key] for r in rows) for key in
               ("households", "paired", "unpaired", "never_visited", "not_visited_30d",
                "visits_this_month", "overdue_followups", "returned")}
     totals["help_value"] = round(sum(r["help_value"] for r in rows), 2)
-    totals["pv"] = {}
+    totals["pv"] = {stage: 0 for stage in stages}
     for r in rows:
         for stage, n in r["pv"].items():
             totals["pv"][stage] = totals["pv"].get(stage, 0) + n
-    for stage in stages:
-        totals["pv"].setdefault(stage, 0)
     return {"today": today.isoformat(), "month": today.isoformat()[:7], "villages": rows,
             "cadres": cadres, "totals": totals,
             "weeks": [{"start": m.isoformat(), "end": (m + timedelta(days=6)).isoformat(), "visits": n}
@@ -287,51 +320,62 @@ def _submission_item(s, heads):
 def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_from=None,
                date_to=None):
     """The records behind one number: households, submissions or follow-ups, across `village_ids`
-    (already checked against the caller's scope), optionally of one cadre. Sorted for reading."""
+    (already checked against the caller's scope), optionally of one cadre. Sorted for reading.
+    Records are read as stored and only the ones listed are copied, so a county-wide list stays
+    affordable."""
     day, month, cutoff = today.isoformat(), today.isoformat()[:7], not_visited_cutoff(today)
     items = []
     for vid in village_ids:
-        house_docs = households.in_village(vid, db)
-        if kind in HOUSEHOLD_KINDS or kind == "overdue_followups":
-            sub_docs = submissions.in_village(vid, db) if kind in ("never_visited", "not_visited_30d",
-                                                                    "households", "paired", "unpaired",
-                                                                    "pv") else []
-            last = last_visits(house_docs, sub_docs)
-            for h in house_docs:
+        if kind == "overdue_followups":
+            def on_household(h, vid=vid):
+                for f in open_followups(h):
+                    if f["due_date"] < day and (cadre_id is None or f.get("cadre_id") == cadre_id):
+                        items.append({"id": f.get("id"), "household_id": h["id"], "village_id": vid,
+                                      "head_name": h.get("head_name", ""), "cadre_id": f.get("cadre_id"),
+                                      "action": f.get("action", ""), "due_date": f["due_date"],
+                                      "status": f.get("status"), "submission": f.get("submission")})
+            households.scan(vid, on_household, db)
+        elif kind in HOUSEHOLD_KINDS:
+            last = {}
+
+            def on_visit(s, last=last):
+                if is_visit(s) and s["visit_date"] > last.get(s.get("household_id"), ""):
+                    last[s.get("household_id")] = s["visit_date"]
+            if kind in ("never_visited", "not_visited_30d", "households", "paired", "unpaired", "pv"):
+                submissions.scan(vid, on_visit, db)
+
+            def on_household(h, last=last):
                 paired = h.get("cadre_ids") or []
-                if kind == "overdue_followups":
-                    for f in open_followups(h):
-                        if f["due_date"] < day and (cadre_id is None or f.get("cadre_id") == cadre_id):
-                            items.append({"id": f.get("id"), "household_id": h["id"], "village_id": vid,
-                                          "head_name": h.get("head_name", ""), "cadre_id": f.get("cadre_id"),
-                                          "action": f.get("action", ""), "due_date": f["due_date"],
-                                          "status": f.get("status"), "submission": f.get("submission")})
-                    continue
                 if cadre_id is not None and cadre_id not in paired:
-                    continue
+                    return
+                seen = last.get(h["id"], "")
                 keep = {"households": True, "paired": bool(paired), "unpaired": not paired,
-                        "never_visited": last[h["id"]] == "",
-                        "not_visited_30d": last[h["id"]] < cutoff,
+                        "never_visited": seen == "",
+                        "not_visited_30d": seen < cutoff,
                         "pv": pv_stage(h) is not None and (stage is None or pv_stage(h) == stage)}[kind]
                 if keep:
                     items.append(_household_item(h, last))
-            continue
-        heads = {h["id"]: h.get("head_name", "") for h in house_docs}
-        for s in submissions.in_village(vid, db):
-            if cadre_id is not None and s.get("cadre_id") != cadre_id:
-                continue
-            if kind == "visits":
-                keep = is_visit(s) and (not date_from or s["visit_date"] >= date_from) \
-                    and (not date_to or s["visit_date"] <= date_to)
-            elif kind == "visits_this_month":
-                keep = is_visit(s) and s["visit_date"][:7] == month
-            elif kind == "returned":
-                keep = is_returned(s)
-            else:  # help_value
-                keep = help_of(s) > 0 and (not date_from or day_of(s) >= date_from) \
-                    and (not date_to or day_of(s) <= date_to)
-            if keep:
-                items.append(_submission_item(s, heads))
+            households.scan(vid, on_household, db)
+        else:
+            heads = {}
+            households.scan(vid, lambda h: heads.__setitem__(h["id"], h.get("head_name", "")), db)
+
+            def on_submission(s, heads=heads):
+                if cadre_id is not None and s.get("cadre_id") != cadre_id:
+                    return
+                if kind == "visits":
+                    keep = is_visit(s) and (not date_from or s["visit_date"] >= date_from) \
+                        and (not date_to or s["visit_date"] <= date_to)
+                elif kind == "visits_this_month":
+                    keep = is_visit(s) and s["visit_date"][:7] == month
+                elif kind == "returned":
+                    keep = is_returned(s)
+                else:  # help_value
+                    keep = help_of(s) > 0 and (not date_from or day_of(s) >= date_from) \
+                        and (not date_to or day_of(s) <= date_to)
+                if keep:
+                    items.append(_submission_item(s, heads))
+            submissions.scan(vid, on_submission, db)
     if kind == "overdue_followups":
         items.sort(key=lambda i: (i["due_date"], i["household_id"]))
     elif kind in SUBMISSION_KINDS:

@@ -553,3 +553,9 @@ def move_pairing(actor, from_cadre, to_cadre, *, village_id=None, store=None):
         return summary, []
 
     return store.write(write)
+
+
+def scan(village_id, visit, db=None):
+    """Call visit(doc) for every household of a village as stored, without copying each one: for
+    folding a whole village into counts. visit must only read, and keep nothing mutable it is given."""
+    (db or get_store()).search(village_id, TABLE, lambda doc: visit(doc) and False)
