@@ -3,8 +3,9 @@
 (their own work is on the phone's home screen). The numbers come from stats.py."""
 
 import re
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 from flask_login import current_user
 
 from . import charts, clock, labels, stats
@@ -18,6 +19,7 @@ from .store import get_store
 bp = Blueprint("dashboard", __name__)
 VILLAGE_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}\Z")
 IDENT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
+SAFE_QUERY_RE = re.compile(r"^[A-Za-z0-9_.-]*\Z")  # ids, usernames, stages, dates: nothing to quote
 USERNAME_RE = users.USERNAME_RE
 PER_PAGE = 100
 MAX_VILLAGE_BARS = 40
@@ -112,7 +114,16 @@ def compute_stats(user, village=None, db=None):
 
 
 def list_url(kind, **params):
-    return url_for("dashboard.list_page", kind=kind, **{k: v for k, v in params.items() if v})
+    """The drill-down link of a number (built by hand: a county page holds thousands of them, and
+    url_for costs more than the page's figures)."""
+    base = g.get("dashboard_list_base")
+    if base is None:
+        base = g.dashboard_list_base = url_for("dashboard.list_page")
+    parts = [f"kind={kind}"]
+    for k, v in params.items():
+        if v:
+            parts.append(f"{k}={v}" if SAFE_QUERY_RE.match(v) else urlencode({k: v}))
+    return f"{base}?{'&'.join(parts)}"
 
 
 # ---- JSON -------------------------------------------------------------------------------------------
@@ -163,8 +174,9 @@ def index():
         week_points, tr("近 12 周每周走访次数", "Visits per week, last 12 weeks"),
         tr("每根柱为一周（周一开始）的走访次数，点击查看该周的走访记录。",
            "Each bar is one week (from Monday); follow it to that week's visits."))
-    pv_rows = [(label(stage_text[s]) if s in stage_text else labels.pv_stage_label(s), n,
-                list_url("pv", village=vid, stage=s)) for s, n in body["totals"]["pv"].items()]
+    stage_words = [(s, label(stage_text[s]) if s in stage_text else labels.pv_stage_label(s))
+                   for s in body["totals"]["pv"]]
+    pv_rows = [(word, body["totals"]["pv"][s], list_url("pv", village=vid, stage=s)) for s, word in stage_words]
     pv_chart = charts.bars(pv_rows, tr("光伏进度（户）", "PV programme by stage (households)"),
                            tr("按进度统计的光伏登记农户数，点击查看名单。",
                               "Households at each PV stage; follow a bar to the list."))
@@ -183,7 +195,7 @@ def index():
     return render_template("dashboard/index.html", s=body, village=village, scope=scope,
                            week_chart=week_chart, pv_chart=pv_chart, village_chart=village_chart,
                            village_note=note, tiles=TILES, kind_words=KIND_WORDS, list_url=list_url,
-                           stage_text=stage_text)
+                           stage_words=stage_words)
 
 
 @bp.get("/dashboard/list")

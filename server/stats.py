@@ -395,8 +395,8 @@ def cadres_for(village_ids, db):
     account's display name."""
     wanted = set(village_ids)
     names, ids = {}, []
-    for u in users.list_all(db):
-        names[u["id"]] = u.get("display_name") or u["id"]
-        if u.get("role") == "cadre" and wanted & set(u.get("villages") or []):
-            ids.append(u["id"])
+    for uid, u in sorted(users.directory(db).items()):
+        names[uid] = u["display_name"]
+        if u["role"] == "cadre" and wanted.intersection(u["villages"]):
+            ids.append(uid)
     return ids, names

@@ -400,3 +400,29 @@ def test_a_roster_with_three_kinds_of_error_is_reported_at_once(app, api):
     assert summary is None
     assert {(e["row"], e["column"]) for e in errors} == {(2, "联系电话"), (4, "户编号"), (5, "帮扶责任人"),
                                                        (6, "家庭人口"), (6, "帮扶责任人")}
+
+
+def test_a_new_form_without_sections_is_published_and_listed(forms_app, tmp_path):
+    admin = Api(forms_app.test_client())
+    admin.login("admin")
+    lecture = {"id": "lecture_attendance", "version": 1, "title": {"zh": "宣讲签到", "en": "Lecture attendance"},
+               "subject": "household",
+               "effects": {"visit_date": "lecture_date"},
+               "fields": [{"name": "lecture_date", "type": "date", "label": {"zh": "日期", "en": "Date"},
+                           "required": True},
+                          {"name": "topic", "type": "select_one", "label": {"zh": "主题", "en": "Topic"},
+                           "choices": [{"name": "pv", "label": {"zh": "光伏政策", "en": "PV scheme"}},
+                                       {"name": "safety", "label": {"zh": "用电安全", "en": "Electrical safety"}}]}]}
+    r = upload(admin, "/admin/forms/check", dump(lecture), name="whatever.yml")
+    assert r.status_code == 200 and "这是一个新表单" in r.get_data(as_text=True) and "用电安全" in r.get_data(as_text=True)
+    assert upload(admin, "/admin/forms/publish", dump(lecture)).status_code == 302
+    assert (tmp_path / "forms" / "lecture_attendance.yaml").exists()
+    cadre = Api(forms_app.test_client())
+    cadre.login("cadre1")
+    assert "lecture_attendance" in {f["id"] for f in cadre.get("/api/v1/bootstrap").get_json()["forms"]}
+    item = {"uuid": str(uuid.uuid4()), "form": "lecture_attendance", "form_version": 1, "household_id": "v1-0003",
+            "created_at": "2026-05-01T10:00:00+08:00", "answers": {"lecture_date": "2026-05-01", "topic": "pv"}}
+    assert cadre.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]["status"] == "created"
+    admin.login("super")
+    stats = admin.get("/api/v1/stats?village=v1").get_json()
+    assert stats["villages"][0]["never_visited"] == 2  # a form that dates a visit counts as one
