@@ -18,6 +18,7 @@ help given) counts for the cadre who did it.
 import threading
 from datetime import date, timedelta
 
+from .clock import local_date
 from .records import households, submissions, users
 
 SUMMARY_VERSION = 1
@@ -57,7 +58,6 @@ def help_of(sub):
 
 def day_of(sub):
     """The local day a submission is dated by: its visit date, else the day it was made."""
-    from .clock import local_date
     return sub.get("visit_date") or local_date(sub.get("created_at")) or ""
 
 
@@ -107,26 +107,33 @@ def village_summary(village_id, db):
             found = cadres[cid] = _blank_cadre()
         return found
 
+    visits, help_by_month = out["visits"], out["help"]
+
     def on_submission(s):
-        cid = s.get("cadre_id") if isinstance(s.get("cadre_id"), str) else None
-        if is_visit(s):
-            day = s["visit_date"]
-            _bump(out["visits"], day)
-            if cid:
-                _bump(cadre(cid)["visits"], day)
+        # is_visit, is_returned and help_of, unrolled: this runs for every visit of a county
+        if s.get("superseded_by"):
+            return
+        cid = s.get("cadre_id")
+        mine = cadre(cid) if isinstance(cid, str) else None
+        day = s.get("visit_date")
+        if day and isinstance(day, str):
+            visits[day] = visits.get(day, 0) + 1
+            if mine is not None:
+                mine["visits"][day] = mine["visits"].get(day, 0) + 1
             hid = s.get("household_id")
             if day > last.get(hid, ""):
                 last[hid] = day
-        if is_returned(s):
+        review = s.get("review")
+        if review and review.get("state") == "has_issues":
             out["returned"] += 1
-            if cid:
-                cadre(cid)["returned"] += 1
-        value = help_of(s)
-        if value:
+            if mine is not None:
+                mine["returned"] += 1
+        value = s.get("help_value")
+        if value and not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0:
             month = day_of(s)[:7]
-            _bump(out["help"], month, value)
-            if cid:
-                _bump(cadre(cid)["help"], month, value)
+            help_by_month[month] = help_by_month.get(month, 0) + value
+            if mine is not None:
+                mine["help"][month] = mine["help"].get(month, 0) + value
 
     def on_household(h):
         out["households"] += 1
