@@ -1,4 +1,5 @@
-"""Words people read instead of codes: form titles, review states, PV stages, change sources.
+"""Words people read instead of codes, beside review/labels.py (review states, household fields,
+change sources, form titles): PV stages from the forms, question types, money, field paths.
 
 PV stages come from the forms: the values a form's `effects.household` cases give
 `pv_status.stage` — a choice question's choices (labelled by the form) or a literal word. The
@@ -8,13 +9,8 @@ the programme's order: interested, then the choice stages in the form's order, d
 
 from flask import current_app
 
-from .i18n import CATEGORY_LABELS, label, tr
+from .i18n import label, tr
 
-REVIEW_STATES = {
-    "received": ("待审核", "Awaiting review"),
-    "has_issues": ("已退回", "Returned"),
-    "approved": ("已通过", "Approved"),
-}
 # Literal stages a form may set without a question to label them.
 STAGE_WORDS = {
     "interested": ("有意向", "Interested"),
@@ -23,21 +19,12 @@ STAGE_WORDS = {
     "surveyed": ("已勘察", "Surveyed"),
     "lecture": ("已参加宣讲", "Lecture attended"),
 }
-SOURCES = {
-    "web": ("网页修改", "Edited on the web"),
-    "api": ("手机修改", "Edited on a phone"),
-    "pairing": ("结对调整", "Pairing"),
-    "roster": ("花名册导入", "Roster import"),
-    "submission": ("走访记录", "A visit record"),
-    "undo": ("撤销修改", "Undo"),
-}
 FIELD_TYPES = {
     "text": ("文字", "text"), "textarea": ("多行文字", "long text"), "integer": ("整数", "whole number"),
     "decimal": ("数字", "number"), "date": ("日期", "date"), "select_one": ("单选", "choose one"),
     "select_multiple": ("多选", "choose any"), "geopoint": ("定位", "location"), "photo": ("照片", "photo"),
     "signature": ("签名", "signature"), "note": ("说明", "note"), "repeat": ("可重复的一组", "repeated entries"),
 }
-SEXES = {"male": ("男", "Male"), "female": ("女", "Female")}
 RELATIONS = ("户主", "配偶", "长子", "次子", "长女", "次女", "儿子", "女儿", "儿媳", "女婿", "孙子", "孙女",
              "父亲", "母亲", "兄弟", "姐妹", "其他")
 
@@ -48,62 +35,6 @@ def _registry():
         return formdefs.registry(current_app)
     except (RuntimeError, KeyError):
         return None
-
-
-def form_title(form_id, version=None):
-    """A form's title in the page's language (the version's own title when it is known)."""
-    registry = _registry()
-    definition = (registry.get(form_id, version) or registry.get(form_id)) if registry else None
-    return label(definition["title"]) if definition else tr("未知表单", "Unknown form")
-
-
-def review_label(state):
-    zh, en = REVIEW_STATES.get(state, ("未知状态", "Unknown state"))
-    return tr(zh, en)
-
-
-def source_label(source):
-    """How a household change came about: 'roster', 'pairing', 'submission:<uuid>', ..."""
-    head = (source or "").split(":", 1)[0]
-    zh, en = SOURCES.get(head, ("其他", "Other"))
-    return tr(zh, en)
-
-
-HOUSEHOLD_FIELDS = {
-    "head_name": ("户主姓名", "Head of household"), "phone": ("联系电话", "Phone"),
-    "address": ("地址", "Address"), "group": ("组别", "Group"), "category": ("类别", "Category"),
-    "population": ("家庭人口", "Population"), "members": ("家庭成员", "Members"),
-    "plots": ("承包地块", "Land plots"), "pv_status": ("光伏", "PV"), "cadre_ids": ("结对干部", "Paired cadres"),
-    "name": ("姓名", "Name"), "relation": ("关系", "Relation"), "sex": ("性别", "Sex"),
-    "birth_year": ("出生年份", "Birth year"), "health": ("健康", "Health"),
-    "schooling": ("文化/在校", "Schooling"), "work": ("就业", "Work"), "area_mu": ("面积（亩）", "Area (mu)"),
-    "east": ("东至", "East"), "west": ("西至", "West"), "south": ("南至", "South"), "north": ("北至", "North"),
-    "contract_signed": ("承包合同", "Contract"),
-}
-
-
-def household_field_label(path):
-    """'members.2.birth_year' -> '家庭成员 3 出生年份': a household attribute as people name it."""
-    if not isinstance(path, str) or not path:
-        return ""
-    words = []
-    for part in path.split("."):
-        if part.isdigit():
-            words.append(str(int(part) + 1))
-        else:
-            zh, en = HOUSEHOLD_FIELDS.get(part, (part, part))
-            words.append(tr(zh, en))
-    return " ".join(words)
-
-
-def field_type_label(kind):
-    zh, en = FIELD_TYPES.get(kind, ("", ""))
-    return tr(zh, en)
-
-
-def sex_label(code):
-    zh, en = SEXES.get(code, ("", ""))
-    return tr(zh, en)
 
 
 def _stage_cases(definition):
@@ -160,9 +91,34 @@ def pv_stage_label(stage):
     return tr(zh, en)
 
 
-def category_word(code):
-    zh, en = CATEGORY_LABELS.get(code, ("", ""))
+def field_type_label(kind):
+    zh, en = FIELD_TYPES.get(kind, ("", ""))
     return tr(zh, en)
+
+
+PATH_WORDS = {
+    "name": ("姓名", "name"), "relation": ("关系", "relation"), "sex": ("性别", "sex"),
+    "birth_year": ("出生年份", "birth year"), "health": ("健康", "health"),
+    "schooling": ("文化/在校", "schooling"), "work": ("就业", "work"), "area_mu": ("面积（亩）", "area (mu)"),
+    "east": ("东至", "east"), "west": ("西至", "west"), "south": ("南至", "south"), "north": ("北至", "north"),
+    "contract_signed": ("承包合同", "contract"),
+}
+
+
+def field_path_label(path):
+    """'members.2.birth_year' -> '家庭成员 3 出生年份': where an error is, as people name it."""
+    from .review.labels import household_field_label
+    if not isinstance(path, str) or not path:
+        return ""
+    words = []
+    for i, part in enumerate(path.split(".")):
+        if part.isdigit():
+            words.append(str(int(part) + 1))
+        elif i == 0:
+            words.append(household_field_label(part))
+        else:
+            words.append(tr(*PATH_WORDS[part]) if part in PATH_WORDS else part)
+    return " ".join(words)
 
 
 def yuan(value):
@@ -174,7 +130,5 @@ def yuan(value):
 
 def init_app(app):
     app.add_template_filter(yuan)
-    app.jinja_env.globals.update(form_title=form_title, review_label=review_label,
-                                 source_label=source_label, pv_stage_label=pv_stage_label,
-                                 sex_label=sex_label, field_type_label=field_type_label,
-                                 household_field_label=household_field_label, relation_words=RELATIONS)
+    app.jinja_env.globals.update(field_type_label=field_type_label, field_path_label=field_path_label,
+                                 relation_words=RELATIONS)
