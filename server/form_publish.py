@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from . import formdefs
+from .files import write_atomic
 from .formdefs import FormDefinitionError, FormRegistry
 
 MAX_FORM_BYTES = 256 * 1024
@@ -134,16 +135,16 @@ def publish(app, data):
         target = forms_dir / f"{form_id}.yaml"
         try:
             if current is not None and not history.exists():
-                formdefs._write_atomic(history, old_text)
+                write_atomic(history, old_text)
                 created_history = True
-            formdefs._write_atomic(target, checked["text"])
+            write_atomic(target, checked["text"])
             if current is not None and current != target:
                 current.unlink()
             registry = FormRegistry.load(forms_dir, _archive_dir(app), formdefs.registry(app).settings)
         except (FormDefinitionError, OSError) as exc:
             # Put the folder back as it was: the served version must not change.
             if old_text is not None:
-                formdefs._write_atomic(current, old_text)
+                write_atomic(current, old_text)
                 if current != target and target.exists():
                     target.unlink()
             elif target.exists():

@@ -14,7 +14,7 @@ from .i18n import label, tr
 # Literal stages a form may set without a question to label them.
 STAGE_WORDS = {
     "interested": ("有意向", "Interested"),
-    "declined": ("已拒绝", "Declined"),
+    "declined": ("无意向", "Declined"),
     "consented": ("已同意", "Consented"),
     "surveyed": ("已勘察", "Surveyed"),
     "lecture": ("已参加宣讲", "Lecture attended"),
