@@ -18,7 +18,6 @@ help given) counts for the cadre who did it.
 import threading
 from datetime import date, timedelta
 
-from .clock import local_date
 from .records import households, submissions, users
 
 SUMMARY_VERSION = 1
@@ -56,9 +55,7 @@ def help_of(sub):
     return value if value > 0 else 0
 
 
-def day_of(sub):
-    """The local day a submission is dated by: its visit date, else the day it was made."""
-    return sub.get("visit_date") or local_date(sub.get("created_at")) or ""
+day_of = submissions.day_of  # the day a submission is about: its visit date, else the local day made
 
 
 def open_followups(household):
@@ -154,8 +151,8 @@ def village_summary(village_id, db):
         if stage:
             _bump(out["pv"], stage)
 
-    submissions.scan(village_id, on_submission, db)
-    households.scan(village_id, on_household, db)
+    submissions.scan(village_id, on_submission, db=db)
+    households.scan(village_id, on_household, db=db)
     return out
 
 
@@ -341,7 +338,7 @@ def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_
                                       "head_name": h.get("head_name", ""), "cadre_id": f.get("cadre_id"),
                                       "action": f.get("action", ""), "due_date": f["due_date"],
                                       "status": f.get("status"), "submission": f.get("submission")})
-            households.scan(vid, on_household, db)
+            households.scan(vid, on_household, db=db)
         elif kind in HOUSEHOLD_KINDS:
             last = {}
 
@@ -349,7 +346,7 @@ def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_
                 if is_visit(s) and s["visit_date"] > last.get(s.get("household_id"), ""):
                     last[s.get("household_id")] = s["visit_date"]
             if kind in ("never_visited", "not_visited_30d", "households", "paired", "unpaired", "pv"):
-                submissions.scan(vid, on_visit, db)
+                submissions.scan(vid, on_visit, db=db)
 
             def on_household(h, last=last):
                 paired = h.get("cadre_ids") or []
@@ -362,10 +359,9 @@ def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_
                         "pv": pv_stage(h) is not None and (stage is None or pv_stage(h) == stage)}[kind]
                 if keep:
                     items.append(_household_item(h, last))
-            households.scan(vid, on_household, db)
+            households.scan(vid, on_household, db=db)
         else:
-            heads = {}
-            households.scan(vid, lambda h: heads.__setitem__(h["id"], h.get("head_name", "")), db)
+            heads = dict(households.scan(vid, lambda h: (h["id"], h.get("head_name", "")), db=db))
 
             def on_submission(s, heads=heads):
                 if cadre_id is not None and s.get("cadre_id") != cadre_id:
@@ -382,7 +378,7 @@ def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_
                         and (not date_to or day_of(s) <= date_to)
                 if keep:
                     items.append(_submission_item(s, heads))
-            submissions.scan(vid, on_submission, db)
+            submissions.scan(vid, on_submission, db=db)
     if kind == "overdue_followups":
         items.sort(key=lambda i: (i["due_date"], i["household_id"]))
     elif kind in SUBMISSION_KINDS:

@@ -580,7 +580,16 @@ def move_pairing(actor, from_cadre, to_cadre, *, village_id=None, store=None):
     return store.write(write)
 
 
-def scan(village_id, visit, db=None):
-    """Call visit(doc) for every household of a village as stored, without copying each one: for
-    folding a whole village into counts. visit must only read, and keep nothing mutable it is given."""
-    (db or get_store()).search(village_id, TABLE, lambda doc: visit(doc) and False)
+def scan(village_id, project, keep=None, db=None):
+    """[project(doc)] for the village's households that keep(doc) accepts, without copying them
+    (as submissions.scan): both functions see the stored document and must only read it, returning
+    plain values. Folding a village into counts then costs no copies."""
+    out = []
+
+    def cond(doc):
+        if keep is None or keep(doc):
+            out.append(project(doc))
+        return False
+
+    (db or get_store()).search(village_id, TABLE, cond)
+    return out

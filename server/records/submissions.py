@@ -445,9 +445,3 @@ def store_attachment(files_dir, doc, name, data, store=None):
         return is_complete(fresh)
 
     return (store or get_store()).write(mark)
-
-
-def scan(village_id, visit, db=None):
-    """Call visit(doc) for every submission of a village as stored, without copying each one (a
-    village's visits folded into counts). visit must only read, and keep nothing mutable."""
-    (db or get_store()).search(village_id, TABLE, lambda doc: visit(doc) and False)
