@@ -173,12 +173,18 @@ class SummaryCache:
             hit = self._by_village.get(village_id)
         if hit is not None and hit[0] == seq:
             return hit[1]
-        summary = village_summary(village_id, db)
+
+        def compute():
+            with self._lock:
+                self.computed += 1
+            return village_summary(village_id, db)
+        # The store keeps the summary beside the village's cursor (and across restarts): a county
+        # page on a fresh server reads summaries, not villages.
+        summary = db.summary(village_id, f"stats.{SUMMARY_VERSION}", compute)
         with self._lock:
             if len(self._by_village) >= self.limit and village_id not in self._by_village:
                 self._by_village.clear()
             self._by_village[village_id] = [seq, summary, {}]
-            self.computed += 1
         return summary
 
     def figures_of(self, summary, today):

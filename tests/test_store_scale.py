@@ -11,6 +11,7 @@ import pytest
 from tinydb import TinyDB
 
 from server.store import CORE, PartitionUnavailable, Store, _KeyIndex
+from tests.conftest import Api
 
 MB = 1 / 1024  # memory_mb for "almost nothing": every village is over budget
 
@@ -473,3 +474,22 @@ def test_writers_readers_snapshots_and_evictions_at_once_lose_nothing(tmp_path):
     store.close()
     with Store(tmp_path, snapshot_every=0) as again:
         assert sum(again.get(v, "meta", "counter")["n"] for v in villages) == 480
+
+
+def test_the_county_page_after_a_restart_reads_summaries_not_villages(app, api):
+    from server import create_app
+    from server.store import close_app_store, get_store
+    app.config["FIXED_NOW"] = "2026-05-20T02:00:00Z"
+    assert api.login("super").status_code == 200
+    before = api.get("/api/v1/stats").get_json()
+    close_app_store(app)  # summaries go to the catalogue with the snapshot
+    again = create_app({"DATA_DIR": app.config["DATA_DIR"], "TESTING": True, "SNAPSHOT_EVERY": 0,
+                        "FIXED_NOW": "2026-05-20T02:00:00Z"})  # a fresh process: no cache in memory
+    client = Api(again.test_client())
+    assert client.login("super").status_code == 200
+    try:
+        assert client.get("/api/v1/stats").get_json()["villages"] == before["villages"]
+        with again.app_context():
+            assert loaded(get_store()) == set()  # no village was read to answer
+    finally:
+        close_app_store(again)
