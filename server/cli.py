@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from .store import StoreLocked, open_for_command, open_readonly
+from .store import StoreLocked, open_for_command
+from .stores import SchemaTooNew, StoreUnavailable, open_readonly
 
 
 def init_app(app):
@@ -68,7 +69,7 @@ def init_app(app):
         from .store import close_app_store, get_store
         try:
             get_store(app)  # take the folder lock now, so a second server fails fast and clearly
-        except StoreLocked as e:
+        except (StoreLocked, StoreUnavailable, SchemaTooNew) as e:
             raise click.ClickException(str(e))
 
         def stop(signum, frame):
@@ -86,14 +87,14 @@ def init_app(app):
         """A consistent copy of the data folder, safe while the server runs."""
         if os.path.exists(out) and os.listdir(out):
             raise click.ClickException(f"{out} 不是空目录 is not an empty folder")
-        store = open_readonly(app.config["DATA_DIR"])
+        store = open_readonly(app)
         store.export_to(out)
-        src = os.path.join(app.config["DATA_DIR"], "attachments")
+        src = os.path.join(app.config["FILES_DIR"], "attachments")
         if os.path.isdir(src):
             shutil.copytree(src, os.path.join(out, "attachments"), dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("*.part*"))
         for extra in ("secret_key",):
-            p = os.path.join(app.config["DATA_DIR"], extra)
+            p = os.path.join(app.config["FILES_DIR" if app.config["DATABASE_URL"] else "DATA_DIR"], extra)
             if os.path.exists(p):
                 shutil.copy2(p, os.path.join(out, extra))
         forms_archive = os.path.join(app.config["DATA_DIR"], "forms")
