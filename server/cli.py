@@ -97,10 +97,28 @@ def init_app(app):
             p = os.path.join(app.config["FILES_DIR" if app.config["DATABASE_URL"] else "DATA_DIR"], extra)
             if os.path.exists(p):
                 shutil.copy2(p, os.path.join(out, extra))
-        forms_archive = os.path.join(app.config["DATA_DIR"], "forms")
+        forms_archive = os.path.join(app.config["FILES_DIR"], "forms")
         if os.path.isdir(forms_archive):
             shutil.copytree(forms_archive, os.path.join(out, "forms"), dirs_exist_ok=True)
         click.echo(f"备份完成 Backup written to {out} (seq {store.seq})")
+
+
+    @app.cli.command("migrate")
+    @click.option("--to", "url", required=True, help="postgresql://... : the database to copy into.")
+    def migrate_command(url):
+        """Copy this TinyDB data folder into PostgreSQL (idempotent, resumable, counts checked)."""
+        from .migrate import migrate
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise click.ClickException("--to must be a postgresql:// URL")
+        click.echo(f"从 From {app.config['DATA_DIR']} 复制到 into PostgreSQL")
+        try:
+            ok = migrate(app.config["DATA_DIR"], url, click.echo, files_dir=app.config["FILES_DIR"])
+        except StoreLocked as e:
+            raise click.ClickException(f"{e}\n请先停止 TinyDB 服务器。Stop the TinyDB server first.")
+        except (StoreUnavailable, SchemaTooNew, ValueError) as e:
+            raise click.ClickException(str(e))
+        if not ok:
+            raise click.ClickException("数量不符，见上。Counts do not match (see above); run again.")
 
 
 def print_logins():
