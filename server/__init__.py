@@ -16,8 +16,10 @@ def create_app(test_config=None):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from . import admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, store, sync
+    from . import shared_forms
     store.init_app(app)
     formdefs.init_app(app)
+    shared_forms.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     auth.init_app(app)

@@ -166,10 +166,31 @@ def test_writing_commands_work_beside_running_servers(servers):
     assert logged_in(servers[0], "newcadre", "long-enough-pw-1").token
 
 
-def test_a_form_archived_by_one_server_is_known_to_the_other(servers):
-    """Every server archives form versions into the shared files folder."""
-    folder = os.path.join(servers[0].config["FILES_DIR"], "forms")
-    assert os.path.isdir(folder) and os.listdir(folder)
+def test_a_form_published_on_one_server_is_served_by_the_other(tmp_path, pg_url):
+    """Server a gets a new form (archived into the shared files folder); server b notices the
+    archive changed and serves it too, without a restart."""
+    import shutil
+    from server import formdefs
+    forms_a = tmp_path / "forms-a"
+    shutil.copytree(os.path.join(ROOT, "forms"), forms_a)
+    apps = [make_app(tmp_path, pg_url, "a", FORMS_DIR=str(forms_a), FORMS_CHECK_EVERY=0),
+            make_app(tmp_path, pg_url, "b", FORMS_CHECK_EVERY=0)]
+    try:
+        with apps[0].app_context():
+            seed_world(get_store())
+        b = logged_in(apps[1])
+        ids = {f["id"] for f in b.get("/api/v1/bootstrap").get_json()["forms"]}
+        assert "pv_lecture" not in ids
+        shutil.copy(os.path.join(ROOT, "tests", "fixtures", "pv_lecture.yaml"), forms_a)
+        a = apps[0]  # publishing on a: load its forms folder, archiving the new version
+        a.extensions["jiedui_forms"] = formdefs.FormRegistry.load(
+            a.config["FORMS_DIR"], os.path.join(a.config["FILES_DIR"], "forms"),
+            formdefs.served_settings(a))
+        forms = {f["id"]: f["version"] for f in b.get("/api/v1/bootstrap").get_json()["forms"]}
+        assert forms["pv_lecture"] == 1 and b.get("/api/v1/forms/pv_lecture").status_code == 200
+    finally:
+        for app in apps:
+            close_app_store(app)
 
 
 # ---- faults -------------------------------------------------------------------------------------
