@@ -63,6 +63,29 @@ UPGRADES = [
         partition text PRIMARY KEY, last_seq bigint NOT NULL);
     CREATE TABLE IF NOT EXISTS jiedui_keys (
         tbl text NOT NULL, key text NOT NULL, village text NOT NULL, PRIMARY KEY (tbl, key));
+    -- A read inside a write: hold the key (even one with no row yet), then read the row FOR
+    -- UPDATE. In a volatile function each statement takes a fresh snapshot, so the read sees what
+    -- the transaction that held the key before committed; one round trip.
+    CREATE OR REPLACE FUNCTION jiedui_locked_doc(p text, t text, k text) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE d jsonb;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended(t || chr(31) || k, 0));
+        IF p = 'core' THEN
+            SELECT doc INTO d FROM jiedui_core WHERE tbl = t AND key = k FOR UPDATE;
+        ELSE
+            SELECT doc INTO d FROM jiedui_village WHERE village = p AND tbl = t AND key = k FOR UPDATE;
+        END IF;
+        RETURN d;
+    END $$;
+    CREATE OR REPLACE FUNCTION jiedui_locked_key(t text, k text) RETURNS text
+    LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE v text;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended(t || chr(31) || k, 0));
+        SELECT village INTO v FROM jiedui_keys WHERE tbl = t AND key = k;
+        RETURN v;
+    END $$;
     """,
 ]
 
@@ -93,29 +116,22 @@ class PgTransaction:
         self._pending = {}  # (partition, table, key) -> doc or None (deleted)
         self._order = []
         self._returned = {}  # (partition, table, key) -> dicts handed back by put (stamped at commit)
-        self._locked = set()
-
-    def _lock_key(self, table, key):
-        """Hold (table, key) for the rest of the transaction, whether or not a row exists."""
-        if (table, key) not in self._locked:
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                               (f"{table}\x1f{key}",))
-            self._locked.add((table, key))
 
     def get(self, partition, table, key):
         k = (partition, table, key)
         if k in self._pending:
             return _copy(self._pending[k]) if self._pending[k] is not None else None
         _check_partition(partition)
-        self._lock_key(table, key)
-        return self._store._fetch(self._conn, partition, table, key, lock=True)
+        return self._conn.execute("SELECT jiedui_locked_doc(%s, %s, %s)", (partition, table, key)).fetchone()[0]
 
     def partition_of(self, table, key):
         """The partition holding `key` of `table` (None when absent), the key held from now on."""
         for (p, t, k), doc in reversed(list(self._pending.items())):
             if t == table and k == key:
                 return p if doc is not None else None
-        self._lock_key(table, key)
+        if table in GLOBAL_KEYS:
+            return self._conn.execute("SELECT jiedui_locked_key(%s, %s)", (table, key)).fetchone()[0]
+        self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{table}\x1f{key}",))
         return self._store._partition_of(self._conn, table, key)
 
     def search(self, partition, table, cond=None, since=None):
@@ -188,7 +204,7 @@ class PgTransaction:
                 village_rows.append((partition, table, key, seq, text))
                 if table in GLOBAL_KEYS:
                     key_rows.append((table, key, partition))
-        with conn.cursor() as cur:
+        with conn.pipeline(), conn.cursor() as cur:
             for partition, table, key in deletes:
                 if partition == CORE:
                     cur.execute("DELETE FROM jiedui_core WHERE tbl = %s AND key = %s", (table, key))
@@ -199,38 +215,39 @@ class PgTransaction:
                         cur.execute("DELETE FROM jiedui_keys WHERE tbl = %s AND key = %s AND village = %s",
                                     (table, key, partition))
             if key_rows:
-                # A key already held by another village refuses the write: uuids are unique
-                # server-wide (the owners check first; this is the guarantee).
-                taken = cur.execute(
+                keys_cur = conn.cursor()
+                keys_cur.execute(
                     "INSERT INTO jiedui_keys (tbl, key, village) "
-                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) "
+                    "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[]) "
                     "ON CONFLICT (tbl, key) DO UPDATE SET village = jiedui_keys.village "
                     "RETURNING tbl, key, village",
-                    ([r[0] for r in key_rows], [r[1] for r in key_rows], [r[2] for r in key_rows])
-                ).fetchall()
-                wanted = {(t, k): v for t, k, v in key_rows}
-                clash = [(t, k, v) for t, k, v in taken if wanted.get((t, k)) != v]
-                if clash:
-                    t, k, v = clash[0]
-                    raise ValueError(f"{t} {k!r} is already stored in partition {v!r}")
+                    ([r[0] for r in key_rows], [r[1] for r in key_rows], [r[2] for r in key_rows]))
             if village_rows:
                 cur.execute(
                     "INSERT INTO jiedui_village (village, tbl, key, seq, doc) "
-                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::jsonb[]) "
+                    "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]::jsonb[]) "
                     "ON CONFLICT (village, tbl, key) DO UPDATE SET seq = EXCLUDED.seq, doc = EXCLUDED.doc",
                     tuple(list(col) for col in zip(*village_rows)))
             if core_rows:
                 cur.execute(
                     "INSERT INTO jiedui_core (tbl, key, seq, doc) "
-                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::jsonb[]) "
+                    "SELECT * FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]::jsonb[]) "
                     "ON CONFLICT (tbl, key) DO UPDATE SET seq = EXCLUDED.seq, doc = EXCLUDED.doc",
                     tuple(list(col) for col in zip(*core_rows)))
             cur.execute(
                 "INSERT INTO jiedui_partitions (partition, last_seq) "
-                "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+                "SELECT * FROM unnest(%b::text[], %b::bigint[]) "
                 "ON CONFLICT (partition) DO UPDATE SET last_seq = "
                 "GREATEST(jiedui_partitions.last_seq, EXCLUDED.last_seq)",
                 (list(last), list(last.values())))
+        if key_rows:
+            # A key already held by another village refuses the write: uuids are unique
+            # server-wide (the owners check first; this is the guarantee).
+            wanted = {(t, k): v for t, k, v in key_rows}
+            clash = [(t, k, v) for t, k, v in keys_cur.fetchall() if wanted.get((t, k)) != v]
+            if clash:
+                t, k, v = clash[0]
+                raise ValueError(f"{t} {k!r} is already stored in partition {v!r}")
 
 
 class PgStore:
@@ -339,14 +356,16 @@ class PgStore:
 
     # ---- reads ---------------------------------------------------------------------------------
 
-    def _fetch(self, conn, partition, table, key, lock=False):
+    @staticmethod
+    def _fetch_sql(partition, table, key, lock=False):
         tail = " FOR UPDATE" if lock else ""
         if partition == CORE:
-            row = conn.execute("SELECT doc FROM jiedui_core WHERE tbl = %s AND key = %s" + tail,
-                               (table, key)).fetchone()
-        else:
-            row = conn.execute("SELECT doc FROM jiedui_village WHERE village = %s AND tbl = %s AND key = %s"
-                               + tail, (partition, table, key)).fetchone()
+            return "SELECT doc FROM jiedui_core WHERE tbl = %s AND key = %s" + tail, (table, key)
+        return ("SELECT doc FROM jiedui_village WHERE village = %s AND tbl = %s AND key = %s" + tail,
+                (partition, table, key))
+
+    def _fetch(self, conn, partition, table, key, lock=False):
+        row = conn.execute(*self._fetch_sql(partition, table, key, lock)).fetchone()
         return row[0] if row else None
 
     def _partition_of(self, conn, table, key):

@@ -75,9 +75,8 @@ def commit_lock(url):
 
 
 def waiting(conn):
-    """Backends waiting for an advisory lock: [(pid, objid)]."""
-    return conn.execute("SELECT pid, objid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                        "ORDER BY pid").fetchall()
+    """Backends waiting for a lock (the commit lock, a key's lock, a row): [(pid, lock type)]."""
+    return conn.execute("SELECT DISTINCT pid, locktype FROM pg_locks WHERE NOT granted ORDER BY pid").fetchall()
 
 
 def in_thread(fn, *args):
