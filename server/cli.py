@@ -88,7 +88,11 @@ def init_app(app):
         if os.path.exists(out) and os.listdir(out):
             raise click.ClickException(f"{out} 不是空目录 is not an empty folder")
         store = open_readonly(app)
-        store.export_to(out)
+        try:
+            store.export_to(out)
+            seq = store.seq
+        finally:
+            store.close()
         src = os.path.join(app.config["FILES_DIR"], "attachments")
         if os.path.isdir(src):
             shutil.copytree(src, os.path.join(out, "attachments"), dirs_exist_ok=True,
@@ -100,7 +104,7 @@ def init_app(app):
         forms_archive = os.path.join(app.config["FILES_DIR"], "forms")
         if os.path.isdir(forms_archive):
             shutil.copytree(forms_archive, os.path.join(out, "forms"), dirs_exist_ok=True)
-        click.echo(f"备份完成 Backup written to {out} (seq {store.seq})")
+        click.echo(f"备份完成 Backup written to {out} (seq {seq})")
 
 
     @app.cli.command("migrate")
