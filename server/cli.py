@@ -111,7 +111,7 @@ def init_app(app):
     @click.option("--to", "url", required=True, help="postgresql://... : the database to copy into.")
     def migrate_command(url):
         """Copy this TinyDB data folder into PostgreSQL (idempotent, resumable, counts checked)."""
-        from .migrate import migrate
+        from .store_migrate import migrate
         if not url.startswith(("postgresql://", "postgres://")):
             raise click.ClickException("--to must be a postgresql:// URL")
         click.echo(f"从 From {app.config['DATA_DIR']} 复制到 into PostgreSQL")

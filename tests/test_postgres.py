@@ -325,7 +325,7 @@ def test_migrate_copies_a_tinydb_folder_idempotently_and_resumes(tmp_path, pg_ur
     assert api.post("/api/v1/submissions", {"submissions": pushed}).status_code == 200
     close_app_store(tiny)
 
-    from server.migrate import migrate
+    from server.store_migrate import migrate
     lines = []
 
     def stop_after_first(partition):
