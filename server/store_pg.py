@@ -9,10 +9,12 @@ and filters in Python (a village is at most ~1,600 households and their visits);
 uuid -> village lookup (`jiedui_keys`, which also makes a submission uuid unique server-wide) and the
 seq cursor of pull sync (`since=`) are index lookups.
 
-A write function runs in one transaction (READ COMMITTED). Every key it reads is locked first: a
-transaction-scoped advisory lock on (table, key), so that even a key that does not exist yet (a new
-uuid) is held, then the row itself `FOR UPDATE`; two servers merging one household, or ingesting one
-uuid, take turns and the second sees what the first committed. Writes are buffered in the
+A write function runs in one transaction (READ COMMITTED). What it reads is held first, with
+transaction-scoped advisory locks: a village as a whole (writes to one village take turns, so they
+cannot deadlock over its households; writes to different villages run side by side), a core key or
+a submission uuid by itself (even one that does not exist yet), then the row itself `FOR UPDATE`.
+Two servers merging one household, or ingesting one uuid, take turns and the second sees what the
+first committed. Writes are buffered in the
 transaction (reads see them) and written at the end under one more advisory lock that orders commits:
 seqs come from the `jiedui_seq` sequence inside that lock, so commit order is seq order and a phone
 paging by seq can never skip a change that committed late. Deadlocks and serialization failures rerun
@@ -63,17 +65,19 @@ UPGRADES = [
         partition text PRIMARY KEY, last_seq bigint NOT NULL);
     CREATE TABLE IF NOT EXISTS jiedui_keys (
         tbl text NOT NULL, key text NOT NULL, village text NOT NULL, PRIMARY KEY (tbl, key));
-    -- A read inside a write: hold the key (even one with no row yet), then read the row FOR
-    -- UPDATE. In a volatile function each statement takes a fresh snapshot, so the read sees what
-    -- the transaction that held the key before committed; one round trip.
+    -- A read inside a write: first hold what it reads (a core key, even one with no row yet; in a
+    -- village, the whole village, so writes to one village take turns and can never deadlock on
+    -- its households), then read the row FOR UPDATE. In a volatile function each statement takes a
+    -- fresh snapshot, so the read sees what the previous holder committed; one round trip.
     CREATE OR REPLACE FUNCTION jiedui_locked_doc(p text, t text, k text) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE AS $$
     DECLARE d jsonb;
     BEGIN
-        PERFORM pg_advisory_xact_lock(hashtextextended(t || chr(31) || k, 0));
         IF p = 'core' THEN
+            PERFORM pg_advisory_xact_lock(hashtextextended(t || chr(31) || k, 0));
             SELECT doc INTO d FROM jiedui_core WHERE tbl = t AND key = k FOR UPDATE;
         ELSE
+            PERFORM pg_advisory_xact_lock(hashtextextended('village' || chr(31) || p, 0));
             SELECT doc INTO d FROM jiedui_village WHERE village = p AND tbl = t AND key = k FOR UPDATE;
         END IF;
         RETURN d;
@@ -116,12 +120,21 @@ class PgTransaction:
         self._pending = {}  # (partition, table, key) -> doc or None (deleted)
         self._order = []
         self._returned = {}  # (partition, table, key) -> dicts handed back by put (stamped at commit)
+        self._held = set()  # villages this transaction holds
+
+    def _hold_village(self, partition):
+        if partition != CORE and partition not in self._held:
+            _check_partition(partition)
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                               (f"village\x1f{partition}",))
+            self._held.add(partition)
 
     def get(self, partition, table, key):
         k = (partition, table, key)
         if k in self._pending:
             return _copy(self._pending[k]) if self._pending[k] is not None else None
         _check_partition(partition)
+        self._held.add(partition)
         return self._conn.execute("SELECT jiedui_locked_doc(%s, %s, %s)", (partition, table, key)).fetchone()[0]
 
     def partition_of(self, table, key):
@@ -135,6 +148,7 @@ class PgTransaction:
         return self._store._partition_of(self._conn, table, key)
 
     def search(self, partition, table, cond=None, since=None):
+        self._hold_village(partition)
         base = self._store._search(self._conn, partition, table, cond, since)
         mine = {k[2]: d for k, d in self._pending.items() if k[0] == partition and k[1] == table}
         if not mine:
