@@ -213,6 +213,9 @@ class Transaction:
                 return p if doc is not None else None
         return self._store._partition_of_unlocked(table, key)
 
+    def partitions_of(self, table, keys):
+        return {k: self.partition_of(table, k) for k in keys}
+
     def put(self, partition, table, doc):
         _check_partition(partition)
         kf = key_field(table)
@@ -448,6 +451,11 @@ class Store:
         """Which partition holds `key` of `table` (a submission uuid: unique server-wide)."""
         with self._lock:
             return self._partition_of_unlocked(table, key)
+
+    def partitions_of(self, table, keys):
+        """partition_of for many keys at once: {key: partition or None}."""
+        with self._lock:
+            return {k: self._partition_of_unlocked(table, k) for k in keys}
 
     def count(self, partition, table, cond=None):
         with self._lock:

@@ -82,6 +82,15 @@ UPGRADES = [
         END IF;
         RETURN d;
     END $$;
+    CREATE OR REPLACE FUNCTION jiedui_locked_keys(t text, ks text[]) RETURNS TABLE (key text, village text)
+    LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE k text;
+    BEGIN
+        FOR k IN SELECT DISTINCT u FROM unnest(ks) u ORDER BY 1 LOOP
+            PERFORM pg_advisory_xact_lock(hashtextextended(t || chr(31) || k, 0));
+        END LOOP;
+        RETURN QUERY SELECT j.key, j.village FROM jiedui_keys j WHERE j.tbl = t AND j.key = ANY(ks);
+    END $$;
     CREATE OR REPLACE FUNCTION jiedui_locked_key(t text, k text) RETURNS text
     LANGUAGE plpgsql VOLATILE AS $$
     DECLARE v text;
@@ -121,6 +130,7 @@ class PgTransaction:
         self._order = []
         self._returned = {}  # (partition, table, key) -> dicts handed back by put (stamped at commit)
         self._held = set()  # villages this transaction holds
+        self._known = {}  # (table, key) -> partition or None, for keys held by partitions_of
 
     def _hold_village(self, partition):
         if partition != CORE and partition not in self._held:
@@ -142,10 +152,24 @@ class PgTransaction:
         for (p, t, k), doc in reversed(list(self._pending.items())):
             if t == table and k == key:
                 return p if doc is not None else None
+        if (table, key) in self._known:
+            return self._known[(table, key)]
         if table in GLOBAL_KEYS:
             return self._conn.execute("SELECT jiedui_locked_key(%s, %s)", (table, key)).fetchone()[0]
         self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{table}\x1f{key}",))
         return self._store._partition_of(self._conn, table, key)
+
+    def partitions_of(self, table, keys):
+        """partition_of for many keys at once ({key: partition or None}), all held from now on:
+        one round trip for a pushed batch's uuids, locked in sorted order (no deadlocks)."""
+        keys = list(dict.fromkeys(keys))
+        if table in GLOBAL_KEYS:
+            todo = [k for k in keys if (table, k) not in self._known]
+            if todo:
+                found = dict(self._conn.execute("SELECT * FROM jiedui_locked_keys(%s, %s)", (table, todo)).fetchall())
+                for k in todo:
+                    self._known[(table, k)] = found.get(k)
+        return {k: self.partition_of(table, k) for k in keys}
 
     def search(self, partition, table, cond=None, since=None):
         self._hold_village(partition)
@@ -417,6 +441,14 @@ class PgStore:
 
     def partition_of(self, table, key):
         return self._read(lambda conn: self._partition_of(conn, table, key))
+
+    def partitions_of(self, table, keys):
+        keys = list(dict.fromkeys(keys))
+        if table not in GLOBAL_KEYS:
+            return {k: self.partition_of(table, k) for k in keys}
+        found = dict(self._read(lambda conn: conn.execute(
+            "SELECT key, village FROM jiedui_keys WHERE tbl = %s AND key = ANY(%s)", (table, keys)).fetchall()))
+        return {k: found.get(k) for k in keys}
 
     def search(self, partition, table, cond=None, since=None):
         return self._read(lambda conn: self._search(conn, partition, table, cond, since))

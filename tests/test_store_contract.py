@@ -158,3 +158,14 @@ def test_partition_seq_moves_with_every_write_to_that_village_only(open_store):
     assert store.village_ids() == ["v1", "v2"]
     store.close()
     assert open_store().partition_seq("v1") == second
+
+
+def test_many_uuids_are_located_at_once(open_store):
+    store = open_store()
+    store.write(lambda tx: [tx.put(v, "submissions", {"uuid": u}) for v, u in (("v1", "a"), ("v2", "b"))])
+    assert store.partitions_of("submissions", ["a", "b", "c"]) == {"a": "v1", "b": "v2", "c": None}
+
+    def fn(tx):
+        tx.put("v3", "submissions", {"uuid": "c"})
+        return tx.partitions_of("submissions", ["a", "c", "d"]), tx.partition_of("submissions", "b")
+    assert store.write(fn) == ({"a": "v1", "c": "v3", "d": None}, "v2")
