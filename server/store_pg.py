@@ -131,6 +131,7 @@ class PgTransaction:
         self._returned = {}  # (partition, table, key) -> dicts handed back by put (stamped at commit)
         self._held = set()  # villages this transaction holds
         self._known = {}  # (table, key) -> partition or None, for keys held by partitions_of
+        self._read = {}  # (partition, table, key) -> the document as read (and held) here
 
     def _hold_village(self, partition):
         if partition != CORE and partition not in self._held:
@@ -144,8 +145,12 @@ class PgTransaction:
         if k in self._pending:
             return _copy(self._pending[k]) if self._pending[k] is not None else None
         _check_partition(partition)
+        if k in self._read:  # held since it was read: nobody else can have changed it
+            return _copy(self._read[k]) if self._read[k] is not None else None
         self._held.add(partition)
-        return self._conn.execute("SELECT jiedui_locked_doc(%s, %s, %s)", (partition, table, key)).fetchone()[0]
+        doc = self._conn.execute("SELECT jiedui_locked_doc(%s, %s, %s)", (partition, table, key)).fetchone()[0]
+        self._read[k] = doc
+        return _copy(doc) if doc is not None else None
 
     def partition_of(self, table, key):
         """The partition holding `key` of `table` (None when absent), the key held from now on."""
