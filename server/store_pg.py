@@ -40,7 +40,7 @@ from .stores import SchemaTooNew, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Tables whose key is unique server-wide, indexed key -> village (submission uuids).
 GLOBAL_KEYS = ("submissions",)
 COMMIT_LOCK = 0x4A494544  # advisory lock that orders commits (and so seqs); "JIED"
@@ -99,6 +99,13 @@ UPGRADES = [
         SELECT village INTO v FROM jiedui_keys WHERE tbl = t AND key = k;
         RETURN v;
     END $$;
+    """,
+    # 1 -> 2: per-partition summaries (what the dashboard needs across villages), kept beside the
+    # partition's cursor and recomputed only when the partition changed
+    """
+    CREATE TABLE IF NOT EXISTS jiedui_summaries (
+        partition text NOT NULL, name text NOT NULL, seq bigint NOT NULL, value jsonb NOT NULL,
+        PRIMARY KEY (partition, name));
     """,
 ]
 
@@ -164,6 +171,14 @@ class PgTransaction:
         self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{table}\x1f{key}",))
         return self._store._partition_of(self._conn, table, key)
 
+    peek = get  # read-only elsewhere; here every read in a write holds what it read
+
+    def locate(self, table, key):
+        return self.partition_of(table, key)
+
+    def partitions(self, family):
+        return self._store._partitions(self._conn, family)
+
     def partitions_of(self, table, keys):
         """partition_of for many keys at once ({key: partition or None}), all held from now on:
         one round trip for a pushed batch's uuids, locked in sorted order (no deadlocks)."""
@@ -194,6 +209,7 @@ class PgTransaction:
 
     def put(self, partition, table, doc):
         _check_partition(partition)
+        doc = getattr(doc, "doc", doc)  # store.encode(...) wraps a document
         kf = key_field(table)
         key = doc.get(kf)
         if not isinstance(key, str) or not key:
@@ -439,13 +455,51 @@ class PgStore:
 
     def _village_ids(self, conn):
         return [r[0] for r in conn.execute(
-            "SELECT partition FROM jiedui_partitions WHERE partition <> %s ORDER BY partition", (CORE,))]
+            "SELECT partition FROM jiedui_partitions WHERE partition <> %s AND strpos(partition, '.') = 0 "
+            "ORDER BY partition", (CORE,))]
+
+    def _partitions(self, conn, family):
+        """Partitions named <family>.<part> (e.g. the audit log by day)."""
+        return [r[0] for r in conn.execute(
+            "SELECT partition FROM jiedui_partitions WHERE left(partition, %s) = %s ORDER BY partition",
+            (len(family) + 1, family + "."))]
 
     def get(self, partition, table, key):
         return self._read(lambda conn: self._fetch(conn, partition, table, key))
 
     def partition_of(self, table, key):
         return self._read(lambda conn: self._partition_of(conn, table, key))
+
+    peek = get
+
+    def locate(self, table, key):
+        return self.partition_of(table, key)
+
+    def partitions(self, family):
+        return self._read(lambda conn: self._partitions(conn, family))
+
+    def summary(self, partition, name, compute):
+        """A value computed from one partition (compute() reads only it, returns JSON), kept in
+        the database beside the partition's cursor: every app server shares it, and it is
+        recomputed only when the partition changed since."""
+        def look(conn):
+            return conn.execute(
+                "SELECT p.last_seq, s.seq, s.value FROM (SELECT %s::text AS partition) q "
+                "LEFT JOIN jiedui_partitions p ON p.partition = q.partition "
+                "LEFT JOIN jiedui_summaries s ON s.partition = q.partition AND s.name = %s",
+                (partition, name)).fetchone()
+        last_seq, seq, value = self._read(look)
+        last_seq = last_seq or 0
+        if seq == last_seq and value is not None:
+            return value
+        value = compute()
+        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        if not self.readonly:
+            self._read(lambda conn: conn.execute(
+                "INSERT INTO jiedui_summaries (partition, name, seq, value) VALUES (%s, %s, %s, %s::jsonb) "
+                "ON CONFLICT (partition, name) DO UPDATE SET seq = EXCLUDED.seq, value = EXCLUDED.value "
+                "WHERE jiedui_summaries.seq <= EXCLUDED.seq", (partition, name, last_seq, encoded)))
+        return json.loads(encoded)
 
     def partitions_of(self, table, keys):
         keys = list(dict.fromkeys(keys))

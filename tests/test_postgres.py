@@ -385,3 +385,25 @@ def test_backup_from_postgres_is_a_tinydb_folder_a_county_can_run_alone(servers,
             "status"] == "created"
     finally:
         close_app_store(alone)
+
+
+def test_the_interface_the_speed_work_adds(pg_url):
+    """peek, locate, partitions(family) and summaries kept beside a partition's cursor."""
+    with PgStore(pg_url).open() as store:
+        store.write(lambda tx: [tx.put("v1", "households", {"id": "h1"}),
+                                tx.put("v1", "submissions", {"uuid": "u1"})])
+        assert store.peek("v1", "households", "h1")["id"] == "h1"
+        assert store.locate("submissions", "u1") == "v1"
+        calls = []
+
+        def compute():
+            calls.append(1)
+            return {"households": store.count("v1", "households")}
+        assert store.summary("v1", "stats", compute) == {"households": 1}
+        assert store.summary("v1", "stats", compute) == {"households": 1} and len(calls) == 1
+        with PgStore(pg_url).open() as other:  # another server shares it
+            assert other.summary("v1", "stats", compute) == {"households": 1} and len(calls) == 1
+            other.write(lambda tx: tx.put("v1", "households", {"id": "h2"}))
+        assert store.summary("v1", "stats", compute) == {"households": 2} and len(calls) == 2
+        assert store.summary("v9", "stats", lambda: {"households": 0}) == {"households": 0}
+        assert store.partitions("audit") == [] and store.village_ids() == ["v1"]
