@@ -110,6 +110,10 @@ UPGRADES = [
 ]
 
 
+class PoolExhausted(StoreUnavailable):
+    """Every connection of this server's pool stayed busy for the pool timeout."""
+
+
 def _encode(table, key, doc):
     try:
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -398,7 +402,7 @@ class PgStore:
         except RETRYABLE:
             raise  # write() reruns the function
         except PoolTimeout as e:
-            raise StoreUnavailable(
+            raise PoolExhausted(
                 f"数据库连接已用尽，请稍后再试。 Every database connection is busy: {e}") from None
         except psycopg.OperationalError as e:
             raise _unavailable(e) from None
@@ -409,6 +413,8 @@ class PgStore:
             try:
                 with self._connection() as conn:
                     return fn(conn)
+            except PoolExhausted:
+                raise  # waiting again would only make the 503 later
             except StoreUnavailable:
                 if attempt:
                     raise
