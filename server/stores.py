@@ -1,6 +1,11 @@
 """Which store serves the app: the TinyDB store in the data folder (the embedded default), or the
 PostgreSQL store (store_pg.py) when JIEDUI_DATABASE_URL names a database. Both answer one interface:
-get / search / count / partition_of / village_ids / partition_seq / seq / write(fn) / export_to.
+  get(p, t, key), search(p, t, cond=None, since=None), count(p, t, cond=None),
+  partition_of(t, key) / partitions_of(t, keys) (a submission uuid -> its village),
+  village_ids(), partition_seq(p), seq, write(fn) -> fn(tx)'s result once durable, export_to(dir),
+  snapshot(), close(); tx: get, search, put, delete, partition_of, partitions_of, village_ids.
+The PostgreSQL store also has what the speed work (issue 14) adds to the TinyDB store: peek,
+locate, partitions(family), summary(p, name, compute).
 
 On PostgreSQL several app servers share one database and one files folder (JIEDUI_FILES_DIR), so
 there is no folder lock: writing commands work beside running servers.
