@@ -60,6 +60,9 @@ CATALOGUE = {
     "busy": (503, "服务器正忙，请 {retry_after} 秒后重试。", "The server is busy; retry in {retry_after} s."),
     # the store
     "store_unavailable": (503, "数据暂时无法读取：{reason}", "The data cannot be read right now: {reason}"),
+    "database_unavailable": (503, "数据库暂时无法访问，未写入任何内容，请 {retry_after} 秒后重试。",
+                             "The database cannot be reached right now; nothing was written. Retry in "
+                             "{retry_after} s."),
     "write_failed": (500, "保存失败，未写入任何内容。", "The save failed; nothing was written."),
     # tests only
     "test_fault": (503, "测试故障。", "Injected test fault."),

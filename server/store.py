@@ -195,17 +195,26 @@ class Transaction:
             return _copy(self._pending[k]) if self._pending[k] is not None else None
         return self._store._get_unlocked(partition, table, key)
 
-    def search(self, partition, table, cond=None):
-        base = self._store._search_unlocked(partition, table, cond)
+    def search(self, partition, table, cond=None, since=None):
+        base = self._store._search_unlocked(partition, table, cond, since)
         kf = key_field(table)
         mine = {k[2]: d for k, d in self._pending.items() if k[0] == partition and k[1] == table}
         if not mine:
             return base
         out = [d for d in base if d.get(kf) not in mine]
         for d in mine.values():
-            if d is not None and (cond is None or cond(d)):
+            if d is not None and (cond is None or cond(d)) and (since is None or d.get("seq", 0) > since):
                 out.append(_copy(d))
         return out
+
+    def partition_of(self, table, key):
+        for (p, t, k), doc in reversed(list(self._pending.items())):
+            if t == table and k == key:
+                return p if doc is not None else None
+        return self._store._partition_of_unlocked(table, key)
+
+    def partitions_of(self, table, keys):
+        return {k: self.partition_of(table, k) for k in keys}
 
     def put(self, partition, table, doc):
         _check_partition(partition)
@@ -411,10 +420,19 @@ class Store:
         doc = self._load_partition(partition).get(table, key)
         return _copy(doc) if doc is not None else None
 
-    def _search_unlocked(self, partition, table, cond):
+    def _search_unlocked(self, partition, table, cond, since=None):
         if partition != CORE and partition not in self._partitions:
             return []
+        if since is not None:
+            inner = cond
+            cond = (lambda d: d.get("seq", 0) > since and (inner is None or inner(d)))
         return [_copy(d) for d in self._load_partition(partition).search(table, cond)]
+
+    def _partition_of_unlocked(self, table, key):
+        for name, p in self._partitions.items():
+            if key in p.keys.get(table, ()):
+                return name
+        return None
 
     def _village_ids_unlocked(self):
         return sorted(n for n in self._partitions if n != CORE)
@@ -423,9 +441,21 @@ class Store:
         with self._lock:
             return self._get_unlocked(partition, table, key)
 
-    def search(self, partition, table, cond=None):
+    def search(self, partition, table, cond=None, since=None):
+        """Documents of a partition's table matching cond (a callable or a TinyDB query), and with
+        seq > since when given (the pull-sync cursor: an index range on PostgreSQL)."""
         with self._lock:
-            return self._search_unlocked(partition, table, cond)
+            return self._search_unlocked(partition, table, cond, since)
+
+    def partition_of(self, table, key):
+        """Which partition holds `key` of `table` (a submission uuid: unique server-wide)."""
+        with self._lock:
+            return self._partition_of_unlocked(table, key)
+
+    def partitions_of(self, table, keys):
+        """partition_of for many keys at once: {key: partition or None}."""
+        with self._lock:
+            return {k: self._partition_of_unlocked(table, k) for k in keys}
 
     def count(self, partition, table, cond=None):
         with self._lock:
@@ -664,6 +694,11 @@ def open_for_command(app, page="/admin"):
     """For CLI commands that write: the app's data folder, locked, closed (snapshotted) afterwards.
     While a server owns the folder, the message names the admin `page` that does the same online."""
     import click
+    if app.config.get("DATABASE_URL"):  # PostgreSQL: no folder lock (stores.py)
+        from .stores import open_for_command as open_database
+        with open_database(app) as store:
+            yield store
+        return
     store = Store(app.config["DATA_DIR"], snapshot_every=0)
     try:
         store.open()
@@ -688,8 +723,12 @@ def init_app(app):
         with _open_lock:
             store = app.extensions.get("jiedui_store")
             if store is None:
-                store = Store(app.config["DATA_DIR"], snapshot_every=app.config["SNAPSHOT_EVERY"],
-                              journal_snapshot_bytes=app.config["JOURNAL_SNAPSHOT_BYTES"]).open()
+                if app.config.get("DATABASE_URL"):  # PostgreSQL (stores.py)
+                    from .stores import open_app_store
+                    store = open_app_store(app)
+                else:
+                    store = Store(app.config["DATA_DIR"], snapshot_every=app.config["SNAPSHOT_EVERY"],
+                                  journal_snapshot_bytes=app.config["JOURNAL_SNAPSHOT_BYTES"]).open()
                 app.extensions["jiedui_store"] = store
                 import atexit
                 atexit.register(store.close)
