@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app server
 APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
-APT_TEST := $(APT_RUN) chromium poppler-utils nodejs
+APT_TEST := $(APT_RUN) chromium poppler-utils nodejs postgresql
 
 .PHONY: run test deps system-deps test-system-deps bench clean-data
 

@@ -3,6 +3,7 @@
 Prints p50/p99 for the project's store, a SQLite-WAL store behind the same interface, and naive
 TinyDB (whole file rewritten per insert), all in this one run, so the ratios are honest on a busy
 machine. Usage: .venv/bin/python bench/store_bench.py [--sizes 1000,10000,100000] [--writes 200]
+[--postgres: the PostgreSQL store too, in a second table]
 """
 
 import argparse
@@ -95,6 +96,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--writes", type=int, default=200)
+    ap.add_argument("--postgres", action="store_true", help="also the PostgreSQL store (bench/pg_bench.py)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
@@ -125,6 +127,18 @@ def main():
     first, last = rows[0], rows[-1]
     print(f"flatness: p50 at {last[0]} / p50 at {first[0]} = "
           f"{statistics.median(last[1]) / statistics.median(first[1]):.2f} (goal <= 1.5)")
+    if args.postgres:
+        postgres_column(sizes, args.writes)
+
+
+def postgres_column(sizes, writes):
+    """The same writes on the PostgreSQL store (a throwaway durable cluster), beside TinyDB again."""
+    from pg_bench import Cluster, print_store, store_rows
+    cluster = Cluster(durable=True).start()
+    try:
+        print_store(store_rows(cluster, sizes, writes), writes)
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":

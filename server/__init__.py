@@ -17,9 +17,10 @@ def create_app(test_config=None):
 
     from . import (admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, review,
                    security, store, sync)
-    from . import dashboard, labels
+    from . import dashboard, labels, shared_forms
     store.init_app(app)
     formdefs.init_app(app)
+    shared_forms.init_app(app)
     i18n.init_app(app)
     labels.init_app(app)
     security.init_app(app)

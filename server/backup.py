@@ -29,10 +29,11 @@ def write_folder(store, config, out):
     if os.path.isdir(src):
         shutil.copytree(src, os.path.join(out, "attachments"), dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.part*"))
-    key = os.path.join(config["DATA_DIR"], "secret_key")
+    # on PostgreSQL the generated session key lives in the shared files folder (config.py)
+    key = os.path.join(files if config.get("DATABASE_URL") else config["DATA_DIR"], "secret_key")
     if os.path.exists(key):
         shutil.copy2(key, os.path.join(out, "secret_key"))
-    archive = os.path.join(config["DATA_DIR"], "forms")
+    archive = os.path.join(files, "forms")  # the forms archive (formdefs.init_app)
     if os.path.isdir(archive):
         shutil.copytree(archive, os.path.join(out, "forms"), dirs_exist_ok=True)
     served = config.get("FORMS_DIR")

@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from .store import StoreLocked, open_for_command, open_readonly
+from .store import StoreLocked, open_for_command
+from .stores import SchemaTooNew, StoreUnavailable, open_readonly
 
 USERS_PAGE = "/admin/users"
 
@@ -121,7 +122,7 @@ def init_app(app):
         from .store import close_app_store, get_store
         try:
             get_store(app)  # take the folder lock now, so a second server fails fast and clearly
-        except StoreLocked as e:
+        except (StoreLocked, StoreUnavailable, SchemaTooNew) as e:
             raise click.ClickException(str(e))
 
         def stop(signum, frame):
@@ -140,8 +141,29 @@ def init_app(app):
         if os.path.exists(out) and os.listdir(out):
             raise click.ClickException(f"{out} 不是空目录 is not an empty folder")
         from .backup import write_folder
-        seq = write_folder(open_readonly(app.config["DATA_DIR"]), app.config, out)
+        store = open_readonly(app)
+        try:
+            seq = write_folder(store, app.config, out)
+        finally:
+            store.close()
         click.echo(f"备份完成 Backup written to {out} (seq {seq})")
+
+    @app.cli.command("migrate")
+    @click.option("--to", "url", required=True, help="postgresql://... : the database to copy into.")
+    def migrate_command(url):
+        """Copy this TinyDB data folder into PostgreSQL (idempotent, resumable, counts checked)."""
+        from .store_migrate import migrate
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise click.ClickException("--to must be a postgresql:// URL")
+        click.echo(f"从 From {app.config['DATA_DIR']} 复制到 into PostgreSQL")
+        try:
+            ok = migrate(app.config["DATA_DIR"], url, click.echo, files_dir=app.config["FILES_DIR"])
+        except StoreLocked as e:
+            raise click.ClickException(f"{e}\n请先停止 TinyDB 服务器。Stop the TinyDB server first.")
+        except (StoreUnavailable, SchemaTooNew, ValueError) as e:
+            raise click.ClickException(str(e))
+        if not ok:
+            raise click.ClickException("数量不符，见上。Counts do not match (see above); run again.")
 
 
 def print_logins():

@@ -45,14 +45,27 @@ def configure(app, test_config=None):
                                or os.path.join(ROOT, "data"))
     os.makedirs(data_dir, exist_ok=True)
     secure = os.environ.get("JIEDUI_SECURE_COOKIES", "") in ("1", "true", "yes")
+    database_url = test_config.pop("DATABASE_URL", None) or os.environ.get("JIEDUI_DATABASE_URL") or None
+    if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("JIEDUI_DATABASE_URL must start with postgresql:// (unset: the TinyDB store "
+                         "in the data folder)")
+    files_dir = os.path.abspath(test_config.pop("FILES_DIR", None) or os.environ.get("JIEDUI_FILES_DIR")
+                                or data_dir)
+    os.makedirs(files_dir, exist_ok=True)
     app.config.update(
         DATA_DIR=data_dir,
         # Attachments and rendered PDFs; shared by every app server once several serve one database.
-        FILES_DIR=os.path.abspath(os.environ.get("JIEDUI_FILES_DIR") or data_dir),
+        FILES_DIR=files_dir,
+        # PostgreSQL instead of TinyDB (store_pg.py): several app servers may share one database.
+        DATABASE_URL=database_url,
+        DB_POOL_SIZE=int(os.environ.get("JIEDUI_DB_POOL_SIZE", "10")),
+        DB_POOL_TIMEOUT=float(os.environ.get("JIEDUI_DB_POOL_TIMEOUT", "5")),
+        DB_CONNECT_TIMEOUT=float(os.environ.get("JIEDUI_DB_CONNECT_TIMEOUT", "5")),
         TIMEZONE=os.environ.get("JIEDUI_TIMEZONE") or "Asia/Shanghai",
         FORMS_DIR=os.path.join(ROOT, "forms"),
         STATIC_APP_DIR=os.path.join(ROOT, "static"),
-        SECRET_KEY=os.environ.get("JIEDUI_SECRET_KEY") or _secret_key(data_dir),
+        # On a database every app server must sign sessions alike: the key lives in the shared folder.
+        SECRET_KEY=os.environ.get("JIEDUI_SECRET_KEY") or _secret_key(files_dir if database_url else data_dir),
         # Phones sync after days in the field: the login lasts, and remember-me outlives the session.
         PERMANENT_SESSION_LIFETIME=timedelta(days=60),
         REMEMBER_COOKIE_DURATION=timedelta(days=60),

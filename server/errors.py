@@ -6,6 +6,7 @@ from werkzeug.exceptions import HTTPException
 
 from .i18n import tr
 from .problems import HTTP_TEXTS, Problem
+from .stores import RETRY_AFTER_SECONDS, StoreUnavailable
 
 
 def wants_json():
@@ -44,6 +45,14 @@ def init_app(app):
     @app.errorhandler(Problem)
     def handle_problem(e):
         return problem_response(e)
+
+    @app.errorhandler(StoreUnavailable)
+    def handle_unavailable(e):
+        """The database is unreachable or every connection is busy: the write was not committed
+        (or it was, and the phone's retry answers `duplicate`), so the client retries later."""
+        app.logger.warning("store unavailable: %s", e)
+        return problem_response(Problem("database_unavailable", retry_after=RETRY_AFTER_SECONDS,
+                                         extra={"retry_after": RETRY_AFTER_SECONDS}))
 
     @app.errorhandler(HTTPException)
     def handle_http(e):

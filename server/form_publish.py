@@ -45,7 +45,7 @@ def _current_file(forms_dir, form_id):
 
 
 def _archive_dir(app):
-    return os.path.join(app.config["DATA_DIR"], "forms")
+    return os.path.join(app.config["FILES_DIR"], "forms")  # shared by every app server (shared_forms.py)
 
 
 def check(app, data):

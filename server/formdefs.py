@@ -569,7 +569,7 @@ def _history(history_dir, archive, current):
 def init_app(app):
     """Form definitions are checked at start-up: a broken file stops the app, naming file and field."""
     app.extensions["jiedui_forms"] = FormRegistry.load(
-        app.config["FORMS_DIR"], os.path.join(app.config["DATA_DIR"], "forms"),
+        app.config["FORMS_DIR"], os.path.join(app.config["FILES_DIR"], "forms"),
         settings=served_settings(app))
 
 

@@ -63,6 +63,9 @@ CATALOGUE = {
     "partition_unavailable": (503, "村 {partition} 的数据文件无法读取，已原样保留待修复；其他村不受影响。",
                               "The data file of village {partition} cannot be read; it is kept as it "
                               "is for repair. Other villages are not affected."),
+    "database_unavailable": (503, "数据库暂时无法访问，未写入任何内容，请 {retry_after} 秒后重试。",
+                             "The database cannot be reached right now; nothing was written. Retry in "
+                             "{retry_after} s."),
     "write_failed": (500, "保存失败，未写入任何内容。", "The save failed; nothing was written."),
     # tests only
     "test_fault": (503, "测试故障。", "Injected test fault."),

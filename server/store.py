@@ -491,8 +491,8 @@ class Transaction:
             return hit[0] if hit is not None else None
         return self._store.peek(partition, table, key)
 
-    def search(self, partition, table, cond=None):
-        base = self._store.search(partition, table, cond)
+    def search(self, partition, table, cond=None, since=None):
+        base = self._store.search(partition, table, cond, since)
         mine = {k[2]: d for k, d in self._overlay.items() if k[0] == partition and k[1] == table}
         mine.update({k[2]: d for k, d in self._pending.items() if k[0] == partition and k[1] == table})
         if not mine:
@@ -500,7 +500,8 @@ class Transaction:
         kf = key_field(table)
         out = [d for d in base if d.get(kf) not in mine]
         for hit in mine.values():
-            if hit is not None and (cond is None or cond(hit[0])):
+            if hit is not None and (cond is None or cond(hit[0])) \
+                    and (since is None or hit[0].get("seq", 0) > since):
                 out.append(json.loads(hit[1]))
         return out
 
@@ -547,6 +548,12 @@ class Transaction:
     def partitions(self, family):
         with self._store._lock:
             return self._store._family_locked(family)
+
+    def partition_of(self, table, key):
+        return self.locate(table, key)
+
+    def partitions_of(self, table, keys):
+        return {k: self.locate(table, k) for k in keys}
 
     def locate(self, table, key):
         """The partition holding `key` of a table whose keys are unique across partitions."""
@@ -1078,8 +1085,10 @@ class Store:
         return sorted(n for n in self._entries if n.startswith(family + ".") and FAMILY_RE.match(n))
 
     def _candidates_locked(self, table, key):
+        """Partitions that may hold `key`: from the key index for tables whose keys are unique
+        across partitions, else every village (slow: read each; only such tables are asked)."""
         if table not in GLOBAL_TABLES:
-            raise ValueError(f"{table} keys are not indexed across partitions")
+            return self._village_ids_locked()
         return self._keys.candidates(key)
 
     def get(self, partition, table, key):
@@ -1090,7 +1099,12 @@ class Store:
         """The stored document itself, not a copy: read it, never change it (cheaper than get)."""
         return self._read(partition, lambda p: p.get(table, key), None)
 
-    def search(self, partition, table, cond=None):
+    def search(self, partition, table, cond=None, since=None):
+        """Documents of a partition's table matching cond (a callable or a TinyDB query), and with
+        seq > since when given (the pull-sync cursor: an index range on PostgreSQL)."""
+        if since is not None:
+            inner = cond
+            cond = (lambda d: d.get("seq", 0) > since and (inner is None or inner(d)))
         docs = self._read(partition, lambda p: p.search(table, cond), [])
         return [_copy(d) for d in docs]
 
@@ -1118,6 +1132,12 @@ class Store:
             if self._read(name, lambda p: p.get(table, key) is not None, False):
                 return name
         return None
+
+    partition_of = locate  # the name stores.py's interface (and the PostgreSQL store) gives it
+
+    def partitions_of(self, table, keys):
+        """locate for many keys at once: {key: partition or None}."""
+        return {k: self.locate(table, k) for k in keys}
 
     def partition_seq(self, partition):
         """The newest seq written to a partition (0 when it has none): a change cursor, so a
@@ -1524,6 +1544,11 @@ def open_for_command(app, page="/admin"):
     """For CLI commands that write: the app's data folder, locked, closed (snapshotted) afterwards.
     While a server owns the folder, the message names the admin `page` that does the same online."""
     import click
+    if app.config.get("DATABASE_URL"):  # PostgreSQL: no folder lock (stores.py)
+        from .stores import open_for_command as open_database
+        with open_database(app) as store:
+            yield store
+        return
     store = Store(app.config["DATA_DIR"], snapshot_every=0, memory_mb=app.config.get("MEMORY_MB"))
     try:
         store.open()
@@ -1549,9 +1574,13 @@ def init_app(app):
         with _open_lock:
             store = app.extensions.get("jiedui_store")
             if store is None:
-                store = Store(app.config["DATA_DIR"], snapshot_every=app.config["SNAPSHOT_EVERY"],
-                              journal_snapshot_bytes=app.config["JOURNAL_SNAPSHOT_BYTES"],
-                              memory_mb=app.config.get("MEMORY_MB")).open()
+                if app.config.get("DATABASE_URL"):  # PostgreSQL (stores.py)
+                    from .stores import open_app_store
+                    store = open_app_store(app)
+                else:
+                    store = Store(app.config["DATA_DIR"], snapshot_every=app.config["SNAPSHOT_EVERY"],
+                                  journal_snapshot_bytes=app.config["JOURNAL_SNAPSHOT_BYTES"],
+                                  memory_mb=app.config.get("MEMORY_MB")).open()
                 app.extensions["jiedui_store"] = store
                 import atexit
                 atexit.register(store.close)

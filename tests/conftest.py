@@ -12,6 +12,58 @@ from server.records import households, users, villages  # noqa: E402
 from server.store import close_app_store, get_store  # noqa: E402
 
 PASSWORD = "correct-horse-42"
+# Developers without PostgreSQL may opt out explicitly; otherwise (and always in CI) a cluster that
+# cannot start fails every PostgreSQL test loudly instead of skipping it.
+SKIP_POSTGRES = os.environ.get("JIEDUI_TEST_POSTGRES", "1") == "0"
+STORES = ["tinydb", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgres: runs on the PostgreSQL store (select with -m postgres; "
+                                       "JIEDUI_TEST_POSTGRES=0 skips them)")
+    config.addinivalue_line("markers", "tinydb_only: about the TinyDB store's own files or folder "
+                                       "lock; not run on PostgreSQL")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A tinydb_only test's PostgreSQL variant is not a test at all: deselect it."""
+    drop = [i for i in items if i.get_closest_marker("tinydb_only") and i.get_closest_marker("postgres")]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [i for i in items if i not in drop]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One PostgreSQL cluster for the whole run (tests/pg.py), stopped at the end."""
+    if SKIP_POSTGRES:
+        pytest.skip("JIEDUI_TEST_POSTGRES=0: PostgreSQL tests skipped on request")
+    from tests.pg import Cluster, PostgresUnavailable
+    try:
+        cluster = Cluster().start()
+    except PostgresUnavailable as e:
+        pytest.fail(f"PostgreSQL could not be started for the tests: {e}\n"
+                    f"(install it with `sh scripts/apt-ensure.sh postgresql`, or set "
+                    f"JIEDUI_TEST_POSTGRES=0 to skip these tests on purpose)", pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A URL to a fresh, empty schema of the session's cluster."""
+    return pg_cluster.new_schema()
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request):
+    return request.param
+
+
+@pytest.fixture
+def database_url(store_kind, request):
+    """None for the TinyDB store; a fresh PostgreSQL schema's URL for the other."""
+    return request.getfixturevalue("pg_url") if store_kind == "postgres" else None
 
 
 def seed_world(store):
@@ -41,8 +93,12 @@ def seed_world(store):
 
 
 @pytest.fixture
-def app(tmp_path):
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0})
+def app(tmp_path, database_url):
+    """The app on each store: TinyDB in tmp_path, and PostgreSQL (a fresh schema) beside it."""
+    config = {"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0}
+    if database_url:
+        config["DATABASE_URL"] = database_url
+    app = create_app(config)
     with app.app_context():
         seed_world(get_store())
     yield app

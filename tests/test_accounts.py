@@ -211,6 +211,7 @@ def test_cli_refuses_bad_input_and_changes_nothing(app, cli):
     assert Api(app.test_client()).login("admin").status_code == 200
 
 
+@pytest.mark.tinydb_only  # on PostgreSQL there is no folder lock: test_postgres.py
 @pytest.mark.parametrize("args", [["set-password", "cadre1", "--password-stdin"], ["deactivate", "cadre1"],
                                   ["activate", "cadre1"], ["set-villages", "cadre1", "--village", "v1"]])
 def test_cli_writing_commands_refuse_while_a_server_runs_and_name_the_page(app, runner, args):

@@ -1,5 +1,7 @@
 """Logging in as a phone and as a browser, CSRF, throttling, roles and scopes."""
 
+import pytest
+
 from tests.conftest import PASSWORD
 
 
@@ -82,6 +84,7 @@ def test_user_create_command_and_its_errors(app, runner):
     assert "Unknown village" in r.output and "Username" in r.output and "8 characters" in r.output
 
 
+@pytest.mark.tinydb_only
 def test_write_commands_refuse_while_the_server_owns_the_folder(app, runner):
     from server.store import get_store
     with app.app_context():

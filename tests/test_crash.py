@@ -6,6 +6,7 @@ import random
 import threading
 import uuid
 
+import pytest
 from tinydb import TinyDB
 
 from tests.conftest import PASSWORD
@@ -93,6 +94,55 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_write(tmp_path):
     for path in glob.glob(str(data / "villages" / "*.json")) + [str(data / "core.json")]:
         with TinyDB(path) as db:
             assert db.tables()
+
+
+@pytest.mark.postgres
+def test_kill_9_of_one_of_two_servers_on_one_database_loses_nothing_it_acknowledged(tmp_path, pg_url):
+    """Two app servers on one PostgreSQL database; phones push to both; one is killed -9 at a
+    random moment, each round; everything either acknowledged is read back through the other."""
+    from server.store_pg import PgStore
+    from tests.conftest import seed_world
+    with PgStore(pg_url).open() as store:
+        seed_world(store)
+    env = {"JIEDUI_DATABASE_URL": pg_url, "JIEDUI_FILES_DIR": str(tmp_path / "files")}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    survivor = LiveServer(tmp_path / "b", extra_env=env).start()
+    acked_visits, acked_edits = [], []
+    rng = random.Random()
+    try:
+        for round_no in range(2):
+            victim = LiveServer(tmp_path / "a", extra_env=env).start()
+            stop, first_ack = threading.Event(), threading.Event()
+            threads = [threading.Thread(target=writer, args=(server, n, acked_visits, acked_edits, stop,
+                                                             first_ack))
+                       for n, server in enumerate([victim, victim, survivor, survivor])]
+            for t in threads:
+                t.start()
+            assert first_ack.wait(60), "no write was acknowledged"
+            threading.Event().wait(rng.uniform(0.2, 1.5))  # a random kill moment, once writes flow
+            victim.kill9()
+            stop.set()
+            for t in threads:
+                t.join()
+        assert len(acked_visits) > 20, "the writers should have got some writes through"
+        client = Client(survivor.url)
+        client.login("super", PASSWORD)
+        stored = set()
+        for hid in ("v1-0001", "v1-0002", "v1-0003"):
+            _s, body = client.call("GET", f"/api/v1/submissions?household_id={hid}")
+            stored |= {s["uuid"] for s in body["submissions"]}
+        missing = set(acked_visits) - stored
+        assert not missing, f"{len(missing)} acknowledged visits lost"
+        for hid in ("v1-0001", "v1-0002", "v1-0003"):
+            _s, h = client.call("GET", f"/api/v1/households/{hid}")
+            mine = sorted((v, g) for k, v, g in acked_edits if k == hid)
+            if mine:
+                assert h["version"] >= mine[-1][0]
+                if h["version"] == mine[-1][0]:
+                    assert h["group"] == mine[-1][1]
+    finally:
+        survivor.stop()
 
 
 def test_kill_9_after_refused_poison_writes_keeps_every_acknowledged_write_and_no_trace_of_them(tmp_path):

@@ -331,6 +331,7 @@ def test_audit_entries_live_in_day_partitions_not_in_core(app):
 # ---- through the server ------------------------------------------------------------------------
 
 
+@pytest.mark.tinydb_only
 def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api):
     import uuid as uuidlib
 
@@ -476,6 +477,7 @@ def test_writers_readers_snapshots_and_evictions_at_once_lose_nothing(tmp_path):
         assert sum(again.get(v, "meta", "counter")["n"] for v in villages) == 480
 
 
+@pytest.mark.tinydb_only
 def test_the_county_page_after_a_restart_reads_summaries_not_villages(app, api):
     from server import create_app
     from server.store import close_app_store, get_store

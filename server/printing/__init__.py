@@ -119,7 +119,7 @@ def profile_pdf(household_id):
     lang = _lang_arg()
     app = current_app._get_current_object()
     pdf, hit = print_household(
-        get_store(), household, data_dir=app.config["DATA_DIR"], forms=forms_for(app), lang=lang,
+        get_store(), household, data_dir=app.config["FILES_DIR"], forms=forms_for(app), lang=lang,
         mask=not current_user.is_admin, printed_by=current_user.display_name,
         record_url=record_url_builder(app, request.host_url)(household["id"]),
         workers=workers_for(app))
@@ -157,7 +157,7 @@ def start_job(village_id):
     app = current_app._get_current_object()
     from ..store import get_store
     job, created = print_jobs.start(
-        get_store(), village_id, data_dir=app.config["DATA_DIR"], forms=forms_for(app), lang=lang,
+        get_store(), village_id, data_dir=app.config["FILES_DIR"], forms=forms_for(app), lang=lang,
         mask=not current_user.is_admin, printed_by=current_user.display_name,
         user_id=current_user.id, record_url_for=record_url_builder(app, request.host_url),
         workers=workers_for(app))
@@ -218,9 +218,9 @@ def job_download(village_id, job_id):
 @with_appcontext
 def print_profiles_command(village_id, output, lang, workers, show_phones, printed_by):
     """Print every household profile of a village into one PDF (reads the data, never locks it)."""
-    from ..store import open_readonly
+    from ..stores import open_readonly
     app = current_app._get_current_object()
-    store = open_readonly(app.config["DATA_DIR"])
+    store = open_readonly(app)
     try:
         if not villages.get(village_id, store):
             raise click.ClickException(f"未知的村 {village_id}。Unknown village {village_id}.")
@@ -238,7 +238,7 @@ def print_profiles_command(village_id, output, lang, workers, show_phones, print
             def progress(done, _total):
                 bar.update(done - bar.pos)
             summary = print_village(
-                store, village_id, os.path.abspath(output), data_dir=app.config["DATA_DIR"],
+                store, village_id, os.path.abspath(output), data_dir=app.config["FILES_DIR"],
                 forms=forms_for(app), lang=lang, mask=not show_phones, printed_by=printed_by,
                 record_url_for=record_url_builder(app), workers=workers or workers_for(app),
                 progress=progress)

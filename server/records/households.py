@@ -290,7 +290,7 @@ def changed_since(user, since, limit, db=None):
     db = db or get_store()
     changed = []
     for vid in villages.ids_in_scope(user, db):
-        changed.extend(db.search(vid, TABLE, lambda d: d.get("seq", 0) > since))
+        changed.extend(db.search(vid, TABLE, since=since))
     return page_by_seq(changed, since, limit)
 
 

@@ -165,8 +165,10 @@ def build_record(sub_uuid, user, household, definition, answers, attachments, cr
 
 
 def find(db, sub_uuid):
-    """uuids are unique server-wide; the store's key index names the village holding one."""
-    vid = db.locate(TABLE, sub_uuid)
+    """uuids are unique server-wide; the store knows which village holds one (TinyDB: its key
+    index; PostgreSQL: inside a write the lookup holds the uuid, so two servers storing one uuid
+    take turns)."""
+    vid = db.partition_of(TABLE, sub_uuid)
     return db.get(vid, TABLE, sub_uuid) if vid else None
 
 
@@ -325,10 +327,13 @@ def ingest(user, prepared, store=None):
             pass  # the write itself refuses it, as for any write
 
     def write(tx):
+        # the batch's uuids looked up (and, on PostgreSQL, held) at once: one round trip, not one
+        # each; the view has already folded a uuid repeated within the batch into one item
+        where = tx.partitions_of(TABLE, [p["record"]["uuid"] for p in prepared])
         results = []
         for p in prepared:
-            vid = tx.locate(TABLE, p["record"]["uuid"])  # only the fingerprint is read: no copy
-            existing = tx.peek(vid, TABLE, p["record"]["uuid"]) if vid else None
+            vid = where[p["record"]["uuid"]]
+            existing = tx.peek(vid, TABLE, p["record"]["uuid"]) if vid else None  # no copy
             if existing is not None:
                 same = existing.get("fingerprint") == p["fingerprint"]
                 results.append({"uuid": p["record"]["uuid"], "status": "duplicate" if same else "rejected",
@@ -419,17 +424,17 @@ def count_in_village(village_id, db=None, cond=None):
     return (db or get_store()).count(village_id, TABLE, cond)
 
 
-def in_scope(user, db=None, village_id=None, cond=None):
+def in_scope(user, db=None, village_id=None, cond=None, since=None):
     db = db or get_store()
     out = []
     for vid in villages.ids_in_scope(user, db, village_id):
-        out.extend(db.search(vid, TABLE, cond))
+        out.extend(db.search(vid, TABLE, cond) if since is None else db.search(vid, TABLE, cond, since=since))
     return out
 
 
 def own_since(user, since, limit, db=None):
     """The caller's own submissions changed after `since`: how a phone learns review outcomes."""
-    changed = in_scope(user, db, cond=lambda d: d.get("seq", 0) > since and d.get("cadre_id") == user.id)
+    changed = in_scope(user, db, cond=lambda d: d.get("cadre_id") == user.id, since=since)
     page, nxt = households.page_by_seq(changed, since, limit)
     return [public(d) for d in page], nxt
 

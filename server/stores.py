@@ -1,0 +1,67 @@
+"""Which store serves the app: the TinyDB store in the data folder (the embedded default), or the
+PostgreSQL store (store_pg.py) when JIEDUI_DATABASE_URL names a database. Both answer one interface:
+  get(p, t, key), search(p, t, cond=None, since=None), count(p, t, cond=None),
+  partition_of(t, key) / partitions_of(t, keys) (a submission uuid -> its village),
+  village_ids(), partition_seq(p), seq, write(fn) -> fn(tx)'s result once durable, export_to(dir),
+  snapshot(), close(); tx: get, search, put, delete, partition_of, partitions_of, village_ids.
+The PostgreSQL store also has what the speed work (issue 14) adds to the TinyDB store: peek,
+locate, partitions(family), summary(p, name, compute).
+
+On PostgreSQL several app servers share one database and one files folder (JIEDUI_FILES_DIR), so
+there is no folder lock: writing commands work beside running servers.
+"""
+
+from contextlib import contextmanager
+
+RETRY_AFTER_SECONDS = 5
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached, or every connection is busy: answer 503, retry later."""
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was set up by a newer version of this server: refuse to start on it."""
+
+
+def uses_database(config):
+    return bool(config.get("DATABASE_URL"))
+
+
+def open_app_store(app):
+    """The app server's store (called once per process by store.init_app)."""
+    from .store_pg import store_from_config
+    return store_from_config(app.config).open()
+
+
+@contextmanager
+def open_for_command(app):
+    """For CLI commands that write: TinyDB takes the folder lock; PostgreSQL needs none."""
+    import click
+    if not uses_database(app.config):
+        from .store import open_for_command as open_tinydb
+        with open_tinydb(app) as store:
+            yield store
+        return
+    from .store_pg import store_from_config
+    try:
+        store = store_from_config(app.config).open()
+    except (StoreUnavailable, SchemaTooNew) as e:
+        raise click.ClickException(str(e))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def open_readonly(app):
+    """For commands that only read (backup, print-profiles), beside a running server."""
+    if not uses_database(app.config):
+        from .store import open_readonly as open_tinydb
+        return open_tinydb(app.config["DATA_DIR"])
+    import click
+    from .store_pg import store_from_config
+    try:
+        return store_from_config(app.config, readonly=True).open()
+    except (StoreUnavailable, SchemaTooNew) as e:
+        raise click.ClickException(str(e))

@@ -1,0 +1,171 @@
+"""The store interface, as the record owners rely on it, on both stores (TinyDB and PostgreSQL)."""
+
+import math
+import threading
+
+import pytest
+from tinydb import Query
+
+from server.store import CORE, Store, UnstorableValue
+
+
+@pytest.fixture
+def open_store(store_kind, tmp_path, request):
+    """open_store() opens (again) the same store: a folder for TinyDB, a schema for PostgreSQL."""
+    opened = []
+    url = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+
+    def make():
+        if url:
+            from server.store_pg import PgStore
+            store = PgStore(url, pool_size=10).open()
+        else:
+            store = Store(tmp_path / "data", snapshot_every=0).open()
+        opened.append(store)
+        return store
+    yield make
+    for s in opened:
+        s.close()
+
+
+def test_every_change_gets_a_larger_seq_across_a_restart(open_store):
+    store = open_store()
+    a = store.write(lambda tx: tx.put("v1", "households", {"id": "a"}))
+    b = store.write(lambda tx: tx.put("v2", "households", {"id": "b"}))
+    a2 = store.write(lambda tx: tx.put("v1", "households", {"id": "a", "x": 1}))
+    assert a["seq"] < b["seq"] < a2["seq"] == store.seq
+    store.close()
+    again = open_store()
+    c = again.write(lambda tx: tx.put("v1", "households", {"id": "c"}))
+    assert c["seq"] > a2["seq"]
+    assert again.get("v1", "households", "a") == {"id": "a", "x": 1, "seq": a2["seq"]}
+
+
+def test_a_failing_write_function_changes_nothing(open_store):
+    store = open_store()
+
+    def half_then_fail(tx):
+        tx.put("v1", "households", {"id": "h1"})
+        tx.put(CORE, "users", {"id": "u"})
+        raise ValueError("row 7 is bad")
+    with pytest.raises(ValueError, match="row 7"):
+        store.write(half_then_fail)
+    assert store.get("v1", "households", "h1") is None and store.get(CORE, "users", "u") is None
+    assert store.search("v1", "households") == [] and store.partition_seq("v1") == 0
+
+
+def test_a_value_json_cannot_hold_fails_that_write_alone(open_store):
+    store = open_store()
+    with pytest.raises(UnstorableValue):
+        store.write(lambda tx: tx.put("v1", "households", {"id": "h", "x": math.nan}))
+    assert store.write(lambda tx: tx.put("v1", "households", {"id": "h", "x": 1}))["x"] == 1
+
+
+def test_a_write_reads_its_own_writes_and_deletes(open_store):
+    store = open_store()
+    store.write(lambda tx: tx.put("v1", "households", {"id": "gone"}))
+
+    def fn(tx):
+        tx.put("v1", "households", {"id": "h", "n": 1})
+        tx.delete("v1", "households", "gone")
+        return (tx.get("v1", "households", "h")["n"], tx.get("v1", "households", "gone"),
+                sorted(d["id"] for d in tx.search("v1", "households")))
+    assert store.write(fn) == (1, None, ["h"])
+    assert store.get("v1", "households", "gone") is None
+
+
+def test_concurrent_read_modify_write_loses_no_update(open_store):
+    store = open_store()
+    store.write(lambda tx: tx.put(CORE, "meta", {"id": "counter", "n": 0}))
+
+    def bump(tx):
+        doc = tx.get(CORE, "meta", "counter")
+        doc["n"] += 1
+        tx.put(CORE, "meta", doc)
+
+    threads = [threading.Thread(target=lambda: [store.write(bump) for _ in range(25)]) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.get(CORE, "meta", "counter")["n"] == 150
+
+
+def test_reads_are_copies_that_cannot_change_the_store(open_store):
+    store = open_store()
+    store.write(lambda tx: tx.put("v1", "households", {"id": "h", "members": [{"name": "a"}]}))
+    doc = store.get("v1", "households", "h")
+    doc["members"][0]["name"] = "changed"
+    store.search("v1", "households")[0]["members"].append({"name": "x"})
+    assert store.get("v1", "households", "h")["members"] == [{"name": "a"}]
+
+    def keep_and_change(tx):
+        mine = {"id": "k", "list": [1]}
+        stored = tx.put("v1", "households", mine)
+        mine["list"].append(2)
+        stored["list"].append(3)
+    store.write(keep_and_change)
+    assert store.get("v1", "households", "k")["list"] == [1]
+
+
+def test_searches_take_tinydb_queries_callables_and_a_seq_cursor(open_store):
+    store = open_store()
+
+    def fill(tx):
+        for i in range(10):
+            tx.put("v1", "submissions", {"uuid": f"u{i}", "household_id": f"h{i % 3}"})
+    store.write(fill)
+    assert len(store.search("v1", "submissions", Query().household_id == "h1")) == 3
+    assert len(store.search("v1", "submissions", lambda d: d["household_id"] == "h2")) == 3
+    assert store.count("v1", "submissions") == 10
+    assert store.count("v1", "submissions", lambda d: d["household_id"] == "h0") == 4
+    assert store.search("nope", "submissions") == [] and store.count("nope", "submissions") == 0
+    middle = sorted(d["seq"] for d in store.search("v1", "submissions"))[4]
+    later = store.search("v1", "submissions", since=middle)
+    assert len(later) == 5 and all(d["seq"] > middle for d in later)
+    assert len(store.search("v1", "submissions", lambda d: d["household_id"] == "h0", since=middle)) == 2
+
+
+def test_a_submission_is_found_by_uuid_alone(open_store):
+    store = open_store()
+    store.write(lambda tx: tx.put("v2", "submissions", {"uuid": "u-1"}))
+    assert store.partition_of("submissions", "u-1") == "v2"
+    assert store.partition_of("submissions", "u-2") is None
+    assert store.write(lambda tx: tx.partition_of("submissions", "u-1")) == "v2"
+    store.write(lambda tx: tx.delete("v2", "submissions", "u-1"))
+    assert store.partition_of("submissions", "u-1") is None
+
+
+def test_bad_partition_names_are_refused(open_store):
+    store = open_store()
+    for bad in ("../etc", "", "a b", "x" * 40):
+        with pytest.raises(ValueError):
+            store.write(lambda tx, bad=bad: tx.put(bad, "households", {"id": "x"}))
+
+
+def test_partition_seq_moves_with_every_write_to_that_village_only(open_store):
+    store = open_store()
+    store.write(lambda tx: tx.put("v1", "households", {"id": "v1-0001"}))
+    store.write(lambda tx: tx.put("v2", "households", {"id": "v2-0001"}))
+    first = store.partition_seq("v1")
+    assert first > 0 and store.partition_seq("v2") > first
+    store.write(lambda tx: tx.put("v2", "households", {"id": "v2-0002"}))
+    assert store.partition_seq("v1") == first
+    store.write(lambda tx: tx.delete("v1", "households", "v1-0001"))
+    second = store.partition_seq("v1")
+    assert second > first
+    assert store.partition_seq("nowhere") == 0
+    assert store.village_ids() == ["v1", "v2"]
+    store.close()
+    assert open_store().partition_seq("v1") == second
+
+
+def test_many_uuids_are_located_at_once(open_store):
+    store = open_store()
+    store.write(lambda tx: [tx.put(v, "submissions", {"uuid": u}) for v, u in (("v1", "a"), ("v2", "b"))])
+    assert store.partitions_of("submissions", ["a", "b", "c"]) == {"a": "v1", "b": "v2", "c": None}
+
+    def fn(tx):
+        tx.put("v3", "submissions", {"uuid": "c"})
+        return tx.partitions_of("submissions", ["a", "c", "d"]), tx.partition_of("submissions", "b")
+    assert store.write(fn) == ({"a": "v1", "c": "v3", "d": None}, "v2")
