@@ -415,6 +415,17 @@ def _copy(doc):
     return json.loads(_ENCODER.encode(doc))
 
 
+def partition_file(data_dir, name):
+    """Where a partition's snapshot lives in a data folder: core.json, villages/<id>.json, or
+    <family>/<day>.json (audit/20260501.json)."""
+    if name == CORE:
+        return os.path.join(data_dir, "core.json")
+    m = FAMILY_RE.match(name)
+    if m:
+        return os.path.join(data_dir, m.group(1), f"{m.group(2)}.json")
+    return os.path.join(data_dir, "villages", f"{name}.json")
+
+
 def _check_partition(name):
     if name != CORE and not (isinstance(name, str) and (PARTITION_RE.match(name)
                                                          or FAMILY_RE.match(name))):
@@ -687,12 +698,7 @@ class Store:
             self._lock_fd = None
 
     def _partition_path(self, name):
-        if name == CORE:
-            return os.path.join(self.data_dir, "core.json")
-        m = FAMILY_RE.match(name)
-        if m:
-            return os.path.join(self.data_dir, m.group(1), f"{m.group(2)}.json")
-        return os.path.join(self.villages_dir, f"{name}.json")
+        return partition_file(self.data_dir, name)
 
     def _journal_files(self):
         found = []

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 
-from .store import CORE, PARTITION_RE, Store, key_field
+from .store import CORE, FAMILIES, FAMILY_RE, PARTITION_RE, Store, key_field
 from .store_pg import GLOBAL_KEYS, PgStore
 
 CHUNK = 2000
@@ -28,6 +28,13 @@ def _partition_files(data_dir):
         for name in sorted(os.listdir(villages)):
             if name.endswith(".json") and PARTITION_RE.match(name[:-5]):
                 yield name[:-5], os.path.join(villages, name)
+    for family in FAMILIES:  # e.g. audit/20260501.json: partition "audit.20260501"
+        folder = os.path.join(data_dir, family)
+        if os.path.isdir(folder):
+            for name in sorted(os.listdir(folder)):
+                partition = f"{family}.{name[:-5]}"
+                if name.endswith(".json") and FAMILY_RE.match(partition):
+                    yield partition, os.path.join(folder, name)
 
 
 def _read(path):

@@ -35,7 +35,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .store import CORE, UnstorableValue, _check_partition, key_field, write_json_atomic
+from .store import CORE, UnstorableValue, _check_partition, key_field, partition_file, write_json_atomic
 from .stores import SchemaTooNew, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -589,16 +589,16 @@ class PgStore:
                     tables = {}
                     if partition == CORE:
                         rows = conn.execute("SELECT tbl, doc FROM jiedui_core ORDER BY tbl, seq, key")
-                        path = os.path.join(out_dir, "core.json")
                     else:
                         rows = conn.execute("SELECT tbl, doc FROM jiedui_village WHERE village = %s "
                                             "ORDER BY tbl, seq, key", (partition,))
-                        path = os.path.join(out_dir, "villages", f"{partition}.json")
+                    path = partition_file(out_dir, partition)  # audit days: audit/<day>.json
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
                     for table, doc in rows:
                         docs = tables.setdefault(table, {})
                         docs[str(len(docs) + 1)] = doc
-                    write_json_atomic(path, dict(tables, _meta={"1": {
-                        "seq": seq, "partition": partition, "last_seq": last[partition]}}))
+                    write_json_atomic(path, {"_meta": {"1": {  # first: its header is readable alone
+                        "seq": seq, "partition": partition, "last_seq": last[partition]}}, **tables})
         return seq
 
 

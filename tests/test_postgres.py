@@ -338,7 +338,8 @@ def test_migrate_copies_a_tinydb_folder_idempotently_and_resumes(tmp_path, pg_ur
     assert sum("already copied" in line for line in lines) == 1 and "All counts match" in lines[-1]
     lines.clear()
     assert migrate(str(data), pg_url, lines.append)  # idempotent: nothing copied again
-    assert sum("already copied" in line for line in lines) == 3
+    partitions = 3 + len(list((data / "audit").glob("*.json")))  # core, v1, v2, the audit days
+    assert sum("already copied" in line for line in lines) == partitions
 
     on_pg = make_app(tmp_path, pg_url, "pg", FILES_DIR=str(data))
     try:
@@ -352,6 +353,8 @@ def test_migrate_copies_a_tinydb_folder_idempotently_and_resumes(tmp_path, pg_ur
         with on_pg.app_context():  # seqs carry on above the migrated ones
             store = get_store()
             assert store.seq > max(s["seq"] for s in subs)
+            from server.records import audit  # the audit log's day partitions came along
+            assert {i["uuid"] for i in pushed} <= {e["target"] for e in audit.entries(store, action="submission")}
     finally:
         close_app_store(on_pg)
 
@@ -388,5 +391,9 @@ def test_backup_from_postgres_is_a_tinydb_folder_a_county_can_run_alone(servers,
         fresh = local.post("/api/v1/submissions", {"submissions": [visit()]}).get_json()
         assert fresh["results"][0]["status"] == "created"
         assert local.get(f"/api/v1/submissions/{item['uuid']}").status_code == 200
+        with alone.app_context():  # the audit log came along, in its day files
+            from server.records import audit
+            assert item["uuid"] in {e["target"] for e in audit.entries(get_store(), action="submission")}
+        assert list((out / "audit").glob("*.json"))
     finally:
         close_app_store(alone)
