@@ -1490,7 +1490,8 @@ class Store:
                 return view.export_to(out_dir)
             finally:
                 view.close()
-        os.makedirs(os.path.join(out_dir, "villages"), exist_ok=True)
+        for folder in ("villages",) + FAMILIES:  # the same folders whatever the data
+            os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
         with self._lock:
             names = [CORE] + self._village_ids_locked()
             for family in FAMILIES:
@@ -1529,6 +1530,24 @@ class Store:
 
 class _Retry(Exception):
     pass
+
+
+def write_catalog(data_dir):
+    """catalog.json and the key index for a folder of snapshot files written by another store (a
+    backup from PostgreSQL), so a TinyDB server started on it reads no file to open: each file is
+    read once here."""
+    store = Store(data_dir, readonly=True)
+    store._catalog_seq = 0
+    for name in sorted(store._partition_files()):
+        store._scan(name)
+    broken = [n for n, e in store._entries.items() if e.broken]
+    if broken:
+        raise RuntimeError(f"cannot index {', '.join(broken)}: unreadable")
+    store._keys.merge()
+    seq = max([e.last_seq for e in store._entries.values()] + [0])
+    _write_bytes_atomic(os.path.join(data_dir, KEYS_FILE), store._keys.base_bytes())
+    _write_bytes_atomic(os.path.join(data_dir, KEYS_NEW), store._keys.recent_bytes())
+    _write_bytes_atomic(os.path.join(data_dir, CATALOG), store._catalog_bytes(seq))
 
 
 def _raise_fd_limit(needed):

@@ -35,7 +35,8 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .store import CORE, UnstorableValue, _check_partition, key_field, partition_file, write_json_atomic
+from .store import (CORE, UnstorableValue, _check_partition, key_field, partition_file,
+                    write_catalog, write_json_atomic)
 from .stores import SchemaTooNew, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -578,7 +579,8 @@ class PgStore:
     def export_to(self, out_dir):
         """Every partition as a plain TinyDB file (core.json, villages/<id>.json), from one
         consistent snapshot of the database; the folder opens with the TinyDB store as it is."""
-        os.makedirs(os.path.join(out_dir, "villages"), exist_ok=True)
+        for folder in ("villages", "audit"):  # the same folders as a TinyDB backup has
+            os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
         with self._connection() as conn:
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -599,6 +601,7 @@ class PgStore:
                         docs[str(len(docs) + 1)] = doc
                     write_json_atomic(path, {"_meta": {"1": {  # first: its header is readable alone
                         "seq": seq, "partition": partition, "last_seq": last[partition]}}, **tables})
+        write_catalog(out_dir)  # as a TinyDB backup has it: a server on the folder reads no file to open
         return seq
 
 
