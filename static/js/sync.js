@@ -1,10 +1,12 @@
 // Sync with the server: the outbox (push, attachment upload), households (pull by seq cursor),
-// form definitions and review states. DOM-free: the database, fetch, clock and timers are injected,
-// so `node --test` drives it with MemoryDatabase and a fake server.
+// form definitions, and the cadre's own submissions with their review decisions (pull by seq
+// cursor). DOM-free: the database, fetch, clock and timers are injected, so `node --test` drives it
+// with MemoryDatabase and a fake server.
 //
 // An outbox item leaves the outbox only when the server answered "created" or "duplicate" AND every
 // attachment it declares has been uploaded (or refused for good); "rejected" keeps it, with the
-// server's errors, for the cadre to fix and send again.
+// server's errors, for the cadre to fix and send again. A sent item's photos stay on the phone
+// (records.js decides how long), so a visit the supervisor returns can be fixed with them.
 
 import { attachmentNames, cleanAnswers, normalizePath } from "./answers.js";
 import { sha256Hex } from "./sha256.js";
@@ -14,10 +16,8 @@ export const API = "/api/v1";
 /** Outbox states: waiting (to send), sending (a request is out), uploading (stored, photos to go), refused. */
 export const PENDING_STATES = new Set(["waiting", "sending", "uploading"]);
 const PERIODIC_MS = 15 * 60 * 1000;
-const REVIEW_RECHECK_MS = 6 * 60 * 60 * 1000;
-const MAX_REVIEW_CHECKS = 30;
-const FOLLOW_REVIEWS_MS = 60 * 24 * 3600 * 1000; // review states of sent items are followed this long
-const KEEP_SENT_MS = 180 * 24 * 3600 * 1000; // then the phone forgets them (the server keeps them)
+const KEEP_SENT_MS = 180 * 24 * 3600 * 1000; // sent visits are shown this long (the server keeps them)
+const SUBMISSIONS_PAGE = 200;
 
 export class NetworkError extends Error {
   constructor(message) { super(message); this.name = "NetworkError"; }
@@ -71,7 +71,23 @@ export function wireItem(item) {
     attachments: (item.attachments || []).map(({ name, sha256, size, type }) => ({ name, sha256, size, type })),
   };
   if (Number.isInteger(item.base_version)) out.base_version = item.base_version;
+  if (item.supersedes) out.supersedes = item.supersedes;
   return out;
+}
+
+/** A review decision as the phone keeps it: {state, comment, fields, by, at, history}. */
+export function normalizeReview(review) {
+  if (!review || typeof review !== "object") return { state: "received", comment: "", fields: {}, by: null, at: null, history: [] };
+  const comments = Array.isArray(review.comments) ? review.comments : [];
+  const last = comments[comments.length - 1];
+  return {
+    state: review.state || "received",
+    comment: typeof review.comment === "string" ? review.comment : (last && (last.text || last.comment)) || "",
+    fields: review.fields && typeof review.fields === "object" && !Array.isArray(review.fields) ? review.fields : {},
+    by: review.by || (last && last.by) || null,
+    at: review.at || (last && last.at) || null,
+    history: Array.isArray(review.history) ? review.history : [],
+  };
 }
 
 const typeOf = (name, blob) => (blob && blob.type) || (/\.png$/i.test(name) ? "image/png" : "image/jpeg");
@@ -100,14 +116,19 @@ export async function makeOutboxItem(db, draft, definition, { household = null, 
     created_at: draft.created_at || isoNow(now),
     answers,
     attachments: await describeAttachments(db, definition, answers),
+    supersedes: draft.supersedes || null,
+    followups: draft.followups || null, // the promises answered, to show them (not sent)
     state: "waiting",
     errors: [],
     attempts: 0,
     user_id: userId,
     queued_at: isoNow(now),
   };
+  // A form that changes the household (declared effects, or the older `updates` list) carries the
+  // household version it was based on, so the server can merge it with other edits.
   const base = Number.isInteger(draft.base_version) ? draft.base_version : household && household.version;
-  if ((definition.updates || []).length && Number.isInteger(base)) item.base_version = base;
+  const changesHousehold = (definition.updates || []).length || (definition.effects && Object.keys(definition.effects).length);
+  if (changesHousehold && Number.isInteger(base)) item.base_version = base;
   return item;
 }
 
@@ -123,8 +144,30 @@ function sentRecord(item, now) {
     attachments: (item.attachments || []).map(({ name, uploaded, failed }) => ({ name, uploaded: !!uploaded, failed: failed || null })),
     user_id: item.user_id,
     sent_at: item.sent_at || isoNow(now),
-    review: { state: "received", comments: [] },
+    supersedes: item.supersedes || null,
+    superseded_by: null,
+    followups: item.followups || null,
+    review: normalizeReview(null),
     checked_at: null,
+  };
+}
+
+/** A sent record from one of the cadre's submissions as the server holds it (merged into ours). */
+function sentFromServer(mine, sub, now) {
+  const received = new Map((sub.attachments || []).map((a) => [a.name, !!a.received]));
+  const base = mine || {
+    uuid: sub.uuid, form: sub.form, form_version: sub.form_version, household_id: sub.household_id,
+    created_at: sub.created_at, answers: sub.answers || {}, user_id: sub.cadre_id || null,
+    sent_at: sub.received_at || sub.created_at || isoNow(now), supersedes: sub.supersedes || null,
+    attachments: (sub.attachments || []).map((a) => ({ name: a.name, uploaded: !!a.received, failed: null })),
+    pulled: true,
+  };
+  return {
+    ...base,
+    review: normalizeReview(sub.review),
+    superseded_by: sub.superseded_by || base.superseded_by || null,
+    attachments: base.attachments.map((a) => ({ ...a, received: received.get(a.name) || false })),
+    checked_at: isoNow(now),
   };
 }
 
@@ -269,17 +312,15 @@ export class SyncEngine {
       await this.push();
       await this.uploadAll();
       this.emit({ phase: "receiving" });
+      const pullStarted = isoNow(this.now());
       await this.pullHouseholds();
+      // Everything sent before this pull started is reflected in the households (visits.js).
+      await this.db.put("meta", "pulledAt", pullStarted);
+      await this.pullSubmissions();
       const lastSync = isoNow(this.now());
       await this.db.put("meta", "lastSync", lastSync);
       this.failures = 0;
       this.emit({ lastSync, error: null, needsLogin: false });
-      try {
-        await this.refreshReviews();
-      } catch (err) {
-        if (err instanceof LoginRequired) throw err;
-        // review states are a courtesy: the next sync asks again
-      }
       await this.refreshCounts();
       this.schedule(this.status.pending > 0 ? backoffDelay(3, { random: this.random }) : PERIODIC_MS);
       return { ok: true, reason };
@@ -322,7 +363,8 @@ export class SyncEngine {
         // Another cadre on this phone: their households are not in this one's scope.
         await o.clear("households");
         await o.delete("meta", "cursor");
-        await o.delete("meta", "visits");
+        await o.delete("meta", "submissionsCursor");
+        await o.delete("meta", "pulledAt");
       }
       await o.put("meta", "user", user);
       await o.put("meta", "villages", data.villages || []);
@@ -350,6 +392,51 @@ export class SyncEngine {
     }
     const stored = await this.db.get("meta", `form:${id}:${v}`);
     return stored ? stored.definition : null;
+  }
+
+  /**
+   * An older version of a form this phone never downloaded (a draft or a returned visit made on
+   * it), fetched and kept; null when offline or unknown to the server.
+   */
+  async fetchDefinition(id, version) {
+    try {
+      const definition = await this.request("GET", `${API}/forms/${encodeURIComponent(id)}?version=${version}`);
+      if (!definition || definition.version !== version) return null;
+      await this.db.put("meta", `form:${id}:${version}`, { id, version, sha256: null, definition });
+      return definition;
+    } catch (err) {
+      if (err instanceof LoginRequired) throw err;
+      return null;
+    }
+  }
+
+  /** Every stored definition, for synchronous look-ups: {get(id, version), current(id), forms}. */
+  async catalog() {
+    const [forms, meta] = await Promise.all([this.db.get("meta", "forms"), this.db.all("meta")]);
+    const byKey = new Map();
+    for (const v of meta) {
+      if (v && v.definition && v.id && Number.isInteger(v.version)) byKey.set(`${v.id}:${v.version}`, v.definition);
+    }
+    const currentVersion = new Map((forms || []).map((f) => [f.id, f.version]));
+    return {
+      forms: forms || [],
+      get: (id, version) => byKey.get(`${id}:${version}`) || null,
+      current: (id) => byKey.get(`${id}:${currentVersion.get(id)}`) || null,
+      currentVersion: (id) => currentVersion.get(id) ?? null,
+    };
+  }
+
+  /** A photo of one of the cadre's submissions, from the server (a Blob), or null. */
+  async fetchPhoto(submissionUuid, name) {
+    if (!this.isOnline()) return null;
+    try {
+      const res = await this.fetch(`${this.origin}${API}/submissions/${encodeURIComponent(submissionUuid)}/attachments/${encodeURIComponent(name)}`,
+        { credentials: "same-origin", cache: "no-store" });
+      const type = (res.headers && res.headers.get && res.headers.get("Content-Type")) || "";
+      return res.ok && /^image\//.test(type) ? await res.blob() : null;
+    } catch (_) {
+      return null;
+    }
   }
 
   // ---- outbox -----------------------------------------------------------------------------------
@@ -387,6 +474,8 @@ export class SyncEngine {
         created_at: item.created_at,
         updated_at: isoNow(now),
         answers: item.answers,
+        supersedes: item.supersedes || null,
+        followups: item.followups || null,
         server_errors: (item.errors || []).filter((e) => e.field !== "uuid"),
       };
       await o.delete("outbox", itemUuid);
@@ -465,12 +554,17 @@ export class SyncEngine {
     }
   }
 
+  /** The item is on the server: it becomes a sent record (its photos stay, see records.js). */
   async moveToSent(item) {
     const record = sentRecord({ ...item, user_id: item.user_id || (this.user && this.user.id) || null }, this.now());
-    await this.db.tx(["outbox", "sent", "photos"], "readwrite", async (o) => {
+    await this.db.tx(["outbox", "sent"], "readwrite", async (o) => {
       await o.delete("outbox", item.uuid);
       await o.put("sent", item.uuid, record);
-      await Promise.all((item.attachments || []).map((a) => o.delete("photos", a.name)));
+      if (record.supersedes) {
+        // The visit it corrects is now superseded on the server; say so before the next pull does.
+        const old = await o.get("sent", record.supersedes);
+        if (old) await o.put("sent", old.uuid, { ...old, superseded_by: record.uuid });
+      }
     });
   }
 
@@ -528,61 +622,39 @@ export class SyncEngine {
   }
 
   /**
-   * Review states of the cadre's own sent items, and each paired household's last visit, from
-   * GET /submissions?household_id= (one request per household, at most MAX_REVIEW_CHECKS a run).
+   * The cadre's own submissions changed since the last pull (GET /submissions?since=SEQ): review
+   * decisions and photos received for sent records, and visits the phone does not hold (sent
+   * from another phone, or before a reinstall) added, so a returned visit is listed and can be
+   * fixed offline. Sent records older than KEEP_SENT_MS are forgotten, unless still to be fixed.
    */
-  async refreshReviews() {
+  async pullSubmissions() {
     if (!this.user) return;
-    const userId = this.user.id;
     const now = this.now();
-    const sent = (await this.db.all("sent")).filter((s) => this.belongsToUser(s));
-    const visits = (await this.db.get("meta", "visits")) || {};
-    const recent = (s) => now - new Date(s.sent_at) < FOLLOW_REVIEWS_MS;
-    const open = sent.filter((s) => recent(s) && (!s.review || s.review.state !== "approved"
-      || s.attachments.some((a) => !a.received && !a.failed)));
-    const expired = sent.filter((s) => now - new Date(s.sent_at) > KEEP_SENT_MS);
-    const stale = (hid) => !visits[hid] || now - new Date(visits[hid].checked_at) > REVIEW_RECHECK_MS;
-    const wanted = [];
-    for (const s of open.sort((a, b) => String(a.checked_at || "").localeCompare(String(b.checked_at || "")))) {
-      if (!wanted.includes(s.household_id)) wanted.push(s.household_id);
-    }
-    const paired = (await this.db.all("households")).filter((h) => (h.cadre_ids || []).includes(userId));
-    for (const h of paired) if (stale(h.id) && !wanted.includes(h.id)) wanted.push(h.id);
-    const updates = new Map();
-    for (const hid of wanted.slice(0, MAX_REVIEW_CHECKS)) {
-      let data;
-      try {
-        data = await this.request("GET", `${API}/submissions?household_id=${encodeURIComponent(hid)}`);
-      } catch (err) {
-        if (err instanceof HttpError && err.status === 404) continue;
-        throw err;
-      }
-      const subs = (data && data.submissions) || [];
-      let last = null;
-      for (const s of subs) {
-        if (s.form === "household_visit") {
-          const d = (s.answers && s.answers.visit_date) || String(s.created_at || "").slice(0, 10);
-          if (d && (!last || d > last)) last = d;
+    let since = (await this.db.get("meta", "submissionsCursor")) || 0;
+    for (let page = 0; page < 100000; page++) {
+      const data = await this.request("GET", `${API}/submissions?since=${since}&limit=${SUBMISSIONS_PAGE}`);
+      const list = (data && data.submissions) || [];
+      if (!list.length) break;
+      const next = Number.isInteger(data.next) ? data.next : Math.max(since, ...list.map((s) => s.seq || 0));
+      await this.db.tx(["sent", "meta"], "readwrite", async (o) => {
+        for (const sub of list) {
+          if (!sub || !sub.uuid) continue;
+          const record = sentFromServer(await o.get("sent", sub.uuid), sub, now);
+          if (!expired(record, now)) await o.put("sent", sub.uuid, record);
         }
-        const mine = sent.find((x) => x.uuid === s.uuid);
-        if (mine) {
-          const received = new Map((s.attachments || []).map((a) => [a.name, !!a.received]));
-          updates.set(s.uuid, {
-            ...mine,
-            review: s.review || mine.review,
-            attachments: mine.attachments.map((a) => ({ ...a, received: received.get(a.name) || false })),
-            checked_at: isoNow(now),
-          });
-        }
-      }
-      visits[hid] = { last_visit: last, count: subs.length, checked_at: isoNow(now) };
+        await o.put("meta", "submissionsCursor", next);
+      });
+      if (next <= since) break;
+      since = next;
     }
-    await this.db.tx(["sent", "meta"], "readwrite", async (o) => {
-      await Promise.all(expired.map((s) => o.delete("sent", s.uuid)));
-      await Promise.all([...updates.values()].map((s) => o.put("sent", s.uuid, s)));
-      await o.put("meta", "visits", visits);
-    });
+    const old = (await this.db.all("sent")).filter((s) => expired(s, now));
+    if (old.length) await this.db.tx("sent", "readwrite", (o) => Promise.all(old.map((s) => o.delete("sent", s.uuid))));
   }
+}
+
+function expired(record, now) {
+  const toFix = record.review && record.review.state === "has_issues" && !record.superseded_by;
+  return !toFix && now - new Date(record.sent_at || 0) > KEEP_SENT_MS;
 }
 
 /** A short {zh, en} description of why a sync failed, for the status line. */
