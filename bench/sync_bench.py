@@ -30,9 +30,9 @@ def prepare(data_dir, stored):
     """The tests' small world plus `stored` old visits spread over 50 more villages."""
     store = Store(data_dir, snapshot_every=0).open()
     seed_world(store)
-    from server.auth import create_user
+    from server.records import users
     for n in range(50):
-        create_user(store, f"phone{n:02d}", "cadre", PASSWORD, villages=["v1"])
+        users.create(f"phone{n:02d}", "cadre", PASSWORD, villages=["v1"], store=store)
 
     def villages(tx):
         for vid in EXTRA_VILLAGES:

@@ -1,32 +1,22 @@
 """Accounts: Flask-Login sessions that last on phones, roles and village scopes, CSRF, throttling."""
 
 import hmac
-import re
 import secrets
 import threading
 import time
-from datetime import datetime, timezone
 
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template,
                    request, session, url_for)
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import ApiError, error_response, wants_json
-from .store import CORE, get_store
+from .errors import error_response, wants_json
+from .parse import json_body
+from .records import users
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 
-ROLES = ("cadre", "supervisor", "admin")
-USERNAME_RE = re.compile(r"^[a-z0-9_.-]{2,32}$")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# A fast-enough hash for phones logging in from the field; still salted and slow to brute-force.
-PASSWORD_METHOD = "pbkdf2:sha256:200000"
-
-
-def now_iso():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class User(UserMixin):
@@ -57,73 +47,15 @@ class User(UserMixin):
         return scope is None or village_id in scope
 
     def public(self):
-        return {k: self.doc.get(k) for k in
-                ("id", "username", "display_name", "role", "villages", "unit", "phone")}
+        return users.public(self.doc)
 
 
-# ---- users (domain) ----------------------------------------------------------------------------
+# ---- users --------------------------------------------------------------------------------------
 
 
 def get_user(user_id):
-    doc = get_store().get(CORE, "users", user_id)
+    doc = users.get(user_id)
     return User(doc) if doc else None
-
-
-def list_users(store=None):
-    store = store or get_store()
-    return sorted(store.search(CORE, "users"), key=lambda u: u["id"])
-
-
-def validate_new_user(username, role, villages, password, known_villages):
-    errors = []
-    if not isinstance(username, str) or not USERNAME_RE.match(username):
-        errors.append(("用户名须为 2–32 位小写字母、数字或 _.-", "Username: 2–32 lowercase letters, digits or _.-"))
-    if role not in ROLES:
-        errors.append(("角色须为 cadre、supervisor 或 admin", "Role must be cadre, supervisor or admin"))
-    unknown = [v for v in villages if v not in known_villages]
-    if unknown:
-        errors.append((f"未知的村：{', '.join(unknown)}", f"Unknown village(s): {', '.join(unknown)}"))
-    if not isinstance(password, str) or len(password) < 8:
-        errors.append(("密码至少 8 位", "Password must have at least 8 characters"))
-    return errors
-
-
-def create_user(store, username, role, password, *, villages=(), display_name=None, unit="",
-                phone="", actor="system", update=False):
-    """Create (or with update=True, reset) an account; returns (user_doc, errors)."""
-    username = (username or "").strip().lower()
-    villages = list(dict.fromkeys(villages or []))
-    known = {v["id"] for v in store.search(CORE, "villages")}
-    errors = validate_new_user(username, role, villages, password, known)
-    if errors:
-        return None, errors
-    doc = {"id": username, "username": username, "display_name": display_name or username,
-           "role": role, "villages": villages, "unit": unit, "phone": phone, "active": True,
-           "password_hash": generate_password_hash(password, method=PASSWORD_METHOD)}
-
-    def write(tx):
-        old = tx.get(CORE, "users", username)
-        if old and not update:
-            return None
-        if old:
-            doc["created_at"] = old.get("created_at")
-        else:
-            doc["created_at"] = now_iso()
-        stored = tx.put(CORE, "users", doc)
-        audit(tx, actor, "user_update" if old else "user_create", username,
-              {"role": role, "villages": villages})
-        return stored
-
-    stored = store.write(write)
-    if stored is None:
-        return None, [("用户名已存在", "That username is taken")]
-    return stored, []
-
-
-def audit(tx, user, action, target, details=None):
-    """Every change worth asking about later leaves a line in core/audit."""
-    tx.put(CORE, "audit", {"id": secrets.token_hex(8), "time": now_iso(), "user": user,
-                           "action": action, "target": target, "details": details or {}})
 
 
 class LoginThrottle:
@@ -169,10 +101,8 @@ def authenticate(username, password):
         minutes = (wait + 59) // 60
         return None, (429, "too_many_attempts", f"登录失败次数过多，请 {minutes} 分钟后再试。",
                       f"Too many failed logins; try again in {minutes} min.", {"retry_after": wait})
-    doc = get_store().get(CORE, "users", username) if username else None
-    if (not doc or not isinstance(password, str)
-            or not check_password_hash(doc.get("password_hash", ""), password)
-            or not doc.get("active", True)):
+    doc = users.get(username) if username else None
+    if not users.check_password(doc, password) or not doc.get("active", True):
         throttle().fail(key)
         return None, (401, "bad_login", "用户名或密码不正确。", "Wrong username or password.", {})
     throttle().clear(key)
@@ -227,9 +157,7 @@ def login():
             return redirect(_safe_next(request.args.get("next")) or url_for("households.index"))
         return render_template("login.html", next=_safe_next(request.args.get("next")) or "")
     if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ApiError(400, "bad_json", "请求体须为 JSON 对象。", "The body must be a JSON object.")
+        body = json_body(64 * 1024, shape='{"username", "password", "remember"}')
         username, password = body.get("username"), body.get("password")
         remember = body.get("remember", True) is not False
     else:

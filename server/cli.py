@@ -19,11 +19,13 @@ def init_app(app):
         from . import demo as demo_data
         with open_for_command(app) as store:
             if demo:
-                if store.search("core", "villages"):
+                from .records import villages
+                if villages.list_all(store):
                     click.echo("数据目录已有数据，未重复导入演示数据。The data folder already has data; "
                                "demo data not loaded again.")
                 else:
-                    demo_data.load_demo(store)
+                    from . import formdefs
+                    demo_data.load_demo(store, formdefs.registry(app), formdefs.served_settings(app))
                     click.echo("已导入演示数据。Demo data loaded.")
                 print_logins()
         click.echo(f"数据目录 Data folder: {app.config['DATA_DIR']}")
@@ -38,13 +40,13 @@ def init_app(app):
     @click.option("--unit", default="", help="Sending unit (派出单位).")
     def user_command(action, name, role, villages, password_stdin, display_name, unit):
         """Create a user: user create NAME --role cadre|supervisor|admin [--village ID ...]."""
-        from .auth import create_user
+        from .records.users import create as create_user
         if password_stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = click.prompt("密码 Password", hide_input=True, confirmation_prompt=True)
         with open_for_command(app) as store:
-            doc, errors = create_user(store, name, role, password, villages=villages,
+            doc, errors = create_user(name, role, password, villages=villages, store=store,
                                       display_name=display_name, unit=unit, actor="cli")
         if errors:
             for zh, en in errors:

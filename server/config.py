@@ -29,6 +29,9 @@ def configure(app, test_config=None):
     secure = os.environ.get("JIEDUI_SECURE_COOKIES", "") in ("1", "true", "yes")
     app.config.update(
         DATA_DIR=data_dir,
+        # Attachments and rendered PDFs; shared by every app server once several serve one database.
+        FILES_DIR=os.path.abspath(os.environ.get("JIEDUI_FILES_DIR") or data_dir),
+        TIMEZONE=os.environ.get("JIEDUI_TIMEZONE") or "Asia/Shanghai",
         FORMS_DIR=os.path.join(ROOT, "forms"),
         STATIC_APP_DIR=os.path.join(ROOT, "static"),
         SECRET_KEY=os.environ.get("JIEDUI_SECRET_KEY") or _secret_key(data_dir),

@@ -1,18 +1,20 @@
 """Demo data: a fictional township with three villages, ~200 households, cadres and some visits.
 
-So that a fresh `make run` shows pages, household profiles and PDFs with realistic content. Everything
-is drawn from random.Random(2026) and fixed dates: the same data every time (the password hashes
-made by load_demo are the only part that differs).
+So that a fresh `make run` shows pages, household profiles, PDFs and a dashboard with realistic
+content. Everything is drawn from random.Random(2026), with dates counted back from the day it is
+generated: the same data every time for the same day. Households are built by the households owner
+and visits go through the same pipeline as a phone's push (validated against the real forms, their
+declared effects applied), so the demo can never hold what a phone could not send.
 """
 
 import random
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
-from werkzeug.security import generate_password_hash
-
-from .auth import audit
-from .store import CORE
+from . import clock
+from .records import audit, households as household_records, submissions as submission_records
+from .records import users as user_records, villages as village_records
 
 SEED = 2026
 COUNTY = "青溪县"
@@ -46,7 +48,6 @@ DEMO_LOGINS = [("admin", "admin-demo-2026", "admin"),
 DEMO_HASH_METHOD = "pbkdf2:sha256:60000"
 
 YEAR = 2026
-UPDATED_AT = "2026-09-01T08:00:00+00:00"
 
 SURNAMES = ("王", "刘", "杨", "赵", "周", "徐", "孙", "胡", "朱", "高", "林", "何", "郭", "罗", "谢",
             "邓", "曾", "唐", "汤", "方", "钟", "傅", "任", "姚", "毛", "龚", "袁", "邹", "易", "喻")
@@ -112,8 +113,10 @@ def _iso_day(d, hour=0, minute=0, tz_hours=0):
 
 
 class _Generator:
-    def __init__(self):
+    def __init__(self, today):
         self.rng = random.Random(SEED)
+        self.today = today
+        self.updated_at = _iso_day(today - timedelta(days=120), 8)
 
     # ---- people ------------------------------------------------------------------------------
 
@@ -260,12 +263,11 @@ class _Generator:
                 if len(cadres) > 1 and r.random() < 0.35:
                     cadre_ids.append(r.choice([c for c in cadres if c != primary]))
                 category = r.choices(("tuopin", "jiance", "dibao", "ordinary"), (62, 13, 15, 10))[0]
-                doc = {"id": f"{vid}-{number:04d}", "village_id": vid,
-                       "head_name": members[0]["name"], "phone": self.phone(),
-                       "address": f"{TOWNSHIP}{vname}{group}{hamlet}", "group": group,
-                       "category": category, "population": len(members), "members": members,
-                       "plots": self.plots(heads[-12:]), "cadre_ids": cadre_ids, "pv_status": None,
-                       "version": 1, "updated_at": UPDATED_AT}
+                doc = household_records.new_household(
+                    vid, household_records.make_id(vid, number), head_name=members[0]["name"],
+                    phone=self.phone(), address=f"{TOWNSHIP}{vname}{group}{hamlet}", group=group,
+                    category=category, population=len(members), members=members,
+                    plots=self.plots(heads[-12:]), cadre_ids=cadre_ids, updated_at=self.updated_at)
                 heads.append(members[0]["name"])
                 village_households.append(doc)
             submissions.extend(self.visits(vid, village_households, centre))
@@ -275,41 +277,39 @@ class _Generator:
 
     # ---- submissions -----------------------------------------------------------------------------
 
-    def submission(self, form, household, cadre_id, day, answers):
+    def submission(self, form, version, household, cadre_id, day, answers):
+        """An item as a phone pushes it, plus who sent it and when the server got it."""
         r = self.rng
         hour, minute = r.randint(9, 16), r.randint(0, 59)
-        received = day + timedelta(days=r.choice((0, 0, 1, 2)))
-        return {"uuid": self.uuid(), "form": form, "form_version": 1,
-                "household_id": household["id"], "village_id": household["village_id"],
-                "cadre_id": cadre_id, "answers": answers, "attachments": [], "base_version": None,
-                "created_at": _iso_day(day, hour, minute, tz_hours=8),
-                "received_at": _iso_day(received, 12, r.randint(0, 59)),
-                "review": {"state": "received", "comments": []}}
+        received = min(day + timedelta(days=r.choice((0, 0, 1, 2))), self.today)
+        return {"uuid": self.uuid(), "form": form, "form_version": version,
+                "household_id": household["id"], "cadre_id": cadre_id, "answers": answers,
+                "attachments": [], "created_at": _iso_day(day, hour, minute, tz_hours=8),
+                "received_at": _iso_day(received, 12, r.randint(0, 59))}
 
     def visits(self, vid, households, centre):
-        """Two households visited twice, two once, and one PV enrollment per village."""
+        """Per village: eight households visited twice (the second visit answers the first one's
+        promises), eight once, two PV enrollments. Dates fall in the last four months, some this
+        month, so the dashboard has visits, overdue promises and households never visited."""
         r = self.rng
-        chosen = r.sample([h for h in households if h["category"] != "ordinary"], 5)
+        chosen = r.sample([h for h in households if h["category"] != "ordinary"], 18)
         out = []
-        for index, household in enumerate(chosen[:4]):
-            # all before 2026-11-16: the visit form refuses dates after today
-            days = [date(2026, 9, 1) + timedelta(days=r.randint(0, 25))]
-            if index < 2:
-                days.append(days[0] + timedelta(days=r.randint(30, 50)))
-            for day in days:
+        for index, household in enumerate(chosen[:16]):
+            first = self.today - timedelta(days=r.randint(35, 120))
+            days = [first]
+            if index < 8:
+                days.append(min(first + timedelta(days=r.randint(25, 60)), self.today))
+            promises = []
+            for n, day in enumerate(days):
                 cadre_id = r.choice(household["cadre_ids"])
-                out.append(self.submission("household_visit", household, cadre_id, day,
-                                           self.visit_answers(household, day, centre)))
-        pv_household = chosen[4]
-        day = date(2026, 10, 15) + timedelta(days=r.randint(0, 20))
-        answers = self.pv_answers(day, centre)
-        pv_household["pv_status"] = {"stage": answers["grid_stage"],
-                                     "capacity_kw": answers["capacity_kw"],
-                                     "expected_kwh_year": answers["expected_kwh_year"],
-                                     "funding_mode": answers["funding_mode"],
-                                     "updated_at": _iso_day(day, 18)}
-        out.append(self.submission("pv_enrollment", pv_household, pv_household["cadre_ids"][0], day,
-                                   answers))
+                item = self.submission("household_visit", 2, household, cadre_id, day,
+                                       self.visit_answers(household, day, centre, promises))
+                promises = [f"{item['uuid']}:{i}" for i in range(len(item["answers"].get("followups", [])))]
+                out.append(item)
+        for household in chosen[16:]:
+            day = self.today - timedelta(days=r.randint(3, 60))
+            out.append(self.submission("pv_enrollment", 2, household, household["cadre_ids"][0], day,
+                                       self.pv_answers(day, centre)))
         return out
 
     def location(self, centre):
@@ -317,11 +317,11 @@ class _Generator:
         return {"lat": round(centre[0] + r.uniform(-0.01, 0.01), 6),
                 "lon": round(centre[1] + r.uniform(-0.01, 0.01), 6), "accuracy": r.randint(5, 30)}
 
-    def visit_answers(self, household, day, centre):
+    def visit_answers(self, household, day, centre, promises=()):
         r = self.rng
         members = household["members"]
         workers = sum(1 for m in members if m["work"] == "务工")
-        elders = sum(1 for m in members if YEAR - m["birth_year"] >= 60)
+        elders = sum(1 for m in members if day.year - m["birth_year"] >= 60)
         wages = sum(r.randint(180, 420) * 100 for _ in range(workers))
         area = sum(p["area_mu"] for p in household["plots"])
         farming = int(area * r.randint(600, 1200)) // 100 * 100
@@ -366,10 +366,13 @@ class _Generator:
             "income_total": wages + farming + livestock + transfers,
             "needs": needs, "needs_detail": detail,
             "help_given": help_given, "followups": followups,
+            "promises": [{"followup_id": fid, "status": r.choice(("done", "done", "in_progress")),
+                          "note": r.choice(("已办结。", "已联系相关部门，等待回复。"))}
+                         for fid in promises],
             "risk": risk,
             "notes": r.choice(NOTES),
         }
-        for key in ("help_given", "followups"):
+        for key in ("help_given", "followups", "promises"):
             if not answers[key]:
                 del answers[key]  # the server stores an empty repeat as no answer
         if family_changes != ["none"]:  # the form asks for the member list only after a change
@@ -397,43 +400,60 @@ class _Generator:
                 "location": self.location(centre)}
 
 
-def generate_demo():
-    """The demo data set: {"villages", "users" (no password hashes), "households", "submissions"}."""
-    data = _Generator().generate()
-    last = {}
-    for sub in data["submissions"]:
-        if sub["form"] == "household_visit":
-            day = sub["answers"]["visit_date"]
-            last[sub["household_id"]] = max(day, last.get(sub["household_id"], day))
-    for household in data["households"]:
-        if household["id"] in last:
-            household["last_visit_date"] = last[household["id"]]
-    return data
+def generate_demo(today=None):
+    """The demo data set for `today` (default: today in the deployment's zone): {"villages",
+    "users" (no password hashes), "households", "submissions" (items as phones push them, with
+    cadre_id and received_at)}."""
+    return _Generator(today or clock.today()).generate()
 
 
-def load_demo(store):
-    """Write the demo set in one store.write. Returns counts, or None when the demo villages are
-    already there (nothing is overwritten)."""
+def _cadre(user):
+    return SimpleNamespace(id=user["id"], role=user["role"], village_scope=lambda: user["villages"],
+                           can_see_village=lambda vid: vid in user["villages"])
+
+
+def load_demo(store, registry, settings=None):
+    """Write the demo set: villages, accounts and households in one write, then every visit through
+    the submission pipeline in one more. Returns counts, or None when the demo villages are already
+    there (nothing is overwritten)."""
     data = generate_demo()
     passwords = {username: password for username, password, _role in DEMO_LOGINS}
-    for user in data["users"]:
-        user["password_hash"] = generate_password_hash(passwords[user["id"]], method=DEMO_HASH_METHOD)
-        user["created_at"] = UPDATED_AT
 
-    def write(tx):
-        if any(tx.get(CORE, "villages", v["id"]) for v in data["villages"]):
-            return None
+    def write_registry(tx):
+        if any(village_records.get(v["id"], tx) for v in data["villages"]):
+            return False
         for village in data["villages"]:
-            tx.put(CORE, "villages", village)
-        for user in data["users"]:
-            if tx.get(CORE, "users", user["id"]) is None:
-                tx.put(CORE, "users", user)
+            village_records.put(tx, village)
         for household in data["households"]:
-            tx.put(household["village_id"], "households", household)
-        for submission in data["submissions"]:
-            tx.put(submission["village_id"], "submissions", submission)
+            household_records.create(tx, "system", household, write_audit=False)
+        return True
+
+    if not store.write(write_registry):
+        return None
+    for user in data["users"]:
+        user_records.create(user["id"], user["role"], None, villages=user["villages"],
+                            display_name=user["display_name"], unit=user["unit"], phone=user["phone"],
+                            actor="system", store=store,
+                            password_hash=user_records.hash_password(passwords[user["id"]], DEMO_HASH_METHOD))
+    accounts = {u["id"]: u for u in data["users"]}
+    prepared = []
+    for item in sorted(data["submissions"], key=lambda s: s["created_at"]):
+        phone_item = {k: v for k, v in item.items() if k not in ("cadre_id", "received_at")}
+        p, errors = submission_records.parse_item(_cadre(accounts[item["cadre_id"]]), phone_item,
+                                                  registry, settings or {}, max_attachment_bytes=1,
+                                                  db=store)
+        if errors:
+            raise ValueError(f"demo visit {item['uuid']} is not valid: {errors[:3]}")
+        prepared.append((p, item))
+
+    def write_visits(tx):
+        for p, item in prepared:
+            result, _clash = submission_records.store_prepared(
+                tx, item["cadre_id"], p, received_at=item["received_at"], write_audit=False)
+            if result["status"] != "created":
+                raise ValueError(f"demo visit {item['uuid']}: {result}")
         counts = {k: len(v) for k, v in data.items()}
-        audit(tx, "system", "load_demo", "demo", counts)
+        audit.record(tx, "system", "load_demo", "demo", counts)
         return counts
 
-    return store.write(write)
+    return store.write(write_visits)

@@ -4,7 +4,6 @@ validate submitted answers against the version they were made with (see docs/for
 The server re-validates every answer; the phone's validation is a convenience, never the guard.
 """
 
-import copy
 import datetime
 import hashlib
 import json
@@ -16,26 +15,25 @@ from pathlib import Path
 
 import yaml
 
+from . import effects as form_effects
 from .conditions import (NAME_RE, ConditionError, check_condition, check_expression, compute,
                          evaluate, is_answered, is_number)
 
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "select_one", "select_multiple",
-               "geopoint", "photo", "signature", "note", "repeat")
-FORM_KEYS = {"id", "version", "title", "subject", "fields", "updates", "settings"}
+               "geopoint", "photo", "signature", "note", "repeat", "group")
+FORM_KEYS = {"id", "version", "title", "subject", "fields", "effects", "profile", "settings"}
 FIELD_KEYS = {"name", "type", "label", "hint", "required", "choices", "min", "max", "relevant",
               "constraint", "constraint_message", "fields", "min_count", "max_count", "compute",
-              "readonly"}
+              "readonly", "prefill"}
+GROUP_KEYS = {"name", "type", "label", "hint", "relevant", "fields"}
+PREFILLS = ("open_followups",)
 SUBJECTS = ("household",)
-# Household attributes a form may update, and the fields each needs (see household_updates).
-UPDATABLE = {"members": ("members",), "pv_status": ("interested", "consent", "grid_stage",
-                                                    "capacity_kw", "expected_kwh_year", "funding_mode")}
-MEMBER_KEYS = ("name", "relation", "sex", "birth_year", "health", "schooling", "work")
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CHOICE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # The same rule as the attachment upload: starts with a letter or digit, no "..", no slashes.
-ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
 
 def is_safe_attachment_name(name):
@@ -45,7 +43,7 @@ CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TEXT_MAX = {"text": 500, "textarea": 5000}
 MAX_REPEAT_ENTRIES = 200
 MAX_NUMBER = 1e15
-DEFAULT_TIMEZONE = "Asia/Shanghai"
+MAX_ERRORS = 50
 
 
 class FormDefinitionError(Exception):
@@ -92,17 +90,23 @@ class _Checker:
         self.problems = []
         self.settings = settings
         self.top_names = set(top_names)
+        self.group_names = set()
 
     def add(self, field, message):
         self.problems.append((field, message))
 
-    def fields(self, fields, path, base, repeat_names=None):
+    def fields(self, fields, path, base, repeat_names=None, in_group=False):
         """Check a list of fields; base: the fields visible before the list starts (name -> field).
-        Returns the fields checked, by name."""
+        Returns the answer fields checked, by name (a group's fields, not the group itself)."""
         if not isinstance(fields, list) or not fields:
             self.add(path or None, "fields must be a non-empty list")
             return {}
         seen = {}
+        top_level = not path and repeat_names is None and not in_group
+        kinds = {f.get("type") == "group" for f in fields if isinstance(f, dict)}
+        if top_level and kinds == {True, False}:
+            self.add(None, "when a form has sections (type: group), every top-level question must be "
+                           "inside one, so the phone has a page for it")
         for i, field in enumerate(fields):
             if not isinstance(field, dict):
                 self.add(f"{path}#{i + 1}" if path else f"#{i + 1}", "a field must be a mapping")
@@ -113,12 +117,41 @@ class _Checker:
                 self.add(where, "name must be lower-case letters, digits and _ (starting with a letter)")
                 continue
             where = f"{path}.{name}" if path else name
-            if name in seen:
+            if name in seen or name in self.group_names:
                 self.add(where, "the name is used twice")
+                continue
+            if field.get("type") == "group":
+                if not top_level:
+                    self.add(where, "a section (type: group) may only stand at the top level of a form")
+                    continue
+                self.group_names.add(name)
+                seen.update(self.group(field, where, {**base, **seen}))
                 continue
             self.field(field, where, {**base, **seen}, repeat_names)
             seen[name] = field
         return seen
+
+    def group(self, field, where, earlier):
+        """A section: a page of top-level questions. Its relevance (ANDed into its questions') may
+        refer only to questions before it, so the phone can decide it before showing the page."""
+        unknown = set(field) - GROUP_KEYS
+        if unknown:
+            self.add(where, f"unknown keys for a section: {', '.join(sorted(map(str, unknown)))}")
+        problem = _bilingual_problem(field.get("label"))
+        if problem:
+            self.add(where, "label " + problem)
+        problem = _bilingual_problem(field.get("hint"), required=False)
+        if problem:
+            self.add(where, "hint " + problem)
+        if "relevant" in field:
+            problems, names = check_condition(field["relevant"], "relevant")
+            for p in problems:
+                self.add(where, p)
+            for ref in names:
+                if ref == "." or ref not in earlier:
+                    self.add(where, f"a section's relevant refers to {ref!r}, which is not a question "
+                                    f"before the section")
+        return self.fields(field.get("fields"), "", earlier, in_group=True)
 
     def field(self, field, where, earlier, repeat_names):
         unknown = set(field) - FIELD_KEYS
@@ -219,6 +252,8 @@ class _Checker:
                 self.add(where, "constraint_message " + problem)
 
     def repeat(self, field, kind, where, earlier, repeat_names):
+        if "prefill" in field and (kind != "repeat" or field["prefill"] not in PREFILLS):
+            self.add(where, f"prefill is only for a repeat, and one of: {', '.join(PREFILLS)}")
         if kind != "repeat":
             for key in ("fields", "min_count", "max_count"):
                 if key in field:
@@ -284,26 +319,58 @@ def check_definition(data, source, expected_id=None):
         problems.append(("settings", "settings must map names to numbers"))
         settings = {}
     fields = data.get("fields")
-    top_names = [f.get("name") for f in fields if isinstance(f, dict)] if isinstance(fields, list) else []
+    top_names = [n.get("name") for n in _opened(fields)] if isinstance(fields, list) else []
     checker = _Checker(settings, [n for n in top_names if isinstance(n, str)])
     top = checker.fields(fields, "", {})
     problems.extend(checker.problems)
-    updates = data.get("updates", [])
-    if not isinstance(updates, list) or not all(isinstance(u, str) and u in UPDATABLE for u in updates):
-        problems.append(("updates", f"updates must be a list of: {', '.join(UPDATABLE)}"))
-    else:
-        for attribute in updates:
-            missing = [n for n in UPDATABLE[attribute] if n not in top]
-            if missing:
-                problems.append(("updates", f"updating {attribute} needs the fields {', '.join(missing)}"))
-        if "members" in updates and top.get("members", {}).get("type") not in (None, "repeat"):
-            problems.append(("updates", "updating members needs members to be a repeat"))
+    if not checker.problems:
+        problems.extend(form_effects.check_effects(data.get("effects"), top))
+        problems.extend(form_effects.check_profile(data.get("profile"), top))
     if problems:
         field, _ = problems[0]
         lines = [f"field {f}: {m}" if f else m for f, m in problems]
         raise FormDefinitionError(source, field, "; ".join(lines) if len(lines) > 1 else problems[0][1])
     # A JSON round trip: plain dicts, lists, str, int, float, bool only (what the phone receives).
     return json.loads(json.dumps(data, ensure_ascii=False))
+
+
+def _opened(fields):
+    """Top-level questions with sections opened (raw, unchecked lists welcome)."""
+    out = []
+    for f in fields or []:
+        if isinstance(f, dict) and f.get("type") == "group" and isinstance(f.get("fields"), list):
+            out.extend(c for c in f["fields"] if isinstance(c, dict))
+        elif isinstance(f, dict):
+            out.append(f)
+    return out
+
+
+_flat_cache = {}
+
+
+def answer_fields(definition):
+    """The top-level questions of a checked definition in order, sections opened: what answers are
+    keyed by. A question in a section is relevant only when its section is, so the section's
+    relevance is folded into it. Cached per definition (definitions are shared, never changed)."""
+    key = id(definition)
+    hit = _flat_cache.get(key)
+    if hit is not None and hit[0] is definition:
+        return hit[1]
+    out = []
+    for f in definition.get("fields") or []:
+        if f.get("type") != "group":
+            out.append(f)
+            continue
+        for child in f["fields"]:
+            if "relevant" in f:
+                rel = ({"all": [f["relevant"], child["relevant"]]} if "relevant" in child
+                       else f["relevant"])
+                child = dict(child, relevant=rel)
+            out.append(child)
+    if len(_flat_cache) > 1000:
+        _flat_cache.clear()
+    _flat_cache[key] = (definition, out)
+    return out
 
 
 def definition_sha256(definition):
@@ -395,9 +462,11 @@ class FormRegistry:
         self.settings = settings
 
     @classmethod
-    def load(cls, forms_dir, archive_dir, settings=None):
-        """Check every forms_dir/*.yaml, archive new versions, refuse changed-but-same-version
-        files. Raises FormDefinitionError (naming file and field) and writes nothing then."""
+    def load(cls, forms_dir, archive_dir, settings=None, *, write_archive=True):
+        """Check every forms_dir/*.yaml (the current versions) and forms_dir/history/*.yaml (older
+        versions kept with the code, so a fresh server still accepts them), archive new versions,
+        refuse changed-but-same-version files. Raises FormDefinitionError (naming file and field)
+        and writes nothing then. write_archive=False reads only (a command beside a server)."""
         forms_dir, archive_dir = Path(forms_dir), Path(archive_dir)
         if settings is not None and not isinstance(settings, dict):
             raise FormDefinitionError("settings", None, "settings must be a mapping")
@@ -434,6 +503,12 @@ class FormRegistry:
             if known is None:
                 new.append((path, definition, sha))
             current[form_id] = version
+        new.extend(_history(forms_dir / "history", archive, current))
+        if not write_archive:
+            for path, definition, sha in new:
+                archive[(definition["id"], definition["version"])] = {
+                    "sha256": sha, "definition": definition, "source": path.name}
+            new = []
         for path, definition, sha in new:
             record = {"id": definition["id"], "version": definition["version"], "sha256": sha,
                       "source": path.name, "definition": definition}
@@ -447,6 +522,9 @@ class FormRegistry:
         versions = {key: _with_settings(record["definition"], settings)
                     for key, record in archive.items()}
         return cls(versions, current, settings)
+
+    def ids(self):
+        return sorted(self._current)
 
     def current(self):
         """[{"id", "version", "sha256"}] of the current files, by id."""
@@ -468,15 +546,64 @@ class FormRegistry:
         return key if key in self._versions else None
 
     def get(self, form_id, version=None):
-        """The definition (a fresh plain dict) as served to phones; None for an unknown id or
-        version. Without a version: the current file's version."""
+        """The definition as served to phones, shared by every caller: read it, never change it
+        (copying it for every item cost a third of a push). None for an unknown id or version.
+        Without a version: the current file's version."""
         key = self._key(form_id, version)
-        return copy.deepcopy(self._versions[key]) if key else None
+        return self._versions[key] if key else None
 
     def sha256(self, form_id, version=None):
         """The hash of the served definition (for ETags and the bootstrap list); None if unknown."""
         key = self._key(form_id, version)
         return self._sha[key] if key else None
+
+
+def _history(history_dir, archive, current):
+    """Older versions kept in forms/history/ ([(path, definition, sha)] of those not archived yet).
+    Each must be older than the current file of its form; an archived version must match."""
+    out = []
+    if not history_dir.is_dir():
+        return out
+    for path in sorted(history_dir.iterdir()):
+        if not path.is_file() or path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+            continue
+        form_id = path.name.split(".")[0]
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise FormDefinitionError(path, None, f"not readable YAML: {exc}") from None
+        definition = check_definition(data, path, expected_id=form_id)
+        version = definition["version"]
+        if form_id not in current or version >= current[form_id]:
+            raise FormDefinitionError(path, "version", "a version in history/ must be older than "
+                                                       "the current file of its form")
+        sha = definition_sha256(definition)
+        known = archive.get((form_id, version))
+        if known is not None and known["sha256"] != sha:
+            raise FormDefinitionError(path, "version", f"version {version} is archived with other "
+                                                       f"content; history must not change")
+        if known is None:
+            out.append((path, definition, sha))
+    return out
+
+
+def init_app(app):
+    """Form definitions are checked at start-up: a broken file stops the app, naming file and field."""
+    import os as _os
+    app.extensions["jiedui_forms"] = FormRegistry.load(
+        app.config["FORMS_DIR"], _os.path.join(app.config["DATA_DIR"], "forms"),
+        settings=served_settings(app))
+
+
+def served_settings(app):
+    """The server's values for the settings forms declare (e.g. kWh per kW for the PV form)."""
+    return {"pv_yield_kwh_per_kw": app.config["PV_YIELD_KWH_PER_KW"]}
+
+
+def registry(app=None):
+    """The app's form registry (shared, read-only)."""
+    from flask import current_app
+    return (app or current_app).extensions["jiedui_forms"]
 
 
 def _with_settings(definition, settings):
@@ -495,18 +622,15 @@ def _with_settings(definition, settings):
 
 
 def _today_iso(today, settings):
+    """The day answers are checked against ("not later than today"): the deployment zone's."""
     if isinstance(today, datetime.datetime):
         return today.date().isoformat()
     if isinstance(today, datetime.date):
         return today.isoformat()
     if isinstance(today, str) and _is_iso_date(today):
         return today
-    try:
-        import zoneinfo
-        zone = zoneinfo.ZoneInfo((settings or {}).get("timezone") or DEFAULT_TIMEZONE)
-        return datetime.datetime.now(zone).date().isoformat()
-    except Exception:  # no tz database: the server's own calendar day
-        return datetime.date.today().isoformat()
+    from .clock import today_iso
+    return today_iso()
 
 
 def _show(value, limit=40):
@@ -530,14 +654,17 @@ class _Validator:
         self.today = today
         self.settings = settings
         self.errors = []
+        self.total = 0
         self.pending = []   # constraints, checked once every answer is known
 
     def error(self, path, where, code, zh, en):
-        self.errors.append({"field": path, "code": code,
-                            "zh": f"{where[0]}：{zh}", "en": f"{where[1]}: {en}"})
+        self.total += 1
+        if len(self.errors) < MAX_ERRORS:  # a reply never grows with what was sent
+            self.errors.append({"field": path, "code": code,
+                                "zh": f"{where[0]}：{zh}", "en": f"{where[1]}: {en}"})
 
     def run(self, answers):
-        fields = self.definition.get("fields") or []
+        fields = answer_fields(self.definition)
         if not isinstance(answers, dict):
             self.errors.append({"field": "", "code": "not_object",
                                 "zh": "答案须为对象（以问题名称为键）。",
@@ -735,7 +862,12 @@ def validate_answers(definition, answers, *, today=None, settings=None):
     except (ConditionError, RecursionError) as exc:  # a broken definition, not the phone's fault
         return {}, [{"field": "", "code": "definition",
                      "zh": f"表单定义有误：{exc}", "en": f"The form definition is broken: {exc}"}]
-    return clean, validator.errors
+    errors = validator.errors
+    if validator.total > len(errors):
+        more = validator.total - len(errors)
+        errors = errors + [{"field": "", "code": "more", "zh": f"另有 {more} 处错误未列出",
+                            "en": f"{more} more errors not listed"}]
+    return clean, errors
 
 
 # =============================================================================================
@@ -757,52 +889,8 @@ def _walk_values(fields, answers):
 def attachment_names(definition, answers):
     """The photo and signature file names the answers refer to, in form order, once each."""
     names = []
-    for field, value in _walk_values(definition.get("fields") or [], answers):
+    for field, value in _walk_values(answer_fields(definition), answers):
         if field["type"] in ("photo", "signature") and is_safe_attachment_name(value) \
                 and value not in names:
             names.append(value)
     return names
-
-
-def household_updates(definition, answers, *, at=None):
-    """The household attributes a (validated) submission updates, per the form's `updates`:
-    members (the full list after the changes, with population) and pv_status. pv_status.stage is
-    the grid stage once the household consents, "interested" before consent is recorded, and
-    "declined" when it is not interested or does not consent. `at` (ISO time) stamps
-    pv_status.updated_at."""
-    updates = {}
-    wanted = definition.get("updates") or []
-    if not isinstance(answers, dict):
-        return updates
-    if "members" in wanted and isinstance(answers.get("members"), list):
-        members = []
-        for entry in answers["members"]:
-            if not isinstance(entry, dict):
-                continue
-            member = {}
-            for key in MEMBER_KEYS:
-                value = entry.get(key)
-                if key == "birth_year":
-                    member[key] = value if isinstance(value, int) and not isinstance(value, bool) else None
-                else:
-                    member[key] = value.strip() if isinstance(value, str) else ""
-            members.append(member)
-        if members:
-            updates["members"] = members
-            updates["population"] = len(members)
-    if "pv_status" in wanted and answers.get("interested") in ("yes", "no"):
-        consent = answers.get("consent")
-        if answers["interested"] == "no" or consent == "no":
-            status = {"stage": "declined", "capacity_kw": None, "expected_kwh_year": None,
-                      "funding_mode": None}
-        elif consent == "yes":
-            status = {"stage": answers.get("grid_stage") or "none",
-                      "capacity_kw": answers.get("capacity_kw"),
-                      "expected_kwh_year": answers.get("expected_kwh_year"),
-                      "funding_mode": answers.get("funding_mode")}
-        else:
-            status = {"stage": "interested", "capacity_kw": None, "expected_kwh_year": None,
-                      "funding_mode": None}
-        status["updated_at"] = at
-        updates["pv_status"] = status
-    return updates

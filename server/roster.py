@@ -14,9 +14,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .auth import USERNAME_RE, audit, now_iso
-from .households import LANDLINE_RE, MAX_POPULATION, MOBILE_RE
-from .store import CORE
+from .records import audit, households, users, villages
+from .records.households import LANDLINE_RE, MAX_POPULATION, MOBILE_RE
+from .records.users import USERNAME_RE
+from .store import get_store
 
 MAX_ROWS = 5000          # a village has at most ~1,600 households
 MAX_BYTES = 5 * 1024 * 1024
@@ -346,40 +347,40 @@ def _parse_row(row_no, values, headers):
                     f"Cadres must be usernames (such as liwei), separated by “、” or “,”: {', '.join(wrong)}")
             else:
                 row[field] = list(dict.fromkeys(names))
+    # Whatever the ledger's spelling, the household's own schema has the last word.
+    carried = {f: row[f] for f in ATTRIBUTES if f in row}
+    _clean, problems = households.clean_changes(carried)
+    for p in problems:
+        if not any(e["column"] == headers.get(p["field"]) for e in errors):
+            errors.append(_error(row_no, headers.get(p["field"]), p["zh"], p["en"]))
     return row, errors
 
 
 # ---- importing into the store ------------------------------------------------------------------
 
 
-def household_id(village_id, number):
-    return f"{village_id}-{number:04d}"
-
-
-def _number_of(hid):
-    tail = hid.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+ATTRIBUTES = ("head_name", "phone", "address", "group", "category", "population")
 
 
 def _plan(tx, village_id, rows):
     """Match every row to a household (or a new id) and check cadres; returns (plan, errors)."""
     errors = []
-    if tx.get(CORE, "villages", village_id) is None:
+    if villages.get(village_id, tx) is None:
         return [], [_error(None, None, f"村 {village_id} 不存在，请先创建该村。",
                            f"Village {village_id} does not exist; create it first.")]
-    existing = {d["id"]: d for d in tx.search(village_id, "households")}
+    existing = {d["id"]: d for d in households.in_village(village_id, tx)}
     by_key = {}
     for doc in existing.values():
         by_key.setdefault((doc.get("head_name", ""), doc.get("group", "")), []).append(doc["id"])
-    users = {u["id"]: u for u in tx.search(CORE, "users")}
-    taken = set(existing) | {household_id(village_id, r["number"]) for r in rows if "number" in r}
-    next_number = max((_number_of(h) for h in taken), default=0) + 1
+    accounts = {u["id"]: u for u in users.list_all(tx)}
+    taken = set(existing) | {households.make_id(village_id, r["number"]) for r in rows if "number" in r}
+    next_number = max((households.number_of(h) for h in taken), default=0) + 1
     targeted = {}
     plan = []
     for row in rows:
         row_errors = []
         for cid in row.get("cadres", []):
-            user = users.get(cid)
+            user = accounts.get(cid)
             if user is None:
                 row_errors.append(_error(row["row"], "帮扶责任人", f"没有用户名为 {cid} 的账号。",
                                          f"No account with username {cid}."))
@@ -387,7 +388,7 @@ def _plan(tx, village_id, rows):
                 row_errors.append(_error(row["row"], "帮扶责任人", f"{cid} 不是本村的驻村干部。",
                                          f"{cid} is not a cadre of this village."))
         if "number" in row:
-            hid = household_id(village_id, row["number"])
+            hid = households.make_id(village_id, row["number"])
         else:
             matches = by_key.get((row["head_name"], row.get("group", "")), [])
             if len(matches) > 1:
@@ -399,14 +400,14 @@ def _plan(tx, village_id, rows):
             elif matches:
                 hid = matches[0]
             else:
-                while household_id(village_id, next_number) in taken:
+                while households.make_id(village_id, next_number) in taken:
                     next_number += 1
                 if next_number > 9999:
                     row_errors.append(_error(row["row"], None, "户编号已用完（最多 9999 户）。",
                                              "No household numbers left (at most 9999)."))
                     hid = None
                 else:
-                    hid = household_id(village_id, next_number)
+                    hid = households.make_id(village_id, next_number)
                     taken.add(hid)
         if hid is not None:
             first = targeted.setdefault(hid, row["row"])
@@ -419,50 +420,36 @@ def _plan(tx, village_id, rows):
     return plan, errors
 
 
-def import_roster(store, village_id, rows, *, actor):
+def import_roster(village_id, rows, *, actor, store=None, earlier_errors=()):
     """Create or update the village's households from parsed rows, all in one write.
 
-    Raises RosterError (nothing written) when a row cannot be applied: unknown village or cadre,
-    an ambiguous match. Returns {"created", "updated", "unchanged"}."""
+    Raises RosterError (nothing written) when any row cannot be applied — the parser's errors
+    (`earlier_errors`) and the plan's (unknown village or cadre, an ambiguous match) together, so
+    one attempt reports every problem of the file. Returns {"created", "updated", "unchanged"}."""
 
     def write(tx):
         plan, errors = _plan(tx, village_id, rows)
+        errors = list(earlier_errors) + errors
         if errors:
-            raise RosterError(errors)
+            raise RosterError(sorted(errors, key=lambda e: (e["row"] or 0)))
         summary = {"created": 0, "updated": 0, "unchanged": 0}
-        now = now_iso()
         for row, hid, doc in plan:
-            carried = {f: row[f] for f in ("head_name", "phone", "address", "group", "category",
-                                           "population") if f in row}
+            carried = {f: row[f] for f in ATTRIBUTES if f in row}
             if "cadres" in row:
                 carried["cadre_ids"] = row["cadres"]
             if doc is None:
-                doc = {"id": hid, "village_id": village_id, "head_name": "", "phone": "",
-                       "address": "", "group": "", "category": "ordinary", "population": 1,
-                       "members": [], "plots": [], "cadre_ids": [], "pv_status": None,
-                       "version": 1, "updated_at": now}
-                doc.update(carried)
-                tx.put(village_id, "households", doc)
+                households.create(tx, actor, households.new_household(village_id, hid, **carried),
+                                  write_audit=False)
                 summary["created"] += 1
                 continue
-            changed = {f: v for f, v in carried.items() if doc.get(f) != v}
-            if not changed:
-                summary["unchanged"] += 1
-                continue
-            version = doc.get("version", 1) + 1
-            doc.update(changed)
-            doc["version"] = version
-            doc["updated_at"] = now
-            # households.merge_household_edit detects clashes per field from these
-            field_versions = doc.setdefault("field_versions", {})
-            for f in changed:
-                field_versions[f] = version
-            tx.put(village_id, "households", doc)
-            summary["updated"] += 1
-        audit(tx, actor, "import_roster", village_id, dict(summary, rows=len(rows)))
+            before = doc.get("version", 1)
+            stored, _clash = households.apply_changes(tx, actor, hid, carried, source="roster",
+                                                      write_audit=False)
+            summary["updated" if stored.get("version", 1) != before else "unchanged"] += 1
+        audit.record(tx, actor, "import_roster", village_id, dict(summary, rows=len(rows)))
         return summary
 
-    return store.write(write)
+    return (store or get_store()).write(write)
 
 
 def read_roster_file(path, max_bytes=MAX_BYTES):
@@ -478,14 +465,14 @@ def read_roster_file(path, max_bytes=MAX_BYTES):
     return data, None
 
 
-def import_upload(store, village_id, filename, data, *, actor):
+def import_upload(village_id, filename, data, *, actor, store=None):
     """Parse and import a file's bytes (the admin page's upload): (summary, []) or (None, errors),
     and with errors nothing is written. The caller limits the size."""
     rows, errors = parse_roster(filename, data)
-    if errors:
-        return None, errors
+    if errors and (not rows or any(e["row"] is None for e in errors)):
+        return None, errors  # the file itself is unreadable: nothing to plan
     try:
-        return import_roster(store, village_id, rows, actor=actor), []
+        return import_roster(village_id, rows, actor=actor, store=store, earlier_errors=errors), []
     except RosterError as e:
         return None, e.errors
 
@@ -495,7 +482,7 @@ def run_import(store, path, village_id, actor, max_bytes=MAX_BYTES):
     data, err = read_roster_file(path, max_bytes)
     if err:
         return None, [err]
-    return import_upload(store, village_id, str(path), data, actor=actor)
+    return import_upload(village_id, str(path), data, actor=actor, store=store)
 
 
 def format_errors(errors):

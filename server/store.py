@@ -40,6 +40,10 @@ class StoreLocked(RuntimeError):
     """Another live process owns the data folder."""
 
 
+class UnstorableValue(ValueError):
+    """A document JSON cannot carry (NaN, a lone surrogate...): its write fails, nothing applied."""
+
+
 class _MemoryStorage(Storage):
     """TinyDB storage whose read returns the live dict: the store mutates it directly."""
 
@@ -61,6 +65,7 @@ class _Partition:
         self.path = path
         self.db = TinyDB(storage=_MemoryStorage)
         self.snapshot_seq = 0
+        self.last_seq = 0  # the newest seq written to this partition: its change cursor
         self.dirty = False
         self.keys = {}  # table -> {key: str(doc_id)}
         self.next_id = {}  # table -> int
@@ -76,6 +81,7 @@ class _Partition:
             data = json.load(f)
         meta = data.pop("_meta", {}).get("1", {})
         self.snapshot_seq = int(meta.get("seq", 0))
+        self.last_seq = int(meta.get("last_seq", 0))
         self.tables.clear()
         self.tables.update(data)
         for table, docs in data.items():
@@ -90,10 +96,11 @@ class _Partition:
 
     def write_snapshot(self, path, tables, seq):
         """A plain TinyDB file, plus a _meta table saying which journal entries it already holds."""
-        write_json_atomic(path, dict(tables, _meta={"1": {"seq": seq, "partition": self.name}}))
+        write_json_atomic(path, dict(tables, _meta={"1": {"seq": seq, "partition": self.name,
+                                                          "last_seq": self.last_seq}}))
 
     def max_seq(self):
-        best = self.snapshot_seq
+        best = max(self.snapshot_seq, self.last_seq)
         for docs in self.tables.values():
             for doc in docs.values():
                 s = doc.get("seq", 0)
@@ -120,6 +127,9 @@ class _Partition:
         docs[doc_id] = doc
         self.db.table(table).clear_cache()
         self.dirty = True
+        seq = doc.get("seq", 0)
+        if isinstance(seq, int) and seq > self.last_seq:
+            self.last_seq = seq
 
     def delete(self, table, key):
         doc_id = self.keys.get(table, {}).pop(key, None)
@@ -175,7 +185,8 @@ class Transaction:
     def __init__(self, store):
         self._store = store
         self._pending = {}  # (partition, table, key) -> doc or None (deleted)
-        self._encoded = {}  # (partition, table, key) -> the doc as JSON text
+        self._encoded = {}  # (partition, table, key) -> the doc as UTF-8 JSON bytes
+        self._del_seq = {}
         self._order = []
 
     def get(self, partition, table, key):
@@ -202,11 +213,17 @@ class Transaction:
         key = doc.get(kf)
         if not isinstance(key, str) or not key:
             raise ValueError(f"document for {table} needs a string {kf!r}")
+        stamped = dict(doc, seq=self._store._seq + 1)
+        # Encoded once, to bytes, here: a value JSON or UTF-8 cannot hold (NaN, a lone surrogate,
+        # a cycle) fails this write function before anything is applied. The journal line carries
+        # these bytes, and the stored copy is decoded from them, so memory is exactly what a replay
+        # rebuilds and never aliases the caller's object.
+        try:
+            encoded = json.dumps(stamped, ensure_ascii=False, separators=(",", ":"),
+                                 allow_nan=False).encode("utf-8")
+        except (ValueError, TypeError, UnicodeEncodeError, RecursionError) as e:
+            raise UnstorableValue(f"{table} {key!r}: {e.__class__.__name__}") from None
         self._store._seq += 1  # only the writer thread is here; a failed fn leaves a gap, harmless
-        stamped = dict(doc, seq=self._store._seq)
-        # Encoded once: the journal line carries these bytes, and the stored copy is decoded from
-        # them, so memory is exactly what a replay rebuilds and never aliases the caller's object.
-        encoded = json.dumps(stamped, ensure_ascii=False, separators=(",", ":"))
         k = (partition, table, key)
         if k not in self._pending:
             self._order.append(k)
@@ -250,6 +267,7 @@ class Store:
         self._snapshot_wake = threading.Event()
         self._last_write = 0.0
         self.is_open = False
+        self._fault_before_fsync = False  # tests: make the next journal append fail
         self.stats = {"batches": 0, "writes": 0, "snapshots": 0}
 
     # ---- opening and closing -------------------------------------------------------------------
@@ -375,6 +393,7 @@ class Store:
                     part.put(op["t"], op["doc"])
                 else:
                     part.delete(op["t"], op["k"])
+                    part.last_seq = max(part.last_seq, seq)
             self._seq = max(self._seq, rec["seq"])
 
     def _start_journal(self, no):
@@ -421,6 +440,17 @@ class Store:
         with self._lock:
             return self._village_ids_unlocked()
 
+    def partition_seq(self, partition):
+        """The newest seq written to a partition (0 when it has none): a change cursor, so a
+        cache of anything computed from one village stays right while this number stands."""
+        with self._lock:
+            if partition != CORE and partition not in self._partitions:
+                return 0
+            p = self._load_partition(partition)
+            if not p.last_seq:
+                p.last_seq = p.max_seq()
+            return p.last_seq
+
     @property
     def seq(self):
         return self._seq
@@ -457,45 +487,82 @@ class Store:
                     stop = True
                     break
                 batch.append(nxt)
-            self._run_batch(batch)
+            try:
+                self._run_batch(batch)
+            except BaseException as e:  # the writer must outlive any write: fail the batch, go on
+                log.exception("store writer: a batch failed")
+                for _fn, done, box in batch:
+                    if not done.is_set():
+                        box.pop("result", None)
+                        box.setdefault("error", e)
+                        done.set()
             if stop:
                 return
 
+    def _journal_line(self, tx):
+        """The journal line of one write function, as bytes (every document already encoded)."""
+        ops = []
+        for part_name, table, key in tx._order:
+            k = (part_name, table, key)
+            head = json.dumps({"p": part_name, "t": table}, ensure_ascii=False)[:-1].encode()
+            if tx._pending[k] is None:
+                self._seq += 1
+                tx._del_seq[k] = self._seq
+                ops.append(head + b',"op":"del","k":' + json.dumps(key).encode()
+                           + b',"seq":' + str(self._seq).encode() + b"}")
+            else:
+                doc_seq = str(tx._pending[k]["seq"]).encode()
+                ops.append(head + b',"op":"put","seq":' + doc_seq + b',"doc":' + tx._encoded[k] + b"}")
+        return b'{"seq":' + str(self._seq).encode() + b',"ops":[' + b",".join(ops) + b"]}\n"
+
+    def _apply(self, tx, undo):
+        """Make one write function's documents readable, remembering how to take them back."""
+        for part_name, table, key in tx._order:
+            doc = tx._pending[(part_name, table, key)]
+            part = self._load_partition(part_name)
+            undo.append((part, table, key, part.get(table, key)))
+            if doc is None:
+                part.delete(table, key)
+                part.last_seq = max(part.last_seq, tx._del_seq[(part_name, table, key)])
+            else:
+                part.put(table, doc)
+
     def _run_batch(self, batch):
         lines = []
+        undo = []
         with self._lock:
             for fn, _done, box in batch:
                 tx = Transaction(self)
                 try:
                     box["result"] = fn(tx)
+                    if not tx._order:
+                        continue
+                    line = self._journal_line(tx)
                 except BaseException as e:  # the caller gets it; nothing of this fn is applied
+                    box.pop("result", None)
                     box["error"] = e
                     continue
-                if not tx._order:
-                    continue
-                ops = []
-                for part_name, table, key in tx._order:
-                    k = (part_name, table, key)
-                    doc = tx._pending[k]
-                    part = self._load_partition(part_name)
-                    head = json.dumps({"p": part_name, "t": table}, ensure_ascii=False)[:-1]
-                    if doc is None:
-                        self._seq += 1
-                        part.delete(table, key)
-                        ops.append(f'{head},"op":"del","k":{json.dumps(key)},"seq":{self._seq}}}')
-                    else:
-                        part.put(table, doc)
-                        ops.append(f'{head},"op":"put","seq":{doc["seq"]},"doc":{tx._encoded[k]}}}')
-                lines.append(f'{{"seq":{self._seq},"ops":[{",".join(ops)}]}}\n'.encode())
+                # Applied only now, its line encoded; readers wait for the fsync below (they take
+                # this lock), so nobody sees a write before it is durable.
+                self._apply(tx, undo)
+                lines.append(line)
             if lines:
                 data = b"".join(lines)
                 try:
+                    if self._fault_before_fsync:
+                        raise OSError("injected journal fault")
                     self._journal.write(data)
                     self._journal.flush()
                     os.fsync(self._journal.fileno())
                     self._journal_bytes += len(data)
-                except OSError as e:  # not durable: nobody may be told it is
+                except OSError as e:  # not durable: nobody may be told it is, nor read it
                     log.exception("journal write failed")
+                    for part, table, key, old in reversed(undo):
+                        if old is None:
+                            part.delete(table, key)
+                        else:
+                            part.put(table, old)
+                    self._reopen_journal_after_failure()
                     for _fn, _done, box in batch:
                         box.pop("result", None)
                         box.setdefault("error", e)
@@ -506,6 +573,18 @@ class Store:
             done.set()
         if self._journal_bytes > self.journal_snapshot_bytes:
             self._snapshot_wake.set()
+
+    def _reopen_journal_after_failure(self):
+        """A failed append may have left part of a line: start a new journal file, so the next
+        line never follows a torn one (replay discards only a torn *last* line)."""
+        try:
+            self._journal.close()
+        except OSError:
+            pass
+        try:
+            self._start_journal(self._journal_no + 1)
+        except OSError:
+            log.exception("cannot start a new journal; writes will keep failing")
 
     # ---- snapshots -----------------------------------------------------------------------------
 

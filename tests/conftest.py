@@ -8,8 +8,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from server import create_app  # noqa: E402
-from server.auth import create_user  # noqa: E402
-from server.store import CORE, close_app_store, get_store  # noqa: E402
+from server.records import households, users, villages  # noqa: E402
+from server.store import close_app_store, get_store  # noqa: E402
 
 PASSWORD = "correct-horse-42"
 
@@ -17,25 +17,27 @@ PASSWORD = "correct-horse-42"
 def seed_world(store):
     """Two villages, a few households, one account of each kind (plus a cadre per village)."""
     def write(tx):
-        tx.put(CORE, "villages", {"id": "v1", "name": "青石村", "township": "长寿镇", "county": "平江县"})
-        tx.put(CORE, "villages", {"id": "v2", "name": "白沙村", "township": "长寿镇", "county": "平江县"})
+        villages.put(tx, {"id": "v1", "name": "青石村", "township": "长寿镇", "county": "平江县"})
+        villages.put(tx, {"id": "v2", "name": "白沙村", "township": "长寿镇", "county": "平江县"})
         for vid, n in (("v1", 3), ("v2", 2)):
             for i in range(1, n + 1):
-                tx.put(vid, "households", {
-                    "id": f"{vid}-{i:04d}", "village_id": vid, "head_name": f"张{vid}{i}",
-                    "phone": "13800138000", "address": f"{i}号", "group": "1组", "category": "tuopin",
-                    "population": 3,
-                    "members": [{"name": f"张{vid}{i}", "relation": "户主", "sex": "male",
-                                 "birth_year": 1970, "health": "健康", "schooling": "初中", "work": "务农"}],
-                    "plots": [{"name": "大田", "area_mu": 1.5, "east": "水渠", "west": "村道",
-                               "south": "李家", "north": "山林", "contract_signed": True}],
-                    "cadre_ids": [f"cadre{vid[1]}"], "pv_status": None, "version": 1,
-                    "updated_at": "2026-01-01T00:00:00+00:00", "field_versions": {}})
+                households.create(tx, "test", households.new_household(
+                    vid, f"{vid}-{i:04d}", head_name=f"张{vid}{i}", phone="13800138000",
+                    address=f"{i}号", group="1组", category="tuopin", population=3,
+                    members=[{"name": f"张{vid}{i}", "relation": "户主", "sex": "male",
+                              "birth_year": 1970, "health": "健康", "schooling": "初中", "work": "务农"}],
+                    plots=[{"name": "大田", "area_mu": 1.5, "east": "水渠", "west": "村道",
+                            "south": "李家", "north": "山林", "contract_signed": True}],
+                    cadre_ids=[f"cadre{vid[1]}"], updated_at="2026-01-01T00:00:00+00:00"),
+                    write_audit=False)
     store.write(write)
-    create_user(store, "cadre1", "cadre", PASSWORD, villages=["v1"], display_name="李干部", unit="县农业农村局")
-    create_user(store, "cadre2", "cadre", PASSWORD, villages=["v2"], display_name="王干部", unit="县委党校")
-    create_user(store, "super", "supervisor", PASSWORD, villages=["v1", "v2"], display_name="赵督导")
-    create_user(store, "admin", "admin", PASSWORD, display_name="管理员")
+    users.create("cadre1", "cadre", PASSWORD, villages=["v1"], display_name="李干部",
+                 unit="县农业农村局", store=store)
+    users.create("cadre2", "cadre", PASSWORD, villages=["v2"], display_name="王干部",
+                 unit="县委党校", store=store)
+    users.create("super", "supervisor", PASSWORD, villages=["v1", "v2"], display_name="赵督导",
+                 store=store)
+    users.create("admin", "admin", PASSWORD, display_name="管理员", store=store)
 
 
 @pytest.fixture

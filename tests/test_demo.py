@@ -9,20 +9,33 @@ from datetime import datetime
 import pytest
 from werkzeug.security import check_password_hash
 
-from server.auth import USERNAME_RE
+from server import formdefs
 from server.demo import DEMO_LOGINS, generate_demo, load_demo
-from server.households import HOUSEHOLD_ID_RE, clean_changes
+from server.records import households as household_records
+from server.records import submissions as submission_records
+from server.records import users as user_records
+from server.records.households import HOUSEHOLD_ID_RE, clean_changes
+from server.records.users import USERNAME_RE
 from server.roster import parse_phone
-from server.store import CORE, PARTITION_RE, Store
+from server.store import PARTITION_RE, Store
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TODAY = datetime(2026, 11, 29).date()
 
 
 @pytest.fixture(scope="module")
 def demo():
-    return generate_demo()
+    return generate_demo(TODAY)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    return formdefs.FormRegistry.load(os.path.join(ROOT, "forms"), str(tmp_path_factory.mktemp("archive")),
+                                      settings={"pv_yield_kwh_per_kw": 1100})
 
 
 def test_generate_demo_is_deterministic(demo):
-    assert generate_demo() == demo
+    assert generate_demo(TODAY) == demo
     assert all("password_hash" not in u for u in demo["users"])
 
 
@@ -89,9 +102,8 @@ def test_submissions_belong_to_paired_households(demo):
     for s in demo["submissions"]:
         assert str(uuid.UUID(s["uuid"])) == s["uuid"]
         h = households[s["household_id"]]
-        assert s["village_id"] == h["village_id"] and s["cadre_id"] in h["cadre_ids"]
-        assert s["form_version"] == 1 and s["attachments"] == []
-        assert s["review"] == {"state": "received", "comments": []}
+        assert s["cadre_id"] in h["cadre_ids"]
+        assert s["form_version"] == 2 and s["attachments"] == []
         assert datetime.fromisoformat(s["created_at"]) < datetime.fromisoformat(s["received_at"])
         a = s["answers"]
         if s["form"] == "household_visit":
@@ -105,46 +117,48 @@ def test_submissions_belong_to_paired_households(demo):
                 assert set(item) == {"product", "quantity", "unit", "price"}
         else:
             assert a["expected_kwh_year"] == a["capacity_kw"] * 1100
-            assert h["pv_status"]["capacity_kw"] == a["capacity_kw"]
     helped = [i["product"] for s in demo["submissions"] for i in s["answers"].get("help_given", [])]
     assert helped  # 消费帮扶 shows up somewhere
 
 
-def test_load_demo_writes_once_and_logins_work(tmp_path):
+def test_load_demo_writes_once_through_the_pipeline_and_logins_work(tmp_path, registry):
     data_dir = str(tmp_path / "data")
+    settings = {"pv_yield_kwh_per_kw": 1100}
     with Store(data_dir, snapshot_every=0) as store:
-        counts = load_demo(store)
+        counts = load_demo(store, registry, settings)
         assert counts["households"] == len(generate_demo()["households"])
         seq = store.seq
-        assert load_demo(store) is None  # already there: nothing overwritten
+        assert load_demo(store, registry, settings) is None  # already there: nothing overwritten
         assert store.seq == seq
     with Store(data_dir, snapshot_every=0) as store:  # durable across a reopen
         assert len(store.village_ids()) == 3
-        total = sum(len(store.search(v, "households")) for v in store.village_ids())
-        assert total == counts["households"]
-        assert sum(len(store.search(v, "submissions")) for v in store.village_ids()) == \
-            counts["submissions"]
+        stored = [h for v in store.village_ids() for h in household_records.in_village(v, store)]
+        assert len(stored) == counts["households"]
+        subs = [s for v in store.village_ids() for s in submission_records.in_village(v, store)]
+        assert len(subs) == counts["submissions"]
+        # the forms' declared effects were applied: visits date their households, PV enrollments
+        # set the PV status, promises made are open unless a later visit closed them
+        visited = {s["household_id"] for s in subs if s["form"] == "household_visit"}
+        by_id = {h["id"]: h for h in stored}
+        assert all(by_id[hid]["last_visit_date"] for hid in visited)
+        assert sum(1 for h in stored if h["pv_status"]) == sum(1 for s in subs if s["form"] == "pv_enrollment")
+        promised = {f"{s['uuid']}:{i}" for s in subs for i, _ in enumerate(s["answers"].get("followups", []))}
+        closed = {p["followup_id"] for s in subs for p in s["answers"].get("promises", [])
+                  if p["status"] in ("done", "dropped")}
+        still_open = {f["id"] for h in stored for f in h["open_followups"]}
+        assert closed and still_open == promised - closed
         for username, password, role in DEMO_LOGINS:
-            user = store.get(CORE, "users", username)
+            user = user_records.get(username, store)
             assert user["role"] == role and user["active"]
             assert check_password_hash(user["password_hash"], password)
             assert not check_password_hash(user["password_hash"], password + "x")
 
 
-def test_demo_answers_pass_the_real_form_definitions(demo, tmp_path):
+def test_demo_answers_pass_the_real_form_definitions(demo, registry):
     """What the server would accept from a phone: nothing dropped, computed fields agree."""
-    from server import formdefs
-    forms_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "forms")
-    registry = formdefs.FormRegistry.load(forms_dir, str(tmp_path / "archive"),
-                                          settings={"pv_yield_kwh_per_kw": 1100})
-    households = {h["id"]: h for h in demo["households"]}
     for s in demo["submissions"]:
         definition = registry.get(s["form"], s["form_version"])
-        clean, errors = formdefs.validate_answers(definition, s["answers"], today="2026-11-29",
+        clean, errors = formdefs.validate_answers(definition, s["answers"], today=TODAY.isoformat(),
                                                   settings={"pv_yield_kwh_per_kw": 1100})
         assert errors == [], (s["uuid"], errors)
         assert clean == s["answers"], s["uuid"]
-        if s["form"] == "pv_enrollment":
-            status = formdefs.household_updates(definition, clean, at="x")["pv_status"]
-            expected = dict(households[s["household_id"]]["pv_status"], updated_at="x")
-            assert status == expected

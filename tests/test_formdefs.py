@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from server import conditions, formdefs
+from server import effects, formdefs
 from server.formdefs import FormDefinitionError, FormRegistry, validate_answers
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -74,13 +74,18 @@ def good_pv():
 def test_shipped_forms_load_with_the_fixed_field_names(registry):
     assert [f["id"] for f in registry.current()] == ["household_visit", "pv_enrollment"]
     visit = registry.get("household_visit")
-    names = [f["name"] for f in visit["fields"]]
+    assert visit["version"] == 2 and registry.versions("household_visit") == [1, 2]
+    assert all(f["type"] == "group" for f in visit["fields"])  # sections, in conversation order
+    assert [f["name"] for f in visit["fields"]] == [
+        "section_visit", "section_family", "section_income", "section_needs", "section_help",
+        "section_promises", "section_record"]
+    names = [f["name"] for f in formdefs.answer_fields(visit)]
     assert names == ["visit_date", "visit_type", "present", "topics", "family_changes", "members",
                      "income_wages", "income_farming", "income_livestock", "income_pv",
-                     "income_transfers", "income_total", "needs", "needs_detail", "help_given",
-                     "followups", "risk", "risk_reason", "photo_1", "photo_2", "photo_3",
-                     "location", "signature", "notes"]
-    by_name = {f["name"]: f for f in visit["fields"]}
+                     "income_transfers", "income_total", "needs", "needs_detail", "risk",
+                     "risk_reason", "help_given", "promises", "followups", "photo_1", "photo_2",
+                     "photo_3", "location", "signature", "notes"]
+    by_name = {f["name"]: f for f in formdefs.answer_fields(visit)}
     choice_names = lambda f: [c["name"] for c in by_name[f]["choices"]]  # noqa: E731
     assert choice_names("visit_type") == ["home", "phone", "group"]
     assert choice_names("topics") == ["income_jobs", "health_insurance", "schooling", "housing_safety",
@@ -91,14 +96,17 @@ def test_shipped_forms_load_with_the_fixed_field_names(registry):
     assert [c["name"] for c in by_name["members"]["fields"]] == [
         "name", "relation", "sex", "birth_year", "health", "schooling", "work"]
     assert [c["name"] for c in by_name["help_given"]["fields"]] == ["product", "quantity", "unit", "price"]
-    assert [c["name"] for c in by_name["followups"]["fields"]] == ["action", "due_date", "done"]
+    assert [c["name"] for c in by_name["followups"]["fields"]] == ["action", "due_date"]
+    assert by_name["promises"]["prefill"] == "open_followups"
+    assert [c["name"] for c in by_name["promises"]["fields"]] == ["followup_id", "status", "note"]
+    assert set(visit["effects"]) == {"visit_date", "members", "followups", "followup_answers", "help_value"}
 
     pv = registry.get("pv_enrollment")
-    by_name = {f["name"]: f for f in pv["fields"]}
+    by_name = {f["name"]: f for f in formdefs.answer_fields(pv)}
     assert list(by_name) == ["interested", "consent", "roof_type", "roof_area_m2", "orientation",
-                             "shading", "structure_ok", "capacity_kw", "expected_kwh_year",
-                             "funding_mode", "lecture_attended", "lecture_date", "grid_stage",
-                             "roof_photo_1", "roof_photo_2", "location", "signature", "notes"]
+                             "shading", "structure_ok", "roof_photo_1", "roof_photo_2", "capacity_kw",
+                             "expected_kwh_year", "funding_mode", "grid_stage", "lecture_attended",
+                             "lecture_date", "location", "signature", "notes"]
     assert choice_names("funding_mode") == ["self_funded", "subsidised", "village_collective", "roof_rental"]
     assert choice_names("grid_stage") == ["none", "applied", "approved", "installed", "connected"]
     assert pv["settings"] == {"pv_yield_kwh_per_kw": 1100}
@@ -138,11 +146,17 @@ def test_a_complete_pv_enrollment_is_accepted_and_computed(pv):
     assert errors == [] and clean["expected_kwh_year"] == 11250
 
 
-def test_server_validation_computes_what_the_phone_computes(visit, pv):
+def test_server_validation_computes_and_is_stable(visit, pv):
+    """Computed values are the server's (the shared vectors hold the phone to the same rules), and
+    stored answers validate to themselves."""
     for definition, answers in ((visit, good_visit()), (pv, good_pv())):
         clean, errors = validate_answers(definition, answers, today=TODAY)
         assert errors == []
-        assert conditions.compute_all(definition, clean, today=TODAY) == clean
+        assert validate_answers(definition, clean, today=TODAY) == (clean, [])
+    clean, _ = validate_answers(visit, good_visit(), today=TODAY)
+    assert clean["income_total"] == 18000 + 3200.5 + 1500
+    clean, _ = validate_answers(pv, good_pv(), today=TODAY)
+    assert clean["expected_kwh_year"] == 9 * 1100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,8 +232,44 @@ BROKEN = [
     ("version is not a number", MINIMAL.replace("version: 1", "version: one"), "version", "version"),
     ("version is zero", MINIMAL.replace("version: 1", "version: 0"), "version", ">= 1"),
     ("unknown subject", MINIMAL.replace("subject: household", "subject: village"), "subject", "subject"),
-    ("unknown update target", MINIMAL + "updates: [plots]\n", "updates", "updates must be"),
-    ("update needs its fields", MINIMAL + "updates: [pv_status]\n", "updates", "needs the fields"),
+    ("the old updates key", MINIMAL + "updates: [pv_status]\n", None, "unknown top-level keys"),
+    ("an unknown effect", MINIMAL + "effects: {plots: amount}\n", "effects", "effects may hold only"),
+    ("an effect names no question", MINIMAL + "effects: {visit_date: when}\n", "effects.visit_date",
+     "not a question"),
+    ("an effect on the wrong type", MINIMAL + "effects: {visit_date: amount}\n", "effects.visit_date",
+     "must be a date"),
+    ("a case sets what households lack", MINIMAL + "effects: {household: [{set: {plots: 1}}]}\n",
+     "effects.household#1", "set may change only"),
+    ("promise answers without prefill", MINIMAL + """\
+  - name: promises
+    type: repeat
+    label: {zh: 承诺, en: Promises}
+    fields:
+      - {name: fid, type: text, label: {zh: 号, en: Id}}
+      - name: status
+        type: select_one
+        label: {zh: 状态, en: Status}
+        choices: [{name: done, label: {zh: 办结, en: Done}}]
+effects: {followup_answers: {repeat: promises, id: fid, status: status}}
+""", "effects.followup_answers", "prefill"),
+    ("a profile shows an unknown field", MINIMAL + "profile: {fields: [nope]}\n", "profile.fields",
+     "not a question"),
+    ("sections and loose questions mixed", MINIMAL + """\
+  - name: part
+    type: group
+    label: {zh: 部分, en: Part}
+    fields: [{name: x, type: text, label: {zh: 甲, en: X}}]
+""", None, "every top-level question must be inside one"),
+    ("a section inside a repeat", MINIMAL + """\
+  - name: rows
+    type: repeat
+    label: {zh: 行, en: Rows}
+    fields:
+      - name: part
+        type: group
+        label: {zh: 部分, en: Part}
+        fields: [{name: x, type: text, label: {zh: 甲, en: X}}]
+""", "rows.part", "only stand at the top level"),
     ("not a mapping", "- just\n- a list\n", None, "mapping"),
 ]
 
@@ -352,15 +402,15 @@ def test_server_settings_reach_the_served_definition_not_the_archive(tmp_path):
     assert errors == [] and clean["expected_kwh_year"] == 11700
 
 
-def test_lookups_of_unknown_forms_answer_none_and_give_copies(registry):
+def test_lookups_of_unknown_forms_answer_none_and_share_definitions(registry):
     assert registry.get("nope") is None
     assert registry.get("pv_enrollment", 99) is None
     assert registry.get("pv_enrollment", "1") is None
     assert registry.get("pv_enrollment", True) is None
     assert registry.get(["pv_enrollment"]) is None
     assert registry.sha256("nope") is None
-    registry.get("pv_enrollment")["fields"].clear()
-    assert registry.get("pv_enrollment")["fields"]
+    # definitions are shared, not copied per lookup (a copy per item cost a third of a push)
+    assert registry.get("pv_enrollment") is registry.get("pv_enrollment")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,9 +635,7 @@ def test_random_json_never_raises(visit, pv):
         return makers[rng.randrange(len(makers) if depth < 3 else len(makers) - 2)]()
 
     for definition in (visit, pv, ALL_TYPES):
-        names = []
-        for field in definition["fields"]:
-            names.append(field["name"])
+        names = [f["name"] for f in formdefs.answer_fields(definition)]
         for _ in range(300):
             answers = {name: junk() for name in names if rng.random() < 0.7}
             if rng.random() < 0.2:
@@ -600,7 +648,7 @@ def test_random_json_never_raises(visit, pv):
                 assert isinstance(e["field"], str) and e["zh"] and e["en"]
             json.dumps([clean, errors], allow_nan=False).encode("utf-8")   # storable and sendable
             formdefs.attachment_names(definition, answers)
-            formdefs.household_updates(definition, answers)
+            effects.of(definition, clean)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,32 +665,35 @@ def test_attachment_names_lists_photos_and_signatures_once(visit):
         ["p.jpg", "r.jpg"]
 
 
-def test_visit_updates_the_member_list(visit):
+def test_visit_effects_update_members_date_the_visit_and_count_help(visit):
     clean, _ = validate_answers(visit, good_visit(), today=TODAY)
-    updates = formdefs.household_updates(visit, clean)
-    assert updates == {"population": 2, "members": [
+    found = effects.of(visit, clean)
+    assert found["changes"] == {"population": 2, "members": [
         {"name": "张建国", "relation": "户主", "sex": "male", "birth_year": 1968, "health": "健康",
          "schooling": "初中", "work": "务农"},
         {"name": "张小花", "relation": "孙女", "sex": "female", "birth_year": 2024, "health": "",
          "schooling": "", "work": ""}]}
+    assert found["visit_date"] == "2024-06-14"
+    assert found["followups"] == [{"index": 0, "action": "联系镇卫生院办理慢病卡", "due_date": "2024-06-30"}]
+    assert found["help_value"] == 300.0
     answers = good_visit()
     answers["family_changes"] = ["none"]
     del answers["members"]
     clean, _ = validate_answers(visit, answers, today=TODAY)
-    assert formdefs.household_updates(visit, clean) == {}
+    assert effects.of(visit, clean)["changes"] == {}
 
 
-def test_pv_enrollment_updates_the_pv_status(pv):
+def test_pv_enrollment_effects_set_the_pv_status(pv):
     clean, _ = validate_answers(pv, good_pv(), today=TODAY)
-    assert formdefs.household_updates(pv, clean, at="2024-06-15T10:00:00+08:00") == {"pv_status": {
+    assert effects.of(pv, clean, at="2024-06-15T10:00:00+08:00")["changes"] == {"pv_status": {
         "stage": "applied", "capacity_kw": 9, "expected_kwh_year": 9900, "funding_mode": "subsidised",
+        "lecture_attended": "yes", "lecture_date": "2024-05-20",
         "updated_at": "2024-06-15T10:00:00+08:00"}}
     for changes in ({"interested": "no"}, {"consent": "no"}):
         clean, errors = validate_answers(pv, {**good_pv(), **changes}, today=TODAY)
         assert errors == []
-        status = formdefs.household_updates(pv, clean)["pv_status"]
-        assert status == {"stage": "declined", "capacity_kw": None, "expected_kwh_year": None,
-                          "funding_mode": None, "updated_at": None}
-    assert formdefs.household_updates(pv, {}) == {}
-    assert formdefs.household_updates(pv, ["x"]) == {}
-    assert formdefs.household_updates(ALL_TYPES, {"rows": [{"item": "x"}]}) == {}
+        status = effects.of(pv, clean)["changes"]["pv_status"]
+        assert status["stage"] == "declined" and status["capacity_kw"] is None
+    assert effects.of(pv, {})["changes"] == {}
+    assert effects.of(pv, ["x"])["changes"] == {}
+    assert effects.of(ALL_TYPES, {"rows": [{"item": "x"}]})["changes"] == {}

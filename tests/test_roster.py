@@ -232,7 +232,7 @@ def parsed(text):
 
 
 def test_import_creates_then_reimport_changes_nothing(store):
-    summary = import_roster(store, VID, parsed(GOOD), actor="admin")
+    summary = import_roster(VID, store=store, rows=parsed(GOOD), actor="admin")
     assert summary == {"created": 4, "updated": 0, "unchanged": 0}
     docs = households(store)
     assert [d["id"] for d in docs] == [f"{VID}-0001", f"{VID}-0002", f"{VID}-0003", f"{VID}-0004"]
@@ -242,7 +242,7 @@ def test_import_creates_then_reimport_changes_nothing(store):
     assert first["village_id"] == VID and first["pv_status"] is None
     assert docs[2]["head_name"] == "王五" and docs[2]["phone"] == "" and docs[2]["cadre_ids"] == []
 
-    summary = import_roster(store, VID, parsed(GOOD), actor="admin")
+    summary = import_roster(VID, store=store, rows=parsed(GOOD), actor="admin")
     assert summary == {"created": 0, "updated": 0, "unchanged": 4}
     again = households(store)
     assert [(d["id"], d["version"], d["updated_at"], d["seq"]) for d in again] == \
@@ -253,7 +253,7 @@ def test_import_creates_then_reimport_changes_nothing(store):
 
 
 def test_changed_row_updates_and_keeps_what_the_roster_does_not_carry(store):
-    import_roster(store, VID, parsed(GOOD), actor="admin")
+    import_roster(VID, store=store, rows=parsed(GOOD), actor="admin")
     members = [{"name": "王五", "relation": "户主", "sex": "male", "birth_year": 1960, "health": "健康",
                 "schooling": "小学", "work": "务农"}]
 
@@ -268,7 +268,7 @@ def test_changed_row_updates_and_keeps_what_the_roster_does_not_carry(store):
     store.write(add_members)
     before = {d["id"]: d for d in households(store)}
     changed = GOOD.replace("王五,4,,低保户", "王五,5,13900002222,监测户").replace("张三,3,", "张三,4,")
-    summary = import_roster(store, VID, parsed(changed), actor="admin")
+    summary = import_roster(VID, store=store, rows=parsed(changed), actor="admin")
     assert summary == {"created": 0, "updated": 2, "unchanged": 2}
     after = {d["id"]: d for d in households(store)}
     wang = after[f"{VID}-0003"]  # matched by head name and group: it had no number in the roster
@@ -283,20 +283,20 @@ def test_changed_row_updates_and_keeps_what_the_roster_does_not_carry(store):
 
 
 def test_rows_without_numbers_get_free_numbers(store):
-    import_roster(store, VID, parsed(HEADER + "\n甲,1,,脱贫户,1组,,3,\n乙,1,,脱贫户,1组,,,\n丙,1,,脱贫户,1组,,,\n"),
+    import_roster(VID, store=store, rows=parsed(HEADER + "\n甲,1,,脱贫户,1组,,3,\n乙,1,,脱贫户,1组,,,\n丙,1,,脱贫户,1组,,,\n"),
                   actor="admin")
     assert [(d["id"], d["head_name"]) for d in households(store)] == \
         [(f"{VID}-0003", "甲"), (f"{VID}-0004", "乙"), (f"{VID}-0005", "丙")]
 
 
 def test_any_row_error_writes_nothing(store):
-    import_roster(store, VID, parsed(GOOD), actor="admin")
+    import_roster(VID, store=store, rows=parsed(GOOD), actor="admin")
     before = households(store)
     audit_before = store.search(CORE, "audit")
     seq_before = store.seq
     bad = GOOD.replace("赵六,1,", "赵六,2,") + "孙七,2,,脱贫户,1组,,,nosuch\n周八,1,,脱贫户,1组,,,huangtao\n"
     with pytest.raises(RosterError) as info:
-        import_roster(store, VID, parsed(bad), actor="admin")
+        import_roster(VID, store=store, rows=parsed(bad), actor="admin")
     errors = info.value.errors
     assert [(e["row"], e["column"]) for e in errors] == [(6, "帮扶责任人"), (7, "帮扶责任人")]
     assert "nosuch" in errors[0]["en"] and "not a cadre of this village" in errors[1]["en"]
@@ -307,17 +307,17 @@ def test_any_row_error_writes_nothing(store):
 
 def test_unknown_village_is_an_error(store):
     with pytest.raises(RosterError) as info:
-        import_roster(store, "999", parsed(GOOD), actor="admin")
+        import_roster("999", store=store, rows=parsed(GOOD), actor="admin")
     assert "999" in info.value.errors[0]["en"]
     assert store.search("999", "households") == []
 
 
 def test_same_household_twice_in_one_roster_is_an_error(store):
-    import_roster(store, VID, parsed(GOOD), actor="admin")
+    import_roster(VID, store=store, rows=parsed(GOOD), actor="admin")
     # 王五 (5组) already is number 3; a row with number 3 and a row matching him by name collide
     text = HEADER + "\n王五,4,,低保户,5组,,,\n新户,1,,脱贫户,1组,,3,\n"
     with pytest.raises(RosterError) as info:
-        import_roster(store, VID, parsed(text), actor="admin")
+        import_roster(VID, store=store, rows=parsed(text), actor="admin")
     assert [e["row"] for e in info.value.errors] == [3]
 
 
@@ -340,8 +340,8 @@ def test_sample_files_parse_alike_and_import(store):
         xrows, xerrors = parse_roster("roster-sample.xlsx", f.read())
     assert xerrors == []
     assert rows_without_numbers(xrows) == rows_without_numbers(rows)
-    assert import_roster(store, VID, rows, actor="admin")["created"] == 7
-    assert import_roster(store, VID, xrows, actor="admin")["unchanged"] == 7
+    assert import_roster(VID, store=store, rows=rows, actor="admin")["created"] == 7
+    assert import_roster(VID, store=store, rows=xrows, actor="admin")["unchanged"] == 7
 
 
 # ---- the click command --------------------------------------------------------------------------

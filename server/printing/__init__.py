@@ -14,11 +14,13 @@ from flask.cli import with_appcontext
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
-from ..errors import ApiError, wants_json
+from ..errors import wants_json
 from ..i18n import current_lang
+from ..problems import Problem
+from ..records import households, villages
 from .jobs import (PrintJobs, default_workers, print_household, print_village, shutdown_pools,
                    write_zip)
-from .profile import LANGS, build_profile_context, load_forms, render_profile_pdf
+from .profile import LANGS, build_profile_context, render_profile_pdf
 
 __all__ = ["bp", "print_profiles_command", "print_jobs", "build_profile_context",
            "render_profile_pdf", "forms_for"]
@@ -26,25 +28,17 @@ __all__ = ["bp", "print_profiles_command", "print_jobs", "build_profile_context"
 bp = Blueprint("printing", __name__)
 print_jobs = PrintJobs()
 _zip_lock = threading.Lock()
-_forms_cache = {}
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
 
 
 def forms_for(app):
-    """Form definitions from FORMS_DIR, re-read only when a file changed."""
-    forms_dir = app.config.get("FORMS_DIR") or ""
-    try:
-        stamp = tuple(sorted((fn, os.stat(os.path.join(forms_dir, fn)).st_mtime_ns)
-                             for fn in os.listdir(forms_dir)))
-    except OSError:
-        stamp = ()
-    cached = _forms_cache.get(forms_dir)
-    if cached is None or cached[0] != stamp:
-        cached = (stamp, load_forms(forms_dir))
-        _forms_cache[forms_dir] = cached
-    return cached[1]
+    """The current definition of each form from the app's registry, sections opened."""
+    from .. import formdefs
+    registry = formdefs.registry(app)
+    return {form_id: dict(registry.get(form_id), fields=formdefs.answer_fields(registry.get(form_id)))
+            for form_id in registry.ids()}
 
 
 def workers_for(app):
@@ -76,15 +70,14 @@ def _lang_arg():
     if lang in (None, ""):
         return current_lang()
     if lang not in LANGS:
-        raise ApiError(400, "bad_lang", "语言须为 zh 或 en。", "The language must be zh or en.")
+        raise Problem("bad_lang")
     return lang
 
 
 def _village_or_404(village_id):
-    from ..households import get_village
-    village = get_village(current_user, village_id)
+    village = villages.get_in_scope(current_user, village_id)
     if village is None:
-        raise ApiError(404, "not_found", "找不到该村。", "Village not found.")
+        raise Problem("village_not_found")
     return village
 
 
@@ -93,7 +86,7 @@ def _job_or_404(village_id, job_id):
     job = print_jobs.get(job_id) if isinstance(job_id, str) else None
     if (job is None or job["village_id"] != village_id
             or not (current_user.is_admin or job["user_id"] == current_user.id)):
-        raise ApiError(404, "not_found", "找不到该打印任务。", "Print job not found.")
+        raise Problem("job_not_found")
     return job
 
 
@@ -119,11 +112,10 @@ def _safe_download_name(text):
 @login_required
 def profile_pdf(household_id):
     """One household's profile, A4 PDF; from the cache when the household has not changed."""
-    from ..households import get_household_for_user
     from ..store import get_store
-    household = get_household_for_user(current_user, household_id)
+    household = households.get_for(current_user, household_id)
     if household is None:
-        raise ApiError(404, "not_found", "找不到该农户。", "Household not found.")
+        raise Problem("household_not_found")
     lang = _lang_arg()
     app = current_app._get_current_object()
     pdf, hit = print_household(
@@ -145,8 +137,7 @@ def profile_pdf(household_id):
 @login_required
 def village_page(village_id):
     village = _village_or_404(village_id)
-    from ..store import get_store
-    count = get_store().count(village_id, "households")
+    count = households.count_in_village(village_id)
     own = [j for j in print_jobs.for_village(village_id)
            if current_user.is_admin or j["user_id"] == current_user.id]
     current = request.args.get("job")
@@ -188,15 +179,14 @@ def job_status(village_id, job_id):
 def job_download(village_id, job_id):
     job = _job_or_404(village_id, job_id)
     if job["state"] != "done" or not job.get("path"):
-        raise ApiError(409, "not_ready", "打印任务尚未完成。", "The print job has not finished.",
-                       state=job["state"])
+        raise Problem("print_not_ready", extra={"state": job["state"]})
     fmt = request.args.get("format", "pdf")
     if fmt not in ("pdf", "zip"):
-        raise ApiError(400, "bad_format", "格式须为 pdf 或 zip。", "The format must be pdf or zip.")
+        raise Problem("bad_format", allowed="pdf, zip")
     name = _safe_download_name(f"{village_id}-profiles-{job['id']}")
     if fmt == "pdf":
         if not os.path.exists(job["path"]):
-            raise ApiError(404, "gone", "文件已被删除，请重新打印。", "The file is gone; print again.")
+            raise Problem("print_gone")
         return send_file(job["path"], mimetype="application/pdf", as_attachment=True,
                          download_name=name + ".pdf", max_age=0)
     zip_path = job["path"][:-4] + ".zip"
@@ -204,12 +194,11 @@ def job_download(village_id, job_id):
         if not os.path.exists(zip_path):
             summary = job.get("_summary")
             if not summary:
-                raise ApiError(404, "gone", "文件已被删除，请重新打印。", "The file is gone; print again.")
+                raise Problem("print_gone")
             try:
                 write_zip(summary, zip_path)
             except FileNotFoundError:
-                raise ApiError(409, "stale", "部分档案已更新，请重新打印。",
-                               "Some profiles changed since; print again.")
+                raise Problem("print_stale")
     return send_file(zip_path, mimetype="application/zip", as_attachment=True,
                      download_name=name + ".zip", max_age=0)
 
@@ -229,13 +218,13 @@ def job_download(village_id, job_id):
 @with_appcontext
 def print_profiles_command(village_id, output, lang, workers, show_phones, printed_by):
     """Print every household profile of a village into one PDF (reads the data, never locks it)."""
-    from ..store import CORE, open_readonly
+    from ..store import open_readonly
     app = current_app._get_current_object()
     store = open_readonly(app.config["DATA_DIR"])
     try:
-        if not store.get(CORE, "villages", village_id):
+        if not villages.get(village_id, store):
             raise click.ClickException(f"未知的村 {village_id}。Unknown village {village_id}.")
-        total = len(store.search(village_id, "households"))
+        total = households.count_in_village(village_id, store)
         if not total:
             raise click.ClickException(f"村 {village_id} 没有农户。Village {village_id} has no households.")
         if not printed_by:

@@ -21,12 +21,15 @@ import time
 import zipfile
 from collections import defaultdict
 
+from ..records import households as household_records
+from ..records import submissions as submission_records
+from ..records import users as user_records
+from ..records import villages as village_records
 from .fonts import share_fonts
 from .profile import build_profile_context, context_digest, render_profile_pdf, render_stamp_pdf
 
 log = logging.getLogger(__name__)
 
-CORE = "core"
 RENDER_TIMEOUT = 300   # seconds one profile may take before the request gives up
 MAX_JOBS_KEPT = 50     # finished jobs remembered in memory
 KEEP_PRINTS_SECONDS = 3 * 24 * 3600  # batch PDFs older than this are removed when a job starts
@@ -251,14 +254,13 @@ def household_context(store, household, *, forms, lang, mask, attachments_dir, r
     """The context of one household from the store, without the print stamp (that comes later)."""
     vid = household.get("village_id") or household["id"].split("-")[0]
     if submissions is None:
-        hid = household["id"]
-        submissions = store.search(vid, "submissions", lambda d: d.get("household_id") == hid)
+        submissions = submission_records.of_household(household["id"], store)
     if village is None:
-        village = store.get(CORE, "villages", vid) or {"id": vid}
+        village = village_records.get(vid, store) or {"id": vid}
     wanted = list(household.get("cadre_ids") or []) + [s.get("cadre_id") for s in submissions]
     cadres = []
     for uid in dict.fromkeys(u for u in wanted if isinstance(u, str)):
-        u = users.get(uid) if users is not None else store.get(CORE, "users", uid)
+        u = users.get(uid) if users is not None else user_records.get(uid, store)
         if u:
             cadres.append({k: u.get(k) for k in ("id", "display_name", "unit", "phone", "role")})
     return build_profile_context(household, village, cadres, submissions, forms, None, lang,
@@ -293,14 +295,14 @@ def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", ma
     """Every household of a village in one PDF (a bookmark per household), rendered by the pool,
     unchanged households from the cache. progress(done, total) is called as households finish.
     Returns a summary dict: total, cache_hits, rendered, errors, paths (the cached singles)."""
-    households = sorted(store.search(village_id, "households"), key=lambda d: d["id"])
+    households = household_records.in_village(village_id, store)
     if household_ids is not None:
         wanted = set(household_ids)
         households = [h for h in households if h["id"] in wanted]
-    village = store.get(CORE, "villages", village_id) or {"id": village_id}
-    users = {u["id"]: u for u in store.search(CORE, "users")}
+    village = village_records.get(village_id, store) or {"id": village_id}
+    users = {u["id"]: u for u in user_records.list_all(store)}
     by_household = defaultdict(list)
-    for s in store.search(village_id, "submissions"):
+    for s in submission_records.in_village(village_id, store):
         by_household[s.get("household_id")].append(s)
     attachments_dir = os.path.join(data_dir, "attachments")
     total = len(households)

@@ -192,6 +192,9 @@ class FormLabels:
         for f in fields:
             if not isinstance(f, dict) or not isinstance(f.get("name"), str):
                 continue
+            if f.get("type") == "group":  # a section: its questions are top-level answers
+                self._index(f.get("fields") or [], prefix)
+                continue
             self.fields.setdefault(f["name"], f)
             self.fields[prefix + f["name"]] = f
             if f.get("type") == "repeat":

@@ -581,10 +581,10 @@ export class FormView {
       type: "button", class: "secondary add", "data-action": "add-repeat", "data-repeat": path, disabled: full,
       "aria-label": t("repeat_add_label", { what: label }), onclick: () => this.addEntry(field, path),
     }, h("span", { "aria-hidden": "true" }, "＋"), t("repeat_add"));
+    // The repeat the form declares as the household's member list starts from the list it has.
     const effects = isObject(this.def.effects) ? this.def.effects : {};
-    const updates = (this.def.updates || []).includes(field.name) || effects.members === field.name;
-    const source = this.household && updates && Array.isArray(this.household[field.name])
-      ? this.household[field.name] : null;
+    const source = this.household && effects.members === field.name && Array.isArray(this.household.members)
+      ? this.household.members : null;
     const copy = source && source.length && !entries.length ? h("button", {
       type: "button", class: "secondary", "data-action": "copy-household",
       onclick: () => {

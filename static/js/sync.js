@@ -124,11 +124,11 @@ export async function makeOutboxItem(db, draft, definition, { household = null, 
     user_id: userId,
     queued_at: isoNow(now),
   };
-  // A form that changes the household (declared effects, or the older `updates` list) carries the
+  // A form whose declared effects change the household's members or attributes carries the
   // household version it was based on, so the server can merge it with other edits.
   const base = Number.isInteger(draft.base_version) ? draft.base_version : household && household.version;
-  const changesHousehold = (definition.updates || []).length || (definition.effects && Object.keys(definition.effects).length);
-  if (changesHousehold && Number.isInteger(base)) item.base_version = base;
+  const effects = definition.effects || {};
+  if ((effects.members || effects.household) && Number.isInteger(base)) item.base_version = base;
   return item;
 }
 

@@ -12,12 +12,15 @@ export const DUE_SOON_DAYS = 7;
 export const CLOSED = new Set(["done", "dropped"]);
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-/** The form's declared effects, from the record's own version, else the form's current version. */
-function effectsFor(record, catalog) {
+/**
+ * One declared effect of a record's form (`effects.<key>`), from the version the record was made
+ * on, else from the form's current version (a version that predates the declaration).
+ */
+function effectOf(record, catalog, key) {
   for (const def of [catalog.get(record.form, record.form_version), catalog.current(record.form)]) {
-    if (def && isObject(def.effects)) return def.effects;
+    if (def && isObject(def.effects) && def.effects[key] !== undefined) return def.effects[key];
   }
-  return {};
+  return null;
 }
 
 const isDate = (v) => typeof v === "string" && ISO_DATE.test(v);
@@ -36,7 +39,7 @@ export function daysBetween(a, b) {
 
 /** The date an own record says its household was visited (the form's `effects.visit_date`), or null. */
 export function visitDateOf(record, catalog) {
-  const field = effectsFor(record, catalog).visit_date;
+  const field = effectOf(record, catalog, "visit_date");
   const value = typeof field === "string" && isObject(record.answers) ? record.answers[field] : null;
   return isDate(value) ? value : null;
 }
@@ -75,7 +78,7 @@ export function lastVisits(households, ownRecords, catalog) {
 
 /** Promises a record makes (`effects.followups`), shaped like the server's `open_followups`. */
 export function promisesMade(record, catalog) {
-  const spec = effectsFor(record, catalog).followups;
+  const spec = effectOf(record, catalog, "followups");
   if (!isObject(spec) || !isObject(record.answers)) return [];
   const entries = Array.isArray(record.answers[spec.repeat]) ? record.answers[spec.repeat] : [];
   const visitDate = visitDateOf(record, catalog);
@@ -94,7 +97,7 @@ export function promisesMade(record, catalog) {
 
 /** Answers a record gives to earlier promises (`effects.followup_answers`): [{id, status, note}]. */
 export function promiseAnswers(record, catalog) {
-  const spec = effectsFor(record, catalog).followup_answers;
+  const spec = effectOf(record, catalog, "followup_answers");
   if (!isObject(spec) || !isObject(record.answers)) return [];
   const entries = Array.isArray(record.answers[spec.repeat]) ? record.answers[spec.repeat] : [];
   return entries.filter((e) => isObject(e) && typeof e[spec.id] === "string" && typeof e[spec.status] === "string")

@@ -12,7 +12,7 @@ export const VISIT_FORM = {
   id: "household_visit",
   version: 1,
   title: { zh: "入户走访记录", en: "Household visit" },
-  updates: ["members"],
+  effects: { members: "members" },
   fields: [
     { name: "visit_date", type: "date", label: { zh: "走访日期", en: "Visit date" }, required: true },
     { name: "present", type: "text", label: { zh: "在场人员", en: "Present" }, required: true, max: 200 },

@@ -5,7 +5,7 @@ const L = (zh, en) => ({ zh, en });
 const YES_NO = [{ name: "yes", label: L("是", "Yes") }, { name: "no", label: L("否", "No") }];
 
 export const VISIT_V1 = {
-  id: "household_visit", version: 1, title: L("入户走访记录", "Household visit"), updates: ["members"],
+  id: "household_visit", version: 1, title: L("入户走访记录", "Household visit"), effects: { members: "members" },
   fields: [
     { name: "visit_date", type: "date", label: L("走访日期", "Visit date"), required: true },
     { name: "present", type: "text", label: L("在场人员", "Present"), required: true },
@@ -24,7 +24,7 @@ export const VISIT_V1 = {
 };
 
 export const VISIT_V2 = {
-  id: "household_visit", version: 2, title: L("入户走访记录", "Household visit"), updates: ["members"],
+  id: "household_visit", version: 2, title: L("入户走访记录", "Household visit"), effects: { members: "members" },
   effects: {
     visit_date: "visit_date", members: "members",
     followups: { repeat: "followups", action: "action", due: "due_date" },

@@ -1,0 +1,16 @@
+"""Admin pages (the `admin` blueprint): one module per area, each adding its routes to `bp`."""
+
+from flask import Blueprint, redirect, url_for
+
+from ..auth import role_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/")
+@role_required("admin")
+def index():
+    return redirect(url_for("admin.users"))
+
+
+from . import roster, users  # noqa: E402,F401  (they add their routes to bp)

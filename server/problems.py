@@ -1,0 +1,101 @@
+"""Every error the server can answer, in one catalogue (ODK Central's lib/util/problem.js is the
+model): a code, an HTTP status and a text in Chinese and English. Domain code raises
+`Problem("household_not_found")`; errors.py turns it into JSON for the API or a page for people, in
+one place. Nothing here knows Flask.
+"""
+
+# key: (HTTP status, zh, en[, code]). The key is the code clients see unless a fourth element names
+# another (several record kinds answer the one code "not_found", worded for each). Texts may name
+# {placeholders} filled from Problem(..., name=value).
+CATALOGUE = {
+    # the request itself
+    "bad_body": (400, "请求体格式不正确：应为 {shape}", "The body has the wrong shape: expected {shape}"),
+    "bad_parameter": (400, "参数 {name} 不正确：{reason_zh}", "Parameter {name} is not valid: {reason_en}"),
+    "too_large": (413, "内容太大（上限 {limit}）。", "The body is too large (at most {limit})."),
+    "too_many_items": (413, "一批最多 {limit} 条。", "At most {limit} items per batch."),
+    "unsupported_type": (415, "不支持的内容类型。", "Unsupported content type."),
+    "csrf": (400, "安全令牌缺失或已过期，请刷新页面后重试。",
+             "The security token is missing or expired; reload the page and retry."),
+    "invalid": (400, "内容有误，请检查标出的项目。", "Some values are not valid; see the fields named."),
+    # accounts
+    "login_required": (401, "请先登录。", "Please log in first."),
+    "bad_login": (401, "用户名或密码不正确。", "Wrong username or password."),
+    "too_many_attempts": (429, "登录失败次数过多，请 {wait} 秒后再试。",
+                          "Too many failed logins; try again in {wait} s."),
+    "forbidden": (403, "没有权限。", "You are not allowed to do this."),
+    # records
+    "not_found": (404, "找不到该内容。", "Not found."),
+    "household_not_found": (404, "找不到该农户，或不在你的范围内。", "No such household in your scope.", "not_found"),
+    "village_not_found": (404, "找不到该村，或不在你的范围内。", "No such village in your scope.", "not_found"),
+    "submission_not_found": (404, "找不到该记录，或不在你的范围内。", "No such submission in your scope.", "not_found"),
+    "user_not_found": (404, "找不到该用户。", "No such user.", "not_found"),
+    "form_not_found": (404, "没有这个表单或版本。", "No such form or form version.", "not_found"),
+    "job_not_found": (404, "找不到该打印任务。", "Print job not found.", "not_found"),
+    "conflict": (409, "与现有数据冲突：{reason_zh}", "Conflicts with existing data: {reason_en}"),
+    # attachments
+    "bad_attachment_name": (400, "附件名称不合法。", "Bad attachment name.", "bad_name"),
+    "attachment_not_declared": (404, "该记录没有声明这个附件。", "The submission declares no such attachment.", "not_declared"),
+    "checksum_mismatch": (400, "附件校验失败，请重新上传。",
+                          "The checksum does not match the bytes; upload again."),
+    "attachment_not_as_declared": (409, "附件与提交时声明的不一致。",
+                                   "The attachment differs from what the submission declared.", "not_as_declared"),
+    "attachment_bad_type": (415, "附件内容不是声明的图片类型。",
+                            "The attachment's content is not the declared image type.", "bad_type"),
+    "image_too_large": (413, "图片像素过多（上限 {limit} 百万像素）。",
+                        "The image has too many pixels (at most {limit} megapixels)."),
+    # printing
+    "bad_lang": (400, "语言须为 zh 或 en。", "The language must be zh or en."),
+    "bad_format": (400, "格式须为 {allowed}。", "The format must be {allowed}."),
+    "print_not_ready": (409, "打印任务尚未完成。", "The print job has not finished.", "not_ready"),
+    "print_gone": (404, "文件已被删除，请重新打印。", "The file is gone; print again.", "not_found"),
+    "print_stale": (409, "部分档案已更新，请重新打印。", "Some profiles changed since; print again.", "stale"),
+    "busy": (503, "服务器正忙，请 {retry_after} 秒后重试。", "The server is busy; retry in {retry_after} s."),
+    # the store
+    "store_unavailable": (503, "数据暂时无法读取：{reason}", "The data cannot be read right now: {reason}"),
+    "write_failed": (500, "保存失败，未写入任何内容。", "The save failed; nothing was written."),
+    # tests only
+    "test_fault": (503, "测试故障。", "Injected test fault."),
+    "internal_error": (500, "服务器内部错误，已记录。", "Internal server error; it has been logged."),
+}
+
+# Statuses werkzeug raises itself (routing, methods, body limits), worded like the rest.
+HTTP_TEXTS = {
+    400: ("bad_request", "请求格式不正确。", "The request is malformed."),
+    401: ("login_required", "请先登录。", "Please log in first."),
+    403: ("forbidden", "没有权限。", "You are not allowed to do this."),
+    404: ("not_found", "找不到该内容。", "Not found."),
+    405: ("method_not_allowed", "不支持该请求方法。", "Method not allowed."),
+    409: ("conflict", "与现有数据冲突。", "Conflicts with existing data."),
+    413: ("too_large", "内容太大。", "The body is too large."),
+    415: ("unsupported_type", "不支持的内容类型。", "Unsupported content type."),
+    429: ("too_many_requests", "尝试次数过多，请稍后再试。", "Too many attempts; try again later."),
+}
+
+MAX_FIELD_ERRORS = 50
+
+
+class Problem(Exception):
+    """A catalogued error. `extra` adds fields to the JSON reply (e.g. errors=[...])."""
+
+    def __init__(self, code, *, extra=None, **params):
+        status, zh, en, *wire = CATALOGUE[code]
+        self.key, self.code, self.status = code, (wire[0] if wire else code), status
+        self.zh, self.en = zh.format(**params), en.format(**params)
+        self.extra = dict(extra or {})
+        super().__init__(f"{code}: {self.en}")
+
+
+def field_error(field, zh, en):
+    """One problem with one named field, as every list of field errors carries it."""
+    return {"field": field, "zh": zh, "en": en}
+
+
+def bounded(errors, limit=MAX_FIELD_ERRORS):
+    """At most `limit` errors and how many there were: a reply never grows with what was sent."""
+    return list(errors[:limit]), len(errors)
+
+
+def invalid(errors, code="invalid"):
+    """The Problem for a list of field errors [{"field", "zh", "en"}]."""
+    shown, total = bounded(errors)
+    return Problem(code, extra={"errors": shown, "errors_total": total})

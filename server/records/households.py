@@ -1,0 +1,470 @@
+"""Households (owner): the registry of a village's households, what a household document may hold,
+and every change to one: the only place its `version` is bumped, its history written and a clash
+recorded. Edits from the web, the API, visits (form effects), roster import and pairing all come
+through `apply_changes`.
+"""
+
+import math
+import re
+import secrets
+
+from ..clock import now_iso, parse_date, parse_datetime
+from ..store import get_store
+from . import audit, users, villages
+
+TABLE = "households"
+CLASHES = "clashes"
+HISTORY = "history"
+
+HOUSEHOLD_ID_RE = re.compile(r"^([A-Za-z0-9]{1,32})-(\d{4})\Z")
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}\Z")
+LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}\Z")
+IDENT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+MAX_POPULATION = 50
+MAX_MEMBERS = 50
+MAX_PLOTS = 100
+MAX_AREA_MU = 100000
+MAX_OPEN_FOLLOWUPS = 200
+
+CATEGORIES = ("tuopin", "jiance", "dibao", "ordinary")
+SEXES = ("male", "female")
+# Attributes a person or a form may change (cadre_ids only through pairing).
+EDITABLE_FIELDS = ("head_name", "phone", "address", "group", "category", "population", "members",
+                   "plots", "pv_status")
+MEMBER_FIELDS = ("name", "relation", "sex", "birth_year", "health", "schooling", "work")
+PLOT_FIELDS = ("name", "area_mu", "east", "west", "south", "north", "contract_signed")
+# pv_status: what a PV form (or an admin) may record, with types and bounds.
+PV_FIELDS = {"stage": "ident", "capacity_kw": (0, 1000), "expected_kwh_year": (0, 10_000_000),
+             "funding_mode": "ident", "lecture_attended": "ident", "lecture_date": "date",
+             "updated_at": "time"}
+FOLLOWUP_STATES = ("done", "in_progress", "dropped")
+BOOKKEEPING = ("last_visit_date", "open_followups", "visits")
+
+
+def is_phone(text):
+    """A mainland mobile or a landline with area code; the roster import uses the same rule."""
+    return bool(MOBILE_RE.match(text) or LANDLINE_RE.match(text))
+
+
+def village_of(household_id):
+    m = HOUSEHOLD_ID_RE.match(household_id) if isinstance(household_id, str) else None
+    return m.group(1) if m else None
+
+
+def make_id(village_id, number):
+    return f"{village_id}-{number:04d}"
+
+
+def number_of(household_id):
+    m = HOUSEHOLD_ID_RE.match(household_id or "")
+    return int(m.group(2)) if m else 0
+
+
+# ---- the document's schema ---------------------------------------------------------------------
+
+
+def _text(value, limit, required=False):
+    """Clean text or raise ValueError with (zh, en)."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or CONTROL_RE.search(value):
+        raise ValueError(("须为文字", "Must be text"))
+    value = value.strip()
+    if len(value) > limit:
+        raise ValueError((f"最多 {limit} 字", f"At most {limit} characters"))
+    if required and not value:
+        raise ValueError(("必须填写", "Required"))
+    return value
+
+
+def _number(value, lo, hi, integer=False):
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not lo <= value <= hi or (integer and not float(value).is_integer()):
+        raise ValueError((f"须为 {lo}–{hi} 的{'整数' if integer else '数字'}",
+                          f"Must be a {'whole ' if integer else ''}number {lo}–{hi}"))
+    return int(value) if integer else value
+
+
+def _rows(rows, limit, clean_row):
+    if not isinstance(rows, list) or len(rows) > limit:
+        raise ValueError((f"须为列表（最多 {limit} 行）", f"Must be a list (at most {limit} rows)"))
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or set(row) - set(MEMBER_FIELDS + PLOT_FIELDS):
+            raise ValueError((f"第 {i + 1} 行格式不正确", f"Row {i + 1} is malformed"))
+        try:
+            out.append(clean_row(row))
+        except ValueError as e:
+            zh, en = e.args[0]
+            raise ValueError((f"第 {i + 1} 行：{zh}", f"Row {i + 1}: {en}")) from None
+    return out
+
+
+def _member(row):
+    sex = row.get("sex") or ""
+    if sex not in SEXES + ("",):
+        raise ValueError(("性别须为男或女", "Sex must be male or female"))
+    return {"name": _text(row.get("name"), 50, required=True), "relation": _text(row.get("relation"), 30),
+            "sex": sex, "birth_year": _number(row.get("birth_year"), 1850, 2200, integer=True),
+            "health": _text(row.get("health"), 100), "schooling": _text(row.get("schooling"), 100),
+            "work": _text(row.get("work"), 100)}
+
+
+def _plot(row):
+    signed = row.get("contract_signed")
+    if signed not in (True, False, None):
+        raise ValueError(("合同签订须为是或否", "Contract signed must be true or false"))
+    area = _number(row.get("area_mu"), 0, MAX_AREA_MU)
+    return {"name": _text(row.get("name"), 50), "area_mu": float(area) if area is not None else None,
+            **{side: _text(row.get(side), 50) for side in ("east", "west", "south", "north")},
+            "contract_signed": bool(signed)}
+
+
+def _pv_status(value):
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - set(PV_FIELDS):
+        raise ValueError(("光伏状态只能含 " + "、".join(PV_FIELDS), "PV status may hold only "
+                          + ", ".join(PV_FIELDS)))
+    out = {}
+    for key, kind in PV_FIELDS.items():
+        v = value.get(key)
+        if v is None:
+            out[key] = None
+        elif kind == "ident":
+            if not isinstance(v, str) or not IDENT_RE.match(v):
+                raise ValueError((f"{key} 须为选项代码", f"{key} must be a choice code"))
+            out[key] = v
+        elif kind == "bool":
+            if not isinstance(v, bool):
+                raise ValueError((f"{key} 须为是或否", f"{key} must be true or false"))
+            out[key] = v
+        elif kind == "date":
+            if parse_date(v) is None:
+                raise ValueError((f"{key} 须为日期", f"{key} must be a date"))
+            out[key] = v
+        elif kind == "time":
+            if parse_datetime(v) is None and parse_date(v) is None:
+                raise ValueError((f"{key} 须为时间", f"{key} must be a time"))
+            out[key] = v
+        else:
+            out[key] = _number(v, *kind)
+    if out.get("stage") is None:
+        raise ValueError(("光伏状态须有进度 stage", "PV status needs a stage"))
+    return {k: v for k, v in out.items() if v is not None or k in ("capacity_kw", "expected_kwh_year",
+                                                                  "funding_mode")}
+
+
+def _category(value):
+    if value not in CATEGORIES:
+        raise ValueError(("类别须为 脱贫户、监测户、低保户 或 一般户", "Unknown category"))
+    return value
+
+
+def _phone(value):
+    value = _text(value, 20)
+    if value and not is_phone(value):
+        raise ValueError(("电话号码格式不正确（11 位手机号或带区号的固定电话）",
+                          "Not a valid phone number (11-digit mobile or landline with area code)"))
+    return value
+
+
+CLEANERS = {
+    "head_name": lambda v: _text(v, 50, required=True),
+    "phone": _phone,
+    "address": lambda v: _text(v, 200),
+    "group": lambda v: _text(v, 50),
+    "category": _category,
+    "population": lambda v: _number(v, 0, MAX_POPULATION, integer=True) or 0,
+    "members": lambda v: _rows(v, MAX_MEMBERS, _member),
+    "plots": lambda v: _rows(v, MAX_PLOTS, _plot),
+    "pv_status": _pv_status,
+}
+
+
+def clean_changes(changes, allowed=EDITABLE_FIELDS):
+    """Check attribute changes against the schema; returns (clean, errors) with errors as
+    [{"field", "zh", "en"}]."""
+    clean, errors = {}, []
+    if not isinstance(changes, dict):
+        return {}, [{"field": None, "zh": "修改内容须为对象", "en": "Changes must be an object"}]
+    for field, value in changes.items():
+        if field not in allowed:
+            errors.append({"field": str(field)[:64], "zh": "不能修改该字段", "en": "This field cannot be changed"})
+            continue
+        try:
+            clean[field] = CLEANERS[field](value)
+        except ValueError as e:
+            zh, en = e.args[0]
+            errors.append({"field": field, "zh": zh, "en": en})
+        if len(errors) >= 50:
+            break
+    return clean, errors
+
+
+def new_household(village_id, household_id, **attributes):
+    """The one builder of a household document: defaults, then the given attributes (cleaned)."""
+    doc = {"id": household_id, "village_id": village_id, "head_name": "", "phone": "", "address": "",
+           "group": "", "category": "ordinary", "population": 1, "members": [], "plots": [],
+           "cadre_ids": [], "pv_status": None, "version": 1, "field_versions": {},
+           "updated_at": attributes.pop("updated_at", None) or now_iso(),
+           "last_visit_date": None, "open_followups": []}
+    cadre_ids = attributes.pop("cadre_ids", None)
+    clean, errors = clean_changes(attributes)
+    if errors:
+        raise ValueError(f"bad household attributes: {errors}")
+    doc.update(clean)
+    if cadre_ids is not None:
+        doc["cadre_ids"] = list(dict.fromkeys(cadre_ids))
+    return doc
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def get(household_id, db=None):
+    vid = village_of(household_id)
+    return (db or get_store()).get(vid, TABLE, household_id) if vid else None
+
+
+def get_for(user, household_id, db=None):
+    """The household if it exists and the user may see it; None alike for absent and out of scope."""
+    vid = village_of(household_id)
+    if vid is None or not user.can_see_village(vid):
+        return None
+    return (db or get_store()).get(vid, TABLE, household_id)
+
+
+def in_village(village_id, db=None, cond=None):
+    return sorted((db or get_store()).search(village_id, TABLE, cond), key=lambda d: d["id"])
+
+
+def count_in_village(village_id, db=None):
+    return (db or get_store()).count(village_id, TABLE)
+
+
+def search(user, village_id=None, query="", category=None, db=None, cond=None):
+    """Households in scope (or one village of it), matching a text and a category."""
+    db = db or get_store()
+    query = (query or "").strip()
+
+    def matches(doc):
+        if category and doc.get("category") != category:
+            return False
+        if cond is not None and not cond(doc):
+            return False
+        if not query:
+            return True
+        hay = " ".join([doc.get("head_name", ""), doc.get("id", ""), doc.get("address", ""),
+                        doc.get("group", ""), doc.get("phone", "")]
+                       + [m.get("name", "") for m in doc.get("members", [])])
+        return query in hay
+
+    out = []
+    for vid in villages.ids_in_scope(user, db, village_id or None):
+        out.extend(db.search(vid, TABLE, matches))
+    return sorted(out, key=lambda d: d["id"])
+
+
+def page_by_seq(docs, since, limit):
+    """The pull-sync page: oldest change first, and the cursor to ask from next time."""
+    page = sorted(docs, key=lambda d: d["seq"])[:limit]
+    return page, (page[-1]["seq"] if page else since)
+
+
+def changed_since(user, since, limit, db=None):
+    """A page of households in scope changed after `since` (the seq cursor), oldest change first."""
+    db = db or get_store()
+    changed = []
+    for vid in villages.ids_in_scope(user, db):
+        changed.extend(db.search(vid, TABLE, lambda d: d.get("seq", 0) > since))
+    return page_by_seq(changed, since, limit)
+
+
+def public(doc):
+    """What the API shows: the stored document less bookkeeping a phone has no use for."""
+    return {k: v for k, v in doc.items() if k != "field_versions"}
+
+
+def cadres_of(household, db=None):
+    out = []
+    for cid in household.get("cadre_ids", []):
+        u = users.get(cid, db)
+        if u:
+            out.append({k: u.get(k) for k in ("id", "display_name", "unit", "phone", "role")})
+    return out
+
+
+def clashes_of(user, household_id, db=None):
+    vid = village_of(household_id)
+    if vid is None or not user.can_see_village(vid):
+        return []
+    return sorted((db or get_store()).search(vid, CLASHES, lambda c: c.get("household_id") == household_id),
+                  key=lambda c: c["at"], reverse=True)
+
+
+def history_of(user, household_id, db=None):
+    """Every change of the household, newest first: fields with before and after, who, from what."""
+    vid = village_of(household_id)
+    if vid is None or not user.can_see_village(vid):
+        return []
+    return sorted((db or get_store()).search(vid, HISTORY, lambda c: c.get("household_id") == household_id),
+                  key=lambda c: (c.get("version", 0), c.get("at", "")), reverse=True)
+
+
+def history_entry(village_id, entry_id, db=None):
+    return (db or get_store()).get(village_id, HISTORY, entry_id)
+
+
+# ---- changing ----------------------------------------------------------------------------------
+
+
+def apply_changes(tx, actor, household_id, changes, *, base_version=None, source, submission=None,
+                  write_audit=True):
+    """Apply clean attribute changes made from `base_version`: the one version bump.
+
+    A stale base is merged per field, as ODK Entities do: fields nobody else touched apply cleanly
+    (a "soft" clash is noted); a field someone else changed since the base is a "hard" clash: the
+    later edit wins, the other value is kept for review. Each change leaves a history entry (before
+    and after, who, which submission) and an audit entry.
+    Returns (household, clash or None); household None when it does not exist."""
+    vid = village_of(household_id)
+    doc = tx.get(vid, TABLE, household_id) if vid else None
+    if doc is None:
+        return None, None
+    version = doc.get("version", 1)
+    field_versions = doc.setdefault("field_versions", {})
+    changed = {f: v for f, v in changes.items() if doc.get(f) != v}
+    if not changed:
+        return doc, None
+    at = now_iso()
+    clash = None
+    if base_version is not None and base_version < version:
+        others = sorted(f for f, fv in field_versions.items() if fv > base_version)
+        hard = sorted(f for f in changed if field_versions.get(f, 0) > base_version)
+        clash = {"id": secrets.token_hex(8), "household_id": household_id,
+                 "kind": "hard" if hard else "soft", "fields": hard or sorted(changed),
+                 "other_fields": others, "base_version": base_version, "server_version": version,
+                 "incoming": {f: changed[f] for f in changed},
+                 "overwritten": {f: doc.get(f) for f in hard},
+                 "source": source, "by": actor, "at": at, "resolved": False}
+    before = {f: doc.get(f) for f in changed}
+    for f, v in changed.items():
+        doc[f] = v
+        field_versions[f] = version + 1
+    doc["version"] = version + 1
+    doc["updated_at"] = at
+    stored = tx.put(vid, TABLE, doc)
+    tx.put(vid, HISTORY, {"id": secrets.token_hex(8), "household_id": household_id,
+                          "version": version + 1, "fields": sorted(changed),
+                          "before": before, "after": dict(changed), "by": actor, "source": source,
+                          "submission": submission, "at": at,
+                          "clash": clash["kind"] if clash else None})
+    if clash:
+        tx.put(vid, CLASHES, clash)
+    if write_audit:
+        audit.record(tx, actor, "household_edit", household_id,
+                     {"fields": sorted(changed), "source": source, "submission": submission,
+                      "clash": clash["kind"] if clash else None})
+    return stored, clash
+
+
+def create(tx, actor, doc, *, write_audit=True):
+    """Store a new household built by new_household (roster import, demo, tests)."""
+    stored = tx.put(doc["village_id"], TABLE, doc)
+    if write_audit:
+        audit.record(tx, actor, "household_create", doc["id"], {"village_id": doc["village_id"]})
+    return stored
+
+
+def edit(user, household_id, changes, base_version, source="web", store=None):
+    """A person's edit (web page or API): (household, clash, errors)."""
+    store = store or get_store()
+    if get_for(user, household_id, store) is None:
+        return None, None, []
+    clean, errors = clean_changes(changes)
+    if errors:
+        return None, None, errors
+    actor = user.id  # read here: the write runs on the store's thread, outside this request
+    doc, clash = store.write(
+        lambda tx: apply_changes(tx, actor, household_id, clean, base_version=base_version, source=source))
+    return doc, clash, []
+
+
+def undo(user, household_id, entry_id, store=None):
+    """Put back what one history entry changed, as a new version (audited); (household, error)."""
+    store = store or get_store()
+    vid = village_of(household_id)
+    if get_for(user, household_id, store) is None:
+        return None, "household_not_found"
+    entry = history_entry(vid, entry_id, store) if isinstance(entry_id, str) else None
+    if entry is None or entry.get("household_id") != household_id:
+        return None, "not_found"
+    actor = user.id
+    doc, _clash = store.write(lambda tx: apply_changes(
+        tx, actor, household_id, dict(entry["before"]), base_version=entry["version"],
+        source=f"undo:{entry_id}"))
+    return doc, None
+
+
+def set_pairing(user, household_id, cadre_ids, store=None):
+    """Pair a household with cadres of its village (an admin's job): (household, errors)."""
+    store = store or get_store()
+    vid = village_of(household_id)
+    allowed = {u["id"] for u in users.cadres_of_village(vid, store)} if vid else set()
+    bad = [c for c in cadre_ids if c not in allowed]
+    if bad:
+        return None, [{"field": "cadre_ids", "zh": f"不是本村的驻村干部：{', '.join(map(str, bad))[:200]}",
+                       "en": f"Not a cadre of this village: {', '.join(map(str, bad))[:200]}"}]
+    actor = user.id
+    doc, _ = store.write(lambda tx: apply_changes(
+        tx, actor, household_id, {"cadre_ids": list(dict.fromkeys(cadre_ids))}, source="pairing"))
+    return doc, []
+
+
+# ---- what visits leave on a household (bookkeeping: no version bump) ----------------------------
+
+
+def note_visit(tx, household_id, *, visit_date=None, opened=(), closed=(), submission=None):
+    """What a received visit leaves on its household without being an edit (the version, the base
+    of merges, stays): the last visit date (forward only), follow-ups promised, and follow-ups
+    closed ({"id", "status", "note"}). Returns the stored household or None."""
+    vid = village_of(household_id)
+    doc = tx.get(vid, TABLE, household_id) if vid else None
+    if doc is None:
+        return None
+    changed = False
+    if visit_date and visit_date > (doc.get("last_visit_date") or ""):
+        doc["last_visit_date"] = visit_date
+        changed = True
+    followups = list(doc.get("open_followups") or [])
+    for item in opened:
+        if len(followups) < MAX_OPEN_FOLLOWUPS and not any(f["id"] == item["id"] for f in followups):
+            followups.append(item)
+            changed = True
+    for c in closed:
+        for f in followups:
+            if f["id"] == c["id"]:
+                f.update(status=c["status"], note=c.get("note") or "", updated_by=submission)
+                changed = True
+        followups = [f for f in followups if f.get("status") not in ("done", "dropped")]
+    if changed:
+        doc["open_followups"] = followups
+        return tx.put(vid, TABLE, doc)
+    return doc
+
+
+def forget_followups_of(tx, household_id, submission_uuid):
+    """A corrected submission's promises are replaced by the correction's: drop the old ones."""
+    vid = village_of(household_id)
+    doc = tx.get(vid, TABLE, household_id) if vid else None
+    if doc is None:
+        return None
+    kept = [f for f in doc.get("open_followups") or [] if f.get("submission") != submission_uuid]
+    if len(kept) != len(doc.get("open_followups") or []):
+        doc["open_followups"] = kept
+        return tx.put(vid, TABLE, doc)
+    return doc

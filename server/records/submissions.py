@@ -1,0 +1,337 @@
+"""Submissions (owner): the one pipeline from what a phone sent to a stored record, each step in
+one place — `parse_item` (the item's shape, scope, the form version), `formdefs.validate_answers`
+(the answers against that version), `build_record` (the stored shape), `ingest` (one store write
+that decides duplicates, applies the form's declared effects to the household and audits) — and
+every query about submissions.
+"""
+
+import hashlib
+import json
+import os
+import re
+import threading
+import uuid as uuidlib
+
+from .. import effects as form_effects
+from .. import formdefs
+from ..clock import now_iso, sane_phone_time
+from ..problems import field_error
+from ..store import get_store
+from . import audit, households, villages
+
+TABLE = "submissions"
+ITEM_KEYS = {"uuid", "form", "form_version", "household_id", "created_at", "answers", "attachments",
+             "base_version", "supersedes"}
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+ALLOWED_TYPES = ("image/jpeg", "image/png")
+MAX_ATTACHMENTS = 20
+REVIEW_STATES = ("received", "has_issues", "approved")
+
+
+def _err(field, zh, en):
+    return field_error(field, zh, en)
+
+
+def canonical_uuid(value):
+    """The lower-case canonical form of a UUID text, or None."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = str(uuidlib.UUID(value))
+    except ValueError:
+        return None
+    return parsed if parsed == value.lower() else None
+
+
+def fingerprint(item):
+    """What the phone sent, canonically: a repeated uuid is a duplicate only if this matches."""
+    content = {k: item.get(k) for k in ("form", "form_version", "household_id", "created_at",
+                                         "answers", "attachments", "base_version")}
+    if item.get("supersedes") is not None:
+        content["supersedes"] = item["supersedes"]
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+# ---- 1. the item ----------------------------------------------------------------------------
+
+
+def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None):
+    """Everything about one pushed item that needs no store write: (prepared, errors).
+    `prepared` holds the record-to-be and the effects its answers declare."""
+    if not isinstance(item, dict):
+        return None, [_err(None, "条目须为 JSON 对象。", "Each item must be a JSON object.")]
+    errors = []
+    unknown = sorted(str(k)[:40] for k in set(item) - ITEM_KEYS)
+    if unknown:
+        shown = ", ".join(unknown[:10])
+        errors.append(_err(unknown[0], f"未知的属性：{shown}", f"Unknown properties: {shown}"))
+    sub_uuid = canonical_uuid(item.get("uuid"))
+    if sub_uuid is None:
+        return None, [_err("uuid", "uuid 格式不正确。", "uuid is not a UUID.")]
+    definition = None
+    form_id, version = item.get("form"), item.get("form_version")
+    if not isinstance(form_id, str) or registry.get(form_id) is None:
+        errors.append(_err("form", "未知的表单。", "Unknown form."))
+    elif isinstance(version, bool) or not isinstance(version, int) or registry.get(form_id, version) is None:
+        errors.append(_err("form_version", "未知的表单版本。", "Unknown form version."))
+    else:
+        definition = registry.get(form_id, version)
+    household = households.get_for(user, item.get("household_id"), db)
+    if household is None:
+        errors.append(_err("household_id", "找不到该农户，或不在你的范围内。",
+                           "No such household in your scope."))
+    created_at = item.get("created_at")
+    if sane_phone_time(created_at) is None:
+        errors.append(_err("created_at", "created_at 须为 2000 年以后、不晚于现在的 ISO 8601 时间。",
+                           "created_at must be an ISO 8601 date-time after 2000 and not in the future."))
+    base = item.get("base_version")
+    if base is not None and (isinstance(base, bool) or not isinstance(base, int) or not 0 <= base < 2**53):
+        errors.append(_err("base_version", "base_version 须为非负整数。", "base_version must be a whole number >= 0."))
+    supersedes = item.get("supersedes")
+    if supersedes is not None and canonical_uuid(supersedes) is None:
+        errors.append(_err("supersedes", "supersedes 须为被更正记录的 uuid。",
+                           "supersedes must be the uuid of the submission it corrects."))
+    attachments, att_errors = check_attachments(item.get("attachments", []), max_attachment_bytes)
+    errors.extend(att_errors)
+    if not isinstance(item.get("answers"), dict):
+        errors.append(_err("answers", "answers 须为对象。", "answers must be an object."))
+    if errors or definition is None:
+        return None, errors
+    answers, answer_errors = formdefs.validate_answers(definition, item["answers"], settings=settings)
+    errors.extend(_err(e.get("field"), e.get("zh", ""), e.get("en", "")) for e in answer_errors)
+    declared = {a["name"] for a in attachments}
+    for name in formdefs.attachment_names(definition, answers):
+        if name not in declared:
+            errors.append(_err(name, "答案引用的附件未声明。", "An answer names an attachment that is not declared."))
+    if errors:
+        return None, errors
+    effects = form_effects.of(definition, answers, at=created_at)
+    record = build_record(sub_uuid, user, household, definition, answers, attachments, created_at,
+                          base, canonical_uuid(supersedes) if supersedes else None, effects)
+    return {"record": record, "fingerprint": fingerprint(item), "effects": effects}, []
+
+
+def check_attachments(raw, limit):
+    if not isinstance(raw, list) or len(raw) > MAX_ATTACHMENTS:
+        return [], [_err("attachments", f"attachments 须为列表（最多 {MAX_ATTACHMENTS} 个）。",
+                         f"attachments must be a list (at most {MAX_ATTACHMENTS}).")]
+    out, errors, seen = [], [], set()
+    for a in raw:
+        if not isinstance(a, dict) or not formdefs.is_safe_attachment_name(a.get("name")) \
+                or set(a) - {"name", "sha256", "size", "type"}:
+            errors.append(_err("attachments", "附件名称或属性不合法。", "Bad attachment name or properties."))
+            continue
+        name = a["name"]
+        if name in seen:
+            errors.append(_err(name, "附件名称重复。", "Duplicate attachment name."))
+        seen.add(name)
+        if not isinstance(a.get("sha256"), str) or not SHA256_RE.match(a["sha256"]):
+            errors.append(_err(name, "附件校验值须为 64 位十六进制。", "sha256 must be 64 hex digits."))
+        size = a.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= limit:
+            errors.append(_err(name, "附件大小不合法或超过上限。", "Attachment size is invalid or too large."))
+        if a.get("type") not in ALLOWED_TYPES:
+            errors.append(_err(name, "附件类型须为 JPEG 或 PNG 图片。", "Attachment type must be JPEG or PNG."))
+        out.append({"name": name, "sha256": a.get("sha256"), "size": size, "type": a.get("type"),
+                    "received": False})
+    return out, errors
+
+
+# ---- 2. the record ------------------------------------------------------------------------------
+
+
+def build_record(sub_uuid, user, household, definition, answers, attachments, created_at, base,
+                 supersedes, effects):
+    """The one shape of a stored submission (received_at and seq are stamped when it is stored)."""
+    return {"uuid": sub_uuid, "form": definition["id"], "form_version": definition["version"],
+            "household_id": household["id"], "village_id": household["village_id"],
+            "cadre_id": user.id, "answers": answers, "attachments": attachments,
+            "created_at": created_at, "base_version": base, "supersedes": supersedes,
+            "superseded_by": None, "visit_date": effects["visit_date"],
+            "help_value": effects["help_value"],
+            "review": {"state": "received", "comment": "", "fields": {}, "by": None, "at": None,
+                       "history": []}}
+
+
+# ---- 3. storing ---------------------------------------------------------------------------------
+
+
+def find(db, sub_uuid):
+    """uuids are unique server-wide; a submission lives in its village's partition."""
+    for vid in db.village_ids():
+        doc = db.get(vid, TABLE, sub_uuid)
+        if doc is not None:
+            return doc
+    return None
+
+
+def _followup_errors(effects, household):
+    """Answers about earlier promises must name a follow-up this household still has open."""
+    open_ids = {f["id"] for f in household.get("open_followups") or []}
+    return [_err(a["field"], "该户没有这项未办结的跟进事项（可能已办结）。",
+                 "This household has no such open follow-up (it may be closed already).")
+            for a in effects["followup_answers"] if a["id"] not in open_ids]
+
+
+def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
+    """Store one prepared item and apply its declared effects to the household, inside `tx`.
+    Returns (result, household clash or None)."""
+    record = dict(p["record"], fingerprint=p["fingerprint"], received_at=received_at or now_iso())
+    effects = p["effects"]
+    hid = record["household_id"]
+    household = tx.get(record["village_id"], households.TABLE, hid)
+    errors = _followup_errors(effects, household) if household else []
+    if errors:
+        return {"uuid": record["uuid"], "status": "rejected", "errors": errors}, None
+    tx.put(record["village_id"], TABLE, record)
+    changes = dict(effects["changes"])
+    for attribute in form_effects.MERGED:
+        if attribute in changes and isinstance((household or {}).get(attribute), dict):
+            changes[attribute] = {**household[attribute], **changes[attribute]}
+    clash = None
+    if changes:
+        clean, problems = households.clean_changes(changes)
+        if problems:  # a form's effect the household schema refuses: keep the visit, skip the change
+            record["effect_errors"] = problems[:10]
+            tx.put(record["village_id"], TABLE, record)
+        elif clean:
+            _doc, clash = households.apply_changes(
+                tx, actor, hid, clean, base_version=record["base_version"],
+                source=f"submission:{record['uuid']}", submission=record["uuid"], write_audit=False)
+    opened = [{"id": f"{record['uuid']}:{f['index']}", "action": f["action"], "due_date": f["due_date"],
+               "submission": record["uuid"], "visit_date": record["visit_date"],
+               "cadre_id": record["cadre_id"], "status": "open", "note": ""}
+              for f in effects["followups"]]
+    closed = [{"id": a["id"], "status": a["status"], "note": a["note"]}
+              for a in effects["followup_answers"]]
+    if record["visit_date"] or opened or closed:
+        households.note_visit(tx, hid, visit_date=record["visit_date"], opened=opened, closed=closed,
+                              submission=record["uuid"])
+    if write_audit:
+        audit.record(tx, actor, "submission", record["uuid"],
+                     {"form": record["form"], "household_id": hid,
+                      "clash": clash["kind"] if clash else None})
+    return {"uuid": record["uuid"], "status": "created", "errors": [],
+            "incomplete": bool(record["attachments"])}, clash
+
+
+def ingest(user, prepared, store=None):
+    """One write for the whole batch: duplicates and uuid clashes decided on the writer thread, so
+    concurrent repeats of a batch can never store twice, and every answer is durable when sent."""
+    actor = user.id  # read here: the write runs on the store's thread, outside this request
+    reused = _err("uuid", "该 uuid 已用于其他内容。", "uuid already used with other content")
+
+    def write(tx):
+        results = []
+        for p in prepared:
+            existing = find(tx, p["record"]["uuid"])
+            if existing is not None:
+                same = existing.get("fingerprint") == p["fingerprint"]
+                results.append({"uuid": p["record"]["uuid"], "status": "duplicate" if same else "rejected",
+                                "errors": [] if same else [reused]})
+                continue
+            result, _clash = store_prepared(tx, actor, p)
+            results.append(result)
+        return results
+
+    return (store or get_store()).write(write)
+
+
+# ---- queries -------------------------------------------------------------------------------------
+
+
+def public(doc):
+    return {k: v for k, v in doc.items() if k != "fingerprint"} | {"complete": is_complete(doc)}
+
+
+def is_complete(doc):
+    """Every declared photo and signature has arrived."""
+    return all(a.get("received") for a in doc.get("attachments", []))
+
+
+def get_for(user, sub_uuid, db=None):
+    sub_uuid = canonical_uuid(sub_uuid) or (canonical_uuid(sub_uuid.lower())
+                                            if isinstance(sub_uuid, str) else None)
+    if sub_uuid is None:
+        return None
+    doc = find(db or get_store(), sub_uuid)
+    if doc is None or not user.can_see_village(doc["village_id"]):
+        return None
+    return doc
+
+
+def for_household(user, household_id, db=None):
+    db = db or get_store()
+    household = households.get_for(user, household_id, db)
+    if household is None:
+        return []
+    docs = db.search(household["village_id"], TABLE, lambda d: d.get("household_id") == household_id)
+    return sorted((public(d) for d in docs), key=lambda d: d.get("created_at", ""), reverse=True)
+
+
+def of_household(household_id, db=None):
+    """Every submission of a household, as stored (printing; no scope: the caller checked it)."""
+    vid = households.village_of(household_id)
+    if vid is None:
+        return []
+    return (db or get_store()).search(vid, TABLE, lambda d: d.get("household_id") == household_id)
+
+
+def in_village(village_id, db=None, cond=None):
+    return (db or get_store()).search(village_id, TABLE, cond)
+
+
+def count_in_village(village_id, db=None, cond=None):
+    return (db or get_store()).count(village_id, TABLE, cond)
+
+
+def in_scope(user, db=None, village_id=None, cond=None):
+    db = db or get_store()
+    out = []
+    for vid in villages.ids_in_scope(user, db, village_id):
+        out.extend(db.search(vid, TABLE, cond))
+    return out
+
+
+def own_since(user, since, limit, db=None):
+    """The caller's own submissions changed after `since`: how a phone learns review outcomes."""
+    changed = in_scope(user, db, cond=lambda d: d.get("seq", 0) > since and d.get("cadre_id") == user.id)
+    page, nxt = households.page_by_seq(changed, since, limit)
+    return [public(d) for d in page], nxt
+
+
+def incomplete(user, db=None):
+    """Submissions still waiting for declared attachments: kept, and listed so nobody forgets them."""
+    waiting = in_scope(user, db, cond=lambda d: not is_complete(d))
+    return sorted((public(d) for d in waiting), key=lambda d: d.get("received_at", ""), reverse=True)
+
+
+# ---- attachments ---------------------------------------------------------------------------------
+
+
+def attachment_path(files_dir, sub_uuid, name):
+    return os.path.join(files_dir, "attachments", sub_uuid, name)
+
+
+def store_attachment(files_dir, doc, name, data, store=None):
+    """The file first (fsynced, renamed into place), then the record that it arrived: a crash in
+    between leaves a file the phone will simply upload again. Returns whether all have arrived."""
+    path = attachment_path(files_dir, doc["uuid"], name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.part{threading.get_ident()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+    def mark(tx):
+        fresh = tx.get(doc["village_id"], TABLE, doc["uuid"])
+        for a in fresh["attachments"]:
+            if a["name"] == name:
+                a["received"] = True
+        tx.put(doc["village_id"], TABLE, fresh)
+        return is_complete(fresh)
+
+    return (store or get_store()).write(mark)
