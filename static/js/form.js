@@ -14,6 +14,7 @@ import { lang, t } from "./i18n.js";
 import { downscaleImage, locate } from "./media.js";
 import { PREFILL_FOLLOWUPS, followupIdField, thumbKey } from "./records.js";
 import { SectionNav, formShape, sectionOfPath } from "./sections.js";
+import { fmtDay } from "./ui.js";
 import { clone, isObject, shortId } from "./util.js";
 
 const THUMB_SIDE = 240;
@@ -98,6 +99,7 @@ export class FormView {
     clear(this.el);
     this.wraps = new Map();
     this.summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
+    this.summaryKey = "";
     this.el.append(this.summary);
     const shape = formShape(this.def);
     this.sectionEls = new Map();
@@ -136,7 +138,7 @@ export class FormView {
       return h("li", {}, button);
     }));
     const menu = h("details", { class: "section-menu" }, h("summary", {}, t("sections_menu")), list);
-    return h("div", { class: "section-head" }, this.progressText, this.progressBar, menu);
+    return h("div", { class: "section-head" }, h("div", { class: "section-head-row" }, this.progressText, menu), this.progressBar);
   }
 
   /** Shows one section (the others stay in the page, hidden) and takes the cadre to its top. */
@@ -529,15 +531,23 @@ export class FormView {
       const idError = this.errorEl(`${entryPath}.${idName}`);
       const idWrap = h("div", { class: "field promise-id", id: idFor("f", `${entryPath}.${idName}`), "data-field": `${entryPath}.${idName}` },
         h("input", { type: "hidden", name: `${entryPath}.${idName}`, value: id || "" }), idError);
+      // The server refused this entry and the household (as pulled since) no longer has the promise
+      // open: it was closed from elsewhere. The cadre may drop the entry; never a live one.
+      const refused = this.serverErrors.has(entryPath) || this.serverErrors.has(`${entryPath}.${idName}`);
+      const stillOpen = this.household && (this.household.open_followups || []).some((p) => p.id === id);
+      const drop = refused && !stillOpen ? h("button", {
+        type: "button", class: "small secondary danger", "data-action": "remove-closed-promise",
+        onclick: () => this.removeEntry(field, path, i),
+      }, t("promise_remove_closed")) : null;
       const last = promise && promise.status === "in_progress"
         ? t("promise_last", { status: `${statusLabel("in_progress")}${promise.note ? ` · ${promise.note}` : ""}` }) : null;
       const section = h("section", { class: "entry promise-entry", "aria-labelledby": headId, "data-followup": id || "" },
         h("div", { class: "promise-head" },
           h("h3", { id: headId }, promise ? promise.action : t("promise_unknown", { id })),
-          h("p", { class: "muted small" }, [promise && promise.due_date ? t("promise_due", { due: promise.due_date }) : null,
-            promise && promise.visit_date ? t("promised_on", { date: promise.visit_date }) : null].filter(Boolean).join(" · ")),
+          h("p", { class: "muted small" }, [promise && promise.due_date ? t("promise_due", { due: fmtDay(promise.due_date) }) : null,
+            promise && promise.visit_date ? t("promised_on", { date: fmtDay(promise.visit_date) }) : null].filter(Boolean).join(" · ")),
           last ? h("p", { class: "muted small" }, last) : null),
-        entryError, idWrap,
+        entryError, idWrap, drop,
         (field.fields || []).filter((c) => c.name !== idName).map((child) => this.renderField(child, `${entryPath}.${child.name}`)));
       this.register(entryPath, { ...field, label: promise ? { zh: promise.action, en: promise.action } : field.label, type: "entry" }, section, entryError, null);
       this.register(`${entryPath}.${idName}`, { name: idName, type: "text", label: field.label, readonly: true }, idWrap, idError, null);
@@ -566,11 +576,7 @@ export class FormView {
           onclick: () => {
             const filled = Object.values(this.get(`${entryPath}`) || {}).some((v) => isAnswered(v));
             if (filled && !window.confirm(t("repeat_remove_confirm", { n: i + 1 }))) return;
-            const list2 = this.get(path) || [];
-            list2.splice(i, 1);
-            this.set(path, list2.length ? list2 : undefined);
-            this.rerenderRepeat(field, path);
-            this.changed(path);
+            this.removeEntry(field, path, i);
           },
         }, t("repeat_remove")));
       list.append(h("section", { class: "entry", "aria-label": t("repeat_entry", { n: i + 1 }) }, head,
@@ -600,6 +606,26 @@ export class FormView {
       h("div", { class: "row" }, add, copy));
     this.register(path, field, wrap, error, add);
     return wrap;
+  }
+
+  /** Removes entry i of a repeat; the server's errors of later entries move up with them. */
+  removeEntry(field, path, i) {
+    const list = this.get(path) || [];
+    list.splice(i, 1);
+    this.set(path, list.length ? list : undefined);
+    const prefix = `${path}.`;
+    const moved = new Map();
+    for (const [key, e] of this.serverErrors) {
+      if (!key.startsWith(prefix)) { moved.set(key, e); continue; }
+      const [n, ...rest] = key.slice(prefix.length).split(".");
+      const index = Number(n);
+      if (index === i) continue;
+      const now = [path, index > i ? index - 1 : index, ...rest].join(".");
+      moved.set(now, { ...e, field: now });
+    }
+    this.serverErrors = moved;
+    this.rerenderRepeat(field, path);
+    this.changed(path);
   }
 
   rerenderRepeat(field, path) {
@@ -671,19 +697,24 @@ export class FormView {
     // Errors for a path with no field on screen (e.g. the server names one this version lacks).
     const unplaced = [...this.serverErrors].filter(([path]) => !this.wraps.has(path)).map(([, e]) => e);
     const top = [...this.otherErrors, ...unplaced];
-    clear(this.summary);
-    if ((this.showAll && visible.length) || top.length) {
-      this.summary.hidden = false;
-      if (visible.length) this.summary.append(h("p", { class: "summary-title" }, t("fix_count", { n: visible.length })));
-      const items = [
-        ...top.map((e) => h("li", {}, errorText(e))),
-        ...visible.map(({ path, info, e }) => h("li", {}, h("button", {
-          type: "button", class: "link", onclick: () => this.focusField(info),
-        }, `${this.pathLabel(path)}：${errorText(e, true)}`))),
-      ];
-      this.summary.append(h("ul", {}, items));
-    } else {
-      this.summary.hidden = true;
+    // Rebuilt only when what it says changes: a tap on one of its links blurs an input, which
+    // refreshes the form; replacing the link under the finger would swallow the tap.
+    const show = (this.showAll && visible.length) || top.length;
+    const key = show ? JSON.stringify([lang(), top.map((e) => errorText(e)), visible.map(({ path, e }) => [path, errorText(e, true)])]) : "";
+    if (key !== this.summaryKey) {
+      this.summaryKey = key;
+      clear(this.summary);
+      this.summary.hidden = !show;
+      if (show) {
+        if (visible.length) this.summary.append(h("p", { class: "summary-title" }, t("fix_count", { n: visible.length })));
+        const items = [
+          ...top.map((e) => h("li", {}, errorText(e))),
+          ...visible.map(({ path, e }) => h("li", {}, h("button", {
+            type: "button", class: "link", "data-path": path, onclick: () => this.focusPath(path),
+          }, `${this.pathLabel(path)}：${errorText(e, true)}`))),
+        ];
+        this.summary.append(h("ul", {}, items));
+      }
     }
     if (this.sectioned) this.refreshSections(visible);
     return problems.filter((p) => shown.get(p.field) !== false);
@@ -710,7 +741,8 @@ export class FormView {
     }
     const { position, total } = this.nav.progress(this.applies);
     const label = pick(formShape(this.def).sections[this.nav.indexOf(current)].label, lang());
-    this.progressText.textContent = `${t("section_progress", { n: position, total })} · ${label}`;
+    this.progressText.textContent = t("section_progress", { n: position, total });
+    this.progressText.title = label;
     this.progressBar.setAttribute("aria-valuenow", String(position));
     this.progressBar.setAttribute("aria-valuemax", String(total));
     this.progressBar.setAttribute("aria-label", t("section_progress", { n: position, total }));
@@ -731,10 +763,16 @@ export class FormView {
     return `${what} ${t("repeat_entry", { n: Number(parts[parts.length - 2]) + 1 })} · ${own}`;
   }
 
-  focusField(info) {
-    const path = [...this.wraps].find(([, i]) => i === info)[0];
+  /** Opens the section of the answer at `path` and puts the cursor in it. */
+  focusPath(path) {
+    const info = this.wraps.get(path);
+    if (!info) return;
     const section = this.sectioned ? sectionOfPath(this.def, path) : null;
     if (section && section !== this.nav.current) this.goSection(section, { focus: false });
+    this.focusField(info);
+  }
+
+  focusField(info) {
     info.wrap.scrollIntoView({ block: "center" });
     const target = info.focusEl || info.wrap.querySelector("input, textarea, button");
     if (target && typeof target.focus === "function") target.focus({ preventScroll: true });
@@ -746,7 +784,7 @@ export class FormView {
     const problems = this.refresh();
     const firstPath = [...this.wraps.keys()].find((p) => this.wraps.get(p).error && !this.wraps.get(p).error.hidden);
     if (problems.length || this.serverErrors.size) {
-      if (firstPath) this.focusField(this.wraps.get(firstPath));
+      if (firstPath) this.focusPath(firstPath);
       else this.summary.focus();
     }
     return problems;
