@@ -92,7 +92,7 @@ export function promisesMade(record, catalog) {
     status: "open",
     note: "",
     local: true,
-  })).filter((p) => p.action || p.due_date);
+  })).filter((p) => p.action && p.due_date); // the server opens only promises with both
 }
 
 /** Answers a record gives to earlier promises (`effects.followup_answers`): [{id, status, note}]. */
@@ -138,12 +138,14 @@ export function openPromises(household, ownRecords, catalog, pulledAt = null) {
 }
 
 /**
- * The promises a new visit carries forward: the household's open promises the server knows of
- * (ids it will accept), minus those this phone's unsent visits already closed. Promises made in a
- * visit the server has not received yet are left out: the server would refuse an answer to them.
+ * The promises a new visit carries forward: every promise open as this phone knows it, including
+ * ones made in a visit still waiting in the outbox. The outbox sends in the order visits were
+ * made, and the server checks each answer against the household as the earlier visits left it,
+ * so a promise made this morning can be closed this afternoon without signal in between. (If the
+ * earlier visit is refused, the answer is refused beside its entry, which can then be dropped.)
  */
 export function promisesToCarry(household, ownRecords, catalog, pulledAt = null) {
-  return openPromises(household, ownRecords, catalog, pulledAt).filter((p) => !p.local);
+  return openPromises(household, ownRecords, catalog, pulledAt);
 }
 
 const sentState = (r) => (r.superseded_by ? "superseded" : (r.review && r.review.state) || "received");
