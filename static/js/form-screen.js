@@ -176,8 +176,12 @@ export async function showForm(ctx, token, draft, def, hh, isNew) {
   const notices = [
     (draft.server_errors || []).length ? h("p", { class: "notice error" }, t("was_refused")) : null,
     draft.supersedes ? h("div", { class: "notice warn", "data-supersedes": draft.supersedes },
-      h("p", {}, t("draft_correction_badge"), review && review.by ? ` · ${t("review_by", { who: review.by })}` : ""),
-      review && review.comment ? h("p", { class: "review-comment" }, h("strong", {}, `${t("review_comment")}：`), review.comment) : null) : null,
+      h("p", {}, t("correction_notice"), review && review.by ? ` · ${t("review_by", { who: review.by })}` : ""),
+      review && review.comment ? h("p", { class: "review-comment" }, h("strong", {}, `${t("review_comment")}：`), review.comment) : null,
+      // Each comment on an answer opens that answer's section and puts the cursor in it.
+      Object.keys((review && review.fields) || {}).length ? h("ul", { class: "review-links" }, Object.entries(review.fields).map(([path, text]) =>
+        h("li", {}, h("button", { type: "button", class: "link", "data-review-link": path, onclick: () => view.focusPath(path) },
+          `${view.wraps.has(path) ? view.pathLabel(path) : path}：${text}`)))) : null) : null,
     isOutdated(draft, currentVersion) ? h("div", { class: "notice warn", "data-outdated": "true" },
       h("p", {}, t("old_version", { from: draft.form_version, to: currentVersion })),
       h("button", { type: "button", class: "secondary", "data-action": "move-version", onclick: move }, t("move_version"))) : null,

@@ -12,6 +12,7 @@ import { lastVisitDate, lastVisits, openPromises, visitDateOf } from "./visits.j
 
 const LIST_PAGE = 60;
 const RECENT_VISITS = 5;
+const visitsKey = (id) => `visits:${id}`;
 const list = { filter: null, filterChosen: false, search: "", shown: LIST_PAGE };
 
 export async function showHouseholds(ctx, token) {
@@ -103,6 +104,27 @@ function visitSummary(record, def) {
   return parts.filter(Boolean).join(" · ");
 }
 
+/**
+ * The household's visits the server holds (other cadres' too), fetched when the page is opened
+ * online and kept, so the page shows them without signal next time. Null when nothing is known.
+ */
+async function refreshServerVisits(ctx, id) {
+  if (navigator.onLine === false) return null;
+  try {
+    const data = await ctx.engine.request("GET", `/api/v1/submissions?household_id=${encodeURIComponent(id)}`);
+    const list = ((data && data.submissions) || [])
+      .sort((a, b) => String(b.visit_date || b.created_at).localeCompare(String(a.visit_date || a.created_at)))
+      .slice(0, RECENT_VISITS)
+      .map(({ uuid, form, form_version, household_id, cadre_id, created_at, answers, review, superseded_by }) =>
+        ({ uuid, form, form_version, household_id, user_id: cadre_id, created_at, answers, review, superseded_by, sent_at: created_at }));
+    const cached = { at: new Date().toISOString(), list };
+    await ctx.db.put("meta", visitsKey(id), cached);
+    return cached;
+  } catch (_) {
+    return null;
+  }
+}
+
 export async function showHousehold(ctx, token, id) {
   ctx.screen.refresh = () => showHousehold(ctx, ctx.token(), id);
   const hh = await getHousehold(ctx, id);
@@ -111,7 +133,7 @@ export async function showHousehold(ctx, token, id) {
     setMain(page(t("not_found"), h("p", {}, t("household_missing", { id })), h("a", { class: "button", href: "#/households" }, t("back_home"))));
     return;
   }
-  const state = await phoneState(ctx.db, ctx.engine);
+  const [state, cached] = await Promise.all([phoneState(ctx.db, ctx.engine), ctx.db.get("meta", visitsKey(id))]);
   if (!ctx.live(token)) return;
   const { catalog } = state;
   const own = [...state.outbox, ...state.sent].filter((r) => r.household_id === hh.id);
@@ -124,19 +146,35 @@ export async function showHousehold(ctx, token, id) {
     href: `#/households/${encodeURIComponent(hh.id)}/forms/${encodeURIComponent(f.id)}`,
   }, `＋ ${formTitleOf(catalog, f.id, f.version)}`));
   const drafts = state.drafts.filter((d) => d.household_id === hh.id);
-  const dated = own.map((r) => ({ r, date: visitDateOf(r, catalog) || String(r.created_at || "").slice(0, 10) }))
-    .sort((a, b) => b.date.localeCompare(a.date));
   const syncing = ctx.engine.status.running;
-  const recent = dated.slice(0, RECENT_VISITS).map(({ r, date }) => {
-    const def = catalog.get(r.form, r.form_version) || catalog.current(r.form);
-    const words = stateWords(r, syncing);
-    const summary = visitSummary(r, def);
-    return h("li", { class: "record visit-summary", "data-uuid": r.uuid, "data-state": words.state },
-      h("a", { href: `#/outbox/${r.uuid}` },
-        h("span", { class: "rec-title" }, `${fmtDate(date)} · ${formTitleOf(catalog, r.form, r.form_version)}`),
-        summary ? h("span", { class: "summary" }, summary) : null,
-        h("span", { class: `pill ${words.cls}` }, words.text)));
-  });
+  const me = state.user ? state.user.id : null;
+  const visitsCard = (known) => {
+    const mine = new Set(own.map((r) => r.uuid));
+    const others = ((known && known.list) || []).filter((r) => !mine.has(r.uuid) && !r.superseded_by);
+    const dated = [...own, ...others].map((r) => ({ r, date: visitDateOf(r, catalog) || String(r.created_at || "").slice(0, 10) }))
+      .sort((a, b) => b.date.localeCompare(a.date));
+    const rows = dated.slice(0, RECENT_VISITS).map(({ r, date }) => {
+      const def = catalog.get(r.form, r.form_version) || catalog.current(r.form);
+      const summary = visitSummary(r, def);
+      const title = `${fmtDate(date)} · ${formTitleOf(catalog, r.form, r.form_version)}`;
+      if (!mine.has(r.uuid)) {
+        return h("li", { class: "record visit-summary", "data-uuid": r.uuid },
+          h("div", { class: "plain-row" }, h("span", { class: "rec-title" }, title),
+            h("span", { class: "muted" }, r.user_id === me ? "" : t("visit_by_other", { who: r.user_id })),
+            summary ? h("span", { class: "summary" }, summary) : null));
+      }
+      const words = stateWords(r, syncing);
+      return h("li", { class: "record visit-summary", "data-uuid": r.uuid, "data-state": words.state },
+        h("a", { href: `#/outbox/${r.uuid}` }, h("span", { class: "rec-title" }, title),
+          summary ? h("span", { class: "summary" }, summary) : null,
+          h("span", { class: `pill ${words.cls}` }, words.text)));
+    });
+    return h("section", { class: "card", "data-section": "visits" }, h("h2", {}, t("hh_recent_visits")),
+      last ? h("p", { class: "muted" }, `${t("hh_last_visit")}：${fmtDate(last)}`) : null,
+      rows.length ? h("ul", { class: "plain records" }, rows) : h("p", { class: "muted" }, t("hh_no_visits")),
+      known && navigator.onLine === false ? h("p", { class: "muted small" }, t("hh_visits_cached", { time: fmtTime(known.at) })) : null);
+  };
+  let visitsEl = visitsCard(cached);
   const members = (hh.members || []).map((m) => h("li", {},
     h("strong", {}, m.name || "—"), " ", [m.relation, m.sex ? t(`sex_${m.sex}`) : null, m.birth_year ? t("born", { y: m.birth_year }) : null, m.health, m.schooling, m.work].filter(Boolean).join(" · ")));
   const plots = (hh.plots || []).map((p) => h("li", {},
@@ -164,9 +202,7 @@ export async function showHousehold(ctx, token, id) {
           p.visit_date ? t("promised_on", { date: fmtDay(p.visit_date) }) : null,
           p.status === "in_progress" ? t("promise_in_progress") : null, p.note || null, p.local ? t("promise_not_sent") : null].filter(Boolean).join(" · ")))))
         : h("p", { class: "muted" }, t("none"))),
-    h("section", { class: "card", "data-section": "visits" }, h("h2", {}, t("hh_recent_visits")),
-      hh.last_visit_date ? h("p", { class: "muted" }, `${t("hh_last_visit")}：${fmtDate(last)}`) : null,
-      recent.length ? h("ul", { class: "plain records" }, recent) : h("p", { class: "muted" }, t("hh_no_visits"))),
+    visitsEl,
     h("section", { class: "card" }, h("h2", {}, t("basic_facts")), factsList([
       [t("f_id"), hh.id], [t("f_group"), hh.group], [t("f_address"), hh.address],
       [t("f_phone"), hh.phone ? h("a", { href: `tel:${hh.phone}` }, hh.phone) : null],
@@ -182,4 +218,10 @@ export async function showHousehold(ctx, token, id) {
       [t("pv_funding"), pv.funding_mode ? choiceLabel(catalog, pv.funding_mode) : null],
     ]) : h("p", { class: "muted" }, t("none"))),
   );
+  const fresh = await refreshServerVisits(ctx, hh.id);
+  if (fresh && ctx.live(token)) {
+    const next = visitsCard(fresh);
+    visitsEl.replaceWith(next);
+    visitsEl = next;
+  }
 }

@@ -54,6 +54,8 @@ function valueText(field, value) {
       return choiceText(field, value);
     case "select_multiple":
       return (Array.isArray(value) ? value : []).map((v) => choiceText(field, v)).join("、");
+    case "date":
+      return fmtDate(value);
     case "geopoint":
       return t("geo_value", { lat: value.lat, lon: value.lon, acc: Math.round(value.accuracy || 0) });
     default:
