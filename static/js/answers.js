@@ -5,13 +5,13 @@
 import { computeAll, evaluate, isAnswered, isNumber } from "./conditions.js";
 import { lang, pick, t } from "./i18n.js";
 import { flatFields, formShape } from "./sections.js";
-import { isObject } from "./util.js";
+import { isObject, normalizePath } from "./util.js";
 
 const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 const NO_ANSWER_TYPES = new Set(["note"]);
 export const FILE_TYPES = new Set(["photo", "signature"]);
 
-export { pick }; // where the other modules have always found it
+export { normalizePath, pick }; // where the other modules have always found them
 
 /**
  * Message text for an error from validateAnswers ({key, params, custom}) or the server ({message}).
@@ -43,12 +43,6 @@ function validDate(s) {
   if (typeof s !== "string" || !ISO_DATE_RE.test(s)) return false;
   const d = new Date(`${s}T00:00:00Z`);
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
-}
-
-/** Field paths as the server may spell them ("members[0].name", "members/0/name") -> "members.0.name". */
-export function normalizePath(field) {
-  if (field === null || field === undefined) return "";
-  return String(field).replace(/\[(\d+)\]/g, ".$1").replace(/\//g, ".").replace(/^\./, "");
 }
 
 function problem(list, field, key, params = {}, custom = null) {

@@ -4,13 +4,13 @@
 //
 // Routes: #/today (home; #/ goes there)  #/households  #/households/<id>
 //         #/households/<id>/forms/<form> (a NEW form; test hook)  #/drafts  #/drafts/<id>
-//         #/outbox  #/outbox/<uuid>  #/returned  #/settings
+//         #/outbox  #/outbox/<uuid>  #/returned  #/returned/<uuid>/fix  #/settings
 
 import { getDatabase } from "./db.js";
 import { clear, h } from "./dom.js";
-import { lang, onLangChange, pick, setLang, t } from "./i18n.js";
+import { lang, loadLanguage, onLangChange, pick, setLang, t } from "./i18n.js";
 import { collectPhotos, recoverJournal } from "./records.js";
-import { askToPersist } from "./storage.js";
+import { askToPersist, isPersisted } from "./storage.js";
 import { SyncEngine } from "./sync.js";
 import { cadreDay, showToday, todayCount } from "./today.js";
 import { fmtTime, page, setMain, toast } from "./ui.js";
@@ -32,6 +32,7 @@ const ctx = {
   db,
   engine,
   get screen() { return current; },
+  get persisted() { return ui.persisted; },
   token: () => navToken,
   live: (token) => token === navToken,
   setTodayCount(count) {
@@ -60,7 +61,11 @@ async function renderTabs(status) {
   for (const name of TABS) {
     const tab = document.querySelector(`[data-tab=${name}]`);
     const count = counts[name];
-    tab.replaceChildren(h("span", {}, t(`tab_${name}`)),
+    // Settings is a gear (its name for screen readers), so five tabs fit 360 px in English too.
+    const label = name === "settings"
+      ? [h("span", { class: "tab-icon", "aria-hidden": "true" }, "⚙"), h("span", { class: "visually-hidden" }, t("tab_settings"))]
+      : h("span", {}, t(`tab_${name}`));
+    tab.replaceChildren(...[label].flat(),
       count ? h("span", { class: `count${count.alert ? " alert" : ""}` }, String(count.n)) : "");
     tab.classList.toggle("active", current.tab === name);
     if (current.tab === name) tab.setAttribute("aria-current", "page");
@@ -95,18 +100,15 @@ function renderStatus(s) {
 let bannerKey = "";
 function renderBanners(s) {
   // Rebuilt only when what they say changes, so screen readers do not hear them again each time.
-  const storageTab = current.tab === "today" || current.tab === "settings";
   const key = JSON.stringify([!!ui.waitingWorker, s.needsLogin, s.offline, !s.running && s.error, s.nextRetryAt,
-    lang(), location.hash, db.volatile, ui.persisted, storageTab]);
+    lang(), location.hash, db.volatile]);
   if (key === bannerKey) return;
   bannerKey = key;
   clear(bannersEl);
   if (db.volatile) {
-    // Not dismissible: every draft typed here is lost when the page closes.
+    // Not dismissible: every draft typed here is lost when the page closes. (Storage that is kept
+    // but not persistent is said on Today and in the settings, without pushing the page down.)
     bannersEl.append(h("div", { class: "banner error", role: "alert", "data-storage": "volatile" }, t("storage_volatile")));
-  } else if (ui.persisted === false && storageTab) {
-    bannersEl.append(h("div", { class: "banner warn", "data-storage": "not-persistent" }, h("span", {}, t("storage_not_persistent")),
-      current.tab === "settings" ? null : h("a", { class: "button small", href: "#/settings" }, t("storage_settings_link"))));
   }
   if (ui.waitingWorker) {
     bannersEl.append(h("div", { class: "banner info", role: "status" }, h("span", {}, t("update_ready")),
@@ -125,23 +127,26 @@ function renderBanners(s) {
 
 let wasRunning = false;
 let lastCounts = "";
+let shownData = 0;
 function onStatus(s) {
   renderStatus(s);
   const counts = `${s.pending}/${s.refused}`;
-  const finished = wasRunning && !s.running;
+  const ended = wasRunning && !s.running;
   wasRunning = s.running;
-  if (finished) {
-    if (ui.syncAsked) {
-      ui.syncAsked = false;
-      if (s.error && !s.needsLogin) toast(t(s.offline ? "sync_offline_toast" : "sync_failed_toast", { why: pick(s.error, lang()) }));
-      else if (!s.error) toast(t("sync_done_toast"));
-    }
-    if (current.tab !== "today") cadreDay(ctx).then(({ day }) => ctx.setTodayCount(todayCount(day))).catch(() => {});
+  // A sync redraws the screen only if it brought something or failed (a redraw is the costliest
+  // thing the app does on a cheap phone).
+  const brought = ended && s.dataVersion !== shownData;
+  if (ended) shownData = s.dataVersion;
+  if (ended && ui.syncAsked) {
+    ui.syncAsked = false;
+    if (s.error && !s.needsLogin) toast(t(s.offline ? "sync_offline_toast" : "sync_failed_toast", { why: pick(s.error, lang()) }));
+    else if (!s.error) toast(t("sync_done_toast"));
   }
+  if (brought && current.tab !== "today") cadreDay(ctx).then(({ day }) => ctx.setTodayCount(todayCount(day))).catch(() => {});
   // Screens show what changed, but a form being filled in is never redrawn under the cadre's thumb.
-  if ((finished || counts !== lastCounts) && current.refresh && !current.isForm) current.refresh();
+  if ((brought || (ended && s.error) || counts !== lastCounts) && current.refresh && !current.isForm) current.refresh();
   lastCounts = counts;
-  if (finished && s.needsLogin && navigator.onLine !== false && !current.isForm) {
+  if (ended && s.needsLogin && navigator.onLine !== false && !current.isForm) {
     location.assign(LOGIN_URL);
   }
 }
@@ -159,12 +164,14 @@ function syncPressed() {
 
 // ---- router ------------------------------------------------------------------------------------------
 
+// Screens other than Today, each fetched with the modules it needs that Today does not, side by
+// side: no chain of round trips (tests/js/shell.test.js checks each list against the imports).
+const withDeps = (...loads) => Promise.all(loads).then(([screen]) => screen);
 const lazy = {
-  households: () => import("./households-screen.js"),
-  records: () => import("./records-screen.js"),
+  households: () => withDeps(import("./households-screen.js"), import("./sections.js")),
+  records: () => withDeps(import("./records-screen.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js")),
   settings: () => import("./settings.js"),
-  // The form screen and what only it uses, fetched side by side (no chain of round trips).
-  form: () => Promise.all([import("./form-screen.js"), import("./form.js"), import("./media.js")]).then(([m]) => m),
+  form: () => withDeps(import("./form-screen.js"), import("./form.js"), import("./media.js"), import("./drafts.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js")),
 };
 
 function tabOf(name) {
@@ -196,8 +203,9 @@ async function route() {
     else if (where === "drafts") await (await lazy.records()).showDrafts(ctx, token);
     else if (where === "outbox" && id) await (await lazy.records()).showItem(ctx, token, id);
     else if (where === "outbox") await (await lazy.records()).showOutbox(ctx, token);
+    else if (where === "returned" && id && sub === "fix") await (await lazy.form()).fixReturned(ctx, token, id);
     else if (where === "returned") await (await lazy.records()).showReturned(ctx, token);
-    else if (where === "settings") await (await lazy.settings()).showSettings(ctx, token, { persisted: ui.persisted });
+    else if (where === "settings") await (await lazy.settings()).showSettings(ctx, token);
     else await showToday(ctx, token);
   } catch (err) {
     console.error(err);
@@ -241,6 +249,7 @@ async function registerServiceWorker() {
 // ---- start ---------------------------------------------------------------------------------------------
 
 async function start() {
+  await loadLanguage(lang()); // English is fetched only for phones that read it
   onLangChange(() => {
     renderChrome();
     if (current.relang) current.relang();
@@ -262,14 +271,17 @@ async function start() {
     if (document.visibilityState === "visible" && !engine.current && (engine.status.pending || engine.status.error)) engine.run("visible");
   });
   try { await recoverJournal(db); } catch (err) { console.warn(err); }
+  ui.persisted = await isPersisted(); // known before the first screen, so nothing moves later
   await route();
-  engine.run("start");
+  const firstSync = engine.run("start");
   askToPersist().then((persisted) => {
     ui.persisted = persisted;
-    renderBanners(engine.status);
+    if (persisted) for (const note of document.querySelectorAll("[data-storage=not-persistent]")) note.remove();
   });
   collectPhotos(db).catch((err) => console.warn(err));
-  registerServiceWorker();
+  // The worker's install downloads the whole shell for offline use: after the first sync, so on
+  // a slow network it does not compete with the households and forms the cadre is waiting for.
+  firstSync.finally(registerServiceWorker);
 }
 
 start();

@@ -6,7 +6,8 @@
 import { h } from "./dom.js";
 import { lang, pick, t } from "./i18n.js";
 import { FormView } from "./form.js";
-import { forgetJournal, isOutdated, makeSaver, moveDraft, newDraft } from "./records.js";
+import { moveDraft, newDraft, startCorrection } from "./drafts.js";
+import { forgetJournal, isOutdated, makeSaver } from "./records.js";
 import { fmtTime, getHousehold, householdLabel, page, phoneState, setMain, toast } from "./ui.js";
 import { promisesToCarry } from "./visits.js";
 
@@ -77,6 +78,24 @@ export async function openDraft(ctx, token, draftId) {
   const moved = moveDraft(draft, current, current, { promises: await carried(ctx, hh) });
   await ctx.db.put("drafts", moved.id, moved);
   await showForm(ctx, token, moved, current, hh || null, false);
+}
+
+/**
+ * Fixing a returned visit: the draft already started for it, or a new one holding the returned
+ * answers (photos fetched again when the phone no longer has them); then the form.
+ */
+export async function fixReturned(ctx, token, recordUuid) {
+  const record = await ctx.db.get("sent", recordUuid);
+  if (!ctx.live(token)) return;
+  if (!record) {
+    setMain(page(t("not_found"), h("a", { class: "button", href: "#/returned" }, t("returned_title"))));
+    return;
+  }
+  const [hh, def] = await Promise.all([ctx.db.get("households", record.household_id), getForm(ctx, record.form, record.form_version)]);
+  const { draft, missing } = await startCorrection(ctx.db, ctx.engine, record, hh || null, def);
+  if (!ctx.live(token)) return;
+  if (missing.length) toast(t("photos_missing", { n: missing.length }), 8000);
+  location.replace(`#/drafts/${draft.id}`); // Back returns to the list, not to this step
 }
 
 /** "Family · Members / Name" for a dropped answer (the old version's labels). */

@@ -8,6 +8,7 @@ import { flatFields } from "./sections.js";
 import {
   categoryBadge, fmtDate, fmtDay, fmtTime, formTitleOf, getHousehold, householdCard, page, phoneState, setMain, stateWords, visitFormId, visitLine,
 } from "./ui.js";
+import { compareText } from "./util.js";
 import { lastVisitDate, lastVisits, openPromises, visitDateOf } from "./visits.js";
 
 const LIST_PAGE = 60;
@@ -52,7 +53,7 @@ export async function showHouseholds(ctx, token) {
         .some((v) => v && String(v).toLowerCase().includes(q)));
     }
     // My households: the longest unvisited first; all: by number.
-    rows = [...rows].sort(list.filter === "mine" ? (a, b) => days(b) - days(a) || a.id.localeCompare(b.id) : (a, b) => a.id.localeCompare(b.id));
+    rows = [...rows].sort(list.filter === "mine" ? (a, b) => days(b) - days(a) || compareText(a.id, b.id) : (a, b) => compareText(a.id, b.id));
     ul.replaceChildren(...rows.slice(0, list.shown).map((hh) => h("li", {}, householdCard(hh, visits.get(hh.id)))));
     countEl.textContent = t("showing", { shown: Math.min(list.shown, rows.length), total: rows.length });
     more.hidden = rows.length <= list.shown;
@@ -113,7 +114,7 @@ async function refreshServerVisits(ctx, id) {
   try {
     const data = await ctx.engine.request("GET", `/api/v1/submissions?household_id=${encodeURIComponent(id)}`);
     const list = ((data && data.submissions) || [])
-      .sort((a, b) => String(b.visit_date || b.created_at).localeCompare(String(a.visit_date || a.created_at)))
+      .sort((a, b) => compareText(b.visit_date || b.created_at, a.visit_date || a.created_at))
       .slice(0, RECENT_VISITS)
       .map(({ uuid, form, form_version, household_id, cadre_id, created_at, answers, review, superseded_by }) =>
         ({ uuid, form, form_version, household_id, user_id: cadre_id, created_at, answers, review, superseded_by, sent_at: created_at }));
@@ -152,7 +153,7 @@ export async function showHousehold(ctx, token, id) {
     const mine = new Set(own.map((r) => r.uuid));
     const others = ((known && known.list) || []).filter((r) => !mine.has(r.uuid) && !r.superseded_by);
     const dated = [...own, ...others].map((r) => ({ r, date: visitDateOf(r, catalog) || String(r.created_at || "").slice(0, 10) }))
-      .sort((a, b) => b.date.localeCompare(a.date));
+      .sort((a, b) => compareText(b.date, a.date));
     const rows = dated.slice(0, RECENT_VISITS).map(({ r, date }) => {
       const def = catalog.get(r.form, r.form_version) || catalog.current(r.form);
       const summary = visitSummary(r, def);

@@ -10,6 +10,7 @@ import { formShape } from "./sections.js";
 import { PENDING_STATES } from "./sync.js";
 import { returnedCard } from "./today.js";
 import { fmtDate, fmtTime, formTitleOf, householdLabel, page, phoneState, recordRow, setMain, stateWords, toast } from "./ui.js";
+import { compareText } from "./util.js";
 import { promisesMade, returnedRecords, visitDateOf } from "./visits.js";
 
 // ---- answers as a cadre reads them -----------------------------------------------------------------
@@ -129,7 +130,7 @@ export async function showDrafts(ctx, token) {
   const state = await phoneState(ctx.db, ctx.engine);
   if (!ctx.live(token)) return;
   const households = new Map(state.households.map((x) => [x.id, x]));
-  const drafts = [...state.drafts].sort((a, b) => String(b.updated_at || b.created_at).localeCompare(String(a.updated_at || a.created_at)));
+  const drafts = [...state.drafts].sort((a, b) => compareText(b.updated_at || b.created_at, a.updated_at || a.created_at));
   const rows = drafts.map((d) => h("li", { class: "card draft", "data-draft": d.id },
     h("p", { class: "rec-title" }, `${formTitleOf(state.catalog, d.form, d.form_version)} · ${householdLabel(households.get(d.household_id), d.household_id)}`),
     h("p", { class: "muted" }, t("edited_at", { time: fmtTime(d.updated_at || d.created_at) })),
@@ -176,10 +177,10 @@ export async function showOutbox(ctx, token) {
   const state = await phoneState(ctx.db, ctx.engine);
   if (!ctx.live(token)) return;
   const households = new Map(state.households.map((x) => [x.id, x]));
-  const byTime = (a, b) => String(b.queued_at || b.sent_at || "").localeCompare(String(a.queued_at || a.sent_at || ""));
+  const byTime = (a, b) => compareText(b.queued_at || b.sent_at || "", a.queued_at || a.sent_at || "");
   const refused = state.outbox.filter((i) => i.state === "refused").sort(byTime);
   const pending = state.outbox.filter((i) => PENDING_STATES.has(i.state)).sort(byTime);
-  const done = [...state.sent].sort((a, b) => String(b.sent_at).localeCompare(String(a.sent_at))).slice(0, 50);
+  const done = [...state.sent].sort((a, b) => compareText(b.sent_at, a.sent_at)).slice(0, 50);
   const returned = returnedRecords(state.sent, state.outbox);
   const syncing = ctx.engine.status.running;
   const row = (item) => recordRow(item, {

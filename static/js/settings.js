@@ -35,6 +35,7 @@ export async function showSettings(ctx, token) {
   setMain(page(t("settings_title"),
     h("section", { class: "card", "data-section": "storage" }, h("h2", {}, t("settings_storage")),
       ctx.db.volatile ? h("p", { class: "warn-text" }, t("storage_volatile")) : null,
+      persisted === false ? h("p", { class: "warn-text", "data-storage": "not-persistent" }, t("storage_not_persistent")) : null,
       h("p", { "data-storage-used": used ? String(used.usage) : "" },
         used ? t("storage_used", { used: formatBytes(used.usage), quota: used.quota ? formatBytes(used.quota) : "?" }) : t("storage_estimate_unknown")),
       h("p", { class: "muted" }, t("storage_counts", {

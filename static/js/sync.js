@@ -8,9 +8,12 @@
 // server's errors, for the cadre to fix and send again. A sent item's photos stay on the phone
 // (records.js decides how long), so a visit the supervisor returns can be fixed with them.
 
-import { attachmentNames, cleanAnswers, normalizePath } from "./answers.js";
-import { sha256Hex } from "./sha256.js";
-import { isoNow, uuid as newUuid } from "./util.js";
+import { compareText, isoNow, normalizePath, uuid as newUuid } from "./util.js";
+
+// What only submitting a form and sending photos need is loaded then, not before the first screen
+// (each with what it imports, side by side: no chain of round trips).
+const answersModule = () => Promise.all([import("./answers.js"), import("./conditions.js"), import("./sections.js")]).then(([m]) => m);
+const sha256Hex = async (blob) => (await import("./sha256.js")).sha256Hex(blob);
 
 export const API = "/api/v1";
 /** Outbox states: waiting (to send), sending (a request is out), uploading (stored, photos to go), refused. */
@@ -18,6 +21,12 @@ export const PENDING_STATES = new Set(["waiting", "sending", "uploading"]);
 const PERIODIC_MS = 15 * 60 * 1000;
 const KEEP_SENT_MS = 180 * 24 * 3600 * 1000; // sent visits are shown this long (the server keeps them)
 const SUBMISSIONS_PAGE = 200;
+// Records written per IndexedDB transaction while pulling: each write copies its records on the
+// main thread, so small batches keep a cheap phone responsive while a village downloads.
+const WRITE_BATCH = 25;
+
+/** [0, n), [n, 2n) ... of a list. */
+const batches = (list, n = WRITE_BATCH) => Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, (i + 1) * n));
 
 export class NetworkError extends Error {
   constructor(message) { super(message); this.name = "NetworkError"; }
@@ -93,6 +102,7 @@ export function normalizeReview(review) {
 const typeOf = (name, blob) => (blob && blob.type) || (/\.png$/i.test(name) ? "image/png" : "image/jpeg");
 
 async function describeAttachments(db, definition, answers) {
+  const { attachmentNames } = await answersModule();
   const out = [];
   for (const name of attachmentNames(definition, answers)) {
     const blob = await db.get("photos", name);
@@ -107,6 +117,7 @@ async function describeAttachments(db, definition, answers) {
  * household version the phone had when the form updates household attributes (base_version).
  */
 export async function makeOutboxItem(db, draft, definition, { household = null, userId = null, settings, now = new Date() } = {}) {
+  const { cleanAnswers } = await answersModule();
   const answers = cleanAnswers(definition, draft.answers || {}, { settings });
   const item = {
     uuid: draft.id,
@@ -197,6 +208,7 @@ export class SyncEngine {
     this.status = {
       pending: 0, refused: 0, lastSync: null, running: false, phase: null,
       needsLogin: false, offline: false, error: null, nextRetryAt: null,
+      dataVersion: 0, // +1 whenever a pull stored something: screens redraw only then
     };
   }
 
@@ -378,6 +390,7 @@ export class SyncEngine {
       if (have && have.sha256 === f.sha256) continue;
       const definition = await this.request("GET", `${API}/forms/${encodeURIComponent(f.id)}?version=${f.version}`);
       await this.db.put("meta", key, { id: f.id, version: f.version, sha256: f.sha256, definition });
+      this.status.dataVersion += 1;
     }
   }
 
@@ -505,7 +518,7 @@ export class SyncEngine {
   async push() {
     const all = await this.db.all("outbox");
     let items = all.filter((i) => (i.state === "waiting" || i.state === "sending") && this.belongsToUser(i))
-      .sort((a, b) => String(a.queued_at).localeCompare(String(b.queued_at)));
+      .sort((a, b) => compareText(a.queued_at, b.queued_at));
     let size = this.batchSize;
     while (items.length) {
       const batch = items.slice(0, size);
@@ -611,11 +624,16 @@ export class SyncEngine {
       const data = await this.request("GET", `${API}/households?since=${since}&limit=${this.pageSize}`);
       const list = (data && data.households) || [];
       if (!list.length) break;
+      this.status.dataVersion += 1;
       const next = Number.isInteger(data.next) ? data.next : Math.max(since, ...list.map((h) => h.seq || 0));
-      await this.db.tx(["households", "meta"], "readwrite", async (o) => {
-        await Promise.all(list.map((h) => o.put("households", h.id, h)));
-        await o.put("meta", "cursor", next);
-      });
+      // The cursor moves with the last batch: a pull cut short fetches the page again (puts repeat harmlessly).
+      const parts = batches(list);
+      for (const [i, part] of parts.entries()) {
+        await this.db.tx(["households", "meta"], "readwrite", async (o) => {
+          await Promise.all(part.map((h) => o.put("households", h.id, h)));
+          if (i === parts.length - 1) await o.put("meta", "cursor", next);
+        });
+      }
       if (next <= since) break;
       since = next;
     }
@@ -635,15 +653,19 @@ export class SyncEngine {
       const data = await this.request("GET", `${API}/submissions?since=${since}&limit=${SUBMISSIONS_PAGE}`);
       const list = (data && data.submissions) || [];
       if (!list.length) break;
+      this.status.dataVersion += 1;
       const next = Number.isInteger(data.next) ? data.next : Math.max(since, ...list.map((s) => s.seq || 0));
-      await this.db.tx(["sent", "meta"], "readwrite", async (o) => {
-        for (const sub of list) {
-          if (!sub || !sub.uuid) continue;
-          const record = sentFromServer(await o.get("sent", sub.uuid), sub, now);
-          if (!expired(record, now)) await o.put("sent", sub.uuid, record);
-        }
-        await o.put("meta", "submissionsCursor", next);
-      });
+      const parts = batches(list.filter((sub) => sub && sub.uuid));
+      if (!parts.length) await this.db.put("meta", "submissionsCursor", next);
+      for (const [i, part] of parts.entries()) {
+        await this.db.tx(["sent", "meta"], "readwrite", async (o) => {
+          for (const sub of part) {
+            const record = sentFromServer(await o.get("sent", sub.uuid), sub, now);
+            if (!expired(record, now)) await o.put("sent", sub.uuid, record);
+          }
+          if (i === parts.length - 1) await o.put("meta", "submissionsCursor", next);
+        });
+      }
       if (next <= since) break;
       since = next;
     }

@@ -2,11 +2,10 @@
 // works without signal. Promises overdue or due within a week, visits a supervisor returned, and
 // households not visited for 30 days, each one tap from the form that deals with it.
 
-import { todayISO } from "./conditions.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
-import { startCorrection } from "./records.js";
-import { fmtDate, fmtDay, fmtTime, householdCard, householdLabel, page, phoneState, setMain, toast, visitFormId } from "./ui.js";
+import { fmtDate, fmtDay, fmtTime, householdCard, householdLabel, page, phoneState, setMain, visitFormId } from "./ui.js";
+import { localDate } from "./util.js";
 import { agenda } from "./visits.js";
 
 const NOT_VISITED_SHOWN = 8;
@@ -18,7 +17,7 @@ export function todayCount(day) {
 
 export async function cadreDay(ctx) {
   const state = await phoneState(ctx.db, ctx.engine);
-  const day = agenda({ ...state, userId: state.user ? state.user.id : null, today: todayISO() });
+  const day = agenda({ ...state, userId: state.user ? state.user.id : null, today: localDate() });
   return { state, day };
 }
 
@@ -43,17 +42,6 @@ export function returnedCard(ctx, record, state, { full = null } = {}) {
   const def = state.catalog.get(record.form, record.form_version) || state.catalog.current(record.form);
   const review = record.review || {};
   const draft = state.drafts.find((d) => d.supersedes === record.uuid);
-  const fix = async (event) => {
-    event.currentTarget.disabled = true;
-    try {
-      const { draft: d, missing } = await startCorrection(ctx.db, ctx.engine, record, hh || null, def);
-      if (missing.length) toast(t("photos_missing", { n: missing.length }), 8000);
-      location.hash = `#/drafts/${d.id}`;
-    } catch (err) {
-      toast(String(err && err.message));
-      event.currentTarget.disabled = false;
-    }
-  };
   const fieldNotes = Object.keys(review.fields || {}).length;
   return h("li", { class: "card returned-card", "data-review": "has_issues", "data-uuid": record.uuid },
     h("p", { class: "rec-title" }, [householdLabel(hh, record.household_id), def ? null : record.form,
@@ -64,7 +52,7 @@ export function returnedCard(ctx, record, state, { full = null } = {}) {
     !full && fieldNotes ? h("p", { class: "muted small" }, t("section_errors", { n: fieldNotes })) : null,
     full,
     h("div", { class: "row" },
-      h("button", { type: "button", class: "primary", "data-action": "fix", onclick: fix }, t(draft ? "fix_continue" : "fix")),
+      h("a", { class: "button primary", "data-action": "fix", href: `#/returned/${encodeURIComponent(record.uuid)}/fix` }, t(draft ? "fix_continue" : "fix")),
       full ? null : h("a", { class: "button secondary", href: `#/outbox/${record.uuid}` }, t("answers_in_form"))));
 }
 
@@ -82,8 +70,9 @@ export async function showToday(ctx, token) {
     state.drafts.length ? h("a", { class: "notice", href: "#/drafts" }, t("notice_drafts", { n: state.drafts.length })) : null,
   ];
   if (!state.households.length) {
+    const first = ctx.engine.status.running || (!lastSync && navigator.onLine !== false && !ctx.engine.status.error);
     setMain(page(t("today_title"), notices, h("div", { class: "card empty" },
-      h("p", {}, state.user ? t("no_households") : t("first_run")),
+      h("p", {}, first ? t("first_sync") : state.user ? t("no_households") : t("first_run")),
       state.user ? null : h("a", { class: "button primary", href: "/login?next=%2Fapp%2F" }, t("login")),
       h("button", { type: "button", class: "secondary", "data-action": "sync-again" }, t("sync_now")))));
     return;
@@ -112,5 +101,13 @@ export async function showToday(ctx, token) {
     notices, promises, returned,
     h("section", { class: "today-block", "aria-labelledby": "today-visits" },
       h("h2", { id: "today-visits" }, t("today_not_visited", { n: day.notVisited.length })),
-      day.notVisited.length ? [list, more] : h("p", { class: "card muted" }, t("today_all_visited")))));
+      day.notVisited.length ? [list, more] : h("p", { class: "card muted" }, t("today_all_visited"))),
+    storageNote(ctx)));
+}
+
+/** Storage the browser may clear: said at the end of the day's list (never pushing it down). */
+function storageNote(ctx) {
+  if (ctx.persisted !== false || ctx.db.volatile) return null;
+  return h("p", { class: "notice warn", "data-storage": "not-persistent" }, t("storage_not_persistent"), " ",
+    h("a", { href: "#/settings" }, t("storage_settings_link")));
 }

@@ -9,29 +9,42 @@ import { daysSince } from "./util.js";
 import { NOT_VISITED_DAYS, reviewState } from "./visits.js";
 
 const main = () => document.getElementById("main");
-const locale = () => (lang() === "zh" ? "zh-CN" : "en-GB");
+
+// Dates are written by hand rather than with Intl.DateTimeFormat: the first formatter a page makes
+// loads the locale's calendar data, which took tens of milliseconds of the main thread here (more
+// on a cheap phone), and these four shapes are all the app needs.
+const MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const two = (n) => String(n).padStart(2, "0");
+function format(kind, d) {
+  const [y, m, day] = [d.getFullYear(), d.getMonth(), d.getDate()];
+  const zh = lang() === "zh";
+  const time = `${two(d.getHours())}:${two(d.getMinutes())}`;
+  const md = zh ? `${m + 1}月${day}日` : `${day} ${MONTHS_EN[m]}`;
+  if (kind === "time") return time;
+  if (kind === "dayTime") return `${md} ${time}`;
+  if (kind === "date") return zh ? `${y}年${md}` : `${md} ${y}`;
+  return md;
+}
 
 export function fmtTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  const sameDay = d.toDateString() === new Date().toDateString();
-  const opts = sameDay ? { hour: "2-digit", minute: "2-digit" } : { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
-  return new Intl.DateTimeFormat(locale(), opts).format(d);
+  return format(d.toDateString() === new Date().toDateString() ? "time" : "dayTime", d);
 }
 
 export function fmtDate(isoDate) {
   if (!isoDate) return "";
   const d = new Date(`${String(isoDate).slice(0, 10)}T00:00:00`);
   if (Number.isNaN(d.getTime())) return isoDate;
-  return new Intl.DateTimeFormat(locale(), { year: "numeric", month: "short", day: "numeric" }).format(d);
+  return format("date", d);
 }
 
 /** A short date without the year, for lists ("5月6日", "6 May"). */
 export function fmtDay(isoDate) {
   const d = new Date(`${String(isoDate).slice(0, 10)}T00:00:00`);
   if (Number.isNaN(d.getTime())) return isoDate || "";
-  return new Intl.DateTimeFormat(locale(), { month: "short", day: "numeric" }).format(d);
+  return format("day", d);
 }
 
 let toastTimer = null;

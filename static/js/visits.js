@@ -5,7 +5,7 @@
 // which holds answers to earlier promises; nothing here names a field of a particular form.
 // DOM-free (node --test). `catalog` is {get(id, version), current(id)} over stored definitions.
 
-import { isObject } from "./util.js";
+import { compareText, isObject } from "./util.js";
 
 export const NOT_VISITED_DAYS = 30;
 export const DUE_SOON_DAYS = 7;
@@ -125,7 +125,7 @@ export function openPromises(household, ownRecords, catalog, pulledAt = null) {
     if (isObject(p) && p.id && !CLOSED.has(p.status)) open.set(p.id, { ...p });
   }
   const pending = ownRecords.filter((r) => r.household_id === household.id && !isReflected(r, pulledAt))
-    .sort((a, b) => String(a.created_at || "").localeCompare(String(b.created_at || "")));
+    .sort((a, b) => compareText(a.created_at || "", b.created_at || ""));
   for (const record of pending) {
     for (const answer of promiseAnswers(record, catalog)) {
       if (!open.has(answer.id)) continue;
@@ -134,7 +134,7 @@ export function openPromises(household, ownRecords, catalog, pulledAt = null) {
     }
     for (const p of promisesMade(record, catalog)) open.set(p.id, p);
   }
-  return [...open.values()].sort((a, b) => String(a.due_date || "9999").localeCompare(String(b.due_date || "9999")));
+  return [...open.values()].sort((a, b) => compareText(a.due_date || "9999", b.due_date || "9999"));
 }
 
 /**
@@ -154,7 +154,7 @@ const sentState = (r) => (r.superseded_by ? "superseded" : (r.review && r.review
 export function returnedRecords(sent, outbox) {
   const corrected = new Set([...sent, ...outbox].map((r) => r.supersedes).filter(Boolean));
   return sent.filter((r) => sentState(r) === "has_issues" && !corrected.has(r.uuid))
-    .sort((a, b) => String(b.review && b.review.at || b.sent_at || "").localeCompare(String(a.review && a.review.at || a.sent_at || "")));
+    .sort((a, b) => compareText(b.review && b.review.at || b.sent_at || "", a.review && a.review.at || a.sent_at || ""));
 }
 
 /** The word for a sent record's state: received | has_issues | approved | superseded. */
@@ -193,10 +193,10 @@ export function agenda({ households, userId = null, outbox = [], sent = [], cata
     const days = last ? daysBetween(last, today) : null;
     if (days === null || days >= NOT_VISITED_DAYS) notVisited.push({ household: hh, last, days });
   }
-  const byDue = (a, b) => a.due_date.localeCompare(b.due_date) || String(a.household.id).localeCompare(String(b.household.id));
+  const byDue = (a, b) => compareText(a.due_date, b.due_date) || compareText(a.household.id, b.household.id);
   overdue.sort(byDue);
   dueSoon.sort(byDue);
   notVisited.sort((a, b) => (b.days === null ? Infinity : b.days) - (a.days === null ? Infinity : a.days)
-    || String(a.household.id).localeCompare(String(b.household.id)));
+    || compareText(a.household.id, b.household.id));
   return { overdue, dueSoon, notVisited, returned: returnedRecords(sent, outbox) };
 }

@@ -5,7 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { validateAnswers } from "../../static/js/answers.js";
-import { correctionDraft, isOutdated, moveDraft, newDraft, prefill } from "../../static/js/records.js";
+import { correctionDraft, moveDraft, newDraft, prefill } from "../../static/js/drafts.js";
+import { isOutdated } from "../../static/js/records.js";
 import {
   addDays, agenda, isReflected, lastVisitDate, openPromises, promisesToCarry, returnedRecords, visitDateOf,
 } from "../../static/js/visits.js";
