@@ -249,7 +249,11 @@ async function registerServiceWorker() {
 // ---- start ---------------------------------------------------------------------------------------------
 
 async function start() {
-  await loadLanguage(lang()); // English is fetched only for phones that read it
+  // What the first screen needs, side by side: the texts (English is fetched only for phones that
+  // read it), whether IndexedDB works (if not, the app runs on memory and the banner says so) and
+  // whether storage is persistent (known before the first screen, so nothing moves later).
+  const [, , persisted] = await Promise.all([loadLanguage(lang()), db.probe(), isPersisted()]);
+  ui.persisted = persisted;
   onLangChange(() => {
     renderChrome();
     if (current.relang) current.relang();
@@ -261,8 +265,7 @@ async function start() {
     else if (e.target.closest("[data-action=switch-language]")) setLang(lang() === "zh" ? "en" : "zh");
   });
   renderChrome();
-  await db.probe(); // IndexedDB unusable: the app runs on memory and the banner says so
-  await engine.load();
+  await Promise.all([engine.load(), recoverJournal(db).catch((err) => console.warn(err))]);
   engine.subscribe(onStatus);
   window.addEventListener("hashchange", route);
   window.addEventListener("online", () => engine.run("online"));
@@ -270,8 +273,6 @@ async function start() {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && !engine.current && (engine.status.pending || engine.status.error)) engine.run("visible");
   });
-  try { await recoverJournal(db); } catch (err) { console.warn(err); }
-  ui.persisted = await isPersisted(); // known before the first screen, so nothing moves later
   await route();
   const firstSync = engine.run("start");
   askToPersist().then((persisted) => {
