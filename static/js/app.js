@@ -274,9 +274,9 @@ async function start() {
     if (document.visibilityState === "visible" && !engine.current && (engine.status.pending || engine.status.error)) engine.run("visible");
   });
   await route();
-  // The first sync starts once the first screen is on the glass: nothing it fetches is needed to
-  // paint what the phone already holds.
-  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  // The first sync starts once the first screen is on the glass (two frames, then a moment for
+  // the frame to be shown): nothing it fetches is needed to paint what the phone already holds.
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(resolve, 50))));
   const firstSync = engine.run("start");
   askToPersist().then((persisted) => {
     ui.persisted = persisted;

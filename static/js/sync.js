@@ -23,7 +23,7 @@ const KEEP_SENT_MS = 180 * 24 * 3600 * 1000; // sent visits are shown this long 
 const SUBMISSIONS_PAGE = 200;
 // Records written per IndexedDB transaction while pulling: each write copies its records on the
 // main thread, so small batches keep a cheap phone responsive while a village downloads.
-const WRITE_BATCH = 25;
+const WRITE_BATCH = 10;
 
 /** [0, n), [n, 2n) ... of a list. */
 const batches = (list, n = WRITE_BATCH) => Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, (i + 1) * n));
