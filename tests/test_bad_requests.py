@@ -101,7 +101,6 @@ def test_nan_and_infinity_are_refused(api, raw):
     ({"stage": "installed", "capacity_kw": "9"}, "pv_status"),            # wrong type
     ({"stage": "装好了", "capacity_kw": 9}, "pv_status"),                  # not a stage code
     ({"stage": "installed", "notes": "x" * 100}, "pv_status"),            # unknown key
-    ({"capacity_kw": 9}, "pv_status"),                                    # no stage
     ("installed", "pv_status"),
 ])
 def test_pv_status_is_checked_against_its_schema(api, pv_status, field):
