@@ -8,6 +8,7 @@
 // server's errors, for the cadre to fix and send again. A sent item's photos stay on the phone
 // (records.js decides how long), so a visit the supervisor returns can be fixed with them.
 
+import { thumbKey } from "./records.js";
 import { compareText, isoNow, normalizePath, uuid as newUuid } from "./util.js";
 
 // What only submitting a form and sending photos need is loaded then, not before the first screen
@@ -21,6 +22,7 @@ export const PENDING_STATES = new Set(["waiting", "sending", "uploading"]);
 const PERIODIC_MS = 15 * 60 * 1000;
 const KEEP_SENT_MS = 180 * 24 * 3600 * 1000; // sent visits are shown this long (the server keeps them)
 const SUBMISSIONS_PAGE = 200;
+const THUMBS_PER_SYNC = 20;
 // Records written per IndexedDB transaction while pulling: each write copies its records on the
 // main thread, so small batches keep a cheap phone responsive while a village downloads.
 const WRITE_BATCH = 10;
@@ -329,6 +331,7 @@ export class SyncEngine {
       // Everything sent before this pull started is reflected in the households (visits.js).
       await this.db.put("meta", "pulledAt", pullStarted);
       await this.pullSubmissions();
+      await this.fetchReturnedThumbnails();
       const lastSync = isoNow(this.now());
       await this.db.put("meta", "lastSync", lastSync);
       this.failures = 0;
@@ -439,11 +442,11 @@ export class SyncEngine {
     };
   }
 
-  /** A photo of one of the cadre's submissions, from the server (a Blob), or null. */
-  async fetchPhoto(submissionUuid, name) {
+  /** A photo of one of the cadre's submissions from the server (a Blob; `thumb`: a small copy), or null. */
+  async fetchPhoto(submissionUuid, name, { thumb = false } = {}) {
     if (!this.isOnline()) return null;
     try {
-      const res = await this.fetch(`${this.origin}${API}/submissions/${encodeURIComponent(submissionUuid)}/attachments/${encodeURIComponent(name)}`,
+      const res = await this.fetch(`${this.origin}${API}/submissions/${encodeURIComponent(submissionUuid)}/attachments/${encodeURIComponent(name)}${thumb ? "?thumb=1" : ""}`,
         { credentials: "same-origin", cache: "no-store" });
       const type = (res.headers && res.headers.get && res.headers.get("Content-Type")) || "";
       return res.ok && /^image\//.test(type) ? await res.blob() : null;
@@ -671,6 +674,24 @@ export class SyncEngine {
     }
     const old = (await this.db.all("sent")).filter((s) => expired(s, now));
     if (old.length) await this.db.tx("sent", "readwrite", (o) => Promise.all(old.map((s) => o.delete("sent", s.uuid))));
+  }
+
+  /**
+   * Thumbnails of returned visits whose photos this phone never had (sent from another phone, or
+   * before a reset), so the returned list shows them offline. A few per sync; failures wait.
+   */
+  async fetchReturnedThumbnails() {
+    const returned = (await this.db.all("sent")).filter((s) => s.review && s.review.state === "has_issues" && !s.superseded_by);
+    let budget = THUMBS_PER_SYNC;
+    for (const record of returned) {
+      for (const att of record.attachments || []) {
+        if (budget <= 0 || !att.received) continue;
+        if ((await this.db.get("photos", thumbKey(att.name))) || (await this.db.get("photos", att.name))) continue;
+        budget -= 1;
+        const blob = await this.fetchPhoto(record.uuid, att.name, { thumb: true });
+        if (blob) await this.db.put("photos", thumbKey(att.name), blob);
+      }
+    }
   }
 }
 

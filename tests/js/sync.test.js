@@ -381,3 +381,24 @@ test("offline by the browser's account: no request, the status says offline", as
   assert.equal(ctx.engine.status.offline, true);
   assert.equal(ctx.engine.status.pending, 1);
 });
+
+test("a visit returned from another phone brings its photo thumbnails, for the returned list offline", async () => {
+  const ctx = setup();
+  const bytes = Buffer.from("\xff\xd8\xff elsewhere", "latin1");
+  ctx.server.submissions.set("elsewhere", {
+    uuid: "elsewhere", form: "household_visit", form_version: 1, household_id: HOUSEHOLD.id, cadre_id: "cadre1",
+    created_at: "2024-04-01T08:00:00Z", received_at: "2024-04-01T09:00:00+08:00", seq: ++ctx.server.seq,
+    answers: { visit_date: "2024-04-01", present: "户主", risk: "no", photo_1: "photo_1-far.jpg" },
+    attachments: [{ name: "photo_1-far.jpg", sha256: "x", size: bytes.length, type: "image/jpeg", received: true }],
+    review: { state: "has_issues", comment: "补拍", fields: {}, by: "super", at: "2024-04-02", history: [] },
+  });
+  ctx.server.files.set("elsewhere/photo_1-far.jpg", bytes);
+  await ctx.engine.run();
+  const thumb = await ctx.db.get("photos", thumbKey("photo_1-far.jpg"));
+  assert.ok(thumb, "a thumbnail fetched from the server");
+  assert.deepEqual(Buffer.from(await thumb.arrayBuffer()), bytes);
+  assert.equal(await ctx.db.get("photos", "photo_1-far.jpg"), undefined, "the full photo only when fixing");
+  const gets = ctx.server.log.filter((l) => l.includes("/attachments/"));
+  await ctx.engine.run();
+  assert.equal(ctx.server.log.filter((l) => l.includes("/attachments/")).length, gets.length, "fetched once");
+});
