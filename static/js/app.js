@@ -46,7 +46,6 @@ const ctx = {
 function renderChrome() {
   document.title = t("app_title");
   document.querySelector(".brand").textContent = t("brand");
-  for (const name of TABS) document.querySelector(`[data-tab=${name}]`).dataset.label = t(`tab_${name}`);
   document.querySelector("nav.tabs").setAttribute("aria-label", t("main_menu"));
   renderStatus(engine.status);
 }
@@ -142,13 +141,18 @@ function onStatus(s) {
     if (s.error && !s.needsLogin) toast(t(s.offline ? "sync_offline_toast" : "sync_failed_toast", { why: pick(s.error, lang()) }));
     else if (!s.error) toast(t("sync_done_toast"));
   }
-  if (brought && current.tab !== "today") cadreDay(ctx).then(({ day }) => ctx.setTodayCount(todayCount(day))).catch(() => {});
+  if (brought && current.tab !== "today") countToday();
   // Screens show what changed, but a form being filled in is never redrawn under the cadre's thumb.
   if ((brought || (ended && s.error) || counts !== lastCounts) && current.refresh && !current.isForm) current.refresh();
   lastCounts = counts;
   if (ended && s.needsLogin && navigator.onLine !== false && !current.isForm) {
     location.assign(LOGIN_URL);
   }
+}
+
+/** The Today tab's count while another screen shows (Today counts itself when drawn). */
+function countToday() {
+  cadreDay(ctx).then(({ day }) => ctx.setTodayCount(todayCount(day))).catch((err) => console.warn(err));
 }
 
 /** The sync button: offline it says so at once (nothing can leave); online it reports the outcome. */
@@ -209,7 +213,12 @@ async function route() {
     else await showToday(ctx, token);
   } catch (err) {
     console.error(err);
-    if (token === navToken) setMain(page(t("error_title"), h("p", { class: "error" }, String(err && err.message))));
+    if (token !== navToken) return;
+    // A screen's module not on the phone yet (opened for the first time, offline, before the
+    // service worker kept the app) is not a bug: say what to do.
+    const notKept = err instanceof TypeError && /import|module/i.test(String(err.message)) && navigator.onLine === false;
+    setMain(page(t("error_title"), h("p", { class: "error" }, notKept ? t("screen_not_kept") : String(err && err.message)),
+      h("a", { class: "button", href: "#/today" }, t("tab_today"))));
   }
 }
 
@@ -274,6 +283,7 @@ async function start() {
     if (document.visibilityState === "visible" && !engine.current && (engine.status.pending || engine.status.error)) engine.run("visible");
   });
   await route();
+  if (current.tab !== "today") countToday();
   // The first sync starts once the first screen is on the glass (two frames, then a moment for
   // the frame to be shown): nothing it fetches is needed to paint what the phone already holds.
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(resolve, 50))));

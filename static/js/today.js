@@ -4,9 +4,9 @@
 
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
-import { fmtDate, fmtDay, fmtTime, householdCard, householdLabel, page, phoneState, setMain, visitFormId } from "./ui.js";
+import { fmtDate, fmtDay, fmtTime, formTitleOf, householdCard, householdLabel, page, phoneState, setMain, visitFormId } from "./ui.js";
 import { localDate } from "./util.js";
-import { agenda } from "./visits.js";
+import { agenda, visitDateOf } from "./visits.js";
 
 const NOT_VISITED_SHOWN = 8;
 
@@ -39,13 +39,13 @@ function promiseItem(p, formHref, overdue) {
 /** A returned visit: who, when, the supervisor's comment, and the button that fixes it. */
 export function returnedCard(ctx, record, state, { full = null } = {}) {
   const hh = state.households.find((x) => x.id === record.household_id);
-  const def = state.catalog.get(record.form, record.form_version) || state.catalog.current(record.form);
   const review = record.review || {};
+  const date = visitDateOf(record, state.catalog) || String(record.created_at || "").slice(0, 10);
   const draft = state.drafts.find((d) => d.supersedes === record.uuid);
   const fieldNotes = Object.keys(review.fields || {}).length;
   return h("li", { class: "card returned-card", "data-review": "has_issues", "data-uuid": record.uuid },
-    h("p", { class: "rec-title" }, [householdLabel(hh, record.household_id), def ? null : record.form,
-      t("correction_of", { date: fmtDate(String(record.created_at || "").slice(0, 10)) })].filter(Boolean).join(" · ")),
+    h("p", { class: "rec-title" }, [householdLabel(hh, record.household_id), formTitleOf(state.catalog, record.form, record.form_version),
+      fmtDate(date)].join(" · ")),
     h("p", {}, h("span", { class: "pill warn" }, t("review_issues")),
       review.by ? h("span", { class: "muted small" }, ` ${t("review_by", { who: review.by })} ${fmtTime(review.at)}`) : null),
     review.comment ? h("p", { class: "review-comment" }, h("strong", {}, `${t("review_comment")}：`), review.comment) : null,
