@@ -39,7 +39,7 @@ async function carried(ctx, hh) {
 function cannotOpen(text) {
   setMain(page(t("cannot_open"), h("p", {}, text),
     h("button", { type: "button", class: "secondary", "data-action": "sync-again" }, t("sync_now")),
-    h("a", { class: "button", href: "#/today" }, t("back_home"))));
+    h("a", { class: "button", href: "#/households" }, t("back_home"))));
 }
 
 export async function openNewForm(ctx, token, householdId, formId) {
