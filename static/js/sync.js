@@ -202,6 +202,7 @@ export class SyncEngine {
     this.origin = options.origin || "";
     this.csrf = null;
     this.user = null;
+    this.catalogCache = null; // the stored definitions, read once (forgotten when they change)
     this.failures = 0;
     this.timer = null;
     this.current = null;
@@ -321,16 +322,20 @@ export class SyncEngine {
     }
     this.emit({ running: true, offline: false, phase: "connecting", nextRetryAt: null });
     try {
-      await this.bootstrap();
+      const forms = await this.bootstrap();
       this.emit({ phase: "sending" });
       await this.push();
       await this.uploadAll();
       this.emit({ phase: "receiving" });
+      // What is received is independent: fetched side by side (on 3G each round trip is a
+      // noticeable wait, and a first sync would otherwise chain half a dozen of them).
       const pullStarted = isoNow(this.now());
-      await this.pullHouseholds();
-      // Everything sent before this pull started is reflected in the households (visits.js).
-      await this.db.put("meta", "pulledAt", pullStarted);
-      await this.pullSubmissions();
+      await Promise.all([
+        this.downloadForms(forms),
+        // Everything sent before this pull started is reflected in the households (visits.js).
+        this.pullHouseholds().then(() => this.db.put("meta", "pulledAt", pullStarted)),
+        this.pullSubmissions(),
+      ]);
       await this.fetchReturnedThumbnails();
       const lastSync = isoNow(this.now());
       await this.db.put("meta", "lastSync", lastSync);
@@ -387,13 +392,20 @@ export class SyncEngine {
       await o.put("meta", "settings", data.settings || {});
     });
     this.user = user;
-    for (const f of data.forms || []) {
+    this.catalogCache = null; // the current versions may have changed
+    return data.forms || [];
+  }
+
+  /** Downloads the definitions the phone does not hold yet (each version once). */
+  async downloadForms(forms) {
+    for (const f of forms) {
       const key = `form:${f.id}:${f.version}`;
       const have = await this.db.get("meta", key);
       if (have && have.sha256 === f.sha256) continue;
       const definition = await this.request("GET", `${API}/forms/${encodeURIComponent(f.id)}?version=${f.version}`);
       await this.db.put("meta", key, { id: f.id, version: f.version, sha256: f.sha256, definition });
       this.status.dataVersion += 1;
+      this.catalogCache = null;
     }
   }
 
@@ -419,6 +431,7 @@ export class SyncEngine {
       const definition = await this.request("GET", `${API}/forms/${encodeURIComponent(id)}?version=${version}`);
       if (!definition || definition.version !== version) return null;
       await this.db.put("meta", `form:${id}:${version}`, { id, version, sha256: null, definition });
+      this.catalogCache = null;
       return definition;
     } catch (err) {
       if (err instanceof LoginRequired) throw err;
@@ -426,8 +439,17 @@ export class SyncEngine {
     }
   }
 
-  /** Every stored definition, for synchronous look-ups: {get(id, version), current(id), forms}. */
-  async catalog() {
+  /**
+   * Every stored definition, for synchronous look-ups: {get(id, version), current(id), forms}.
+   * Read from the database once and kept (every screen asks; definitions are the largest thing
+   * in the meta store), until a sync or a fetch stores new ones.
+   */
+  catalog() {
+    if (!this.catalogCache) this.catalogCache = this.readCatalog().catch((err) => { this.catalogCache = null; throw err; });
+    return this.catalogCache;
+  }
+
+  async readCatalog() {
     const [forms, meta] = await Promise.all([this.db.get("meta", "forms"), this.db.all("meta")]);
     const byKey = new Map();
     for (const v of meta) {
@@ -628,6 +650,7 @@ export class SyncEngine {
       const list = (data && data.households) || [];
       if (!list.length) break;
       this.status.dataVersion += 1;
+      const last = list.length < this.pageSize; // a short page is the end: no round trip to learn it
       const next = Number.isInteger(data.next) ? data.next : Math.max(since, ...list.map((h) => h.seq || 0));
       // The cursor moves with the last batch: a pull cut short fetches the page again (puts repeat harmlessly).
       const parts = batches(list);
@@ -637,7 +660,7 @@ export class SyncEngine {
           if (i === parts.length - 1) await o.put("meta", "cursor", next);
         });
       }
-      if (next <= since) break;
+      if (last || next <= since) break;
       since = next;
     }
   }
@@ -657,6 +680,7 @@ export class SyncEngine {
       const list = (data && data.submissions) || [];
       if (!list.length) break;
       this.status.dataVersion += 1;
+      const last = list.length < SUBMISSIONS_PAGE;
       const next = Number.isInteger(data.next) ? data.next : Math.max(since, ...list.map((s) => s.seq || 0));
       const parts = batches(list.filter((sub) => sub && sub.uuid));
       if (!parts.length) await this.db.put("meta", "submissionsCursor", next);
@@ -669,7 +693,7 @@ export class SyncEngine {
           if (i === parts.length - 1) await o.put("meta", "submissionsCursor", next);
         });
       }
-      if (next <= since) break;
+      if (last || next <= since) break;
       since = next;
     }
     const old = (await this.db.all("sent")).filter((s) => expired(s, now));

@@ -281,8 +281,8 @@ test("households are pulled page by page from the stored cursor", async () => {
   const pulls = ctx.server.log.filter((l) => l.startsWith("GET /api/v1/households"));
   assert.deepEqual(pulls, [
     "GET /api/v1/households?since=0&limit=2", "GET /api/v1/households?since=2&limit=2",
-    "GET /api/v1/households?since=4&limit=2", "GET /api/v1/households?since=5&limit=2",
-  ]);
+    "GET /api/v1/households?since=4&limit=2",
+  ], "a short page is the last: no request to learn that the next is empty");
   ctx.server.putHousehold({ ...households[2], head_name: "改名了", version: 2 });
   await ctx.engine.run();
   assert.equal((await ctx.db.get("households", "v1-0003")).head_name, "改名了");
@@ -314,7 +314,7 @@ test("review decisions are pulled by cursor; a returned visit the phone never he
   const pullsBefore = ctx.server.log.length;
   await ctx.engine.run();
   const pulls = ctx.server.log.slice(pullsBefore).filter((l) => l.startsWith("GET /api/v1/submissions"));
-  assert.deepEqual(pulls, ["GET /api/v1/submissions?since=2&limit=200", "GET /api/v1/submissions?since=4&limit=200"]);
+  assert.deepEqual(pulls, ["GET /api/v1/submissions?since=2&limit=200"]);
   assert.ok(!ctx.server.log.some((l) => l.includes("household_id=")), "no request per household");
   const sent = await ctx.db.get("sent", d.id);
   assert.equal(sent.review.state, "has_issues");
