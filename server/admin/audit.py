@@ -7,8 +7,7 @@ import json
 import tempfile
 from datetime import datetime, time, timedelta, timezone
 
-from flask import render_template, request, send_file
-from flask_login import current_user  # noqa: F401  (role_required reads it)
+from flask import render_template, send_file
 
 from ..auth import role_required
 from ..clock import parse_date, show, today_iso, zone
