@@ -1,49 +1,14 @@
-"""Serves the phone app (static/) under /app/, with the headers its service worker needs.
+"""Serves the phone app (static/) under /app/, with the headers its service worker needs, and
+gzips what a phone downloads (the shell, and the data of its first sync) when it accepts gzip."""
 
-The shell page carries its stylesheet inline: on slow 3G a separate stylesheet costs a new
-connection and a round trip before anything is painted. static/index.html keeps a plain <link>
-(the file stays editable and testable as it is); the inlining happens here, once per change of
-either file, and the page's Content-Security-Policy admits that one inline style by its hash."""
-
-import base64
 import gzip
-import hashlib
-import os
 
-from flask import Blueprint, current_app, make_response, redirect, request, send_from_directory
+from flask import Blueprint, current_app, redirect, request, send_from_directory
 
 bp = Blueprint("phone", __name__)
 
 COMPRESSIBLE = ("text/html", "text/css", "text/javascript", "application/javascript",
                 "application/json", "application/manifest+json")
-STYLESHEET = '<link rel="stylesheet" href="/app/css/app.css">'
-_shells = {}  # (app dir, mtimes) -> (html bytes, etag, policy)
-
-
-def shell_policy(style_hash):
-    """Styles from this site and the one inline style (by its hash); no plugins, no <base>, never
-    framed. Scripts are not restricted here: browser automation (Playwright's wait_for_function)
-    evaluates its predicates with eval, which a script-src or default-src policy would refuse."""
-    return (f"style-src 'self' 'sha256-{style_hash}'; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'; frame-ancestors 'none'")
-
-
-def inline_shell(app_dir):
-    """(html, etag, policy) of index.html with app.css inlined; rebuilt when either file changes."""
-    index, css = os.path.join(app_dir, "index.html"), os.path.join(app_dir, "css", "app.css")
-    key = (app_dir, os.stat(index).st_mtime_ns, os.stat(css).st_mtime_ns)
-    if key not in _shells:
-        with open(index, encoding="utf-8") as f:
-            html = f.read()
-        with open(css, encoding="utf-8") as f:
-            style = f.read()
-        style_hash = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-        if STYLESHEET in html:
-            html = html.replace(STYLESHEET, f"<style>{style}</style>", 1)
-        body = html.encode()
-        _shells.clear()
-        _shells[key] = (body, hashlib.sha256(body).hexdigest()[:32], shell_policy(style_hash))
-    return _shells[key]
 
 
 @bp.get("/app")
@@ -52,17 +17,8 @@ def app_no_slash():
 
 
 @bp.get("/app/")
-@bp.get("/app/index.html")
 def shell():
-    body, etag, policy = inline_shell(current_app.config["STATIC_APP_DIR"])
-    resp = make_response(body)
-    resp.mimetype = "text/html"
-    resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["Content-Security-Policy"] = policy
-    gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
-    resp.set_etag(f"{etag}-gz" if gzipped else etag)  # one tag per representation
-    resp.make_conditional(request)
-    return compress(resp)
+    return asset("index.html")
 
 
 @bp.get("/app/<path:path>")
