@@ -5,7 +5,7 @@
 // prints the new value): a changed file changes the worker, so phones are offered the update
 // ("new version, update now") and the old cache is deleted on activation.
 
-const VERSION = "4313d1513c06";
+const VERSION = "1531200f940d";
 const SHELL_CACHE = `jiedui-shell-${VERSION}`;
 const FORMS_CACHE = "jiedui-forms";
 const SHELL = [
