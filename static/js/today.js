@@ -72,7 +72,7 @@ export async function showToday(ctx, token) {
   if (!state.households.length) {
     const first = ctx.engine.status.running || (!lastSync && navigator.onLine !== false && !ctx.engine.status.error);
     setMain(page(t("today_title"), notices, h("div", { class: "card empty" },
-      h("p", { class: "lead" }, first ? t("first_sync") : state.user ? t("no_households") : t("first_run")),
+      h("p", {}, first ? t("first_sync") : state.user ? t("no_households") : t("first_run")),
       state.user ? null : h("a", { class: "button primary", href: "/login?next=%2Fapp%2F" }, t("login")),
       h("button", { type: "button", class: "secondary", "data-action": "sync-again" }, t("sync_now")))));
     return;
