@@ -9,7 +9,7 @@ declared effects applied), so the demo can never hold what a phone could not sen
 
 import random
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from . import clock

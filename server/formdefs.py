@@ -10,12 +10,12 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from . import effects as form_effects
+from .files import write_atomic
 from .conditions import (NAME_RE, ConditionError, check_condition, check_expression, compute,
                          evaluate, is_answered, is_number)
 
@@ -400,28 +400,6 @@ def load_definition_file(path):
 # The registry: current files plus every archived version
 
 
-def _write_atomic(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _read_archive(archive_dir):
     """{(id, version): {"sha256", "definition", "source"}} from <archive>/<id>/<version>.json."""
     found = {}
@@ -514,7 +492,7 @@ class FormRegistry:
                       "source": path.name, "definition": definition}
             target = archive_dir / definition["id"] / f"{definition['version']}.json"
             try:
-                _write_atomic(target, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+                write_atomic(target, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
             except OSError as exc:
                 raise FormDefinitionError(target, None, f"cannot archive the definition: {exc}") from None
             archive[(definition["id"], definition["version"])] = {
@@ -589,9 +567,8 @@ def _history(history_dir, archive, current):
 
 def init_app(app):
     """Form definitions are checked at start-up: a broken file stops the app, naming file and field."""
-    import os as _os
     app.extensions["jiedui_forms"] = FormRegistry.load(
-        app.config["FORMS_DIR"], _os.path.join(app.config["DATA_DIR"], "forms"),
+        app.config["FORMS_DIR"], os.path.join(app.config["DATA_DIR"], "forms"),
         settings=served_settings(app))
 
 

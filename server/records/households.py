@@ -152,8 +152,6 @@ def _pv_status(value):
             out[key] = v
         else:
             out[key] = _number(v, *kind)
-    if out.get("stage") is None:
-        raise ValueError(("光伏状态须有进度 stage", "PV status needs a stage"))
     return {k: v for k, v in out.items() if v is not None or k in ("capacity_kw", "expected_kwh_year",
                                                                   "funding_mode")}
 

@@ -9,12 +9,12 @@ import hashlib
 import json
 import os
 import re
-import threading
 import uuid as uuidlib
 
 from .. import effects as form_effects
 from .. import formdefs
 from ..clock import now_iso, sane_phone_time
+from ..files import write_atomic
 from ..problems import field_error
 from ..store import get_store
 from . import audit, households, villages
@@ -317,14 +317,7 @@ def attachment_path(files_dir, sub_uuid, name):
 def store_attachment(files_dir, doc, name, data, store=None):
     """The file first (fsynced, renamed into place), then the record that it arrived: a crash in
     between leaves a file the phone will simply upload again. Returns whether all have arrived."""
-    path = attachment_path(files_dir, doc["uuid"], name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.part{threading.get_ident()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(attachment_path(files_dir, doc["uuid"], name), data)
 
     def mark(tx):
         fresh = tx.get(doc["village_id"], TABLE, doc["uuid"])
