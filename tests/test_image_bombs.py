@@ -84,8 +84,7 @@ def upload(api, item, name, data):
 def test_the_bomb_is_a_small_file_claiming_169_megapixels():
     bomb = png_bomb()
     assert len(bomb) < 700 * 1024
-    with Image.open(io.BytesIO(bomb)) as im:
-        assert im.size == (13000, 13000)
+    assert images.pixel_size(bomb) == (13000, 13000)
 
 
 def test_a_png_bomb_is_refused_at_upload_by_its_header_without_big_memory(app, api):

@@ -1,10 +1,15 @@
 """Batch printing: cached single profiles, long-lived worker processes, village jobs with progress.
 
-A profile PDF is cached under <data dir>/prints/cache/ by what it shows (household id, version, latest
-submission seq, language, masking, and a digest of the whole context plus the template hash), without
-the "printed by … on …" footer: that footer is a one-page stamp laid over every page at print time,
-so a re-print on another day or by another user still comes from the cache. WeasyPrint runs only in
-worker processes ('spawn' context: safe beside the server's threads, fonts loaded once per worker).
+A profile PDF is cached under <files dir>/prints/cache/ by what it shows (household id, version,
+latest submission seq, language, masking, and a digest of the whole context plus the template hash),
+without the "printed by … on …" footer: that footer is a one-page stamp laid over every page at
+print time, so a re-print on another day or by another user still comes from the cache. WeasyPrint
+runs only in worker processes ('spawn' context: safe beside the server's threads, fonts loaded once
+per worker): the print pool at nice 5 for what people wait for, and a one-process background pool at
+nice 19 for profiles re-rendered ahead of time (prerender.py).
+
+A single profile asked for on a page passes the `Lane`: at most a few wait for the pool at once, so a
+flood of prints holds a few request threads, never all of them; past it the caller is told to retry.
 """
 
 import atexit
@@ -21,6 +26,9 @@ import time
 import zipfile
 from collections import defaultdict
 
+from .. import images
+from ..clock import now_iso, show
+from ..files import write_atomic
 from ..records import households as household_records
 from ..records import submissions as submission_records
 from ..records import users as user_records
@@ -30,43 +38,48 @@ from .profile import build_profile_context, context_digest, render_profile_pdf, 
 
 log = logging.getLogger(__name__)
 
-RENDER_TIMEOUT = 300   # seconds one profile may take before the request gives up
+RENDER_TIMEOUT = 300   # seconds a batch waits for one profile before giving up on it
 MAX_JOBS_KEPT = 50     # finished jobs remembered in memory
 KEEP_PRINTS_SECONDS = 3 * 24 * 3600  # batch PDFs older than this are removed when a job starts
 UNSAFE_FILENAME_RE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+class Busy(Exception):
+    """The print lane is full, or a profile did not come back in time: retry in `retry_after` s."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"busy, retry in {retry_after} s")
+        self.retry_after = retry_after
 
 
 def default_workers():
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def prints_dir(data_dir):
-    return os.path.join(data_dir, "prints")
+def prints_dir(files_dir):
+    """Batch PDFs and ZIPs; under JIEDUI_FILES_DIR, shared by every app server."""
+    return os.path.join(files_dir, "prints")
 
 
-def cache_dir(data_dir):
-    return os.path.join(data_dir, "prints", "cache")
+def cache_dir(files_dir):
+    return os.path.join(files_dir, "prints", "cache")
+
+
+def attachments_dir(files_dir):
+    return os.path.join(files_dir, "attachments")
 
 
 def _safe(text):
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(text))[:64] or "_"
 
 
-def cache_path(data_dir, context):
+def cache_path(files_dir, context):
     """Where this context's PDF lives in the cache; the name says what it is, the digest proves it."""
     h = context["household"]
     masked = "m" if context.get("masked") else "u"
     name = (f"{_safe(h['id'])}_v{int(h.get('version') or 0)}_s{int(context.get('latest_submission_seq') or 0)}"
             f"_{_safe(context.get('lang'))}_{masked}_{context_digest(context)[:24]}.pdf")
-    return os.path.join(cache_dir(data_dir), name)
-
-
-def _write_atomic(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    return os.path.join(cache_dir(files_dir), name)
 
 
 def _evict_older(path):
@@ -96,15 +109,17 @@ def _exit_with_parent(parent_pid):
             os._exit(0)
 
 
-def _worker_init():
+def _worker_init(niceness=5):
     """Warm the worker: import WeasyPrint and load the CJK font once, yield the CPU to the
     server's request threads, and follow the server out when it dies."""
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch",
                      daemon=True).start()
     try:
-        os.nice(5)
+        os.nice(niceness)
     except (AttributeError, OSError):
         pass
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = images.MAX_PIXELS  # Pillow's own guard, below its default, in workers
     try:
         render_stamp_pdf("预热 warm-up")
     except Exception:  # a broken font set-up shows up on the first real render, with its message
@@ -116,7 +131,7 @@ def render_to_cache(context, path):
     if os.path.exists(path):
         return path, False
     pdf = render_profile_pdf(context)
-    _write_atomic(path, pdf)
+    write_atomic(path, pdf, durable=False)  # a cache: rebuilt if a crash loses it
     _evict_older(path)
     return path, True
 
@@ -150,17 +165,28 @@ _pool_lock = threading.Lock()
 _pools = {}
 
 
-def get_pool(workers=None):
-    """A long-lived pool of `workers` processes, created on first use and kept for the process."""
-    workers = int(workers or default_workers())
+def get_pool(workers=None, background=False):
+    """A long-lived pool of `workers` processes, created on first use and kept for the process.
+    background=True: the one-process pool at nice 19 for profiles rendered ahead of time."""
+    workers = 1 if background else int(workers or default_workers())
+    key = "background" if background else workers
     with _pool_lock:
-        pool = _pools.get(workers)
+        pool = _pools.get(key)
         if pool is None:
             pool = cf.ProcessPoolExecutor(max_workers=workers,
                                           mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=_worker_init)
-            _pools[workers] = pool
+                                          initializer=_worker_init,
+                                          initargs=(19 if background else 5,))
+            _pools[key] = pool
         return pool
+
+
+def discard_background_pool():
+    """Give the background worker's memory back while there is nothing to render ahead."""
+    with _pool_lock:
+        pool = _pools.pop("background", None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _discard_pool(pool):
@@ -245,14 +271,10 @@ def merge_pdfs(paths, stamp_pdf, out_path, metadata_title="", share=True):
 # ---- reading the store -----------------------------------------------------------------------------
 
 
-def _now_text():
-    return time.strftime("%Y-%m-%d %H:%M")
-
-
-def household_context(store, household, *, forms, lang, mask, attachments_dir, record_url="",
+def household_context(store, household, *, forms, lang, mask, files_dir, record_url="",
                       users=None, submissions=None, village=None):
     """The context of one household from the store, without the print stamp (that comes later)."""
-    vid = household.get("village_id") or household["id"].split("-")[0]
+    vid = household.get("village_id") or household_records.village_of(household["id"])
     if submissions is None:
         submissions = submission_records.of_household(household["id"], store)
     if village is None:
@@ -264,34 +286,97 @@ def household_context(store, household, *, forms, lang, mask, attachments_dir, r
         if u:
             cadres.append({k: u.get(k) for k in ("id", "display_name", "unit", "phone", "role")})
     return build_profile_context(household, village, cadres, submissions, forms, None, lang,
-                                 attachments_dir, mask=mask, record_url=record_url)
+                                 attachments_dir(files_dir), mask=mask, record_url=record_url,
+                                 max_pixels=_max_pixels())
 
 
-def print_household(store, household, *, data_dir, forms, lang, mask, printed_by, record_url="",
-                    workers=None):
-    """Stamped PDF bytes of one household, from the cache when unchanged.
-    Returns (pdf_bytes, cache_hit)."""
-    ctx = household_context(store, household, forms=forms, lang=lang, mask=mask,
-                            attachments_dir=os.path.join(data_dir, "attachments"),
+_settings = {"max_pixels": images.MAX_PIXELS}
+
+
+def _max_pixels():
+    return _settings["max_pixels"]
+
+
+def configure(*, max_pixels=None):
+    """Settings of the server process that reach the workers through the contexts."""
+    if max_pixels:
+        _settings["max_pixels"] = int(max_pixels)
+
+
+def printed_now():
+    """'2026-05-04 09:30' in JIEDUI_TIMEZONE: the time on a print's stamp."""
+    return show(now_iso())
+
+
+class Lane:
+    """Single profiles people wait for: at most `limit` at once between asking and getting their
+    PDF, so a flood holds a few request threads and never all of them; past it, Busy."""
+
+    RETRY_AFTER = 5
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+
+    @property
+    def inside(self):
+        with self._lock:
+            return self._inside
+
+    def enter(self, limit):
+        with self._lock:
+            if self._inside >= limit:
+                raise Busy(self.RETRY_AFTER)
+            self._inside += 1
+
+    def leave(self):
+        with self._lock:
+            self._inside -= 1
+
+
+lane = Lane()
+
+
+def print_household(store, household, *, files_dir, forms, lang, mask, printed_by, record_url="",
+                    workers=None, wait=RENDER_TIMEOUT, printed_at=None):
+    """Stamped PDF bytes of one household, from the cache when unchanged: (pdf_bytes, cache_hit).
+    Raises Busy when the profile has not come back within `wait` seconds (it goes on rendering
+    into the cache, so a retry finds it there)."""
+    ctx = household_context(store, household, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
                             record_url=record_url)
-    path = cache_path(data_dir, ctx)
+    path = cache_path(files_dir, ctx)
     pool = get_pool(workers)
     hit = os.path.exists(path)
-    stamp_future = _stamp_future(pool, stamp_text(ctx["t"], printed_by, _now_text()), lang) \
-        if printed_by else None
-    if not hit:
-        _run(pool, render_to_cache, ctx, path)
-    stamp = stamp_future.result(timeout=RENDER_TIMEOUT) if stamp_future else None
+    stamp_future = (_stamp_future(pool, stamp_text(ctx["t"], printed_by, printed_at or printed_now()), lang)
+                    if printed_by else None)
+    try:
+        if not hit:
+            _run(pool, render_to_cache, ctx, path, timeout=wait)
+        stamp = stamp_future.result(timeout=wait) if stamp_future else None
+    except cf.TimeoutError:
+        raise Busy(Lane.RETRY_AFTER) from None
     try:
         return stamped_pdf(path, stamp), hit
     except FileNotFoundError:  # evicted by a concurrent newer print between render and read
-        _run(pool, render_to_cache, ctx, path)
+        _run(pool, render_to_cache, ctx, path, timeout=wait)
         return stamped_pdf(path, stamp), False
 
 
-def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", mask=True,
+def render_ahead(store, household, *, files_dir, forms, lang, mask, record_url, timeout=RENDER_TIMEOUT):
+    """Background: the household's profile rendered into the cache by the low-priority worker,
+    unless it is there. Returns True when it had to be rendered."""
+    ctx = household_context(store, household, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
+                            record_url=record_url)
+    path = cache_path(files_dir, ctx)
+    if os.path.exists(path):
+        return False
+    _run(get_pool(background=True), render_to_cache, ctx, path, timeout=timeout)
+    return True
+
+
+def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", mask=True,
                   printed_by="", record_url_for=None, workers=None, progress=None,
-                  household_ids=None):
+                  household_ids=None, printed_at=None):
     """Every household of a village in one PDF (a bookmark per household), rendered by the pool,
     unchanged households from the cache. progress(done, total) is called as households finish.
     Returns a summary dict: total, cache_hits, rendered, errors, paths (the cached singles)."""
@@ -304,7 +389,6 @@ def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", ma
     by_household = defaultdict(list)
     for s in submission_records.in_village(village_id, store):
         by_household[s.get("household_id")].append(s)
-    attachments_dir = os.path.join(data_dir, "attachments")
     total = len(households)
     summary = {"total": total, "cache_hits": 0, "rendered": 0, "errors": [], "paths": [],
                "labels": []}
@@ -313,14 +397,14 @@ def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", ma
     contexts = []
     for h in households:
         contexts.append(household_context(
-            store, h, forms=forms, lang=lang, mask=mask, attachments_dir=attachments_dir,
+            store, h, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
             record_url=record_url_for(h["id"]) if record_url_for else "", users=users,
             submissions=by_household.get(h["id"], []), village=village))
     pool = get_pool(workers)
     t = contexts[0]["t"] if contexts else None
-    stamp_future = (_stamp_future(pool, stamp_text(t, printed_by, _now_text()), lang)
+    stamp_future = (_stamp_future(pool, stamp_text(t, printed_by, printed_at or printed_now()), lang)
                     if printed_by and t else None)
-    paths = [cache_path(data_dir, c) for c in contexts]
+    paths = [cache_path(files_dir, c) for c in contexts]
     done = 0
     todo = []
     for i, path in enumerate(paths):
@@ -389,9 +473,9 @@ def write_zip(summary, zip_path):
 # ---- jobs in the server process --------------------------------------------------------------------
 
 
-def remove_old_prints(data_dir, max_age=KEEP_PRINTS_SECONDS):
+def remove_old_prints(files_dir, max_age=KEEP_PRINTS_SECONDS):
     """Batch PDFs and ZIPs are for downloading soon after; the cache keeps what is worth keeping."""
-    folder = prints_dir(data_dir)
+    folder = prints_dir(files_dir)
     cutoff = time.time() - max_age
     try:
         names = os.listdir(folder)
@@ -416,8 +500,8 @@ class PrintJobs:
         self._lock = threading.Lock()
         self._jobs = {}
 
-    def start(self, store, village_id, *, data_dir, forms, lang, mask, printed_by, user_id,
-              record_url_for=None, workers=None):
+    def start(self, store, village_id, *, files_dir, forms, lang, mask, printed_by, user_id,
+              record_url_for=None, workers=None, printed_at=None):
         with self._lock:
             for job in self._jobs.values():
                 if (job["village_id"] == village_id and job["lang"] == lang
@@ -425,14 +509,14 @@ class PrintJobs:
                         and job["state"] in ("queued", "running")):
                     return dict(job), False
             job_id = secrets.token_hex(8)
-            out = os.path.join(prints_dir(data_dir), f"{_safe(village_id)}-{job_id}.pdf")
+            out = os.path.join(prints_dir(files_dir), f"{_safe(village_id)}-{job_id}.pdf")
             job = {"id": job_id, "village_id": village_id, "lang": lang, "mask": mask,
                    "state": "queued", "done": 0, "total": 0, "cache_hits": 0, "rendered": 0,
                    "errors": [], "error": None, "user_id": user_id, "path": out,
-                   "created_at": _now_text(), "finished_at": None, "_summary": None}
+                   "created_at": now_iso(), "finished_at": None, "_summary": None}
             self._jobs[job_id] = job
             self._trim()
-        remove_old_prints(data_dir)
+        remove_old_prints(files_dir)
 
         def progress(done, total):
             with self._lock:
@@ -440,21 +524,21 @@ class PrintJobs:
 
         def run():
             try:
-                summary = print_village(store, village_id, out, data_dir=data_dir, forms=forms,
+                summary = print_village(store, village_id, out, files_dir=files_dir, forms=forms,
                                         lang=lang, mask=mask, printed_by=printed_by,
                                         record_url_for=record_url_for, workers=workers,
-                                        progress=progress)
+                                        progress=progress, printed_at=printed_at)
                 with self._lock:
                     job.update(cache_hits=summary["cache_hits"], rendered=summary["rendered"],
                                errors=summary["errors"], _summary=summary,
                                state="done" if summary["out_path"] or not summary["total"]
-                               else "failed", finished_at=_now_text())
+                               else "failed", finished_at=now_iso())
                     if not summary["total"]:
                         job["path"] = None
             except Exception as e:
                 log.exception("print job %s failed", job_id)
                 with self._lock:
-                    job.update(state="failed", error=str(e)[:300], finished_at=_now_text())
+                    job.update(state="failed", error=str(e)[:300], finished_at=now_iso())
 
         threading.Thread(target=run, name=f"print-job-{job_id}", daemon=True).start()
         return dict(job), True
@@ -463,6 +547,11 @@ class PrintJobs:
         finished = [j for j in self._jobs.values() if j["state"] in ("done", "failed")]
         for j in finished[:max(0, len(finished) - MAX_JOBS_KEPT)]:
             self._jobs.pop(j["id"], None)
+
+    def running(self):
+        """Whether a batch is queued or running (the background printer then stands aside)."""
+        with self._lock:
+            return any(j["state"] in ("queued", "running") for j in self._jobs.values())
 
     def get(self, job_id):
         with self._lock:
