@@ -186,13 +186,17 @@ def test_print_profiles_command_works_while_the_server_holds_the_data(app, runne
 
 
 def font_programs(reader):
-    """Distinct embedded font programs referenced by the pages."""
+    """Distinct embedded font programs referenced by the pages (and the stamp they draw)."""
     found = set()
     for page in reader.pages:
-        for font in (page["/Resources"].get("/Font") or {}).values():
-            font = font.get_object()
-            fd = font["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object()
-            found.add(fd.raw_get("/FontFile3").idnum)
+        resources = [page["/Resources"]]
+        resources += [x.get_object()["/Resources"] for x in (page["/Resources"].get("/XObject") or {}).values()
+                      if x.get_object().get("/Subtype") == "/Form"]
+        for res in resources:
+            for font in (res.get_object().get("/Font") or {}).values():
+                font = font.get_object()
+                fd = font["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object()
+                found.add(fd.raw_get("/FontFile3").idnum)
     return found
 
 

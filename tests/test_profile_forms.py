@@ -132,3 +132,28 @@ def test_times_print_in_the_deployment_time_zone(third_app):
     with third_app.app_context():
         assert profile._day("2026-05-04T23:30:00+00:00") == "2026-05-05"
         assert profile._day("2026-05-04") == "2026-05-04"
+
+
+def test_a_reprint_is_served_from_the_cache_only_while_nothing_it_shows_changed(app, api):
+    """The cache is found by a cheap key (the seq of everything the profile shows); any change to
+    the household, its visits, its village or the cadres named makes a new profile."""
+    from server.records import users, villages
+    api.login("cadre1")
+    push(api, visit())
+    url = "/households/v1-0001/profile.pdf"
+    assert api.get(url).headers["X-Profile-Cache"] == "miss"
+    assert api.get(url).headers["X-Profile-Cache"] == "hit"
+    with app.app_context():
+        store = get_store()
+        store.write(lambda tx: villages.put(tx, dict(villages.get("v1", store), name="青石新村")))
+    r = api.get(url)
+    assert r.headers["X-Profile-Cache"] == "miss" and "青石新村" in pdf_text(r.data)
+    with app.app_context():
+        users.create("cadre1", "cadre", "another-horse-42", villages=["v1"], display_name="李新干部",
+                     unit="县农业农村局", update=True, store=get_store())
+    api.login("cadre1", "another-horse-42")
+    r = api.get(url)
+    assert r.headers["X-Profile-Cache"] == "miss" and "李新干部" in pdf_text(r.data)
+    push(api, visit(visit_date="2026-05-02"))
+    assert api.get(url).headers["X-Profile-Cache"] == "miss"
+    assert api.get(url).headers["X-Profile-Cache"] == "hit"

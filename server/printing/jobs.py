@@ -27,14 +27,15 @@ import zipfile
 from collections import defaultdict
 
 from .. import images
-from ..clock import now_iso, show
+from ..clock import now_iso, show, today, zone
 from ..files import write_atomic
 from ..records import households as household_records
 from ..records import submissions as submission_records
 from ..records import users as user_records
 from ..records import villages as village_records
 from .fonts import share_fonts
-from .profile import build_profile_context, context_digest, render_profile_pdf, render_stamp_pdf
+from .profile import (TEXTS, build_profile_context, context_digest, render_profile_pdf,
+                      render_stamp_pdf, template_hash)
 
 log = logging.getLogger(__name__)
 
@@ -224,13 +225,44 @@ def stamp_text(context_t, printed_by, printed_at):
 
 
 def stamp_writer(writer, stamp_pdf):
-    """Lay the stamp page over every page of a pypdf writer."""
+    """Lay the stamp page over every page of a pypdf writer: the stamp becomes one Form XObject that
+    each page draws after its own content (wrapped in q/Q), so no page's content is parsed or
+    rewritten (pypdf's merge_page did that, a third of a cached village print)."""
     from pypdf import PdfReader
+    from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, FloatObject,
+                               NameObject)
     if not stamp_pdf:
         return
     stamp = PdfReader(io.BytesIO(stamp_pdf)).pages[0]
+
+    def stream(data, **entries):
+        obj = DecodedStreamObject()
+        obj.set_data(data)
+        obj.update({NameObject(k): v for k, v in entries.items()})
+        return writer._add_object(obj)
+
+    form = stream(stamp.get_contents().get_data(),
+                  **{"/Type": NameObject("/XObject"), "/Subtype": NameObject("/Form"),
+                     "/BBox": ArrayObject(FloatObject(float(x)) for x in stamp.mediabox),
+                     "/Resources": stamp["/Resources"].clone(writer)})
+    before, after = stream(b"q\n"), stream(b"Q\nq /JdStamp Do Q\n")
     for page in writer.pages:
-        page.merge_page(stamp, over=True)
+        contents = page.get("/Contents")
+        if contents is None:
+            continue
+        own = contents.get_object()
+        parts = list(own) if isinstance(own, ArrayObject) else [contents]
+        page[NameObject("/Contents")] = ArrayObject([before, *parts, after])
+        resources = page.get("/Resources")
+        if resources is None:
+            resources = DictionaryObject()
+            page[NameObject("/Resources")] = resources
+        resources = resources.get_object()
+        xobjects = resources.get("/XObject")
+        if xobjects is None:
+            xobjects = DictionaryObject()
+            resources[NameObject("/XObject")] = xobjects
+        xobjects.get_object()[NameObject("/JdStamp")] = form
 
 
 def stamped_pdf(path, stamp_pdf):
@@ -290,6 +322,65 @@ def household_context(store, household, *, forms, lang, mask, files_dir, record_
                                  max_pixels=_max_pixels())
 
 
+class _Wanted:
+    """One household's profile as a print needs it: where its PDF is in the cache, found without
+    building its context when nothing it shows has changed since it was last located.
+
+    The key is every stored thing the context is built from, by its seq (the household, its
+    submissions, its village, the users named), plus the form registry, the template, the language,
+    masking, the QR link and the day's year and zone; the digest in the file name stays the proof."""
+
+    _paths = {}          # key -> cache path, in this server process
+    _lock = threading.Lock()
+    MAX_KEYS = 50_000
+
+    def __init__(self, store, household, *, forms, lang, mask, files_dir, record_url, users=None,
+                 submissions=None, village=None):
+        self.store, self.household = store, household
+        self.forms, self.lang, self.mask, self.files_dir, self.record_url = forms, lang, mask, files_dir, record_url
+        vid = household.get("village_id") or household_records.village_of(household["id"])
+        self.submissions = (submission_records.of_household(household["id"], store)
+                            if submissions is None else submissions)
+        self.village = village if village is not None else (village_records.get(vid, store) or {"id": vid})
+        self.users = users
+        self._context = None
+
+    def _user(self, uid):
+        return self.users.get(uid) if self.users is not None else user_records.get(uid, self.store)
+
+    def key(self):
+        h, subs = self.household, self.submissions
+        named = list(h.get("cadre_ids") or []) + [s.get("cadre_id") for s in subs]
+        people = tuple((uid, (self._user(uid) or {}).get("seq"))
+                       for uid in dict.fromkeys(u for u in named if isinstance(u, str)))
+        return (h["id"], h.get("seq"), h.get("version"), len(subs),
+                max((s.get("seq") or 0 for s in subs), default=0), self.village.get("seq"), people,
+                id(self.forms), template_hash(), self.lang, bool(self.mask), self.record_url,
+                today().year, str(zone()), _max_pixels())
+
+    def context(self):
+        if self._context is None:
+            self._context = household_context(
+                self.store, self.household, forms=self.forms, lang=self.lang, mask=self.mask,
+                files_dir=self.files_dir, record_url=self.record_url, users=self.users,
+                submissions=self.submissions, village=self.village)
+        return self._context
+
+    def path(self):
+        """The cache path of this profile (its file may not exist yet)."""
+        key = self.key()
+        with self._lock:
+            found = self._paths.get(key)
+        if found and os.path.exists(found):
+            return found
+        path = cache_path(self.files_dir, self.context())
+        with self._lock:
+            if len(self._paths) >= self.MAX_KEYS:
+                self._paths.clear()
+            self._paths[key] = path
+        return path
+
+
 _settings = {"max_pixels": images.MAX_PIXELS}
 
 
@@ -301,6 +392,11 @@ def configure(*, max_pixels=None):
     """Settings of the server process that reach the workers through the contexts."""
     if max_pixels:
         _settings["max_pixels"] = int(max_pixels)
+
+
+def texts(lang):
+    """The profile's fixed texts in `lang` (the stamp's wording, the batch title)."""
+    return {k: v[1] if lang == "en" else v[0] for k, v in TEXTS.items()}
 
 
 def printed_now():
@@ -342,35 +438,35 @@ def print_household(store, household, *, files_dir, forms, lang, mask, printed_b
     """Stamped PDF bytes of one household, from the cache when unchanged: (pdf_bytes, cache_hit).
     Raises Busy when the profile has not come back within `wait` seconds (it goes on rendering
     into the cache, so a retry finds it there)."""
-    ctx = household_context(store, household, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
-                            record_url=record_url)
-    path = cache_path(files_dir, ctx)
+    wanted = _Wanted(store, household, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
+                     record_url=record_url)
+    path = wanted.path()
     pool = get_pool(workers)
     hit = os.path.exists(path)
-    stamp_future = (_stamp_future(pool, stamp_text(ctx["t"], printed_by, printed_at or printed_now()), lang)
-                    if printed_by else None)
+    stamp_future = (_stamp_future(pool, stamp_text(texts(lang), printed_by, printed_at or printed_now()),
+                                  lang) if printed_by else None)
     try:
         if not hit:
-            _run(pool, render_to_cache, ctx, path, timeout=wait)
+            _run(pool, render_to_cache, wanted.context(), path, timeout=wait)
         stamp = stamp_future.result(timeout=wait) if stamp_future else None
     except cf.TimeoutError:
         raise Busy(Lane.RETRY_AFTER) from None
     try:
         return stamped_pdf(path, stamp), hit
     except FileNotFoundError:  # evicted by a concurrent newer print between render and read
-        _run(pool, render_to_cache, ctx, path, timeout=wait)
+        _run(pool, render_to_cache, wanted.context(), path, timeout=wait)
         return stamped_pdf(path, stamp), False
 
 
 def render_ahead(store, household, *, files_dir, forms, lang, mask, record_url, timeout=RENDER_TIMEOUT):
     """Background: the household's profile rendered into the cache by the low-priority worker,
     unless it is there. Returns True when it had to be rendered."""
-    ctx = household_context(store, household, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
-                            record_url=record_url)
-    path = cache_path(files_dir, ctx)
+    wanted = _Wanted(store, household, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
+                     record_url=record_url)
+    path = wanted.path()
     if os.path.exists(path):
         return False
-    _run(get_pool(background=True), render_to_cache, ctx, path, timeout=timeout)
+    _run(get_pool(background=True), render_to_cache, wanted.context(), path, timeout=timeout)
     return True
 
 
@@ -382,8 +478,8 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
     Returns a summary dict: total, cache_hits, rendered, errors, paths (the cached singles)."""
     households = household_records.in_village(village_id, store)
     if household_ids is not None:
-        wanted = set(household_ids)
-        households = [h for h in households if h["id"] in wanted]
+        keep = set(household_ids)
+        households = [h for h in households if h["id"] in keep]
     village = village_records.get(village_id, store) or {"id": village_id}
     users = {u["id"]: u for u in user_records.list_all(store)}
     by_household = defaultdict(list)
@@ -394,17 +490,14 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
                "labels": []}
     if progress:
         progress(0, total)
-    contexts = []
-    for h in households:
-        contexts.append(household_context(
-            store, h, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
-            record_url=record_url_for(h["id"]) if record_url_for else "", users=users,
-            submissions=by_household.get(h["id"], []), village=village))
+    wanted = [_Wanted(store, h, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
+                      record_url=record_url_for(h["id"]) if record_url_for else "", users=users,
+                      submissions=by_household.get(h["id"], []), village=village) for h in households]
     pool = get_pool(workers)
-    t = contexts[0]["t"] if contexts else None
+    t = texts(lang)
     stamp_future = (_stamp_future(pool, stamp_text(t, printed_by, printed_at or printed_now()), lang)
-                    if printed_by and t else None)
-    paths = [cache_path(files_dir, c) for c in contexts]
+                    if printed_by and households else None)
+    paths = [w.path() for w in wanted]
     done = 0
     todo = []
     for i, path in enumerate(paths):
@@ -423,7 +516,7 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
         while todo or in_flight:
             while todo and len(in_flight) < window:
                 i = todo.pop(0)
-                in_flight[pool.submit(render_to_cache, contexts[i], paths[i])] = i
+                in_flight[pool.submit(render_to_cache, wanted[i].context(), paths[i])] = i
             finished, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
             for fut in finished:
                 i = in_flight.pop(fut)
@@ -433,9 +526,9 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
                 except cf.process.BrokenProcessPool:
                     raise
                 except Exception as e:  # one bad household must not sink the village
-                    log.exception("profile of %s failed", contexts[i]["household"]["id"])
+                    log.exception("profile of %s failed", households[i]["id"])
                     failed.add(i)
-                    summary["errors"].append({"household_id": contexts[i]["household"]["id"],
+                    summary["errors"].append({"household_id": households[i]["id"],
                                               "message": str(e)[:300]})
                 done += 1
                 if progress:
@@ -447,9 +540,9 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
     good = [i for i in range(total) if i not in failed]
     for i in good:  # a concurrent print of a newer version may have evicted one of ours
         if not os.path.exists(paths[i]):
-            _run(pool, render_to_cache, contexts[i], paths[i])
+            _run(pool, render_to_cache, wanted[i].context(), paths[i])
     summary["paths"] = [paths[i] for i in good]
-    summary["labels"] = [(contexts[i]["household"]["id"], contexts[i]["household"]["head_name"])
+    summary["labels"] = [(households[i]["id"], households[i].get("head_name") or "")
                          for i in good]
     summary["stamp"] = stamp
     if good:
