@@ -51,10 +51,18 @@ def _configure(state):
     """Printing's settings, from the environment unless the app's config (tests) already has them."""
     app = state.app
     env = os.environ.get
-    app.config.setdefault("PRINT_QUEUE", int(env("JIEDUI_PRINT_QUEUE") or 0) or None)
+
+    def number(name, default):
+        try:
+            value = float(env(name) or default)
+        except ValueError:
+            raise RuntimeError(f"{name} must be a number, not {env(name)!r}") from None
+        return value if value == value and 0 <= value < 1e9 else default
+
+    app.config.setdefault("PRINT_QUEUE", int(number("JIEDUI_PRINT_QUEUE", 0)) or None)
     app.config.setdefault("PRINT_WAIT_SECONDS", 120)
     app.config.setdefault("PRINT_PRERENDER", env("JIEDUI_PRINT_PRERENDER", "1") != "0" and not app.testing)
-    app.config.setdefault("PRINT_IDLE_SECONDS", float(env("JIEDUI_PRINT_IDLE_SECONDS") or 90))
+    app.config.setdefault("PRINT_IDLE_SECONDS", number("JIEDUI_PRINT_IDLE_SECONDS", 90))
     app.config.setdefault("PRINT_POLL_SECONDS", 5.0)
     app.config.setdefault("IMAGE_MAX_PIXELS", images.MAX_PIXELS)
     gate = env("JIEDUI_TEST_PRINT_GATE") if app.config.get("TEST_FAULTS") else None
