@@ -108,7 +108,7 @@ TEXTS = {
     "visits": ("走访记录", "Visit timeline"),
     "visit_count": ("共 {n} 条记录", "{n} records"),
     "no_visits": ("尚无走访记录。", "No visits yet."),
-    "due": ("期限", "due"),
+    "due": ("（期限 {date}）", " (due {date})"),
     "closed_on": ("{date} 走访确认", "confirmed on the visit of {date}"),
     "more_entries": ("另有 {n} 项未列出。", "{n} more entries not listed."),
     "review": ("审核", "Review"),
