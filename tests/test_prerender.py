@@ -24,7 +24,7 @@ def visit(household="v1-0001", **answers):
 
 
 def cached(app, household="v1-0001"):
-    folder = cache_dir(app.config["FILES_DIR"])
+    folder = cache_dir(app.config["FILES_DIR"], household.split("-")[0])
     return [n for n in os.listdir(folder) if n.startswith(household + "_")] if os.path.isdir(folder) else []
 
 

@@ -27,7 +27,7 @@ def top_bookmarks(reader):
 
 
 def cached_files(app):
-    folder = cache_dir(app.config["FILES_DIR"])
+    folder = cache_dir(app.config["FILES_DIR"], "v1")
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
 
@@ -57,12 +57,12 @@ def test_profile_pdf_route_prints_masked_and_reprints_from_cache(app, api):
     assert "13800138000" not in text
     first = cached_files(app)
     assert len(first) == 1
-    mtime = os.stat(os.path.join(cache_dir(app.config["FILES_DIR"]), first[0])).st_mtime_ns
+    mtime = os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), first[0])).st_mtime_ns
 
     again = api.get("/households/v1-0001/profile.pdf")
     assert again.headers["X-Profile-Cache"] == "hit"
     assert cached_files(app) == first
-    assert os.stat(os.path.join(cache_dir(app.config["FILES_DIR"]), first[0])).st_mtime_ns == mtime
+    assert os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), first[0])).st_mtime_ns == mtime
     assert "打印：李干部" in text_of(again.data)
 
     add_visit(app, "v1-0001", i=1)                 # a new visit: the profile must change
@@ -79,7 +79,7 @@ def test_cached_profile_carries_no_print_stamp_and_admins_see_phones(app, api):
     text = text_of(r.data)
     assert "13800138000" in text and "Printedby管理员" in text and "Page1of1" in text
     (name,) = cached_files(app)
-    with open(os.path.join(cache_dir(app.config["FILES_DIR"]), name), "rb") as f:
+    with open(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), name), "rb") as f:
         assert "管理员" not in text_of(f.read())
     assert "_en_u_" in name
 
@@ -158,13 +158,13 @@ def test_village_reprint_comes_from_cache(app):
                   printed_by="测试")
         first = print_village(store, "v1", out, **kw)
         assert (first["rendered"], first["cache_hits"]) == (3, 0)
-        mtimes = {n: os.stat(os.path.join(cache_dir(app.config["FILES_DIR"]), n)).st_mtime_ns
+        mtimes = {n: os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), n)).st_mtime_ns
                   for n in cached_files(app)}
         seen = []
         second = print_village(store, "v1", out, progress=lambda d, t: seen.append((d, t)), **kw)
         assert (second["rendered"], second["cache_hits"]) == (0, 3)
         assert seen[-1] == (3, 3)
-        assert {n: os.stat(os.path.join(cache_dir(app.config["FILES_DIR"]), n)).st_mtime_ns
+        assert {n: os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), n)).st_mtime_ns
                 for n in cached_files(app)} == mtimes
         assert len(top_bookmarks(PdfReader(out))) == 3
 

@@ -62,8 +62,11 @@ def prints_dir(files_dir):
     return os.path.join(files_dir, "prints")
 
 
-def cache_dir(files_dir):
-    return os.path.join(files_dir, "prints", "cache")
+def cache_dir(files_dir, village_id=None):
+    """The profile cache, a folder per village: a county's 160,000 profiles in one folder would make
+    every eviction scan them all."""
+    base = os.path.join(files_dir, "prints", "cache")
+    return os.path.join(base, _safe(village_id)) if village_id else base
 
 
 def attachments_dir(files_dir):
@@ -80,7 +83,8 @@ def cache_path(files_dir, context):
     masked = "m" if context.get("masked") else "u"
     name = (f"{_safe(h['id'])}_v{int(h.get('version') or 0)}_s{int(context.get('latest_submission_seq') or 0)}"
             f"_{_safe(context.get('lang'))}_{masked}_{context_digest(context)[:24]}.pdf")
-    return os.path.join(cache_dir(files_dir), name)
+    village = context.get("village", {}).get("id") or household_records.village_of(h["id"]) or "_"
+    return os.path.join(cache_dir(files_dir, village), name)
 
 
 def _evict_older(path):
