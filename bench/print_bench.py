@@ -101,11 +101,20 @@ def batch(store, data_dir, workers, forms, clear_cache=True):
     warm = time.perf_counter() - t
     out = os.path.join(data_dir, "prints", f"bench-{workers}.pdf")
     t = time.perf_counter()
+    cpu_before = time.process_time()
     summary = print_village(store, VILLAGE, out, files_dir=data_dir, forms=forms, lang="zh", mask=True,
                             printed_by="基准测试", workers=workers, printed_at="2026-05-04 09:30",
                             record_url_for=lambda h: f"http://127.0.0.1:5000/households/{h}")
     seconds = time.perf_counter() - t
+    summary["server_cpu"] = time.process_time() - cpu_before
     return seconds, summary, os.path.getsize(out), warm
+
+
+def children_cpu():
+    """CPU seconds of the worker processes that have exited (a pool's, once shut down)."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main():
@@ -129,14 +138,22 @@ def main():
               f"in {time.perf_counter() - t:.1f} s")
         forms = samples.project_forms()
         n = args.households
+        workers_cpu = children_cpu()
         seconds, summary, size, warm = batch(store, data_dir, args.workers, forms)
+        shutdown_pools()
+        workers_cpu = children_cpu() - workers_cpu
         assert summary["rendered"] == n and not summary["errors"], summary["errors"]
+        cpu = summary["server_cpu"] + workers_cpu
         print(f"cold village print, {args.workers} worker(s): {n} profiles in {seconds:.1f} s = "
               f"{n / seconds:.2f} profiles/s  (pool warm-up {warm:.1f} s; PDF {size / 1048576:.1f} MiB)")
+        print(f"  CPU: {cpu:.1f} s in all ({workers_cpu:.1f} s in workers, {summary['server_cpu']:.1f} s "
+              f"in this process) = {cpu / n:.3f} CPU s per profile: at most "
+              f"{min(args.workers, os.cpu_count() or 1) * n / cpu:.1f} profiles/s on idle cores")
         seconds, summary, size, _ = batch(store, data_dir, args.workers, forms, clear_cache=False)
         assert summary["cache_hits"] == n, summary
         print(f"warm village print (all {summary['cache_hits']} from the cache), {args.workers} worker(s): "
-              f"{n} profiles in {seconds:.1f} s = {n / seconds:.1f} profiles/s")
+              f"{n} profiles in {seconds:.1f} s = {n / seconds:.1f} profiles/s  "
+              f"({summary['server_cpu']:.1f} CPU s in this process)")
         store.close()
     finally:
         shutdown_pools()
