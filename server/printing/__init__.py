@@ -63,7 +63,7 @@ def _configure(state):
     app.config.setdefault("PRINT_WAIT_SECONDS", 120)
     app.config.setdefault("PRINT_PRERENDER", env("JIEDUI_PRINT_PRERENDER", "1") != "0" and not app.testing)
     app.config.setdefault("PRINT_IDLE_SECONDS", number("JIEDUI_PRINT_IDLE_SECONDS", 90))
-    app.config.setdefault("PRINT_POLL_SECONDS", 5.0)
+    app.config.setdefault("PRINT_POLL_SECONDS", 30.0)  # a changed village costs a scan of its records
     app.config.setdefault("IMAGE_MAX_PIXELS", images.MAX_PIXELS)
     gate = env("JIEDUI_TEST_PRINT_GATE") if app.config.get("TEST_FAULTS") else None
     app.config.setdefault("PRINT_TEST_GATE", gate)

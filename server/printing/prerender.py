@@ -1,15 +1,15 @@
 """Profiles rendered ahead of time, so a village prints from the cache.
 
 A background thread of the server reads the store's change cursors (its `seq`, then each village's
-`partition_seq`) every PRINT_POLL_SECONDS; a village whose cursor moved is asked, through the record
-owners, which households and submissions changed since, and each such household is noted with the
-time it changed. Once a household's data has been still for PRINT_IDLE_SECONDS, its profile (Chinese,
-phones masked: what cadres and supervisors print) is rendered into the cache by a one-process pool
-at nice 19, one at a time, and only while no single print waits in the lane and no village batch
-runs: sync and people's prints always come first. What it has seen is kept in
-<files dir>/prints/prerender.json, so a restart picks up where it stopped; a village it has never
-seen starts from its current cursor (profiles of data older than the first start are rendered by
-the first print that needs them, then kept fresh from there).
+`partition_seq`) every PRINT_POLL_SECONDS (30); a village whose cursor moved is asked, through the
+record owners, which households and submissions changed since (a scan of that village's records,
+so not more often), and each such household is noted with the time it changed. Once a household's
+data has been still for PRINT_IDLE_SECONDS, its profile (Chinese, phones masked: what cadres and
+supervisors print) is rendered into the cache by a one-process pool at nice 19, one at a time, and
+only while no single print waits in the lane and no village batch runs: sync and people's prints
+always come first. What it has seen is kept in <files dir>/prints/prerender.json, so a restart
+picks up where it stopped; a village it has never seen starts from its current cursor (profiles of
+data older than the first start are rendered by the first print that needs them, then kept fresh).
 """
 
 import json
