@@ -33,3 +33,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/store_bench.py
 	$(PY) bench/sync_bench.py
 	$(PY) bench/print_bench.py
+	$(PY) bench/export_bench.py

@@ -15,13 +15,14 @@ def create_app(test_config=None):
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from . import admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, store, sync
+    from . import admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, review, store, sync
     store.init_app(app)
     formdefs.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (auth, phone, household_views, admin, sync, printing):
+    review.init_app(app)
+    for module in (auth, phone, household_views, admin, sync, printing, review):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app

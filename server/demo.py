@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from . import clock
-from .records import audit, households as household_records, submissions as submission_records
+from .records import audit, households as household_records, reviews as review_records
+from .records import submissions as submission_records
 from .records import users as user_records, villages as village_records
 
 SEED = 2026
@@ -273,7 +274,42 @@ class _Generator:
             submissions.extend(self.visits(vid, village_households, centre))
             households.extend(village_households)
         return {"villages": villages, "users": users, "households": households,
-                "submissions": submissions}
+                "submissions": submissions, "reviews": self.reviews(submissions)}
+
+    # ---- review decisions --------------------------------------------------------------------------
+
+    def reviews(self, submissions):
+        """The supervisor's decisions: about half the visits older than a week approved, and the
+        two latest visits of the first cadre returned with comments on single answers, so the queue
+        has work in it and that cadre's phone a returned visit to fix. A separate generator, so the
+        rest of the data does not depend on these choices."""
+        r = random.Random(SEED + 1)
+        first_cadre = CADRES[0][0]
+        visits = sorted((s for s in submissions if s["form"] == "household_visit"),
+                        key=lambda s: s["created_at"])
+        latest = {}
+        for s in visits:
+            latest[s["household_id"]] = s["uuid"]
+        returned = [s for s in visits if s["cadre_id"] == first_cadre and latest[s["household_id"]] == s["uuid"]][-2:]
+        comments = [("请写明在场人员的全名和与户主的关系。", {"present": "只写了名字，请补充关系，如“户主本人、配偶”。"}),
+                    ("需求说明与走访内容不一致，请核实后重报。",
+                     {"needs_detail": "请写明农户原话和具体困难。", "notes": "备注请说明下一步怎么帮。"})]
+        out = []
+        for s, (comment, fields) in zip(returned, comments):
+            out.append({"uuid": s["uuid"], "state": "has_issues", "comment": comment, "fields": fields,
+                        "at": self.decided_at(s, r)})
+        cutoff = _iso_day(self.today - timedelta(days=7))
+        done = {d["uuid"] for d in out}
+        for s in submissions:
+            if s["uuid"] not in done and s["received_at"] < cutoff and r.random() < 0.5:
+                out.append({"uuid": s["uuid"], "state": "approved", "comment": "", "fields": {},
+                            "at": self.decided_at(s, r)})
+        return sorted(out, key=lambda d: d["at"])
+
+    def decided_at(self, submission, r):
+        received = datetime.fromisoformat(submission["received_at"]).date()
+        day = min(received + timedelta(days=r.randint(1, 4)), self.today)
+        return _iso_day(day, r.randint(9, 17), r.randint(0, 59), tz_hours=8)
 
     # ---- submissions -----------------------------------------------------------------------------
 
@@ -446,12 +482,26 @@ def load_demo(store, registry, settings=None):
             raise ValueError(f"demo visit {item['uuid']} is not valid: {errors[:3]}")
         prepared.append((p, item))
 
+    stored = {item["uuid"]: (p, item) for p, item in prepared}
+    decisions = []
+    for d in data["reviews"]:
+        p, item = stored[d["uuid"]]
+        definition = registry.get(item["form"], item["form_version"])
+        decision, errors = review_records.check_decision(definition, p["record"]["answers"], {
+            "state": d["state"], "comment": d["comment"], "fields": d["fields"]})
+        if errors:
+            raise ValueError(f"demo review of {d['uuid']} is not valid: {errors[:3]}")
+        decisions.append((d, p["record"]["village_id"], decision))
+
     def write_visits(tx):
         for p, item in prepared:
             result, _clash = submission_records.store_prepared(
                 tx, item["cadre_id"], p, received_at=item["received_at"], write_audit=False)
             if result["status"] != "created":
                 raise ValueError(f"demo visit {item['uuid']}: {result}")
+        for d, village_id, decision in decisions:
+            review_records.record(tx, SUPERVISOR[0], village_id, d["uuid"], decision, at=d["at"],
+                                  write_audit=False)
         counts = {k: len(v) for k, v in data.items()}
         audit.record(tx, "system", "load_demo", "demo", counts)
         return counts

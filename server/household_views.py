@@ -94,7 +94,9 @@ def detail(household_id):
                            cadres=households.cadres_of(doc),
                            submissions=submissions.for_household(current_user, household_id),
                            clashes=households.clashes_of(current_user, household_id),
-                           village_cadres=users.cadres_of_village(doc["village_id"]))
+                           village_cadres=users.cadres_of_village(doc["village_id"]),
+                           history=households.history_of(current_user, household_id),
+                           user_names={u["id"]: u.get("display_name") or u["id"] for u in users.list_all()})
 
 
 @bp.route("/households/<household_id>/edit", methods=["GET", "POST"])

@@ -32,6 +32,12 @@ CATALOGUE = {
     "form_not_found": (404, "没有这个表单或版本。", "No such form or form version.", "not_found"),
     "job_not_found": (404, "找不到该打印任务。", "Print job not found.", "not_found"),
     "conflict": (409, "与现有数据冲突：{reason_zh}", "Conflicts with existing data: {reason_en}"),
+    # reviews
+    "review_superseded": (409, "该记录已被更正（{by}），请审核更正后的记录。",
+                          "This submission was corrected by {by}; review the correction instead.",
+                          "superseded"),
+    "history_entry_not_found": (404, "找不到这条修改记录。", "No such change in this household's history.",
+                                "not_found"),
     # attachments
     "bad_attachment_name": (400, "附件名称不合法。", "Bad attachment name.", "bad_name"),
     "attachment_not_declared": (404, "该记录没有声明这个附件。", "The submission declares no such attachment.", "not_declared"),

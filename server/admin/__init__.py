@@ -13,4 +13,4 @@ def index():
     return redirect(url_for("admin.users"))
 
 
-from . import roster, users  # noqa: E402,F401  (they add their routes to bp)
+from . import audit, roster, users  # noqa: E402,F401  (they add their routes to bp)

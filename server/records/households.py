@@ -39,6 +39,7 @@ PV_FIELDS = {"stage": "ident", "capacity_kw": (0, 1000), "expected_kwh_year": (0
              "funding_mode": "ident", "lecture_attended": "ident", "lecture_date": "date",
              "updated_at": "time"}
 FOLLOWUP_STATES = ("done", "in_progress", "dropped")
+FOLLOWUP_CLOSED = ("done", "dropped")
 BOOKKEEPING = ("last_visit_date", "open_followups", "visits")
 
 
@@ -317,6 +318,22 @@ def history_entry(village_id, entry_id, db=None):
     return (db or get_store()).get(village_id, HISTORY, entry_id)
 
 
+def as_of(doc, history, version):
+    """The household as it was at `version`, rebuilt from the current document and its history
+    (each entry's `before`, newest first); None when the history does not reach back that far."""
+    if not isinstance(version, int) or version > doc.get("version", 1):
+        return None
+    past = dict(doc)
+    steps = sorted((e for e in history if e.get("version", 0) > version),
+                   key=lambda e: e["version"], reverse=True)
+    if [e["version"] for e in steps] != list(range(doc.get("version", 1), version, -1)):
+        return None
+    for entry in steps:
+        past.update(entry.get("before") or {})
+    past["version"] = version
+    return past
+
+
 # ---- changing ----------------------------------------------------------------------------------
 
 
@@ -448,11 +465,21 @@ def note_visit(tx, household_id, *, visit_date=None, opened=(), closed=(), submi
             if f["id"] == c["id"]:
                 f.update(status=c["status"], note=c.get("note") or "", updated_by=submission)
                 changed = True
-        followups = [f for f in followups if f.get("status") not in ("done", "dropped")]
+        followups = [f for f in followups if f.get("status") not in FOLLOWUP_CLOSED]
     if changed:
         doc["open_followups"] = followups
         return tx.put(vid, TABLE, doc)
     return doc
+
+
+def set_last_visit_date(tx, household_id, visit_date):
+    """Bookkeeping after a correction moved a visit's date (note_visit only moves it forward)."""
+    vid = village_of(household_id)
+    doc = tx.get(vid, TABLE, household_id) if vid else None
+    if doc is None or doc.get("last_visit_date") == visit_date:
+        return doc
+    doc["last_visit_date"] = visit_date
+    return tx.put(vid, TABLE, doc)
 
 
 def forget_followups_of(tx, household_id, submission_uuid):

@@ -13,7 +13,7 @@ import uuid as uuidlib
 
 from .. import effects as form_effects
 from .. import formdefs
-from ..clock import now_iso, sane_phone_time
+from ..clock import local_date, now_iso, sane_phone_time
 from ..files import write_atomic
 from ..problems import field_error
 from ..store import get_store
@@ -107,9 +107,14 @@ def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None)
     if errors:
         return None, errors
     effects = form_effects.of(definition, answers, at=created_at)
+    supersedes = canonical_uuid(supersedes) if supersedes else None
     record = build_record(sub_uuid, user, household, definition, answers, attachments, created_at,
-                          base, canonical_uuid(supersedes) if supersedes else None, effects)
-    return {"record": record, "fingerprint": fingerprint(item), "effects": effects}, []
+                          base, supersedes, effects)
+    prepared = {"record": record, "fingerprint": fingerprint(item), "effects": effects}
+    if supersedes:
+        prepared["correction"] = _correction_context(supersedes, household, effects, registry,
+                                                     db or get_store())
+    return prepared, []
 
 
 def check_attachments(raw, limit):
@@ -166,12 +171,76 @@ def find(db, sub_uuid):
     return None
 
 
-def _followup_errors(effects, household):
-    """Answers about earlier promises must name a follow-up this household still has open."""
-    open_ids = {f["id"] for f in household.get("open_followups") or []}
+def _followup_errors(effects, household, also=frozenset()):
+    """Answers about earlier promises must name a follow-up this household still has open (or, in
+    a correction, one the corrected visit answered: `also`)."""
+    open_ids = {f["id"] for f in household.get("open_followups") or []} | set(also)
     return [_err(a["field"], "该户没有这项未办结的跟进事项（可能已办结）。",
                  "This household has no such open follow-up (it may be closed already).")
             for a in effects["followup_answers"] if a["id"] not in open_ids]
+
+
+def _correction_context(old_uuid, household, effects, registry, db):
+    """What a correction needs from the stored visits it builds on, read before the write (answers
+    never change once stored): the follow-ups the corrected visit answered (the correction may answer
+    them again), and, for those it now says are still open, the follow-up as first promised, so it
+    can be reopened. Whether the correction is allowed at all is decided in the write."""
+    old = db.get(household["village_id"], TABLE, old_uuid)
+    if old is None or old.get("household_id") != household["id"]:
+        return {"answered": [], "reopen": {}}
+    answered = [a["id"] for a in _effects_of(old, registry)["followup_answers"]]
+    reopen = {}
+    for a in effects["followup_answers"]:
+        if a["id"] not in answered or a["status"] in households.FOLLOWUP_CLOSED:
+            continue
+        origin_uuid, _, index = str(a["id"]).rpartition(":")
+        origin = db.get(household["village_id"], TABLE, origin_uuid)
+        if origin is None or not index.isdigit():
+            continue
+        for f in _effects_of(origin, registry)["followups"]:
+            if f["index"] == int(index):
+                reopen[a["id"]] = {"id": a["id"], "action": f["action"], "due_date": f["due_date"],
+                                   "submission": origin_uuid, "visit_date": origin.get("visit_date"),
+                                   "cadre_id": origin.get("cadre_id"), "status": "open", "note": ""}
+    return {"answered": answered, "reopen": reopen}
+
+
+def _effects_of(doc, registry):
+    definition = registry.get(doc.get("form"), doc.get("form_version"))
+    if definition is None:
+        return {"followups": [], "followup_answers": []}
+    return form_effects.of(definition, doc.get("answers"))
+
+
+def _correction_error(old, record):
+    """Why `record` may not replace `old` (None when it may): the same household, form and cadre,
+    not approved, not corrected already. Decided inside the write, so two corrections of one visit
+    can never both succeed."""
+    def no(zh, en):
+        return _err("supersedes", zh, en)
+    if old is None or old.get("household_id") != record["household_id"]:
+        return no("supersedes 所指的记录不存在，或不属于该农户。",
+                  "supersedes names no submission of this household.")
+    if old.get("form") != record["form"]:
+        return no("supersedes 所指的记录是另一张表单。", "supersedes names a submission of another form.")
+    if old.get("cadre_id") != record["cadre_id"]:
+        return no("只能更正自己提交的记录（supersedes）。",
+                  "supersedes names someone else's submission; only your own can be corrected.")
+    if (old.get("review") or {}).get("state") == "approved":
+        return no("supersedes 所指的记录已审核通过，不能更正。",
+                  "supersedes names an approved submission, which cannot be corrected.")
+    if old.get("superseded_by"):
+        return no(f"supersedes 所指的记录已被更正（{old['superseded_by']}），请更正最新的一条。",
+                  f"supersedes names a submission already corrected by {old['superseded_by']}; "
+                  f"correct the latest one.")
+    return None
+
+
+def last_visit_date(db, village_id, household_id):
+    """The latest visit date among a household's current (not superseded) submissions."""
+    dates = [d["visit_date"] for d in db.search(village_id, TABLE, lambda d: d.get("household_id") == household_id
+                                               and not d.get("superseded_by") and d.get("visit_date"))]
+    return max(dates) if dates else None
 
 
 def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
@@ -180,11 +249,24 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
     record = dict(p["record"], fingerprint=p["fingerprint"], received_at=received_at or now_iso())
     effects = p["effects"]
     hid = record["household_id"]
+    replaced = None
+    if record.get("supersedes"):
+        replaced = tx.get(record["village_id"], TABLE, record["supersedes"])
+        error = _correction_error(replaced, record)
+        if error:
+            return {"uuid": record["uuid"], "status": "rejected", "errors": [error]}, None
     household = tx.get(record["village_id"], households.TABLE, hid)
-    errors = _followup_errors(effects, household) if household else []
+    correction = p.get("correction") or {}
+    errors = _followup_errors(effects, household, set(correction.get("answered") or ())) \
+        if household else []
     if errors:
         return {"uuid": record["uuid"], "status": "rejected", "errors": errors}, None
     tx.put(record["village_id"], TABLE, record)
+    if replaced is not None:
+        # The correction replaces the original: it leaves the review queue, and its promises give
+        # way to the correction's (closed ones the correction says are still open come back).
+        tx.put(record["village_id"], TABLE, dict(replaced, superseded_by=record["uuid"]))
+        households.forget_followups_of(tx, hid, replaced["uuid"])
     changes = dict(effects["changes"])
     for attribute in form_effects.MERGED:
         if attribute in changes and isinstance((household or {}).get(attribute), dict):
@@ -203,15 +285,20 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
                "submission": record["uuid"], "visit_date": record["visit_date"],
                "cadre_id": record["cadre_id"], "status": "open", "note": ""}
               for f in effects["followups"]]
+    opened.extend(item for fid, item in (correction.get("reopen") or {}).items())
     closed = [{"id": a["id"], "status": a["status"], "note": a["note"]}
               for a in effects["followup_answers"]]
     if record["visit_date"] or opened or closed:
         households.note_visit(tx, hid, visit_date=record["visit_date"], opened=opened, closed=closed,
                               submission=record["uuid"])
+    if replaced is not None and replaced.get("visit_date") \
+            and replaced["visit_date"] != record["visit_date"]:
+        households.set_last_visit_date(tx, hid, last_visit_date(tx, record["village_id"], hid))
     if write_audit:
         audit.record(tx, actor, "submission", record["uuid"],
                      {"form": record["form"], "household_id": hid,
-                      "clash": clash["kind"] if clash else None})
+                      "clash": clash["kind"] if clash else None,
+                      "supersedes": record.get("supersedes")})
     return {"uuid": record["uuid"], "status": "created", "errors": [],
             "incomplete": bool(record["attachments"])}, clash
 
@@ -276,6 +363,36 @@ def of_household(household_id, db=None):
     if vid is None:
         return []
     return (db or get_store()).search(vid, TABLE, lambda d: d.get("household_id") == household_id)
+
+
+def day_of(doc):
+    """The day a submission is about: its visit date, else the local day it was filled in."""
+    return doc.get("visit_date") or local_date(doc.get("created_at"))
+
+
+def scan(village_id, project, keep=None, db=None):
+    """[project(doc)] for the village's submissions that keep(doc) accepts, without copying them:
+    the store copies what a search returns, so the condition records what it needs and matches
+    nothing. Both functions see the stored document and must only read it, returning plain values
+    (a queue or an export of 100,000 visits then costs their keys, not their copies)."""
+    out = []
+
+    def cond(doc):
+        if keep is None or keep(doc):
+            out.append(project(doc))
+        return False
+
+    (db or get_store()).search(village_id, TABLE, cond)
+    return out
+
+
+def each(village_id, uuids, db=None):
+    """The stored submissions named, one copy at a time (exports stream with flat memory)."""
+    db = db or get_store()
+    for sub_uuid in uuids:
+        doc = db.get(village_id, TABLE, sub_uuid)
+        if doc is not None:
+            yield doc
 
 
 def in_village(village_id, db=None, cond=None):

@@ -68,6 +68,6 @@ def test_two_phones_editing_the_same_members_record_a_hard_clash(server, launch_
     html = household_page(server_client)
     assert "严重冲突" in html  # the hard clash is listed for review
     clash_line = html[html.index("严重冲突"):]
-    assert "members" in clash_line[:clash_line.index("</li>")]
+    assert "家庭成员" in clash_line[:clash_line.index("</li>")]  # the field by its label
     for ctx, page, _ in phones.values():
         assert page.script_errors == []

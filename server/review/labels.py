@@ -1,0 +1,170 @@
+"""Words for codes people must never read raw: review states, household attributes and where a
+change came from, audit actions, and values as a ledger shows them. Each in Chinese and English."""
+
+from ..clock import show
+from ..i18n import category_label, label, tr
+
+STATES = {
+    "received": ("待审核", "Received"),
+    "has_issues": ("需修改", "Returned for changes"),
+    "approved": ("已通过", "Approved"),
+    "superseded": ("已更正", "Corrected"),
+}
+
+HOUSEHOLD_FIELDS = {
+    "head_name": ("户主姓名", "Head of household"),
+    "phone": ("电话", "Phone"),
+    "address": ("地址", "Address"),
+    "group": ("组别", "Group"),
+    "category": ("类别", "Category"),
+    "population": ("家庭人口", "Population"),
+    "members": ("家庭成员", "Members"),
+    "plots": ("承包地块", "Land plots"),
+    "pv_status": ("光伏", "Rooftop PV"),
+    "cadre_ids": ("结对干部", "Paired cadres"),
+}
+
+PV_STAGES = {
+    "interested": ("有意向", "Interested"),
+    "declined": ("无意向", "Declined"),
+    "none": ("未申请并网", "Not applied"),
+    "applied": ("已申请并网", "Applied"),
+    "approved": ("已批复", "Approved"),
+    "installed": ("已安装", "Installed"),
+}
+
+ACTIONS = {
+    "submission": ("提交记录", "Submission received"),
+    "review": ("审核", "Review decision"),
+    "household_edit": ("修改农户", "Household changed"),
+    "household_create": ("新建农户", "Household created"),
+    "import_roster": ("导入花名册", "Roster imported"),
+    "user_create": ("新建用户", "User created"),
+    "user_update": ("修改用户", "User changed"),
+    "load_demo": ("导入演示数据", "Demo data loaded"),
+}
+
+SEXES = {"male": ("男", "male"), "female": ("女", "female")}
+
+
+def _pick(table, code):
+    pair = table.get(code)
+    return tr(*pair) if pair else ("" if code is None else str(code))
+
+
+def state_label(code):
+    return _pick(STATES, code or "received")
+
+
+def review_state(doc):
+    """The state a person should read for a submission: a corrected one is 已更正."""
+    if doc.get("superseded_by"):
+        return "superseded"
+    return (doc.get("review") or {}).get("state") or "received"
+
+
+def household_field_label(name):
+    return _pick(HOUSEHOLD_FIELDS, name)
+
+
+def pv_stage_label(code):
+    return _pick(PV_STAGES, code)
+
+
+def action_label(code):
+    return _pick(ACTIONS, code)
+
+
+def sex_label(code):
+    return _pick(SEXES, code) if code else ""
+
+
+def source_label(source):
+    """Where a household change came from, in words (the submission or entry named elsewhere)."""
+    kind, _, _rest = (source or "").partition(":")
+    return {
+        "submission": tr("走访/登记记录", "a visit or enrollment"),
+        "undo": tr("撤销一次修改", "undoing a change"),
+        "web": tr("网页修改", "an edit on the web"),
+        "api": tr("手机修改", "an edit from the phone"),
+        "pairing": tr("调整结对", "pairing"),
+        "roster": tr("导入花名册", "roster import"),
+    }.get(kind, source or "")
+
+
+def household_value(field, value, names=None):
+    """A household attribute's value as one line a person reads (history, clashes)."""
+    if value is None or value == "" or value == []:
+        return tr("（空）", "(empty)")
+    if field == "category":
+        return category_label(value)
+    if field == "members" and isinstance(value, list):
+        shown = "、".join(str(m.get("name", "")) for m in value[:8] if isinstance(m, dict))
+        more = "…" if len(value) > 8 else ""
+        return tr(f"{len(value)} 人：{shown}{more}", f"{len(value)}: {shown}{more}")
+    if field == "plots" and isinstance(value, list):
+        area = sum(p.get("area_mu") or 0 for p in value if isinstance(p, dict))
+        shown = "、".join(str(p.get("name", "")) for p in value[:6] if isinstance(p, dict))
+        return tr(f"{len(value)} 块，共 {area:g} 亩（{shown}）", f"{len(value)} plots, {area:g} mu ({shown})")
+    if field == "pv_status" and isinstance(value, dict):
+        parts = [pv_stage_label(value.get("stage"))]
+        if value.get("capacity_kw"):
+            parts.append(f"{value['capacity_kw']:g} kW")
+        return " · ".join(parts)
+    if field == "cadre_ids" and isinstance(value, list):
+        return "、".join((names or {}).get(c, c) for c in value)
+    if isinstance(value, bool):
+        return tr("是", "yes") if value else tr("否", "no")
+    return str(value)
+
+
+ROW_FIELDS = {
+    "relation": ("与户主关系", "relation"), "sex": ("性别", "sex"), "birth_year": ("出生年份", "born"),
+    "health": ("健康状况", "health"), "schooling": ("文化程度", "schooling"), "work": ("务工情况", "work"),
+    "area_mu": ("面积（亩）", "area (mu)"), "east": ("东至", "east"), "west": ("西至", "west"),
+    "south": ("南至", "south"), "north": ("北至", "north"), "contract_signed": ("承包合同", "contract"),
+}
+
+
+def _row_value(key, value):
+    if key == "sex":
+        return sex_label(value) or tr("（空）", "(empty)")
+    if key == "contract_signed":
+        return tr("已签", "signed") if value else tr("未签", "not signed")
+    return tr("（空）", "(empty)") if value in (None, "") else str(value)
+
+
+def household_change(field, before, after, names=None):
+    """What one change did to an attribute, as lines: for members and plots, who or which plot
+    came, went or changed in what; for the rest, before -> after."""
+    if field in ("members", "plots") and isinstance(before or [], list) and isinstance(after or [], list):
+        old = {str(r.get("name")): r for r in before or [] if isinstance(r, dict)}
+        new = {str(r.get("name")): r for r in after or [] if isinstance(r, dict)}
+        lines = []
+        for name, row in new.items():
+            if name not in old:
+                lines.append(tr(f"新增：{name}", f"added: {name}"))
+                continue
+            for key, pair in ROW_FIELDS.items():
+                if key in row and row.get(key) != old[name].get(key):
+                    lines.append(f"{name}：{tr(*pair)} {_row_value(key, old[name].get(key))} → "
+                                 f"{_row_value(key, row.get(key))}")
+        lines += [tr(f"减少：{name}", f"removed: {name}") for name in old if name not in new]
+        if lines:
+            return lines
+    return [f"{household_value(field, before, names)} → {household_value(field, after, names)}"]
+
+
+def form_title(form_id, version=None):
+    """A form's title in the page's language (by the submission's version when given)."""
+    from .. import formdefs
+    registry = formdefs.registry()
+    definition = registry.get(form_id, version) or registry.get(form_id)
+    return label(definition.get("title")) if definition else str(form_id or "")
+
+
+def init_app(app):
+    app.jinja_env.globals.update(form_title=form_title, household_change=household_change,
+        state_label=state_label, review_state=review_state, household_field_label=household_field_label,
+        household_value=household_value, source_label=source_label, action_label=action_label,
+        pv_stage_label=pv_stage_label, sex_label=sex_label, show_time=show, form_label=label)

@@ -1,0 +1,194 @@
+"""Exports read back: XLSX with openpyxl, CSV with the BOM, the land ledger, attachments; scope,
+filters, bad filters, and formula text kept as text."""
+
+import csv
+import hashlib
+import io
+import re
+import zipfile
+
+from openpyxl import load_workbook
+
+from tests.test_review import login, review, visit2
+from tests.test_sync import jpeg_bytes, push, visit
+
+
+def seed(app):
+    cadre1, cadre2 = login(app.test_client(), "cadre1"), login(app.test_client(), "cadre2")
+    formula = visit2("v1-0001", visit_date="2026-05-02", present="=HYPERLINK(\"http://evil\",\"点我\")",
+                     topics=["income_jobs", "health_insurance"], notes="@SUM(A1:A9)",
+                     help_given=[{"product": "红薯", "quantity": 300, "unit": "斤", "price": 1.5},
+                                 {"product": "-蜂蜜", "quantity": 10, "unit": "斤", "price": 60}],
+                     followups=[{"action": "+联系医院", "due_date": "2026-06-01"}],
+                     location={"lat": 28.7, "lon": 113.5, "accuracy": 12})
+    plain = visit2("v1-0002", visit_date="2026-05-10", risk="yes", risk_reason="户主住院")
+    old_version = visit("v1-0003", visit_date="2026-04-20")  # form version 1
+    theirs = visit2("v2-0001", visit_date="2026-05-05")
+    assert [r["status"] for r in push(cadre1, formula, plain, old_version).get_json()["results"]] == ["created"] * 3
+    assert push(cadre2, theirs).get_json()["results"][0]["status"] == "created"
+    return {"formula": formula, "plain": plain, "old": old_version, "theirs": theirs}
+
+
+def xlsx(api, url):
+    r = api.get(url)
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    assert r.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert "attachment" in r.headers["Content-Disposition"]
+    return load_workbook(io.BytesIO(r.data))
+
+
+def rows(sheet):
+    return [[c.value for c in row] for row in sheet.iter_rows()]
+
+
+def test_submissions_xlsx_has_labels_names_repeats_and_formulas_as_text(app):
+    items = seed(app)
+    supervisor = login(app.test_client(), "super")
+    book = xlsx(supervisor, "/exports/submissions.xlsx?form=household_visit")
+    assert {"submissions", "members", "help_given", "followups", "promises"} <= set(book.sheetnames)
+    main = book["submissions"]
+    table = rows(main)
+    labels, names, data = table[0], table[1], table[2:]
+    assert len(data) == 4
+    assert names[:3] == ["uuid", "household_id", "head_name"] and "review_state" in names
+    assert "topics" in names and "location.lat" in names and "income_total" in names
+    assert labels[names.index("topics")] == "走访内容" and labels[0] == "记录编号"
+    by_uuid = {r[0]: dict(zip(names, r)) for r in data}
+    f = by_uuid[items["formula"]["uuid"]]
+    assert f["topics"] == "收入与就业;健康与医保"
+    assert f["visit_type"] == "入户走访" and f["review_state"] == "待审核" and f["village"] == "青石村"
+    assert f["location.accuracy"] == 12 and f["date"] == "2026-05-02" and f["cadre"] == "李干部"
+    # The formula is stored as text: openpyxl reads it back as a string cell, never a formula.
+    present_cell = next(c for c in main.iter_rows(min_row=3) if c[0].value == items["formula"]["uuid"])[names.index("present")]
+    assert present_cell.value == "=HYPERLINK(\"http://evil\",\"点我\")" and present_cell.data_type == "s"
+    assert f["notes"] == "@SUM(A1:A9)"
+    assert by_uuid[items["plain"]["uuid"]]["risk_reason"] == "户主住院"
+    assert by_uuid[items["old"]["uuid"]]["form_version"] == 1
+    help_rows = rows(book["help_given"])
+    assert help_rows[1][:3] == ["submission_uuid", "household_id", "index"]
+    assert [(r[0], r[2], r[3]) for r in help_rows[2:]] == [(items["formula"]["uuid"], 1, "红薯"),
+                                                          (items["formula"]["uuid"], 2, "-蜂蜜")]
+    honey = book["help_given"].cell(row=4, column=4)
+    assert honey.data_type == "s" and honey.value == "-蜂蜜"
+    assert [r[0] for r in rows(book["followups"])[2:]] == [items["formula"]["uuid"]]
+
+
+def test_export_filters_and_scope(app):
+    items = seed(app)
+    supervisor = login(app.test_client(), "super")
+    review(supervisor, items["plain"]["uuid"], state="approved")
+
+    def uuids(api, query):
+        return sorted(r[0] for r in rows(xlsx(api, f"/exports/submissions.xlsx?form=household_visit&{query}")["submissions"])[2:])
+
+    assert uuids(supervisor, "village=v2") == [items["theirs"]["uuid"]]
+    assert uuids(supervisor, "state=approved") == [items["plain"]["uuid"]]
+    assert uuids(supervisor, "from=2026-05-02&to=2026-05-05") == sorted([items["formula"]["uuid"], items["theirs"]["uuid"]])
+    cadre2 = login(app.test_client(), "cadre2")
+    assert uuids(cadre2, "") == [items["theirs"]["uuid"]]
+    assert cadre2.get("/exports/submissions.xlsx?form=household_visit&village=v1").status_code == 404
+    assert uuids(supervisor, "form=household_visit") and \
+        rows(xlsx(supervisor, "/exports/submissions.xlsx?form=pv_enrollment")["submissions"])[2:] == []
+
+
+def test_bad_export_filters_get_a_message_never_a_500(app):
+    seed(app)
+    supervisor = login(app.test_client(), "super")
+    for query, status, word in [("", 400, "form"), ("form=nope", 400, "form"),
+                                ("form=household_visit&from=2026-13-01", 400, "from"),
+                                ("form=household_visit&to=yesterday", 400, "to"),
+                                ("form=household_visit&from=2026-06-01&to=2026-05-01", 400, "from"),
+                                ("form=household_visit&state=lost", 400, "state"),
+                                ("form=household_visit&village=v9", 404, None),
+                                ("form=household_visit&village=" + "x" * 500, 400, "village")]:
+        for path in ("submissions.xlsx", "submissions.zip", "attachments.zip"):
+            r = supervisor.get(f"/exports/{path}?{query}")
+            assert r.status_code == status, (path, query, r.status_code)
+            text = r.get_data(as_text=True)
+            assert "<h1>" in text and (word is None or word in text), (path, query)
+    assert supervisor.get("/exports/households.xlsx?village=nope").status_code == 404
+    assert app.test_client().get("/exports/households.xlsx").status_code in (302, 401)
+
+
+def test_submissions_zip_is_utf8_bom_csv_per_sheet(app):
+    items = seed(app)
+    supervisor = login(app.test_client(), "super")
+    r = supervisor.get("/exports/submissions.zip?form=household_visit&village=v1")
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    zf = zipfile.ZipFile(io.BytesIO(r.data))
+    assert {"submissions.csv", "help_given.csv", "followups.csv", "members.csv"} <= set(zf.namelist())
+    raw = zf.read("submissions.csv")
+    assert raw.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    labels, names, data = table[0], table[1], table[2:]
+    assert labels[0] == "记录编号" and names[0] == "uuid" and len(data) == 3
+    f = next(dict(zip(names, row)) for row in data if row[0] == items["formula"]["uuid"])
+    assert f["present"] == "'=HYPERLINK(\"http://evil\",\"点我\")" and f["notes"] == "'@SUM(A1:A9)"
+    assert f["topics"] == "收入与就业;健康与医保"
+    helped = list(csv.reader(io.StringIO(zf.read("help_given.csv").decode("utf-8-sig"))))[2:]
+    assert [(row[0], row[3]) for row in helped] == [(items["formula"]["uuid"], "红薯"),
+                                                   (items["formula"]["uuid"], "'-蜂蜜")]
+    followups = list(csv.reader(io.StringIO(zf.read("followups.csv").decode("utf-8-sig"))))[2:]
+    assert followups[0][3] == "'+联系医院"
+
+
+def test_headers_follow_the_page_language(app):
+    seed(app)
+    supervisor = login(app.test_client(), "super")
+    supervisor.client.set_cookie("lang", "en")
+    table = rows(xlsx(supervisor, "/exports/submissions.xlsx?form=household_visit")["submissions"])
+    assert table[0][0] == "Record id" and table[0][table[1].index("topics")] == "Topics discussed"
+    assert any(r[table[1].index("topics")] == "Income and jobs;Health and medical insurance" for r in table[2:])
+
+
+def test_household_ledger_has_members_and_plots_with_four_boundaries(app):
+    supervisor = login(app.test_client(), "super")
+    book = xlsx(supervisor, "/exports/households.xlsx")
+    assert book.sheetnames == ["households", "members", "plots"]
+    households = rows(book["households"])
+    assert households[1][:2] == ["id", "village_id"] and len(households) == 2 + 5
+    assert households[2][households[1].index("category")] == "脱贫户"
+    members = rows(book["members"])
+    assert len(members) == 2 + 5 and members[2][members[1].index("sex")] == "男"
+    plots = rows(book["plots"])
+    names = plots[1]
+    assert [plots[0][names.index(s)] for s in ("east", "west", "south", "north")] == ["东至", "西至", "南至", "北至"]
+    first = dict(zip(names, plots[2]))
+    assert (first["household_id"], first["name"], first["area_mu"]) == ("v1-0001", "大田", 1.5)
+    assert (first["east"], first["west"], first["south"], first["north"]) == ("水渠", "村道", "李家", "山林")
+    assert first["contract_signed"] == "已签"
+    cadre2 = login(app.test_client(), "cadre2")
+    only_v2 = rows(xlsx(cadre2, "/exports/households.xlsx")["households"])[2:]
+    assert sorted(r[0] for r in only_v2) == ["v2-0001", "v2-0002"]
+    assert len(rows(xlsx(supervisor, "/exports/households.xlsx?village=v1")["plots"])) == 2 + 3
+
+
+def test_attachments_zip_names_files_by_household_date_and_uuid(app):
+    cadre = login(app.test_client(), "cadre1")
+    photo = jpeg_bytes()
+    item = visit2("v1-0002", visit_date="2026-05-03", photo_1="p1.jpg")
+    item["attachments"] = [{"name": "p1.jpg", "sha256": hashlib.sha256(photo).hexdigest(), "size": len(photo),
+                            "type": "image/jpeg"}]
+    waiting = visit2("v1-0001", photo_1="p2.jpg")
+    waiting["attachments"] = [{"name": "p2.jpg", "sha256": "a" * 64, "size": 10, "type": "image/jpeg"}]
+    push(cadre, item, waiting)
+    assert cadre.put(f"/api/v1/submissions/{item['uuid']}/attachments/p1.jpg", data=photo,
+                     headers={"X-Content-SHA256": hashlib.sha256(photo).hexdigest()}).status_code == 200
+    supervisor = login(app.test_client(), "super")
+    r = supervisor.get("/exports/attachments.zip?form=household_visit")
+    assert r.status_code == 200
+    zf = zipfile.ZipFile(io.BytesIO(r.data))
+    assert zf.namelist() == [f"v1-0002/2026-05-03-{item['uuid']}-p1.jpg"]  # the missing one is left out
+    assert zf.read(zf.namelist()[0]) == photo
+    cadre2 = login(app.test_client(), "cadre2")
+    assert zipfile.ZipFile(io.BytesIO(cadre2.get("/exports/attachments.zip?form=household_visit").data)).namelist() == []
+
+
+def test_export_buttons_on_the_review_and_household_pages(app):
+    supervisor = login(app.test_client(), "super")
+    page = supervisor.get("/review").get_data(as_text=True)
+    for path in ("/exports/submissions.xlsx?", "/exports/submissions.zip?", "/exports/attachments.zip?",
+                 "/exports/households.xlsx"):
+        assert path in page, path
+    listing = supervisor.get("/households?village=v1").get_data(as_text=True)
+    assert re.search(r'href="/exports/households\.xlsx\?village=v1"', listing)
