@@ -157,3 +157,46 @@ def test_a_reprint_is_served_from_the_cache_only_while_nothing_it_shows_changed(
     push(api, visit(visit_date="2026-05-02"))
     assert api.get(url).headers["X-Profile-Cache"] == "miss"
     assert api.get(url).headers["X-Profile-Cache"] == "hit"
+
+
+def test_the_lead_third_form_prints_in_the_pv_section(tmp_path):
+    """The PV-lecture form (tests/fixtures/pv_lecture.yaml, section pv) prints with its own labels
+    in the PV section: the household's pv_status, then its shown answers."""
+    forms = tmp_path / "forms"
+    shutil.copytree(os.path.join(ROOT, "forms"), forms)
+    shutil.copy(os.path.join(ROOT, "tests", "fixtures", "pv_lecture.yaml"), forms)
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
+                      "FORMS_DIR": str(forms)})
+    with app.app_context():
+        seed_world(get_store())
+    try:
+        api = Api(app.test_client())
+        api.login("cadre1")
+        push(api, item("pv_lecture", 1, {"lecture_date": "2026-05-03", "attended": "yes",
+                                         "who_attended": "张v11", "questions": "补贴什么时候到账？"}))
+        text = print_text(api)
+        section = text[text.index("光伏帮扶"):]
+        for expected in ("参加宣讲已参加", "宣讲日期2026-05-03",               # pv_status, labelled
+                         "最近一次登记（2026-05-03）",
+                         "是否参加：参加了", "参加人：张v11"):
+            assert expected in section, expected
+        assert "尚无走访记录" in text                                       # not in the timeline
+    finally:
+        close_app_store(app)
+
+
+def test_a_corrected_visit_prints_only_as_its_correction(app):
+    cadre, supervisor = Api(app.test_client()), Api(app.test_client())
+    cadre.login("cadre1")
+    supervisor.login("super")
+    first = visit(notes="第一次的记录")
+    push(cadre, first)
+    r = supervisor.post(f"/api/v1/submissions/{first['uuid']}/review",
+                        {"state": "has_issues", "comment": "请补充"})
+    assert r.status_code == 200, r.get_json()
+    fixed = visit(notes="更正后的记录")
+    fixed["supersedes"] = first["uuid"]
+    push(cadre, fixed)
+    text = print_text(cadre)
+    assert "更正后的记录" in text and "第一次的记录" not in text
+    assert "共1条记录" in text
