@@ -33,4 +33,5 @@ bench: $(VENV)/.installed
 	$(PY) bench/store_bench.py
 	$(PY) bench/sync_bench.py
 	$(PY) bench/print_bench.py
+	$(PY) bench/abuse_bench.py
 	$(PY) bench/export_bench.py

@@ -15,10 +15,12 @@ def create_app(test_config=None):
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from . import admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, review, store, sync
+    from . import (admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, review,
+                   security, store, sync)
     store.init_app(app)
     formdefs.init_app(app)
     i18n.init_app(app)
+    security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     review.init_app(app)

@@ -2,35 +2,45 @@
 
 import hmac
 import secrets
-import threading
-import time
 
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template,
                    request, session, url_for)
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from .errors import error_response, wants_json
 from .parse import json_body
+from .problems import Problem
 from .records import users
+from .security import safe_redirect_target
+from .throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+LOGIN_BODY_BYTES = 4 * 1024  # a username of 32 characters and a password of 200 fit many times over
 
 
 class User(UserMixin):
-    """The logged-in account: a read-only view of the users document."""
+    """The logged-in account: a read-only view of the users document, and which login it is."""
 
-    def __init__(self, doc):
+    def __init__(self, doc, login=None):
         self.doc = doc
         self.id = doc["id"]
         self.role = doc["role"]
         self.display_name = doc.get("display_name") or doc["id"]
+        self.login = login
+
+    def get_id(self):
+        """What the session and remember-me cookies carry (Flask-Login's alternative id): user, session
+        generation and this login's token. Logout, a new password, a deactivation or new villages
+        make it unknown, so every cookie holding it stops working at once (records/users.py)."""
+        return self.login
 
     @property
     def is_active(self):
-        return bool(self.doc.get("active", True))
+        return users.is_active(self.doc)
 
     @property
     def is_admin(self):
@@ -50,63 +60,71 @@ class User(UserMixin):
         return users.public(self.doc)
 
 
-# ---- users --------------------------------------------------------------------------------------
-
-
 def get_user(user_id):
+    """An account as the code sees a user (scope, role), without a login: for server-side work."""
     doc = users.get(user_id)
     return User(doc) if doc else None
 
 
-class LoginThrottle:
-    """Counts recent failures per (username, address); memory only, which is enough to slow guessing."""
+# ---- logging in ---------------------------------------------------------------------------------
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._failures = {}
-
-    def _recent(self, key, window):
-        cutoff = time.monotonic() - window
-        times = [t for t in self._failures.get(key, []) if t > cutoff]
-        self._failures[key] = times
-        return times
-
-    def retry_after(self, key, limit, window):
-        with self._lock:
-            times = self._recent(key, window)
-            if len(times) >= limit:
-                return max(1, int(times[0] + window - time.monotonic()))
-            return 0
-
-    def fail(self, key):
-        with self._lock:
-            self._failures.setdefault(key, []).append(time.monotonic())
-
-    def clear(self, key):
-        with self._lock:
-            self._failures.pop(key, None)
+DEVICE_COOKIE = "jiedui_device"
+DEVICE_COOKIE_DAYS = 400
 
 
 def throttle():
     return current_app.extensions["jiedui_login_throttle"]
 
 
-def authenticate(username, password):
-    """Returns (user, error) where error is None or (status, code, zh, en, extra)."""
-    cfg = current_app.config
-    username = username.strip().lower() if isinstance(username, str) else ""
-    key = (username, request.remote_addr)
-    wait = throttle().retry_after(key, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW_SECONDS"])
-    if wait:
-        minutes = (wait + 59) // 60
-        return None, (429, "too_many_attempts", f"登录失败次数过多，请 {minutes} 分钟后再试。",
-                      f"Too many failed logins; try again in {minutes} min.", {"retry_after": wait})
+def _device_serializer():
+    return URLSafeSerializer(current_app.secret_key, salt="jiedui-device")
+
+
+def trusted_device(username):
+    """The id of this browser's device cookie when it has logged in to `username` before."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw or len(raw) > 300:
+        return None
+    try:
+        data = _device_serializer().loads(raw)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("u") != username or not isinstance(data.get("d"), str):
+        return None
+    return data["d"][:40]
+
+
+def _set_device_cookie(resp, username):
+    value = _device_serializer().dumps({"u": username, "d": secrets.token_urlsafe(16)})
+    resp.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_DAYS * 24 * 3600, path="/login",
+                    httponly=True, samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return resp
+
+
+def authenticate(raw_username, password):
+    """The account for these credentials, or a Problem (bad_login, account_inactive or
+    too_many_attempts). See throttle.py for who is slowed down and why."""
+    username = users.normalise_username(raw_username)
     doc = users.get(username) if username else None
-    if not users.check_password(doc, password) or not doc.get("active", True):
-        throttle().fail(key)
-        return None, (401, "bad_login", "用户名或密码不正确。", "Wrong username or password.", {})
-    throttle().clear(key)
-    return User(doc), None
+    device = trusted_device(username) if username else None
+    attempt, wait = throttle().begin(request.remote_addr, username, known=doc is not None,
+                                     device=device)
+    if attempt is None:
+        return None, Problem("too_many_attempts", wait=wait, extra={"retry_after": wait})
+    if username is None:
+        attempt.failed()
+        return None, Problem("bad_login")  # no account can have this name: nothing to check
+    # An unknown name is checked against a dummy hash: the answer takes as long as a wrong password.
+    if not users.check_password(doc, password):
+        attempt.failed()
+        return None, Problem("bad_login")
+    attempt.succeeded()
+    if not users.is_active(doc):
+        return None, Problem("account_inactive")
+    doc, login = users.start_login(doc["id"])
+    if doc is None:  # deactivated in between
+        return None, Problem("account_inactive")
+    return User(doc, login), None
 
 
 # ---- CSRF ----------------------------------------------------------------------------------------
@@ -138,13 +156,6 @@ def check_csrf():
 # ---- views ---------------------------------------------------------------------------------------
 
 
-def _safe_next(target):
-    if isinstance(target, str) and target.startswith("/") and not target.startswith("//") \
-            and "\\" not in target:
-        return target
-    return None
-
-
 @bp.get("/api/v1/csrf")
 def api_csrf():
     return jsonify({"csrf_token": csrf_token()})
@@ -153,38 +164,54 @@ def api_csrf():
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
+        target = safe_redirect_target(request.args.get("next"))
         if current_user.is_authenticated:
-            return redirect(_safe_next(request.args.get("next")) or url_for("households.index"))
-        return render_template("login.html", next=_safe_next(request.args.get("next")) or "")
+            return redirect(target or url_for("households.index"))
+        return render_template("login.html", next=target or "")
     if request.is_json:
-        body = json_body(64 * 1024, shape='{"username", "password", "remember"}')
+        body = json_body(LOGIN_BODY_BYTES, shape='{"username", "password", "remember"}')
         username, password = body.get("username"), body.get("password")
         remember = body.get("remember", True) is not False
-    else:
+        target = None
+    else:  # a form post: one past MAX_FORM_MEMORY_SIZE was refused unread (security.py)
         username, password = request.form.get("username", ""), request.form.get("password", "")
         remember = request.form.get("remember", "on") == "on"
-    user, err = authenticate(username, password)
-    if err:
-        status, code, zh, en, extra = err
+        target = safe_redirect_target(request.form.get("next"))
+    user, problem = authenticate(username, password)
+    if problem:
         if request.is_json or wants_json():
-            return error_response(status, code, zh, en, **extra)
-        return render_template("login.html", error=(zh, en), username=username or "",
-                               next=_safe_next(request.form.get("next")) or ""), status
+            raise problem
+        shown = username if isinstance(username, str) and len(username) <= users.USERNAME_MAX else ""
+        headers = {"Retry-After": str(problem.extra["retry_after"])} if "retry_after" in problem.extra else {}
+        return render_template("login.html", error=(problem.zh, problem.en), username=shown,
+                               next=target or ""), problem.status, headers
     session.permanent = True
     login_user(user, remember=remember)
     session["csrf_token"] = secrets.token_urlsafe(32)  # a new token for the new login
     if request.is_json:
-        return jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
-    return redirect(_safe_next(request.form.get("next")) or url_for("households.index"))
+        resp = jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
+    else:
+        resp = redirect(target or url_for("households.index"))
+    return _set_device_cookie(resp, user.id)
 
 
 @bp.post("/logout")
 def logout():
+    """Ends this login: its session and remember-me cookies are refused from now on, even if kept."""
+    if current_user.is_authenticated:
+        users.end_login(current_user.get_id())
     logout_user()  # also tells Flask-Login to delete the remember-me cookie
     session.pop("csrf_token", None)
     if wants_json():
         return jsonify({"ok": True})
     return redirect(url_for("auth.login"))
+
+
+def refresh_login(user_doc):
+    """After changing one's own account (which ends all its sessions), stay logged in here."""
+    doc, login = users.start_login(user_doc["id"])
+    if doc is not None:
+        login_user(User(doc, login), remember=True)
 
 
 # ---- decorators and set-up -------------------------------------------------------------------
@@ -210,9 +237,9 @@ def init_app(app):
     login_manager.session_protection = "basic"
 
     @login_manager.user_loader
-    def load_user(user_id):
-        user = get_user(user_id)
-        return user if user and user.is_active else None
+    def load_user(login):
+        doc = users.resolve_login(login)
+        return User(doc, login) if doc else None
 
     @login_manager.unauthorized_handler
     def unauthorized():

@@ -8,6 +8,8 @@ import click
 
 from .store import StoreLocked, open_for_command, open_readonly
 
+USERS_PAGE = "/admin/users"
+
 
 def init_app(app):
     from . import printing, roster
@@ -30,29 +32,79 @@ def init_app(app):
                 print_logins()
         click.echo(f"数据目录 Data folder: {app.config['DATA_DIR']}")
 
-    @app.cli.command("user")
-    @click.argument("action", type=click.Choice(["create"]))
+    @app.cli.group("user")
+    def user_group():
+        """Accounts: create, set-password, deactivate, activate, set-villages."""
+
+    def finish(doc, errors, done_text):
+        if errors:
+            for e in errors:
+                click.echo(f"错误：{e['zh']} / Error: {e['en']}", err=True)
+            sys.exit(1)
+        click.echo(done_text)
+
+    def read_password(password_stdin):
+        if password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        return click.prompt("密码 Password", hide_input=True, confirmation_prompt=True)
+
+    @user_group.command("create")
     @click.argument("name")
     @click.option("--role", type=click.Choice(["cadre", "supervisor", "admin"]), required=True)
     @click.option("--village", "villages", multiple=True, help="Village id (repeatable).")
     @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
     @click.option("--display-name", default=None)
     @click.option("--unit", default="", help="Sending unit (派出单位).")
-    def user_command(action, name, role, villages, password_stdin, display_name, unit):
+    @click.option("--phone", default="", help="An 11-digit mobile.")
+    def user_create(name, role, villages, password_stdin, display_name, unit, phone):
         """Create a user: user create NAME --role cadre|supervisor|admin [--village ID ...]."""
         from .records.users import create as create_user
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = click.prompt("密码 Password", hide_input=True, confirmation_prompt=True)
-        with open_for_command(app) as store:
+        password = read_password(password_stdin)
+        with open_for_command(app, page=USERS_PAGE) as store:
             doc, errors = create_user(name, role, password, villages=villages, store=store,
-                                      display_name=display_name, unit=unit, actor="cli")
-        if errors:
-            for zh, en in errors:
-                click.echo(f"错误：{zh} / Error: {en}", err=True)
-            sys.exit(1)
-        click.echo(f"已创建用户 Created user {doc['id']} ({role})")
+                                      display_name=display_name, unit=unit, phone=phone, actor="cli")
+        finish(doc, errors, f"已创建用户 Created user {doc['id']} ({role})" if doc else "")
+
+    @user_group.command("set-password")
+    @click.argument("name")
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+    def user_set_password(name, password_stdin):
+        """A new password; every session of the user ends (a lost phone is locked out)."""
+        from .records import users
+        password = read_password(password_stdin)
+        with open_for_command(app, page=USERS_PAGE) as store:
+            doc, errors = users.set_password(name, password, actor="cli", db=store)
+        finish(doc, errors, f"已修改密码，该用户的所有登录已失效。Password changed for {name}; "
+                            "every session of that user has ended.")
+
+    @user_group.command("deactivate")
+    @click.argument("name")
+    def user_deactivate(name):
+        """The user can no longer log in; every session ends at once."""
+        from .records import users
+        with open_for_command(app, page=USERS_PAGE) as store:
+            doc, errors = users.deactivate(name, actor="cli", db=store)
+        finish(doc, errors, f"已停用 {name}，其所有登录已失效。Deactivated {name}; every session has ended.")
+
+    @user_group.command("activate")
+    @click.argument("name")
+    def user_activate(name):
+        """The user may log in again (with their password)."""
+        from .records import users
+        with open_for_command(app, page=USERS_PAGE) as store:
+            doc, errors = users.activate(name, actor="cli", db=store)
+        finish(doc, errors, f"已启用 {name}。Activated {name}.")
+
+    @user_group.command("set-villages")
+    @click.argument("name")
+    @click.option("--village", "villages", multiple=True, help="Village id (repeatable; none: no village).")
+    def user_set_villages(name, villages):
+        """The villages the user works in; every session of the user ends (the scope changed)."""
+        from .records import users
+        with open_for_command(app, page=USERS_PAGE) as store:
+            doc, errors = users.set_villages(name, list(villages), actor="cli", db=store)
+        shown = ", ".join(doc["villages"]) if doc else ""
+        finish(doc, errors, f"{name} 负责的村 villages: {shown or '-'}")
 
     app.cli.add_command(roster.import_roster_command)
     app.cli.add_command(printing.print_profiles_command)

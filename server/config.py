@@ -1,8 +1,10 @@
-"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY) with safe defaults."""
+"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY, ...) with safe defaults."""
 
 import os
 import secrets
 from datetime import timedelta
+
+from .security import proxy_hops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,11 +48,12 @@ def configure(app, test_config=None):
         REMEMBER_COOKIE_SECURE=secure,
         MAX_CONTENT_LENGTH=12 * 1024 * 1024,   # the largest body: one attachment
         MAX_JSON_BYTES=4 * 1024 * 1024,        # one sync batch
+        MAX_FORM_MEMORY_SIZE=500_000,          # a form post's text fields (files apart): 413 past it
         MAX_BATCH_ITEMS=100,
         MAX_ATTACHMENT_BYTES=10 * 1024 * 1024,
         MAX_ROSTER_BYTES=5 * 1024 * 1024,
-        LOGIN_MAX_FAILURES=5,
-        LOGIN_WINDOW_SECONDS=600,
+        # How many reverse proxies (nginx) to trust for X-Forwarded-For/-Proto; 0: none.
+        PROXY_HOPS=proxy_hops(os.environ.get("JIEDUI_PROXY_HOPS")),
         SNAPSHOT_EVERY=float(os.environ.get("JIEDUI_SNAPSHOT_EVERY", "2")),
         JOURNAL_SNAPSHOT_BYTES=int(os.environ.get("JIEDUI_JOURNAL_SNAPSHOT_BYTES", str(16 << 20))),
         PV_YIELD_KWH_PER_KW=float(os.environ.get("JIEDUI_PV_YIELD", "1100")),

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from .auth import role_required
 from .i18n import CATEGORY_LABELS, tr
-from .parse import int_arg, json_body, parse_int, text_arg
+from .parse import int_arg, json_body, parse_decimal, parse_int, text_arg
 from .problems import Problem, invalid
 from .records import households, submissions, users, villages
 
@@ -165,11 +165,9 @@ def _changes_from_form(form):
         area = form.get(f"plots.{i}.area_mu", "").strip()
         if not name.strip() and not area:
             continue
-        try:
-            area_v = float(area) if area else None
-        except ValueError:
+        area_v = parse_decimal(area) if area else None
+        if area and area_v is None:
             errors.append(_error(f"plots.{i}.area_mu", "面积须为数字（亩）", "Area must be a number (mu)"))
-            area_v = None
         plots.append({"name": name, "area_mu": area_v,
                       **{s: form.get(f"plots.{i}.{s}", "") for s in ("east", "west", "south", "north")},
                       "contract_signed": form.get(f"plots.{i}.contract_signed") == "on"})

@@ -66,10 +66,8 @@ def init_app(app):
 
 def _switch_language(code):
     from flask import redirect, request as req
-    target = req.args.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    resp = redirect(target)
+    from .security import safe_redirect_target
+    resp = redirect(safe_redirect_target(req.args.get("next"), "/"))
     if code in LANGS:
         resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax")
     return resp

@@ -106,6 +106,20 @@ def parse_int(raw, lo=None, hi=None):
     return value
 
 
+DECIMAL_RE = re.compile(r"^[+-]?[0-9]{1,15}(\.[0-9]{1,6})?\Z")  # ASCII only, no "nan", no "1e999"
+
+
+def parse_decimal(raw, lo=None, hi=None):
+    """A finite float from text like "1.5" (ASCII digits, optional sign and fraction), or None when
+    it is not one or is out of [lo, hi]."""
+    if not isinstance(raw, str) or not DECIMAL_RE.match(raw.strip()):
+        return None
+    value = float(raw.strip())
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        return None
+    return value
+
+
 def int_arg(name, default, lo, hi, source=None):
     """A bounded integer from the query string (or `source`, e.g. request.form), or a 400 naming it."""
     raw = (source if source is not None else request.args).get(name)

@@ -22,6 +22,8 @@ CATALOGUE = {
     "bad_login": (401, "用户名或密码不正确。", "Wrong username or password."),
     "too_many_attempts": (429, "登录失败次数过多，请 {wait} 秒后再试。",
                           "Too many failed logins; try again in {wait} s."),
+    "account_inactive": (401, "该账号已停用，请联系管理员。",
+                         "This account is deactivated; ask an administrator."),
     "forbidden": (403, "没有权限。", "You are not allowed to do this."),
     # records
     "not_found": (404, "找不到该内容。", "Not found."),

@@ -14,6 +14,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .parse import parse_int
 from .records import audit, households, users, villages
 from .records.households import LANDLINE_RE, MAX_POPULATION, MOBILE_RE
 from .records.users import USERNAME_RE
@@ -224,7 +225,7 @@ def _parse_int(value):
     text = _cell_text(value)
     for suffix in ("人", "口", "号"):
         text = text.removesuffix(suffix)
-    return int(text) if text.isdigit() else None
+    return parse_int(text, 0) if text.isascii() else None  # "²".isdigit() is True; int("²") fails
 
 
 def parse_phone(value):
@@ -245,7 +246,7 @@ def parse_phone(value):
 
 
 def _normalise_group(text):
-    return f"{text}组" if text.isdigit() else text
+    return f"{text}组" if text.isascii() and text.isdigit() else text
 
 
 # ---- the parser -----------------------------------------------------------------------------------

@@ -660,16 +660,17 @@ def open_readonly(data_dir):
 
 
 @contextmanager
-def open_for_command(app):
-    """For CLI commands that write: the app's data folder, locked, closed (snapshotted) afterwards."""
+def open_for_command(app, page="/admin"):
+    """For CLI commands that write: the app's data folder, locked, closed (snapshotted) afterwards.
+    While a server owns the folder, the message names the admin `page` that does the same online."""
     import click
     store = Store(app.config["DATA_DIR"], snapshot_every=0)
     try:
         store.open()
     except StoreLocked as e:
         raise click.ClickException(
-            f"{e}\n服务器运行时，请在管理页面 /admin 完成此操作。While the server runs, use the admin "
-            f"pages at /admin instead.")
+            f"{e}\n服务器运行时，请在管理页面 {page} 完成此操作。While the server runs, use the admin "
+            f"page {page} instead.")
     try:
         yield store
     finally:

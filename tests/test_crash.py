@@ -93,3 +93,64 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_write(tmp_path):
     for path in glob.glob(str(data / "villages" / "*.json")) + [str(data / "core.json")]:
         with TinyDB(path) as db:
             assert db.tables()
+
+
+def test_kill_9_after_refused_poison_writes_keeps_every_acknowledged_write_and_no_trace_of_them(tmp_path):
+    """Issue 9 finding 1 on a real server: a lone-surrogate household edit (and NaN, and deep
+    nesting) is refused; writes acknowledged before and after it survive kill -9; the refused
+    values are nowhere in the data folder."""
+    import os
+
+    data = tmp_path / "data"
+    data.mkdir()
+    seed(data)
+    server = LiveServer(data).start()
+    marker = "POISON-" + uuid.uuid4().hex[:12]
+    acked_visits, acked_heads = [], {}
+    try:
+        client = Client(server.url)
+        assert client.login("cadre1", PASSWORD)[0] == 200
+
+        def push_visit():
+            item = visit("v1-0001")
+            status, body = client.call("POST", "/api/v1/submissions", {"submissions": [item]})
+            assert status == 200 and body["results"][0]["status"] == "created"
+            acked_visits.append(item["uuid"])
+
+        def edit(hid, head):
+            status, body = client.call("PUT", f"/api/v1/households/{hid}", {"changes": {"head_name": head}})
+            assert status == 200
+            acked_heads[hid] = (head, body["household"]["version"])
+
+        push_visit()
+        edit("v1-0001", "王五")
+        poisons = [
+            ("v1-0001", '{"changes": {"head_name": "' + marker + '\\ud800"}}'),
+            ("v1-0002", '{"changes": {"head_name": "' + marker + '", "pv_status": {"stage": "installed", '
+                        '"capacity_kw": NaN}}}'),
+            ("v1-0003", '{"changes": {"head_name": "' + marker + '", "members": ' + "[" * 2000 + "]" * 2000 + "}}"),
+        ]
+        for hid, raw in poisons:
+            status, body = client.call("PUT", f"/api/v1/households/{hid}", raw.encode("utf-8"))
+            assert status == 400 and body["error"] == "bad_body", (hid, status, body)
+        # the server still writes, at once, after refusing them
+        push_visit()
+        edit("v1-0002", "赵六")
+        edit("v1-0003", "钱七")
+        push_visit()
+        server.kill9()
+
+        server = LiveServer(data).start()
+        reader = Client(server.url)
+        reader.login("super", PASSWORD)
+        _s, body = reader.call("GET", "/api/v1/submissions?household_id=v1-0001")
+        assert set(acked_visits) <= {s["uuid"] for s in body["submissions"]}
+        for hid, (head, version) in acked_heads.items():
+            _s, h = reader.call("GET", f"/api/v1/households/{hid}")
+            assert (h["head_name"], h["version"]) == (head, version)
+    finally:
+        server.stop()
+    for folder, _dirs, files in os.walk(data):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                assert marker.encode() not in f.read(), f"the refused write left a trace in {name}"

@@ -108,7 +108,8 @@ def sign(page, field="signature"):
     page.mouse.down()
     page.mouse.move(x + 200, y + 80, steps=6)
     page.mouse.up()
-    page.wait_for_function(f"document.querySelector('input[name={field}]').value !== ''")
+    # a function, not a bare expression (evaluated with eval, which the pages' CSP forbids)
+    page.wait_for_function(f"() => document.querySelector('input[name={field}]').value !== ''")
 
 
 def add_member(page, index, member):

@@ -7,7 +7,9 @@ from tests.browser.phone_steps import (STATUS, fill_visit, log_in, open_new_form
                                        set_faults, small_jpeg, submit, wait_pending, wait_service_worker)
 
 HOUSEHOLDS = ["v1-0001", "v1-0002", "v1-0003"]
-NOT_SYNCING = "document.querySelector('#sync-status').dataset.state !== 'syncing'"
+# A function, not a bare expression: Playwright evals bare expressions in the page, which the
+# pages' Content-Security-Policy (script-src 'self') forbids.
+NOT_SYNCING = "() => document.querySelector('#sync-status').dataset.state !== 'syncing'"
 
 
 def test_failed_and_lost_pushes_are_retried_without_duplicates(server, launch_phone, server_client, tmp_path):
