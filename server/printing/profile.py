@@ -808,7 +808,7 @@ def template_hash():
     """Changes whenever the template, its CSS or this module changes: part of the cache key."""
     h = hashlib.sha256()
     for path in (os.path.join(TEMPLATE_DIR, "profile.html"), os.path.join(TEMPLATE_DIR, "profile.css"),
-                 os.path.abspath(__file__)):
+                 os.path.join(TEMPLATE_DIR, "ua.css"), os.path.abspath(__file__)):
         with open(path, "rb") as f:
             h.update(f.read())
     return h.hexdigest()
@@ -966,6 +966,18 @@ class _DataOnlyFetcher:
 
 
 @functools.lru_cache(maxsize=1)
+def _html_class():
+    """WeasyPrint's HTML with the profiles' own small user-agent stylesheet (ua.css)."""
+    from weasyprint import CSS, HTML
+    ua = CSS(filename=os.path.join(TEMPLATE_DIR, "ua.css"))
+
+    class ProfileHTML(HTML):
+        def _ua_stylesheets(self, forms=False):
+            return [ua]
+    return ProfileHTML
+
+
+@functools.lru_cache(maxsize=1)
 def _font_config():
     from weasyprint.text.fonts import FontConfiguration
     return FontConfiguration()
@@ -973,17 +985,15 @@ def _font_config():
 
 def render_profile_pdf(context):
     """PDF bytes of one profile (A4). Safe to call repeatedly in one long-lived process."""
-    from weasyprint import HTML
     html = render_profile_html(context)
-    doc = HTML(string=html, base_url=TEMPLATE_DIR + os.sep, url_fetcher=_DataOnlyFetcher())
+    doc = _html_class()(string=html, base_url=TEMPLATE_DIR + os.sep, url_fetcher=_DataOnlyFetcher())
     return doc.write_pdf(font_config=_font_config())
 
 
 def render_stamp_pdf(text, lang="zh"):
     """One transparent A4 page holding only the 'printed by … on …' footer, placed exactly where the
     profile's own footer puts it; laid over every page of a cached profile."""
-    from weasyprint import HTML
     html = _jinja().get_template("stamp.html").render(printed=text, html_lang="en" if lang == "en"
                                                       else "zh-CN")
-    return HTML(string=html, base_url=TEMPLATE_DIR + os.sep,
+    return _html_class()(string=html, base_url=TEMPLATE_DIR + os.sep,
                 url_fetcher=_DataOnlyFetcher()).write_pdf(font_config=_font_config())
