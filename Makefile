@@ -35,3 +35,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/print_bench.py
 	$(PY) bench/abuse_bench.py
 	$(PY) bench/export_bench.py
+	$(PY) bench/stats_bench.py

@@ -17,14 +17,16 @@ def create_app(test_config=None):
 
     from . import (admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, review,
                    security, store, sync)
+    from . import dashboard, labels
     store.init_app(app)
     formdefs.init_app(app)
     i18n.init_app(app)
+    labels.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     review.init_app(app)
-    for module in (auth, phone, household_views, admin, sync, printing, review):
+    for module in (auth, phone, household_views, admin, sync, printing, review, dashboard):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app

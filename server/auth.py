@@ -166,7 +166,7 @@ def login():
     if request.method == "GET":
         target = safe_redirect_target(request.args.get("next"))
         if current_user.is_authenticated:
-            return redirect(target or url_for("households.index"))
+            return redirect(target or landing_url(current_user))
         return render_template("login.html", next=target or "")
     if request.is_json:
         body = json_body(LOGIN_BODY_BYTES, shape='{"username", "password", "remember"}')
@@ -191,8 +191,16 @@ def login():
     if request.is_json:
         resp = jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
     else:
-        resp = redirect(target or url_for("households.index"))
+        resp = redirect(target or landing_url(user))
     return _set_device_cookie(resp, user.id)
+
+
+def landing_url(user):
+    """Where a person lands after login: supervisors and admins on the dashboard, cadres on the
+    household list (their phone opens /app/ itself)."""
+    if getattr(user, "role", None) in ("supervisor", "admin"):
+        return url_for("dashboard.index")
+    return url_for("households.index")
 
 
 @bp.post("/logout")

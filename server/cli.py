@@ -1,7 +1,6 @@
 """Command-line tools: a thin layer over the same domain functions the server uses."""
 
 import os
-import shutil
 import sys
 
 import click
@@ -107,6 +106,8 @@ def init_app(app):
         finish(doc, errors, f"{name} 负责的村 villages: {shown or '-'}")
 
     app.cli.add_command(roster.import_roster_command)
+    from .village_cli import village_group
+    app.cli.add_command(village_group)
     app.cli.add_command(printing.print_profiles_command)
 
     @app.cli.command("serve")
@@ -138,20 +139,9 @@ def init_app(app):
         """A consistent copy of the data folder, safe while the server runs."""
         if os.path.exists(out) and os.listdir(out):
             raise click.ClickException(f"{out} 不是空目录 is not an empty folder")
-        store = open_readonly(app.config["DATA_DIR"])
-        store.export_to(out)
-        src = os.path.join(app.config["DATA_DIR"], "attachments")
-        if os.path.isdir(src):
-            shutil.copytree(src, os.path.join(out, "attachments"), dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("*.part*"))
-        for extra in ("secret_key",):
-            p = os.path.join(app.config["DATA_DIR"], extra)
-            if os.path.exists(p):
-                shutil.copy2(p, os.path.join(out, extra))
-        forms_archive = os.path.join(app.config["DATA_DIR"], "forms")
-        if os.path.isdir(forms_archive):
-            shutil.copytree(forms_archive, os.path.join(out, "forms"), dirs_exist_ok=True)
-        click.echo(f"备份完成 Backup written to {out} (seq {store.seq})")
+        from .backup import write_folder
+        seq = write_folder(open_readonly(app.config["DATA_DIR"]), app.config, out)
+        click.echo(f"备份完成 Backup written to {out} (seq {seq})")
 
 
 def print_logins():

@@ -58,7 +58,8 @@ def api_edit_household(household_id):
 @bp.get("/")
 @login_required
 def home():
-    return redirect(url_for("households.index"))
+    from .auth import landing_url
+    return redirect(landing_url(current_user))
 
 
 @bp.get("/households")

@@ -51,10 +51,11 @@ def role_label(code):
 
 
 def when(iso):
-    """An ISO time as a cadre reads it: date and minutes, no seconds or zone."""
+    """A stored time as people read it: date and minutes in JIEDUI_TIMEZONE (clock.show)."""
+    from .clock import show
     if not isinstance(iso, str):
         return ""
-    return iso[:16].replace("T", " ")
+    return show(iso)
 
 
 def init_app(app):

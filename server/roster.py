@@ -264,17 +264,24 @@ def parse_roster(filename, data):
     """Parse a ledger. Returns (rows, errors): rows are dicts of the fields the file carries (blank
     cells left out) plus "row", the Excel-style row number; errors are
     [{"row", "column", "zh", "en"}] with row None for problems of the whole file."""
+    rows, errors, _refused = parse_roster_rows(filename, data)
+    return rows, errors
+
+
+def parse_roster_rows(filename, data):
+    """parse_roster, plus the rows refused for their own errors as far as they could be read, so
+    the import can still name their unknown cadres: every error of a file in one report."""
     if not data or not data.strip():
-        return [], [_error(None, None, "文件是空的。", "The file is empty.")]
+        return [], [_error(None, None, "文件是空的。", "The file is empty.")], []
     grid, err = _read_grid(filename, data)
     if err:
-        return [], [err]
+        return [], [err], []
     header_index, fields = _find_header(grid)
     if header_index is None:
         return [], [_error(None, None,
                            f"前 {HEADER_SCAN_ROWS} 行中找不到表头（须有“户主姓名”列）。",
                            f"No header row in the first {HEADER_SCAN_ROWS} rows "
-                           f"(a column “户主姓名” / head_name is required).")]
+                           f"(a column “户主姓名” / head_name is required).")], []
     headers = [_cell_text(c) for c in grid[header_index]]
     errors = []
     seen = {}
@@ -291,8 +298,8 @@ def parse_roster(filename, data):
     body = grid[header_index + 1:]
     if len(body) > MAX_ROWS:
         return [], errors + [_error(None, None, f"行数超过上限 {MAX_ROWS}，请按村分开导入。",
-                                    f"More than {MAX_ROWS} rows; import one village per file.")]
-    rows = []
+                                    f"More than {MAX_ROWS} rows; import one village per file.")], []
+    rows, refused = [], []
     numbers = {}
     keys = {}
     for offset, cells in enumerate(body):
@@ -301,29 +308,26 @@ def parse_roster(filename, data):
             continue
         values = {f: cells[c] if c < len(cells) else None for c, f in enumerate(fields) if f}
         row, row_errors = _parse_row(row_no, values, {f: headers[c] for c, f in enumerate(fields) if f})
-        errors.extend(row_errors)
-        if row_errors:
-            continue
+        # A row with its own errors still takes part in the duplicate check, both ways.
         if "number" in row:
             first = numbers.setdefault(row["number"], row_no)
             if first != row_no:
-                errors.append(_error(row_no, headers[seen["number"]],
-                                     f"户编号 {row['number']} 与第 {first} 行重复。",
-                                     f"Household number {row['number']} repeats row {first}."))
-                continue
-        else:
+                row_errors.append(_error(row_no, headers[seen["number"]],
+                                         f"户编号 {row['number']} 与第 {first} 行重复。",
+                                         f"Household number {row['number']} repeats row {first}."))
+        elif "head_name" in row:
             key = (row["head_name"], row.get("group", ""))
             first = keys.setdefault(key, row_no)
             if first != row_no:
-                errors.append(_error(row_no, headers[seen["head_name"]],
-                                     f"同组同名户主与第 {first} 行重复，请填写户编号加以区分。",
-                                     f"Same head name and group as row {first}; add household numbers "
-                                     f"to tell them apart."))
-                continue
-        rows.append(row)
+                row_errors.append(_error(row_no, headers[seen["head_name"]],
+                                         f"同组同名户主与第 {first} 行重复，请填写户编号加以区分。",
+                                         f"Same head name and group as row {first}; add household numbers "
+                                         f"to tell them apart."))
+        errors.extend(row_errors)
+        (refused if row_errors else rows).append(row)
     if not rows and not errors:
         errors.append(_error(None, None, "表头下面没有数据行。", "There are no rows below the header."))
-    return rows, errors
+    return rows, errors, refused
 
 
 def _parse_row(row_no, values, headers):
@@ -403,12 +407,27 @@ def _parse_row(row_no, values, headers):
 ATTRIBUTES = ("head_name", "phone", "address", "group", "category", "population")
 
 
-def _plan(tx, village_id, rows):
-    """Match every row to a household (or a new id) and check cadres; returns (plan, errors)."""
+def _cadre_errors(row, village_id, accounts):
+    errors = []
+    for cid in row.get("cadres", []):
+        user = accounts.get(cid)
+        if user is None:
+            errors.append(_error(row["row"], "帮扶责任人", f"没有用户名为 {cid} 的账号。",
+                                 f"No account with username {cid}."))
+        elif user.get("role") != "cadre" or village_id not in (user.get("villages") or []):
+            errors.append(_error(row["row"], "帮扶责任人", f"{cid} 不是本村的驻村干部。",
+                                 f"{cid} is not a cadre of this village."))
+    return errors
+
+
+def _plan(tx, village_id, rows, refused=()):
+    """Match every row to a household (or a new id) and check cadres (of the refused rows too);
+    returns (plan, errors)."""
     errors = []
     if villages.get(village_id, tx) is None:
-        return [], [_error(None, None, f"村 {village_id} 不存在，请先创建该村。",
-                           f"Village {village_id} does not exist; create it first.")]
+        return [], [_error(None, None, f"村 {village_id} 不存在，请先创建该村（管理 → 村，或 village create）。",
+                           f"Village {village_id} does not exist; create it first (Admin → Villages, "
+                           f"or village create).")]
     existing = {d["id"]: d for d in households.in_village(village_id, tx)}
     by_key = {}
     for doc in existing.values():
@@ -418,16 +437,10 @@ def _plan(tx, village_id, rows):
     next_number = max((households.number_of(h) for h in taken), default=0) + 1
     targeted = {}
     plan = []
+    for row in refused:
+        errors.extend(_cadre_errors(row, village_id, accounts))
     for row in rows:
-        row_errors = []
-        for cid in row.get("cadres", []):
-            user = accounts.get(cid)
-            if user is None:
-                row_errors.append(_error(row["row"], "帮扶责任人", f"没有用户名为 {cid} 的账号。",
-                                         f"No account with username {cid}."))
-            elif user.get("role") != "cadre" or village_id not in (user.get("villages") or []):
-                row_errors.append(_error(row["row"], "帮扶责任人", f"{cid} 不是本村的驻村干部。",
-                                         f"{cid} is not a cadre of this village."))
+        row_errors = _cadre_errors(row, village_id, accounts)
         if "number" in row:
             hid = households.make_id(village_id, row["number"])
         else:
@@ -461,7 +474,7 @@ def _plan(tx, village_id, rows):
     return plan, errors
 
 
-def import_roster(village_id, rows, *, actor, store=None, earlier_errors=()):
+def import_roster(village_id, rows, *, actor, store=None, earlier_errors=(), refused=()):
     """Create or update the village's households from parsed rows, all in one write.
 
     Raises RosterError (nothing written) when any row cannot be applied — the parser's errors
@@ -469,7 +482,7 @@ def import_roster(village_id, rows, *, actor, store=None, earlier_errors=()):
     one attempt reports every problem of the file. Returns {"created", "updated", "unchanged"}."""
 
     def write(tx):
-        plan, errors = _plan(tx, village_id, rows)
+        plan, errors = _plan(tx, village_id, rows, refused)
         errors = list(earlier_errors) + errors
         if errors:
             raise RosterError(sorted(errors, key=lambda e: (e["row"] or 0)))
@@ -509,11 +522,12 @@ def read_roster_file(path, max_bytes=MAX_BYTES):
 def import_upload(village_id, filename, data, *, actor, store=None):
     """Parse and import a file's bytes (the admin page's upload): (summary, []) or (None, errors),
     and with errors nothing is written. The caller limits the size."""
-    rows, errors = parse_roster(filename, data)
-    if errors and (not rows or any(e["row"] is None for e in errors)):
+    rows, errors, refused = parse_roster_rows(filename, data)
+    if any(e["row"] is None for e in errors):
         return None, errors  # the file itself is unreadable: nothing to plan
     try:
-        return import_roster(village_id, rows, actor=actor, store=store, earlier_errors=errors), []
+        return import_roster(village_id, rows, actor=actor, store=store, earlier_errors=errors,
+                             refused=refused), []
     except RosterError as e:
         return None, e.errors
 

@@ -14,3 +14,4 @@ def index():
 
 
 from . import audit, roster, users  # noqa: E402,F401  (they add their routes to bp)
+from . import backup, forms, pairing, villages  # noqa: E402,F401

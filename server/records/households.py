@@ -493,3 +493,103 @@ def forget_followups_of(tx, household_id, submission_uuid):
         doc["open_followups"] = kept
         return tx.put(vid, TABLE, doc)
     return doc
+
+
+# ---- pairing in bulk ---------------------------------------------------------------------------
+
+MAX_BULK = 5000
+
+
+def _cadre_villages(db, cadre_id):
+    """The villages a cadre account works in, or None when it is not an active cadre."""
+    u = users.get(cadre_id, db) if isinstance(cadre_id, str) else None
+    if u is None or u.get("role") != "cadre" or not u.get("active", True):
+        return None
+    return set(u.get("villages") or [])
+
+
+def pair_many(actor, household_ids, cadre_id, *, replace=False, store=None):
+    """Pair many households with one cadre (added beside their cadres, or instead of them with
+    replace=True), in one write: each change through apply_changes (version, history, audit), plus
+    one audit entry for the whole action. (summary, errors); nothing written when any is wrong."""
+    store = store or get_store()
+    ids = list(dict.fromkeys(h for h in household_ids if isinstance(h, str)))
+    if not ids:
+        return None, [{"field": "household_ids", "zh": "请至少选择一户", "en": "Choose at least one household"}]
+    if len(ids) > MAX_BULK:
+        return None, [{"field": "household_ids", "zh": f"一次最多 {MAX_BULK} 户",
+                       "en": f"At most {MAX_BULK} households at once"}]
+
+    def write(tx):
+        works_in = _cadre_villages(tx, cadre_id)
+        if works_in is None:
+            return None, [{"field": "cadre", "zh": "请选择一名在岗的驻村干部", "en": "Choose an active cadre"}]
+        errors, docs = [], []
+        for hid in ids:
+            doc = get(hid, tx)
+            if doc is None:
+                errors.append({"field": "household_ids", "zh": f"没有农户 {hid}", "en": f"No household {hid}"})
+            elif doc["village_id"] not in works_in:
+                errors.append({"field": "household_ids", "zh": f"{hid}：该干部不在这个村驻村",
+                               "en": f"{hid}: the cadre does not work in this village"})
+            else:
+                docs.append(doc)
+        if errors:
+            return None, errors[:50]
+        changed = 0
+        for doc in docs:
+            new = [cadre_id] if replace else list(dict.fromkeys((doc.get("cadre_ids") or []) + [cadre_id]))
+            stored, _ = apply_changes(tx, actor, doc["id"], {"cadre_ids": new}, source="pairing")
+            changed += stored.get("version") != doc.get("version")
+        summary = {"cadre": cadre_id, "replace": replace, "selected": len(docs), "changed": changed}
+        audit.record(tx, actor, "pairing_bulk", cadre_id, dict(summary, households=[d["id"] for d in docs]))
+        return summary, []
+
+    return store.write(write)
+
+
+def move_pairing(actor, from_cadre, to_cadre, *, village_id=None, store=None):
+    """A cadre rotates out: every household paired with `from_cadre` (in one village, or in all)
+    is paired with `to_cadre` instead, in one write and audited. (summary, errors)."""
+    store = store or get_store()
+    if not isinstance(from_cadre, str) or not from_cadre or from_cadre == to_cadre:
+        return None, [{"field": "to_cadre", "zh": "请选择另一名干部接替", "en": "Choose another cadre to take over"}]
+
+    def write(tx):
+        works_in = _cadre_villages(tx, to_cadre)
+        if works_in is None:
+            return None, [{"field": "to_cadre", "zh": "接替的须为在岗的驻村干部",
+                           "en": "The new cadre must be an active cadre"}]
+        village_ids = [village_id] if village_id else [v["id"] for v in villages.list_all(tx)]
+        found = []
+        for vid in village_ids:
+            found.extend(in_village(vid, tx, lambda d: from_cadre in (d.get("cadre_ids") or [])))
+        missing = sorted({d["village_id"] for d in found} - works_in)
+        if missing:
+            names = "、".join(missing)
+            return None, [{"field": "to_cadre", "zh": f"接替的干部不在这些村驻村：{names}（请先在用户管理中添加）",
+                           "en": f"The new cadre does not work in: {', '.join(missing)} (add the villages "
+                                 f"to their account first)"}]
+        for doc in found:
+            new = list(dict.fromkeys(to_cadre if c == from_cadre else c for c in doc["cadre_ids"]))
+            apply_changes(tx, actor, doc["id"], {"cadre_ids": new}, source="pairing")
+        summary = {"from": from_cadre, "to": to_cadre, "village": village_id, "moved": len(found)}
+        audit.record(tx, actor, "pairing_move", from_cadre, dict(summary, households=[d["id"] for d in found]))
+        return summary, []
+
+    return store.write(write)
+
+
+def scan(village_id, project, keep=None, db=None):
+    """[project(doc)] for the village's households that keep(doc) accepts, without copying them
+    (as submissions.scan): both functions see the stored document and must only read it, returning
+    plain values. Folding a village into counts then costs no copies."""
+    out = []
+
+    def cond(doc):
+        if keep is None or keep(doc):
+            out.append(project(doc))
+        return False
+
+    (db or get_store()).search(village_id, TABLE, cond)
+    return out

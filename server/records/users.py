@@ -448,3 +448,15 @@ def end_login(login, db=None):
         return tx.put(CORE, TABLE, doc)
 
     (db or get_store()).write(write)
+
+
+def directory(db=None):
+    """{id: {"display_name", "role", "villages", "active"}} of every account, read without copying
+    whole records (no password hashes): names and scopes for pages that list many people."""
+    out = {}
+
+    def visit(u):
+        out[u["id"]] = {"display_name": u.get("display_name") or u["id"], "role": u.get("role"),
+                        "villages": tuple(u.get("villages") or ()), "active": u.get("active", True)}
+    (db or get_store()).search(CORE, TABLE, lambda u: visit(u) and False)
+    return out

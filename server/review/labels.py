@@ -24,15 +24,6 @@ HOUSEHOLD_FIELDS = {
     "cadre_ids": ("结对干部", "Paired cadres"),
 }
 
-PV_STAGES = {
-    "interested": ("有意向", "Interested"),
-    "declined": ("无意向", "Declined"),
-    "none": ("未申请并网", "Not applied"),
-    "applied": ("已申请并网", "Applied"),
-    "approved": ("已批复", "Approved"),
-    "installed": ("已安装", "Installed"),
-}
-
 ACTIONS = {
     "submission": ("提交记录", "Submission received"),
     "review": ("审核", "Review decision"),
@@ -68,7 +59,9 @@ def household_field_label(name):
 
 
 def pv_stage_label(code):
-    return _pick(PV_STAGES, code)
+    """The PV form's own words for a stage (server/labels.py reads them from the form)."""
+    from ..labels import pv_stage_label as from_forms
+    return from_forms(code) if code else ""
 
 
 def action_label(code):
