@@ -359,7 +359,7 @@ class _Wanted:
                        for uid in dict.fromkeys(u for u in named if isinstance(u, str)))
         return (h["id"], h.get("seq"), h.get("version"), len(subs),
                 max((s.get("seq") or 0 for s in subs), default=0), self.village.get("seq"), people,
-                id(self.forms), template_hash(), self.lang, bool(self.mask), self.record_url,
+                _forms_identity(self.forms), template_hash(), self.lang, bool(self.mask), self.record_url,
                 today().year, str(zone()), _max_pixels())
 
     def context(self):
@@ -383,6 +383,17 @@ class _Wanted:
                 self._paths.clear()
             self._paths[key] = path
         return path
+
+
+def _forms_identity(forms):
+    """What the registry serves (a form published from the admin pages replaces it)."""
+    current = getattr(forms, "current", None)
+    if callable(current):
+        try:
+            return tuple((f["id"], f["version"], f["sha256"]) for f in current())
+        except (TypeError, KeyError):
+            pass
+    return id(forms)
 
 
 _settings = {"max_pixels": images.MAX_PIXELS}
