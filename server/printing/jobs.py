@@ -114,10 +114,15 @@ def _exit_with_parent(parent_pid):
             os._exit(0)
 
 
-def _worker_init(niceness=5):
+def _worker_init(niceness=5, parent_pid=None):
     """Warm the worker: import WeasyPrint and load the CJK font once, yield the CPU to the
-    server's request threads, and follow the server out when it dies."""
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch",
+    server's request threads, and follow the server out when it dies. The server's pid comes from
+    the server: a server stopped while its pool was starting has already gone when this runs, and
+    the worker would otherwise take its new parent (init) for the server and wait forever."""
+    parent_pid = parent_pid or os.getppid()
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch",
                      daemon=True).start()
     try:
         os.nice(niceness)
@@ -181,7 +186,7 @@ def get_pool(workers=None, background=False):
             pool = cf.ProcessPoolExecutor(max_workers=workers,
                                           mp_context=multiprocessing.get_context("spawn"),
                                           initializer=_worker_init,
-                                          initargs=(19 if background else 5,))
+                                          initargs=(19 if background else 5, os.getpid()))
             _pools[key] = pool
         return pool
 
