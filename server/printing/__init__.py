@@ -306,9 +306,9 @@ def job_download(village_id, job_id):
 @with_appcontext
 def print_profiles_command(village_id, output, lang, workers, show_phones, printed_by):
     """Print every household profile of a village into one PDF (reads the data, never locks it)."""
-    from ..store import open_readonly
+    from ..stores import open_readonly
     app = current_app._get_current_object()
-    store = open_readonly(app.config["DATA_DIR"])
+    store = open_readonly(app)
     try:
         if not villages.get(village_id, store):
             raise click.ClickException(f"未知的村 {village_id}。Unknown village {village_id}.")

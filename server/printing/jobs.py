@@ -335,8 +335,8 @@ class _Wanted:
     """One household's profile as a print needs it: where its PDF is in the cache, found without
     building its context when nothing it shows has changed since it was last located.
 
-    The key is every stored thing the context is built from, by its seq (the household, its
-    submissions, its village, the users named), plus the form registry, the template, the language,
+    The key is the files folder and every stored thing the context is built from, by its seq (the
+    household, its submissions, its village, the users named), plus the form registry, the template, the language,
     masking, the QR link and the day's year and zone; the digest in the file name stays the proof."""
 
     _paths = {}          # key -> cache path, in this server process
@@ -362,7 +362,7 @@ class _Wanted:
         named = list(h.get("cadre_ids") or []) + [s.get("cadre_id") for s in subs]
         people = tuple((uid, (self._user(uid) or {}).get("seq"))
                        for uid in dict.fromkeys(u for u in named if isinstance(u, str)))
-        return (h["id"], h.get("seq"), h.get("version"), len(subs),
+        return (self.files_dir, h["id"], h.get("seq"), h.get("version"), len(subs),
                 max((s.get("seq") or 0 for s in subs), default=0), self.village.get("seq"), people,
                 _forms_identity(self.forms), template_hash(), self.lang, bool(self.mask), self.record_url,
                 today().year, str(zone()), _max_pixels())
