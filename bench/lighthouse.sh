@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Lighthouse 12.2.3 on the login page and the phone app over emulated slow 3G (300 ms RTT,
-# 400 kbps, 4x slower CPU). Needs a running server (make run) and Node 20; prints scores and TTI.
-# Usage: bench/lighthouse.sh [BASE_URL] [USER] [PASSWORD]
+# 400 kbps, 4x slower CPU). Needs a running server (make run) and Node 20; prints scores and TTI
+# for each run, and with RUNS > 1 the median of the app's figures.
+# Usage: [RUNS=3] [LIGHTHOUSE=path/to/lighthouse] bench/lighthouse.sh [BASE_URL] [USER] [PASSWORD]
+# (LIGHTHOUSE defaults to `npx -y lighthouse@12.2.3`; an install elsewhere, e.g. /tmp, saves the
+# download. Chrome's port list refuses some ports, e.g. 5060/5061: serve on another.)
 set -euo pipefail
 base=${1:-http://127.0.0.1:5000}; user=${2:-liwei}; pass=${3:-cadre-demo-2026}
+runs=${RUNS:-1}
+lighthouse=${LIGHTHOUSE:-npx -y lighthouse@12.2.3}
 out=$(mktemp -d)
 jar="$out/cookies"
 token=$(curl -s -c "$jar" -b "$jar" "$base/api/v1/csrf" | python3 -c 'import sys,json;print(json.load(sys.stdin)["csrf_token"])')
@@ -12,18 +17,34 @@ curl -s -c "$jar" -b "$jar" -H "X-CSRFToken: $token" -H 'Content-Type: applicati
 cookie=$(sed 's/^#HttpOnly_//' "$jar" | awk '!/^#/ && NF>=7 {printf "%s=%s; ", $6, $7}')
 printf '{"Cookie": "%s"}' "$cookie" > "$out/headers.json"
 flags="--headless=new --no-sandbox --disable-gpu --disable-background-networking --disable-component-update"
-for page in login app; do
-  url="$base/login"; extra=()
-  if [ "$page" = app ]; then url="$base/app/"; extra=(--extra-headers="$out/headers.json"); fi
-  CHROME_PATH=${CHROME_PATH:-/usr/bin/chromium} npx -y lighthouse@12.2.3 "$url" "${extra[@]}" \
-    --only-categories=performance,accessibility,best-practices --throttling.rttMs=300 \
-    --throttling.throughputKbps=400 --throttling.cpuSlowdownMultiplier=4 --chrome-flags="$flags" \
-    --output=json --output-path="$out/$page.json" --quiet
-  python3 - "$out/$page.json" "$page" <<'PY'
+for run in $(seq 1 "$runs"); do
+  for page in login app; do
+    url="$base/login"; extra=()
+    if [ "$page" = app ]; then url="$base/app/"; extra=(--extra-headers="$out/headers.json"); fi
+    CHROME_PATH=${CHROME_PATH:-/usr/bin/chromium} $lighthouse "$url" "${extra[@]}" \
+      --only-categories=performance,accessibility,best-practices --throttling.rttMs=300 \
+      --throttling.throughputKbps=400 --throttling.cpuSlowdownMultiplier=4 --chrome-flags="$flags" \
+      --output=json --output-path="$out/$page-$run.json" --quiet
+    python3 - "$out/$page-$run.json" "$page" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 scores = " ".join(f"{k}={v['score']}" for k, v in d["categories"].items())
-print(f"{sys.argv[2]:>5}: {scores}  time-to-interactive={d['audits']['interactive']['displayValue']}"
-      f"  (landed on {d['finalDisplayedUrl']})")
+a = d["audits"]
+print(f"{sys.argv[2]:>5}: {scores}  time-to-interactive={a['interactive']['displayValue']}"
+      f"  fcp={a['first-contentful-paint']['displayValue']}  lcp={a['largest-contentful-paint']['displayValue']}"
+      f"  tbt={a['total-blocking-time']['displayValue']}  (landed on {d['finalDisplayedUrl']})")
 PY
+  done
 done
+if [ "$runs" -gt 1 ]; then
+  python3 - "$out" "$runs" <<'PY'
+import json, statistics, sys
+out, runs = sys.argv[1], int(sys.argv[2])
+for page in ("login", "app"):
+    ds = [json.load(open(f"{out}/{page}-{i}.json")) for i in range(1, runs + 1)]
+    med = lambda f: statistics.median(f(d) for d in ds)
+    print(f"{page:>5} median of {runs}: performance={med(lambda d: d['categories']['performance']['score'])}"
+          f"  time-to-interactive={med(lambda d: d['audits']['interactive']['numericValue']) / 1000:.1f} s"
+          f"  lcp={med(lambda d: d['audits']['largest-contentful-paint']['numericValue']) / 1000:.1f} s")
+PY
+fi

@@ -51,6 +51,8 @@ CATALOGUE = {
                             "The attachment's content is not the declared image type.", "bad_type"),
     "image_too_large": (413, "图片像素过多（上限 {limit} 百万像素）。",
                         "The image has too many pixels (at most {limit} megapixels)."),
+    "image_unreadable": (415, "图片无法读取（文件损坏或不完整），请重新拍摄或上传。",
+                         "The image cannot be read (damaged or incomplete); take or upload it again."),
     # printing
     "bad_lang": (400, "语言须为 zh 或 en。", "The language must be zh or en."),
     "bad_format": (400, "格式须为 {allowed}。", "The format must be {allowed}."),

@@ -118,24 +118,64 @@ def _csv_grid(data):
     return grid, None
 
 
+XLSX_MAX_COLUMNS = 64            # a roster has about ten columns
+XLSX_MAX_PARTS = 1000            # files inside the workbook's zip
+XLSX_MAX_PART_BYTES = 16 << 20   # any one part (a sheet, sharedStrings) unpacked
+XLSX_MAX_TOTAL_BYTES = 40 << 20  # every part together unpacked
+
+
+def _xlsx_too_large(data):
+    """An error when the workbook's parts would unpack past the caps, read from the zip directory
+    before openpyxl touches them (zipfile enforces each entry's declared size: a lie fails its CRC)."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        return None  # not a zip at all: openpyxl says so below, in the usual words
+    total = sum(i.file_size for i in infos)
+    if (len(infos) > XLSX_MAX_PARTS or total > XLSX_MAX_TOTAL_BYTES
+            or any(i.file_size > XLSX_MAX_PART_BYTES for i in infos)):
+        return _error(None, None,
+                      f"XLSX 表格解压后过大（上限 {XLSX_MAX_TOTAL_BYTES >> 20} MB），请删去多余的工作表"
+                      f"和格式，或另存为 CSV。",
+                      f"The XLSX workbook is too large once unpacked (at most "
+                      f"{XLSX_MAX_TOTAL_BYTES >> 20} MB); remove extra sheets and formatting, or save "
+                      f"it as CSV.")
+    return None
+
+
 def _xlsx_grid(data):
+    """The first sheet's cells, read-only and capped: its claimed dimension is ignored (a sheet may
+    claim A1:XFD1048576, a million rows of 16,384 cells), rows and columns stop at the caps, and the
+    unpacked size of the workbook is checked first (a sharedStrings bomb)."""
     from openpyxl import load_workbook
     if not data.startswith(b"PK"):
         return None, _error(None, None, "该文件不是有效的 XLSX 表格（请在 Excel 中另存为 .xlsx 或 CSV）。",
                             "The file is not a valid XLSX workbook (save it from Excel as .xlsx or CSV).")
+    too_large = _xlsx_too_large(data)
+    if too_large:
+        return None, too_large
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises a zoo of errors for broken workbooks; all mean the same here
         return None, _error(None, None, "该文件不是有效的 XLSX 表格（请在 Excel 中另存为 .xlsx 或 CSV）。",
                             "The file is not a valid XLSX workbook (save it from Excel as .xlsx or CSV).")
+    max_rows = MAX_ROWS + HEADER_SCAN_ROWS + 1
     try:
         ws = wb.worksheets[0] if wb.worksheets else None
-        grid = []
+        grid, capped = [], False
         if ws is not None:
-            for cells in ws.iter_rows(values_only=True):
+            if hasattr(ws, "reset_dimensions"):
+                ws.reset_dimensions()
+            for cells in ws.iter_rows(min_row=1, max_row=max_rows + 1, min_col=1,
+                                      max_col=XLSX_MAX_COLUMNS, values_only=True):
                 grid.append(list(cells))
-                if len(grid) > MAX_ROWS + HEADER_SCAN_ROWS + 1:
+                if len(grid) > max_rows:
+                    capped = True  # rows go on past the cap: "too many rows", never a silent cut
                     break
+        while grid and not capped and all(c is None or c == "" for c in grid[-1]):
+            grid.pop()  # formatted but empty rows at the end are no rows
     except Exception:
         return None, _error(None, None, "XLSX 表格内容无法读取。", "The XLSX workbook's sheet cannot be read.")
     finally:

@@ -7,7 +7,7 @@ import threading
 from flask import Blueprint, current_app, jsonify, make_response, request
 from flask_login import current_user, login_required
 
-from . import formdefs
+from . import formdefs, images
 from .auth import csrf_token
 from .errors import localise_errors
 from .parse import int_arg, json_body, parse_int
@@ -168,6 +168,14 @@ def put_attachment(sub_uuid, name):
         raise Problem("attachment_not_as_declared")
     if sniff_type(data) != declared["type"]:
         raise Problem("attachment_bad_type")
+    # The header only, then a bounded check: a 657 KB PNG may claim 13000×13000 pixels.
+    max_pixels = current_app.config.get("IMAGE_MAX_PIXELS", images.MAX_PIXELS)
+    try:
+        images.check_upload(data, declared["type"], max_pixels)
+    except images.ImageRefused as e:
+        if e.reason == "too_large":
+            raise Problem("image_too_large", limit=f"{max_pixels / 1e6:g}")
+        raise Problem("image_unreadable")
     if declared.get("received"):
         return jsonify({"status": "duplicate", "name": name})
     complete = submissions.store_attachment(current_app.config["FILES_DIR"], doc, name, data)

@@ -27,7 +27,7 @@ def top_bookmarks(reader):
 
 
 def cached_files(app):
-    folder = cache_dir(app.config["DATA_DIR"])
+    folder = cache_dir(app.config["FILES_DIR"], "v1")
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
 
@@ -38,7 +38,7 @@ def add_visit(app, household_id, i=0, photos=()):
     sub.update(village_id=vid, cadre_id="cadre1")
     sub.pop("seq")                                 # the store stamps its own
     for name in photos:
-        samples.write_photo(os.path.join(app.config["DATA_DIR"], "attachments", sub["uuid"], name))
+        samples.write_photo(os.path.join(app.config["FILES_DIR"], "attachments", sub["uuid"], name))
     with app.app_context():
         get_store().write(lambda tx: tx.put(vid, "submissions", sub))
     return sub
@@ -57,12 +57,12 @@ def test_profile_pdf_route_prints_masked_and_reprints_from_cache(app, api):
     assert "13800138000" not in text
     first = cached_files(app)
     assert len(first) == 1
-    mtime = os.stat(os.path.join(cache_dir(app.config["DATA_DIR"]), first[0])).st_mtime_ns
+    mtime = os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), first[0])).st_mtime_ns
 
     again = api.get("/households/v1-0001/profile.pdf")
     assert again.headers["X-Profile-Cache"] == "hit"
     assert cached_files(app) == first
-    assert os.stat(os.path.join(cache_dir(app.config["DATA_DIR"]), first[0])).st_mtime_ns == mtime
+    assert os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), first[0])).st_mtime_ns == mtime
     assert "打印：李干部" in text_of(again.data)
 
     add_visit(app, "v1-0001", i=1)                 # a new visit: the profile must change
@@ -79,7 +79,7 @@ def test_cached_profile_carries_no_print_stamp_and_admins_see_phones(app, api):
     text = text_of(r.data)
     assert "13800138000" in text and "Printedby管理员" in text and "Page1of1" in text
     (name,) = cached_files(app)
-    with open(os.path.join(cache_dir(app.config["DATA_DIR"]), name), "rb") as f:
+    with open(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), name), "rb") as f:
         assert "管理员" not in text_of(f.read())
     assert "_en_u_" in name
 
@@ -154,17 +154,17 @@ def test_village_reprint_comes_from_cache(app):
     with app.app_context():
         store = get_store()
         out = os.path.join(app.config["DATA_DIR"], "out.pdf")
-        kw = dict(data_dir=app.config["DATA_DIR"], forms=forms_for(app), lang="zh", mask=True,
+        kw = dict(files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh", mask=True,
                   printed_by="测试")
         first = print_village(store, "v1", out, **kw)
         assert (first["rendered"], first["cache_hits"]) == (3, 0)
-        mtimes = {n: os.stat(os.path.join(cache_dir(app.config["DATA_DIR"]), n)).st_mtime_ns
+        mtimes = {n: os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), n)).st_mtime_ns
                   for n in cached_files(app)}
         seen = []
         second = print_village(store, "v1", out, progress=lambda d, t: seen.append((d, t)), **kw)
         assert (second["rendered"], second["cache_hits"]) == (0, 3)
         assert seen[-1] == (3, 3)
-        assert {n: os.stat(os.path.join(cache_dir(app.config["DATA_DIR"]), n)).st_mtime_ns
+        assert {n: os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), n)).st_mtime_ns
                 for n in cached_files(app)} == mtimes
         assert len(top_bookmarks(PdfReader(out))) == 3
 
@@ -186,13 +186,17 @@ def test_print_profiles_command_works_while_the_server_holds_the_data(app, runne
 
 
 def font_programs(reader):
-    """Distinct embedded font programs referenced by the pages."""
+    """Distinct embedded font programs referenced by the pages (and the stamp they draw)."""
     found = set()
     for page in reader.pages:
-        for font in (page["/Resources"].get("/Font") or {}).values():
-            font = font.get_object()
-            fd = font["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object()
-            found.add(fd.raw_get("/FontFile3").idnum)
+        resources = [page["/Resources"]]
+        resources += [x.get_object()["/Resources"] for x in (page["/Resources"].get("/XObject") or {}).values()
+                      if x.get_object().get("/Subtype") == "/Form"]
+        for res in resources:
+            for font in (res.get_object().get("/Font") or {}).values():
+                font = font.get_object()
+                fd = font["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object()
+                found.add(fd.raw_get("/FontFile3").idnum)
     return found
 
 
@@ -200,7 +204,7 @@ def font_programs(reader):
 def test_batch_shares_one_font_program_and_looks_the_same(app, tmp_path):
     with app.app_context():
         summary = print_village(get_store(), "v1", str(tmp_path / "first.pdf"),
-                                data_dir=app.config["DATA_DIR"], forms=forms_for(app), lang="zh",
+                                files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh",
                                 mask=True, printed_by="测试")
     shared, separate = tmp_path / "shared.pdf", tmp_path / "separate.pdf"
     merge_pdfs(summary["paths"], summary["stamp"], str(shared), share=True)

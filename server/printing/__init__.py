@@ -1,7 +1,21 @@
 """Household assistance profiles as PDFs: the single-profile route, village print jobs, the CLI.
 
-The pure core (context and rendering) is in `profile`, the cache, worker pool and batches in `jobs`;
-this module only wires them to Flask and click.
+The pure core (context and rendering) is in `profile`, the cache, worker pools, the print lane and
+batches in `jobs`, profiles rendered ahead of time in `prerender`; this module only wires them to
+Flask and click, and reads the printing settings:
+
+- PRINT_WORKERS (JIEDUI_PRINT_WORKERS): print worker processes, default min(2, cores).
+- PRINT_QUEUE (JIEDUI_PRINT_QUEUE): single profiles waiting or rendering at once, default 2 per
+  worker; past it a print answers 503 with Retry-After.
+- PRINT_WAIT_SECONDS: how long a request waits for its profile before answering 503 (it goes on
+  rendering into the cache).
+- PRINT_PRERENDER (JIEDUI_PRINT_PRERENDER=0 turns it off; off in tests unless asked for),
+  PRINT_IDLE_SECONDS (JIEDUI_PRINT_IDLE_SECONDS, default 90): a household's profile is rendered
+  ahead once its data has been still that long; PRINT_POLL_SECONDS: how often the store's change
+  cursors are read.
+- IMAGE_MAX_PIXELS: the pixel budget of a photo (server/images.py).
+- PRINT_TEST_GATE (JIEDUI_TEST_PRINT_GATE, only with JIEDUI_TEST_FAULTS=1): a FIFO each single
+  print reads one byte from before rendering, so tests can hold prints "slow" deterministically.
 """
 
 import os
@@ -18,32 +32,83 @@ from ..errors import wants_json
 from ..i18n import current_lang
 from ..problems import Problem
 from ..records import households, villages
-from .jobs import (PrintJobs, default_workers, print_household, print_village, shutdown_pools,
+from .. import clock, images
+from . import jobs
+from .jobs import (Busy, PrintJobs, default_workers, print_household, print_village, shutdown_pools,
                    write_zip)
 from .profile import LANGS, build_profile_context, render_profile_pdf
 
 __all__ = ["bp", "print_profiles_command", "print_jobs", "build_profile_context",
-           "render_profile_pdf", "forms_for"]
+           "render_profile_pdf", "forms_for", "prerenderer_of"]
 
 bp = Blueprint("printing", __name__)
 print_jobs = PrintJobs()
 _zip_lock = threading.Lock()
 
 
+@bp.record_once
+def _configure(state):
+    """Printing's settings, from the environment unless the app's config (tests) already has them."""
+    app = state.app
+    env = os.environ.get
+
+    def number(name, default):
+        try:
+            value = float(env(name) or default)
+        except ValueError:
+            raise RuntimeError(f"{name} must be a number, not {env(name)!r}") from None
+        return value if value == value and 0 <= value < 1e9 else default
+
+    app.config.setdefault("PRINT_QUEUE", int(number("JIEDUI_PRINT_QUEUE", 0)) or None)
+    app.config.setdefault("PRINT_WAIT_SECONDS", 120)
+    app.config.setdefault("PRINT_PRERENDER", env("JIEDUI_PRINT_PRERENDER", "1") != "0" and not app.testing)
+    app.config.setdefault("PRINT_IDLE_SECONDS", number("JIEDUI_PRINT_IDLE_SECONDS", 90))
+    app.config.setdefault("PRINT_POLL_SECONDS", 30.0)  # a changed village costs a scan of its records
+    app.config.setdefault("IMAGE_MAX_PIXELS", images.MAX_PIXELS)
+    gate = env("JIEDUI_TEST_PRINT_GATE") if app.config.get("TEST_FAULTS") else None
+    app.config.setdefault("PRINT_TEST_GATE", gate)
+    jobs.configure(max_pixels=app.config["IMAGE_MAX_PIXELS"])
+
+
+@bp.before_app_request
+def _start_background_printer():
+    """Profiles are rendered ahead once a server is serving (never in a CLI command)."""
+    app = current_app._get_current_object()
+    if app.config.get("PRINT_PRERENDER") and prerenderer_of(app) is None:
+        from .prerender import start
+        start(app)
+
+
+def prerenderer_of(app):
+    return app.extensions.get("jiedui_prerender")
+
+
 # ---- helpers ---------------------------------------------------------------------------------------
 
 
 def forms_for(app):
-    """The current definition of each form from the app's registry, sections opened."""
+    """The app's form registry: every version of every form, so each submission prints with the
+    labels of the version it was made with."""
     from .. import formdefs
-    registry = formdefs.registry(app)
-    return {form_id: dict(registry.get(form_id), fields=formdefs.answer_fields(registry.get(form_id)))
-            for form_id in registry.ids()}
+    return formdefs.registry(app)
 
 
 def workers_for(app):
     n = app.config.get("PRINT_WORKERS")
     return max(1, int(n)) if n else default_workers()
+
+
+def lane_limit(app):
+    n = app.config.get("PRINT_QUEUE")
+    return max(1, int(n)) if n else 2 * workers_for(app)
+
+
+def _test_gate(app):
+    """Tests only (PRINT_TEST_GATE): wait for one byte on the gate FIFO, as a slow render would."""
+    path = app.config.get("PRINT_TEST_GATE")
+    if path and app.config.get("TEST_FAULTS"):
+        with open(path, "rb", buffering=0) as gate:
+            gate.read(1)
 
 
 def record_url_builder(app, host_url=None):
@@ -93,7 +158,9 @@ def _job_or_404(village_id, job_id):
 def _job_json(job):
     vid = job["village_id"]
     out = {k: job[k] for k in ("id", "village_id", "state", "done", "total", "cache_hits",
-                               "rendered", "errors", "error", "lang", "created_at", "finished_at")}
+                               "rendered", "errors", "error", "lang")}
+    out["created_at"] = clock.show(job["created_at"]) if job.get("created_at") else None
+    out["finished_at"] = clock.show(job["finished_at"]) if job.get("finished_at") else None
     out["status_url"] = url_for("printing.job_status", village_id=vid, job_id=job["id"])
     if job["state"] == "done" and job.get("path"):
         out["download_url"] = url_for("printing.job_download", village_id=vid, job_id=job["id"])
@@ -111,18 +178,31 @@ def _safe_download_name(text):
 @bp.get("/households/<household_id>/profile.pdf")
 @login_required
 def profile_pdf(household_id):
-    """One household's profile, A4 PDF; from the cache when the household has not changed."""
+    """One household's profile, A4 PDF; from the cache when the household has not changed. At most
+    PRINT_QUEUE of these wait for the print workers at once: past that, 503 with Retry-After."""
     from ..store import get_store
     household = households.get_for(current_user, household_id)
     if household is None:
         raise Problem("household_not_found")
     lang = _lang_arg()
     app = current_app._get_current_object()
-    pdf, hit = print_household(
-        get_store(), household, data_dir=app.config["FILES_DIR"], forms=forms_for(app), lang=lang,
-        mask=not current_user.is_admin, printed_by=current_user.display_name,
-        record_url=record_url_builder(app, request.host_url)(household["id"]),
-        workers=workers_for(app))
+    record_url = record_url_builder(app, request.host_url)
+    _remember_base_url(app, request.host_url)
+    try:
+        jobs.lane.enter(lane_limit(app))
+    except Busy as e:
+        raise Problem("busy", retry_after=e.retry_after, extra={"retry_after": e.retry_after})
+    try:
+        _test_gate(app)
+        pdf, hit = print_household(
+            get_store(), household, files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang=lang,
+            mask=not current_user.is_admin, printed_by=current_user.display_name,
+            record_url=record_url(household["id"]), workers=workers_for(app),
+            wait=app.config["PRINT_WAIT_SECONDS"], printed_at=jobs.printed_now())
+    except Busy as e:
+        raise Problem("busy", retry_after=e.retry_after, extra={"retry_after": e.retry_after})
+    finally:
+        jobs.lane.leave()
     resp = make_response(pdf)
     resp.headers["Content-Type"] = "application/pdf"
     disposition = "attachment" if request.args.get("download") else "inline"
@@ -131,6 +211,13 @@ def profile_pdf(household_id):
     resp.headers["Cache-Control"] = "private, no-store"
     resp.headers["X-Profile-Cache"] = "hit" if hit else "miss"
     return resp
+
+
+def _remember_base_url(app, host_url):
+    """The address people print from: the background printer puts the same QR link in its
+    profiles, so theirs are found in the cache."""
+    if not app.config.get("PUBLIC_BASE_URL"):
+        app.extensions["jiedui_print_base_url"] = host_url
 
 
 @bp.get("/villages/<village_id>/print")
@@ -156,11 +243,12 @@ def start_job(village_id):
     lang = _lang_arg()
     app = current_app._get_current_object()
     from ..store import get_store
+    _remember_base_url(app, request.host_url)
     job, created = print_jobs.start(
-        get_store(), village_id, data_dir=app.config["FILES_DIR"], forms=forms_for(app), lang=lang,
+        get_store(), village_id, files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang=lang,
         mask=not current_user.is_admin, printed_by=current_user.display_name,
         user_id=current_user.id, record_url_for=record_url_builder(app, request.host_url),
-        workers=workers_for(app))
+        workers=workers_for(app), printed_at=jobs.printed_now())
     if wants_json() or request.is_json or request.headers.get("X-CSRFToken"):
         body = _job_json(job)
         body["created"] = created
@@ -238,10 +326,10 @@ def print_profiles_command(village_id, output, lang, workers, show_phones, print
             def progress(done, _total):
                 bar.update(done - bar.pos)
             summary = print_village(
-                store, village_id, os.path.abspath(output), data_dir=app.config["FILES_DIR"],
+                store, village_id, os.path.abspath(output), files_dir=app.config["FILES_DIR"],
                 forms=forms_for(app), lang=lang, mask=not show_phones, printed_by=printed_by,
                 record_url_for=record_url_builder(app), workers=workers or workers_for(app),
-                progress=progress)
+                progress=progress, printed_at=jobs.printed_now())
     finally:
         store.close()
         shutdown_pools()

@@ -1,10 +1,15 @@
 """Batch printing: cached single profiles, long-lived worker processes, village jobs with progress.
 
-A profile PDF is cached under <data dir>/prints/cache/ by what it shows (household id, version, latest
-submission seq, language, masking, and a digest of the whole context plus the template hash), without
-the "printed by … on …" footer: that footer is a one-page stamp laid over every page at print time,
-so a re-print on another day or by another user still comes from the cache. WeasyPrint runs only in
-worker processes ('spawn' context: safe beside the server's threads, fonts loaded once per worker).
+A profile PDF is cached under <files dir>/prints/cache/ by what it shows (household id, version,
+latest submission seq, language, masking, and a digest of the whole context plus the template hash),
+without the "printed by … on …" footer: that footer is a one-page stamp laid over every page at
+print time, so a re-print on another day or by another user still comes from the cache. WeasyPrint
+runs only in worker processes ('spawn' context: safe beside the server's threads, fonts loaded once
+per worker): the print pool at nice 5 for what people wait for, and a one-process background pool at
+nice 19 for profiles re-rendered ahead of time (prerender.py).
+
+A single profile asked for on a page passes the `Lane`: at most a few wait for the pool at once, so a
+flood of prints holds a few request threads, never all of them; past it the caller is told to retry.
 """
 
 import atexit
@@ -21,52 +26,65 @@ import time
 import zipfile
 from collections import defaultdict
 
+from .. import images
+from ..clock import now_iso, show, today, zone
+from ..files import write_atomic
 from ..records import households as household_records
 from ..records import submissions as submission_records
 from ..records import users as user_records
 from ..records import villages as village_records
 from .fonts import share_fonts
-from .profile import build_profile_context, context_digest, render_profile_pdf, render_stamp_pdf
+from .profile import (TEXTS, build_profile_context, context_digest, render_profile_pdf,
+                      render_stamp_pdf, template_hash)
 
 log = logging.getLogger(__name__)
 
-RENDER_TIMEOUT = 300   # seconds one profile may take before the request gives up
+RENDER_TIMEOUT = 300   # seconds a batch waits for one profile before giving up on it
 MAX_JOBS_KEPT = 50     # finished jobs remembered in memory
 KEEP_PRINTS_SECONDS = 3 * 24 * 3600  # batch PDFs older than this are removed when a job starts
 UNSAFE_FILENAME_RE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+class Busy(Exception):
+    """The print lane is full, or a profile did not come back in time: retry in `retry_after` s."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"busy, retry in {retry_after} s")
+        self.retry_after = retry_after
 
 
 def default_workers():
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def prints_dir(data_dir):
-    return os.path.join(data_dir, "prints")
+def prints_dir(files_dir):
+    """Batch PDFs and ZIPs; under JIEDUI_FILES_DIR, shared by every app server."""
+    return os.path.join(files_dir, "prints")
 
 
-def cache_dir(data_dir):
-    return os.path.join(data_dir, "prints", "cache")
+def cache_dir(files_dir, village_id=None):
+    """The profile cache, a folder per village: a county's 160,000 profiles in one folder would make
+    every eviction scan them all."""
+    base = os.path.join(files_dir, "prints", "cache")
+    return os.path.join(base, _safe(village_id)) if village_id else base
+
+
+def attachments_dir(files_dir):
+    return os.path.join(files_dir, "attachments")
 
 
 def _safe(text):
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(text))[:64] or "_"
 
 
-def cache_path(data_dir, context):
+def cache_path(files_dir, context):
     """Where this context's PDF lives in the cache; the name says what it is, the digest proves it."""
     h = context["household"]
     masked = "m" if context.get("masked") else "u"
     name = (f"{_safe(h['id'])}_v{int(h.get('version') or 0)}_s{int(context.get('latest_submission_seq') or 0)}"
             f"_{_safe(context.get('lang'))}_{masked}_{context_digest(context)[:24]}.pdf")
-    return os.path.join(cache_dir(data_dir), name)
-
-
-def _write_atomic(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    village = context.get("village", {}).get("id") or household_records.village_of(h["id"]) or "_"
+    return os.path.join(cache_dir(files_dir, village), name)
 
 
 def _evict_older(path):
@@ -96,15 +114,22 @@ def _exit_with_parent(parent_pid):
             os._exit(0)
 
 
-def _worker_init():
+def _worker_init(niceness=5, parent_pid=None):
     """Warm the worker: import WeasyPrint and load the CJK font once, yield the CPU to the
-    server's request threads, and follow the server out when it dies."""
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch",
+    server's request threads, and follow the server out when it dies. The server's pid comes from
+    the server: a server stopped while its pool was starting has already gone when this runs, and
+    the worker would otherwise take its new parent (init) for the server and wait forever."""
+    parent_pid = parent_pid or os.getppid()
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch",
                      daemon=True).start()
     try:
-        os.nice(5)
+        os.nice(niceness)
     except (AttributeError, OSError):
         pass
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = images.MAX_PIXELS  # Pillow's own guard, below its default, in workers
     try:
         render_stamp_pdf("预热 warm-up")
     except Exception:  # a broken font set-up shows up on the first real render, with its message
@@ -116,7 +141,7 @@ def render_to_cache(context, path):
     if os.path.exists(path):
         return path, False
     pdf = render_profile_pdf(context)
-    _write_atomic(path, pdf)
+    write_atomic(path, pdf, durable=False)  # a cache: rebuilt if a crash loses it
     _evict_older(path)
     return path, True
 
@@ -150,17 +175,28 @@ _pool_lock = threading.Lock()
 _pools = {}
 
 
-def get_pool(workers=None):
-    """A long-lived pool of `workers` processes, created on first use and kept for the process."""
-    workers = int(workers or default_workers())
+def get_pool(workers=None, background=False):
+    """A long-lived pool of `workers` processes, created on first use and kept for the process.
+    background=True: the one-process pool at nice 19 for profiles rendered ahead of time."""
+    workers = 1 if background else int(workers or default_workers())
+    key = "background" if background else workers
     with _pool_lock:
-        pool = _pools.get(workers)
+        pool = _pools.get(key)
         if pool is None:
             pool = cf.ProcessPoolExecutor(max_workers=workers,
                                           mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=_worker_init)
-            _pools[workers] = pool
+                                          initializer=_worker_init,
+                                          initargs=(19 if background else 5, os.getpid()))
+            _pools[key] = pool
         return pool
+
+
+def discard_background_pool():
+    """Give the background worker's memory back while there is nothing to render ahead."""
+    with _pool_lock:
+        pool = _pools.pop("background", None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _discard_pool(pool):
@@ -198,13 +234,44 @@ def stamp_text(context_t, printed_by, printed_at):
 
 
 def stamp_writer(writer, stamp_pdf):
-    """Lay the stamp page over every page of a pypdf writer."""
+    """Lay the stamp page over every page of a pypdf writer: the stamp becomes one Form XObject that
+    each page draws after its own content (wrapped in q/Q), so no page's content is parsed or
+    rewritten (pypdf's merge_page did that, a third of a cached village print)."""
     from pypdf import PdfReader
+    from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, FloatObject,
+                               NameObject)
     if not stamp_pdf:
         return
     stamp = PdfReader(io.BytesIO(stamp_pdf)).pages[0]
+
+    def stream(data, **entries):
+        obj = DecodedStreamObject()
+        obj.set_data(data)
+        obj.update({NameObject(k): v for k, v in entries.items()})
+        return writer._add_object(obj)
+
+    form = stream(stamp.get_contents().get_data(),
+                  **{"/Type": NameObject("/XObject"), "/Subtype": NameObject("/Form"),
+                     "/BBox": ArrayObject(FloatObject(float(x)) for x in stamp.mediabox),
+                     "/Resources": stamp["/Resources"].clone(writer)})
+    before, after = stream(b"q\n"), stream(b"Q\nq /JdStamp Do Q\n")
     for page in writer.pages:
-        page.merge_page(stamp, over=True)
+        contents = page.get("/Contents")
+        if contents is None:
+            continue
+        own = contents.get_object()
+        parts = list(own) if isinstance(own, ArrayObject) else [contents]
+        page[NameObject("/Contents")] = ArrayObject([before, *parts, after])
+        resources = page.get("/Resources")
+        if resources is None:
+            resources = DictionaryObject()
+            page[NameObject("/Resources")] = resources
+        resources = resources.get_object()
+        xobjects = resources.get("/XObject")
+        if xobjects is None:
+            xobjects = DictionaryObject()
+            resources[NameObject("/XObject")] = xobjects
+        xobjects.get_object()[NameObject("/JdStamp")] = form
 
 
 def stamped_pdf(path, stamp_pdf):
@@ -245,14 +312,10 @@ def merge_pdfs(paths, stamp_pdf, out_path, metadata_title="", share=True):
 # ---- reading the store -----------------------------------------------------------------------------
 
 
-def _now_text():
-    return time.strftime("%Y-%m-%d %H:%M")
-
-
-def household_context(store, household, *, forms, lang, mask, attachments_dir, record_url="",
+def household_context(store, household, *, forms, lang, mask, files_dir, record_url="",
                       users=None, submissions=None, village=None):
     """The context of one household from the store, without the print stamp (that comes later)."""
-    vid = household.get("village_id") or household["id"].split("-")[0]
+    vid = household.get("village_id") or household_records.village_of(household["id"])
     if submissions is None:
         submissions = submission_records.of_household(household["id"], store)
     if village is None:
@@ -264,63 +327,197 @@ def household_context(store, household, *, forms, lang, mask, attachments_dir, r
         if u:
             cadres.append({k: u.get(k) for k in ("id", "display_name", "unit", "phone", "role")})
     return build_profile_context(household, village, cadres, submissions, forms, None, lang,
-                                 attachments_dir, mask=mask, record_url=record_url)
+                                 attachments_dir(files_dir), mask=mask, record_url=record_url,
+                                 max_pixels=_max_pixels())
 
 
-def print_household(store, household, *, data_dir, forms, lang, mask, printed_by, record_url="",
-                    workers=None):
-    """Stamped PDF bytes of one household, from the cache when unchanged.
-    Returns (pdf_bytes, cache_hit)."""
-    ctx = household_context(store, household, forms=forms, lang=lang, mask=mask,
-                            attachments_dir=os.path.join(data_dir, "attachments"),
-                            record_url=record_url)
-    path = cache_path(data_dir, ctx)
+class _Wanted:
+    """One household's profile as a print needs it: where its PDF is in the cache, found without
+    building its context when nothing it shows has changed since it was last located.
+
+    The key is the files folder and every stored thing the context is built from, by its seq (the
+    household, its submissions, its village, the users named), plus the form registry, the template, the language,
+    masking, the QR link and the day's year and zone; the digest in the file name stays the proof."""
+
+    _paths = {}          # key -> cache path, in this server process
+    _lock = threading.Lock()
+    MAX_KEYS = 50_000
+
+    def __init__(self, store, household, *, forms, lang, mask, files_dir, record_url, users=None,
+                 submissions=None, village=None):
+        self.store, self.household = store, household
+        self.forms, self.lang, self.mask, self.files_dir, self.record_url = forms, lang, mask, files_dir, record_url
+        vid = household.get("village_id") or household_records.village_of(household["id"])
+        self.submissions = (submission_records.of_household(household["id"], store)
+                            if submissions is None else submissions)
+        self.village = village if village is not None else (village_records.get(vid, store) or {"id": vid})
+        self.users = users
+        self._context = None
+
+    def _user(self, uid):
+        return self.users.get(uid) if self.users is not None else user_records.get(uid, self.store)
+
+    def key(self):
+        h, subs = self.household, self.submissions
+        named = list(h.get("cadre_ids") or []) + [s.get("cadre_id") for s in subs]
+        people = tuple((uid, (self._user(uid) or {}).get("seq"))
+                       for uid in dict.fromkeys(u for u in named if isinstance(u, str)))
+        return (self.files_dir, h["id"], h.get("seq"), h.get("version"), len(subs),
+                max((s.get("seq") or 0 for s in subs), default=0), self.village.get("seq"), people,
+                _forms_identity(self.forms), template_hash(), self.lang, bool(self.mask), self.record_url,
+                today().year, str(zone()), _max_pixels())
+
+    def context(self):
+        if self._context is None:
+            self._context = household_context(
+                self.store, self.household, forms=self.forms, lang=self.lang, mask=self.mask,
+                files_dir=self.files_dir, record_url=self.record_url, users=self.users,
+                submissions=self.submissions, village=self.village)
+        return self._context
+
+    def path(self):
+        """The cache path of this profile (its file may not exist yet)."""
+        key = self.key()
+        with self._lock:
+            found = self._paths.get(key)
+        if found and os.path.exists(found):
+            return found
+        path = cache_path(self.files_dir, self.context())
+        with self._lock:
+            if len(self._paths) >= self.MAX_KEYS:
+                self._paths.clear()
+            self._paths[key] = path
+        return path
+
+
+def _forms_identity(forms):
+    """What the registry serves (a form published from the admin pages replaces it)."""
+    current = getattr(forms, "current", None)
+    if callable(current):
+        try:
+            return tuple((f["id"], f["version"], f["sha256"]) for f in current())
+        except (TypeError, KeyError):
+            pass
+    return id(forms)
+
+
+_settings = {"max_pixels": images.MAX_PIXELS}
+
+
+def _max_pixels():
+    return _settings["max_pixels"]
+
+
+def configure(*, max_pixels=None):
+    """Settings of the server process that reach the workers through the contexts."""
+    if max_pixels:
+        _settings["max_pixels"] = int(max_pixels)
+
+
+def texts(lang):
+    """The profile's fixed texts in `lang` (the stamp's wording, the batch title)."""
+    return {k: v[1] if lang == "en" else v[0] for k, v in TEXTS.items()}
+
+
+def printed_now():
+    """'2026-05-04 09:30' in JIEDUI_TIMEZONE: the time on a print's stamp."""
+    return show(now_iso())
+
+
+class Lane:
+    """Single profiles people wait for: at most `limit` at once between asking and getting their
+    PDF, so a flood holds a few request threads and never all of them; past it, Busy."""
+
+    RETRY_AFTER = 5
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+
+    @property
+    def inside(self):
+        with self._lock:
+            return self._inside
+
+    def enter(self, limit):
+        with self._lock:
+            if self._inside >= limit:
+                raise Busy(self.RETRY_AFTER)
+            self._inside += 1
+
+    def leave(self):
+        with self._lock:
+            self._inside -= 1
+
+
+lane = Lane()
+
+
+def print_household(store, household, *, files_dir, forms, lang, mask, printed_by, record_url="",
+                    workers=None, wait=RENDER_TIMEOUT, printed_at=None):
+    """Stamped PDF bytes of one household, from the cache when unchanged: (pdf_bytes, cache_hit).
+    Raises Busy when the profile has not come back within `wait` seconds (it goes on rendering
+    into the cache, so a retry finds it there)."""
+    wanted = _Wanted(store, household, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
+                     record_url=record_url)
+    path = wanted.path()
     pool = get_pool(workers)
     hit = os.path.exists(path)
-    stamp_future = _stamp_future(pool, stamp_text(ctx["t"], printed_by, _now_text()), lang) \
-        if printed_by else None
-    if not hit:
-        _run(pool, render_to_cache, ctx, path)
-    stamp = stamp_future.result(timeout=RENDER_TIMEOUT) if stamp_future else None
+    stamp_future = (_stamp_future(pool, stamp_text(texts(lang), printed_by, printed_at or printed_now()),
+                                  lang) if printed_by else None)
+    try:
+        if not hit:
+            _run(pool, render_to_cache, wanted.context(), path, timeout=wait)
+        stamp = stamp_future.result(timeout=wait) if stamp_future else None
+    except cf.TimeoutError:
+        raise Busy(Lane.RETRY_AFTER) from None
     try:
         return stamped_pdf(path, stamp), hit
     except FileNotFoundError:  # evicted by a concurrent newer print between render and read
-        _run(pool, render_to_cache, ctx, path)
+        _run(pool, render_to_cache, wanted.context(), path, timeout=wait)
         return stamped_pdf(path, stamp), False
 
 
-def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", mask=True,
+def render_ahead(store, household, *, files_dir, forms, lang, mask, record_url, timeout=RENDER_TIMEOUT):
+    """Background: the household's profile rendered into the cache by the low-priority worker,
+    unless it is there. Returns True when it had to be rendered."""
+    wanted = _Wanted(store, household, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
+                     record_url=record_url)
+    path = wanted.path()
+    if os.path.exists(path):
+        return False
+    _run(get_pool(background=True), render_to_cache, wanted.context(), path, timeout=timeout)
+    return True
+
+
+def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", mask=True,
                   printed_by="", record_url_for=None, workers=None, progress=None,
-                  household_ids=None):
+                  household_ids=None, printed_at=None):
     """Every household of a village in one PDF (a bookmark per household), rendered by the pool,
     unchanged households from the cache. progress(done, total) is called as households finish.
     Returns a summary dict: total, cache_hits, rendered, errors, paths (the cached singles)."""
     households = household_records.in_village(village_id, store)
     if household_ids is not None:
-        wanted = set(household_ids)
-        households = [h for h in households if h["id"] in wanted]
+        keep = set(household_ids)
+        households = [h for h in households if h["id"] in keep]
     village = village_records.get(village_id, store) or {"id": village_id}
     users = {u["id"]: u for u in user_records.list_all(store)}
     by_household = defaultdict(list)
     for s in submission_records.in_village(village_id, store):
         by_household[s.get("household_id")].append(s)
-    attachments_dir = os.path.join(data_dir, "attachments")
     total = len(households)
     summary = {"total": total, "cache_hits": 0, "rendered": 0, "errors": [], "paths": [],
                "labels": []}
     if progress:
         progress(0, total)
-    contexts = []
-    for h in households:
-        contexts.append(household_context(
-            store, h, forms=forms, lang=lang, mask=mask, attachments_dir=attachments_dir,
-            record_url=record_url_for(h["id"]) if record_url_for else "", users=users,
-            submissions=by_household.get(h["id"], []), village=village))
+    wanted = [_Wanted(store, h, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
+                      record_url=record_url_for(h["id"]) if record_url_for else "", users=users,
+                      submissions=by_household.get(h["id"], []), village=village) for h in households]
     pool = get_pool(workers)
-    t = contexts[0]["t"] if contexts else None
-    stamp_future = (_stamp_future(pool, stamp_text(t, printed_by, _now_text()), lang)
-                    if printed_by and t else None)
-    paths = [cache_path(data_dir, c) for c in contexts]
+    t = texts(lang)
+    stamp_future = (_stamp_future(pool, stamp_text(t, printed_by, printed_at or printed_now()), lang)
+                    if printed_by and households else None)
+    paths = [w.path() for w in wanted]
     done = 0
     todo = []
     for i, path in enumerate(paths):
@@ -339,7 +536,7 @@ def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", ma
         while todo or in_flight:
             while todo and len(in_flight) < window:
                 i = todo.pop(0)
-                in_flight[pool.submit(render_to_cache, contexts[i], paths[i])] = i
+                in_flight[pool.submit(render_to_cache, wanted[i].context(), paths[i])] = i
             finished, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
             for fut in finished:
                 i = in_flight.pop(fut)
@@ -349,9 +546,9 @@ def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", ma
                 except cf.process.BrokenProcessPool:
                     raise
                 except Exception as e:  # one bad household must not sink the village
-                    log.exception("profile of %s failed", contexts[i]["household"]["id"])
+                    log.exception("profile of %s failed", households[i]["id"])
                     failed.add(i)
-                    summary["errors"].append({"household_id": contexts[i]["household"]["id"],
+                    summary["errors"].append({"household_id": households[i]["id"],
                                               "message": str(e)[:300]})
                 done += 1
                 if progress:
@@ -363,9 +560,9 @@ def print_village(store, village_id, out_path, *, data_dir, forms, lang="zh", ma
     good = [i for i in range(total) if i not in failed]
     for i in good:  # a concurrent print of a newer version may have evicted one of ours
         if not os.path.exists(paths[i]):
-            _run(pool, render_to_cache, contexts[i], paths[i])
+            _run(pool, render_to_cache, wanted[i].context(), paths[i])
     summary["paths"] = [paths[i] for i in good]
-    summary["labels"] = [(contexts[i]["household"]["id"], contexts[i]["household"]["head_name"])
+    summary["labels"] = [(households[i]["id"], households[i].get("head_name") or "")
                          for i in good]
     summary["stamp"] = stamp
     if good:
@@ -389,9 +586,9 @@ def write_zip(summary, zip_path):
 # ---- jobs in the server process --------------------------------------------------------------------
 
 
-def remove_old_prints(data_dir, max_age=KEEP_PRINTS_SECONDS):
+def remove_old_prints(files_dir, max_age=KEEP_PRINTS_SECONDS):
     """Batch PDFs and ZIPs are for downloading soon after; the cache keeps what is worth keeping."""
-    folder = prints_dir(data_dir)
+    folder = prints_dir(files_dir)
     cutoff = time.time() - max_age
     try:
         names = os.listdir(folder)
@@ -416,8 +613,8 @@ class PrintJobs:
         self._lock = threading.Lock()
         self._jobs = {}
 
-    def start(self, store, village_id, *, data_dir, forms, lang, mask, printed_by, user_id,
-              record_url_for=None, workers=None):
+    def start(self, store, village_id, *, files_dir, forms, lang, mask, printed_by, user_id,
+              record_url_for=None, workers=None, printed_at=None):
         with self._lock:
             for job in self._jobs.values():
                 if (job["village_id"] == village_id and job["lang"] == lang
@@ -425,14 +622,14 @@ class PrintJobs:
                         and job["state"] in ("queued", "running")):
                     return dict(job), False
             job_id = secrets.token_hex(8)
-            out = os.path.join(prints_dir(data_dir), f"{_safe(village_id)}-{job_id}.pdf")
+            out = os.path.join(prints_dir(files_dir), f"{_safe(village_id)}-{job_id}.pdf")
             job = {"id": job_id, "village_id": village_id, "lang": lang, "mask": mask,
                    "state": "queued", "done": 0, "total": 0, "cache_hits": 0, "rendered": 0,
                    "errors": [], "error": None, "user_id": user_id, "path": out,
-                   "created_at": _now_text(), "finished_at": None, "_summary": None}
+                   "created_at": now_iso(), "finished_at": None, "_summary": None}
             self._jobs[job_id] = job
             self._trim()
-        remove_old_prints(data_dir)
+        remove_old_prints(files_dir)
 
         def progress(done, total):
             with self._lock:
@@ -440,21 +637,21 @@ class PrintJobs:
 
         def run():
             try:
-                summary = print_village(store, village_id, out, data_dir=data_dir, forms=forms,
+                summary = print_village(store, village_id, out, files_dir=files_dir, forms=forms,
                                         lang=lang, mask=mask, printed_by=printed_by,
                                         record_url_for=record_url_for, workers=workers,
-                                        progress=progress)
+                                        progress=progress, printed_at=printed_at)
                 with self._lock:
                     job.update(cache_hits=summary["cache_hits"], rendered=summary["rendered"],
                                errors=summary["errors"], _summary=summary,
                                state="done" if summary["out_path"] or not summary["total"]
-                               else "failed", finished_at=_now_text())
+                               else "failed", finished_at=now_iso())
                     if not summary["total"]:
                         job["path"] = None
             except Exception as e:
                 log.exception("print job %s failed", job_id)
                 with self._lock:
-                    job.update(state="failed", error=str(e)[:300], finished_at=_now_text())
+                    job.update(state="failed", error=str(e)[:300], finished_at=now_iso())
 
         threading.Thread(target=run, name=f"print-job-{job_id}", daemon=True).start()
         return dict(job), True
@@ -463,6 +660,11 @@ class PrintJobs:
         finished = [j for j in self._jobs.values() if j["state"] in ("done", "failed")]
         for j in finished[:max(0, len(finished) - MAX_JOBS_KEPT)]:
             self._jobs.pop(j["id"], None)
+
+    def running(self):
+        """Whether a batch is queued or running (the background printer then stands aside)."""
+        with self._lock:
+            return any(j["state"] in ("queued", "running") for j in self._jobs.values())
 
     def get(self, job_id):
         with self._lock:

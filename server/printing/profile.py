@@ -1,9 +1,16 @@
 """The household assistance profile (一户一档): plain data in, an A4 PDF out.
 
 `build_profile_context` turns stored documents into a JSON-able dict (labels resolved, phones masked,
-photos named by path); `render_profile_pdf` turns that dict into PDF bytes with WeasyPrint. The split
-lets the server build contexts next to the store and render them in worker processes, and lets the
-cache key be a digest of the context itself. Nothing here imports Flask or the store.
+photos named by path, times in JIEDUI_TIMEZONE); `render_profile_pdf` turns that dict into PDF bytes
+with WeasyPrint. The split lets the server build contexts next to the store and render them in
+worker processes, and lets the cache key be a digest of the context itself. Nothing here imports
+Flask or the store.
+
+Forms are data here too: each submission is read with the definition of its own form version, and
+what a form contributes to the profile is its `profile:` block (see server/effects.py) — the
+section it prints in (visit timeline or PV), the date it prints under, the answers shown in order,
+and the income sources. Photos and signatures are every photo/signature question of the form;
+follow-ups and the answers that close them come from the form's `effects:` block.
 """
 
 import base64
@@ -19,6 +26,7 @@ import re
 import jinja2
 from markupsafe import Markup, escape
 
+from .. import clock, effects, images
 from ..i18n import CATEGORY_LABELS
 
 log = logging.getLogger(__name__)
@@ -31,17 +39,21 @@ LANGS = ("zh", "en")
 MAX_PHOTOS = 9          # most recent photos shown; older ones are counted, not printed
 MAX_SIGNATURES = 2
 MAX_INCOME_YEARS = 8    # the chart and table show the latest years
+MAX_REPEAT_ROWS = 50    # entries of one repeat printed in a visit; the rest are counted
 PHOTO_PX = 520          # longest side of a printed photo (about 150 dpi at 88 mm)
 SIGNATURE_PX = 360
-PHOTO_FIELDS = ("photo_1", "photo_2", "photo_3", "roof_photo_1", "roof_photo_2")
-SIGNATURE_FIELDS = ("signature",)
-INCOME_FIELDS = ("income_wages", "income_farming", "income_livestock", "income_pv",
-                 "income_transfers")
-INCOME_COLOURS = ("#1f4e79", "#e69f00", "#009e73", "#f0e442", "#cc79a7")
+COLOURS = ("#1f4e79", "#e69f00", "#009e73", "#f0e442", "#cc79a7", "#56b4e9", "#d55e00", "#999999")
+NOT_PRINTED_TYPES = ("photo", "signature", "note", "group")
 
 CATEGORY = CATEGORY_LABELS
 SEX = {"male": ("男", "Male"), "female": ("女", "Female")}
 YES_NO = {"yes": ("是", "Yes"), "no": ("否", "No"), True: ("是", "Yes"), False: ("否", "No")}
+# What a follow-up's state is called when the closing form's own labels are not at hand.
+FOLLOWUP_STATES = {"open": ("未办结", "Open"), "done": ("已办结", "Done"),
+                   "in_progress": ("办理中", "In progress"), "dropped": ("不再办理", "Dropped")}
+# PV stages a form sets as literals (no question offers them as choices).
+PV_STAGES = {"interested": ("有意向", "Interested"), "declined": ("不参加", "Declined"),
+             "none": ("未申请", "Not applied")}
 
 # Every fixed text of the profile, (zh, en). Form fields and choices take their labels from the forms.
 TEXTS = {
@@ -94,32 +106,24 @@ TEXTS = {
     "income_more": ("共 {n} 年，显示最近 {m} 年。", " {n} years recorded; the latest {m} shown."),
     "no_income": ("走访中尚无收入数据。", "No income recorded in visits yet."),
     "visits": ("走访记录", "Visit timeline"),
-    "visit_count": ("共 {n} 次走访", "{n} visits"),
+    "visit_count": ("共 {n} 条记录", "{n} records"),
     "no_visits": ("尚无走访记录。", "No visits yet."),
-    "visit_type": ("走访方式", "Visit type"),
-    "cadre": ("走访干部", "Cadre"),
-    "present": ("在场人员", "Present"),
-    "topics": ("走访内容", "Topics"),
-    "family_changes": ("家庭变化", "Family changes"),
-    "needs": ("困难与需求", "Needs"),
-    "help_given": ("帮扶措施", "Help given"),
-    "followups": ("后续事项", "Follow-ups"),
-    "due": ("期限", "due"),
-    "done": ("已完成", "done"),
-    "open": ("未完成", "open"),
-    "risk": ("返贫风险", "Risk"),
-    "notes": ("备注", "Notes"),
+    "due": ("（期限 {date}）", " (due {date})"),
+    "closed_on": ("{date} 走访确认", "confirmed on the visit of {date}"),
+    "more_entries": ("另有 {n} 项未列出。", "{n} more entries not listed."),
     "review": ("审核", "Review"),
     "review_received": ("已接收", "Received"),
     "review_has_issues": ("有问题", "Has issues"),
     "review_approved": ("已通过", "Approved"),
     "pv": ("光伏帮扶", "Photovoltaic (PV) programme"),
     "pv_stage": ("进度", "Stage"),
-    "pv_capacity": ("装机容量", "Capacity"),
-    "pv_expected": ("预计年发电量", "Expected generation"),
-    "pv_funding": ("出资方式", "Funding"),
+    "pv_capacity_kw": ("装机容量", "Capacity"),
+    "pv_expected_kwh_year": ("预计年发电量", "Expected generation"),
+    "pv_funding_mode": ("出资方式", "Funding"),
+    "pv_lecture_attended": ("参加宣讲", "Attended the lecture"),
+    "pv_lecture_date": ("宣讲日期", "Lecture date"),
     "pv_updated": ("更新时间", "Updated"),
-    "pv_enrollment": ("登记信息", "Enrollment"),
+    "pv_latest": ("最近一次登记", "Latest enrollment"),
     "no_pv": ("未参加光伏项目。", "Not enrolled in a PV programme."),
     "photos": ("照片", "Photos"),
     "photos_more": ("共 {n} 张照片，此处显示最近 {m} 张。", "{n} photos in all; the latest {m} shown."),
@@ -132,30 +136,13 @@ TEXTS = {
     "kw": ("千瓦", "kW"),
     "kwh_year": ("千瓦时/年", "kWh/year"),
     "yuan": ("元", "yuan"),
-    "form_pv": ("光伏登记", "PV enrollment"),
     "colon": ("：", ": "),
+    "list_sep": ("、", ", "),
+    "pair_sep": ("，", "; "),
+    "gap": ("\u3000\u3000", "\u2003\u2003"),
 }
-
-# Standard labels for the fixed form fields, used only when the form definition has none.
-FIELD_FALLBACK = {
-    "income_wages": ("工资性收入", "Wages"),
-    "income_farming": ("种植收入", "Farming"),
-    "income_livestock": ("养殖收入", "Livestock"),
-    "income_pv": ("光伏收益", "PV"),
-    "income_transfers": ("转移性收入", "Transfers"),
-    "income_total": ("总收入", "Total"),
-    "photo_1": ("照片1", "Photo 1"), "photo_2": ("照片2", "Photo 2"), "photo_3": ("照片3", "Photo 3"),
-    "roof_photo_1": ("屋顶照片1", "Roof photo 1"), "roof_photo_2": ("屋顶照片2", "Roof photo 2"),
-    "signature": ("签名", "Signature"),
-    "interested": ("有意愿", "Interested"), "consent": ("同意", "Consent"),
-    "roof_type": ("屋顶类型", "Roof type"), "roof_area_m2": ("屋顶面积（㎡）", "Roof area (m²)"),
-    "orientation": ("朝向", "Orientation"), "shading": ("遮挡", "Shading"),
-    "structure_ok": ("结构安全", "Structure sound"),
-    "lecture_attended": ("参加讲座", "Attended lecture"), "lecture_date": ("讲座日期", "Lecture date"),
-    "grid_stage": ("并网进度", "Grid stage"),
-}
-PV_DETAIL_FIELDS = ("interested", "consent", "roof_type", "roof_area_m2", "orientation", "shading",
-                    "structure_ok", "lecture_attended", "lecture_date")
+PV_KEYS = ("stage", "capacity_kw", "expected_kwh_year", "funding_mode", "lecture_attended",
+           "lecture_date")
 
 
 def _pick(pair, lang):
@@ -178,12 +165,14 @@ def _text(obj, lang):
 
 
 class FormLabels:
-    """Field and choice labels of one form definition; unknown names come back as given."""
+    """Field and choice labels of one form definition; unknown names come back as given. Top-level
+    questions (sections opened) by name, a repeat's own questions as 'repeat.child'."""
 
     def __init__(self, definition, lang):
         self.lang = lang
         self.definition = definition if isinstance(definition, dict) else {}
         self.fields = {}
+        self.top = []     # top-level questions in form order
         self._index(self.definition.get("fields") or [])
 
     def _index(self, fields, prefix=""):
@@ -192,13 +181,18 @@ class FormLabels:
         for f in fields:
             if not isinstance(f, dict) or not isinstance(f.get("name"), str):
                 continue
-            if f.get("type") == "group":  # a section: its questions are top-level answers
+            if f.get("type") == "group" and not prefix:  # a section: its questions are top-level
                 self._index(f.get("fields") or [], prefix)
                 continue
-            self.fields.setdefault(f["name"], f)
-            self.fields[prefix + f["name"]] = f
-            if f.get("type") == "repeat":
-                self._index(f.get("fields") or [], prefix + f["name"] + ".")
+            self.fields.setdefault(prefix + f["name"], f)
+            if not prefix:
+                self.top.append(f)
+            if f.get("type") == "repeat" and not prefix:
+                self._index(f.get("fields") or [], f["name"] + ".")
+
+    @property
+    def title(self):
+        return _text(self.definition.get("title"), self.lang) or _str(self.definition.get("id"))
 
     def field(self, name):
         return self.fields.get(name) or {}
@@ -206,30 +200,29 @@ class FormLabels:
     def field_type(self, name):
         return self.field(name).get("type")
 
+    def children(self, name):
+        f = self.field(name)
+        return [c for c in f.get("fields") or [] if isinstance(c, dict) and isinstance(c.get("name"), str)]
+
     def label(self, name):
         f = self.field(name)
         if f.get("label"):
             return _text(f["label"], self.lang)
-        if name in FIELD_FALLBACK:
-            return _pick(FIELD_FALLBACK[name], self.lang)
-        return name
+        return name.rsplit(".", 1)[-1]
 
     def _choices(self, name):
-        choices = self.field(name).get("choices")
-        if isinstance(choices, str):  # a named list kept at form level
-            lists = self.definition.get("choices") or self.definition.get("choice_lists") or {}
-            choices = lists.get(choices) if isinstance(lists, dict) else None
-        if isinstance(choices, dict):
-            return {str(k): v for k, v in choices.items()}
         out = {}
-        for c in _list(choices):
+        for c in _list(self.field(name).get("choices")):
             if isinstance(c, dict):
-                key = c.get("name", c.get("value", c.get("id")))
+                key = c.get("name")
                 if key is not None:
                     out[str(key)] = c.get("label", key)
             elif isinstance(c, (str, int, float)):
                 out[str(c)] = str(c)
         return out
+
+    def has_choice(self, name, value):
+        return value is not None and str(value) in self._choices(name)
 
     def choice(self, name, value):
         if value is None or value == "":
@@ -241,7 +234,7 @@ class FormLabels:
             return _text(found, self.lang)
         if value in YES_NO:
             return _pick(YES_NO[value], self.lang)
-        return str(value)
+        return _str(value)
 
     def choices(self, name, values):
         if values is None or values == "":
@@ -251,32 +244,38 @@ class FormLabels:
         return [self.choice(name, v) for v in values if v not in (None, "")]
 
 
-def load_forms(forms_dir):
-    """{form id: definition} from the YAML files of a folder; unreadable files are skipped."""
-    import yaml
-    out = {}
-    if not forms_dir or not os.path.isdir(forms_dir):
-        return out
-    for fn in sorted(os.listdir(forms_dir)):
-        if not fn.endswith((".yaml", ".yml")):
-            continue
-        try:
-            with open(os.path.join(forms_dir, fn), encoding="utf-8") as f:
-                doc = yaml.safe_load(f)
-        except (OSError, ValueError, yaml.YAMLError) as e:
-            log.warning("form %s unreadable: %s", fn, e)
-            continue
-        if isinstance(doc, dict) and isinstance(doc.get("id"), str):
-            out[doc["id"]] = doc
-    return out
+class Forms:
+    """Definitions by form id and version: the app's registry (`get(id, version)`), or for tests and
+    the bench a dict {id: definition} or a list of definitions. A version the registry does not know
+    falls back to the form's current one; an unknown form gives None."""
 
+    def __init__(self, source):
+        self._registry = source if hasattr(source, "get") and hasattr(source, "ids") else None
+        self._by_id = {}
+        if self._registry is None:
+            if isinstance(source, dict) and "fields" in source and "id" in source:
+                source = [source]
+            items = source.values() if isinstance(source, dict) else (source or [])
+            self._by_id = {d.get("id"): d for d in items if isinstance(d, dict)}
+        self._labels = {}
 
-def _forms_by_id(forms):
-    if isinstance(forms, dict):
-        if "fields" in forms and "id" in forms:
-            return {forms["id"]: forms}
-        return forms
-    return {f.get("id"): f for f in forms or [] if isinstance(f, dict)}
+    def get(self, form_id, version=None):
+        if self._registry is not None:
+            found = self._registry.get(form_id, version) if isinstance(version, int) else None
+            return found or self._registry.get(form_id)
+        return self._by_id.get(form_id)
+
+    def current(self):
+        """The current definition of every form, by id."""
+        if self._registry is not None:
+            return [self._registry.get(i) for i in self._registry.ids()]
+        return list(self._by_id.values())
+
+    def labels(self, form_id, version, lang):
+        key = (form_id, version, lang)
+        if key not in self._labels:
+            self._labels[key] = FormLabels(self.get(form_id, version), lang)
+        return self._labels[key]
 
 
 # ---- small value helpers ---------------------------------------------------------------------------
@@ -308,7 +307,7 @@ def _number(value):
 def fmt_number(value, digits=0):
     n = _number(value)
     if n is None:
-        return "" if value in (None, "") else str(value)
+        return "" if value in (None, "") else _str(value)
     if digits == 0 and abs(n - round(n)) > 1e-9:
         return f"{n:,.2f}".rstrip("0").rstrip(".")
     return f"{n:,.{digits}f}"
@@ -324,10 +323,10 @@ def _str(value):
     return str(value)
 
 
-def _date(value):
-    """The date part of an ISO date or datetime text; anything else as given."""
+def _day(value):
+    """The local calendar day (JIEDUI_TIMEZONE) of a stored date or time; anything else as given."""
     s = _str(value)
-    return s[:10] if re.match(r"^\d{4}-\d{2}-\d{2}", s) else s
+    return clock.local_date(s) or s
 
 
 def _safe_attachment_path(attachments_dir, uuid, name):
@@ -340,9 +339,6 @@ def _safe_attachment_path(attachments_dir, uuid, name):
     return os.path.join(attachments_dir, uuid, name)
 
 
-# ---- the context ---------------------------------------------------------------------------------
-
-
 def _list(value):
     return list(value) if isinstance(value, (list, tuple)) else []
 
@@ -352,11 +348,8 @@ def _answers(sub):
     return a if isinstance(a, dict) else {}
 
 
-def _visit_sort_key(sub):
-    answers = _answers(sub)
-    seq = sub.get("seq")
-    return (_date(answers.get("visit_date")) or _date(sub.get("created_at")),
-            _str(sub.get("created_at")), seq if isinstance(seq, int) else 0)
+def _answered(value):
+    return value not in (None, "", [], {})
 
 
 def _user_name(user):
@@ -368,34 +361,193 @@ def _user_name(user):
                 or user.get("id"))
 
 
-def _followup_done(item):
-    """True/False when the follow-up records whether it was done, None when it does not say."""
-    for key in ("done", "completed", "status"):
-        v = item.get(key)
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, str) and v:
-            return v.lower() in ("yes", "done", "true", "1", "completed")
-    return None
+def _without_unit(label):
+    """'工资性收入（元）' -> '工资性收入': the section title already says yuan."""
+    return re.sub(r"\s*[（(]\s*(元|yuan)\s*[)）]\s*$", "", label) or label
+
+
+# ---- one submission, read with its own form version --------------------------------------------
+
+
+class _Sub:
+    """A stored submission with its definition, labels, profile block and the effects it declares."""
+
+    def __init__(self, doc, forms, lang):
+        self.doc = doc
+        self.uuid = _str(doc.get("uuid"))
+        self.answers = _answers(doc)
+        self.definition = forms.get(doc.get("form"), doc.get("form_version")) or {}
+        self.form = forms.labels(doc.get("form"), doc.get("form_version"), lang)
+        if self.definition.get("profile") is not None:
+            self.profile = effects.profile_of(self.definition)
+        else:  # no profile block, or a form this server does not know: every answer, in order
+            names = [f["name"] for f in self.form.top] or [k for k in self.answers if isinstance(k, str)]
+            self.profile = {"section": "visits", "fields": names}
+        self.effects = self.definition.get("effects") or {}
+        date_field = self.profile.get("date")
+        self.date = (_day(self.answers.get(date_field)) if date_field and self.answers.get(date_field)
+                     else "") or _day(doc.get("created_at"))
+        try:
+            self.declared = effects.of(self.definition, self.answers) if self.definition else None
+        except Exception:  # stored answers of an older shape: print them, skip what they declare
+            log.info("effects of %s unreadable", self.uuid, exc_info=True)
+            self.declared = None
+        seq = doc.get("seq")
+        self.sort_key = (self.date, _str(doc.get("created_at")), seq if isinstance(seq, int) else 0)
+
+    @property
+    def section(self):
+        return self.profile.get("section", "visits")
+
+
+def _followup_book(subs, lang):
+    """Every promise made in these submissions by id ("<uuid>:<index>", as the household's
+    open_followups name them) and the latest answer about each from a later visit."""
+    promised, answered = {}, {}
+    for s in subs:  # oldest first, so a later answer replaces an earlier one
+        if not s.declared:
+            continue
+        for f in s.declared["followups"]:
+            promised[f"{s.uuid}:{f['index']}"] = {"action": _str(f["action"]), "due_date": _str(f["due_date"]),
+                                                  "date": s.date}
+        spec = s.effects.get("followup_answers") or {}
+        for a in s.declared["followup_answers"]:
+            if not isinstance(a.get("id"), str):
+                continue
+            status = a.get("status")
+            label = (s.form.choice(f"{spec.get('repeat')}.{spec.get('status')}", status)
+                     if spec else "") or _pick(FOLLOWUP_STATES.get(status, (status, status)), lang)
+            answered[a["id"]] = {"status": _str(status), "label": _str(label),
+                                 "note": _str(a.get("note")), "date": s.date}
+    return promised, answered
+
+
+def _followup_state(fid, answered, open_ids, t, lang):
+    a = answered.get(fid)
+    if a and a["status"] in ("done", "dropped"):
+        return {"state": a["status"], "state_label": a["label"], "note": a["note"],
+                "closed": t["closed_on"].format(date=a["date"])}
+    if a:
+        return {"state": a["status"] or "open", "state_label": a["label"], "note": a["note"],
+                "closed": t["closed_on"].format(date=a["date"])}
+    status = open_ids.get(fid)
+    key = status if status in FOLLOWUP_STATES else "open"
+    return {"state": key, "state_label": _pick(FOLLOWUP_STATES[key], lang), "note": "", "closed": ""}
+
+
+def _value_text(form, name, value, t):
+    """One answer as printed text (labels for choices, numbers grouped)."""
+    kind = form.field_type(name)
+    if kind == "select_multiple":
+        return t["list_sep"].join(form.choices(name, value))
+    if kind == "select_one" or isinstance(value, bool):
+        return form.choice(name, value)
+    if kind in ("integer", "decimal"):
+        return fmt_number(value)
+    if kind == "geopoint" and isinstance(value, dict):
+        lat, lon = _number(value.get("lat")), _number(value.get("lon"))
+        return f"{lat:.5f}, {lon:.5f}" if lat is not None and lon is not None else _str(value)
+    if isinstance(value, list):
+        return t["list_sep"].join(_str(v) for v in value)
+    return _str(value)
+
+
+def _repeat_entries(form, name, entries, t):
+    """A repeat's entries, each a list of (child label, value) pairs in the form's order; answers
+    the definition no longer names are printed too, never dropped."""
+    columns = [c["name"] for c in form.children(name) if c.get("type") not in NOT_PRINTED_TYPES]
+    seen = set(columns)
+    for e in entries:
+        for k in e:
+            if k not in seen:
+                seen.add(k)
+                columns.append(k)
+    out = []
+    for e in entries[:MAX_REPEAT_ROWS]:
+        out.append([[form.label(f"{name}.{c}"), _value_text(form, f"{name}.{c}", e.get(c), t)]
+                    for c in columns if _answered(e.get(c))])
+    return out, (t["more_entries"].format(n=len(entries) - MAX_REPEAT_ROWS)
+                 if len(entries) > MAX_REPEAT_ROWS else "")
+
+
+SHORT_TEXT = 18  # characters: answers this short share a line with their neighbours
+
+
+def _blocks(rows):
+    """Consecutive short answers flow together on one line; the rest get a line of their own.
+    (One paragraph per visit costs WeasyPrint far less than a box per answer.)"""
+    blocks = []
+    for row in rows:
+        short = (row["entries"] is None and row["promises"] is None and not row["pre"]
+                 and len(row["text"]) + len(row["label"]) <= SHORT_TEXT + 6)
+        if short and blocks and blocks[-1]["flow"]:
+            blocks[-1]["rows"].append(row)
+        else:
+            blocks.append({"flow": short, "rows": [row]})
+    return blocks
+
+
+def _shown_fields(s, book, t, lang):
+    """The rows a submission prints: its profile block's fields in order, each with its label."""
+    promised, answered, open_ids = book
+    followups = s.effects.get("followups") or {}
+    closing = s.effects.get("followup_answers") or {}
+    rows = []
+    for name in s.profile.get("fields") or []:
+        value = s.answers.get(name)
+        if not _answered(value):
+            continue
+        kind = s.form.field_type(name)
+        if kind in NOT_PRINTED_TYPES:
+            continue
+        row = {"label": s.form.label(name), "text": "", "pre": kind == "textarea", "entries": None,
+               "more": "", "promises": None}
+        if kind == "repeat" and isinstance(value, list):
+            entries = [e for e in value if isinstance(e, dict)]
+            if name == followups.get("repeat") and s.declared and s.declared["followups"]:
+                row["promises"] = []
+                for f in s.declared["followups"]:
+                    fid = f"{s.uuid}:{f['index']}"
+                    row["promises"].append({"action": _str(f["action"]), "due_date": _str(f["due_date"]),
+                                            **_followup_state(fid, answered, open_ids, t, lang)})
+            elif name == closing.get("repeat") and s.declared and s.declared["followup_answers"]:
+                row["promises"] = []
+                for a in s.declared["followup_answers"]:
+                    p = promised.get(a.get("id")) or {}
+                    status = a.get("status")
+                    label = s.form.choice(f"{name}.{closing.get('status')}", status) or \
+                        _pick(FOLLOWUP_STATES.get(status, (status, status)), lang)
+                    row["promises"].append({
+                        "action": p.get("action") or _str(a.get("id")), "due_date": p.get("due_date", ""),
+                        "state": _str(status), "state_label": _str(label), "note": _str(a.get("note")),
+                        "closed": ""})
+            else:
+                row["entries"], row["more"] = _repeat_entries(s.form, name, entries, t)
+        else:
+            row["text"] = _value_text(s.form, name, value, t)
+        rows.append(row)
+    return rows
+
+
+# ---- the context ---------------------------------------------------------------------------------
 
 
 def build_profile_context(household, village, cadres, submissions, forms, printed_by, lang,
                           attachments_dir, *, mask=None, record_url="", printed_at=None,
-                          today=None):
+                          today=None, max_pixels=images.MAX_PIXELS):
     """Everything the template shows, as plain JSON-able data.
 
     cadres: user documents of the paired cadres and of anyone who wrote a visit (names for the
-    timeline); forms: {id: definition} or a list of definitions; printed_by: a user document (or a
-    name; then phones are masked); mask: force masking on or off (default: masked unless the
-    printing user is an admin). printed_by/printed_at may be None for a print stamped later.
+    timeline); forms: the app's form registry (or, in tests, {id: definition}): each submission is
+    read with its own form version; printed_by: a user document (or a name; then phones are
+    masked); mask: force masking on or off (default: masked unless the printing user is an admin).
+    printed_by/printed_at may be None for a print stamped later.
     """
     lang = lang if lang in LANGS else "zh"
     household = household or {}
     village = village or {}
-    forms = _forms_by_id(forms)
-    visit_form = FormLabels(forms.get("household_visit"), lang)
-    pv_form = FormLabels(forms.get("pv_enrollment"), lang)
-    today = today or dt.date.today()
+    forms = forms if isinstance(forms, Forms) else Forms(forms)
+    today = today or clock.today()
     if mask is None:
         mask = not (isinstance(printed_by, dict) and printed_by.get("role") == "admin")
     phone = (mask_phone if mask else _str)
@@ -441,26 +593,40 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
                        "unit": _str((u or {}).get("unit")),
                        "phone": phone((u or {}).get("phone"))})
 
-    subs = [s for s in _list(submissions) if isinstance(s, dict)
-            and (not hid or s.get("household_id") in (None, hid))]
-    visit_subs = sorted((s for s in subs if s.get("form") == "household_visit"), key=_visit_sort_key)
-    pv_subs = sorted((s for s in subs if s.get("form") == "pv_enrollment"), key=_visit_sort_key)
+    # A corrected submission is replaced by its correction: only the correction prints.
+    docs = [s for s in _list(submissions) if isinstance(s, dict)
+            and (not hid or s.get("household_id") in (None, hid)) and not s.get("superseded_by")]
+    subs = sorted((_Sub(d, forms, lang) for d in docs), key=lambda s: s.sort_key)
+    open_ids = {f.get("id"): f.get("status") for f in _list(household.get("open_followups"))
+                if isinstance(f, dict)}
+    promised, answered = _followup_book(subs, lang)
+    book = (promised, answered, open_ids)
+    visit_subs = [s for s in subs if s.section == "visits"]
+    pv_subs = [s for s in subs if s.section == "pv"]
 
-    visits = [_visit_context(s, visit_form, users, t, lang) for s in visit_subs]
-    income = _income_context(visit_subs, visit_form, household.get("population"), t)
-    pv = _pv_context(household.get("pv_status"), pv_subs[-1] if pv_subs else None, pv_form, t)
+    visits = []
+    for s in visit_subs:
+        review = s.doc.get("review") if isinstance(s.doc.get("review"), dict) else {}
+        state = review.get("state")
+        cadre = users.get(s.doc.get("cadre_id"))
+        visits.append({
+            "uuid": s.uuid, "date": s.date,
+            "form_title": s.form.title,
+            "cadre": _user_name(cadre) or _str(s.doc.get("cadre_id")),
+            "review": t.get(f"review_{state}", _str(state)) if state else "",
+            "blocks": _blocks(_shown_fields(s, book, t, lang)),
+        })
 
     photos, signatures = [], []
-    for s in reversed(visit_subs + pv_subs):  # newest first
-        form = pv_form if s.get("form") == "pv_enrollment" else visit_form
-        _collect_images(s, form, attachments_dir, photos, signatures, lang)
+    for s in reversed(subs):  # newest first
+        _collect_images(s, attachments_dir, photos, signatures)
     photos_total = len(photos)
     photos = photos[:MAX_PHOTOS]
     signatures = signatures[:MAX_SIGNATURES]
 
     printed_name = _user_name(printed_by)
     if printed_at is None and printed_name:
-        printed_at = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+        printed_at = clock.show(clock.now_iso())
 
     return {
         "lang": lang,
@@ -477,7 +643,7 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
             else _str(category),
             "population": _str(household.get("population")),
             "version": household.get("version") or 0,
-            "updated_at": _date(household.get("updated_at")),
+            "updated_at": _day(household.get("updated_at")),
         },
         "village": {"id": _str(village.get("id") or household.get("village_id")),
                     "name": _str(village.get("name")), "township": _str(village.get("township")),
@@ -486,166 +652,145 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
         "plots": plots,
         "plots_total_area": fmt_number(total_area, 2) if plots else "",
         "cadres": paired,
-        "income": income,
+        "income": _income_context(visit_subs, household.get("population"), t),
         "visits": visits,
         "visit_count_text": t["visit_count"].format(n=len(visits)),
-        "pv": pv,
+        "pv": _pv_context(household.get("pv_status"), pv_subs, forms, book, t, lang),
         "photos": photos,
         "photos_note": (t["photos_more"].format(n=photos_total, m=len(photos))
                         if photos_total > len(photos) else ""),
         "signatures": signatures,
+        "image_max_pixels": int(max_pixels),
         "printed_by": printed_name,
         "printed_at": _str(printed_at) if printed_name else "",
-        "latest_submission_seq": max((s["seq"] for s in subs if isinstance(s.get("seq"), int)),
+        "latest_submission_seq": max((s["seq"] for s in docs if isinstance(s.get("seq"), int)),
                                      default=0),
     }
 
 
-def _visit_context(sub, form, users, t, lang):
-    a = _answers(sub)
-    help_items = []
-    for h in _list(a.get("help_given")):
-        if not isinstance(h, dict):
+def _income_context(visit_subs, population, t):
+    """The latest submission of each year whose form declares income sources gives that year's
+    income by source; columns are every source any of them declares, in the order declared."""
+    by_year, sources, total_label = {}, {}, t["total"]
+    for s in visit_subs:  # oldest first, so later visits replace earlier ones
+        spec = s.profile.get("income")
+        if not isinstance(spec, dict) or not re.match(r"^\d{4}", s.date):
             continue
-        qty, price = _number(h.get("quantity")), _number(h.get("price"))
-        unit = _str(h.get("unit"))
-        parts = [_str(h.get("product"))]
-        if h.get("quantity") not in (None, ""):
-            parts.append(f"{fmt_number(h.get('quantity'))}{' ' if lang == 'en' else ''}{unit}".strip())
-        line = " ".join(p for p in parts if p)
-        if price is not None:
-            line += f" × {fmt_number(price)} {t['yuan']}"
-            if qty is not None:
-                line += f" = {fmt_number(qty * price)} {t['yuan']}"
-        help_items.append(line)
-    followups = []
-    for f in _list(a.get("followups")):
-        if not isinstance(f, dict):
-            continue
-        done = _followup_done(f)
-        followups.append({"action": _str(f.get("action")), "due_date": _date(f.get("due_date")),
-                          "done": done,
-                          "status": "" if done is None else t["done"] if done else t["open"]})
-    cadre = users.get(sub.get("cadre_id"))
-    review = (sub.get("review") or {}).get("state") if isinstance(sub.get("review"), dict) else None
-    needs = form.choices("needs", a.get("needs"))
-    risk = a.get("risk")
-    changes = [c for c in (a.get("family_changes") or []) if c != "none"] \
-        if isinstance(a.get("family_changes"), list) else a.get("family_changes")
-    return {
-        "uuid": _str(sub.get("uuid")),
-        "date": _date(a.get("visit_date")) or _date(sub.get("created_at")),
-        "type": form.choice("visit_type", a.get("visit_type")),
-        "cadre": _user_name(cadre) or _str(sub.get("cadre_id")),
-        "present": _str(a.get("present")),
-        "topics": form.choices("topics", a.get("topics")),
-        "family_changes": form.choices("family_changes", changes),
-        "needs": needs,
-        "needs_detail": _str(a.get("needs_detail")),
-        "help": help_items,
-        "followups": followups,
-        "risk": form.choice("risk", risk) if risk not in (None, "") else "",
-        "risk_yes": risk == "yes",
-        "risk_reason": _str(a.get("risk_reason")) if risk == "yes" else "",
-        "notes": _str(a.get("notes")),
-        "review": t.get(f"review_{review}", _str(review)) if review else "",
-    }
-
-
-def _income_context(visit_subs, form, population, t):
-    """The latest visit of each year gives that year's income by source."""
-    by_year = {}
-    for s in visit_subs:  # sorted oldest first, so later visits replace earlier ones
-        a = _answers(s)
-        date = _date(a.get("visit_date")) or _date(s.get("created_at"))
-        if not re.match(r"^\d{4}", date):
-            continue
-        values = {k: _number(a.get(k)) for k in INCOME_FIELDS}
-        total = _number(a.get("income_total"))
+        names = [n for n in _list(spec.get("sources")) if isinstance(n, str)]
+        values = {n: _number(s.answers.get(n)) for n in names}
+        total = _number(s.answers.get(spec.get("total"))) if spec.get("total") else None
         if all(v is None for v in values.values()) and total is None:
             continue
         if total is None:
             total = sum(v for v in values.values() if v is not None)
-        by_year[date[:4]] = {"date": date, "values": values, "total": total}
+        for n in names:  # the newest labels win
+            sources[n] = _without_unit(s.form.label(n))
+        if spec.get("total"):
+            total_label = _without_unit(s.form.label(spec["total"]))
+        by_year[s.date[:4]] = {"date": s.date, "values": values, "total": total}
+    keys = list(sources)
     all_years = sorted(by_year)
     years = all_years[-MAX_INCOME_YEARS:]
     pop = _number(population)
-    sources = [{"key": k, "label": _without_unit(form.label(k)), "colour": c}
-               for k, c in zip(INCOME_FIELDS, INCOME_COLOURS)]
     rows = []
     for y in years:
         d = by_year[y]
         rows.append({
             "year": y, "date": d["date"],
-            "values": {k: d["values"][k] for k in INCOME_FIELDS},
-            "cells": [fmt_number(d["values"][k]) if d["values"][k] is not None else "–"
-                      for k in INCOME_FIELDS],
+            "values": {k: d["values"].get(k) for k in keys},
+            "cells": [fmt_number(d["values"][k]) if d["values"].get(k) is not None else "–" for k in keys],
             "total": d["total"], "total_text": fmt_number(d["total"]),
             "per_capita": fmt_number(d["total"] / pop) if pop and pop > 0 else "",
         })
-    return {"sources": sources, "rows": rows, "total_label": _without_unit(form.label("income_total")),
+    return {"sources": [{"key": k, "label": sources[k], "colour": COLOURS[i % len(COLOURS)]}
+                        for i, k in enumerate(keys)],
+            "rows": rows, "total_label": total_label,
             "note": t["income_note"] + (t["income_more"].format(n=len(all_years), m=len(years))
                                         if len(all_years) > len(years) else "")}
 
 
-def _without_unit(label):
-    """'工资性收入（元）' -> '工资性收入': the section title already says yuan."""
-    return re.sub(r"\s*[（(]\s*(元|yuan)\s*[)）]\s*$", "", label) or label
+def _pv_sources(pv_subs, forms, lang):
+    """For each pv_status key, the (labels, question) of a form whose effects set it from an answer:
+    the question's label and choices name the value. The household's own PV forms first (newest
+    first), then the current PV-section forms."""
+    found = {}
+    candidates = [(s.effects, s.form) for s in reversed(pv_subs)]
+    for d in forms.current():
+        if isinstance(d, dict) and (d.get("profile") or {}).get("section") == "pv":
+            candidates.append((d.get("effects") or {}, forms.labels(d.get("id"), d.get("version"), lang)))
+    for form_effects, form in candidates:
+        for case in _list((form_effects or {}).get("household")):
+            sets = case.get("set") if isinstance(case, dict) else None
+            status = sets.get("pv_status") if isinstance(sets, dict) else None
+            if not isinstance(status, dict):
+                continue
+            for key, value in status.items():
+                if isinstance(value, dict) and isinstance(value.get("field"), str):
+                    found.setdefault(key, (form, value["field"]))
+    return found
 
 
-def _pv_context(status, latest, form, t):
+def _pv_context(status, pv_subs, forms, book, t, lang):
     status = status if isinstance(status, dict) else None
-    answers = _answers(latest or {})
-    if not status and not answers:
+    latest = pv_subs[-1] if pv_subs else None
+    if not status and not latest:
         return None
-    stage = (status or {}).get("stage") or answers.get("grid_stage")
-    capacity = (status or {}).get("capacity_kw", answers.get("capacity_kw"))
-    expected = (status or {}).get("expected_kwh_year", answers.get("expected_kwh_year"))
-    funding = (status or {}).get("funding_mode") or answers.get("funding_mode")
-    details = []
-    for name in PV_DETAIL_FIELDS:
-        v = answers.get(name)
-        if v in (None, "", []):
+    status = status or {}
+    sources = _pv_sources(pv_subs, forms, lang)
+    rows = []
+    for key in PV_KEYS:
+        value = status.get(key)
+        if not _answered(value):
             continue
-        if isinstance(v, list):
-            shown = "、".join(form.choices(name, v))
-        elif isinstance(v, (str, bool)):
-            shown = form.choice(name, v)  # the raw text when the field has no such choice
+        form, field = sources.get(key, (None, None))
+        if key == "stage" and not (form and form.has_choice(field, value)) and value in PV_STAGES:
+            text = _pick(PV_STAGES[value], lang)
+        elif key == "capacity_kw" and _number(value) is not None:
+            text = f"{fmt_number(value)} {t['kw']}"
+        elif key == "expected_kwh_year" and _number(value) is not None:
+            text = f"{fmt_number(value)} {t['kwh_year']}"
+        elif form:
+            text = _value_text(form, field, value, t)
         else:
-            shown = _str(v)
-        details.append({"label": form.label(name), "value": shown})
-    return {
-        "stage": form.choice("grid_stage", stage),
-        "capacity": f"{fmt_number(capacity)} {t['kw']}" if _number(capacity) is not None else "",
-        "expected": f"{fmt_number(expected)} {t['kwh_year']}" if _number(expected) is not None else "",
-        "funding": form.choice("funding_mode", funding),
-        "updated_at": _date((status or {}).get("updated_at")) or _date((latest or {}).get("created_at")),
-        "details": details,
-    }
+            text = _day(value) if key.endswith("_date") else _str(value)
+        rows.append({"label": t[f"pv_{key}"], "text": text})
+    if status.get("updated_at"):
+        rows.append({"label": t["pv_updated"], "text": _day(status["updated_at"])})
+    details = _blocks(_shown_fields(latest, book, t, lang)) if latest else []
+    return {"rows": rows, "details": details,
+            "latest": f"{t['pv_latest']}（{latest.date}）" if latest and lang != "en"
+            else (f"{t['pv_latest']} ({latest.date})" if latest else "")}
 
 
-def _collect_images(sub, form, attachments_dir, photos, signatures, lang):
-    a = _answers(sub)
+def _collect_images(s, attachments_dir, photos, signatures):
+    """Every photo and signature question of the submission's form (repeats' ones too), in form
+    order, each with its caption."""
     received = {}
-    for att in _list(sub.get("attachments")):
+    for att in _list(s.doc.get("attachments")):
         if isinstance(att, dict) and isinstance(att.get("name"), str):
             received[att["name"]] = att
-    names = [n for n, f in form.fields.items() if "." not in n and f.get("type") in
-             ("photo", "signature")]
-    names += [n for n in PHOTO_FIELDS + SIGNATURE_FIELDS if n not in names]
-    date = _date(a.get("visit_date")) or _date(sub.get("created_at"))
-    for name in names:
-        value = a.get(name)
+    found = []
+    for f in s.form.top:
+        kind = f.get("type")
+        if kind in ("photo", "signature"):
+            found.append((kind, s.form.label(f["name"]), s.answers.get(f["name"])))
+        elif kind == "repeat":
+            for child in s.form.children(f["name"]):
+                if child.get("type") not in ("photo", "signature"):
+                    continue
+                for i, entry in enumerate(_list(s.answers.get(f["name"]))):
+                    if isinstance(entry, dict):
+                        found.append((child["type"], f"{s.form.label(f['name'] + '.' + child['name'])} {i + 1}",
+                                      entry.get(child["name"])))
+    for kind, label, value in found:
         if not isinstance(value, str) or not value:
             continue
-        is_signature = form.field_type(name) == "signature" or name in SIGNATURE_FIELDS
         att = received.get(value, {})
-        path = _safe_attachment_path(attachments_dir, sub.get("uuid"), value)
+        path = _safe_attachment_path(attachments_dir, s.uuid, value)
         if att.get("received") is False:
             path = None
-        entry = {"path": path, "sha256": _str(att.get("sha256")),
-                 "caption": f"{date} {form.label(name)}".strip()}
-        (signatures if is_signature else photos).append(entry)
+        entry = {"path": path, "sha256": _str(att.get("sha256")), "caption": f"{s.date} {label}".strip()}
+        (signatures if kind == "signature" else photos).append(entry)
 
 
 # ---- rendering -------------------------------------------------------------------------------------
@@ -663,7 +808,7 @@ def template_hash():
     """Changes whenever the template, its CSS or this module changes: part of the cache key."""
     h = hashlib.sha256()
     for path in (os.path.join(TEMPLATE_DIR, "profile.html"), os.path.join(TEMPLATE_DIR, "profile.css"),
-                 os.path.abspath(__file__)):
+                 os.path.join(TEMPLATE_DIR, "ua.css"), os.path.abspath(__file__)):
         with open(path, "rb") as f:
             h.update(f.read())
     return h.hexdigest()
@@ -680,30 +825,28 @@ def _data_uri(mime, data):
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def image_data_uri(path, max_px, signature=False):
-    """A small JPEG (PNG for signatures) of an attachment, or None if missing or unreadable."""
+def image_data_uri(path, max_px, signature=False, max_pixels=images.MAX_PIXELS):
+    """A small JPEG (PNG for signatures) of an attachment, or None when missing, unreadable or past
+    the pixel budget: the header is read first, a JPEG is decoded at a fraction of its size, and
+    nothing is ever decoded whole past `max_pixels` (see server/images.py)."""
     if not path:
         return None
     try:
-        from PIL import Image, ImageOps
-        with Image.open(path) as im:
-            im.draft("RGB", (max_px, max_px))  # JPEGs decode at a reduced scale (>= max_px): fast
-            im = ImageOps.exif_transpose(im)
-            im.thumbnail((max_px, max_px))
-            if im.mode in ("RGBA", "LA", "P"):
-                im = im.convert("RGBA")
-                bg = Image.new("RGB", im.size, "white")
-                bg.paste(im, mask=im.split()[-1])
-                im = bg
-            elif im.mode != "RGB":
-                im = im.convert("RGB")
-            out = io.BytesIO()
-            if signature:
-                im.convert("L").save(out, "PNG", optimize=True)
-                return _data_uri("image/png", out.getvalue())
-            im.save(out, "JPEG", quality=72)
-            return _data_uri("image/jpeg", out.getvalue())
-    except Exception as e:  # a corrupt photo must not spoil the profile
+        from PIL import Image
+        im = images.thumbnail(path, max_px, max_pixels)
+        if im.mode == "RGBA":
+            bg = Image.new("RGB", im.size, "white")
+            bg.paste(im, mask=im.split()[-1])
+            im = bg
+        out = io.BytesIO()
+        if signature:
+            im.convert("L").save(out, "PNG", optimize=True)
+            return _data_uri("image/png", out.getvalue())
+        im.save(out, "JPEG", quality=72)
+        return _data_uri("image/jpeg", out.getvalue())
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # a corrupt or oversized photo must not spoil the profile
         log.info("photo %s not printable: %s", path, e)
         return None
 
@@ -749,7 +892,8 @@ def income_chart_svg(income, lang):
     for i, r in enumerate(rows):
         x = left + slot * i + (slot - bar_w) / 2
         y = top + plot_h
-        for key, colour in zip(INCOME_FIELDS, INCOME_COLOURS):
+        for source in income.get("sources") or []:
+            key, colour = source["key"], source["colour"]
             v = r["values"].get(key)
             if not v or v <= 0:
                 continue
@@ -779,8 +923,11 @@ def _nice_step(raw):
 def render_profile_html(context):
     """The profile as HTML for WeasyPrint: images made into small data URIs here, not earlier."""
     lang = context.get("lang", "zh")
-    photos = [dict(p, src=image_data_uri(p.get("path"), PHOTO_PX)) for p in context.get("photos", [])]
-    signatures = [dict(s, src=image_data_uri(s.get("path"), SIGNATURE_PX, signature=True))
+    budget = context.get("image_max_pixels") or images.MAX_PIXELS
+    photos = [dict(p, src=image_data_uri(p.get("path"), PHOTO_PX, max_pixels=budget))
+              for p in context.get("photos", [])]
+    signatures = [dict(s, src=image_data_uri(s.get("path"), SIGNATURE_PX, signature=True,
+                                             max_pixels=budget))
                   for s in context.get("signatures", [])]
     printed = ""
     if context.get("printed_by"):
@@ -819,6 +966,18 @@ class _DataOnlyFetcher:
 
 
 @functools.lru_cache(maxsize=1)
+def _html_class():
+    """WeasyPrint's HTML with the profiles' own small user-agent stylesheet (ua.css)."""
+    from weasyprint import CSS, HTML
+    ua = CSS(filename=os.path.join(TEMPLATE_DIR, "ua.css"))
+
+    class ProfileHTML(HTML):
+        def _ua_stylesheets(self, forms=False):
+            return [ua]
+    return ProfileHTML
+
+
+@functools.lru_cache(maxsize=1)
 def _font_config():
     from weasyprint.text.fonts import FontConfiguration
     return FontConfiguration()
@@ -826,17 +985,15 @@ def _font_config():
 
 def render_profile_pdf(context):
     """PDF bytes of one profile (A4). Safe to call repeatedly in one long-lived process."""
-    from weasyprint import HTML
     html = render_profile_html(context)
-    doc = HTML(string=html, base_url=TEMPLATE_DIR + os.sep, url_fetcher=_DataOnlyFetcher())
+    doc = _html_class()(string=html, base_url=TEMPLATE_DIR + os.sep, url_fetcher=_DataOnlyFetcher())
     return doc.write_pdf(font_config=_font_config())
 
 
 def render_stamp_pdf(text, lang="zh"):
     """One transparent A4 page holding only the 'printed by … on …' footer, placed exactly where the
     profile's own footer puts it; laid over every page of a cached profile."""
-    from weasyprint import HTML
     html = _jinja().get_template("stamp.html").render(printed=text, html_lang="en" if lang == "en"
                                                       else "zh-CN")
-    return HTML(string=html, base_url=TEMPLATE_DIR + os.sep,
+    return _html_class()(string=html, base_url=TEMPLATE_DIR + os.sep,
                 url_fetcher=_DataOnlyFetcher()).write_pdf(font_config=_font_config())

@@ -1,6 +1,7 @@
 """Hand-built profile inputs (household, visits, photos) shared by the printing tests and benchmark.
 
-Plain dicts in the stored shapes of the brief, so the pure core can be exercised without a store.
+Plain dicts in the stored shapes (answers valid for the current visit form), so the pure core can be
+exercised without a store; forms come from the project's own files.
 """
 
 import datetime
@@ -8,68 +9,15 @@ import io
 import os
 import random
 
-VISIT_FORM = {
-    "id": "household_visit", "version": 1, "title": {"zh": "入户走访", "en": "Household visit"},
-    "fields": [
-        {"name": "visit_date", "type": "date", "label": {"zh": "走访日期", "en": "Visit date"}},
-        {"name": "visit_type", "type": "select_one", "label": {"zh": "走访方式", "en": "Visit type"},
-         "choices": [{"name": "home", "label": {"zh": "入户", "en": "Home visit"}},
-                     {"name": "phone", "label": {"zh": "电话", "en": "Phone"}},
-                     {"name": "group", "label": {"zh": "集中", "en": "Group meeting"}}]},
-        {"name": "topics", "type": "select_multiple", "label": {"zh": "走访内容", "en": "Topics"},
-         "choices": [{"name": "income_jobs", "label": {"zh": "收入与就业", "en": "Income and jobs"}},
-                     {"name": "health_insurance", "label": {"zh": "医疗保障", "en": "Health insurance"}},
-                     {"name": "schooling", "label": {"zh": "教育", "en": "Schooling"}},
-                     {"name": "housing_safety", "label": {"zh": "住房安全", "en": "Housing safety"}},
-                     {"name": "drinking_water", "label": {"zh": "饮水安全", "en": "Drinking water"}},
-                     {"name": "industry", "label": {"zh": "产业发展", "en": "Industry"}},
-                     {"name": "pv", "label": {"zh": "光伏", "en": "PV"}}]},
-        {"name": "needs", "type": "select_multiple", "label": {"zh": "需求", "en": "Needs"},
-         "choices": [{"name": "jobs", "label": {"zh": "就业", "en": "Jobs"}},
-                     {"name": "sales", "label": {"zh": "农产品销售", "en": "Selling produce"}}]},
-        {"name": "income_wages", "type": "decimal", "label": {"zh": "工资性收入", "en": "Wages"}},
-        {"name": "income_farming", "type": "decimal", "label": {"zh": "种植业收入", "en": "Farming"}},
-        {"name": "income_livestock", "type": "decimal", "label": {"zh": "养殖业收入", "en": "Livestock"}},
-        {"name": "income_pv", "type": "decimal", "label": {"zh": "光伏收益", "en": "PV income"}},
-        {"name": "income_transfers", "type": "decimal", "label": {"zh": "转移性收入", "en": "Transfers"}},
-        {"name": "income_total", "type": "decimal", "label": {"zh": "家庭总收入", "en": "Total income"}},
-        {"name": "risk", "type": "select_one", "label": {"zh": "返贫风险", "en": "Risk"},
-         "choices": [{"name": "yes", "label": {"zh": "有", "en": "Yes"}},
-                     {"name": "no", "label": {"zh": "无", "en": "No"}}]},
-        {"name": "photo_1", "type": "photo", "label": {"zh": "现场照片1", "en": "Photo 1"}},
-        {"name": "photo_2", "type": "photo", "label": {"zh": "现场照片2", "en": "Photo 2"}},
-        {"name": "photo_3", "type": "photo", "label": {"zh": "现场照片3", "en": "Photo 3"}},
-        {"name": "signature", "type": "signature", "label": {"zh": "户主签名", "en": "Signature"}},
-    ],
-}
-PV_FORM = {
-    "id": "pv_enrollment", "version": 1, "title": {"zh": "光伏登记", "en": "PV enrollment"},
-    "fields": [
-        {"name": "interested", "type": "select_one", "label": {"zh": "是否有意愿", "en": "Interested"},
-         "choices": [{"name": "yes", "label": {"zh": "是", "en": "Yes"}},
-                     {"name": "no", "label": {"zh": "否", "en": "No"}}]},
-        {"name": "grid_stage", "type": "select_one", "label": {"zh": "并网进度", "en": "Grid stage"},
-         "choices": [{"name": "none", "label": {"zh": "未申请", "en": "None"}},
-                     {"name": "applied", "label": {"zh": "已申请", "en": "Applied"}},
-                     {"name": "installed", "label": {"zh": "已安装", "en": "Installed"}},
-                     {"name": "connected", "label": {"zh": "已并网", "en": "Connected"}}]},
-        {"name": "funding_mode", "type": "select_one", "label": {"zh": "出资方式", "en": "Funding"},
-         "choices": [{"name": "subsidised", "label": {"zh": "政府补贴", "en": "Subsidised"}}]},
-    ],
-}
-INLINE_FORMS = {"household_visit": VISIT_FORM, "pv_enrollment": PV_FORM}
 FORMS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                          "forms")
 
 
 def project_forms():
-    """The project's real form definitions when present (labels as printed), else the inline ones."""
-    from .profile import load_forms
-    forms = load_forms(FORMS_DIR)
-    return forms if "household_visit" in forms else INLINE_FORMS
+    """The project's form registry as the server loads it (current files and history/), read only."""
+    from ..formdefs import FormRegistry
+    return FormRegistry.load(FORMS_DIR, os.path.join(FORMS_DIR, ".no-archive"), write_archive=False)
 
-
-FORMS = INLINE_FORMS
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "秀英桂兰建国志强红梅德福玉珍春生海燕金花永红国庆"
@@ -112,12 +60,14 @@ CADRES = [{"id": "liwei", "display_name": "李伟", "unit": "县农业农村局"
            "role": "cadre"}]
 
 
-def visit(hid, i, *, date=None, photos=(), signature=None, rng=None, seq=None):
+def visit(hid, i, *, date=None, photos=(), signature=None, rng=None, seq=None, closes=None):
+    """A stored household visit (form version 2); `closes` is the uuid of an earlier visit whose
+    follow-up this one reports done, as the phone's carried-forward promises do."""
     rng = rng or random.Random(f"{hid}-{i}")
     date = date or datetime.date(2021 + i // 6 % 5, 1 + i * 2 % 12, 15)
     due = (date + datetime.timedelta(days=14)).isoformat()
     return {
-        "uuid": f"{hid}-visit-{i:03d}", "form": "household_visit", "form_version": 1,
+        "uuid": f"{hid}-visit-{i:03d}", "form": "household_visit", "form_version": 2,
         "household_id": hid, "village_id": hid.split("-")[0], "cadre_id": "liwei",
         "created_at": f"{date.isoformat()}T10:00:00+08:00",
         "answers": {
@@ -129,6 +79,8 @@ def visit(hid, i, *, date=None, photos=(), signature=None, rng=None, seq=None):
             "income_pv": 1200, "income_transfers": 2400,
             "help_given": [{"product": "红薯", "quantity": 500, "unit": "斤", "price": 1.5}],
             "followups": [{"action": "联系县电商中心收购红薯", "due_date": due}],
+            **({"promises": [{"followup_id": f"{closes}:0", "status": "done",
+                              "note": "电商中心已上门收购"}]} if closes else {}),
             "risk": "no", "notes": "家中整洁，饮水正常。",
             **{f"photo_{k + 1}": p for k, p in enumerate(photos)},
             **({"signature": signature} if signature else {}),
@@ -170,14 +122,25 @@ def profile_inputs(attachments_dir, *, visits=12, photos=3, hid="430000001-0007"
         names = [f"photo_{k + 1}.jpg" for k in range(photos)] if last else []
         sig = "signature.png" if last and signature else None
         date = datetime.date(2025, 6, 1) - datetime.timedelta(days=40 * (visits - 1 - i))
-        sub = visit(hid, i, date=date, photos=names, signature=sig, rng=rng)
+        sub = visit(hid, i, date=date, photos=names, signature=sig, rng=rng,
+                    closes=subs[-1]["uuid"] if subs else None)
         for n in names:
             write_photo(os.path.join(attachments_dir, sub["uuid"], n),
                         colour=(60 + 40 * len(n) % 150, 120, 180))
         if sig:
             write_signature(os.path.join(attachments_dir, sub["uuid"], sig))
         subs.append(sub)
-    return household(hid, head, rng=rng), VILLAGE, CADRES, subs, project_forms()
+    h = household(hid, head, rng=rng)
+    h["open_followups"] = open_followups(subs[-1]) if subs else []
+    return h, VILLAGE, CADRES, subs, project_forms()
+
+
+def open_followups(latest):
+    """What the household carries after `latest`: its promises, still open."""
+    a = latest["answers"]
+    return [{"id": f"{latest['uuid']}:{k}", "action": f["action"], "due_date": f["due_date"],
+             "submission": latest["uuid"], "visit_date": a["visit_date"], "cadre_id": latest["cadre_id"],
+             "status": "open", "note": ""} for k, f in enumerate(a.get("followups") or [])]
 
 
 def jpeg_bytes(size=(64, 48)):

@@ -3,19 +3,15 @@
 // Messages are returned as i18n keys (or the form's own {zh, en} texts) so the caller picks the language.
 
 import { computeAll, evaluate, isAnswered, isNumber } from "./conditions.js";
-import { lang, t } from "./i18n.js";
-import { isObject } from "./util.js";
+import { lang, pick, t } from "./i18n.js";
+import { flatFields, formShape } from "./sections.js";
+import { isObject, normalizePath } from "./util.js";
 
 const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 const NO_ANSWER_TYPES = new Set(["note"]);
 export const FILE_TYPES = new Set(["photo", "signature"]);
 
-/** Text for the current language from a {zh, en} object (or a plain string), falling back to the other. */
-export function pick(text, lang) {
-  if (text === null || text === undefined) return "";
-  if (typeof text === "string") return text;
-  return text[lang] || text.zh || text.en || "";
-}
+export { normalizePath, pick }; // where the other modules have always found them
 
 /**
  * Message text for an error from validateAnswers ({key, params, custom}) or the server ({message}).
@@ -47,12 +43,6 @@ function validDate(s) {
   if (typeof s !== "string" || !ISO_DATE_RE.test(s)) return false;
   const d = new Date(`${s}T00:00:00Z`);
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
-}
-
-/** Field paths as the server may spell them ("members[0].name", "members/0/name") -> "members.0.name". */
-export function normalizePath(field) {
-  if (field === null || field === undefined) return "";
-  return String(field).replace(/\[(\d+)\]/g, ".$1").replace(/\//g, ".").replace(/^\./, "");
 }
 
 function problem(list, field, key, params = {}, custom = null) {
@@ -136,7 +126,7 @@ export function validateAnswers(definition, answers, options = {}) {
   const full = computeAll(definition, isObject(answers) ? answers : {}, { settings: options.settings, today: ctx.today });
   const working = { ...full };
   const list = [];
-  for (const field of definition.fields || []) {
+  for (const field of flatFields(definition)) {
     const name = field.name;
     if (!relevantHere(field, working, null, ctx.today)) { delete working[name]; continue; }
     if (NO_ANSWER_TYPES.has(field.type) || field.compute !== undefined) continue;
@@ -187,7 +177,7 @@ export function cleanAnswers(definition, answers, options = {}) {
   const full = computeAll(definition, isObject(answers) ? answers : {}, options);
   const working = { ...full };
   const out = {};
-  for (const field of definition.fields || []) {
+  for (const field of flatFields(definition)) {
     const name = field.name;
     if (!relevantHere(field, working, null, options.today)) { delete working[name]; continue; }
     if (NO_ANSWER_TYPES.has(field.type)) continue;
@@ -224,14 +214,14 @@ export function attachmentNames(definition, answers) {
       if (field.type === "repeat" && Array.isArray(v)) v.forEach((entry) => walk(field.fields, entry));
     }
   };
-  walk(definition.fields, answers);
+  walk(flatFields(definition), answers);
   return names;
 }
 
 /** The field definition a path like "members.0.name" points at (null when there is none). */
 export function fieldAt(definition, path) {
   const parts = normalizePath(path).split(".");
-  let fields = definition.fields || [];
+  let fields = flatFields(definition);
   let found = null;
   for (const part of parts) {
     if (/^\d+$/.test(part)) continue;
@@ -245,12 +235,19 @@ export function fieldAt(definition, path) {
 /**
  * Which fields show: a Map from path ("risk_reason", "members.0.name") to true/false, with the
  * same rule as validation (a field that is not relevant counts as unanswered for later ones).
+ * `sections` maps each section of a sectioned form to whether it applies (its group is relevant,
+ * decided where the group stands in the form, like any question).
  */
 export function relevance(definition, answers, options = {}) {
   const full = computeAll(definition, isObject(answers) ? answers : {}, { settings: options.settings, today: options.today });
   const working = { ...full };
   const shown = new Map();
-  for (const field of definition.fields || []) {
+  const sections = new Map();
+  const groups = new Map(formShape(definition).sections.map((s) => [s.name, s]));
+  for (const field of flatFields(definition)) {
+    if (field.section && !sections.has(field.section)) {
+      sections.set(field.section, relevantHere(groups.get(field.section), working, null, options.today));
+    }
     const on = relevantHere(field, working, null, options.today);
     shown.set(field.name, on);
     if (!on) { delete working[field.name]; continue; }
@@ -265,22 +262,69 @@ export function relevance(definition, answers, options = {}) {
       }
     });
   }
-  return { shown, computed: full };
+  return { shown, sections, computed: full };
 }
 
-// A form in sections (type "group") as the flat list of questions its answers are keyed by: a
-// question in a section is relevant only when its section is. The sections stay in `sections`.
-export function openSections(definition) {
-  const fields = definition.fields || [];
-  if (!fields.some((f) => f.type === "group")) return definition;
-  const flat = [];
-  for (const field of fields) {
-    if (field.type !== "group") { flat.push(field); continue; }
-    for (const child of field.fields || []) {
-      if (!field.relevant) { flat.push(child); continue; }
-      const relevant = child.relevant ? { all: [field.relevant, child.relevant] } : field.relevant;
-      flat.push({ ...child, relevant });
-    }
+function moveValue(old, field, value, path, dropped) {
+  if (field.type === "select_one") {
+    if ((field.choices || []).some((c) => c.name === value)) return value;
+    dropped.push({ path, label: old.label || null });
+    return undefined;
   }
-  return { ...definition, fields: flat, sections: fields };
+  if (field.type === "select_multiple") {
+    const kept = (Array.isArray(value) ? value : []).filter((v) => (field.choices || []).some((c) => c.name === v));
+    if (kept.length !== (Array.isArray(value) ? value.length : 0)) dropped.push({ path, label: old.label || null });
+    return kept.length ? kept : undefined;
+  }
+  return value;
+}
+
+/**
+ * Answers typed on one version of a form, moved to another: an answer is kept where the new
+ * version has a question of that name and type (inside a repeat, the same for each entry's
+ * questions) and, for a choice, that choice; the rest is dropped and listed as [{path, label}]
+ * (the old version's label) so the cadre sees what did not carry over. Computed answers are not
+ * listed: the new version computes its own.
+ */
+export function moveAnswers(from, to, answers) {
+  const byName = (fields) => new Map((fields || []).map((f) => [f.name, f]));
+  const oldTop = byName(flatFields(from));
+  const newTop = byName(flatFields(to));
+  const out = {};
+  const dropped = [];
+  const answered = (v) => isAnswered(v);
+  for (const [name, value] of Object.entries(isObject(answers) ? answers : {})) {
+    const old = oldTop.get(name);
+    const now = newTop.get(name);
+    if (!answered(value) || (old && old.compute !== undefined)) continue;
+    if (!old || !now || old.type !== now.type || now.compute !== undefined || now.type === "note") {
+      dropped.push({ path: name, label: old ? old.label || null : null });
+      continue;
+    }
+    if (now.type !== "repeat") {
+      const v = moveValue(old, now, value, name, dropped);
+      if (v !== undefined) out[name] = v;
+      continue;
+    }
+    const oldKids = byName(old.fields);
+    const newKids = byName(now.fields);
+    const lost = new Set();
+    out[name] = (Array.isArray(value) ? value : []).map((entry, i) => {
+      const kept = {};
+      for (const [child, v] of Object.entries(isObject(entry) ? entry : {})) {
+        const o = oldKids.get(child);
+        const n = newKids.get(child);
+        if (!answered(v) || (o && o.compute !== undefined)) continue;
+        if (!o || !n || o.type !== n.type || n.compute !== undefined) {
+          if (!lost.has(child)) dropped.push({ path: `${name}.${child}`, label: o ? o.label || null : null, repeat: old.label || null });
+          lost.add(child);
+          continue;
+        }
+        const moved = moveValue(o, n, v, `${name}.${i}.${child}`, dropped);
+        if (moved !== undefined) kept[child] = moved;
+      }
+      return kept;
+    });
+  }
+  return { answers: out, dropped };
 }

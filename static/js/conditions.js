@@ -3,6 +3,8 @@
 // both, so a change here needs the same change there (and a vector that shows it).
 // Plain ES module without DOM access: importable by `node --test`.
 
+import { flatFields } from "./sections.js";
+
 export const OPS = ["eq", "ne", "gt", "ge", "lt", "le", "in", "contains", "answered"];
 const NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
 const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
@@ -352,7 +354,7 @@ export function computeAll(definition, answers, options = {}) {
   const today = options.today;
   const result = isObject(answers) ? { ...answers } : {};
   const working = { ...result };
-  for (const field of definition.fields || []) {
+  for (const field of flatFields(definition)) { // sections dissolved: answers are flat
     const name = field.name;
     if (!evaluate(field.relevant, working, { today })) {
       delete working[name];

@@ -1,8 +1,10 @@
 // A tiny promise wrapper over IndexedDB, in the shape of idb-keyval, with several stores.
 // Browsers close IndexedDB connections under memory pressure (iOS Safari does; Enketo lost drafts
-// to it): every operation reopens the connection and runs again when that happens, so a write is
-// never silently dropped. A rejected promise means the write did not happen and the caller still
-// holds the data.
+// to it): an operation that meets a closed or closing connection reopens it and runs again (a few
+// times, with pauses), so a write is never silently dropped. A rejected promise means the write
+// did not happen and the caller still holds the data.
+// Where IndexedDB is missing or unusable (some private modes), the app runs on memory, and says
+// so: `volatile` names why, and the app shows it on screen, since nothing typed would survive.
 
 export const STORES = ["households", "drafts", "outbox", "sent", "photos", "meta"];
 const DB_VERSION = 1;
@@ -38,6 +40,25 @@ export class Database {
     this.factory = factory;
     this.connection = null; // a promise of an IDBDatabase
     this.reopened = 0; // how many times a lost connection was replaced (for tests and diagnostics)
+    this.memory = null; // a MemoryDatabase once IndexedDB proved unusable (see probe)
+    this.volatile = null; // why nothing is kept on the phone (null: IndexedDB works)
+  }
+
+  /**
+   * Checks once that IndexedDB can be written. If it cannot (private mode, storage blocked or
+   * broken), the database runs on memory from then on and `volatile` says why; resolves to
+   * whether writes are kept on the phone.
+   */
+  async probe() {
+    if (this.memory) return false;
+    try {
+      await this.tx("meta", "readwrite", (o) => o.put("meta", "probe", Date.now()));
+      return true;
+    } catch (err) {
+      this.memory = new MemoryDatabase();
+      this.volatile = (err && err.name) || "error";
+      return false;
+    }
   }
 
   connect() {
@@ -69,6 +90,7 @@ export class Database {
    * work through ops (no other awaits inside). An error thrown by fn aborts and is not retried.
    */
   async tx(stores, mode, fn) {
+    if (this.memory) return this.memory.tx(stores, mode, fn);
     const names = Array.isArray(stores) ? stores : [stores];
     let lastError;
     for (const delay of RETRY_DELAYS_MS) {
@@ -126,11 +148,16 @@ export class Database {
     });
   }
 
-  /** Test hook: close the connection behind the wrapper's back, as a browser under pressure does. */
+  /**
+   * Test hook: close the connection behind the wrapper's back, as a browser under pressure does.
+   * Our own close() fires no close event, so the wrapper still holds the dead connection: the next
+   * operation meets InvalidStateError and must reopen (the harder case; a real close also fires
+   * onclose, which only makes the wrapper forget the connection sooner).
+   */
   async simulateBrowserClose() {
     if (!this.connection) return;
     const db = await this.connection;
-    db.close(); // no close event for our own close(); a real one fires onclose, forgetting it
+    db.close();
   }
 }
 
@@ -139,9 +166,13 @@ const copy = (v) => (v === undefined ? undefined : structuredClone(v));
 /** The same interface kept in memory: for node tests and for browsers without IndexedDB. */
 export class MemoryDatabase {
   constructor() {
+    this.volatile = null; // set by getDatabase when the app has to run on it
     this.data = new Map(STORES.map((s) => [s, new Map()]));
     this.queue = Promise.resolve();
   }
+
+  /** Writes are kept only while the page lives: "kept on the phone" is false for the app's one. */
+  async probe() { return !this.volatile; }
 
   tx(stores, mode, fn) {
     const names = Array.isArray(stores) ? stores : [stores];
@@ -181,8 +212,18 @@ for (const name of ["get", "put", "delete", "all", "keys", "clear", "update"]) {
 
 let shared = null;
 
-/** The app's database: IndexedDB when the browser has it, otherwise memory (nothing survives). */
+/**
+ * The app's database: IndexedDB when the browser has it; otherwise memory, marked `volatile` so
+ * the app warns that nothing survives closing the page.
+ */
 export function getDatabase() {
-  if (!shared) shared = globalThis.indexedDB ? new Database() : new MemoryDatabase();
+  if (!shared) {
+    if (globalThis.indexedDB) {
+      shared = new Database();
+    } else {
+      shared = new MemoryDatabase();
+      shared.volatile = "no_indexeddb";
+    }
+  }
   return shared;
 }

@@ -2,13 +2,23 @@
 // Every input has a <label> and name = the field's path ("visit_date", "members.0.name").
 // Relevance and computed values update live (conditions.js); errors appear next to their field:
 // the phone's own checks once a field was touched or on submit, the server's when it refused.
+// A form in sections shows one section at a time (the inputs of the others stay in the page,
+// hidden), with a progress bar, previous/next, a list to jump to any section, and an error
+// summary whose links open the section of the answer to fix. Promises carried forward
+// (`prefill: open_followups`) are entries the cadre answers but cannot add or remove.
 
 import { FILE_TYPES, errorText, normalizePath, parseNumber, pick, relevance, validateAnswers } from "./answers.js";
 import { isAnswered, todayISO } from "./conditions.js";
 import { clear, h, idFor } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { downscaleImage, locate } from "./media.js";
+import { PREFILL_FOLLOWUPS, followupIdField } from "./drafts.js";
+import { thumbKey } from "./records.js";
+import { SectionNav, formShape, sectionOfPath } from "./sections.js";
+import { fmtDay } from "./ui.js";
 import { clone, isObject, shortId } from "./util.js";
+
+const THUMB_SIDE = 240;
 
 const GOOD_ACCURACY_M = 50;
 
@@ -38,22 +48,45 @@ function setPath(obj, path, value) {
 export class FormView {
   /**
    * options: definition, answers, settings (form settings from the server), db (photos store),
-   * household (to copy its members into a repeat), serverErrors [{field, message}], onChange(answers).
+   * household (to copy its members into a repeat), serverErrors [{field, message}], onChange(answers),
+   * promises [{id, action, due_date, status, note}] (headings of carried-forward entries),
+   * reviewNotes {path: text} (a supervisor's comments, shown beside the answers they name),
+   * section (the section to show first), onSection(name) (the cadre moved to another section).
    */
-  constructor({ definition, answers = {}, settings = {}, db, household = null, serverErrors = [], onChange = () => {} }) {
+  constructor({
+    definition, answers = {}, settings = {}, db, household = null, serverErrors = [], onChange = () => {},
+    promises = [], reviewNotes = {}, section = null, onSection = () => {},
+  }) {
     this.def = definition;
     this.answers = isObject(answers) ? clone(answers) : {};
     this.settings = settings;
     this.db = db;
     this.household = household;
     this.onChange = onChange;
+    this.onSection = onSection;
+    this.promises = new Map((promises || []).map((p) => [p.id, p]));
+    this.reviewNotes = new Map(Object.entries(isObject(reviewNotes) ? reviewNotes : {}));
     this.touched = new Set();
     this.showAll = false;
     this.objectUrls = new Set();
+    this.nav = new SectionNav(definition, section);
+    this.applies = () => true;
+    // Kept across re-renders: the page puts them in its action bar.
+    this.prevButton = h("button", {
+      type: "button", class: "secondary nav-prev", "data-action": "prev-section", "aria-label": t("prev_section"),
+      onclick: () => this.goSection(this.nav.neighbour(-1, this.applies)),
+    }, h("span", { "aria-hidden": "true" }, "‹"));
+    this.nextButton = h("button", {
+      type: "button", class: "primary nav-next", "data-action": "next-section",
+      onclick: () => this.goSection(this.nav.neighbour(1, this.applies)),
+    }, t("next_section"), h("span", { "aria-hidden": "true" }, " ›"));
     this.setServerErrors(serverErrors, false);
     this.el = h("form", { class: "form", novalidate: true, onsubmit: (e) => e.preventDefault() });
     this.render();
   }
+
+  /** Whether the form shows one section at a time. */
+  get sectioned() { return this.nav.enabled; }
 
   get(path) { return getPath(this.answers, path); }
 
@@ -67,9 +100,58 @@ export class FormView {
     clear(this.el);
     this.wraps = new Map();
     this.summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
+    this.summaryKey = "";
     this.el.append(this.summary);
-    for (const field of this.def.fields || []) this.el.append(this.renderField(field, field.name));
+    const shape = formShape(this.def);
+    this.sectionEls = new Map();
+    if (!this.sectioned) {
+      for (const field of shape.fields) this.el.append(this.renderField(field, field.name));
+    } else {
+      this.el.append(this.renderSectionHead(shape));
+      for (const section of shape.sections) {
+        const titleId = idFor("s", section.name);
+        const hint = pick(section.hint, lang());
+        const skipped = h("p", { class: "muted section-skipped", hidden: true }, t("section_skipped"));
+        const el = h("section", { class: "form-section", "data-section": section.name, "aria-labelledby": titleId },
+          h("h2", { class: "section-title", id: titleId, tabindex: "-1" }, pick(section.label, lang()) || section.name),
+          hint ? h("p", { class: "hint" }, hint) : null, skipped,
+          shape.fields.filter((f) => f.section === section.name).map((f) => this.renderField(f, f.name)));
+        el.skippedNote = skipped;
+        this.sectionEls.set(section.name, el);
+        this.el.append(el);
+      }
+    }
     this.refresh();
+  }
+
+  /** Where the cadre is: "part 2 of 6 · Family", a progress bar, and every part to jump to. */
+  renderSectionHead(shape) {
+    this.progressText = h("p", { class: "section-progress", "aria-live": "polite" });
+    this.progressBar = h("div", { class: "progress-bar", role: "progressbar", "aria-valuemin": "1" }, h("span", {}));
+    this.sectionLinks = new Map();
+    const list = h("ol", { class: "section-list" }, shape.sections.map((section) => {
+      const state = h("span", { class: "section-state" });
+      const button = h("button", {
+        type: "button", class: "link", "data-action": "goto-section", "data-section": section.name,
+        onclick: () => { menu.open = false; this.goSection(section.name); },
+      }, pick(section.label, lang()) || section.name, state);
+      this.sectionLinks.set(section.name, { button, state });
+      return h("li", {}, button);
+    }));
+    const menu = h("details", { class: "section-menu" }, h("summary", {}, t("sections_menu")), list);
+    return h("div", { class: "section-head" }, h("div", { class: "section-head-row" }, this.progressText, menu), this.progressBar);
+  }
+
+  /** Shows one section (the others stay in the page, hidden) and takes the cadre to its top. */
+  goSection(name, { focus = true } = {}) {
+    if (!this.nav.go(name)) return;
+    this.refresh();
+    this.onSection(name);
+    if (focus) {
+      const title = this.sectionEls.get(name).querySelector(".section-title");
+      this.el.scrollIntoView({ block: "start" });
+      title.focus({ preventScroll: true });
+    }
   }
 
   destroy() {
@@ -93,6 +175,11 @@ export class FormView {
 
   register(path, field, wrap, error, focusEl) {
     this.wraps.set(path, { wrap, field, error, focusEl });
+    if (this.reviewNotes.has(path)) {
+      const note = h("p", { class: "review-note", "data-review-field": path }, t("field_comment", { text: this.reviewNotes.get(path) }));
+      if (error && error.parentNode === wrap) wrap.insertBefore(note, error);
+      else wrap.append(note);
+    }
   }
 
   labelOf(field) { return pick(field.label, lang()) || field.name; }
@@ -298,6 +385,8 @@ export class FormView {
         const blob = await downscaleImage(file);
         const name = this.fileNameFor(path, "jpg");
         await this.db.put("photos", name, blob);
+        // A small copy, kept after the photo itself is freed, shows the sent visit offline.
+        try { await this.db.put("photos", thumbKey(name), await downscaleImage(blob, THUMB_SIDE, 0.7)); } catch (_) { /* the photo is enough */ }
         this.set(path, name);
         clear(status);
         await show(name);
@@ -367,6 +456,7 @@ export class FormView {
         if (!blob) return;
         const name = this.get(path) || this.fileNameFor(path, "png");
         await this.db.put("photos", name, blob);
+        await this.db.put("photos", thumbKey(name), blob); // small already; shows the sent visit
         this.set(path, name);
         hidden.value = name;
         this.changed(path);
@@ -416,7 +506,63 @@ export class FormView {
     return wrap;
   }
 
+  /**
+   * Promises carried forward: one entry per open promise, headed by what was promised and when it
+   * is due; the cadre answers each (done, in progress, dropped, with a note) but cannot add or
+   * remove them. The entry's id field travels as a hidden input; a refusal naming the entry or its
+   * id (a promise the household no longer has open) shows under the heading.
+   */
+  renderPromises(field, path) {
+    const entries = Array.isArray(this.get(path)) ? this.get(path) : [];
+    const label = this.labelOf(field);
+    const idName = followupIdField(this.def, field);
+    const error = this.errorEl(path);
+    const titleId = idFor("l", path);
+    const statusLabel = (status) => {
+      const statusField = (field.fields || []).find((c) => c.type === "select_one" && (c.choices || []).some((x) => x.name === status));
+      const choice = statusField && statusField.choices.find((x) => x.name === status);
+      return choice ? pick(choice.label, lang()) : status;
+    };
+    const list = entries.map((entry, i) => {
+      const entryPath = `${path}.${i}`;
+      const id = isObject(entry) ? entry[idName] : null;
+      const promise = this.promises.get(id) || (this.household && (this.household.open_followups || []).find((p) => p.id === id));
+      const headId = idFor("l", entryPath);
+      const entryError = this.errorEl(entryPath);
+      const idError = this.errorEl(`${entryPath}.${idName}`);
+      const idWrap = h("div", { class: "field promise-id", id: idFor("f", `${entryPath}.${idName}`), "data-field": `${entryPath}.${idName}` },
+        h("input", { type: "hidden", name: `${entryPath}.${idName}`, value: id || "" }), idError);
+      // The server refused this entry and the household (as pulled since) no longer has the promise
+      // open: it was closed from elsewhere. The cadre may drop the entry; never a live one.
+      const refused = this.serverErrors.has(entryPath) || this.serverErrors.has(`${entryPath}.${idName}`);
+      const stillOpen = this.household && (this.household.open_followups || []).some((p) => p.id === id);
+      const drop = refused && !stillOpen ? h("button", {
+        type: "button", class: "small secondary danger", "data-action": "remove-closed-promise",
+        onclick: () => this.removeEntry(field, path, i),
+      }, t("promise_remove_closed")) : null;
+      const last = promise && promise.status === "in_progress"
+        ? t("promise_last", { status: `${statusLabel("in_progress")}${promise.note ? ` · ${promise.note}` : ""}` }) : null;
+      const section = h("section", { class: "entry promise-entry", "aria-labelledby": headId, "data-followup": id || "" },
+        h("div", { class: "promise-head" },
+          h("h3", { id: headId }, promise ? promise.action : t("promise_unknown", { id })),
+          h("p", { class: "muted small" }, [promise && promise.due_date ? t("promise_due", { due: fmtDay(promise.due_date) }) : null,
+            promise && promise.visit_date ? t("promised_on", { date: fmtDay(promise.visit_date) }) : null].filter(Boolean).join(" · ")),
+          last ? h("p", { class: "muted small" }, last) : null),
+        entryError, idWrap, drop,
+        (field.fields || []).filter((c) => c.name !== idName).map((child) => this.renderField(child, `${entryPath}.${child.name}`)));
+      this.register(entryPath, { ...field, label: promise ? { zh: promise.action, en: promise.action } : field.label, type: "entry" }, section, entryError, null);
+      this.register(`${entryPath}.${idName}`, { name: idName, type: "text", label: field.label, readonly: true }, idWrap, idError, null);
+      return section;
+    });
+    const wrap = h("div", { class: "field repeat promises", id: idFor("f", path), "data-field": path, role: "group", "aria-labelledby": titleId },
+      h("p", { class: "label", id: titleId }, this.labelParts(field)), this.hintEl(field, path), error,
+      list.length ? h("div", { class: "entries" }, list) : h("p", { class: "muted" }, t("promises_none")));
+    this.register(path, field, wrap, error, null);
+    return wrap;
+  }
+
   renderRepeat(field, path) {
+    if (field.prefill === PREFILL_FOLLOWUPS) return this.renderPromises(field, path);
     const entries = Array.isArray(this.get(path)) ? this.get(path) : [];
     const label = this.labelOf(field);
     const error = this.errorEl(path);
@@ -431,11 +577,7 @@ export class FormView {
           onclick: () => {
             const filled = Object.values(this.get(`${entryPath}`) || {}).some((v) => isAnswered(v));
             if (filled && !window.confirm(t("repeat_remove_confirm", { n: i + 1 }))) return;
-            const list2 = this.get(path) || [];
-            list2.splice(i, 1);
-            this.set(path, list2.length ? list2 : undefined);
-            this.rerenderRepeat(field, path);
-            this.changed(path);
+            this.removeEntry(field, path, i);
           },
         }, t("repeat_remove")));
       list.append(h("section", { class: "entry", "aria-label": t("repeat_entry", { n: i + 1 }) }, head,
@@ -447,7 +589,7 @@ export class FormView {
       "aria-label": t("repeat_add_label", { what: label }), onclick: () => this.addEntry(field, path),
     }, h("span", { "aria-hidden": "true" }, "＋"), t("repeat_add"));
     // The repeat the form declares as the household's member list starts from the list it has.
-    const effects = this.def.effects || {};
+    const effects = isObject(this.def.effects) ? this.def.effects : {};
     const source = this.household && effects.members === field.name && Array.isArray(this.household.members)
       ? this.household.members : null;
     const copy = source && source.length && !entries.length ? h("button", {
@@ -465,6 +607,26 @@ export class FormView {
       h("div", { class: "row" }, add, copy));
     this.register(path, field, wrap, error, add);
     return wrap;
+  }
+
+  /** Removes entry i of a repeat; the server's errors of later entries move up with them. */
+  removeEntry(field, path, i) {
+    const list = this.get(path) || [];
+    list.splice(i, 1);
+    this.set(path, list.length ? list : undefined);
+    const prefix = `${path}.`;
+    const moved = new Map();
+    for (const [key, e] of this.serverErrors) {
+      if (!key.startsWith(prefix)) { moved.set(key, e); continue; }
+      const [n, ...rest] = key.slice(prefix.length).split(".");
+      const index = Number(n);
+      if (index === i) continue;
+      const now = [path, index > i ? index - 1 : index, ...rest].join(".");
+      moved.set(now, { ...e, field: now });
+    }
+    this.serverErrors = moved;
+    this.rerenderRepeat(field, path);
+    this.changed(path);
   }
 
   rerenderRepeat(field, path) {
@@ -507,7 +669,8 @@ export class FormView {
   }
 
   refresh() {
-    const { shown, computed } = relevance(this.def, this.answers, { settings: this.settings });
+    const { shown, sections, computed } = relevance(this.def, this.answers, { settings: this.settings });
+    this.applies = (name) => sections.get(name) !== false;
     const problems = validateAnswers(this.def, this.answers, { settings: this.settings });
     const first = new Map();
     for (const p of problems) if (!first.has(p.field)) first.set(p.field, p);
@@ -535,21 +698,60 @@ export class FormView {
     // Errors for a path with no field on screen (e.g. the server names one this version lacks).
     const unplaced = [...this.serverErrors].filter(([path]) => !this.wraps.has(path)).map(([, e]) => e);
     const top = [...this.otherErrors, ...unplaced];
-    clear(this.summary);
-    if ((this.showAll && visible.length) || top.length) {
-      this.summary.hidden = false;
-      if (visible.length) this.summary.append(h("p", { class: "summary-title" }, t("fix_count", { n: visible.length })));
-      const items = [
-        ...top.map((e) => h("li", {}, errorText(e))),
-        ...visible.map(({ path, info, e }) => h("li", {}, h("button", {
-          type: "button", class: "link", onclick: () => this.focusField(info),
-        }, `${this.pathLabel(path)}：${errorText(e, true)}`))),
-      ];
-      this.summary.append(h("ul", {}, items));
-    } else {
-      this.summary.hidden = true;
+    // Rebuilt only when what it says changes: a tap on one of its links blurs an input, which
+    // refreshes the form; replacing the link under the finger would swallow the tap.
+    const show = (this.showAll && visible.length) || top.length;
+    const key = show ? JSON.stringify([lang(), top.map((e) => errorText(e)), visible.map(({ path, e }) => [path, errorText(e, true)])]) : "";
+    if (key !== this.summaryKey) {
+      this.summaryKey = key;
+      clear(this.summary);
+      this.summary.hidden = !show;
+      if (show) {
+        if (visible.length) this.summary.append(h("p", { class: "summary-title" }, t("fix_count", { n: visible.length })));
+        const items = [
+          ...top.map((e) => h("li", {}, errorText(e))),
+          ...visible.map(({ path, e }) => h("li", {}, h("button", {
+            type: "button", class: "link", "data-path": path, onclick: () => this.focusPath(path),
+          }, `${this.pathLabel(path)}：${errorText(e, true)}`))),
+        ];
+        this.summary.append(h("ul", {}, items));
+      }
     }
+    if (this.sectioned) this.refreshSections(visible);
     return problems.filter((p) => shown.get(p.field) !== false);
+  }
+
+  /** One section shown; progress, the jump list (what is skipped, what needs fixing), prev/next. */
+  refreshSections(visible) {
+    const current = this.nav.current;
+    const errors = new Map();
+    for (const { path } of visible) {
+      const section = sectionOfPath(this.def, path);
+      errors.set(section, (errors.get(section) || 0) + 1);
+    }
+    for (const [name, el] of this.sectionEls) {
+      el.hidden = name !== current;
+      el.skippedNote.hidden = this.applies(name);
+      const link = this.sectionLinks.get(name);
+      link.button.classList.toggle("current", name === current);
+      if (name === current) link.button.setAttribute("aria-current", "step");
+      else link.button.removeAttribute("aria-current");
+      const n = errors.get(name) || 0;
+      link.state.textContent = n ? ` · ${t("section_errors", { n })}` : !this.applies(name) ? ` · ${t("section_skipped")}` : "";
+      link.button.classList.toggle("has-error", n > 0);
+    }
+    const { position, total } = this.nav.progress(this.applies);
+    const label = pick(formShape(this.def).sections[this.nav.indexOf(current)].label, lang());
+    this.progressText.textContent = t("section_progress", { n: position, total });
+    this.progressText.title = label;
+    this.progressBar.setAttribute("aria-valuenow", String(position));
+    this.progressBar.setAttribute("aria-valuemax", String(total));
+    this.progressBar.setAttribute("aria-label", t("section_progress", { n: position, total }));
+    this.progressBar.firstChild.style.width = `${Math.round((position / Math.max(1, total)) * 100)}%`;
+    this.prevButton.disabled = this.nav.isFirst(this.applies);
+    this.nextButton.hidden = this.nav.isLast(this.applies);
+    this.el.dataset.section = current;
+    this.el.dataset.lastSection = String(this.nav.isLast(this.applies));
   }
 
   /** "姓名" for a top field; "家庭成员 第 2 项 · 姓名" inside a repeat. */
@@ -560,6 +762,15 @@ export class FormView {
     const repeat = this.wraps.get(parts.slice(0, -2).join("."));
     const what = repeat ? this.labelOf(repeat.field) : parts[0];
     return `${what} ${t("repeat_entry", { n: Number(parts[parts.length - 2]) + 1 })} · ${own}`;
+  }
+
+  /** Opens the section of the answer at `path` and puts the cursor in it. */
+  focusPath(path) {
+    const info = this.wraps.get(path);
+    if (!info) return;
+    const section = this.sectioned ? sectionOfPath(this.def, path) : null;
+    if (section && section !== this.nav.current) this.goSection(section, { focus: false });
+    this.focusField(info);
   }
 
   focusField(info) {
@@ -574,14 +785,9 @@ export class FormView {
     const problems = this.refresh();
     const firstPath = [...this.wraps.keys()].find((p) => this.wraps.get(p).error && !this.wraps.get(p).error.hidden);
     if (problems.length || this.serverErrors.size) {
-      if (firstPath) this.focusField(this.wraps.get(firstPath));
+      if (firstPath) this.focusPath(firstPath);
       else this.summary.focus();
     }
     return problems;
-  }
-
-  /** Whether anything has been answered (an untouched new form is not worth keeping as a draft). */
-  isEmpty() {
-    return !Object.values(this.answers).some((v) => isAnswered(v));
   }
 }

@@ -1,23 +1,34 @@
 // Sync with the server: the outbox (push, attachment upload), households (pull by seq cursor),
-// form definitions and review states. DOM-free: the database, fetch, clock and timers are injected,
-// so `node --test` drives it with MemoryDatabase and a fake server.
+// form definitions, and the cadre's own submissions with their review decisions (pull by seq
+// cursor). DOM-free: the database, fetch, clock and timers are injected, so `node --test` drives it
+// with MemoryDatabase and a fake server.
 //
 // An outbox item leaves the outbox only when the server answered "created" or "duplicate" AND every
 // attachment it declares has been uploaded (or refused for good); "rejected" keeps it, with the
-// server's errors, for the cadre to fix and send again.
+// server's errors, for the cadre to fix and send again. A sent item's photos stay on the phone
+// (records.js decides how long), so a visit the supervisor returns can be fixed with them.
 
-import { attachmentNames, cleanAnswers, normalizePath } from "./answers.js";
-import { sha256Hex } from "./sha256.js";
-import { isoNow, uuid as newUuid } from "./util.js";
+import { thumbKey } from "./records.js";
+import { compareText, isoNow, normalizePath, uuid as newUuid } from "./util.js";
+
+// What only submitting a form and sending photos need is loaded then, not before the first screen
+// (each with what it imports, side by side: no chain of round trips).
+const answersModule = () => Promise.all([import("./answers.js"), import("./conditions.js"), import("./sections.js")]).then(([m]) => m);
+const sha256Hex = async (blob) => (await import("./sha256.js")).sha256Hex(blob);
 
 export const API = "/api/v1";
 /** Outbox states: waiting (to send), sending (a request is out), uploading (stored, photos to go), refused. */
 export const PENDING_STATES = new Set(["waiting", "sending", "uploading"]);
 const PERIODIC_MS = 15 * 60 * 1000;
-const REVIEW_RECHECK_MS = 6 * 60 * 60 * 1000;
-const MAX_REVIEW_CHECKS = 30;
-const FOLLOW_REVIEWS_MS = 60 * 24 * 3600 * 1000; // review states of sent items are followed this long
-const KEEP_SENT_MS = 180 * 24 * 3600 * 1000; // then the phone forgets them (the server keeps them)
+const KEEP_SENT_MS = 180 * 24 * 3600 * 1000; // sent visits are shown this long (the server keeps them)
+const SUBMISSIONS_PAGE = 200;
+const THUMBS_PER_SYNC = 20;
+// Records written per IndexedDB transaction while pulling: each write copies its records on the
+// main thread, so small batches keep a cheap phone responsive while a village downloads.
+const WRITE_BATCH = 10;
+
+/** [0, n), [n, 2n) ... of a list. */
+const batches = (list, n = WRITE_BATCH) => Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, (i + 1) * n));
 
 export class NetworkError extends Error {
   constructor(message) { super(message); this.name = "NetworkError"; }
@@ -71,12 +82,29 @@ export function wireItem(item) {
     attachments: (item.attachments || []).map(({ name, sha256, size, type }) => ({ name, sha256, size, type })),
   };
   if (Number.isInteger(item.base_version)) out.base_version = item.base_version;
+  if (item.supersedes) out.supersedes = item.supersedes;
   return out;
+}
+
+/** A review decision as the phone keeps it: {state, comment, fields, by, at, history}. */
+export function normalizeReview(review) {
+  if (!review || typeof review !== "object") return { state: "received", comment: "", fields: {}, by: null, at: null, history: [] };
+  const comments = Array.isArray(review.comments) ? review.comments : [];
+  const last = comments[comments.length - 1];
+  return {
+    state: review.state || "received",
+    comment: typeof review.comment === "string" ? review.comment : (last && (last.text || last.comment)) || "",
+    fields: review.fields && typeof review.fields === "object" && !Array.isArray(review.fields) ? review.fields : {},
+    by: review.by || (last && last.by) || null,
+    at: review.at || (last && last.at) || null,
+    history: Array.isArray(review.history) ? review.history : [],
+  };
 }
 
 const typeOf = (name, blob) => (blob && blob.type) || (/\.png$/i.test(name) ? "image/png" : "image/jpeg");
 
 async function describeAttachments(db, definition, answers) {
+  const { attachmentNames } = await answersModule();
   const out = [];
   for (const name of attachmentNames(definition, answers)) {
     const blob = await db.get("photos", name);
@@ -91,6 +119,7 @@ async function describeAttachments(db, definition, answers) {
  * household version the phone had when the form updates household attributes (base_version).
  */
 export async function makeOutboxItem(db, draft, definition, { household = null, userId = null, settings, now = new Date() } = {}) {
+  const { cleanAnswers } = await answersModule();
   const answers = cleanAnswers(definition, draft.answers || {}, { settings });
   const item = {
     uuid: draft.id,
@@ -100,12 +129,16 @@ export async function makeOutboxItem(db, draft, definition, { household = null, 
     created_at: draft.created_at || isoNow(now),
     answers,
     attachments: await describeAttachments(db, definition, answers),
+    supersedes: draft.supersedes || null,
+    followups: draft.followups || null, // the promises answered, to show them (not sent)
     state: "waiting",
     errors: [],
     attempts: 0,
     user_id: userId,
     queued_at: isoNow(now),
   };
+  // A form whose declared effects change the household's members or attributes carries the
+  // household version it was based on, so the server can merge it with other edits.
   const base = Number.isInteger(draft.base_version) ? draft.base_version : household && household.version;
   const effects = definition.effects || {};
   if ((effects.members || effects.household) && Number.isInteger(base)) item.base_version = base;
@@ -124,8 +157,30 @@ function sentRecord(item, now) {
     attachments: (item.attachments || []).map(({ name, uploaded, failed }) => ({ name, uploaded: !!uploaded, failed: failed || null })),
     user_id: item.user_id,
     sent_at: item.sent_at || isoNow(now),
-    review: { state: "received", comments: [] },
+    supersedes: item.supersedes || null,
+    superseded_by: null,
+    followups: item.followups || null,
+    review: normalizeReview(null),
     checked_at: null,
+  };
+}
+
+/** A sent record from one of the cadre's submissions as the server holds it (merged into ours). */
+function sentFromServer(mine, sub, now) {
+  const received = new Map((sub.attachments || []).map((a) => [a.name, !!a.received]));
+  const base = mine || {
+    uuid: sub.uuid, form: sub.form, form_version: sub.form_version, household_id: sub.household_id,
+    created_at: sub.created_at, answers: sub.answers || {}, user_id: sub.cadre_id || null,
+    sent_at: sub.received_at || sub.created_at || isoNow(now), supersedes: sub.supersedes || null,
+    attachments: (sub.attachments || []).map((a) => ({ name: a.name, uploaded: !!a.received, failed: null })),
+    pulled: true,
+  };
+  return {
+    ...base,
+    review: normalizeReview(sub.review),
+    superseded_by: sub.superseded_by || base.superseded_by || null,
+    attachments: base.attachments.map((a) => ({ ...a, received: received.get(a.name) || false })),
+    checked_at: isoNow(now),
   };
 }
 
@@ -147,6 +202,7 @@ export class SyncEngine {
     this.origin = options.origin || "";
     this.csrf = null;
     this.user = null;
+    this.catalogCache = null; // the stored definitions, read once (forgotten when they change)
     this.failures = 0;
     this.timer = null;
     this.current = null;
@@ -155,6 +211,7 @@ export class SyncEngine {
     this.status = {
       pending: 0, refused: 0, lastSync: null, running: false, phase: null,
       needsLogin: false, offline: false, error: null, nextRetryAt: null,
+      dataVersion: 0, // +1 whenever a pull stored something: screens redraw only then
     };
   }
 
@@ -265,22 +322,25 @@ export class SyncEngine {
     }
     this.emit({ running: true, offline: false, phase: "connecting", nextRetryAt: null });
     try {
-      await this.bootstrap();
+      const forms = await this.bootstrap();
       this.emit({ phase: "sending" });
       await this.push();
       await this.uploadAll();
       this.emit({ phase: "receiving" });
-      await this.pullHouseholds();
+      // What is received is independent: fetched side by side (on 3G each round trip is a
+      // noticeable wait, and a first sync would otherwise chain half a dozen of them).
+      const pullStarted = isoNow(this.now());
+      await Promise.all([
+        this.downloadForms(forms),
+        // Everything sent before this pull started is reflected in the households (visits.js).
+        this.pullHouseholds().then(() => this.db.put("meta", "pulledAt", pullStarted)),
+        this.pullSubmissions(),
+      ]);
+      await this.fetchReturnedThumbnails();
       const lastSync = isoNow(this.now());
       await this.db.put("meta", "lastSync", lastSync);
       this.failures = 0;
       this.emit({ lastSync, error: null, needsLogin: false });
-      try {
-        await this.refreshReviews();
-      } catch (err) {
-        if (err instanceof LoginRequired) throw err;
-        // review states are a courtesy: the next sync asks again
-      }
       await this.refreshCounts();
       this.schedule(this.status.pending > 0 ? backoffDelay(3, { random: this.random }) : PERIODIC_MS);
       return { ok: true, reason };
@@ -323,7 +383,8 @@ export class SyncEngine {
         // Another cadre on this phone: their households are not in this one's scope.
         await o.clear("households");
         await o.delete("meta", "cursor");
-        await o.delete("meta", "visits");
+        await o.delete("meta", "submissionsCursor");
+        await o.delete("meta", "pulledAt");
       }
       await o.put("meta", "user", user);
       await o.put("meta", "villages", data.villages || []);
@@ -331,12 +392,20 @@ export class SyncEngine {
       await o.put("meta", "settings", data.settings || {});
     });
     this.user = user;
-    for (const f of data.forms || []) {
+    this.catalogCache = null; // the current versions may have changed
+    return data.forms || [];
+  }
+
+  /** Downloads the definitions the phone does not hold yet (each version once). */
+  async downloadForms(forms) {
+    for (const f of forms) {
       const key = `form:${f.id}:${f.version}`;
       const have = await this.db.get("meta", key);
       if (have && have.sha256 === f.sha256) continue;
       const definition = await this.request("GET", `${API}/forms/${encodeURIComponent(f.id)}?version=${f.version}`);
       await this.db.put("meta", key, { id: f.id, version: f.version, sha256: f.sha256, definition });
+      this.status.dataVersion += 1;
+      this.catalogCache = null;
     }
   }
 
@@ -351,6 +420,61 @@ export class SyncEngine {
     }
     const stored = await this.db.get("meta", `form:${id}:${v}`);
     return stored ? stored.definition : null;
+  }
+
+  /**
+   * An older version of a form this phone never downloaded (a draft or a returned visit made on
+   * it), fetched and kept; null when offline or unknown to the server.
+   */
+  async fetchDefinition(id, version) {
+    try {
+      const definition = await this.request("GET", `${API}/forms/${encodeURIComponent(id)}?version=${version}`);
+      if (!definition || definition.version !== version) return null;
+      await this.db.put("meta", `form:${id}:${version}`, { id, version, sha256: null, definition });
+      this.catalogCache = null;
+      return definition;
+    } catch (err) {
+      if (err instanceof LoginRequired) throw err;
+      return null;
+    }
+  }
+
+  /**
+   * Every stored definition, for synchronous look-ups: {get(id, version), current(id), forms}.
+   * Read from the database once and kept (every screen asks; definitions are the largest thing
+   * in the meta store), until a sync or a fetch stores new ones.
+   */
+  catalog() {
+    if (!this.catalogCache) this.catalogCache = this.readCatalog().catch((err) => { this.catalogCache = null; throw err; });
+    return this.catalogCache;
+  }
+
+  async readCatalog() {
+    const [forms, meta] = await Promise.all([this.db.get("meta", "forms"), this.db.all("meta")]);
+    const byKey = new Map();
+    for (const v of meta) {
+      if (v && v.definition && v.id && Number.isInteger(v.version)) byKey.set(`${v.id}:${v.version}`, v.definition);
+    }
+    const currentVersion = new Map((forms || []).map((f) => [f.id, f.version]));
+    return {
+      forms: forms || [],
+      get: (id, version) => byKey.get(`${id}:${version}`) || null,
+      current: (id) => byKey.get(`${id}:${currentVersion.get(id)}`) || null,
+      currentVersion: (id) => currentVersion.get(id) ?? null,
+    };
+  }
+
+  /** A photo of one of the cadre's submissions from the server (a Blob; `thumb`: a small copy), or null. */
+  async fetchPhoto(submissionUuid, name, { thumb = false } = {}) {
+    if (!this.isOnline()) return null;
+    try {
+      const res = await this.fetch(`${this.origin}${API}/submissions/${encodeURIComponent(submissionUuid)}/attachments/${encodeURIComponent(name)}${thumb ? "?thumb=1" : ""}`,
+        { credentials: "same-origin", cache: "no-store" });
+      const type = (res.headers && res.headers.get && res.headers.get("Content-Type")) || "";
+      return res.ok && /^image\//.test(type) ? await res.blob() : null;
+    } catch (_) {
+      return null;
+    }
   }
 
   // ---- outbox -----------------------------------------------------------------------------------
@@ -388,6 +512,8 @@ export class SyncEngine {
         created_at: item.created_at,
         updated_at: isoNow(now),
         answers: item.answers,
+        supersedes: item.supersedes || null,
+        followups: item.followups || null,
         server_errors: (item.errors || []).filter((e) => e.field !== "uuid"),
       };
       await o.delete("outbox", itemUuid);
@@ -417,7 +543,7 @@ export class SyncEngine {
   async push() {
     const all = await this.db.all("outbox");
     let items = all.filter((i) => (i.state === "waiting" || i.state === "sending") && this.belongsToUser(i))
-      .sort((a, b) => String(a.queued_at).localeCompare(String(b.queued_at)));
+      .sort((a, b) => compareText(a.queued_at, b.queued_at));
     let size = this.batchSize;
     while (items.length) {
       const batch = items.slice(0, size);
@@ -466,12 +592,17 @@ export class SyncEngine {
     }
   }
 
+  /** The item is on the server: it becomes a sent record (its photos stay, see records.js). */
   async moveToSent(item) {
     const record = sentRecord({ ...item, user_id: item.user_id || (this.user && this.user.id) || null }, this.now());
-    await this.db.tx(["outbox", "sent", "photos"], "readwrite", async (o) => {
+    await this.db.tx(["outbox", "sent"], "readwrite", async (o) => {
       await o.delete("outbox", item.uuid);
       await o.put("sent", item.uuid, record);
-      await Promise.all((item.attachments || []).map((a) => o.delete("photos", a.name)));
+      if (record.supersedes) {
+        // The visit it corrects is now superseded on the server; say so before the next pull does.
+        const old = await o.get("sent", record.supersedes);
+        if (old) await o.put("sent", old.uuid, { ...old, superseded_by: record.uuid });
+      }
     });
   }
 
@@ -518,72 +649,79 @@ export class SyncEngine {
       const data = await this.request("GET", `${API}/households?since=${since}&limit=${this.pageSize}`);
       const list = (data && data.households) || [];
       if (!list.length) break;
+      this.status.dataVersion += 1;
+      const last = list.length < this.pageSize; // a short page is the end: no round trip to learn it
       const next = Number.isInteger(data.next) ? data.next : Math.max(since, ...list.map((h) => h.seq || 0));
-      await this.db.tx(["households", "meta"], "readwrite", async (o) => {
-        await Promise.all(list.map((h) => o.put("households", h.id, h)));
-        await o.put("meta", "cursor", next);
-      });
-      if (next <= since) break;
+      // The cursor moves with the last batch: a pull cut short fetches the page again (puts repeat harmlessly).
+      const parts = batches(list);
+      for (const [i, part] of parts.entries()) {
+        await this.db.tx(["households", "meta"], "readwrite", async (o) => {
+          await Promise.all(part.map((h) => o.put("households", h.id, h)));
+          if (i === parts.length - 1) await o.put("meta", "cursor", next);
+        });
+      }
+      if (last || next <= since) break;
       since = next;
     }
   }
 
   /**
-   * Review states of the cadre's own sent items, and each paired household's last visit, from
-   * GET /submissions?household_id= (one request per household, at most MAX_REVIEW_CHECKS a run).
+   * The cadre's own submissions changed since the last pull (GET /submissions?since=SEQ): review
+   * decisions and photos received for sent records, and visits the phone does not hold (sent
+   * from another phone, or before a reinstall) added, so a returned visit is listed and can be
+   * fixed offline. Sent records older than KEEP_SENT_MS are forgotten, unless still to be fixed.
    */
-  async refreshReviews() {
+  async pullSubmissions() {
     if (!this.user) return;
-    const userId = this.user.id;
     const now = this.now();
-    const sent = (await this.db.all("sent")).filter((s) => this.belongsToUser(s));
-    const visits = (await this.db.get("meta", "visits")) || {};
-    const recent = (s) => now - new Date(s.sent_at) < FOLLOW_REVIEWS_MS;
-    const open = sent.filter((s) => recent(s) && (!s.review || s.review.state !== "approved"
-      || s.attachments.some((a) => !a.received && !a.failed)));
-    const expired = sent.filter((s) => now - new Date(s.sent_at) > KEEP_SENT_MS);
-    const stale = (hid) => !visits[hid] || now - new Date(visits[hid].checked_at) > REVIEW_RECHECK_MS;
-    const wanted = [];
-    for (const s of open.sort((a, b) => String(a.checked_at || "").localeCompare(String(b.checked_at || "")))) {
-      if (!wanted.includes(s.household_id)) wanted.push(s.household_id);
-    }
-    const paired = (await this.db.all("households")).filter((h) => (h.cadre_ids || []).includes(userId));
-    for (const h of paired) if (stale(h.id) && !wanted.includes(h.id)) wanted.push(h.id);
-    const updates = new Map();
-    for (const hid of wanted.slice(0, MAX_REVIEW_CHECKS)) {
-      let data;
-      try {
-        data = await this.request("GET", `${API}/submissions?household_id=${encodeURIComponent(hid)}`);
-      } catch (err) {
-        if (err instanceof HttpError && err.status === 404) continue;
-        throw err;
+    let since = (await this.db.get("meta", "submissionsCursor")) || 0;
+    for (let page = 0; page < 100000; page++) {
+      const data = await this.request("GET", `${API}/submissions?since=${since}&limit=${SUBMISSIONS_PAGE}`);
+      const list = (data && data.submissions) || [];
+      if (!list.length) break;
+      this.status.dataVersion += 1;
+      const last = list.length < SUBMISSIONS_PAGE;
+      const next = Number.isInteger(data.next) ? data.next : Math.max(since, ...list.map((s) => s.seq || 0));
+      const parts = batches(list.filter((sub) => sub && sub.uuid));
+      if (!parts.length) await this.db.put("meta", "submissionsCursor", next);
+      for (const [i, part] of parts.entries()) {
+        await this.db.tx(["sent", "meta"], "readwrite", async (o) => {
+          for (const sub of part) {
+            const record = sentFromServer(await o.get("sent", sub.uuid), sub, now);
+            if (!expired(record, now)) await o.put("sent", sub.uuid, record);
+          }
+          if (i === parts.length - 1) await o.put("meta", "submissionsCursor", next);
+        });
       }
-      const subs = (data && data.submissions) || [];
-      let last = null;
-      for (const s of subs) {
-        if (s.form === "household_visit") {
-          const d = (s.answers && s.answers.visit_date) || String(s.created_at || "").slice(0, 10);
-          if (d && (!last || d > last)) last = d;
-        }
-        const mine = sent.find((x) => x.uuid === s.uuid);
-        if (mine) {
-          const received = new Map((s.attachments || []).map((a) => [a.name, !!a.received]));
-          updates.set(s.uuid, {
-            ...mine,
-            review: s.review || mine.review,
-            attachments: mine.attachments.map((a) => ({ ...a, received: received.get(a.name) || false })),
-            checked_at: isoNow(now),
-          });
-        }
-      }
-      visits[hid] = { last_visit: last, count: subs.length, checked_at: isoNow(now) };
+      if (last || next <= since) break;
+      since = next;
     }
-    await this.db.tx(["sent", "meta"], "readwrite", async (o) => {
-      await Promise.all(expired.map((s) => o.delete("sent", s.uuid)));
-      await Promise.all([...updates.values()].map((s) => o.put("sent", s.uuid, s)));
-      await o.put("meta", "visits", visits);
-    });
+    const old = (await this.db.all("sent")).filter((s) => expired(s, now));
+    if (old.length) await this.db.tx("sent", "readwrite", (o) => Promise.all(old.map((s) => o.delete("sent", s.uuid))));
   }
+
+  /**
+   * Thumbnails of returned visits whose photos this phone never had (sent from another phone, or
+   * before a reset), so the returned list shows them offline. A few per sync; failures wait.
+   */
+  async fetchReturnedThumbnails() {
+    const returned = (await this.db.all("sent")).filter((s) => s.review && s.review.state === "has_issues" && !s.superseded_by);
+    let budget = THUMBS_PER_SYNC;
+    for (const record of returned) {
+      for (const att of record.attachments || []) {
+        if (budget <= 0 || !att.received) continue;
+        if ((await this.db.get("photos", thumbKey(att.name))) || (await this.db.get("photos", att.name))) continue;
+        budget -= 1;
+        const blob = await this.fetchPhoto(record.uuid, att.name, { thumb: true });
+        if (blob) await this.db.put("photos", thumbKey(att.name), blob);
+      }
+    }
+  }
+}
+
+function expired(record, now) {
+  const toFix = record.review && record.review.state === "has_issues" && !record.superseded_by;
+  return !toFix && now - new Date(record.sent_at || 0) > KEEP_SENT_MS;
 }
 
 /** A short {zh, en} description of why a sync failed, for the status line. */

@@ -42,5 +42,26 @@ export function daysSince(iso, now = new Date()) {
 
 export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
+/** Field paths as the server may spell them ("members[0].name", "members/0/name") -> "members.0.name". */
+export function normalizePath(field) {
+  if (field === null || field === undefined) return "";
+  return String(field).replace(/\[(\d+)\]/g, ".$1").replace(/\//g, ".").replace(/^\./, "");
+}
+
+/** The phone's calendar day as YYYY-MM-DD (conditions.js's todayISO is the same, for the evaluator). */
+export function localDate(now = new Date()) {
+  return `${String(now.getFullYear()).padStart(4, "0")}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
+}
+
 /** Deep copy of JSON-like data (drafts and answers). */
 export const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+
+/**
+ * Compares two texts by code point: ISO dates and times, ids. (localeCompare goes through the
+ * locale's collation tables: slow on a cheap phone, and ISO strings need none of it.)
+ */
+export const compareText = (a, b) => {
+  const x = String(a ?? "");
+  const y = String(b ?? "");
+  return x < y ? -1 : x > y ? 1 : 0;
+};

@@ -83,18 +83,57 @@ def open_new_form(page, base, household_id, form):
     page.wait_for_selector("[data-action=submit]")
 
 
+# ---- forms in sections: one section shows at a time; the others' inputs stay in the page --------
+
+def current_section(page):
+    return page.get_attribute("form.form", "data-section")
+
+
+def section_of(page, field):
+    """The section holding the input named `field` (None on a form without sections)."""
+    return page.evaluate("""(name) => { const el = document.querySelector(`[name="${name}"]`);
+        const s = el && el.closest('section.form-section'); return s ? s.dataset.section : null; }""", field)
+
+
+def open_section(page, section):
+    """Jumps to a section the way a cadre does: the list of all sections, then the section."""
+    if section is None or current_section(page) == section:
+        return
+    if page.get_attribute("details.section-menu", "open") is None:
+        page.click("details.section-menu > summary")
+    page.click(f"[data-action=goto-section][data-section={section}]")
+    page.wait_for_selector(f"form.form[data-section={section}]")
+
+
+def show(page, field):
+    """Opens the section of `field` so the cadre (and Playwright) can reach its input."""
+    open_section(page, section_of(page, field))
+
+
+def fill(page, field, value):
+    show(page, field)
+    page.fill(f"[name='{field}']", value)
+
+
+def check(page, field, value):
+    show(page, field)
+    page.check(f"input[name='{field}'][value='{value}']")
+
+
 def small_jpeg(path, color=(120, 160, 90)):
     Image.new("RGB", (64, 48), color).save(path, "JPEG", quality=85)
     return str(path)
 
 
 def add_photo(page, field, jpeg_path):
+    show(page, field)
     page.set_input_files(f"input[name={field}]", jpeg_path)
     page.wait_for_selector(f"#f-{field} .photo-preview img")
 
 
 def sign(page, field="signature"):
     """Draws two strokes on the signature pad and waits until the app stored the drawing."""
+    show(page, field)
     pad = page.locator(f"#f-{field} canvas.sig-pad")
     pad.scroll_into_view_if_needed()
     box = pad.bounding_box()
@@ -113,6 +152,7 @@ def sign(page, field="signature"):
 
 
 def add_member(page, index, member):
+    show(page, "family_changes")
     page.click("[data-action=add-repeat][data-repeat=members]")
     page.fill(f"input[name='members.{index}.name']", member["name"])
     page.fill(f"input[name='members.{index}.relation']", member["relation"])
@@ -122,18 +162,19 @@ def add_member(page, index, member):
 
 
 def fill_visit(page, *, visit_type="home", present="户主本人", topics=("income_jobs",),
-               changes=("none",), members=(), photo=None, signature=False):
-    """Fills the household visit form; `members` is the full member list (when changes != none)."""
-    page.fill("input[name=visit_date]", VISIT_DATE)
-    page.check(f"input[name=visit_type][value={visit_type}]")
-    page.fill("input[name=present]", present)
+               changes=("none",), members=(), photo=None, signature=False, visit_date=VISIT_DATE):
+    """Fills the household visit form, section by section; `members` is the full member list
+    (when changes != none)."""
+    fill(page, "visit_date", visit_date)
+    check(page, "visit_type", visit_type)
+    fill(page, "present", present)
     for topic in topics:
-        page.check(f"input[name=topics][value={topic}]")
+        check(page, "topics", topic)
     for change in changes:
-        page.check(f"input[name=family_changes][value={change}]")
+        check(page, "family_changes", change)
     for i, member in enumerate(members):
         add_member(page, i, member)
-    page.check("input[name=risk][value=no]")
+    check(page, "risk", "no")
     if photo:
         add_photo(page, "photo_1", photo)
     if signature:
@@ -183,3 +224,34 @@ def set_faults(client, **counts):
     status, body = client.call("POST", "/api/v1/_test/faults", counts)
     assert status == 200, body
     return body
+
+
+def cadre_client(server, username="cadre1"):
+    """A cadre talking to the server directly (what another phone of theirs would send)."""
+    from tests.live import Client
+    c = Client(server.url)
+    status, body = c.login(username, PASSWORD)
+    assert status == 200, body
+    return c
+
+
+def post_visit(client, household_id, visit_date, *, followups=(), promises=(), present="户主本人"):
+    """Sends a household visit (form version 2) straight to the server; returns its uuid."""
+    import uuid
+    answers = {"visit_date": visit_date, "visit_type": "home", "present": present,
+               "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}
+    if followups:
+        answers["followups"] = [{"action": a, "due_date": d} for a, d in followups]
+    if promises:
+        answers["promises"] = [{"followup_id": i, "status": s, "note": n} for i, s, n in promises]
+    item = {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2,
+            "household_id": household_id, "created_at": f"{visit_date}T09:00:00+08:00", "answers": answers}
+    status, body = client.call("POST", "/api/v1/submissions", {"submissions": [item]})
+    assert status == 200 and body["results"][0]["status"] == "created", body
+    return item["uuid"]
+
+
+def goto(page, base, route):
+    """Opens an app route (works offline once the service worker controls the page)."""
+    page.goto(f"{base}/app/#{route}")
+    page.wait_for_selector("#main .page-title")

@@ -2,9 +2,10 @@
 and syncs; the server holds exactly that visit, its files, and the household's new member list.
 Also: the phone's own checks show next to the field, and the PV form computes its output live."""
 
-from tests.browser.phone_steps import (VISIT_DATE, add_member, add_photo, log_in, open_new_form,
-                                       open_page, press_sync, server_household, server_submission,
-                                       server_submissions, sign, small_jpeg, submit, wait_pending)
+from tests.browser.phone_steps import (VISIT_DATE, add_member, add_photo, check, fill, log_in,
+                                       open_new_form, open_page, press_sync, server_household,
+                                       server_submission, server_submissions, show, sign,
+                                       small_jpeg, submit, wait_pending)
 
 MEMBERS = [
     {"name": "张青山", "relation": "户主", "sex": "male", "birth_year": 1968},
@@ -27,20 +28,21 @@ def test_visit_with_members_photo_and_signature_reaches_the_server(server, launc
 
     page.fill("input[name=visit_date]", VISIT_DATE)
     page.locator("#f-visit_date .field-error").wait_for(state="hidden")
-    page.check("input[name=visit_type][value=home]")
-    page.fill("input[name=present]", "户主本人、孙女")
-    page.check("input[name=topics][value=income_jobs]")
-    page.check("input[name=topics][value=pv]")
+    check(page, "visit_type", "home")
+    fill(page, "present", "户主本人、孙女")
+    check(page, "topics", "income_jobs")
+    check(page, "topics", "pv")
+    show(page, "family_changes")
     assert page.locator("#f-members").is_hidden()  # only relevant when the family changed
-    page.check("input[name=family_changes][value=birth]")
+    check(page, "family_changes", "birth")
     page.locator("#f-members").wait_for(state="visible")
     add_member(page, 0, MEMBERS[0])
     add_member(page, 1, {**MEMBERS[1], "birth_year": None})  # the year is left out for now
-    page.check("input[name=risk][value=no]")
+    check(page, "risk", "no")
     add_photo(page, "photo_1", small_jpeg(tmp_path / "visit.jpg"))
     sign(page)
 
-    # The missing year inside the repeat is named beside that very input.
+    # The missing year inside the repeat is named beside that very input (its section opens).
     page.click("[data-action=submit]")
     year_error = page.locator("#f-members-1-birth_year .field-error")
     year_error.wait_for(state="visible")
@@ -85,8 +87,9 @@ def test_pv_form_computes_the_yearly_output_live(server, launch_phone):
     open_new_form(page, server.url, "v1-0002", "pv_enrollment")
     output = page.locator("input[name=expected_kwh_year]")
     assert output.is_hidden()  # relevant only once the household consents
-    page.check("input[name=interested][value=yes]")
-    page.check("input[name=consent][value=yes]")
+    check(page, "interested", "yes")
+    check(page, "consent", "yes")
+    show(page, "expected_kwh_year")
     output.wait_for(state="visible")
     page.fill("input[name=capacity_kw]", "8.5")
     assert output.input_value() == "9350"  # 8.5 kW x 1100 kWh per kW (the server's setting)

@@ -43,6 +43,16 @@ export class FakeServer {
     this.forms = [VISIT_FORM];
   }
 
+  /** A supervisor's decision, as POST /submissions/<uuid>/review records it. */
+  review(subUuid, { state, comment = "", fields = {} }) {
+    const sub = this.submissions.get(subUuid);
+    this.seq += 1;
+    const decision = { state, comment, fields, by: "super", at: "2024-05-07T09:00:00+08:00" };
+    sub.review = { ...decision, history: [...(sub.review.history || []), decision] };
+    sub.seq = this.seq;
+    return sub.review;
+  }
+
   putHousehold(h) {
     this.seq += 1;
     this.households.set(h.id, { version: 1, cadre_ids: [this.user.id], ...h, seq: this.seq });
@@ -122,9 +132,15 @@ export class FakeServer {
         this.seq += 1;
         this.submissions.set(item.uuid, {
           ...item, fingerprint: this.fingerprint(item), cadre_id: this.user.id, seq: this.seq,
+          received_at: "2024-05-06T08:00:00+08:00",
           attachments: (item.attachments || []).map((a) => ({ ...a, received: false })),
-          review: { state: "received", comments: [] },
+          review: { state: "received", comment: "", fields: {}, by: null, at: null, history: [] },
         });
+        const old = item.supersedes && this.submissions.get(item.supersedes);
+        if (old) {
+          this.seq += 1;
+          Object.assign(old, { superseded_by: item.uuid, seq: this.seq });
+        }
         return { uuid: item.uuid, status: "created", errors: [] };
       });
       return json(200, { results });
@@ -145,7 +161,20 @@ export class FakeServer {
       this.files.set(`${m[1]}/${att.name}`, bytes);
       const already = att.received;
       att.received = true;
+      this.seq += 1;
+      sub.seq = this.seq;
       return json(200, { status: already ? "duplicate" : "stored", name: att.name });
+    }
+    if (m && method === "GET") {
+      const bytes = this.files.get(`${m[1]}/${decodeURIComponent(m[2])}`);
+      return bytes ? new Response(bytes, { status: 200, headers: { "Content-Type": "image/jpeg" } }) : json(404, { error: "not_found" });
+    }
+    if (path === "/api/v1/submissions" && method === "GET" && u.searchParams.has("since")) {
+      const since = Number(u.searchParams.get("since"));
+      const limit = Number(u.searchParams.get("limit") || 200);
+      const page = [...this.submissions.values()].filter((s) => s.seq > since && s.cadre_id === this.user.id)
+        .sort((a, b) => a.seq - b.seq).slice(0, limit).map(({ fingerprint, ...s }) => structuredClone(s));
+      return json(200, { submissions: page, next: page.length ? page[page.length - 1].seq : since });
     }
     if (path === "/api/v1/submissions" && method === "GET") {
       const hid = u.searchParams.get("household_id");

@@ -8,6 +8,9 @@ import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 import { STRINGS } from "../../static/js/i18n.js";
+import { EN } from "../../static/js/i18n-en.js";
+
+STRINGS.en = EN; // fetched by the app only when a phone reads English
 
 const STATIC = fileURLToPath(new URL("../../static/", import.meta.url));
 const read = (rel) => readFileSync(`${STATIC}${rel}`, "utf8");
@@ -87,12 +90,46 @@ test("the manifest's icons exist at their declared sizes", () => {
   }
 });
 
-test("the shell preloads the modules of the first screen, so a slow network fetches them at once", () => {
-  const html = read("index.html");
-  const lazy = new Set(["form.js", "media.js"]); // imported when a form opens (precached all the same)
-  for (const f of jsFiles) {
-    const preloaded = html.includes(`<link rel="modulepreload" href="/app/js/${f}">`);
-    assert.equal(preloaded, !lazy.has(f), `${f} ${lazy.has(f) ? "is loaded lazily" : "should be preloaded"}`);
+/** The modules a module imports statically (import ... from "./x.js"; export ... from "./x.js"). */
+function staticImports(file) {
+  const src = read(`js/${file}`);
+  return [...src.matchAll(/^(?:import|export)\s[^;]*?from\s+"\.\/([\w-]+\.js)";/gm)].map((m) => m[1]);
+}
+
+function closure(roots) {
+  const seen = new Set();
+  const todo = [...roots];
+  while (todo.length) {
+    const f = todo.pop();
+    if (seen.has(f)) continue;
+    seen.add(f);
+    todo.push(...staticImports(f));
   }
-  assert.doesNotMatch(read("js/app.js"), /^import .* from "\.\/(form|media)\.js";$/m);
+  return seen;
+}
+
+test("the shell preloads exactly the home screen's import graph, so no module waits for another", () => {
+  const html = read("index.html");
+  const preloaded = new Set([...html.matchAll(/<link rel="modulepreload" href="\/app\/js\/([\w-]+\.js)"[^>]*>/g)].map((m) => m[1]));
+  assert.deepEqual([...preloaded].sort(), [...closure(["app.js"])].sort());
+});
+
+test("modules loaded on demand come with everything they import, fetched side by side", () => {
+  const eager = closure(["app.js"]);
+  // Every line of any module that imports on demand: what it imports together.
+  const lazyLines = jsFiles.flatMap((f) => read(`js/${f}`).split("\n")).filter((l) => /import\("\.\/[\w-]+\.js"\)/.test(l));
+  assert.ok(lazyLines.length >= 4, "screens other than Today are loaded when first opened");
+  for (const line of lazyLines) {
+    const together = new Set([...line.matchAll(/import\("\.\/([\w-]+\.js)"\)/g)].map((m) => m[1]));
+    for (const mod of together) {
+      assert.ok(!eager.has(mod), `${mod} is imported statically too`);
+      for (const dep of closure([mod])) {
+        assert.ok(eager.has(dep) || together.has(dep), `${mod} needs ${dep}: preload it or import it beside ${mod} (a chain of round trips otherwise)`);
+      }
+    }
+  }
+  for (const f of jsFiles) {
+    const reachable = eager.has(f) || lazyLines.some((l) => l.includes(`import("./${f}")`));
+    assert.ok(reachable, `${f} is neither imported by the app nor loaded on demand`);
+  }
 });

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 
 import { MemoryDatabase } from "../../static/js/db.js";
+import { collectPhotos, thumbKey } from "../../static/js/records.js";
 import { SyncEngine, backoffDelay, wireItem } from "../../static/js/sync.js";
 import { FakeServer, FakeTimers, VISIT_FORM } from "./fake-server.js";
 
@@ -212,7 +213,7 @@ test("an expired CSRF token is fetched again and the push retried", async () => 
   assert.ok(ctx.server.log.includes("GET /api/v1/csrf"));
 });
 
-test("photos upload with their checksums, resume after an interruption, and are freed once sent", async () => {
+test("photos upload with their checksums, resume after an interruption, and stay until approved", async () => {
   const ctx = setup();
   const p1 = new Blob([Buffer.from("\xff\xd8\xff first photo", "latin1")], { type: "image/jpeg" });
   const p2 = new Blob([Buffer.from("\xff\xd8\xff second photo", "latin1")], { type: "image/jpeg" });
@@ -239,9 +240,18 @@ test("photos upload with their checksums, resume after an interruption, and are 
   const puts = ctx.server.log.filter((l) => l.startsWith("PUT")).slice(putsBefore);
   assert.deepEqual(puts, [`PUT /api/v1/submissions/${d.id}/attachments/photo_2-bbbb.jpg`], "only the missing photo");
   assert.equal(await ctx.db.get("outbox", d.id), undefined);
-  assert.equal(await ctx.db.get("photos", "photo_1-aaaa.jpg"), undefined);
   assert.equal(ctx.server.files.size, 2);
   assert.equal(ctx.engine.status.pending, 0);
+  assert.deepEqual((await ctx.db.get("sent", d.id)).attachments.map((a) => a.received), [true, true]);
+
+  // Kept while the supervisor may still return the visit; freed once it is approved.
+  await ctx.db.put("photos", thumbKey("photo_1-aaaa.jpg"), p1);
+  assert.deepEqual(await collectPhotos(ctx.db, T0), []);
+  assert.ok(await ctx.db.get("photos", "photo_1-aaaa.jpg"));
+  ctx.server.review(d.id, { state: "approved" });
+  await ctx.engine.run();
+  assert.deepEqual((await collectPhotos(ctx.db, T0)).sort(), ["photo_1-aaaa.jpg", "photo_2-bbbb.jpg"]);
+  assert.ok(await ctx.db.get("photos", thumbKey("photo_1-aaaa.jpg")), "the thumbnail stays with the sent visit");
 });
 
 test("a missing photo blocks the submission on the phone (nothing half-declared is queued)", async () => {
@@ -271,8 +281,8 @@ test("households are pulled page by page from the stored cursor", async () => {
   const pulls = ctx.server.log.filter((l) => l.startsWith("GET /api/v1/households"));
   assert.deepEqual(pulls, [
     "GET /api/v1/households?since=0&limit=2", "GET /api/v1/households?since=2&limit=2",
-    "GET /api/v1/households?since=4&limit=2", "GET /api/v1/households?since=5&limit=2",
-  ]);
+    "GET /api/v1/households?since=4&limit=2",
+  ], "a short page is the last: no request to learn that the next is empty");
   ctx.server.putHousehold({ ...households[2], head_name: "改名了", version: 2 });
   await ctx.engine.run();
   assert.equal((await ctx.db.get("households", "v1-0003")).head_name, "改名了");
@@ -288,19 +298,49 @@ test("form definitions are downloaded once per version and available offline", a
   assert.equal(await ctx.engine.formDefinition("nope"), null);
 });
 
-test("review states of sent items and the household's last visit are fetched", async () => {
+test("review decisions are pulled by cursor; a returned visit the phone never held is added", async () => {
   const ctx = setup();
   const d = draft({ visit_date: "2024-05-01" });
   await queue(ctx, d);
   await ctx.engine.run();
-  const stored = ctx.server.submissions.get(d.id);
-  stored.review = { state: "has_issues", comments: [{ by: "sup", at: "2024-05-07", text: "照片不清楚" }] };
+  ctx.server.review(d.id, { state: "has_issues", comment: "照片不清楚", fields: { present: "写全名" } });
+  // A visit sent from another phone, returned too.
+  ctx.server.submissions.set("other-phone-visit", {
+    uuid: "other-phone-visit", form: "household_visit", form_version: 1, household_id: HOUSEHOLD.id,
+    created_at: "2024-04-01T08:00:00Z", received_at: "2024-04-01T09:00:00+08:00", cadre_id: "cadre1",
+    answers: { visit_date: "2024-04-01", present: "户主", risk: "no" }, attachments: [], seq: ++ctx.server.seq,
+    review: { state: "has_issues", comment: "补充收入", fields: {}, by: "super", at: "2024-04-02", history: [] },
+  });
+  const pullsBefore = ctx.server.log.length;
   await ctx.engine.run();
+  const pulls = ctx.server.log.slice(pullsBefore).filter((l) => l.startsWith("GET /api/v1/submissions"));
+  assert.deepEqual(pulls, ["GET /api/v1/submissions?since=2&limit=200"]);
+  assert.ok(!ctx.server.log.some((l) => l.includes("household_id=")), "no request per household");
   const sent = await ctx.db.get("sent", d.id);
   assert.equal(sent.review.state, "has_issues");
-  assert.equal(sent.review.comments[0].text, "照片不清楚");
-  const visits = await ctx.db.get("meta", "visits");
-  assert.equal(visits[HOUSEHOLD.id].last_visit, "2024-05-01");
+  assert.equal(sent.review.comment, "照片不清楚");
+  assert.deepEqual(sent.review.fields, { present: "写全名" });
+  const other = await ctx.db.get("sent", "other-phone-visit");
+  assert.equal(other.review.state, "has_issues");
+  assert.equal(other.answers.present, "户主");
+  assert.equal(await ctx.db.get("meta", "submissionsCursor"), 4);
+});
+
+test("a correction is sent with supersedes and the returned visit becomes superseded", async () => {
+  const ctx = setup();
+  const d = draft();
+  await queue(ctx, d);
+  await ctx.engine.run();
+  ctx.server.review(d.id, { state: "has_issues", comment: "在场人员写全名" });
+  await ctx.engine.run();
+  const fix = draft({ present: "户主张三" }, { supersedes: d.id });
+  const item = await queue(ctx, fix);
+  assert.equal(wireItem(item).supersedes, d.id);
+  await ctx.engine.run();
+  assert.equal(ctx.server.submissions.get(fix.id).supersedes, d.id);
+  assert.equal(ctx.server.submissions.get(d.id).superseded_by, fix.id);
+  assert.equal((await ctx.db.get("sent", d.id)).superseded_by, fix.id);
+  assert.equal((await ctx.db.get("sent", fix.id)).supersedes, d.id);
 });
 
 test("another cadre logging in on the phone replaces the households, not the outbox", async () => {
@@ -340,4 +380,25 @@ test("offline by the browser's account: no request, the status says offline", as
   assert.equal(ctx.server.log.length, 0);
   assert.equal(ctx.engine.status.offline, true);
   assert.equal(ctx.engine.status.pending, 1);
+});
+
+test("a visit returned from another phone brings its photo thumbnails, for the returned list offline", async () => {
+  const ctx = setup();
+  const bytes = Buffer.from("\xff\xd8\xff elsewhere", "latin1");
+  ctx.server.submissions.set("elsewhere", {
+    uuid: "elsewhere", form: "household_visit", form_version: 1, household_id: HOUSEHOLD.id, cadre_id: "cadre1",
+    created_at: "2024-04-01T08:00:00Z", received_at: "2024-04-01T09:00:00+08:00", seq: ++ctx.server.seq,
+    answers: { visit_date: "2024-04-01", present: "户主", risk: "no", photo_1: "photo_1-far.jpg" },
+    attachments: [{ name: "photo_1-far.jpg", sha256: "x", size: bytes.length, type: "image/jpeg", received: true }],
+    review: { state: "has_issues", comment: "补拍", fields: {}, by: "super", at: "2024-04-02", history: [] },
+  });
+  ctx.server.files.set("elsewhere/photo_1-far.jpg", bytes);
+  await ctx.engine.run();
+  const thumb = await ctx.db.get("photos", thumbKey("photo_1-far.jpg"));
+  assert.ok(thumb, "a thumbnail fetched from the server");
+  assert.deepEqual(Buffer.from(await thumb.arrayBuffer()), bytes);
+  assert.equal(await ctx.db.get("photos", "photo_1-far.jpg"), undefined, "the full photo only when fixing");
+  const gets = ctx.server.log.filter((l) => l.includes("/attachments/"));
+  await ctx.engine.run();
+  assert.equal(ctx.server.log.filter((l) => l.includes("/attachments/")).length, gets.length, "fetched once");
 });

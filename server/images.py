@@ -1,0 +1,99 @@
+"""Photos and signatures from phones, read without trusting their headers' promises.
+
+A 13000×13000 PNG fits in 657 KB and takes 500 MB to decode, so nothing here decodes an image
+whole before its pixel count is known: Pillow's `Image.open` reads the header only; past
+`MAX_PIXELS` an image is refused (on upload) or printed as a placeholder (in a profile). Within the
+budget a JPEG is decoded at 1/2–1/8 scale by `draft()`, so a print costs the printed size, not the
+photo's. Phones downscale photos before upload, so the budget only ever stops abuse. Nothing here
+knows Flask.
+"""
+
+import io
+import warnings
+
+MAX_PIXELS = 40_000_000   # about a 7700×5200 photo; phones send 2–3 megapixels
+FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+
+
+class ImageRefused(Exception):
+    """`reason` is "too_large" (pixel count past the budget) or "unreadable"."""
+
+    def __init__(self, reason, detail=""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def _open(source):
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+    except Image.DecompressionBombError as e:  # past twice Pillow's own limit: too large for us too
+        raise ImageRefused("too_large", str(e)) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ImageRefused("unreadable", str(e)) from None
+
+
+def _check_pixels(im, max_pixels):
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise ImageRefused("unreadable", "no pixels")
+    if width * height > max_pixels:
+        raise ImageRefused("too_large", f"{width}x{height}")
+
+
+def pixel_size(source):
+    """(width, height) from the header alone."""
+    im = _open(source)
+    try:
+        return im.size
+    finally:
+        im.close()
+
+
+def check_upload(data, declared_type, max_pixels=MAX_PIXELS):
+    """Refuse (ImageRefused) an upload that is not a readable image of the declared type within the
+    pixel budget. Costs the header, plus for a JPEG a decode at 1/8 scale (its scan data is read
+    through, so a truncated file is caught) and for a PNG the chunk checksums up to IEND."""
+    im = _open(data)
+    try:
+        if im.format != FORMATS.get(declared_type):
+            raise ImageRefused("unreadable", f"{im.format} is not {declared_type}")
+        _check_pixels(im, max_pixels)
+        try:
+            if im.format == "JPEG":
+                im.draft(im.mode if im.mode in ("L", "RGB") else "RGB",
+                         (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+                im.load()
+            else:
+                im.verify()
+        except Exception as e:  # Pillow's decoders raise many kinds for broken data
+            raise ImageRefused("unreadable", str(e)) from None
+    finally:
+        im.close()
+
+
+def thumbnail(path, max_side, max_pixels=MAX_PIXELS):
+    """The image at `path` no larger than max_side×max_side, upright (EXIF), in RGB or RGBA.
+    Raises ImageRefused past the pixel budget or when it cannot be decoded."""
+    from PIL import ImageOps
+    im = _open(path)
+    try:
+        _check_pixels(im, max_pixels)
+        try:
+            if im.format == "JPEG":
+                im.draft("RGB", (max_side, max_side))  # decoded at 1/2..1/8 scale, never larger
+            im.load()
+            out = ImageOps.exif_transpose(im)
+            out.thumbnail((max_side, max_side))
+            if out.mode not in ("RGB", "RGBA"):
+                out = out.convert("RGBA" if "A" in out.getbands() or "transparency" in out.info
+                                  else "RGB")
+            return out
+        except ImageRefused:
+            raise
+        except Exception as e:
+            raise ImageRefused("unreadable", str(e)) from None
+    finally:
+        im.close()

@@ -1,0 +1,170 @@
+"""Image bombs (issue 9 #8): a 13000×13000 PNG of a few hundred KB is refused on upload by its
+header, and one already on disk prints as a placeholder, quickly and without decoding it."""
+
+import functools
+import hashlib
+import io
+import os
+import struct
+import time
+import uuid
+import zlib
+
+import pytest
+from PIL import Image
+
+from server import images
+from server.records import submissions
+from server.store import get_store
+
+
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@functools.lru_cache(maxsize=None)
+def png_bomb(width=13000, height=13000):
+    """A real, complete PNG: every pixel black, so it compresses ~1000:1."""
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)
+    block = row * 500
+    parts = [comp.compress(block) for _ in range(height // 500)]
+    parts.append(comp.compress(row * (height % 500)))
+    parts.append(comp.flush())
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b""))
+
+
+def jpeg(size=(64, 48)):
+    out = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def peak_rss_reset():
+    """Reset this process's peak RSS (Linux: clear_refs 5) so a later peak measures what came after."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pytest.skip("cannot reset the peak RSS here")
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    pytest.skip("no VmHWM")
+
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+
+def visit_with(name, data, mime):
+    return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2,
+            "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
+            "answers": {"visit_date": "2026-05-01", "visit_type": "home", "present": "户主本人",
+                        "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no",
+                        "photo_1": name},
+            "attachments": [{"name": name, "sha256": hashlib.sha256(data).hexdigest(),
+                             "size": len(data), "type": mime}]}
+
+
+def upload(api, item, name, data):
+    return api.put(f"/api/v1/submissions/{item['uuid']}/attachments/{name}", data=data,
+                   headers={"X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+                            "Content-Type": "application/octet-stream"})
+
+
+def test_the_bomb_is_a_small_file_claiming_169_megapixels():
+    bomb = png_bomb()
+    assert len(bomb) < 700 * 1024
+    assert images.pixel_size(bomb) == (13000, 13000)
+
+
+def test_a_png_bomb_is_refused_at_upload_by_its_header_without_big_memory(app, api):
+    bomb = png_bomb()
+    api.login("cadre1")
+    item = visit_with("photo_1.png", bomb, "image/png")
+    assert api.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]["status"] == "created"
+    base = rss_mb()
+    peak_rss_reset()
+    started = time.perf_counter()
+    r = upload(api, item, "photo_1.png", bomb)
+    seconds = time.perf_counter() - started
+    grew = peak_rss_mb() - base
+    assert r.status_code == 413 and r.get_json()["error"] == "image_too_large"
+    assert "40" in r.get_json()["message_en"]
+    assert seconds < 2, seconds
+    assert grew < 60, f"peak RSS grew {grew:.0f} MB (decoding it whole would take 169 MB)"
+    stored = api.get(f"/api/v1/submissions/{item['uuid']}").get_json()
+    assert stored["complete"] is False                                  # kept, still waiting
+    assert not os.path.exists(os.path.join(app.config["FILES_DIR"], "attachments", item["uuid"],
+                                           "photo_1.png"))
+
+
+def test_undecodable_images_are_refused_and_good_ones_stored(api):
+    api.login("cadre1")
+    good = jpeg()
+    truncated = good[: len(good) // 2]
+    for data, expected in ((truncated, 415), (good, 200)):
+        item = visit_with("p.jpg", data, "image/jpeg")
+        api.post("/api/v1/submissions", {"submissions": [item]})
+        r = upload(api, item, "p.jpg", data)
+        assert r.status_code == expected, r.get_json()
+        if expected == 415:
+            assert r.get_json()["error"] == "image_unreadable"
+    png = io.BytesIO()
+    Image.new("RGBA", (300, 100), (0, 0, 0, 0)).save(png, "PNG")
+    broken_png = bytearray(png.getvalue())
+    broken_png[60] ^= 0xFF                                                # a checksum no longer holds
+    item = visit_with("s.png", bytes(broken_png), "image/png")
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    assert upload(api, item, "s.png", bytes(broken_png)).status_code == 415
+
+
+def test_a_bomb_already_on_disk_is_not_decoded_when_shrinking(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_bomb())
+    base = rss_mb()
+    peak_rss_reset()
+    started = time.perf_counter()
+    with pytest.raises(images.ImageRefused) as refused:
+        images.thumbnail(str(path), 520)
+    assert refused.value.reason == "too_large"
+    assert time.perf_counter() - started < 1
+    assert peak_rss_mb() - base < 40
+
+
+def test_a_large_jpeg_within_the_budget_is_decoded_at_a_fraction_of_its_size(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (6000, 4000), (10, 200, 90)).save(path, "JPEG")     # 24 MP, 72 MB decoded whole
+    base = rss_mb()
+    peak_rss_reset()
+    im = images.thumbnail(str(path), 520)
+    assert max(im.size) == 520
+    assert peak_rss_mb() - base < 30, "draft() should decode it at 1/8 scale"
+
+
+def test_a_bomb_on_disk_prints_fast_with_a_placeholder(app, api):
+    """A bomb that reached the attachments folder before the upload check existed."""
+    from tests.test_printing import pdf_text
+    api.login("cadre1")
+    bomb = png_bomb()
+    item = visit_with("photo_1.png", bomb, "image/png")
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    with app.app_context():
+        doc = submissions.find(get_store(), item["uuid"])
+        submissions.store_attachment(app.config["FILES_DIR"], doc, "photo_1.png", bomb, get_store())
+    started = time.perf_counter()
+    r = api.get("/households/v1-0001/profile.pdf")
+    seconds = time.perf_counter() - started
+    assert r.status_code == 200
+    text = pdf_text(r.data)
+    assert "照片缺失或无法读取" in text
+    assert seconds < 20, seconds            # the print itself; the photo costs only its header

@@ -1,0 +1,86 @@
+"""Print floods (issue 9 #8): single profiles wait for the print workers in a bounded lane. While
+the lane is full, other requests are answered at once and an extra print gets 503 + Retry-After.
+
+"Slow" is made deterministic with the test gate (JIEDUI_TEST_PRINT_GATE, honoured only with
+JIEDUI_TEST_FAULTS=1): each admitted print reads one byte from a FIFO before rendering, so the
+test holds them exactly as long as it wants and releases them by writing bytes.
+"""
+
+import os
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.live import Client, LiveServer, seed
+
+
+@pytest.fixture
+def gated_server(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    seed(data)
+    gate = str(tmp_path / "gate")
+    os.mkfifo(gate)
+    writer = os.open(gate, os.O_RDWR)   # held open: readers block in read(), not in open()
+    server = LiveServer(data, extra_env={"JIEDUI_TEST_FAULTS": "1", "JIEDUI_TEST_PRINT_GATE": gate,
+                                         "JIEDUI_PRINT_QUEUE": "2", "JIEDUI_PRINT_WORKERS": "1",
+                                         "JIEDUI_PRINT_PRERENDER": "0"}).start()
+    try:
+        yield server, writer
+    finally:
+        os.write(writer, b"x" * 64)       # never leave a request thread stuck behind the gate
+        os.close(writer)
+        server.stop()
+
+
+def fetch(client, path, timeout=120):
+    """(status, headers, body) of a GET, whatever the status."""
+    try:
+        with client.opener.open(urllib.request.Request(client.base + path), timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_a_print_flood_fills_the_lane_and_the_server_keeps_answering(gated_server):
+    server, gate = gated_server
+    answers = queue.Queue()
+
+    def print_one(household):
+        c = Client(server.url)
+        c.login("cadre1", PASSWORD)
+        answers.put(fetch(c, f"/households/{household}/profile.pdf"))
+
+    # eight prints at once (as many as waitress has threads): two fit the lane and wait at the gate
+    threads = [threading.Thread(target=print_one, args=(f"v1-000{1 + i % 3}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    refused = [answers.get(timeout=60) for _ in range(6)]          # six answered without waiting
+    assert [status for status, _, _ in refused] == [503] * 6
+    assert all(int(headers["Retry-After"]) > 0 for _, headers, _ in refused)
+    assert all("服务器正忙".encode() in body for _, _, body in refused)   # a page that says so
+
+    other = Client(server.url)
+    started = time.perf_counter()
+    status, body = other.call("GET", "/api/v1/csrf", timeout=10)
+    assert status == 200 and body["csrf_token"]
+    assert time.perf_counter() - started < 2                     # the rest of the server answers
+    other.login("cadre2", PASSWORD)
+    assert other.call("GET", "/api/v1/households/v2-0001")[0] == 200
+    status, headers, _ = fetch(other, "/households/v2-0001/profile.pdf", timeout=10)
+    assert status == 503 and int(headers["Retry-After"]) > 0   # an extra print, while the lane is full
+
+    os.write(gate, b"xx")                                         # the two slow ones go on
+    done = [answers.get(timeout=120) for _ in range(2)]
+    assert [status for status, _, _ in done] == [200, 200]
+    assert all(body.startswith(b"%PDF") for _, _, body in done)
+    for t in threads:
+        t.join(10)
+    os.write(gate, b"x")
+    status, _, body = fetch(other, "/households/v2-0001/profile.pdf")   # and the lane is free again
+    assert status == 200 and body.startswith(b"%PDF")
