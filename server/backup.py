@@ -2,8 +2,8 @@
 and by /admin/backup (which packs it as one tar.gz under <data>/backups/ to download).
 
 A backup folder is a data folder: every partition as a plain TinyDB file (no journal needed), the
-attachments, the forms archive (every version ever served), the secret key, and a copy of the form
-files served now (forms-served/, so a form published from the web survives a reinstall).
+attachments, the forms archive (every version ever served), the forms published from the web
+(forms-published/), and the secret key.
 """
 
 import logging
@@ -36,10 +36,10 @@ def write_folder(store, config, out):
     archive = os.path.join(files, "forms")  # the forms archive (formdefs.init_app)
     if os.path.isdir(archive):
         shutil.copytree(archive, os.path.join(out, "forms"), dirs_exist_ok=True)
-    served = config.get("FORMS_DIR")
-    if served and os.path.isdir(served):
-        shutil.copytree(served, os.path.join(out, "forms-served"), dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(".*", "__pycache__"))
+    published = os.path.join(files, "forms-published")  # formdefs.published_dir
+    if os.path.isdir(published):
+        shutil.copytree(published, os.path.join(out, "forms-published"), dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".*"))
     return store.seq
 
 

@@ -1,13 +1,14 @@
 """Publishing a form from the web: check an uploaded YAML file exactly as the loader would at the
-next start, then write it into the forms folder (the served version kept in forms/history/ as
-<id>.<n>.yaml, as the loader expects), archive it, and swap the app's registry, so the running
-server serves the new version without a restart and phones see it in their next bootstrap.
+next start, then write it into the published-forms folder beside the data (formdefs.published_dir:
+never the code's forms/, so a git pull cannot meet it; shared by every app server), archive it, and
+swap the app's registry, so the running server serves the new version without a restart and phones
+see it in their next bootstrap. The version it replaces stays in the archive, so submissions made
+with it still validate.
 
 A file that is not YAML, is too large, breaks the condition language, reuses a version or changes
 a served version's content is refused with the loader's message, and nothing changes.
 """
 
-import os
 import shutil
 import tempfile
 import threading
@@ -17,7 +18,7 @@ import yaml
 
 from . import formdefs
 from .files import write_atomic
-from .formdefs import FormDefinitionError, FormRegistry
+from .formdefs import FormDefinitionError
 
 MAX_FORM_BYTES = 256 * 1024
 _lock = threading.Lock()
@@ -36,16 +37,12 @@ def _problems(exc):
     return out
 
 
-def _current_file(forms_dir, form_id):
+def _current_file(folder, form_id):
     for suffix in (".yaml", ".yml"):
-        path = forms_dir / f"{form_id}{suffix}"
+        path = folder / f"{form_id}{suffix}"
         if path.is_file():
             return path
     return None
-
-
-def _archive_dir(app):
-    return os.path.join(app.config["FILES_DIR"], "forms")  # shared by every app server (shared_forms.py)
 
 
 def check(app, data):
@@ -99,8 +96,8 @@ def check(app, data):
         return out
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            _stage(Path(app.config["FORMS_DIR"]), Path(tmp), form_id, out["previous"], text)
-            FormRegistry.load(tmp, _archive_dir(app), registry.settings, write_archive=False)
+            _stage(Path(formdefs.published_dir(app)), Path(tmp), form_id, text)
+            formdefs.load_registry(app, write_archive=False, published=tmp)
     except FormDefinitionError as exc:
         out["problems"] = _problems(exc)
         return out
@@ -108,14 +105,12 @@ def check(app, data):
     return out
 
 
-def _stage(forms_dir, target, form_id, previous, text):
-    """A copy of the forms folder as it will be after publishing (for a dry run)."""
-    shutil.copytree(forms_dir, target, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(".*", "__pycache__"))
+def _stage(published, target, form_id, text):
+    """A copy of the published-forms folder as it will be after publishing (for a dry run)."""
+    if published.is_dir():
+        shutil.copytree(published, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
     current = _current_file(target, form_id)
     if current is not None:
-        (target / "history").mkdir(exist_ok=True)
-        shutil.copyfile(current, target / "history" / f"{form_id}.{previous}.yaml")
         current.unlink()
     (target / f"{form_id}.yaml").write_text(text, encoding="utf-8")
 
@@ -126,21 +121,16 @@ def publish(app, data):
         checked = check(app, data)
         if not checked["ok"]:
             return checked, None
-        forms_dir = Path(app.config["FORMS_DIR"])
-        form_id, previous = checked["form_id"], checked["previous"]
-        current = _current_file(forms_dir, form_id)
+        published = Path(formdefs.published_dir(app))
+        form_id = checked["form_id"]
+        current = _current_file(published, form_id)
         old_text = current.read_text(encoding="utf-8") if current is not None else None
-        history = forms_dir / "history" / f"{form_id}.{previous}.yaml"
-        created_history = False
-        target = forms_dir / f"{form_id}.yaml"
+        target = published / f"{form_id}.yaml"
         try:
-            if current is not None and not history.exists():
-                write_atomic(history, old_text)
-                created_history = True
             write_atomic(target, checked["text"])
             if current is not None and current != target:
                 current.unlink()
-            registry = FormRegistry.load(forms_dir, _archive_dir(app), formdefs.registry(app).settings)
+            registry = formdefs.load_registry(app)
         except (FormDefinitionError, OSError) as exc:
             # Put the folder back as it was: the served version must not change.
             if old_text is not None:
@@ -149,11 +139,9 @@ def publish(app, data):
                     target.unlink()
             elif target.exists():
                 target.unlink()
-            if created_history and history.exists():
-                history.unlink()
             checked["ok"] = False
             checked["problems"] = (_problems(exc) if isinstance(exc, FormDefinitionError)
-                                   else [(None, f"cannot write the forms folder: {exc.strerror}")])
+                                   else [(None, f"cannot write the published-forms folder: {exc.strerror}")])
             return checked, None
         app.extensions["jiedui_forms"] = registry
         return checked, registry

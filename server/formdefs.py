@@ -441,31 +441,43 @@ class FormRegistry:
         self.settings = settings
 
     @classmethod
-    def load(cls, forms_dir, archive_dir, settings=None, *, write_archive=True):
-        """Check every forms_dir/*.yaml (the current versions) and forms_dir/history/*.yaml (older
-        versions kept with the code, so a fresh server still accepts them), archive new versions,
-        refuse changed-but-same-version files. Raises FormDefinitionError (naming file and field)
-        and writes nothing then. write_archive=False reads only (a command beside a server)."""
+    def load(cls, forms_dir, archive_dir, settings=None, *, write_archive=True, published_dir=None):
+        """Check every forms_dir/*.yaml (the current versions shipped with the code),
+        forms_dir/history/*.yaml (older versions kept with the code, so a fresh server still accepts
+        them) and published_dir/*.yaml (forms an admin published from the web, kept with the data
+        and shared by every app server); where both hold a form, the higher version is current and
+        the other is kept as history. New versions are archived; a changed file with an unchanged
+        version is refused. Raises FormDefinitionError (naming file and field) and writes nothing
+        then. write_archive=False reads only (a command beside a server, a dry run)."""
         forms_dir, archive_dir = Path(forms_dir), Path(archive_dir)
         if settings is not None and not isinstance(settings, dict):
             raise FormDefinitionError("settings", None, "settings must be a mapping")
         settings = dict(settings or {})
         if not forms_dir.is_dir():
             raise FormDefinitionError(forms_dir, None, "the forms folder does not exist")
-        paths = sorted(p for p in forms_dir.iterdir()
-                       if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+        paths = _yaml_files(forms_dir)
         if not paths:
             raise FormDefinitionError(forms_dir, None, "no form definitions (*.yaml) found")
         archive = _read_archive(archive_dir)
-        current, sources, new = {}, {}, []
-        for path in paths:
+        candidates = {}  # form id -> [(path, definition, sha)], the code's file first
+        for path in paths + (_yaml_files(Path(published_dir)) if published_dir else []):
             definition = load_definition_file(path)
-            form_id, version = definition["id"], definition["version"]
-            if form_id in sources:
-                raise FormDefinitionError(path, "id",
-                                          f"id {form_id!r} is also used by {sources[form_id].name}")
-            sources[form_id] = path
-            sha = definition_sha256(definition)
+            form_id = definition["id"]
+            mine = candidates.setdefault(form_id, [])
+            if any(p.parent == path.parent for p, _d, _s in mine):
+                raise FormDefinitionError(path, "id", f"id {form_id!r} is also used by {mine[0][0].name}")
+            mine.append((path, definition, definition_sha256(definition)))
+        current, new, older = {}, [], []
+        for form_id, found in candidates.items():
+            found.sort(key=lambda c: c[1]["version"])
+            if len(found) == 2 and found[0][1]["version"] == found[1][1]["version"] \
+                    and found[0][2] != found[1][2]:
+                raise FormDefinitionError(found[1][0], "version",
+                                          f"version {found[1][1]['version']} differs from {found[0][0]}; "
+                                          f"a published form needs a version of its own")
+            path, definition, sha = found[-1]
+            version = definition["version"]
+            older.extend(found[:-1])
             known = archive.get((form_id, version))
             if known is not None and known["sha256"] != sha:
                 latest = max(v for (i, v) in archive if i == form_id)
@@ -482,6 +494,13 @@ class FormRegistry:
             if known is None:
                 new.append((path, definition, sha))
             current[form_id] = version
+        for path, definition, sha in older:  # a lower version beside the current one: history
+            known = archive.get((definition["id"], definition["version"]))
+            if known is not None and known["sha256"] != sha:
+                raise FormDefinitionError(path, "version", f"version {definition['version']} is archived "
+                                                           f"with other content")
+            if known is None and all(d is not definition for _p, d, _s in new):
+                new.append((path, definition, sha))
         new.extend(_history(forms_dir / "history", archive, current))
         if not write_archive:
             for path, definition, sha in new:
@@ -537,6 +556,13 @@ class FormRegistry:
         return self._sha[key] if key else None
 
 
+def _yaml_files(folder):
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
 def _history(history_dir, archive, current):
     """Older versions kept in forms/history/ ([(path, definition, sha)] of those not archived yet).
     Each must be older than the current file of its form; an archived version must match."""
@@ -566,11 +592,26 @@ def _history(history_dir, archive, current):
     return out
 
 
+def archive_dir(app):
+    """Every version ever served, in the files folder (shared by every app server)."""
+    return os.path.join(app.config["FILES_DIR"], "forms")
+
+
+def published_dir(app):
+    """Forms published from the web: with the data, not in the code's forms/ (a git pull never
+    meets them), shared by every app server."""
+    return os.path.join(app.config["FILES_DIR"], "forms-published")
+
+
+def load_registry(app, *, write_archive=True, published=None):
+    return FormRegistry.load(app.config["FORMS_DIR"], archive_dir(app), served_settings(app),
+                             write_archive=write_archive,
+                             published_dir=published_dir(app) if published is None else published)
+
+
 def init_app(app):
     """Form definitions are checked at start-up: a broken file stops the app, naming file and field."""
-    app.extensions["jiedui_forms"] = FormRegistry.load(
-        app.config["FORMS_DIR"], os.path.join(app.config["FILES_DIR"], "forms"),
-        settings=served_settings(app))
+    app.extensions["jiedui_forms"] = load_registry(app)
 
 
 def served_settings(app):

@@ -1,10 +1,10 @@
 """Forms published on one app server reach the others (PostgreSQL: several servers, one files folder).
 
-Every version a server serves is archived in the shared files folder (FILES_DIR/forms/<id>/<n>.json,
-written atomically). Each server looks at that folder's listing at most once a second, before a
-request; when it changed, it reloads its registry from its forms folder and the archive, and a
-version that appeared in the archive since it last looked, newer than what it serves, becomes that
-form's current version here too. Phones see it in their next bootstrap, whichever server answers.
+A form published from the web is written to the shared published-forms folder and archived in the
+shared files folder (FILES_DIR/forms/<id>/<n>.json, written atomically). Each server looks at the
+archive's listing at most once a second, before a request; when it changed, it reloads its registry
+(the code's forms, the published ones, the archive), so every server serves the same current
+versions. Phones see it in their next bootstrap, whichever server answers.
 On TinyDB there is one server, which swaps its own registry when it publishes: nothing to watch.
 """
 
@@ -20,7 +20,7 @@ CHECK_EVERY = 1.0
 
 
 def archive_dir(app):
-    return os.path.join(app.config["FILES_DIR"], "forms")
+    return formdefs.archive_dir(app)
 
 
 def _listing(folder):
@@ -43,17 +43,9 @@ def _archived(listing):
 
 
 def reload(app, seen):
-    """A fresh registry (reading only); versions not in `seen` that are newer become current."""
-    old = formdefs.registry(app)
-    fresh = formdefs.FormRegistry.load(app.config["FORMS_DIR"], archive_dir(app), old.settings,
-                                       write_archive=False)
-    for form_id, version in sorted(fresh._versions):
-        if (form_id, version) not in seen and version > fresh._current.get(form_id, 0):
-            fresh._current[form_id] = version
-    # what another server made current before stays current here
-    for form_id, version in old._current.items():
-        if version > fresh._current.get(form_id, 0) and (form_id, version) in fresh._versions:
-            fresh._current[form_id] = version
+    """A fresh registry (reading only): the published-forms folder is shared, so every server
+    serves the same current versions, before and after a restart."""
+    fresh = formdefs.load_registry(app, write_archive=False)
     app.extensions["jiedui_forms"] = fresh
     log.info("forms reloaded: another server published %s",
              sorted(k for k in fresh._versions if k not in seen))

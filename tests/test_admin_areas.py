@@ -264,8 +264,10 @@ def test_a_published_form_is_served_without_restart_and_old_versions_still_accep
     r = cadre.post("/api/v1/submissions", {"submissions": [pv_item(2, installer="x")]})
     assert r.get_json()["results"][0]["status"] == "rejected"  # v2 has no such question
     forms_dir = tmp_path / "forms"
-    assert yaml.safe_load((forms_dir / "pv_enrollment.yaml").read_text(encoding="utf-8"))["version"] == 3
-    assert yaml.safe_load((forms_dir / "history" / "pv_enrollment.2.yaml").read_text(encoding="utf-8"))["version"] == 2
+    published = tmp_path / "data" / "forms-published"
+    # published beside the data, never into the code's forms/ (a git pull must not meet it)
+    assert yaml.safe_load((published / "pv_enrollment.yaml").read_text(encoding="utf-8"))["version"] == 3
+    assert yaml.safe_load((forms_dir / "pv_enrollment.yaml").read_text(encoding="utf-8"))["version"] == 2
     assert (tmp_path / "data" / "forms" / "pv_enrollment" / "3.json").exists()
     page = admin.get("/admin/forms").get_data(as_text=True)
     assert "第 3 版" in page and "正在使用" in page and "admin" in page
@@ -345,7 +347,7 @@ def test_backup_from_the_web_is_the_cli_backup_as_one_download(app, api, tmp_pat
         names = set(tar.getnames())
         top = entry["name"][:-len(".tar.gz")]
         assert {f"{top}/core.json", f"{top}/villages/v1.json", f"{top}/villages/v2.json", f"{top}/secret_key",
-                f"{top}/forms-served/pv_enrollment.yaml"} <= names
+                f"{top}/forms/pv_enrollment/2.json"} <= names
         assert any(n.startswith(f"{top}/forms/") for n in names)
         tar.extractall(tmp_path / "restored", filter="data")
     # the same picture as the command-line backup makes
@@ -416,7 +418,7 @@ def test_a_new_form_without_sections_is_published_and_listed(forms_app, tmp_path
     r = upload(admin, "/admin/forms/check", dump(lecture), name="whatever.yml")
     assert r.status_code == 200 and "这是一个新表单" in r.get_data(as_text=True) and "用电安全" in r.get_data(as_text=True)
     assert upload(admin, "/admin/forms/publish", dump(lecture)).status_code == 302
-    assert (tmp_path / "forms" / "lecture_attendance.yaml").exists()
+    assert (tmp_path / "data" / "forms-published" / "lecture_attendance.yaml").exists()
     cadre = Api(forms_app.test_client())
     cadre.login("cadre1")
     assert "lecture_attendance" in {f["id"] for f in cadre.get("/api/v1/bootstrap").get_json()["forms"]}

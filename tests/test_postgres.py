@@ -169,7 +169,6 @@ def test_a_form_published_on_one_server_is_served_by_the_other(tmp_path, pg_url)
     """Server a gets a new form (archived into the shared files folder); server b notices the
     archive changed and serves it too, without a restart."""
     import shutil
-    from server import formdefs
     forms_a = tmp_path / "forms-a"
     shutil.copytree(os.path.join(ROOT, "forms"), forms_a)
     apps = [make_app(tmp_path, pg_url, "a", FORMS_DIR=str(forms_a), FORMS_CHECK_EVERY=0),
@@ -180,13 +179,17 @@ def test_a_form_published_on_one_server_is_served_by_the_other(tmp_path, pg_url)
         b = logged_in(apps[1])
         ids = {f["id"] for f in b.get("/api/v1/bootstrap").get_json()["forms"]}
         assert "pv_lecture" not in ids
-        shutil.copy(os.path.join(ROOT, "tests", "fixtures", "pv_lecture.yaml"), forms_a)
-        a = apps[0]  # publishing on a: load its forms folder, archiving the new version
-        a.extensions["jiedui_forms"] = formdefs.FormRegistry.load(
-            a.config["FORMS_DIR"], os.path.join(a.config["FILES_DIR"], "forms"),
-            formdefs.served_settings(a))
+        from server import form_publish
+        with open(os.path.join(ROOT, "tests", "fixtures", "pv_lecture.yaml"), "rb") as f:
+            checked, registry = form_publish.publish(apps[0], f.read())  # published on a
+        assert checked["ok"] and registry is not None, checked["problems"]
         forms = {f["id"]: f["version"] for f in b.get("/api/v1/bootstrap").get_json()["forms"]}
         assert forms["pv_lecture"] == 1 and b.get("/api/v1/forms/pv_lecture").status_code == 200
+        # and after a restart too: the published form is in the shared files folder
+        close_app_store(apps[1])
+        apps[1] = make_app(tmp_path, pg_url, "b", FORMS_CHECK_EVERY=0)
+        again = logged_in(apps[1])
+        assert {f["id"] for f in again.get("/api/v1/bootstrap").get_json()["forms"]} >= {"pv_lecture"}
     finally:
         for app in apps:
             close_app_store(app)
