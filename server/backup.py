@@ -15,6 +15,7 @@ import threading
 import time
 
 from .clock import now, zone
+from .files import atomic_file
 
 log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^jiedui-\d{8}-\d{6}\.tar\.gz\Z")
@@ -28,7 +29,7 @@ def write_folder(store, config, out):
     src = os.path.join(files, "attachments")
     if os.path.isdir(src):
         shutil.copytree(src, os.path.join(out, "attachments"), dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("*.part*"))
+                        ignore=shutil.ignore_patterns("*.part*", ".tmp-*"))
     # on PostgreSQL the generated session key lives in the shared files folder (config.py)
     key = os.path.join(files if config.get("DATABASE_URL") else config["DATA_DIR"], "secret_key")
     if os.path.exists(key):
@@ -80,20 +81,14 @@ class WebBackups:
             stamp = now().astimezone(zone()).strftime("%Y%m%d-%H%M%S")
             name = f"jiedui-{stamp}.tar.gz"
             work = os.path.join(self.folder, f".work-{stamp}")
-            part = os.path.join(self.folder, f".{name}.part")
             shutil.rmtree(work, ignore_errors=True)
             try:
                 seq = write_folder(store, self.config, work)
-                with open(part, "wb") as raw:
-                    with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
-                        tar.add(work, arcname=name[:-len(".tar.gz")])
-                    raw.flush()
-                    os.fsync(raw.fileno())
-                os.replace(part, os.path.join(self.folder, name))
+                with atomic_file(os.path.join(self.folder, name)) as raw, \
+                        tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+                    tar.add(work, arcname=name[:-len(".tar.gz")])
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-                if os.path.exists(part):
-                    os.remove(part)
             self._prune()
             if on_done:
                 on_done(name, seq)

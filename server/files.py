@@ -1,9 +1,11 @@
 """Files written so that a reader or a crash sees the old file or the new one, never half: a temp
 file beside the target, fsync, rename, fsync of the folder. The one way this server writes a file
-that must survive (snapshots, form archive, attachments, rendered PDFs)."""
+that must survive or must never be seen half-written (snapshots, the key index, form archive,
+attachments, backups, rendered PDFs and ZIPs, thumbnails)."""
 
 import os
 import tempfile
+from contextlib import contextmanager
 
 
 def fsync_dir(path):
@@ -14,17 +16,17 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def write_atomic(path, data, *, durable=True):
-    """Write bytes (or text, as UTF-8) to `path` atomically. durable=False skips the fsyncs, for
-    caches that can be rebuilt (a torn cache file is still never seen: the rename is atomic)."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
+@contextmanager
+def atomic_file(path, *, durable=True):
+    """A file object whose content appears at `path` only when the block ends without an error:
+    for files written as a stream (a tar, a merged PDF, a ZIP, a JPEG). durable=False skips the
+    fsyncs, for caches that can be rebuilt (a torn cache file is still never seen)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -37,3 +39,11 @@ def write_atomic(path, data, *, durable=True):
         raise
     if durable:
         fsync_dir(folder)
+
+
+def write_atomic(path, data, *, durable=True):
+    """Write bytes (or text, as UTF-8) to `path` atomically."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    with atomic_file(path, durable=durable) as f:
+        f.write(data)

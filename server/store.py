@@ -48,6 +48,8 @@ from contextlib import contextmanager
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
+from .files import fsync_dir, write_atomic
+
 log = logging.getLogger(__name__)
 
 CORE = "core"
@@ -433,29 +435,13 @@ def _check_partition(name):
     return name
 
 
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_bytes_atomic(path, data):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(path))
 
 
 def write_json_atomic(path, data):
     """Temp file, fsync, rename: a reader or a crash sees the old file or the new one, never half.
     Returns the number of bytes written."""
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    _write_bytes_atomic(path, raw)
+    write_atomic(path, raw)
     return len(raw)
 
 
@@ -846,7 +832,7 @@ class Store:
         path = os.path.join(self.data_dir, f"journal.{no:08d}.log")
         self._journal = open(path, "ab")
         self._journal_bytes = 0
-        _fsync_dir(self.data_dir)
+        fsync_dir(self.data_dir)
 
     # ---- read-only opening (backup, printing beside a running server) ---------------------------
 
@@ -1434,10 +1420,10 @@ class Store:
                         entry.header = [seq, p.last_seq]
                     catalog = self._catalog_bytes(seq)
                 if base is not None:
-                    _write_bytes_atomic(os.path.join(self.data_dir, KEYS_FILE), base)
+                    write_atomic(os.path.join(self.data_dir, KEYS_FILE), base)
                 if recent is not None:
-                    _write_bytes_atomic(os.path.join(self.data_dir, KEYS_NEW), recent)
-                _write_bytes_atomic(os.path.join(self.data_dir, CATALOG), catalog)
+                    write_atomic(os.path.join(self.data_dir, KEYS_NEW), recent)
+                write_atomic(os.path.join(self.data_dir, CATALOG), catalog)
             except BaseException:
                 with self._lock:
                     for p, _tables in pictures:
@@ -1450,7 +1436,7 @@ class Store:
             for path in old_journals:
                 os.remove(path)
             if old_journals:
-                _fsync_dir(self.data_dir)
+                fsync_dir(self.data_dir)
             if merge:  # sorted outside the lock; written with the next snapshot
                 merged = self._keys.merged_base(merge)
                 with self._lock:
@@ -1520,12 +1506,12 @@ class Store:
             with self._lock:
                 self._evict(idle=0)
         keys.merge()
-        _write_bytes_atomic(os.path.join(out_dir, KEYS_FILE), keys.base_bytes())
-        _write_bytes_atomic(os.path.join(out_dir, KEYS_NEW), keys.recent_bytes())
+        write_atomic(os.path.join(out_dir, KEYS_FILE), keys.base_bytes())
+        write_atomic(os.path.join(out_dir, KEYS_NEW), keys.recent_bytes())
         catalog = json.dumps({"format": CATALOG_FORMAT, "seq": seq,
                               "partitions": {n: e.to_json() for n, e in out.items()}},
                              ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        _write_bytes_atomic(os.path.join(out_dir, CATALOG), catalog)
+        write_atomic(os.path.join(out_dir, CATALOG), catalog)
 
 
 class _Retry(Exception):
@@ -1545,9 +1531,9 @@ def write_catalog(data_dir):
         raise RuntimeError(f"cannot index {', '.join(broken)}: unreadable")
     store._keys.merge()
     seq = max([e.last_seq for e in store._entries.values()] + [0])
-    _write_bytes_atomic(os.path.join(data_dir, KEYS_FILE), store._keys.base_bytes())
-    _write_bytes_atomic(os.path.join(data_dir, KEYS_NEW), store._keys.recent_bytes())
-    _write_bytes_atomic(os.path.join(data_dir, CATALOG), store._catalog_bytes(seq))
+    write_atomic(os.path.join(data_dir, KEYS_FILE), store._keys.base_bytes())
+    write_atomic(os.path.join(data_dir, KEYS_NEW), store._keys.recent_bytes())
+    write_atomic(os.path.join(data_dir, CATALOG), store._catalog_bytes(seq))
 
 
 def _raise_fd_limit(needed):

@@ -7,10 +7,11 @@ the final shrink uses `reduce` steps before resampling (`thumbnail(reducing_gap=
 """
 
 import os
-import threading
 import warnings
 
 from PIL import Image, ImageOps
+
+from .files import atomic_file
 
 BOX = 480                     # the longest side of a preview, in pixels
 MAX_DECODE_PIXELS = 24_000_000  # what a preview may decode at most (~96 MB as RGBA)
@@ -44,10 +45,8 @@ def make(source, dest, box=BOX, budget=MAX_DECODE_PIXELS):
                     im = flat
                 elif im.mode != "RGB":
                     im = im.convert("RGB")
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                tmp = f"{dest}.part{os.getpid()}.{threading.get_ident()}"
-                im.save(tmp, "JPEG", quality=80, optimize=True)
-                os.replace(tmp, dest)
+                with atomic_file(dest, durable=False) as f:
+                    im.save(f, "JPEG", quality=80, optimize=True)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise TooLarge(str(e)) from None
     return dest

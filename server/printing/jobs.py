@@ -28,7 +28,7 @@ from collections import defaultdict
 
 from .. import images
 from ..clock import now_iso, show, today, zone
-from ..files import write_atomic
+from ..files import atomic_file, write_atomic
 from ..records import households as household_records
 from ..records import submissions as submission_records
 from ..records import users as user_records
@@ -302,11 +302,8 @@ def merge_pdfs(paths, stamp_pdf, out_path, metadata_title="", share=True):
     if metadata_title:
         writer.add_metadata({"/Title": metadata_title})
     writer.page_mode = "/UseOutlines"
-    tmp = f"{out_path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    with open(tmp, "wb") as f:
+    with atomic_file(out_path, durable=False) as f:
         writer.write(f)
-    os.replace(tmp, out_path)
 
 
 # ---- reading the store -----------------------------------------------------------------------------
@@ -574,13 +571,12 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
 
 def write_zip(summary, zip_path):
     """A ZIP of the single stamped profiles of a finished batch, named by household id and head."""
-    tmp = f"{zip_path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+    with atomic_file(zip_path, durable=False) as raw, \
+            zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
         for path, (hid, head) in zip(summary["paths"], summary["labels"]):
             head = UNSAFE_FILENAME_RE.sub("_", head or "")[:40]
             name = f"{hid}-{head}.pdf" if head else f"{hid}.pdf"
             zf.writestr(name, stamped_pdf(path, summary.get("stamp")))
-    os.replace(tmp, zip_path)
 
 
 # ---- jobs in the server process --------------------------------------------------------------------
@@ -596,7 +592,7 @@ def remove_old_prints(files_dir, max_age=KEEP_PRINTS_SECONDS):
         return
     for name in names:
         path = os.path.join(folder, name)
-        if name.endswith((".pdf", ".zip", ".tmp")) and os.path.isfile(path):
+        if (name.endswith((".pdf", ".zip")) or name.startswith(".tmp-")) and os.path.isfile(path):
             try:
                 if os.stat(path).st_mtime < cutoff:
                     os.remove(path)
