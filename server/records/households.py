@@ -10,7 +10,7 @@ import secrets
 
 from ..clock import now_iso, parse_date, parse_datetime
 from ..store import get_store
-from . import audit, users, villages
+from . import audit, scan_partition, users, villages
 
 TABLE = "households"
 CLASHES = "clashes"
@@ -597,14 +597,5 @@ def move_pairing(actor, from_cadre, to_cadre, *, village_id=None, store=None):
 
 def scan(village_id, project, keep=None, db=None):
     """[project(doc)] for the village's households that keep(doc) accepts, without copying them
-    (as submissions.scan): both functions see the stored document and must only read it, returning
-    plain values. Folding a village into counts then costs no copies."""
-    out = []
-
-    def cond(doc):
-        if keep is None or keep(doc):
-            out.append(project(doc))
-        return False
-
-    (db or get_store()).search(village_id, TABLE, cond)
-    return out
+    (see scan_partition): folding a village into counts then costs no copies."""
+    return scan_partition(db or get_store(), village_id, TABLE, project, keep)

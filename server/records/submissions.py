@@ -17,7 +17,7 @@ from ..clock import local_date, now_iso, sane_phone_time
 from ..files import write_atomic
 from ..problems import field_error
 from ..store import UnstorableValue, encode, get_store
-from . import audit, households, villages
+from . import audit, households, scan_partition, villages
 
 TABLE = "submissions"
 ITEM_KEYS = {"uuid", "form", "form_version", "household_id", "created_at", "answers", "attachments",
@@ -392,19 +392,8 @@ def day_of(doc):
 
 
 def scan(village_id, project, keep=None, db=None):
-    """[project(doc)] for the village's submissions that keep(doc) accepts, without copying them:
-    the store copies what a search returns, so the condition records what it needs and matches
-    nothing. Both functions see the stored document and must only read it, returning plain values
-    (a queue or an export of 100,000 visits then costs their keys, not their copies)."""
-    out = []
-
-    def cond(doc):
-        if keep is None or keep(doc):
-            out.append(project(doc))
-        return False
-
-    (db or get_store()).search(village_id, TABLE, cond)
-    return out
+    """[project(doc)] for the village's submissions that keep(doc) accepts (see scan_partition)."""
+    return scan_partition(db or get_store(), village_id, TABLE, project, keep)
 
 
 def each(village_id, uuids, db=None):
