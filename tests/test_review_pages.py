@@ -267,3 +267,19 @@ def test_every_form_and_version_opens_on_the_review_page(app):
     assert old_page.status_code == 200 and "第一版表单" in old_page.get_data(as_text=True)
     queue = visible_text(supervisor.get("/review?state=all").get_data(as_text=True))
     assert "户用光伏登记" in queue and "pv_enrollment" not in queue
+
+
+def test_audit_details_are_words_on_the_page_and_json_in_the_export(app):
+    """No raw codes on a page (issue 12): the details of an account's creation and a review read as
+    labelled words; the CSV keeps them as JSON for a machine to read back."""
+    cadre = login(app.test_client(), "cadre1")
+    supervisor = login(app.test_client(), "super")
+    item = visit2("v1-0001")
+    push(cadre, item)
+    review(supervisor, item["uuid"], state="has_issues", comment="请补充")
+    admin = login(app.test_client(), "admin")
+    text = visible_text(admin.get("/admin/audit").get_data(as_text=True))
+    assert "角色：驻村干部" in text and "状态：需修改" in text and "原状态：待审核" in text
+    assert '"role"' not in text and "has_issues" not in text and '{"' not in text
+    csv_text = admin.get("/admin/audit.csv").get_data(as_text=True)
+    assert '""state"": ""has_issues""' in csv_text

@@ -14,7 +14,7 @@ from ..clock import parse_date, show, today_iso, zone
 from ..parse import choice_arg, date_arg, int_arg, text_arg
 from ..problems import Problem
 from ..records import audit, users
-from ..review.labels import action_label
+from ..review.labels import action_label, details_text
 from ..review.tabular import XlsxBook, is_risky
 from . import bp
 
@@ -47,7 +47,8 @@ def _selection():
     return wanted, ids, actions
 
 
-def _details_text(details):
+def _details_json(details):
+    """The exports keep the details as JSON: a machine reads them back."""
     return json.dumps(details or {}, ensure_ascii=False, sort_keys=True)[:2000]
 
 
@@ -62,7 +63,7 @@ def audit_log():
     args = {k: v for k, v in wanted.items() if v}
     return render_template("admin/audit.html", entries=entries, total=len(ids), page=page, pages=pages,
                            wanted=wanted, args=args, actions=actions, users=users.list_all(),
-                           names=names, details_text=_details_text)
+                           names=names, details_text=details_text)
 
 
 def _rows(ids):
@@ -70,7 +71,7 @@ def _rows(ids):
     for e in audit.fetch(ids):
         yield [show(e.get("time"), seconds=True), e.get("user"), names.get(e.get("user"), e.get("user")),
                e.get("action"), action_label(e.get("action")), e.get("target"),
-               _details_text(e.get("details"))]
+               _details_json(e.get("details"))]
 
 
 @bp.get("/audit.csv")

@@ -2,7 +2,7 @@
 change came from, audit actions, and values as a ledger shows them. Each in Chinese and English."""
 
 from ..clock import show
-from ..i18n import category_label, label, tr
+from ..i18n import category_label, label, role_label, tr
 
 STATES = {
     "received": ("待审核", "Received"),
@@ -161,3 +161,48 @@ def init_app(app):
         state_label=state_label, review_state=review_state, household_field_label=household_field_label,
         household_value=household_value, source_label=source_label, action_label=action_label,
         pv_stage_label=pv_stage_label, sex_label=sex_label, show_time=show, form_label=label)
+
+
+# Keys of audit entries' details, as the audit page shows them (the exports keep the raw JSON).
+DETAIL_KEYS = {
+    "role": ("角色", "Role"), "villages": ("村", "Villages"), "village_id": ("村", "Village"),
+    "households": ("农户", "Households"), "submissions": ("记录", "Submissions"),
+    "reviews": ("审核", "Reviews"), "users": ("用户", "Users"), "rows": ("行数", "Rows"),
+    "seq": ("序号", "Sequence"), "state": ("状态", "State"), "fields": ("字段", "Fields"),
+    "version": ("版本", "Version"), "comment": ("意见", "Comment"), "created": ("新建", "Created"),
+    "updated": ("更新", "Updated"), "paired": ("已结对", "Paired"), "moved": ("已转移", "Moved"),
+    "display_name": ("姓名", "Name"), "name": ("名称", "Name"), "township": ("乡镇", "Township"),
+    "county": ("县", "County"), "to": ("转给", "To"), "form_version": ("表单版本", "Form version"),
+    "supersedes": ("更正的记录", "Corrects"), "household_id": ("农户", "Household"),
+    "form": ("表单", "Form"), "from_state": ("原状态", "Previous state"), "clash": ("冲突", "Clash"),
+    "category": ("类别", "Category"),
+}
+CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields edited at once (merged)"),
+           "hard": ("同一字段同时修改", "the same field edited at once")}
+DETAIL_VALUES = {"role": role_label, "state": state_label, "from_state": state_label,
+                 "form": form_title, "clash": lambda code: _pick(CLASHES, code),
+                 "category": category_label}
+
+
+def details_text(details, limit=2000):
+    """An audit entry's details in words: "角色：驻村干部；村：430699101001", keys and known codes
+    labelled, lists joined, nested objects inline; cut at `limit` characters."""
+    def value(key, v):
+        if key in DETAIL_VALUES and isinstance(v, str):
+            return DETAIL_VALUES[key](v)
+        if isinstance(v, bool):
+            return tr("是", "yes") if v else tr("否", "no")
+        if isinstance(v, list):
+            return tr("、", ", ").join(value(key, x) for x in v) if v else tr("（无）", "(none)")
+        if isinstance(v, dict):
+            return "（" + pairs(v) + "）" if v else tr("（无）", "(none)")
+        return "" if v is None else str(v)
+
+    def pairs(d):
+        return tr("；", "; ").join(f"{_pick(DETAIL_KEYS, k) if k in DETAIL_KEYS else k}{tr('：', ': ')}"
+                                  f"{value(k, v)}" for k, v in sorted(d.items()))
+
+    if not isinstance(details, dict):
+        return value("", details)[:limit]
+    text = pairs(details)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
