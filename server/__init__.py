@@ -16,9 +16,9 @@ def create_app(test_config=None):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from . import (admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, review,
-                   security, store, sync)
+                   security, stores, sync)
     from . import dashboard, labels, shared_forms
-    store.init_app(app)
+    stores.init_app(app)
     formdefs.init_app(app)
     shared_forms.init_app(app)
     i18n.init_app(app)
@@ -26,7 +26,6 @@ def create_app(test_config=None):
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    review.init_app(app)
     for module in (auth, phone, household_views, admin, sync, printing, review, dashboard):
         app.register_blueprint(module.bp)
     cli.init_app(app)

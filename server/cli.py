@@ -5,8 +5,9 @@ import sys
 
 import click
 
-from .store import StoreLocked, open_for_command
-from .stores import SchemaTooNew, StoreUnavailable, open_readonly
+from .store import StoreLocked
+from .store import SchemaTooNew, StoreUnavailable
+from .stores import open_for_command, open_readonly
 
 USERS_PAGE = "/admin/users"
 

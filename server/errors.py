@@ -6,7 +6,7 @@ from werkzeug.exceptions import HTTPException
 
 from .i18n import tr
 from .problems import HTTP_TEXTS, Problem
-from .stores import RETRY_AFTER_SECONDS, StoreUnavailable
+from .store import RETRY_AFTER_SECONDS, PartitionUnavailable, StoreUnavailable
 
 
 def wants_json():
@@ -53,6 +53,12 @@ def init_app(app):
         app.logger.warning("store unavailable: %s", e)
         return problem_response(Problem("database_unavailable", retry_after=RETRY_AFTER_SECONDS,
                                          extra={"retry_after": RETRY_AFTER_SECONDS}))
+
+    @app.errorhandler(PartitionUnavailable)
+    def handle_partition_unavailable(e):
+        """A village whose file cannot be read answers 503 naming it; the rest keeps working."""
+        return problem_response(Problem("partition_unavailable", partition=e.partition,
+                                        extra={"partition": e.partition}))
 
     @app.errorhandler(HTTPException)
     def handle_http(e):

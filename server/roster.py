@@ -560,7 +560,7 @@ def format_errors(errors):
 @with_appcontext
 def import_roster_command(file, village_id, actor):
     """导入村花名册（CSV 或 XLSX）/ Import a village roster (CSV or XLSX); safe to repeat."""
-    from .store import open_for_command
+    from .stores import open_for_command
 
     app = current_app._get_current_object()
     with open_for_command(app) as store:

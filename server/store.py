@@ -89,6 +89,17 @@ def default_memory_mb():
     return 1024
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached, or every connection is busy: answer 503, retry later."""
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was set up by a newer version of this server: refuse to start on it."""
+
+
 class StoreLocked(RuntimeError):
     """Another live process owns the data folder."""
 
@@ -1551,15 +1562,11 @@ def open_readonly(data_dir, memory_mb=None):
 
 
 @contextmanager
-def open_for_command(app, page="/admin"):
-    """For CLI commands that write: the app's data folder, locked, closed (snapshotted) afterwards.
-    While a server owns the folder, the message names the admin `page` that does the same online."""
+def open_folder_for_command(app, page="/admin"):
+    """For CLI commands that write on the TinyDB store: the app's data folder, locked, closed
+    (snapshotted) afterwards. While a server owns the folder, the message names the admin `page`
+    that does the same online. (stores.open_for_command chooses between this and PostgreSQL.)"""
     import click
-    if app.config.get("DATABASE_URL"):  # PostgreSQL: no folder lock (stores.py)
-        from .stores import open_for_command as open_database
-        with open_database(app) as store:
-            yield store
-        return
     store = Store(app.config["DATA_DIR"], snapshot_every=0, memory_mb=app.config.get("MEMORY_MB"))
     try:
         store.open()
@@ -1573,38 +1580,11 @@ def open_for_command(app, page="/admin"):
         store.close()
 
 
-_open_lock = threading.Lock()
-
-
-def init_app(app):
-    """Like flaskr's db.init_app: the store opens lazily, once per process, and closes at exit.
-    A partition whose file cannot be read answers 503 naming it (the rest keeps working)."""
-    app.extensions["jiedui_store"] = None
-
-    def open_store():
-        with _open_lock:
-            store = app.extensions.get("jiedui_store")
-            if store is None:
-                if app.config.get("DATABASE_URL"):  # PostgreSQL (stores.py)
-                    from .stores import open_app_store
-                    store = open_app_store(app)
-                else:
-                    store = Store(app.config["DATA_DIR"], snapshot_every=app.config["SNAPSHOT_EVERY"],
-                                  journal_snapshot_bytes=app.config["JOURNAL_SNAPSHOT_BYTES"],
-                                  memory_mb=app.config.get("MEMORY_MB")).open()
-                app.extensions["jiedui_store"] = store
-                import atexit
-                atexit.register(store.close)
-            return store
-
-    app.extensions["jiedui_open_store"] = open_store
-
-    @app.errorhandler(PartitionUnavailable)
-    def partition_unavailable(e):
-        from .errors import problem_response
-        from .problems import Problem
-        return problem_response(Problem("partition_unavailable", partition=e.partition,
-                                        extra={"partition": e.partition}))
+def open_app_folder(config):
+    """The app server's TinyDB store in the data folder (stores.init_app opens it once a process)."""
+    return Store(config["DATA_DIR"], snapshot_every=config["SNAPSHOT_EVERY"],
+                 journal_snapshot_bytes=config["JOURNAL_SNAPSHOT_BYTES"],
+                 memory_mb=config.get("MEMORY_MB")).open()
 
 
 def get_store(app=None):

@@ -37,7 +37,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .store import (CORE, UnstorableValue, _check_partition, key_field, partition_file,
                     write_catalog, write_json_atomic)
-from .stores import SchemaTooNew, StoreUnavailable
+from .store import SchemaTooNew, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -11,36 +11,48 @@ On PostgreSQL several app servers share one database and one files folder (JIEDU
 there is no folder lock: writing commands work beside running servers.
 """
 
+import atexit
+import threading
 from contextlib import contextmanager
 
-RETRY_AFTER_SECONDS = 5
+from .store import SchemaTooNew, StoreUnavailable
 
-
-class StoreUnavailable(RuntimeError):
-    """The database cannot be reached, or every connection is busy: answer 503, retry later."""
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was set up by a newer version of this server: refuse to start on it."""
+_open_lock = threading.Lock()
 
 
 def uses_database(config):
     return bool(config.get("DATABASE_URL"))
 
 
-def open_app_store(app):
-    """The app server's store (called once per process by store.init_app)."""
-    from .store_pg import store_from_config
-    return store_from_config(app.config).open()
+def init_app(app):
+    """Like flaskr's db.init_app: the store opens lazily, once per process, and closes at exit."""
+    app.extensions["jiedui_store"] = None
+
+    def open_store():
+        with _open_lock:
+            store = app.extensions.get("jiedui_store")
+            if store is None:
+                if uses_database(app.config):
+                    from .store_pg import store_from_config
+                    store = store_from_config(app.config).open()
+                else:
+                    from .store import open_app_folder
+                    store = open_app_folder(app.config)
+                app.extensions["jiedui_store"] = store
+                atexit.register(store.close)
+            return store
+
+    app.extensions["jiedui_open_store"] = open_store
 
 
 @contextmanager
-def open_for_command(app):
-    """For CLI commands that write: TinyDB takes the folder lock; PostgreSQL needs none."""
+def open_for_command(app, page="/admin"):
+    """For CLI commands that write: TinyDB takes the folder lock (a running server's `page` named
+    in the refusal); PostgreSQL needs none."""
     import click
     if not uses_database(app.config):
-        from .store import open_for_command as open_tinydb
-        with open_tinydb(app) as store:
+        from .store import open_folder_for_command
+        with open_folder_for_command(app, page) as store:
             yield store
         return
     from .store_pg import store_from_config

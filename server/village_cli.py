@@ -8,7 +8,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .records import villages
-from .store import open_for_command
+from .stores import open_for_command
 
 
 def _fail(errors):

@@ -18,7 +18,7 @@ from tinydb import TinyDB
 from server import create_app
 from server.store import close_app_store, get_store
 from server.store_pg import COMMIT_LOCK, SCHEMA_VERSION, PgStore
-from server.stores import SchemaTooNew, StoreUnavailable
+from server.store import SchemaTooNew, StoreUnavailable
 from tests.conftest import PASSWORD, Api, seed_world
 from tests.live import PYTHON, ROOT
 from tests.pg import wait_for
