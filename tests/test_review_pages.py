@@ -283,3 +283,22 @@ def test_audit_details_are_words_on_the_page_and_json_in_the_export(app):
     assert '"role"' not in text and "has_issues" not in text and '{"' not in text
     csv_text = admin.get("/admin/audit.csv").get_data(as_text=True)
     assert '""state"": ""has_issues""' in csv_text
+
+
+def test_every_action_the_server_audits_has_words_for_the_audit_page(app):
+    """The audit page's action column and filter show words, never a code: every action name the
+    server's code records (a literal third argument of audit.record, or an `action = "..."` choice
+    before it) has a label in both languages."""
+    import pathlib
+    from server import labels
+    names = set()
+    for path in pathlib.Path("server").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        names |= set(re.findall(r'audit\.record\(\s*\w+,\s*[\w"]+,\s*"([a-z_]+)"', text))
+        names |= set(re.findall(r'audit\.record\(\s*\w+,\s*[\w"]+,\s*"([a-z_]+)" if', text))
+        names |= {n for n in re.findall(r'action = "([a-z_]+)"', text)}
+    assert {"submission", "review", "user_password", "village_create", "backup"} <= names
+    missing = sorted(n for n in names if n not in labels.ACTIONS)
+    assert not missing, missing
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert labels.action_label("pairing_move") == "Pairing moved"

@@ -14,7 +14,7 @@ from ..clock import parse_date, show, today_iso, zone
 from ..parse import choice_arg, date_arg, int_arg, text_arg
 from ..problems import Problem
 from ..records import audit, users
-from ..review.labels import action_label, details_text
+from ..labels import action_label, details_text
 from ..review.tabular import XlsxBook, is_risky
 from . import bp
 

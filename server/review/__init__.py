@@ -7,9 +7,4 @@ from flask import Blueprint
 bp = Blueprint("review", __name__)
 
 
-def init_app(app):
-    from . import labels
-    labels.init_app(app)
-
-
 from . import api, attachments, exports, history, pages  # noqa: E402,F401  (they add their routes to bp)

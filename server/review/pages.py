@@ -12,7 +12,7 @@ from ..parse import int_arg
 from ..problems import Problem
 from ..records import households, reviews, submissions, users, villages
 from . import bp, filters, present
-from .labels import state_label
+from ..labels import state_label
 
 PER_PAGE = 50
 REVIEWERS = ("supervisor", "admin")

@@ -11,7 +11,7 @@ from ..clock import show
 from ..i18n import category_label, tr
 from ..records import households, submissions, users, villages
 from . import present
-from .labels import pv_stage_label, review_state, sex_label, state_label
+from ..labels import pv_stage_label, review_state, sex_label, state_label
 
 FIXED = (
     ("uuid", "记录编号", "Record id"),
