@@ -1,6 +1,6 @@
 """A 20-visit push over real HTTP, Jiedui beside a small Flask server on SQLite-WAL
 (bench/sqlite_server.py), both served by waitress (8 threads), in the same run so the ratio is
-honest on a busy machine.
+honest on a busy machine. With --postgres, also one and two app servers on PostgreSQL.
 
 For each size (visits already stored) it prints:
   - one phone pushing again and again: p50/p99 latency of each server and jiedui/sqlite (goal <= 1.0);
@@ -8,7 +8,7 @@ For each size (visits already stored) it prints:
     Jiedui).
 
 Usage: .venv/bin/python bench/sync_bench.py [--sizes 1000,20000] [--phones 50] [--visits 20]
-                                            [--sequential 200] [--rounds 4]
+                                            [--sequential 200] [--rounds 4] [--postgres]
 """
 
 import argparse
@@ -199,6 +199,8 @@ def main():
     ap.add_argument("--visits", type=int, default=20)
     ap.add_argument("--sequential", type=int, default=200, help="pushes by one phone, per server")
     ap.add_argument("--rounds", type=int, default=4, help="pushes per phone in the burst")
+    ap.add_argument("--postgres", action="store_true",
+                    help="also one and two app servers on PostgreSQL beside TinyDB (bench/pg_bench.py)")
     args = ap.parse_args()
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
@@ -219,6 +221,20 @@ def main():
         ro, rs = len(lo) / wo, len(ls) / ws
         print(f"{n:>8} | {ro:>13.1f} {statistics.median(lo):>7.1f} {p99(lo):>7.1f} | {rs:>13.1f} "
               f"{statistics.median(ls):>7.1f} {p99(ls):>7.1f} | {ro / rs:>20.2f} | {len(eo) + len(es)}")
+    if args.postgres:
+        postgres_rows([int(s) for s in args.sizes.split(",")], args.phones, args.visits)
+
+
+def postgres_rows(sizes, phones, visits):
+    """The same burst on one TinyDB server, one app server on PostgreSQL and two on one database
+    (a throwaway durable cluster), in one run."""
+    from pg_bench import Cluster, print_sync, sync_rows
+    cluster = Cluster(durable=True).start()
+    try:
+        print()
+        print_sync(sync_rows(cluster, sizes, phones, visits), phones, visits)
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":
