@@ -118,6 +118,15 @@ def parse_int(raw, lo=None, hi=None):
     return value
 
 
+INDEX_RE = re.compile(r"^(0|[1-9][0-9]{0,8})\Z")
+
+
+def parse_index(text):
+    """A list position written in a path ("members.2.name"): plain ASCII digits, no sign, no
+    leading zero; None otherwise ("²".isdigit() is True, and int("²") raises)."""
+    return int(text) if isinstance(text, str) and INDEX_RE.match(text) else None
+
+
 DECIMAL_RE = re.compile(r"^[+-]?[0-9]{1,15}(\.[0-9]{1,6})?\Z")  # ASCII only, no "nan", no "1e999"
 
 

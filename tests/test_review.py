@@ -208,6 +208,8 @@ def test_bad_decisions_are_400_naming_the_field_and_change_nothing(app):
              ({"state": "has_issues", "fields": {"favourite_colour": "?"}}, "favourite_colour"),
              ({"state": "has_issues", "fields": {"section_visit": "?"}}, "section_visit"),
              ({"state": "has_issues", "fields": {"help_given.3.product": "?"}}, "help_given.3.product"),
+             ({"state": "has_issues", "fields": {"help_given.².product": "?"}}, "help_given.².product"),
+             ({"state": "has_issues", "fields": {"help_given.-0.product": "?"}}, "help_given.-0.product"),
              ({"state": "has_issues", "fields": {"present": "y" * 2001}}, "present"),
              ({"state": "has_issues", "fields": ["present"]}, "fields"),
              ({"state": "approved", "verdict": "ok"}, "verdict")]

@@ -12,6 +12,7 @@ submission moves its `seq`, which is how a cadre's phone (GET /api/v1/submission
 from dataclasses import dataclass
 
 from ..clock import now_iso
+from ..parse import parse_index
 from ..problems import Problem, field_error, invalid
 from ..store import get_store
 from . import audit, submissions, villages
@@ -39,7 +40,8 @@ def commentable(definition, answers, name):
         return False
     repeat, index, child = fields[parts[0]], parts[1], parts[2]
     entries = (answers or {}).get(repeat["name"])
-    if not index.isdigit() or not isinstance(entries, list) or int(index) >= len(entries):
+    position = parse_index(index)
+    if position is None or not isinstance(entries, list) or position >= len(entries):
         return False
     return any(c.get("name") == child and c.get("type") != "note" for c in repeat.get("fields") or [])
 

@@ -15,6 +15,7 @@ from .. import effects as form_effects
 from .. import formdefs
 from ..clock import local_date, now_iso, sane_phone_time
 from ..files import write_atomic
+from ..parse import parse_index
 from ..problems import field_error
 from ..store import UnstorableValue, encode, get_store
 from . import audit, households, scan_partition, villages
@@ -205,10 +206,10 @@ def _correction_context(old_uuid, household, effects, registry, db):
             continue
         origin_uuid, _, index = str(a["id"]).rpartition(":")
         origin = db.get(household["village_id"], TABLE, origin_uuid)
-        if origin is None or not index.isdigit():
+        if origin is None or parse_index(index) is None:
             continue
         for f in _effects_of(origin, registry)["followups"]:
-            if f["index"] == int(index):
+            if f["index"] == parse_index(index):
                 reopen[a["id"]] = {"id": a["id"], "action": f["action"], "due_date": f["due_date"],
                                    "submission": origin_uuid, "visit_date": origin.get("visit_date"),
                                    "cadre_id": origin.get("cadre_id"), "status": "open", "note": ""}

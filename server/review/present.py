@@ -4,6 +4,7 @@ exports both read answers through here, so they never disagree about what an ans
 
 from .. import formdefs
 from ..i18n import label, tr
+from ..parse import parse_index
 
 NOT_ANSWERS = ("note", "group")
 FILE_TYPES = ("photo", "signature")
@@ -99,10 +100,10 @@ def target_label(definition, name):
     if name in fields:
         return label(fields[name].get("label")) or name
     parts = str(name).split(".")
-    if len(parts) == 3 and parts[0] in fields and parts[1].isdigit():
+    if len(parts) == 3 and parts[0] in fields and parse_index(parts[1]) is not None:
         repeat = fields[parts[0]]
         child = next((c for c in repeat.get("fields") or [] if c.get("name") == parts[2]), {})
-        n = int(parts[1]) + 1
+        n = parse_index(parts[1]) + 1
         return tr(f"{label(repeat.get('label'))} 第 {n} 条 · {label(child.get('label')) or parts[2]}",
                   f"{label(repeat.get('label'))} #{n} · {label(child.get('label')) or parts[2]}")
     return str(name)
