@@ -32,3 +32,24 @@ def test_the_phones_data_is_gzipped_only_when_asked(app):
     assert "Content-Encoding" not in plain.headers and plain.get_json()["id"] == "household_visit"
     small = api.get("/api/v1/csrf", headers={"Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in small.headers  # not worth it below a kilobyte
+
+
+def js_strings(path):
+    """The key: "text" pairs of one of the phone's string tables."""
+    import re
+    text = open(path, encoding="utf-8").read()
+    return dict(re.findall(r'^\s+([a-z_]+): "([^"\n]*)",?$', text, re.M))
+
+
+def test_the_phone_names_categories_and_review_states_as_the_server_does():
+    """One set of words: the phone's labels of household categories (both languages) and of review
+    states (Chinese) are the server's (issue 10 found 'Poverty-alleviated' beside 'Out of poverty')."""
+    from server.i18n import CATEGORY_LABELS
+    from server.labels import STATES
+    zh, en = js_strings("static/js/i18n.js"), js_strings("static/js/i18n-en.js")
+    for code, (zh_word, en_word) in CATEGORY_LABELS.items():
+        assert zh[f"cat_{code}"] == zh_word and en[f"cat_{code}"] == en_word, code
+    phone_states = {"received": "review_received", "has_issues": "review_issues",
+                    "approved": "review_approved", "superseded": "review_superseded"}
+    for code, key in phone_states.items():
+        assert zh[key] == STATES[code][0], code
