@@ -446,8 +446,6 @@ def _check_partition(name):
     return name
 
 
-
-
 def write_json_atomic(path, data):
     """Temp file, fsync, rename: a reader or a crash sees the old file or the new one, never half.
     Returns the number of bytes written."""
