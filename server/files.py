@@ -7,6 +7,11 @@ import os
 import tempfile
 from contextlib import contextmanager
 
+# Files get the mode open() would give them (0666 less the umask), not mkstemp's 0600: who may read
+# the data folder is the deployment's choice (umask, systemd's UMask=), the same for every file.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def fsync_dir(path):
     fd = os.open(path, os.O_RDONLY)
@@ -26,6 +31,7 @@ def atomic_file(path, *, durable=True):
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             yield f
             if durable:
                 f.flush()
