@@ -928,16 +928,9 @@ class Store:
         """The loaded partition (loading it outside the lock if needed), None if unknown."""
         while True:
             with self._lock:
-                p = self._partitions.get(name)
-                if p is not None:
-                    p.used = time.monotonic()
-                    return p
-                entry = self._entries.get(name)
+                p, entry = self._loaded_or_entry(name, install_empty)
                 if entry is None:
-                    if not install_empty:
-                        return None
-                    entry = self._entries[name] = _Entry(name)
-                self._check_broken(name, entry)
+                    return p
                 generation = entry.generation
                 waiter = self._loading.get(name)
                 mine = waiter is None
@@ -979,18 +972,27 @@ class Store:
                   "left as it is for repair", name, error.reason)
         entry.broken = (self._file_signature(entry, self._partition_path(name)), error.reason)
 
-    def _load_locked(self, name, create=False):
-        """The loaded partition, loaded here if needed (the writer thread, holding the lock)."""
+    def _loaded_or_entry(self, name, create):
+        """Holding the lock: (the loaded partition, None), or (None, the entry to load it from;
+        made if `create`), or (None, None) for a partition that does not exist. A partition marked
+        unreadable raises PartitionUnavailable."""
         p = self._partitions.get(name)
         if p is not None:
             p.used = time.monotonic()
-            return p
+            return p, None
         entry = self._entries.get(name)
         if entry is None:
             if not create:
-                return None
+                return None, None
             entry = self._entries[name] = _Entry(name)
         self._check_broken(name, entry)
+        return None, entry
+
+    def _load_locked(self, name, create=False):
+        """The loaded partition, loaded here if needed (the writer thread, holding the lock)."""
+        p, entry = self._loaded_or_entry(name, create)
+        if entry is None:
+            return p
         try:
             fresh = self._read_partition(name, entry)
         except PartitionUnavailable as e:
