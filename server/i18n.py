@@ -33,6 +33,16 @@ CATEGORY_LABELS = {
     "dibao": ("低保户", "Low-income (dibao)"),
     "ordinary": ("一般户", "Ordinary"),
 }
+# PV stages a form sets as literals, without a choice question to label them (the PV form's own
+# words: its "no" choice reads 无意向). The dashboard, the pages and the profile PDF all use these.
+PV_STAGE_WORDS = {
+    "interested": ("有意向", "Interested"),
+    "declined": ("无意向", "Declined"),
+    "none": ("未申请", "Not applied"),
+    "consented": ("已同意", "Consented"),
+    "surveyed": ("已勘察", "Surveyed"),
+    "lecture": ("已参加宣讲", "Lecture attended"),
+}
 ROLE_LABELS = {
     "cadre": ("驻村干部", "Cadre"),
     "supervisor": ("督导", "Supervisor"),

@@ -11,16 +11,8 @@ the programme's order: interested, then the choice stages in the form's order, d
 from flask import current_app
 
 from .clock import show
-from .i18n import category_label, label, role_label, tr
+from .i18n import PV_STAGE_WORDS, category_label, label, role_label, tr
 
-# Literal stages a form may set without a question to label them.
-STAGE_WORDS = {
-    "interested": ("有意向", "Interested"),
-    "declined": ("无意向", "Declined"),
-    "consented": ("已同意", "Consented"),
-    "surveyed": ("已勘察", "Surveyed"),
-    "lecture": ("已参加宣讲", "Lecture attended"),
-}
 FIELD_TYPES = {
     "text": ("文字", "text"), "textarea": ("多行文字", "long text"), "integer": ("整数", "whole number"),
     "decimal": ("数字", "number"), "date": ("日期", "date"), "select_one": ("单选", "choose one"),
@@ -76,7 +68,7 @@ def pv_stages(registry=None):
     out = []
     for stage, text in seen.items():
         if text is None:
-            zh, en = STAGE_WORDS.get(stage, (stage, stage))
+            zh, en = PV_STAGE_WORDS.get(stage, (stage, stage))
             text = {"zh": zh, "en": en}
         out.append((stage, text))
     if len(_stages_cache) > 20:
@@ -92,7 +84,7 @@ def pv_stage_label(stage):
     for code, text in pv_stages():
         if code == stage:
             return label(text)
-    zh, en = STAGE_WORDS.get(stage, (tr("其他", "Other"),) * 2)
+    zh, en = PV_STAGE_WORDS.get(stage, (tr("其他", "Other"),) * 2)
     return tr(zh, en)
 
 

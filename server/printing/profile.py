@@ -14,7 +14,6 @@ follow-ups and the answers that close them come from the form's `effects:` block
 """
 
 import base64
-import datetime as dt
 import functools
 import hashlib
 import io
@@ -27,7 +26,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from .. import clock, effects, images
-from ..i18n import CATEGORY_LABELS
+from ..i18n import CATEGORY_LABELS, PV_STAGE_WORDS
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every rendering step at INFO: seven lines per profile would drown the server log.
@@ -51,9 +50,6 @@ YES_NO = {"yes": ("是", "Yes"), "no": ("否", "No"), True: ("是", "Yes"), Fals
 # What a follow-up's state is called when the closing form's own labels are not at hand.
 FOLLOWUP_STATES = {"open": ("未办结", "Open"), "done": ("已办结", "Done"),
                    "in_progress": ("办理中", "In progress"), "dropped": ("不再办理", "Dropped")}
-# PV stages a form sets as literals (no question offers them as choices).
-PV_STAGES = {"interested": ("有意向", "Interested"), "declined": ("不参加", "Declined"),
-             "none": ("未申请", "Not applied")}
 
 # Every fixed text of the profile, (zh, en). Form fields and choices take their labels from the forms.
 TEXTS = {
@@ -743,8 +739,8 @@ def _pv_context(status, pv_subs, forms, book, t, lang):
         if not _answered(value):
             continue
         form, field = sources.get(key, (None, None))
-        if key == "stage" and not (form and form.has_choice(field, value)) and value in PV_STAGES:
-            text = _pick(PV_STAGES[value], lang)
+        if key == "stage" and not (form and form.has_choice(field, value)) and value in PV_STAGE_WORDS:
+            text = _pick(PV_STAGE_WORDS[value], lang)
         elif key == "capacity_kw" and _number(value) is not None:
             text = f"{fmt_number(value)} {t['kw']}"
         elif key == "expected_kwh_year" and _number(value) is not None:
