@@ -18,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -28,6 +27,7 @@ from server.store import CORE, Store  # noqa: E402
 from server.store_pg import PgStore  # noqa: E402
 from store_bench import measure_pushes, percentile, preload  # noqa: E402
 from store_bench import visit as stored_visit  # noqa: E402
+from sync_bench import phone_visit  # noqa: E402
 from tests.conftest import PASSWORD, seed_world  # noqa: E402
 from tests.live import Client, LiveServer  # noqa: E402
 from tests.pg import Cluster  # noqa: E402
@@ -83,17 +83,6 @@ def prepare(store, stored, phones):
             for d in docs:
                 tx.put(d["village_id"], "submissions", d)
         store.write(write)
-
-
-def phone_visit(household):
-    return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 1,
-            "household_id": household, "created_at": "2026-05-01T10:00:00+08:00",
-            "answers": {"visit_date": "2026-05-01", "visit_type": "home", "present": "户主、配偶",
-                        "topics": ["income_jobs", "health_insurance"], "family_changes": ["none"],
-                        "income_wages": 24000, "income_farming": 3500,
-                        "needs_detail": "希望帮助联系县城务工岗位。" * 3,
-                        "help_given": [{"product": "红薯", "quantity": 200, "unit": "斤", "price": 1.5}],
-                        "risk": "no", "notes": "家中房屋安全，饮水正常。" * 4}}
 
 
 def push_all(urls, phones, visits):

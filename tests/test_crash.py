@@ -45,6 +45,27 @@ def writer(server, n, acked_visits, acked_edits, stop, first_ack):
         pass  # the server died under us: whatever was acknowledged is recorded
 
 
+def assert_acknowledged_writes_are_there(url, acked_visits, acked_edits):
+    """Read back through a live server: every acknowledged visit is stored, and each household is
+    at its last acknowledged version or a later (unacknowledged) one, holding the acknowledged
+    value when nothing came after it."""
+    client = Client(url)
+    client.login("super", PASSWORD)
+    stored = set()
+    for hid in ("v1-0001", "v1-0002", "v1-0003"):
+        _s, body = client.call("GET", f"/api/v1/submissions?household_id={hid}")
+        stored |= {s["uuid"] for s in body["submissions"]}
+    missing = set(acked_visits) - stored
+    assert not missing, f"{len(missing)} acknowledged visits lost"
+    for hid in ("v1-0001", "v1-0002", "v1-0003"):
+        _s, h = client.call("GET", f"/api/v1/households/{hid}")
+        mine = sorted((v, g) for k, v, g in acked_edits if k == hid)
+        if mine:
+            assert h["version"] >= mine[-1][0]
+            if h["version"] == mine[-1][0]:
+                assert h["group"] == mine[-1][1]
+
+
 def test_kill_9_at_random_moments_loses_no_acknowledged_write(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -71,23 +92,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_write(tmp_path):
     assert len(acked_visits) > 20, "the writers should have got some writes through"
     server = LiveServer(data).start()
     try:
-        client = Client(server.url)
-        client.login("super", PASSWORD)
-        stored = set()
-        for hid in ("v1-0001", "v1-0002", "v1-0003"):
-            _s, body = client.call("GET", f"/api/v1/submissions?household_id={hid}")
-            stored |= {s["uuid"] for s in body["submissions"]}
-        missing = set(acked_visits) - stored
-        assert not missing, f"{len(missing)} acknowledged visits lost"
-        # each household is at its last acknowledged version or a later (unacknowledged) one,
-        # and an acknowledged version's value is what the store holds when nothing came after it
-        for hid in ("v1-0001", "v1-0002", "v1-0003"):
-            _s, h = client.call("GET", f"/api/v1/households/{hid}")
-            mine = sorted((v, g) for k, v, g in acked_edits if k == hid)
-            if mine:
-                assert h["version"] >= mine[-1][0]
-                if h["version"] == mine[-1][0]:
-                    assert h["group"] == mine[-1][1]
+        assert_acknowledged_writes_are_there(server.url, acked_visits, acked_edits)
     finally:
         server.stop()
     # every file the store wrote opens in plain TinyDB
@@ -126,21 +131,7 @@ def test_kill_9_of_one_of_two_servers_on_one_database_loses_nothing_it_acknowled
             for t in threads:
                 t.join()
         assert len(acked_visits) > 20, "the writers should have got some writes through"
-        client = Client(survivor.url)
-        client.login("super", PASSWORD)
-        stored = set()
-        for hid in ("v1-0001", "v1-0002", "v1-0003"):
-            _s, body = client.call("GET", f"/api/v1/submissions?household_id={hid}")
-            stored |= {s["uuid"] for s in body["submissions"]}
-        missing = set(acked_visits) - stored
-        assert not missing, f"{len(missing)} acknowledged visits lost"
-        for hid in ("v1-0001", "v1-0002", "v1-0003"):
-            _s, h = client.call("GET", f"/api/v1/households/{hid}")
-            mine = sorted((v, g) for k, v, g in acked_edits if k == hid)
-            if mine:
-                assert h["version"] >= mine[-1][0]
-                if h["version"] == mine[-1][0]:
-                    assert h["group"] == mine[-1][1]
+        assert_acknowledged_writes_are_there(survivor.url, acked_visits, acked_edits)
     finally:
         survivor.stop()
 

@@ -154,25 +154,3 @@ def test_background_snapshots_truncate_the_journal(tmp_path):
         data = json.loads((tmp_path / "villages" / "v1.json").read_text())
         assert len(data["submissions"]) == 20
 
-
-def test_bad_partition_names_are_refused(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
-        with pytest.raises(ValueError):
-            store.write(lambda tx: tx.put("../etc", "households", {"id": "x"}))
-
-
-def test_partition_seq_moves_with_every_write_to_that_village_only(tmp_path):
-    from server.store import Store
-    with Store(str(tmp_path / "d"), snapshot_every=0) as store:
-        store.write(lambda tx: tx.put("v1", "households", {"id": "v1-0001"}))
-        store.write(lambda tx: tx.put("v2", "households", {"id": "v2-0001"}))
-        first = store.partition_seq("v1")
-        assert first > 0 and store.partition_seq("v2") > first
-        store.write(lambda tx: tx.put("v2", "households", {"id": "v2-0002"}))
-        assert store.partition_seq("v1") == first
-        store.write(lambda tx: tx.delete("v1", "households", "v1-0001"))
-        second = store.partition_seq("v1")
-        assert second > first
-        assert store.partition_seq("nowhere") == 0
-    with Store(str(tmp_path / "d"), snapshot_every=0) as store:  # kept across a snapshot and reopen
-        assert store.partition_seq("v1") == second
