@@ -108,7 +108,7 @@ def abuser(base, n, stop, tally):
 
 def measure(base, seconds):
     """csrf GETs and 20-visit pushes, interleaved, for `seconds`."""
-    probe, pusher = Client(base), Client(base)
+    pusher = Client(base)
     assert pusher.login("super", PASSWORD)[0] == 200
     csrf_times, push_times, failures = [], [], 0
     households = ["v1-0001", "v1-0002", "v1-0003", "v2-0001", "v2-0002"]

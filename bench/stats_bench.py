@@ -15,7 +15,6 @@ import argparse
 import os
 import random
 import shutil
-import statistics
 import sys
 import time
 import uuid

@@ -206,10 +206,11 @@ def _correction_context(old_uuid, household, effects, registry, db):
             continue
         origin_uuid, _, index = str(a["id"]).rpartition(":")
         origin = db.get(household["village_id"], TABLE, origin_uuid)
-        if origin is None or parse_index(index) is None:
+        position = parse_index(index)
+        if origin is None or position is None:
             continue
         for f in _effects_of(origin, registry)["followups"]:
-            if f["index"] == parse_index(index):
+            if f["index"] == position:
                 reopen[a["id"]] = {"id": a["id"], "action": f["action"], "due_date": f["due_date"],
                                    "submission": origin_uuid, "visit_date": origin.get("visit_date"),
                                    "cadre_id": origin.get("cadre_id"), "status": "open", "note": ""}

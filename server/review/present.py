@@ -100,10 +100,11 @@ def target_label(definition, name):
     if name in fields:
         return label(fields[name].get("label")) or name
     parts = str(name).split(".")
-    if len(parts) == 3 and parts[0] in fields and parse_index(parts[1]) is not None:
+    position = parse_index(parts[1]) if len(parts) == 3 else None
+    if position is not None and parts[0] in fields:
         repeat = fields[parts[0]]
         child = next((c for c in repeat.get("fields") or [] if c.get("name") == parts[2]), {})
-        n = parse_index(parts[1]) + 1
+        n = position + 1
         return tr(f"{label(repeat.get('label'))} 第 {n} 条 · {label(child.get('label')) or parts[2]}",
                   f"{label(repeat.get('label'))} #{n} · {label(child.get('label')) or parts[2]}")
     return str(name)

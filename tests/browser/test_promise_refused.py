@@ -4,7 +4,7 @@ lets the cadre drop the stale entry and resend."""
 
 from datetime import date, timedelta
 
-from tests.browser.phone_steps import (cadre_client, check, fill_visit, goto, log_in, open_new_form,
+from tests.browser.phone_steps import (cadre_client, check, fill_visit, log_in, open_new_form,
                                        open_page, open_section, post_visit, press_sync, server_household,
                                        server_submissions, submit, wait_pending, wait_service_worker)
 
@@ -34,7 +34,7 @@ def test_an_answer_to_a_promise_closed_meanwhile_is_refused_beside_it(server, la
     submit(page)
     press_sync(page)
     page.wait_for_selector("#sync-status[data-refused='1']")
-    card = page.locator(f".refused-card")
+    card = page.locator(".refused-card")
     card.wait_for()
     assert "跟进事项" in card.inner_text()
     card.locator("[data-action=fix]").click()
