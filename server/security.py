@@ -8,8 +8,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .problems import Problem
 
-# Pages use only files from this site: no inline script or style, no frames, no plugins. Images may
-# be blob: URLs (the phone app shows photos and signatures before they are sent).
+# Pages use only files from this site: no inline script or style (the one exception, the phone
+# app's own stylesheet in its shell, is allowed by its hash: policy_allowing_style), no frames, no
+# plugins. Images may be blob: URLs (the phone app shows photos and signatures before they are sent).
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -24,6 +25,13 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
+
+
+def policy_allowing_style(style_hash):
+    """The page policy plus one inline stylesheet named by its hash (the phone app's shell)."""
+    return CONTENT_SECURITY_POLICY.replace("style-src 'self'", f"style-src 'self' '{style_hash}'")
+
+
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
