@@ -197,7 +197,6 @@ def test_english_profile_uses_english_labels(tmp_path):
 
 def test_long_names_and_text_wrap_inside_the_page(tmp_path):
     """Nothing may run past the right margin, however long and unbroken the text."""
-    from weasyprint import HTML
     h = samples.household(head="欧阳" * 60)
     h["address"] = "A" * 400
     h["members"][0]["name"] = "名字很长" * 30
@@ -206,8 +205,7 @@ def test_long_names_and_text_wrap_inside_the_page(tmp_path):
     v["answers"]["needs_detail"] = "说明" * 2000 + "Z" * 500
     ctx = build_profile_context(h, samples.VILLAGE, samples.CADRES, [v], FORMS,
                                 CADRE, "zh", str(tmp_path))
-    doc = HTML(string=profile.render_profile_html(ctx),
-               url_fetcher=profile._DataOnlyFetcher()).render()
+    doc = profile.render_profile_document(ctx)
     for page in doc.pages:
         right_edge = page.width - page._page_box.margin_right + 0.5
         for box in page._page_box.descendants():
@@ -233,3 +231,22 @@ def test_project_forms_label_every_fixed_choice():
     pv = profile.FormLabels(FORMS.get("pv_enrollment"), "en")
     for stage in ("none", "applied", "approved", "installed", "connected"):
         assert pv.choice("grid_stage", stage) != stage
+
+
+def test_the_qr_code_prints_as_sharp_modules_of_the_record_link(rendered):
+    """One pixel per module, drawn without smoothing (/Interpolate false), and those pixels are the
+    code of the household's link: a phone scanning the paper lands on the record."""
+    import qrcode
+    ctx, pdf = rendered
+    first = PdfReader(io.BytesIO(pdf)).pages[0]
+    unsmoothed = [f for f in first.images if f.indirect_reference.get_object()["/Interpolate"] is False
+                  or str(f.indirect_reference.get_object()["/Interpolate"]).lower() == "false"]
+    assert len(unsmoothed) == 1
+    printed = unsmoothed[0].image.convert("L")
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=1, mask_pattern=0)
+    qr.add_data(ctx["record_url"])
+    qr.make(fit=True)
+    modules = qr.get_matrix()                      # True is a dark module, border included
+    assert printed.size == (len(modules), len(modules))
+    assert [[printed.getpixel((x, y)) < 128 for x in range(printed.width)]
+            for y in range(printed.height)] == modules
