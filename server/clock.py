@@ -91,12 +91,13 @@ def parse_date(text):
         return None
 
 
-def sane_phone_time(text, *, slack_days=2):
-    """A time a phone reports (created_at): ISO 8601, after 2000, and not days in the future."""
+def sane_phone_time(text, *, slack_days=2, at=None):
+    """A time a phone reports (created_at): ISO 8601, after 2000, and not days in the future
+    (of `at`, default now: a push reads the clock once for all its items)."""
     value = parse_datetime(text)
     if value is None:
         return None
-    if value < EARLIEST or value > now() + timedelta(days=slack_days):
+    if value < EARLIEST or value > (at or now()) + timedelta(days=slack_days):
         return None
     return value
 

@@ -77,11 +77,12 @@ def post_submissions():
     registry, settings = forms(), formdefs.served_settings(current_app)
     max_bytes = current_app.config["MAX_ATTACHMENT_BYTES"]
     user = current_user._get_current_object()  # once, not through the proxy for every item
+    clock = submissions.push_clock()
     results = [None] * len(items)
     prepared, slots, seen = [], [], {}
     for i, item in enumerate(items):
         p, errors = submissions.parse_item(user, item, registry, settings,
-                                           max_attachment_bytes=max_bytes)
+                                           max_attachment_bytes=max_bytes, clock=clock)
         if errors:
             uuid = item.get("uuid") if isinstance(item, dict) else None
             results[i] = {"uuid": uuid if isinstance(uuid, str) and len(uuid) <= 64 else None,

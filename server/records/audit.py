@@ -46,9 +46,10 @@ _ID_PREFIX = os.urandom(5).hex()
 _id_count = itertools.count()  # next() on it is atomic under the GIL
 
 
-def record(tx, actor, action, target, details=None):
-    """Add an entry inside the write that made the change, so both are durable together."""
-    at = now_iso()
+def record(tx, actor, action, target, details=None, *, at=None):
+    """Add an entry inside the write that made the change, so both are durable together. `at`:
+    the change's own time when the caller has it (a push stamps all its items with one)."""
+    at = at or now_iso()
     entry_id = f"{_ID_PREFIX}{next(_id_count):06x}"
     entry = {"id": entry_id, "time": at, "user": actor, "action": action, "target": target,
              "details": details or {}}

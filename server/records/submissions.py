@@ -13,7 +13,7 @@ import uuid as uuidlib
 
 from .. import effects as form_effects
 from .. import formdefs
-from ..clock import local_date, now_iso, sane_phone_time
+from ..clock import local_date, now, now_iso, sane_phone_time, zone
 from ..files import write_atomic
 from ..parse import parse_index
 from ..problems import field_error
@@ -59,9 +59,18 @@ def fingerprint(item):
 # ---- 1. the item ----------------------------------------------------------------------------
 
 
-def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None):
+def push_clock():
+    """(now, today) read once for a whole push: "not in the future" and "not later than today"
+    are the same for its 20 items, and reading the clock (settings, zone) was a twentieth of it."""
+    at = now()
+    return at, at.astimezone(zone()).date()
+
+
+def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None, clock=None):
     """Everything about one pushed item that needs no store write: (prepared, errors).
-    `prepared` holds the record-to-be and the effects its answers declare."""
+    `prepared` holds the record-to-be and the effects its answers declare. `clock` is
+    push_clock()'s (now, today), read once by a caller parsing many items."""
+    at, today = clock or push_clock()
     if not isinstance(item, dict):
         return None, [_err(None, "条目须为 JSON 对象。", "Each item must be a JSON object.")]
     errors = []
@@ -85,7 +94,7 @@ def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None)
         errors.append(_err("household_id", "找不到该农户，或不在你的范围内。",
                            "No such household in your scope."))
     created_at = item.get("created_at")
-    if sane_phone_time(created_at) is None:
+    if sane_phone_time(created_at, at=at) is None:
         errors.append(_err("created_at", "created_at 须为 2000 年以后、不晚于现在的 ISO 8601 时间。",
                            "created_at must be an ISO 8601 date-time after 2000 and not in the future."))
     base = item.get("base_version")
@@ -101,7 +110,8 @@ def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None)
         errors.append(_err("answers", "answers 须为对象。", "answers must be an object."))
     if errors or definition is None:
         return None, errors
-    answers, answer_errors = formdefs.validate_answers(definition, item["answers"], settings=settings)
+    answers, answer_errors = formdefs.validate_answers(definition, item["answers"], today=today,
+                                                       settings=settings)
     errors.extend(_err(e.get("field"), e.get("zh", ""), e.get("en", "")) for e in answer_errors)
     declared = {a["name"] for a in attachments}
     for name in formdefs.attachment_names(definition, answers):
@@ -310,7 +320,7 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
         audit.record(tx, actor, "submission", record["uuid"],
                      {"form": record["form"], "household_id": hid,
                       "clash": clash["kind"] if clash else None,
-                      "supersedes": record.get("supersedes")})
+                      "supersedes": record.get("supersedes")}, at=record["received_at"])
     return {"uuid": record["uuid"], "status": "created", "errors": [],
             "incomplete": bool(record["attachments"])}, clash
 
