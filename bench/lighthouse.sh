@@ -5,6 +5,7 @@
 # Usage: [RUNS=3] [LIGHTHOUSE=path/to/lighthouse] bench/lighthouse.sh [BASE_URL] [USER] [PASSWORD]
 # (LIGHTHOUSE defaults to `npx -y lighthouse@12.2.3`; an install elsewhere, e.g. /tmp, saves the
 # download. Chrome's port list refuses some ports, e.g. 5060/5061: serve on another.)
+# THROTTLING=devtools: the load itself slowed down, observed figures (see below).
 # HTTPS=1 measures the shape phones meet in the field (README, "Deployment over HTTPS"): nginx with
 # TLS and HTTP/2 in front of BASE_URL, on 127.0.0.1:${HTTPS_PORT:-5443}, with a throwaway self-signed
 # certificate (needs nginx and openssl; started and stopped here, nothing installed).
@@ -53,13 +54,21 @@ curl -sk -c "$jar" -b "$jar" -H "X-CSRFToken: $token" -H 'Content-Type: applicat
   -d "{\"username\":\"$user\",\"password\":\"$pass\"}" "$base/login" > /dev/null
 cookie=$(sed 's/^#HttpOnly_//' "$jar" | awk '!/^#/ && NF>=7 {printf "%s=%s; ", $6, $7}')
 printf '{"Cookie": "%s"}' "$cookie" > "$out/headers.json"
+# Lighthouse's default: the load runs unthrottled and the slow link is simulated from its trace.
+# THROTTLING=devtools slows the real load instead (the same link as Lighthouse's devtools presets
+# adjust it: latency x3.75, throughput x0.9) and reports what was observed.
+throttling=(--throttling.rttMs=300 --throttling.throughputKbps=400 --throttling.cpuSlowdownMultiplier=4)
+if [ "${THROTTLING:-simulate}" = devtools ]; then
+  throttling=(--throttling-method=devtools --throttling.requestLatencyMs=1125
+    --throttling.downloadThroughputKbps=360 --throttling.uploadThroughputKbps=360
+    --throttling.cpuSlowdownMultiplier=4)
+fi
 for run in $(seq 1 "$runs"); do
   for page in login app; do
     url="$base/login"; extra=()
     if [ "$page" = app ]; then url="$base/app/"; extra=(--extra-headers="$out/headers.json"); fi
     CHROME_PATH=${CHROME_PATH:-/usr/bin/chromium} $lighthouse "$url" "${extra[@]}" \
-      --only-categories=performance,accessibility,best-practices --throttling.rttMs=300 \
-      --throttling.throughputKbps=400 --throttling.cpuSlowdownMultiplier=4 --chrome-flags="$flags" \
+      --only-categories=performance,accessibility,best-practices "${throttling[@]}" --chrome-flags="$flags" \
       --output=json --output-path="$out/$page-$run.json" --quiet
     python3 - "$out/$page-$run.json" "$page" <<'PY'
 import json, sys

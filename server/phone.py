@@ -5,10 +5,11 @@ import base64
 import gzip
 import hashlib
 import os
+import re
 
 from flask import Blueprint, current_app, redirect, request, send_from_directory
 
-from .security import policy_allowing_style
+from .security import policy_allowing
 
 bp = Blueprint("phone", __name__)
 
@@ -22,25 +23,30 @@ def app_no_slash():
 
 
 STYLESHEET_LINK = '<link rel="stylesheet" href="/app/css/app.css">'
+_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.S)
 _shells = {}
 
 
 @bp.get("/app/")
 def shell():
-    """index.html with app.css inlined: on slow 3G the splash then paints after one round trip
-    instead of two, while the modules are still arriving. The style is allowed by its hash, so the
-    policy still forbids any other inline style."""
-    html, style_hash, etag = _shell_page(current_app.config["STATIC_APP_DIR"])
+    """index.html with app.css inlined: on slow 3G the splash paints after one round trip instead
+    of two, and the page's small inline script asks for the modules only after that paint. Both
+    are allowed by their hashes, so the policy still forbids any other inline style or script."""
+    html, policy, etag = _shell_page(current_app.config["STATIC_APP_DIR"])
     resp = current_app.response_class(html, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["Content-Security-Policy"] = policy_allowing_style(style_hash)
+    resp.headers["Content-Security-Policy"] = policy
     resp.set_etag(etag)
     resp = resp.make_conditional(request)
     return compress(resp)
 
 
+def _sha256(text):
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
 def _shell_page(static_dir):
-    """(html, 'sha256-…' of the inlined style, etag), rebuilt when either file changes."""
+    """(html, its Content-Security-Policy, etag), rebuilt when either file changes."""
     paths = (os.path.join(static_dir, "index.html"), os.path.join(static_dir, "css", "app.css"))
     key = tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in paths)
     if key not in _shells:
@@ -48,12 +54,14 @@ def _shell_page(static_dir):
             page = f.read()
         with open(paths[1], encoding="utf-8") as f:
             css = f.read()
-        style_hash = "sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
         if STYLESHEET_LINK not in page:
             raise RuntimeError(f"index.html lost its {STYLESHEET_LINK}")
         html = page.replace(STYLESHEET_LINK, f"<style>{css}</style>", 1)
+        inline = _INLINE.findall(html)
+        policy = policy_allowing(styles=[_sha256(body) for kind, body in inline if kind == "style"],
+                                 scripts=[_sha256(body) for kind, body in inline if kind == "script"])
         _shells.clear()
-        _shells[key] = (html, style_hash, hashlib.sha256(html.encode()).hexdigest()[:20])
+        _shells[key] = (html, policy, hashlib.sha256(html.encode()).hexdigest()[:20])
     return _shells[key]
 
 

@@ -9,8 +9,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .problems import Problem
 
 # Pages use only files from this site: no inline script or style (the one exception, the phone
-# app's own stylesheet in its shell, is allowed by its hash: policy_allowing_style), no frames, no
-# plugins. Images may be blob: URLs (the phone app shows photos and signatures before they are sent).
+# app's shell, with its stylesheet and a small loader inline, allowed by their hashes:
+# policy_allowing), no frames, no plugins. Images may be blob: URLs (the phone app shows photos
+# and signatures before they are sent).
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -27,9 +28,15 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 
-def policy_allowing_style(style_hash):
-    """The page policy plus one inline stylesheet named by its hash (the phone app's shell)."""
-    return CONTENT_SECURITY_POLICY.replace("style-src 'self'", f"style-src 'self' '{style_hash}'")
+def policy_allowing(*, styles=(), scripts=()):
+    """The page policy plus inline styles and scripts named by their hashes ('sha256-…'): the
+    phone app's shell, whose own two are known when it is served."""
+    policy = CONTENT_SECURITY_POLICY
+    if styles:
+        policy = policy.replace("style-src 'self'", "style-src 'self' " + " ".join(f"'{h}'" for h in styles))
+    if scripts:
+        policy = policy.replace("script-src 'self'", "script-src 'self' " + " ".join(f"'{h}'" for h in scripts))
+    return policy
 
 
 HEADERS = {

@@ -110,8 +110,10 @@ function closure(roots) {
 
 test("the shell preloads exactly the home screen's import graph, so no module waits for another", () => {
   const html = read("index.html");
-  const preloaded = new Set([...html.matchAll(/<link rel="modulepreload" href="\/app\/js\/([\w-]+\.js)"[^>]*>/g)].map((m) => m[1]));
+  const list = /const HOME_MODULES = \[([^\]]*)\]/.exec(html)[1];
+  const preloaded = new Set([...list.matchAll(/"([\w-]+)"/g)].map((m) => `${m[1]}.js`));
   assert.deepEqual([...preloaded].sort(), [...closure(["app.js"])].sort());
+  assert.doesNotMatch(html, /<script[^>]*\ssrc=/, "nothing is fetched by the page before its first paint");
 });
 
 test("modules loaded on demand come with everything they import, fetched side by side", () => {
