@@ -467,7 +467,22 @@ def _read_header(path):
 _ABSENT = object()
 
 
-class Transaction:
+class PendingWrites:
+    """What both stores' write transactions share: the writes a function has made, in order, held
+    until it returns (`_pending` maps (partition, table, key) to the document, or None for a
+    delete; `_order` is the order of first writes)."""
+
+    def _stage(self, k, value):
+        if k not in self._pending:
+            self._order.append(k)
+        self._pending[k] = value
+
+    def delete(self, partition, table, key):
+        _check_partition(partition)
+        self._stage((partition, table, key), None)
+
+
+class Transaction(PendingWrites):
     """What a write function sees: reads through its own pending writes, then those of the write
     functions before it in the same batch (not yet applied: they are applied, all together, only
     once the batch's journal lines are fsynced), then the store; applied only if it returns."""
@@ -534,18 +549,8 @@ class Transaction:
         seq = self._store._seq + 1
         self._store._seq = seq  # only the batch's writer is here; a failed fn leaves a gap, harmless
         stored["seq"] = seq
-        k = (partition, table, key)
-        if k not in self._pending:
-            self._order.append(k)
-        self._pending[k] = (stored, _with_seq(body, seq))
+        self._stage((partition, table, key), (stored, _with_seq(body, seq)))
         return dict(original, seq=seq)
-
-    def delete(self, partition, table, key):
-        _check_partition(partition)
-        k = (partition, table, key)
-        if k not in self._pending:
-            self._order.append(k)
-        self._pending[k] = None
 
     def village_ids(self):
         with self._store._lock:

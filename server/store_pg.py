@@ -35,8 +35,8 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .store import (CORE, UnstorableValue, _check_partition, key_field, partition_file,
-                    write_catalog, write_json_atomic)
+from .store import (CORE, PendingWrites, UnstorableValue, _check_partition, key_field,
+                    partition_file, write_catalog, write_json_atomic)
 from .store import SchemaTooNew, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def _unavailable(e):
     return StoreUnavailable(f"数据库暂时无法访问 The database cannot be reached: {text}")
 
 
-class PgTransaction:
+class PgTransaction(PendingWrites):
     """What a write function sees: reads lock what they read and see this function's own writes;
     writes are applied when the function returns."""
 
@@ -223,19 +223,10 @@ class PgTransaction:
         # written, and the stored copy never aliases the caller's object.
         stored = json.loads(_encode(table, key, doc))
         k = (partition, table, key)
-        if k not in self._pending:
-            self._order.append(k)
-        self._pending[k] = stored
+        self._stage(k, stored)
         out = json.loads(json.dumps(stored, ensure_ascii=False))
         self._returned.setdefault(k, []).append(out)
         return out
-
-    def delete(self, partition, table, key):
-        _check_partition(partition)
-        k = (partition, table, key)
-        if k not in self._pending:
-            self._order.append(k)
-        self._pending[k] = None
 
     def village_ids(self):
         return self._store._village_ids(self._conn)
