@@ -24,7 +24,7 @@ def app_no_slash():
 
 STYLESHEET_LINK = '<link rel="stylesheet" href="/app/css/app.css">'
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.S)
-_shells = {}
+_shell = (None, None)  # (what it was built from, (html, policy, etag)): replaced whole, never edited
 
 
 @bp.get("/app/")
@@ -47,22 +47,24 @@ def _sha256(text):
 
 def _shell_page(static_dir):
     """(html, its Content-Security-Policy, etag), rebuilt when either file changes."""
+    global _shell
     paths = (os.path.join(static_dir, "index.html"), os.path.join(static_dir, "css", "app.css"))
     key = tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in paths)
-    if key not in _shells:
+    built_from, page = _shell  # one read: another request may replace it meanwhile
+    if built_from != key:
         with open(paths[0], encoding="utf-8") as f:
-            page = f.read()
+            source = f.read()
         with open(paths[1], encoding="utf-8") as f:
             css = f.read()
-        if STYLESHEET_LINK not in page:
+        if STYLESHEET_LINK not in source:
             raise RuntimeError(f"index.html lost its {STYLESHEET_LINK}")
-        html = page.replace(STYLESHEET_LINK, f"<style>{css}</style>", 1)
+        html = source.replace(STYLESHEET_LINK, f"<style>{css}</style>", 1)
         inline = _INLINE.findall(html)
         policy = policy_allowing(styles=[_sha256(body) for kind, body in inline if kind == "style"],
                                  scripts=[_sha256(body) for kind, body in inline if kind == "script"])
-        _shells.clear()
-        _shells[key] = (html, policy, hashlib.sha256(html.encode()).hexdigest()[:20])
-    return _shells[key]
+        page = (html, policy, hashlib.sha256(html.encode()).hexdigest()[:20])
+        _shell = (key, page)
+    return page
 
 
 @bp.get("/app/<path:path>")
