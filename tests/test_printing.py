@@ -234,7 +234,7 @@ def test_project_forms_label_every_fixed_choice():
 
 
 def test_the_qr_code_prints_as_sharp_modules_of_the_record_link(rendered):
-    """One pixel per module, drawn without smoothing (/Interpolate false), and those pixels are the
+    """8 pixels a module, drawn without smoothing (/Interpolate false), and those modules are the
     code of the household's link: a phone scanning the paper lands on the record."""
     import qrcode
     ctx, pdf = rendered
@@ -247,6 +247,6 @@ def test_the_qr_code_prints_as_sharp_modules_of_the_record_link(rendered):
     qr.add_data(ctx["record_url"])
     qr.make(fit=True)
     modules = qr.get_matrix()                      # True is a dark module, border included
-    assert printed.size == (len(modules), len(modules))
-    assert [[printed.getpixel((x, y)) < 128 for x in range(printed.width)]
-            for y in range(printed.height)] == modules
+    assert printed.size == (8 * len(modules), 8 * len(modules))
+    assert [[printed.getpixel((8 * x + 4, 8 * y + 4)) < 128 for x in range(len(modules))]
+            for y in range(len(modules))] == modules

@@ -848,14 +848,14 @@ def image_data_uri(path, max_px, signature=False, max_pixels=images.MAX_PIXELS):
 
 
 def qr_data_uri(text):
-    """A 1-bit PNG QR code, one pixel per module: the page scales it up unsmoothed
-    (`image-rendering: pixelated`, a PDF image without /Interpolate), so it prints crisp. Fixed mask
-    pattern: scoring all eight (qrcode's default) is four fifths of the cost, for a code any reader
-    decodes either way."""
+    """A 1-bit PNG QR code, 8 pixels a module (readable as an image on its own, not only once
+    printed), scaled unsmoothed (`image-rendering: pixelated`: a PDF image without /Interpolate).
+    Fixed mask pattern: scoring all eight (qrcode's default) was four fifths of the cost, for a
+    code any reader decodes either way."""
     if not text:
         return None
     import qrcode
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=1, border=1,
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=1,
                        mask_pattern=0)
     qr.add_data(text)
     qr.make(fit=True)
