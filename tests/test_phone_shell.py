@@ -39,7 +39,6 @@ def test_the_phones_data_is_gzipped_only_when_asked(app):
 
 def js_strings(path):
     """The key: "text" pairs of one of the phone's string tables."""
-    import re
     text = open(path, encoding="utf-8").read()
     return dict(re.findall(r'^\s+([a-z_]+): "([^"\n]*)",?$', text, re.M))
 
