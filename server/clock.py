@@ -49,9 +49,9 @@ def now_iso():
     return now().isoformat(timespec="seconds")
 
 
-def today():
-    """The calendar day in the deployment's zone."""
-    return now().astimezone(zone()).date()
+def today(at=None):
+    """The calendar day in the deployment's zone, now or at the aware time `at`."""
+    return (at or now()).astimezone(zone()).date()
 
 
 def today_iso():

@@ -13,7 +13,7 @@ import uuid as uuidlib
 
 from .. import effects as form_effects
 from .. import formdefs
-from ..clock import local_date, now, now_iso, sane_phone_time, zone
+from ..clock import local_date, now, now_iso, sane_phone_time, today
 from ..files import write_atomic
 from ..parse import parse_index
 from ..problems import field_error
@@ -63,14 +63,14 @@ def push_clock():
     """(now, today) read once for a whole push: "not in the future" and "not later than today"
     are the same for its 20 items, and reading the clock (settings, zone) was a twentieth of it."""
     at = now()
-    return at, at.astimezone(zone()).date()
+    return at, today(at)
 
 
 def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None, clock=None):
     """Everything about one pushed item that needs no store write: (prepared, errors).
     `prepared` holds the record-to-be and the effects its answers declare. `clock` is
     push_clock()'s (now, today), read once by a caller parsing many items."""
-    at, today = clock or push_clock()
+    at, day = clock or push_clock()
     if not isinstance(item, dict):
         return None, [_err(None, "条目须为 JSON 对象。", "Each item must be a JSON object.")]
     errors = []
@@ -110,7 +110,7 @@ def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None,
         errors.append(_err("answers", "answers 须为对象。", "answers must be an object."))
     if errors or definition is None:
         return None, errors
-    answers, answer_errors = formdefs.validate_answers(definition, item["answers"], today=today,
+    answers, answer_errors = formdefs.validate_answers(definition, item["answers"], today=day,
                                                        settings=settings)
     errors.extend(_err(e.get("field"), e.get("zh", ""), e.get("en", "")) for e in answer_errors)
     declared = {a["name"] for a in attachments}
