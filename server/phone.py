@@ -49,7 +49,8 @@ def _shell_page(static_dir):
     """(html, its Content-Security-Policy, etag), rebuilt when either file changes."""
     global _shell
     paths = (os.path.join(static_dir, "index.html"), os.path.join(static_dir, "css", "app.css"))
-    key = tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in paths)
+    stats = [os.stat(p) for p in paths]  # once each: this runs on every open of the app
+    key = tuple((p, st.st_mtime_ns, st.st_size) for p, st in zip(paths, stats))
     built_from, page = _shell  # one read: another request may replace it meanwhile
     if built_from != key:
         with open(paths[0], encoding="utf-8") as f:
