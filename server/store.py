@@ -546,8 +546,8 @@ class Transaction(PendingWrites):
             except UnstorableValue as e:
                 raise UnstorableValue(f"{table} {key!r}: {e}") from None
             stored = json.loads(body)
-        seq = self._store._seq + 1
-        self._store._seq = seq  # only the batch's writer is here; a failed fn leaves a gap, harmless
+        seq = self._store._batch_seq + 1
+        self._store._batch_seq = seq  # only the batch's writer is here; a failed fn leaves a gap, harmless
         stored["seq"] = seq
         self._stage((partition, table, key), (stored, _with_seq(body, seq)))
         return dict(original, seq=seq)
@@ -605,7 +605,8 @@ class Store:
         self._memory = 0
         self._warned_budget = set()
         self._catalog_dirty = False
-        self._seq = 0
+        self._seq = 0        # the newest seq readers can see: every write up to it is applied
+        self._batch_seq = 0  # the newest seq handed out by the running batch (ahead of _seq)
         self._queue = queue.Queue()
         self._writer = None
         self._snapshotter = None
@@ -1177,6 +1178,8 @@ class Store:
 
     @property
     def seq(self):
+        """The newest seq readers can see: every write up to it is readable, as with
+        partition_seq (a batch's seqs count only once the batch is applied)."""
         return self._seq
 
     # ---- writes --------------------------------------------------------------------------------
@@ -1265,14 +1268,14 @@ class Store:
                 heads[(part_name, table)] = head
             hit = tx._pending[k]
             if hit is None:
-                self._seq += 1
-                tx._del_seq[k] = self._seq
+                self._batch_seq += 1
+                tx._del_seq[k] = self._batch_seq
                 ops.append(head + b',"op":"del","k":' + json.dumps(key).encode()
-                           + b',"seq":' + str(self._seq).encode() + b"}")
+                           + b',"seq":' + str(self._batch_seq).encode() + b"}")
             else:
                 ops.append(head + b',"op":"put","seq":' + str(hit[0]["seq"]).encode() + b',"doc":'
                            + hit[1] + b"}")
-        return b'{"seq":' + str(self._seq).encode() + b',"ops":[' + b",".join(ops) + b"]}\n"
+        return b'{"seq":' + str(self._batch_seq).encode() + b',"ops":[' + b",".join(ops) + b"]}\n"
 
     def _apply(self, tx):
         """Make one write function's documents readable (lock held; its line is durable)."""
@@ -1301,6 +1304,7 @@ class Store:
         for a moment. Readers never wait for the fsync, and never see a write before it is
         durable."""
         overlay, done_txs, lines = {}, [], []
+        self._batch_seq = self._seq
         for fn, _done, box in batch:
             tx = Transaction(self, overlay)
             try:
@@ -1333,10 +1337,13 @@ class Store:
                 for _fn, _done, box in batch:
                     box.pop("result", None)
                     box.setdefault("error", e)
-        if done_txs:
-            with self._lock:
-                for tx in done_txs:
-                    self._apply(tx)
+        with self._lock:
+            for tx in done_txs:
+                self._apply(tx)
+            # Only now may a reader see the new seq: one who saw it before the documents were
+            # applied would take an unchanged partition for caught up and never look again.
+            # Seqs of a failed batch stay used (a gap), never handed out twice.
+            self._seq = self._batch_seq
         self._last_write = time.monotonic()
         self.stats["batches"] += 1
         self.stats["writes"] += len(batch)

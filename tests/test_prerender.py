@@ -91,7 +91,8 @@ def test_the_server_renders_ahead_on_its_own(tmp_path):
         assert first.status_code == 200                              # the address people print from
         printer = prerender.start(app)
         assert printer.wait_until(lambda p: p.cursors, 30)          # it has read where the store is
-        api.post("/api/v1/submissions", {"submissions": [visit(household="v1-0003")]})
+        pushed = api.post("/api/v1/submissions", {"submissions": [visit(household="v1-0003")]})
+        assert pushed.status_code == 200
         assert printer.wait_until(lambda p: p.rendered >= 1 and not p.pending, 120)
         r = api.get("/households/v1-0003/profile.pdf")
         assert r.headers["X-Profile-Cache"] == "hit"

@@ -160,6 +160,24 @@ def test_partition_seq_moves_with_every_write_to_that_village_only(open_store):
     assert open_store().partition_seq("v1") == second
 
 
+def test_a_write_in_flight_moves_no_cursor_until_it_can_be_read(open_store):
+    """A reader that sees the store's seq move must find the change behind it: the background
+    printer took a village whose cursor had not moved yet for caught up, and never looked again."""
+    store = open_store()
+    store.write(lambda tx: tx.put("v1", "households", {"id": "v1-0001"}))
+    before = store.seq
+    seen = []
+
+    def change(tx):
+        tx.put("v1", "households", {"id": "v1-0002"})
+        tx.delete("v1", "households", "v1-0001")
+        seen.append((store.seq, store.partition_seq("v1")))
+    store.write(change)
+    assert seen == [(before, before)]
+    assert store.seq > before and store.partition_seq("v1") == store.seq
+    assert [h["id"] for h in store.search("v1", "households")] == ["v1-0002"]
+
+
 def test_many_uuids_are_located_at_once(open_store):
     store = open_store()
     store.write(lambda tx: [tx.put(v, "submissions", {"uuid": u}) for v, u in (("v1", "a"), ("v2", "b"))])
