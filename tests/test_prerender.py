@@ -78,6 +78,25 @@ def test_what_it_saw_survives_a_restart(app, api, printer):
     assert again.step(2) is True and len(cached(app, "v1-0002")) == 1
 
 
+def test_a_push_landing_while_the_first_round_reads_is_noted(app, api, printer):
+    """A server's first request starts the printer; a push at that moment is not taken for old."""
+    store = app.extensions["jiedui_store"]
+    api.login("cadre1")
+
+    class PushedWhileListed:  # the real store; a phone's push lands as the printer lists villages
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def village_ids(self):
+            ids = store.village_ids()
+            assert api.post("/api/v1/submissions", {"submissions": [visit()]}).status_code == 200
+            return ids
+    with app.app_context():
+        printer.scan(PushedWhileListed(), 0)
+        printer.scan(store, 1)
+    assert list(printer.pending) == ["v1-0001"]
+
+
 def test_the_server_renders_ahead_on_its_own(tmp_path):
     """The real thing: the background thread starts with the server's first request."""
     app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,

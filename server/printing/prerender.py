@@ -78,8 +78,8 @@ class Prerenderer:
         for vid in store.village_ids():
             cursor = store.partition_seq(vid)
             since = self.cursors.get(vid)
-            if since is None:  # a village never seen: from now on
-                self.cursors[vid] = cursor
+            if since is None:  # a village never seen: from this round's start on, so a change
+                self.cursors[vid] = min(cursor, seq)  # landing while it is read is still noted
                 noted = True
                 continue
             if cursor <= since:
