@@ -547,7 +547,7 @@ class Transaction(PendingWrites):
                 raise UnstorableValue(f"{table} {key!r}: {e}") from None
             stored = json.loads(body)
         seq = self._store._batch_seq + 1
-        self._store._batch_seq = seq  # only the batch's writer is here; a failed fn leaves a gap, harmless
+        self._store._batch_seq = seq  # only the batch's writer is here; a failed fn leaves a gap
         stored["seq"] = seq
         self._stage((partition, table, key), (stored, _with_seq(body, seq)))
         return dict(original, seq=seq)
@@ -1304,7 +1304,7 @@ class Store:
         for a moment. Readers never wait for the fsync, and never see a write before it is
         durable."""
         overlay, done_txs, lines = {}, [], []
-        self._batch_seq = self._seq
+        self._batch_seq = max(self._batch_seq, self._seq)  # never a seq handed out before
         for fn, _done, box in batch:
             tx = Transaction(self, overlay)
             try:
@@ -1338,12 +1338,14 @@ class Store:
                     box.pop("result", None)
                     box.setdefault("error", e)
         with self._lock:
-            for tx in done_txs:
-                self._apply(tx)
-            # Only now may a reader see the new seq: one who saw it before the documents were
-            # applied would take an unchanged partition for caught up and never look again.
-            # Seqs of a failed batch stay used (a gap), never handed out twice.
-            self._seq = self._batch_seq
+            try:
+                for tx in done_txs:
+                    self._apply(tx)
+            finally:
+                # Only now may a reader see the new seq: one who saw it before the documents were
+                # applied would take an unchanged partition for caught up and never look again.
+                # Seqs of a failed batch stay used (a gap), never handed out twice.
+                self._seq = self._batch_seq
         self._last_write = time.monotonic()
         self.stats["batches"] += 1
         self.stats["writes"] += len(batch)
