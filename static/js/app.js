@@ -276,6 +276,7 @@ async function start() {
   renderChrome();
   await Promise.all([engine.load(), recoverJournal(db).catch((err) => console.warn(err))]);
   engine.subscribe(onStatus);
+  document.querySelector("header [data-action=sync]").disabled = false; // the shell ships it disabled
   window.addEventListener("hashchange", route);
   window.addEventListener("online", () => engine.run("online"));
   window.addEventListener("offline", () => engine.emit({ offline: true }));
