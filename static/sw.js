@@ -5,7 +5,7 @@
 // prints the new value): a changed file changes the worker, so phones are offered the update
 // ("new version, update now") and the old cache is deleted on activation.
 
-const VERSION = "ef3d7c4b71e1";
+const VERSION = "1df84d80e906";
 const SHELL_CACHE = `jiedui-shell-${VERSION}`;
 const FORMS_CACHE = "jiedui-forms";
 const SHELL = [

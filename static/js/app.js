@@ -22,6 +22,7 @@ const db = getDatabase();
 const engine = new SyncEngine({ db });
 const statusEl = document.getElementById("sync-status");
 const bannersEl = document.getElementById("banners");
+const syncButton = document.querySelector("header [data-action=sync]"); // disabled in the shell until start()
 
 let current = { name: "none" }; // the screen shown: {name, tab, leave(), isForm, refresh(), relang()}
 let navToken = 0;
@@ -89,9 +90,8 @@ function renderStatus(s) {
     h("span", { class: "line1" }, line1, refused ? h("span", { class: "refused" }, ` · ${refused}`) : null),
     h("span", { class: "line2" }, line2, s.lastSync && (s.running || s.offline || s.needsLogin) ? ` · ${t("status_last", { time: fmtTime(s.lastSync) })}` : ""),
   );
-  const btn = document.querySelector("header [data-action=sync]");
-  btn.classList.toggle("busy", !!s.running);
-  btn.textContent = s.running ? t("syncing_short") : t("sync_now");
+  syncButton.classList.toggle("busy", !!s.running);
+  syncButton.textContent = s.running ? t("syncing_short") : t("sync_now");
   renderBanners(s);
   renderTabs(s);
 }
@@ -276,7 +276,7 @@ async function start() {
   renderChrome();
   await Promise.all([engine.load(), recoverJournal(db).catch((err) => console.warn(err))]);
   engine.subscribe(onStatus);
-  document.querySelector("header [data-action=sync]").disabled = false; // the shell ships it disabled
+  syncButton.disabled = false;
   window.addEventListener("hashchange", route);
   window.addEventListener("online", () => engine.run("online"));
   window.addEventListener("offline", () => engine.emit({ offline: true }));
