@@ -9,6 +9,7 @@ knows Flask.
 """
 
 import io
+import math
 import warnings
 
 MAX_PIXELS = 40_000_000   # about a 7700×5200 photo; phones send 2–3 megapixels
@@ -41,6 +42,15 @@ def _check_pixels(im, max_pixels):
         raise ImageRefused("unreadable", "no pixels")
     if width * height > max_pixels:
         raise ImageRefused("too_large", f"{width}x{height}")
+
+
+def draft_size(size, max_side):
+    """What `draft()` must be asked for so a JPEG decodes at the smallest scale still covering a
+    `max_side` box. Not (max_side, max_side): draft keeps both sides at least as large as asked, so a
+    square request decoded a 4:3 photo whole (960 < 2 x 520), at four times the pixels needed."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height, 1))
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
 
 
 def pixel_size(source):
@@ -83,7 +93,7 @@ def thumbnail(path, max_side, max_pixels=MAX_PIXELS):
         _check_pixels(im, max_pixels)
         try:
             if im.format == "JPEG":
-                im.draft("RGB", (max_side, max_side))  # decoded at 1/2..1/8 scale, never larger
+                im.draft("RGB", draft_size(im.size, max_side))  # decoded at 1/2..1/8 scale
             im.load()
             out = ImageOps.exif_transpose(im)
             # Bilinear: Pillow filters over the whole shrink, so a 1.5x step prints as well as

@@ -12,6 +12,7 @@ import warnings
 from PIL import Image, ImageOps
 
 from .files import atomic_file
+from .images import draft_size
 
 BOX = 480                     # the longest side of a preview, in pixels
 MAX_DECODE_PIXELS = 24_000_000  # what a preview may decode at most (~96 MB as RGBA)
@@ -33,7 +34,7 @@ def make(source, dest, box=BOX, budget=MAX_DECODE_PIXELS):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(source) as im:
-                im.draft("RGB", (box, box))  # JPEG: decode at the smallest scale still >= box
+                im.draft("RGB", draft_size(im.size, box))  # JPEG: the smallest scale covering box
                 if im.width * im.height > budget:
                     raise TooLarge(f"{im.width}x{im.height}")
                 im = ImageOps.exif_transpose(im)

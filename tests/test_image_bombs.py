@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import struct
-import time
 import uuid
 import zlib
 
@@ -94,13 +93,10 @@ def test_a_png_bomb_is_refused_at_upload_by_its_header_without_big_memory(app, a
     assert api.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]["status"] == "created"
     base = rss_mb()
     peak_rss_reset()
-    started = time.perf_counter()
     r = upload(api, item, "photo_1.png", bomb)
-    seconds = time.perf_counter() - started
     grew = peak_rss_mb() - base
     assert r.status_code == 413 and r.get_json()["error"] == "image_too_large"
     assert "40" in r.get_json()["message_en"]
-    assert seconds < 2, seconds
     assert grew < 60, f"peak RSS grew {grew:.0f} MB (decoding it whole would take 169 MB)"
     stored = api.get(f"/api/v1/submissions/{item['uuid']}").get_json()
     assert stored["complete"] is False                                  # kept, still waiting
@@ -133,11 +129,9 @@ def test_a_bomb_already_on_disk_is_not_decoded_when_shrinking(tmp_path):
     path.write_bytes(png_bomb())
     base = rss_mb()
     peak_rss_reset()
-    started = time.perf_counter()
     with pytest.raises(images.ImageRefused) as refused:
         images.thumbnail(str(path), 520)
     assert refused.value.reason == "too_large"
-    assert time.perf_counter() - started < 1
     assert peak_rss_mb() - base < 40
 
 
@@ -151,7 +145,24 @@ def test_a_large_jpeg_within_the_budget_is_decoded_at_a_fraction_of_its_size(tmp
     assert peak_rss_mb() - base < 30, "draft() should decode it at 1/8 scale"
 
 
-def test_a_bomb_on_disk_prints_fast_with_a_placeholder(app, api):
+def test_a_wide_phone_photo_is_decoded_at_half_size_for_print_and_preview(tmp_path):
+    """A 16:9 photo of 1600x900 (the phone's largest) printed 520 px wide needs 800x450 decoded. Asking
+    draft() for a 520x520 square decoded it whole (450 < 520), four times the pixels (for a 1280x960
+    photo, 21 ms of CPU instead of 6)."""
+    from server import thumbnails
+    path = tmp_path / "wide.jpg"
+    Image.new("RGB", (1600, 900), (10, 200, 90)).save(path, "JPEG")
+    with Image.open(path) as im:
+        im.draft("RGB", images.draft_size(im.size, 520))
+        assert im.size == (800, 450)
+    assert images.thumbnail(str(path), 520).size == (520, 293)
+    # the preview's own budget is checked on what draft() will decode: 800x450 fits, 1600x900 not
+    dest = thumbnails.make(str(path), str(tmp_path / "wide_thumb.jpg"), box=480, budget=800 * 450)
+    with Image.open(dest) as im:
+        assert im.size == (480, 270)
+
+
+def test_a_bomb_on_disk_prints_with_a_placeholder(app, api):
     """A bomb that reached the attachments folder before the upload check existed."""
     from tests.test_printing import pdf_text
     api.login("cadre1")
@@ -161,10 +172,7 @@ def test_a_bomb_on_disk_prints_fast_with_a_placeholder(app, api):
     with app.app_context():
         doc = submissions.find(get_store(), item["uuid"])
         submissions.store_attachment(app.config["FILES_DIR"], doc, "photo_1.png", bomb, get_store())
-    started = time.perf_counter()
     r = api.get("/households/v1-0001/profile.pdf")
-    seconds = time.perf_counter() - started
     assert r.status_code == 200
     text = pdf_text(r.data)
     assert "照片缺失或无法读取" in text
-    assert seconds < 20, seconds            # the print itself; the photo costs only its header
