@@ -795,8 +795,21 @@ def _collect_images(s, attachments_dir, photos, signatures):
 @functools.lru_cache(maxsize=1)
 def _jinja():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.Undefined)
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.Undefined,
+                             finalize=_printable)
     return env
+
+
+_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def _printable(value):
+    """Every value printed without the control characters a roster or an old phone may carry: one
+    of them garbled the whole PDF's text layer (copy, search), and none is allowed in XML."""
+    if isinstance(value, str) and _NOT_PRINTABLE.search(value):
+        cleaned = _NOT_PRINTABLE.sub("", value)
+        return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -965,13 +978,38 @@ class _DataOnlyFetcher:
         return URLFetcher(allowed_protocols={"data"}, timeout=2)
 
 
+def parse_profile_html(html):
+    """(root element, parser name). Our templates are written as well-formed XML, which expat reads
+    in about a millisecond where WeasyPrint's pure-Python HTML5 parser took 35 ms a profile. Text
+    XML cannot hold (a control character a phone sent, say) falls back to the HTML5 parser, which is
+    what WeasyPrint would have used: the same tree either way (tests/test_printing.py). The
+    templates drop control characters (_printable), so that is a safety net, not a path in use."""
+    from xml.etree import ElementTree
+    try:
+        return ElementTree.fromstring(html), "xml"
+    except ElementTree.ParseError:
+        import tinyhtml5
+        return tinyhtml5.parse(html, namespace_html_elements=False), "html5"
+
+
 @functools.lru_cache(maxsize=1)
 def _html_class():
-    """WeasyPrint's HTML with the profiles' own small user-agent stylesheet (ua.css)."""
+    """WeasyPrint's HTML with the profiles' own small user-agent stylesheet (ua.css), built from a
+    string through parse_profile_html."""
+    import cssselect2
     from weasyprint import CSS, HTML
     ua = CSS(filename=os.path.join(TEMPLATE_DIR, "ua.css"))
 
     class ProfileHTML(HTML):
+        def __init__(self, string, base_url, url_fetcher):
+            # what HTML.__init__ (WeasyPrint 70) does after parsing; no <base> in our templates
+            root, _ = parse_profile_html(string)
+            self.base_url = base_url
+            self.url_fetcher = url_fetcher
+            self.media_type = "print"
+            self.wrapper_element = cssselect2.ElementWrapper.from_html_root(root, content_language=None)
+            self.etree_element = self.wrapper_element.etree_element
+
         def _ua_stylesheets(self, forms=False):
             return [ua]
     return ProfileHTML
