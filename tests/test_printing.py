@@ -5,6 +5,8 @@ import os
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from server.printing import profile, samples
@@ -294,3 +296,22 @@ def test_control_characters_are_dropped_and_the_text_layer_stays_readable(tmp_pa
 def test_a_page_xml_cannot_hold_is_read_as_html5():
     root, parser = profile.parse_profile_html("<!DOCTYPE html><html><body><p>a&nbsp;b<br></p></body></html>")
     assert parser == "html5" and root.find("body/p").text == "a\xa0b"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=40))
+def test_any_text_in_any_printed_field_keeps_the_page_xml(tmp_path, text):
+    """Whatever a roster or a phone put in a name, an address, a member or an answer, the page stays
+    XML (the fast parser) and the text prints, less the characters XML cannot hold."""
+    att = str(tmp_path)
+    h = samples.household(head=text or "户主")
+    h["address"] = text
+    h["members"][0]["name"] = text
+    v = samples.visit(h["id"], 0)
+    v["answers"]["notes"] = text
+    ctx = build_profile_context(h, samples.VILLAGE, samples.CADRES, [v], FORMS,
+                                {"display_name": text, "role": "cadre"}, "zh", att)
+    root, parser = profile.parse_profile_html(profile.render_profile_html(ctx))
+    assert parser == "xml"
+    printed = re.sub(r"\s+", "", "".join(root.itertext()))   # XML reads CR as LF, as HTML5 does
+    assert re.sub(r"\s+", "", profile._NOT_PRINTABLE.sub("", text)) in printed

@@ -800,12 +800,13 @@ def _jinja():
     return env
 
 
-_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def _printable(value):
-    """Every value printed without the control characters a roster or an old phone may carry: one
-    of them garbled the whole PDF's text layer (copy, search), and none is allowed in XML."""
+    """Every value printed without the control characters a roster or an old phone may carry (and
+    lone surrogates): one of them garbled the whole PDF's text layer (copy, search), and none is
+    allowed in XML."""
     if isinstance(value, str) and _NOT_PRINTABLE.search(value):
         cleaned = _NOT_PRINTABLE.sub("", value)
         return Markup(cleaned) if isinstance(value, Markup) else cleaned
