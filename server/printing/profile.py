@@ -815,8 +815,10 @@ def _printable(value):
 
 @functools.lru_cache(maxsize=1)
 def template_hash():
-    """Changes whenever the template, its CSS or this module changes: part of the cache key."""
-    h = hashlib.sha256()
+    """Changes whenever the template, its CSS, this module or the print font changes: part of the
+    cache key."""
+    from . import print_font
+    h = hashlib.sha256(print_font.identity().encode())
     for path in (os.path.join(TEMPLATE_DIR, "profile.html"), os.path.join(TEMPLATE_DIR, "profile.css"),
                  os.path.join(TEMPLATE_DIR, "ua.css"), os.path.abspath(__file__)):
         with open(path, "rb") as f:
@@ -892,7 +894,7 @@ def income_chart_svg(income, lang):
     top_value = step * max(1, -(-peak // step))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" role="img">']
-    font = 'font-family="Noto Sans CJK SC, sans-serif"'
+    font = 'font-family="Jiedui Print Sans, Noto Sans CJK SC, sans-serif"'  # as profile.css
     ticks = int(round(top_value / step))
     for i in range(ticks + 1):
         v = step * i
@@ -1018,8 +1020,12 @@ def _html_class():
 
 @functools.lru_cache(maxsize=1)
 def _font_config():
+    """One font configuration per process, knowing the print font when it was built."""
     from weasyprint.text.fonts import FontConfiguration
-    return FontConfiguration()
+    from . import print_font
+    config = FontConfiguration()
+    print_font.register(config)
+    return config
 
 
 @functools.lru_cache(maxsize=1)
