@@ -347,3 +347,46 @@ def test_a_character_outside_the_print_font_prints_in_noto(tmp_path):
     assert "王堃" in pdf_text(pdf)
     assert sorted(n.split("+")[1] for n in fonts_of(pdf)) == ["Jiedui-Print-Sans", "Noto-Sans-CJK-SC"]
     assert all(fonts_of(pdf).values())
+
+
+def _margin_lines(page):
+    """(at-keyword, [(left, right) of each line]) of the page's margin boxes, in CSS px."""
+    from weasyprint.formatting_structure.boxes import LineBox, MarginBox
+    found = {}
+
+    def lines(box):
+        for child in getattr(box, "children", ()):
+            if isinstance(child, LineBox):
+                texts = [t for t in child.descendants() if getattr(t, "text", None)]
+                if texts:
+                    yield (min(t.position_x for t in texts), max(t.position_x + t.width for t in texts))
+            else:
+                yield from lines(child)
+    for box in page._page_box.children:
+        if isinstance(box, MarginBox):
+            found[box.at_keyword] = list(lines(box))
+    return found
+
+
+def test_the_running_heads_keep_to_the_page_margins(tmp_path):
+    """The running heads (head and village at the left, the household id at the right) and the page
+    number each sit on one line at their side of the page, for the longest ids a roster can hold.
+    Their boxes have fixed widths (WeasyPrint measured auto ones on every page)."""
+    ctx = context(tmp_path, visits=12, photos=0)
+    ctx["household"]["id"] = "4306" * 8 + "-0001"          # the longest id: 32 characters, a 4-digit number
+    ctx["household"]["head_name"] = "欧阳娜仁其木格"
+    ctx["village"]["name"] = "石门乡新华村"
+    doc = profile.render_profile_document(ctx)
+    assert len(doc.pages) > 2
+    mm = 96 / 25.4
+    left, right = 14 * mm, (210 - 14) * mm
+    for number, page in enumerate(doc.pages, start=1):
+        heads = _margin_lines(page)
+        if number > 1:
+            (head,), (hid,) = heads["@top-left"], heads["@top-right"]
+            assert abs(head[0] - left) < 0.5 and head[1] < right - 66 * mm
+            assert abs(hid[1] - right) < 0.5 and hid[0] > left + 116 * mm
+        (page_no,) = heads["@bottom-right"]
+        assert abs(page_no[1] - right) < 0.5
+    text = pdf_text(doc.write_pdf())
+    assert ctx["household"]["id"] in text and "户主欧阳娜仁其木格·石门乡新华村" in text
