@@ -169,6 +169,29 @@ def test_village_reprint_comes_from_cache(app):
         assert len(top_bookmarks(PdfReader(out))) == 3
 
 
+def test_a_profile_evicted_before_it_is_merged_is_rendered_again(app):
+    """Profiles are appended to the village PDF as they come, in household order. One that a
+    concurrent print of a newer version evicted from the cache meanwhile is rendered again, not lost
+    and not an error."""
+    with app.app_context():
+        store = get_store()
+        out = os.path.join(app.config["DATA_DIR"], "out.pdf")
+        kw = dict(files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh", mask=True,
+                  printed_by="测试")
+        first = print_village(store, "v1", out, **kw)
+        evicted = first["paths"][1]
+
+        def evict_when_all_found(done, total):
+            if done == total:              # every profile found in the cache, none merged yet
+                os.remove(evicted)
+        second = print_village(store, "v1", out, progress=evict_when_all_found, **kw)
+        assert (second["cache_hits"], second["errors"]) == (3, [])
+        assert os.path.exists(evicted)
+        reader = PdfReader(out)
+        assert [b.split("（")[0] for b in top_bookmarks(reader)] == ["张v11", "张v12", "张v13"]
+        assert "户编号v1-0002" in text_of(reader.stream.getvalue())
+
+
 def test_print_profiles_command_works_while_the_server_holds_the_data(app, runner, tmp_path):
     with app.app_context():
         get_store()                       # the "server" owns the folder lock

@@ -284,26 +284,48 @@ def stamped_pdf(path, stamp_pdf):
     return out.getvalue()
 
 
+class MergedPdf:
+    """The village's one PDF, built as its profiles come: each is read and appended in household
+    order while the pool renders the ones after it. Reading the profiles was three quarters of a
+    4 s merge that ran alone after the last profile, one core idle; now only the stamp, the font
+    sharing and the write wait for the last one."""
+
+    def __init__(self):
+        from pypdf import PdfWriter
+        self.writer = PdfWriter()
+        self.count = 0
+
+    def append(self, path):
+        """Append one profile, each with its own outline as a top-level entry. PdfReader reads the
+        file whole, so a later eviction from the cache cannot touch what was appended."""
+        from pypdf import PdfReader
+        self.writer.append(PdfReader(path), import_outline=True)
+        self.count += 1
+
+    def write(self, stamp_pdf, out_path, metadata_title="", share=True):
+        """Stamp every page and write the file. With `share`, the profiles use one CJK font program
+        instead of one each (see fonts.py): about a quarter of the size."""
+        writer = self.writer
+        stamp_writer(writer, stamp_pdf)
+        if share and self.count > 1:
+            report = share_fonts(writer)
+            if report["shared"]:
+                writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
+            if report["skipped"]:
+                log.info("font sharing skipped: %s", report["skipped"])
+        if metadata_title:
+            writer.add_metadata({"/Title": metadata_title})
+        writer.page_mode = "/UseOutlines"
+        with atomic_file(out_path, durable=False) as f:
+            writer.write(f)
+
+
 def merge_pdfs(paths, stamp_pdf, out_path, metadata_title="", share=True):
-    """One PDF of all profiles in order; each profile's own outline (a bookmark for the household
-    with its sections below) becomes a top-level entry. With `share`, the profiles use one CJK
-    font program instead of one each (see fonts.py): about a quarter of the size."""
-    from pypdf import PdfReader, PdfWriter
-    writer = PdfWriter()
+    """One PDF of all profiles in order (see MergedPdf)."""
+    merged = MergedPdf()
     for path in paths:
-        writer.append(PdfReader(path), import_outline=True)
-    stamp_writer(writer, stamp_pdf)
-    if share and len(paths) > 1:
-        report = share_fonts(writer)
-        if report["shared"]:
-            writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
-        if report["skipped"]:
-            log.info("font sharing skipped: %s", report["skipped"])
-    if metadata_title:
-        writer.add_metadata({"/Title": metadata_title})
-    writer.page_mode = "/UseOutlines"
-    with atomic_file(out_path, durable=False) as f:
-        writer.write(f)
+        merged.append(path)
+    merged.write(stamp_pdf, out_path, metadata_title=metadata_title, share=share)
 
 
 # ---- reading the store -----------------------------------------------------------------------------
@@ -517,29 +539,51 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
     paths = [w.path() for w in wanted]
     done = 0
     todo = []
+    ready = [False] * total      # rendered or found in the cache
     for i, path in enumerate(paths):
         if os.path.exists(path):
             summary["cache_hits"] += 1
+            ready[i] = True
             done += 1
             if progress:
                 progress(done, total)
         else:
             todo.append(i)
+    merged = MergedPdf()
+    merged_upto = 0              # profiles before this index are appended or failed
+    failed = set()
+
+    def merge_ready():
+        """Append the profiles ready at the head of the line, in household order."""
+        nonlocal merged_upto
+        while merged_upto < total and (ready[merged_upto] or merged_upto in failed):
+            i = merged_upto
+            merged_upto += 1
+            if i in failed:
+                continue
+            try:
+                merged.append(paths[i])
+            except FileNotFoundError:  # a concurrent print of a newer version evicted it
+                _run(pool, render_to_cache, wanted[i].context(), paths[i])
+                merged.append(paths[i])
+
     # Only a few profiles wait in the pool at a time, so a single profile asked for on a household
     # page meanwhile is rendered within a second, not after the whole village.
     window = 2 * int(workers or default_workers()) + 1
-    failed, in_flight = set(), {}
+    in_flight = {}
     try:
         while todo or in_flight:
             while todo and len(in_flight) < window:
                 i = todo.pop(0)
                 in_flight[pool.submit(render_to_cache, wanted[i].context(), paths[i])] = i
+            merge_ready()
             finished, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
             for fut in finished:
                 i = in_flight.pop(fut)
                 try:
                     fut.result()
                     summary["rendered"] += 1
+                    ready[i] = True
                 except cf.process.BrokenProcessPool:
                     raise
                 except Exception as e:  # one bad household must not sink the village
@@ -550,12 +594,13 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
                 done += 1
                 if progress:
                     progress(done, total)
+        merge_ready()
     except cf.process.BrokenProcessPool:
         _discard_pool(pool)
         raise
     stamp = stamp_future.result(timeout=RENDER_TIMEOUT) if stamp_future else None
     good = [i for i in range(total) if i not in failed]
-    for i in good:  # a concurrent print of a newer version may have evicted one of ours
+    for i in good:  # the ZIP of singles reads them again: put back any evicted meanwhile
         if not os.path.exists(paths[i]):
             _run(pool, render_to_cache, wanted[i].context(), paths[i])
     summary["paths"] = [paths[i] for i in good]
@@ -564,7 +609,7 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
     summary["stamp"] = stamp
     if good:
         title = f"{village.get('name') or village_id} · {t['title']}" if t else village_id
-        merge_pdfs(summary["paths"], stamp, out_path, metadata_title=title)
+        merged.write(stamp, out_path, metadata_title=title)
     summary["out_path"] = out_path if good else None
     return summary
 
