@@ -187,8 +187,9 @@ def _page_fonts(writer):
 
 def share_fonts(writer):
     """Point every Type0 CFF font of the same face at one union program. Returns a short report."""
-    from pypdf.generic import DecodedStreamObject, NameObject
+    from pypdf.generic import DecodedStreamObject, IndirectObject, NameObject
     groups = defaultdict(dict)
+    replaced = set()
     for fonts in _page_fonts(writer):
         for font in fonts.values():
             font = font.get_object()
@@ -227,6 +228,33 @@ def share_fonts(writer):
         stream[NameObject("/Subtype")] = NameObject("/OpenType")
         ref = writer._add_object(stream.flate_encode())
         for desc, fd in items.values():
+            old = fd.raw_get("/FontFile3")
+            if isinstance(old, IndirectObject):
+                replaced.add(old.idnum)
             fd[NameObject("/FontFile3")] = ref
         report["shared"] += len(items)
+    _drop_unused_programs(writer, replaced)
     return report
+
+
+def _drop_unused_programs(writer, idnums):
+    """Leave the replaced per-profile programs out of the file, unless a font still uses one.
+    (pypdf's compress_identical_objects found them too, by hashing every object: 0.24 s a village.)"""
+    from pypdf.generic import IndirectObject
+    if not idnums:
+        return
+    for fonts in _page_fonts(writer):
+        for font in fonts.values():
+            font = font.get_object()
+            descs = [d.get_object() for d in font.get("/DescendantFonts") or ()] or [font]
+            for desc in descs:
+                fd = desc.get("/FontDescriptor")
+                if fd is None:
+                    continue
+                fd = fd.get_object()
+                for key in ("/FontFile", "/FontFile2", "/FontFile3"):
+                    used = fd.raw_get(key) if key in fd else None
+                    if isinstance(used, IndirectObject):
+                        idnums.discard(used.idnum)
+    for idnum in idnums:
+        writer._objects[idnum - 1] = None
