@@ -169,6 +169,25 @@ def test_village_reprint_comes_from_cache(app):
         assert len(top_bookmarks(PdfReader(out))) == 3
 
 
+def test_a_village_of_cached_and_changed_households_merges_in_household_order(app):
+    """After one household gets a visit, a reprint renders only that one; the others come from the
+    cache, and the village PDF still lists the households in order with the new visit in it."""
+    with app.app_context():
+        store = get_store()
+        out = os.path.join(app.config["DATA_DIR"], "out.pdf")
+        kw = dict(files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh", mask=True,
+                  printed_by="测试")
+        print_village(store, "v1", out, **kw)
+        add_visit(app, "v1-0002")
+        again = print_village(store, "v1", out, **kw)
+        assert (again["rendered"], again["cache_hits"], again["errors"]) == (1, 2, [])
+        reader = PdfReader(out)
+        assert [b.split("（")[0] for b in top_bookmarks(reader)] == ["张v11", "张v12", "张v13"]
+        pages = [re.sub(r"\s+", "", p.extract_text()) for p in reader.pages]
+        with_visit = [p for p in pages if "第1次走访" in p]   # later pages carry the id as running head
+        assert with_visit and all("v1-0002" in p for p in with_visit)
+
+
 def test_a_profile_evicted_before_it_is_merged_is_rendered_again(app):
     """Profiles are appended to the village PDF as they come, in household order. One that a
     concurrent print of a newer version evicted from the cache meanwhile is rendered again, not lost
