@@ -25,7 +25,8 @@ def fsync_dir(path):
 def atomic_file(path, *, durable=True):
     """A file object whose content appears at `path` only when the block ends without an error:
     for files written as a stream (a tar, a merged PDF, a ZIP, a JPEG). durable=False skips the
-    fsyncs, for caches that can be rebuilt (a torn cache file is still never seen)."""
+    fsyncs, for caches that can be rebuilt: a process crash still never shows a torn file, but
+    after a power cut one can be empty, so whoever reads such a cache rebuilds what it cannot read."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)

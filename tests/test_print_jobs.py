@@ -211,6 +211,34 @@ def test_a_profile_evicted_before_it_is_merged_is_rendered_again(app):
         assert "户编号v1-0002" in text_of(reader.stream.getvalue())
 
 
+def test_a_cached_profile_cut_short_is_rendered_again(app, api):
+    """The cache is written without fsync, so a power cut can leave a cached profile empty or cut
+    short. A print then renders it afresh, instead of failing until the household changes."""
+    assert api.login("cadre1").status_code == 200
+    assert api.get("/households/v1-0001/profile.pdf").status_code == 200
+    (name,) = cached_files(app)
+    path = os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), name)
+    open(path, "wb").close()                       # empty, as after a power cut
+    r = api.get("/households/v1-0001/profile.pdf")
+    assert r.status_code == 200 and r.headers["X-Profile-Cache"] == "miss"
+    assert "户编号v1-0001" in text_of(r.data) and os.path.getsize(path) > 1000
+
+    with app.app_context():
+        store = get_store()
+        out = os.path.join(app.config["DATA_DIR"], "out.pdf")
+        kw = dict(files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh", mask=True,
+                  printed_by="测试")
+        first = print_village(store, "v1", out, **kw)
+        cut = first["paths"][2]
+        with open(cut, "r+b") as f:
+            f.truncate(os.path.getsize(cut) // 2)  # cut in half
+        again = print_village(store, "v1", out, **kw)
+        assert (again["cache_hits"], again["errors"]) == (3, [])
+        reader = PdfReader(out)
+        assert [b.split("（")[0] for b in top_bookmarks(reader)] == ["张v11", "张v12", "张v13"]
+        assert "户编号v1-0003" in text_of(reader.stream.getvalue())
+
+
 def test_print_profiles_command_works_while_the_server_holds_the_data(app, runner, tmp_path):
     with app.app_context():
         get_store()                       # the "server" owns the folder lock

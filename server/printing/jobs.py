@@ -226,6 +226,25 @@ def _run(pool, fn, *args, timeout=RENDER_TIMEOUT):
         raise
 
 
+def _unreadable():
+    """What reading a cached profile raises when it has gone (a concurrent print of a newer version
+    evicted it) or is cut short (the cache is written without fsync: after a power cut a file
+    can be empty)."""
+    from pypdf.errors import PyPdfError
+    return (FileNotFoundError, PyPdfError)
+
+
+def _render_again(pool, wanted, path, timeout=RENDER_TIMEOUT):
+    """Render a profile whose cached file is gone or unreadable; a broken file is removed first,
+    since render_to_cache keeps any file it finds."""
+    log.warning("cached profile %s is gone or unreadable: rendering it again", os.path.basename(path))
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    _run(pool, render_to_cache, wanted.context(), path, timeout=timeout)
+
+
 # ---- stamping and merging --------------------------------------------------------------------------
 
 
@@ -490,8 +509,11 @@ def print_household(store, household, *, files_dir, forms, lang, mask, printed_b
         raise Busy(Lane.RETRY_AFTER) from None
     try:
         return stamped_pdf(path, stamp), hit
-    except FileNotFoundError:  # evicted by a concurrent newer print between render and read
-        _run(pool, render_to_cache, wanted.context(), path, timeout=wait)
+    except _unreadable():
+        try:
+            _render_again(pool, wanted, path, timeout=wait)
+        except cf.TimeoutError:
+            raise Busy(Lane.RETRY_AFTER) from None
         return stamped_pdf(path, stamp), False
 
 
@@ -571,8 +593,8 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
                 continue
             try:
                 merged.append(paths[i])
-            except FileNotFoundError:  # a concurrent print of a newer version evicted it
-                _run(pool, render_to_cache, wanted[i].context(), paths[i])
+            except _unreadable():
+                _render_again(pool, wanted[i], paths[i])
                 merged.append(paths[i])
 
     # Only a few profiles wait in the pool at a time, so a single profile asked for on a household
