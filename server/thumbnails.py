@@ -27,9 +27,13 @@ def path_for(files_dir, sub_uuid, name, box=BOX):
 
 
 def make(source, dest, box=BOX, budget=MAX_DECODE_PIXELS):
-    """Write a JPEG preview of `source` to `dest` (atomically) unless it is there already."""
-    if os.path.exists(dest):
-        return dest
+    """Write a JPEG preview of `source` to `dest` (atomically) unless it is there already. An empty
+    one is made again: previews are written without fsync, and a power cut can leave one empty."""
+    try:
+        if os.stat(dest).st_size > 0:
+            return dest
+    except FileNotFoundError:
+        pass
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

@@ -157,6 +157,8 @@ def test_attachments_and_thumbnails_are_served_in_scope_only(app):
     import os
     assert os.path.exists(os.path.join(app.config["FILES_DIR"], "thumbs", "480", item["uuid"], "big.jpg.jpg"))
     assert supervisor.get(f"{url}/big.jpg?thumb=1").data == thumb.data  # from the cache
+    open(os.path.join(app.config["FILES_DIR"], "thumbs", "480", item["uuid"], "big.jpg.jpg"), "wb").close()
+    assert supervisor.get(f"{url}/big.jpg?thumb=1").data == thumb.data  # an empty one (power cut) made again
     refused = supervisor.get(f"{url}/sig.png?thumb=1")
     assert refused.status_code == 413 and refused.get_json()["error"] == "image_too_large"
     assert cadre.get(f"{url}/big.jpg").status_code == 200  # the cadre fixing a returned visit
