@@ -72,7 +72,7 @@ def build(dest=DEFAULT_PATH):
             record.string = FAMILY
         elif record.nameID == 6:
             record.string = POSTSCRIPT_NAME
-    with atomic_file(dest, durable=False) as f:  # makes the folder too
+    with atomic_file(dest) as f:  # makes the folder too; durable: made once, at install
         font.save(f)
     return dest, font["maxp"].numGlyphs
 
