@@ -44,6 +44,14 @@ def add_visit(app, household_id, i=0, photos=()):
     return sub
 
 
+def print_v1(app, **kw):
+    """Village v1 printed as a batch job prints it: (summary, path of the village PDF)."""
+    out = os.path.join(app.config["DATA_DIR"], "out.pdf")
+    with app.app_context():
+        return print_village(get_store(), "v1", out, files_dir=app.config["FILES_DIR"],
+                             forms=forms_for(app), lang="zh", mask=True, printed_by="测试", **kw), out
+
+
 def test_profile_pdf_route_prints_masked_and_reprints_from_cache(app, api):
     add_visit(app, "v1-0001", photos=["photo_1.jpg"])
     assert api.login("cadre1").status_code == 200
@@ -150,65 +158,58 @@ def test_print_jobs_are_scoped_and_csrf_protected(app, api, client):
     assert admin.get(job["download_url"]).status_code == 200
 
 
+def cached_mtimes(app):
+    folder = cache_dir(app.config["FILES_DIR"], "v1")
+    return {n: os.stat(os.path.join(folder, n)).st_mtime_ns for n in cached_files(app)}
+
+
+def heads(reader):
+    """The household heads of a village PDF's top-level bookmarks, in order."""
+    return [b.split("（")[0] for b in top_bookmarks(reader)]
+
+
 def test_village_reprint_comes_from_cache(app):
-    with app.app_context():
-        store = get_store()
-        out = os.path.join(app.config["DATA_DIR"], "out.pdf")
-        kw = dict(files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh", mask=True,
-                  printed_by="测试")
-        first = print_village(store, "v1", out, **kw)
-        assert (first["rendered"], first["cache_hits"]) == (3, 0)
-        mtimes = {n: os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), n)).st_mtime_ns
-                  for n in cached_files(app)}
-        seen = []
-        second = print_village(store, "v1", out, progress=lambda d, t: seen.append((d, t)), **kw)
-        assert (second["rendered"], second["cache_hits"]) == (0, 3)
-        assert seen[-1] == (3, 3)
-        assert {n: os.stat(os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), n)).st_mtime_ns
-                for n in cached_files(app)} == mtimes
-        assert len(top_bookmarks(PdfReader(out))) == 3
+    first, out = print_v1(app)
+    assert (first["rendered"], first["cache_hits"]) == (3, 0)
+    mtimes = cached_mtimes(app)
+    seen = []
+    second, _ = print_v1(app, progress=lambda d, t: seen.append((d, t)))
+    assert (second["rendered"], second["cache_hits"]) == (0, 3)
+    assert seen[-1] == (3, 3)
+    assert cached_mtimes(app) == mtimes
+    assert len(top_bookmarks(PdfReader(out))) == 3
 
 
 def test_a_village_of_cached_and_changed_households_merges_in_household_order(app):
     """After one household gets a visit, a reprint renders only that one; the others come from the
     cache, and the village PDF still lists the households in order with the new visit in it."""
-    with app.app_context():
-        store = get_store()
-        out = os.path.join(app.config["DATA_DIR"], "out.pdf")
-        kw = dict(files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh", mask=True,
-                  printed_by="测试")
-        print_village(store, "v1", out, **kw)
-        add_visit(app, "v1-0002")
-        again = print_village(store, "v1", out, **kw)
-        assert (again["rendered"], again["cache_hits"], again["errors"]) == (1, 2, [])
-        reader = PdfReader(out)
-        assert [b.split("（")[0] for b in top_bookmarks(reader)] == ["张v11", "张v12", "张v13"]
-        pages = [re.sub(r"\s+", "", p.extract_text()) for p in reader.pages]
-        with_visit = [p for p in pages if "第1次走访" in p]   # later pages carry the id as running head
-        assert with_visit and all("v1-0002" in p for p in with_visit)
+    print_v1(app)
+    add_visit(app, "v1-0002")
+    again, out = print_v1(app)
+    assert (again["rendered"], again["cache_hits"], again["errors"]) == (1, 2, [])
+    reader = PdfReader(out)
+    assert heads(reader) == ["张v11", "张v12", "张v13"]
+    pages = [re.sub(r"\s+", "", p.extract_text()) for p in reader.pages]
+    with_visit = [p for p in pages if "第1次走访" in p]   # later pages carry the id as running head
+    assert with_visit and all("v1-0002" in p for p in with_visit)
 
 
 def test_a_profile_evicted_before_it_is_merged_is_rendered_again(app):
     """Profiles are appended to the village PDF as they come, in household order. One that a
     concurrent print of a newer version evicted from the cache meanwhile is rendered again, not lost
     and not an error."""
-    with app.app_context():
-        store = get_store()
-        out = os.path.join(app.config["DATA_DIR"], "out.pdf")
-        kw = dict(files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh", mask=True,
-                  printed_by="测试")
-        first = print_village(store, "v1", out, **kw)
-        evicted = first["paths"][1]
+    first, _ = print_v1(app)
+    evicted = first["paths"][1]
 
-        def evict_when_all_found(done, total):
-            if done == total:              # every profile found in the cache, none merged yet
-                os.remove(evicted)
-        second = print_village(store, "v1", out, progress=evict_when_all_found, **kw)
-        assert (second["cache_hits"], second["errors"]) == (3, [])
-        assert os.path.exists(evicted)
-        reader = PdfReader(out)
-        assert [b.split("（")[0] for b in top_bookmarks(reader)] == ["张v11", "张v12", "张v13"]
-        assert "户编号v1-0002" in text_of(reader.stream.getvalue())
+    def evict_when_all_found(done, total):
+        if done == total:              # every profile found in the cache, none merged yet
+            os.remove(evicted)
+    second, out = print_v1(app, progress=evict_when_all_found)
+    assert (second["cache_hits"], second["errors"]) == (3, [])
+    assert os.path.exists(evicted)
+    reader = PdfReader(out)
+    assert heads(reader) == ["张v11", "张v12", "张v13"]
+    assert "户编号v1-0002" in text_of(reader.stream.getvalue())
 
 
 def test_a_cached_profile_cut_short_is_rendered_again(app, api):
@@ -223,20 +224,15 @@ def test_a_cached_profile_cut_short_is_rendered_again(app, api):
     assert r.status_code == 200 and r.headers["X-Profile-Cache"] == "miss"
     assert "户编号v1-0001" in text_of(r.data) and os.path.getsize(path) > 1000
 
-    with app.app_context():
-        store = get_store()
-        out = os.path.join(app.config["DATA_DIR"], "out.pdf")
-        kw = dict(files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh", mask=True,
-                  printed_by="测试")
-        first = print_village(store, "v1", out, **kw)
-        cut = first["paths"][2]
-        with open(cut, "r+b") as f:
-            f.truncate(os.path.getsize(cut) // 2)  # cut in half
-        again = print_village(store, "v1", out, **kw)
-        assert (again["cache_hits"], again["errors"]) == (3, [])
-        reader = PdfReader(out)
-        assert [b.split("（")[0] for b in top_bookmarks(reader)] == ["张v11", "张v12", "张v13"]
-        assert "户编号v1-0003" in text_of(reader.stream.getvalue())
+    first, _ = print_v1(app)
+    cut = first["paths"][2]
+    with open(cut, "r+b") as f:
+        f.truncate(os.path.getsize(cut) // 2)      # cut in half
+    again, out = print_v1(app)
+    assert (again["cache_hits"], again["errors"]) == (3, [])
+    reader = PdfReader(out)
+    assert heads(reader) == ["张v11", "张v12", "张v13"]
+    assert "户编号v1-0003" in text_of(reader.stream.getvalue())
 
 
 def test_print_profiles_command_works_while_the_server_holds_the_data(app, runner, tmp_path):
