@@ -336,7 +336,7 @@ def push_village(args, data):
         built = json.load(f)
     runs = built.get("runs", 1)  # counties built before this count pushed every run into village 1
     n = 1 + runs % args.villages
-    while village_id(n) in (smallest_village(data), EXPORT_VILLAGE):
+    while village_id(n) in (args.print_village or smallest_village(data), EXPORT_VILLAGE):
         n = 1 + n % args.villages
     built["runs"] = runs + 1
     with open(done + ".new", "w") as f:
