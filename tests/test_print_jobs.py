@@ -235,6 +235,16 @@ def test_a_cached_profile_cut_short_is_rendered_again(app, api):
     assert "户编号v1-0003" in text_of(reader.stream.getvalue())
 
 
+def test_a_profile_that_fails_leaves_the_rest_of_the_village(app):
+    """One household whose profile cannot be made (here: a record link too long for any QR code,
+    which the worker fails on) is reported by id; the village PDF holds the others, in order."""
+    link = {"v1-0002": "http://example.test/" + "x" * 5000}
+    summary, out = print_v1(app, record_url_for=lambda hid: link.get(hid, f"http://example.test/{hid}"))
+    assert [e["household_id"] for e in summary["errors"]] == ["v1-0002"]
+    assert summary["rendered"] == 2
+    assert heads(PdfReader(out)) == ["张v11", "张v13"]
+
+
 def test_print_profiles_command_works_while_the_server_holds_the_data(app, runner, tmp_path):
     with app.app_context():
         get_store()                       # the "server" owns the folder lock
