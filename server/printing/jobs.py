@@ -558,8 +558,7 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
                     if printed_by and households else None)
     paths = [None] * total        # each household's cache path, once looked up
     ready = [False] * total       # rendered or found in the cache
-    unlooked = iter(range(total))
-    looking = bool(total)         # households are left to look up in the cache
+    looked = 0                    # households looked up in the cache so far, in order
     todo, failed, in_flight = [], set(), {}
     done = 0
     merged = MergedPdf()
@@ -568,11 +567,9 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
     def look_up():
         """Find the next household's profile in the cache, or queue it for rendering. Building
         the context this needs is ~2.5 ms a household, so it goes on while the pool renders."""
-        nonlocal done, looking
-        i = next(unlooked, None)
-        if i is None:
-            looking = False
-            return
+        nonlocal done, looked
+        i = looked
+        looked += 1
         paths[i] = wanted[i].path()
         if os.path.exists(paths[i]):
             summary["cache_hits"] += 1
@@ -601,8 +598,8 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
     # page meanwhile is rendered within a second, not after the whole village.
     window = 2 * int(workers or default_workers()) + 1
     try:
-        while looking or todo or in_flight:
-            while len(in_flight) < window and (todo or looking):
+        while looked < total or todo or in_flight:
+            while len(in_flight) < window and (todo or looked < total):
                 if todo:
                     i = todo.pop(0)
                     in_flight[pool.submit(render_to_cache, wanted[i].context(), paths[i])] = i
@@ -611,9 +608,9 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
             merge_ready()
             if not in_flight:
                 continue
-            finished, _ = cf.wait(in_flight, timeout=0 if looking else None,
+            finished, _ = cf.wait(in_flight, timeout=0 if looked < total else None,
                                   return_when=cf.FIRST_COMPLETED)
-            if not finished:
+            if not finished:  # only with households left to look up: wait() blocks otherwise
                 look_up()
                 continue
             for fut in finished:
