@@ -136,6 +136,25 @@ def test_village_print_job_gives_one_pdf_with_a_bookmark_per_household(app, api)
     assert b'id="print-progress"' in page.data and status["download_url"].encode() in page.data
 
 
+@pytest.mark.parametrize("damage", ["removed", "emptied"])
+def test_a_zip_whose_singles_went_from_the_cache_asks_to_print_again(app, api, damage):
+    """The ZIP of singles is made at its first download, from the cache. If one has gone since
+    (evicted by a newer print) or is unreadable (emptied by a power cut), the answer is 409
+    `stale` (print_stale) in JSON, not a server error; the village PDF itself is still there."""
+    api.login("cadre1")
+    job = api.post("/villages/v1/print-jobs", {"lang": "zh"}).get_json()
+    print_jobs.wait(job["id"], timeout=300)
+    status = api.get(job["status_url"]).get_json()
+    path = os.path.join(cache_dir(app.config["FILES_DIR"], "v1"), cached_files(app)[1])
+    if damage == "removed":
+        os.remove(path)
+    else:
+        open(path, "wb").close()
+    r = api.get(status["zip_url"], headers={"Accept": "application/json"})
+    assert r.status_code == 409 and r.get_json()["error"] == "stale"
+    assert api.get(status["download_url"]).status_code == 200
+
+
 def test_print_jobs_are_scoped_and_csrf_protected(app, api, client):
     api.login("cadre1")
     assert client.post("/villages/v1/print-jobs", data={"lang": "zh"}).status_code == 400  # no token

@@ -285,7 +285,7 @@ def job_download(village_id, job_id):
                 raise Problem("print_gone")
             try:
                 write_zip(summary, zip_path)
-            except FileNotFoundError:
+            except jobs.unreadable_cache_errors():  # evicted since, or emptied by a power cut
                 raise Problem("print_stale")
     return send_file(zip_path, mimetype="application/zip", as_attachment=True,
                      download_name=name + ".zip", max_age=0)

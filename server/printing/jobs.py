@@ -226,7 +226,7 @@ def _run(pool, fn, *args, timeout=RENDER_TIMEOUT):
         raise
 
 
-def _unreadable():
+def unreadable_cache_errors():
     """What reading a cached profile raises when it has gone (a concurrent print of a newer version
     evicted it) or is cut short (the cache is written without fsync: after a power cut a file
     can be empty)."""
@@ -509,7 +509,7 @@ def print_household(store, household, *, files_dir, forms, lang, mask, printed_b
         raise Busy(Lane.RETRY_AFTER) from None
     try:
         return stamped_pdf(path, stamp), hit
-    except _unreadable():
+    except unreadable_cache_errors():
         try:
             _render_again(pool, wanted, path, timeout=wait)
         except cf.TimeoutError:
@@ -590,7 +590,7 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
                 continue
             try:
                 merged.append(paths[i])
-            except _unreadable():
+            except unreadable_cache_errors():
                 _render_again(pool, wanted[i], paths[i])
                 merged.append(paths[i])
 
