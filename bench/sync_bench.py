@@ -5,7 +5,10 @@ honest on a busy machine. With --postgres, also one and two app servers on Postg
 For each size (visits already stored) it prints:
   - one phone pushing again and again: p50/p99 latency of each server and jiedui/sqlite (goal <= 1.0);
   - 50 phones pushing at once (each `--rounds` times): pushes/s and p99 of each (goal >= 300 for
-    Jiedui).
+    Jiedui);
+  - where the machine's CPU went in that burst: the server's and this client's CPU ms per push
+    (the 50 phones run here, on the same cores), and each server's CPU for a bare GET
+    /api/v1/csrf, the floor that waitress, Flask and the session cost any request.
 
 Usage: .venv/bin/python bench/sync_bench.py [--sizes 1000,20000] [--phones 50] [--visits 20]
                                             [--sequential 200] [--rounds 4] [--postgres]
@@ -115,9 +118,26 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def client_cpu_seconds():
+    """User + system CPU of this process, all threads: the phones' side of a burst."""
+    t = os.times()
+    return t.user + t.system
+
+
+def bare_request_cpu(servers, clients, requests=400):
+    """Server CPU ms of a bare GET /api/v1/csrf (a session read and a small JSON answer), per
+    server: what the HTTP server, Flask and the session cost before any work of the endpoint."""
+    before = [cpu_seconds(s.proc.pid) for s in servers]
+    for _ in range(requests):
+        for c in clients:
+            c.call("GET", "/api/v1/csrf")
+    return [(cpu_seconds(s.proc.pid) - b) / requests * 1000 for s, b in zip(servers, before)]
+
+
 def sequential(servers, passwords, pushes, visits):
     """One phone per server, pushes interleaved between the servers so noise hits both alike.
-    Returns (latencies per server, errors per server, server CPU ms per push)."""
+    Returns (latencies per server, errors per server, server CPU ms per push, server CPU ms per
+    bare request)."""
     clients = []
     for server, password in zip(servers, passwords):
         c = Client(server.url)
@@ -135,7 +155,7 @@ def sequential(servers, passwords, pushes, visits):
             times[i].append(ms)
             errors[i] += not ok
     cpu = [(cpu_seconds(s.proc.pid) - before) / pushes * 1000 for s, before in zip(servers, cpu)]
-    return times, errors, cpu
+    return times, errors, cpu, bare_request_cpu(servers, clients)
 
 
 def burst(server, password, phones, visits, rounds):
@@ -162,10 +182,14 @@ def burst(server, password, phones, visits, rounds):
         t.start()
     barrier.wait()
     t0 = time.perf_counter()
+    server_cpu, client_cpu = cpu_seconds(server.proc.pid), client_cpu_seconds()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return latencies, wall, errors
+    pushes = phones * rounds
+    cpu = ((cpu_seconds(server.proc.pid) - server_cpu) / pushes * 1000,
+           (client_cpu_seconds() - client_cpu) / pushes * 1000)
+    return latencies, wall, errors, cpu
 
 
 def p99(xs):
@@ -182,14 +206,14 @@ def run(stored, args):
         ours = LiveServer(os.path.join(d, "jiedui")).start()
         theirs = SqliteServer(sqlite_path).start()
         try:
-            (t_ours, t_sql), (e_ours, e_sql), cpu = sequential([ours, theirs], [PASSWORD, "bench"],
+            (t_ours, t_sql), (e_ours, e_sql), cpu, bare = sequential([ours, theirs], [PASSWORD, "bench"],
                                                                args.sequential, args.visits)
             b_sql = burst(theirs, "bench", args.phones, args.visits, args.rounds)
             b_ours = burst(ours, PASSWORD, args.phones, args.visits, args.rounds)
         finally:
             ours.stop()
             theirs.stop()
-    return t_ours, t_sql, e_ours + e_sql, b_ours, b_sql, cpu
+    return t_ours, t_sql, e_ours + e_sql, b_ours, b_sql, cpu, bare
 
 
 def main():
@@ -210,17 +234,24 @@ def main():
           f"(waitress, 8 threads); ms")
     print(f"{'stored':>8} | {'jiedui p50':>10} {'p99':>7} | {'sqlite p50':>10} {'p99':>7} | "
           f"{'jiedui/sqlite p50':>17} | {'server CPU ms/push: jiedui':>26} {'sqlite':>6} | errors")
-    for n, (t_ours, t_sql, errs, _b, _s, cpu) in rows:
+    for n, (t_ours, t_sql, errs, _b, _s, cpu, _bare) in rows:
         o, s = statistics.median(t_ours), statistics.median(t_sql)
         print(f"{n:>8} | {o:>10.2f} {p99(t_ours):>7.2f} | {s:>10.2f} {p99(t_sql):>7.2f} | "
               f"{o / s:>17.2f} | {cpu[0]:>26.2f} {cpu[1]:>6.2f} | {errs}")
     print(f"\n{args.phones} phones x {args.rounds} pushes of {args.visits} visits, all at once")
     print(f"{'stored':>8} | {'jiedui push/s':>13} {'p50':>7} {'p99':>7} | {'sqlite push/s':>13} "
           f"{'p50':>7} {'p99':>7} | {'jiedui/sqlite push/s':>20} | errors")
-    for n, (_t, _s, _e, (lo, wo, eo), (ls, ws, es), _cpu) in rows:
+    for n, (_t, _s, _e, (lo, wo, eo, _c), (ls, ws, es, _d), _cpu, _bare) in rows:
         ro, rs = len(lo) / wo, len(ls) / ws
         print(f"{n:>8} | {ro:>13.1f} {statistics.median(lo):>7.1f} {p99(lo):>7.1f} | {rs:>13.1f} "
               f"{statistics.median(ls):>7.1f} {p99(ls):>7.1f} | {ro / rs:>20.2f} | {len(eo) + len(es)}")
+    print(f"\nWhere the CPU went in that burst, ms per push ({os.cpu_count()} cores; the phones are "
+          f"this process), and server CPU ms of a bare GET /api/v1/csrf")
+    print(f"{'stored':>8} | {'jiedui server':>13} {'phones':>7} | {'sqlite server':>13} {'phones':>7} | "
+          f"{'bare request: jiedui':>20} {'sqlite':>7}")
+    for n, (_t, _s, _e, b_ours, b_sql, _cpu, bare) in rows:
+        (so, co), (ss, cs) = b_ours[3], b_sql[3]
+        print(f"{n:>8} | {so:>13.2f} {co:>7.2f} | {ss:>13.2f} {cs:>7.2f} | {bare[0]:>20.2f} {bare[1]:>7.2f}")
     if args.postgres:
         postgres_rows([int(s) for s in args.sizes.split(",")], args.phones, args.visits)
 
