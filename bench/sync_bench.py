@@ -206,8 +206,8 @@ def run(stored, args):
         ours = LiveServer(os.path.join(d, "jiedui")).start()
         theirs = SqliteServer(sqlite_path).start()
         try:
-            (t_ours, t_sql), (e_ours, e_sql), cpu, bare = sequential([ours, theirs], [PASSWORD, "bench"],
-                                                               args.sequential, args.visits)
+            (t_ours, t_sql), (e_ours, e_sql), cpu, bare = sequential(
+                [ours, theirs], [PASSWORD, "bench"], args.sequential, args.visits)
             b_sql = burst(theirs, "bench", args.phones, args.visits, args.rounds)
             b_ours = burst(ours, PASSWORD, args.phones, args.visits, args.rounds)
         finally:
