@@ -190,9 +190,13 @@ def share_fonts(writer):
     from pypdf.generic import DecodedStreamObject, IndirectObject, NameObject
     groups = defaultdict(dict)
     replaced = set()
+    descriptors = []  # of every font, shared or not: what still uses a program afterwards
     for fonts in _page_fonts(writer):
         for font in fonts.values():
             font = font.get_object()
+            for d in [d.get_object() for d in font.get("/DescendantFonts") or ()] or [font]:
+                if d.get("/FontDescriptor") is not None:
+                    descriptors.append(d["/FontDescriptor"].get_object())
             if font.get("/Subtype") != "/Type0":
                 continue
             desc = font["/DescendantFonts"][0].get_object()
@@ -233,28 +237,21 @@ def share_fonts(writer):
                 replaced.add(old.idnum)
             fd[NameObject("/FontFile3")] = ref
         report["shared"] += len(items)
-    _drop_unused_programs(writer, replaced)
+    _drop_unused_programs(writer, replaced, descriptors)
     return report
 
 
-def _drop_unused_programs(writer, idnums):
-    """Leave the replaced per-profile programs out of the file, unless a font still uses one.
-    (pypdf's compress_identical_objects found them too, by hashing every object: 0.24 s a village.)"""
+def _drop_unused_programs(writer, idnums, descriptors):
+    """Leave the replaced per-profile programs out of the file, unless one of the font
+    `descriptors` (as they point now) still uses one. (pypdf's compress_identical_objects found
+    them too, by hashing every object: 0.24 s a village.)"""
     from pypdf.generic import IndirectObject
     if not idnums:
         return
-    for fonts in _page_fonts(writer):
-        for font in fonts.values():
-            font = font.get_object()
-            descs = [d.get_object() for d in font.get("/DescendantFonts") or ()] or [font]
-            for desc in descs:
-                fd = desc.get("/FontDescriptor")
-                if fd is None:
-                    continue
-                fd = fd.get_object()
-                for key in ("/FontFile", "/FontFile2", "/FontFile3"):
-                    used = fd.raw_get(key) if key in fd else None
-                    if isinstance(used, IndirectObject):
-                        idnums.discard(used.idnum)
+    for fd in descriptors:
+        for key in ("/FontFile", "/FontFile2", "/FontFile3"):
+            used = fd.raw_get(key) if key in fd else None
+            if isinstance(used, IndirectObject):
+                idnums.discard(used.idnum)
     for idnum in idnums:
         writer._objects[idnum - 1] = None
