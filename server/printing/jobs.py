@@ -637,7 +637,7 @@ def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", m
     good = [i for i in range(total) if i not in failed]
     for i in good:  # the ZIP of singles reads them again: put back any evicted meanwhile
         if not os.path.exists(paths[i]):
-            _run(pool, render_to_cache, wanted[i].context(), paths[i])
+            _render_again(pool, wanted[i], paths[i])
     summary["paths"] = [paths[i] for i in good]
     summary["labels"] = [(households[i]["id"], households[i].get("head_name") or "")
                          for i in good]
