@@ -297,10 +297,7 @@ def font_programs(reader):
 
 @pytest.mark.skipif(not shutil.which("pdftoppm"), reason="needs poppler's pdftoppm")
 def test_batch_shares_one_font_program_and_looks_the_same(app, tmp_path):
-    with app.app_context():
-        summary = print_village(get_store(), "v1", str(tmp_path / "first.pdf"),
-                                files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang="zh",
-                                mask=True, printed_by="测试")
+    summary, _ = print_v1(app)
     shared, separate = tmp_path / "shared.pdf", tmp_path / "separate.pdf"
     merge_pdfs(summary["paths"], summary["stamp"], str(shared), share=True)
     merge_pdfs(summary["paths"], summary["stamp"], str(separate), share=False)
