@@ -211,7 +211,7 @@ def build(args, data):
         with store._lock:
             store._evict(idle=0)
     store.close()
-    from server.printing.samples import jpeg_bytes
+    from tests.print_samples import jpeg_bytes
     jpeg = jpeg_bytes()
     for sub_uuid in photo_files:
         os.makedirs(os.path.join(data, "attachments", sub_uuid), exist_ok=True)

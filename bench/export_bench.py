@@ -22,7 +22,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from server import create_app, formdefs  # noqa: E402
+from server import create_app
+from server.forms import formdefs
 from server.records import households, submissions, users, villages  # noqa: E402
 from server.store import close_app_store, get_store  # noqa: E402
 

@@ -24,7 +24,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 from server.store import CORE, Store  # noqa: E402
-from server.store_pg import PgStore  # noqa: E402
+from server.store.postgres import PgStore  # noqa: E402
 from store_bench import measure_pushes, percentile, preload  # noqa: E402
 from store_bench import visit as stored_visit  # noqa: E402
 from sync_bench import phone_visit  # noqa: E402

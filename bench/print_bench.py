@@ -22,7 +22,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from server.printing import profile, samples  # noqa: E402
+from server.printing import profile
+from tests import print_samples as samples
 from server.printing.jobs import cache_dir, get_pool, print_village, shutdown_pools, stamp_bytes  # noqa: E402
 from server.records import households, users, villages  # noqa: E402
 from server.store import Store  # noqa: E402

@@ -24,8 +24,8 @@ from types import SimpleNamespace
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from server import effects as form_effects  # noqa: E402
-from server import formdefs  # noqa: E402
+from server.forms import effects as form_effects  # noqa: E402
+from server.forms import formdefs  # noqa: E402
 from server.records import households, submissions, users, villages  # noqa: E402
 from server.store import Store  # noqa: E402
 from tests.live import Client, LiveServer  # noqa: E402

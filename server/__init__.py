@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask
 
-from . import config
+from server import config
 
 
 def create_app(test_config=None):
@@ -15,9 +15,13 @@ def create_app(test_config=None):
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from . import (admin, auth, cli, errors, formdefs, household_views, i18n, phone, printing, review,
-                   security, stores, sync)
-    from . import dashboard, labels, shared_forms
+    from server.web import (admin, auth, errors, households as household_views, phone_app as phone, review, security, sync_api as sync)
+    from server import cli, printing, store as stores
+    from server.forms import formdefs
+    from server.core import i18n
+    from server.web import dashboard
+    from server.forms import labels
+    from server.services import shared_forms
     stores.init_app(app)
     formdefs.init_app(app)
     shared_forms.init_app(app)

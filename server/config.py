@@ -4,7 +4,7 @@ import os
 import secrets
 from datetime import timedelta
 
-from .security import proxy_hops
+from server.web.security import proxy_hops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -374,7 +374,7 @@ def test_the_household_edit_page_refuses_nan_and_unicode_digits_in_plot_areas(ap
 
 
 def test_a_roster_with_unicode_digits_is_reported_row_by_row_not_a_500():
-    from server.roster import parse_roster
+    from server.services.roster import parse_roster
     text = "户主姓名,家庭人口,联系电话,组别\n张三,²,13800001234,²\n李四,١٢,13800001235,3\n"
     rows, errors = parse_roster("r.csv", text.encode())
     assert {e["row"] for e in errors} == {2, 3}

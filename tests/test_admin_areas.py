@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from server import create_app
-from server.auth import User
+from server.web.auth import User
 from server.records import audit, households, users, villages
 from server.store import close_app_store, get_store
 from tests.conftest import PASSWORD, Api
@@ -331,7 +331,7 @@ def test_form_uploads_that_are_refused_change_nothing(forms_app, tmp_path):
 
 
 def test_backup_from_the_web_is_the_cli_backup_as_one_download(app, api, tmp_path):
-    from server.backup import of_app
+    from server.services.backup import of_app
     api.login("admin")
     r = form_post(api, "/admin/backup", {})
     assert r.status_code == 303
@@ -352,8 +352,8 @@ def test_backup_from_the_web_is_the_cli_backup_as_one_download(app, api, tmp_pat
         tar.extractall(tmp_path / "restored", filter="data")
     # the same picture as the command-line backup makes
     cli_out = tmp_path / "cli"
-    from server.backup import write_folder
-    from server.store import open_readonly
+    from server.services.backup import write_folder
+    from server.store.tinydb import open_readonly
     write_folder(open_readonly(app.config["DATA_DIR"]), app.config, str(cli_out))
     restored = tmp_path / "restored" / top
     assert sorted(p.name for p in restored.iterdir()) == sorted(p.name for p in cli_out.iterdir())
@@ -397,7 +397,7 @@ def test_a_roster_with_three_kinds_of_error_is_reported_at_once(app, api):
     path = os.path.join(app.config["DATA_DIR"], "r.csv")
     with open(path, "w", encoding="utf-8") as f:
         f.write(roster)
-    from server.roster import run_import
+    from server.services.roster import run_import
     summary, errors = run_import(get_store(app), path, "v1", "cli")
     assert summary is None
     assert {(e["row"], e["column"]) for e in errors} == {(2, "联系电话"), (4, "户编号"), (5, "帮扶责任人"),

@@ -9,8 +9,8 @@ import pathlib
 
 import pytest
 
-from server import conditions, formdefs
-from server.conditions import ConditionError
+from server.forms import conditions, formdefs
+from server.forms.conditions import ConditionError
 
 VECTORS = json.loads((pathlib.Path(__file__).parent / "vectors" / "conditions.json")
                      .read_text(encoding="utf-8"))

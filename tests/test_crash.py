@@ -105,7 +105,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_write(tmp_path):
 def test_kill_9_of_one_of_two_servers_on_one_database_loses_nothing_it_acknowledged(tmp_path, pg_url):
     """Two app servers on one PostgreSQL database; phones push to both; one is killed -9 at a
     random moment, each round; everything either acknowledged is read back through the other."""
-    from server.store_pg import PgStore
+    from server.store.postgres import PgStore
     from tests.conftest import seed_world
     with PgStore(pg_url).open() as store:
         seed_world(store)

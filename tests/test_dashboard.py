@@ -8,8 +8,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from server import create_app, formdefs
-from server.demo import load_demo
+from server import create_app
+from server.forms import formdefs
+from server.services.demo import load_demo
 from server.records import households, submissions, users
 from server.store import close_app_store, get_store
 from tests.conftest import PASSWORD, Api
@@ -233,7 +234,7 @@ def test_a_corrected_visit_counts_once(app, api):
 def test_an_unchanged_village_is_not_recomputed_and_a_changed_one_is(app, api):
     app.config["FIXED_NOW"] = "2026-05-20T02:00:00Z"
     api.login("super")
-    from server.stats import cache_of
+    from server.services.stats import cache_of
     before = api.get("/api/v1/stats").get_json()
     cache = cache_of(app)
     computed = cache.computed

@@ -9,15 +9,16 @@ from datetime import datetime
 import pytest
 from werkzeug.security import check_password_hash
 
-from server import formdefs
-from server.demo import DEMO_LOGINS, generate_demo, load_demo
+from server.forms import formdefs
+from server.services.demo import DEMO_LOGINS, generate_demo, load_demo
 from server.records import households as household_records
 from server.records import submissions as submission_records
 from server.records import users as user_records
 from server.records.households import HOUSEHOLD_ID_RE, clean_changes
 from server.records.users import USERNAME_RE
-from server.roster import parse_phone
-from server.store import PARTITION_RE, Store
+from server.services.roster import parse_phone
+from server.store.tinydb import PARTITION_RE
+from server.store import Store
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TODAY = datetime(2026, 11, 29).date()

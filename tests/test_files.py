@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from server.files import atomic_file, write_atomic
+from server.core.files import atomic_file, write_atomic
 
 
 def _umask():

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from server import effects, formdefs
-from server.formdefs import FormDefinitionError, FormRegistry, validate_answers
+from server.forms import effects, formdefs
+from server.forms.formdefs import FormDefinitionError, FormRegistry, validate_answers
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FORMS = ROOT / "forms"

@@ -12,7 +12,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from server import images
+from server.core import images
 from server.records import submissions
 from server.store import get_store
 
@@ -149,7 +149,7 @@ def test_a_wide_phone_photo_is_decoded_at_half_size_for_print_and_preview(tmp_pa
     """A 16:9 photo of 1600x900 (the phone's largest) printed 520 px wide needs 800x450 decoded. Asking
     draft() for a 520x520 square decoded it whole (450 < 520), four times the pixels (for a 1280x960
     photo, 21 ms of CPU instead of 6)."""
-    from server import thumbnails
+    from server.core import thumbnails
     path = tmp_path / "wide.jpg"
     Image.new("RGB", (1600, 900), (10, 200, 90)).save(path, "JPEG")
     with Image.open(path) as im:

@@ -5,7 +5,7 @@ import gzip
 import json
 import re
 
-from server.security import CONTENT_SECURITY_POLICY
+from server.web.security import CONTENT_SECURITY_POLICY
 from tests.conftest import Api
 
 
@@ -46,8 +46,8 @@ def js_strings(path):
 def test_the_phone_names_categories_and_review_states_as_the_server_does():
     """One set of words: the phone's labels of household categories (both languages) and of review
     states (Chinese) are the server's (issue 10 found 'Poverty-alleviated' beside 'Out of poverty')."""
-    from server.i18n import CATEGORY_LABELS
-    from server.labels import STATES
+    from server.core.i18n import CATEGORY_LABELS
+    from server.forms.labels import STATES
     zh, en = js_strings("static/js/i18n.js"), js_strings("static/js/i18n-en.js")
     for code, (zh_word, en_word) in CATEGORY_LABELS.items():
         assert zh[f"cat_{code}"] == zh_word and en[f"cat_{code}"] == en_word, code

@@ -17,7 +17,7 @@ from tinydb import TinyDB
 
 from server import create_app
 from server.store import close_app_store, get_store
-from server.store_pg import COMMIT_LOCK, SCHEMA_VERSION, PgStore
+from server.store.postgres import COMMIT_LOCK, SCHEMA_VERSION, PgStore
 from server.store import SchemaTooNew, StoreUnavailable
 from tests.conftest import PASSWORD, Api, seed_world
 from tests.live import PYTHON, ROOT
@@ -179,7 +179,7 @@ def test_a_form_published_on_one_server_is_served_by_the_other(tmp_path, pg_url)
         b = logged_in(apps[1])
         ids = {f["id"] for f in b.get("/api/v1/bootstrap").get_json()["forms"]}
         assert "pv_lecture" not in ids
-        from server import form_publish
+        from server.services import form_publish
         with open(os.path.join(ROOT, "tests", "fixtures", "pv_lecture.yaml"), "rb") as f:
             checked, registry = form_publish.publish(apps[0], f.read())  # published on a
         assert checked["ok"] and registry is not None, checked["problems"]
@@ -329,7 +329,7 @@ def test_migrate_copies_a_tinydb_folder_idempotently_and_resumes(tmp_path, pg_ur
     assert api.post("/api/v1/submissions", {"submissions": pushed}).status_code == 200
     close_app_store(tiny)
 
-    from server.store_migrate import migrate
+    from server.store.migrate import migrate
     lines = []
 
     def stop_after_first(partition):

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from server.printing import print_jobs
 from server.printing import forms_for
 from server.printing.jobs import cache_dir, merge_pdfs, print_village
-from server.printing import samples
+from tests import print_samples as samples
 from server.store import get_store
 
 

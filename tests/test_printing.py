@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from server.printing import profile, samples
+from server.printing import profile
+from tests import print_samples as samples
 from server.printing.profile import build_profile_context, mask_phone, render_profile_pdf
 
 FORMS = samples.project_forms()

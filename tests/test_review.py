@@ -234,7 +234,7 @@ def test_field_comments_follow_the_submissions_own_form_version(app):
     supervisor = login(app.test_client(), "super")
     old = visit()  # version 1 of the visit form
     push(cadre, old)
-    from server import formdefs
+    from server.forms import formdefs
     with app.app_context():
         v1 = {f["name"] for f in formdefs.answer_fields(formdefs.registry().get("household_visit", 1))}
         v2 = {f["name"] for f in formdefs.answer_fields(formdefs.registry().get("household_visit", 2))}
@@ -360,7 +360,7 @@ def test_a_correction_replaces_the_originals_effects_on_the_household(app):
     assert [m["birth_year"] for m in h["members"]] == [1970, 1999]
     with app.app_context():
         from server.records import households
-        from server.auth import get_user
+        from server.web.auth import get_user
         history = households.history_of(get_user("super"), "v1-0001")
     assert history[0]["submission"] == fixed["uuid"] and history[0]["fields"] == ["members"]
     assert history[0]["before"]["members"][1]["birth_year"] == 1998

@@ -233,7 +233,7 @@ def test_audit_page_filters_pages_and_exports(app):
     assert items[1]["uuid"] in by_household and items[0]["uuid"] not in by_household
     by_user = visible_text(admin.get("/admin/audit?user=cadre1").get_data(as_text=True))
     assert "审核" not in by_user.split("详情", 1)[1]
-    from server import clock
+    from server.core import clock
     with app.app_context():
         today = clock.today_iso()
     assert items[0]["uuid"] in admin.get(f"/admin/audit?from={today}&to={today}").get_data(as_text=True)
@@ -292,7 +292,7 @@ def test_every_action_the_server_audits_has_words_for_the_audit_page(app):
     server's code records (a literal third argument of audit.record, or an `action = "..."` choice
     before it) has a label in both languages."""
     import pathlib
-    from server import labels
+    from server.forms import labels
     names = set()
     for path in pathlib.Path("server").rglob("*.py"):
         text = path.read_text(encoding="utf-8")

@@ -15,8 +15,7 @@ from openpyxl import Workbook
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from server.roster import (MAX_ROWS, RosterError, format_errors, import_roster,  # noqa: E402
-                           import_roster_command, parse_phone, parse_roster, run_import)
+from server.services.roster import (MAX_ROWS, RosterError, format_errors, import_roster, import_roster_command, parse_phone, parse_roster, run_import)
 from server.records import audit  # noqa: E402
 from server.store import CORE, Store  # noqa: E402
 

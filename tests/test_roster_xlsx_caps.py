@@ -8,7 +8,7 @@ import time
 import tracemalloc
 import zipfile
 
-from server.roster import XLSX_MAX_TOTAL_BYTES, parse_roster
+from server.services.roster import XLSX_MAX_TOTAL_BYTES, parse_roster
 from tests.test_roster import HEADER, xlsx_bytes
 
 

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from server.security import CONTENT_SECURITY_POLICY, safe_redirect_target
+from server.web.security import CONTENT_SECURITY_POLICY, safe_redirect_target
 from tests.conftest import PASSWORD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -17,7 +17,7 @@ def open_store(store_kind, tmp_path, request):
 
     def make():
         if url:
-            from server.store_pg import PgStore
+            from server.store.postgres import PgStore
             store = PgStore(url, pool_size=10).open()
         else:
             store = Store(tmp_path / "data", snapshot_every=0).open()

@@ -10,7 +10,8 @@ import shutil
 import pytest
 from tinydb import TinyDB
 
-from server.store import CORE, PartitionUnavailable, Store, _KeyIndex
+from server.store import CORE, PartitionUnavailable, Store
+from server.store.tinydb import _KeyIndex
 from tests.conftest import Api
 
 MB = 1 / 1024  # memory_mb for "almost nothing": every village is over budget

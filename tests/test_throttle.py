@@ -5,7 +5,7 @@ import pytest
 
 from server import create_app
 from server.store import close_app_store, get_store
-from server.throttle import LoginThrottle
+from server.web.throttle import LoginThrottle
 from tests.conftest import PASSWORD, Api, seed_world
 
 
@@ -136,7 +136,7 @@ def test_without_proxy_hops_a_forged_x_forwarded_for_changes_nothing(tmp_path):
 
 
 def test_proxy_hops_setting_is_checked():
-    from server.security import proxy_hops
+    from server.web.security import proxy_hops
     assert proxy_hops(None) == 0 and proxy_hops("") == 0 and proxy_hops("2") == 2
     for bad in ("²", "-1", "one", "9"):
         with pytest.raises(ValueError):

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from server import conditions, formdefs
+from server.forms import conditions, formdefs
 from tests.test_formdefs import ALL_TYPES, TODAY
 
 VALUES = [None, True, False, 0, 1, -3, 5, 7.0, -0.0, 2.5, -1.5, 2.51, 100, 101, 20000, 1e15, -1e15,

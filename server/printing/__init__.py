@@ -28,15 +28,14 @@ from flask.cli import with_appcontext
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
-from ..errors import wants_json
-from ..i18n import current_lang
-from ..problems import Problem
-from ..records import households, villages
-from .. import clock, images
-from . import jobs
-from .jobs import (Busy, PrintJobs, default_workers, print_household, print_village, shutdown_pools,
-                   write_zip)
-from .profile import LANGS, build_profile_context, render_profile_pdf
+from server.web.errors import wants_json
+from server.core.i18n import current_lang
+from server.core.problems import Problem
+from server.records import households, villages
+from server.core import clock, images
+from server.printing import jobs
+from server.printing.jobs import (Busy, PrintJobs, default_workers, print_household, print_village, shutdown_pools, write_zip)
+from server.printing.profile import LANGS, build_profile_context, render_profile_pdf
 
 __all__ = ["bp", "print_profiles_command", "print_jobs", "build_profile_context",
            "render_profile_pdf", "forms_for", "prerenderer_of"]
@@ -75,7 +74,7 @@ def _start_background_printer():
     """Profiles are rendered ahead once a server is serving (never in a CLI command)."""
     app = current_app._get_current_object()
     if app.config.get("PRINT_PRERENDER") and prerenderer_of(app) is None:
-        from .prerender import start
+        from server.printing.prerender import start
         start(app)
 
 
@@ -89,7 +88,7 @@ def prerenderer_of(app):
 def forms_for(app):
     """The app's form registry: every version of every form, so each submission prints with the
     labels of the version it was made with."""
-    from .. import formdefs
+    from server.forms import formdefs
     return formdefs.registry(app)
 
 
@@ -180,7 +179,7 @@ def _safe_download_name(text):
 def profile_pdf(household_id):
     """One household's profile, A4 PDF; from the cache when the household has not changed. At most
     PRINT_QUEUE of these wait for the print workers at once: past that, 503 with Retry-After."""
-    from ..store import get_store
+    from server.store import get_store
     household = households.get_for(current_user, household_id)
     if household is None:
         raise Problem("household_not_found")
@@ -242,7 +241,7 @@ def start_job(village_id):
     _village_or_404(village_id)
     lang = _lang_arg()
     app = current_app._get_current_object()
-    from ..store import get_store
+    from server.store import get_store
     _remember_base_url(app, request.host_url)
     job, created = print_jobs.start(
         get_store(), village_id, files_dir=app.config["FILES_DIR"], forms=forms_for(app), lang=lang,
@@ -306,7 +305,7 @@ def job_download(village_id, job_id):
 @with_appcontext
 def print_profiles_command(village_id, output, lang, workers, show_phones, printed_by):
     """Print every household profile of a village into one PDF (reads the data, never locks it)."""
-    from ..stores import open_readonly
+    from server.store import open_readonly
     app = current_app._get_current_object()
     store = open_readonly(app)
     try:

@@ -111,7 +111,7 @@ def union_subset(path, index, gids):
 
 def locate_font(family, style):
     """(file, face index) that fontconfig (and so Pango) picks for family and style."""
-    from . import print_font
+    from server.printing import print_font
     if family == print_font.FAMILY:  # known to the printing processes only, not to fc-match
         found = print_font.path()
         return (found, 0) if found and style == "Regular" else None

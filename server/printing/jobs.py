@@ -26,16 +26,15 @@ import time
 import zipfile
 from collections import defaultdict
 
-from .. import images
-from ..clock import now_iso, show, today, zone
-from ..files import atomic_file, write_atomic
-from ..records import households as household_records
-from ..records import submissions as submission_records
-from ..records import users as user_records
-from ..records import villages as village_records
-from .fonts import share_fonts
-from .profile import (TEXTS, build_profile_context, context_digest, render_profile_pdf,
-                      render_stamp_pdf, template_hash)
+from server.core import images
+from server.core.clock import now_iso, show, today, zone
+from server.core.files import atomic_file, write_atomic
+from server.records import households as household_records
+from server.records import submissions as submission_records
+from server.records import users as user_records
+from server.records import villages as village_records
+from server.printing.fonts import share_fonts
+from server.printing.profile import (TEXTS, build_profile_context, context_digest, render_profile_pdf, render_stamp_pdf, template_hash)
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import os
 import threading
 import time
 
-from ..files import write_atomic
-from ..records import households, submissions
-from . import jobs
+from server.core.files import write_atomic
+from server.records import households, submissions
+from server.printing import jobs
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Prerenderer:
     # ---- rendering ---------------------------------------------------------------------------
 
     def busy(self):
-        from . import print_jobs
+        from server.printing import print_jobs
         return jobs.lane.inside > 0 or print_jobs.running()
 
     def step(self, now):
@@ -111,7 +111,7 @@ class Prerenderer:
         store = self.app.extensions.get("jiedui_store")
         if store is None:  # not open yet, or closed
             return False
-        from . import forms_for, record_url_builder
+        from server.printing import forms_for, record_url_builder
         with self.app.app_context():
             self.scan(store, now)
             for hid, noted in list(self.pending.items()):

@@ -19,8 +19,8 @@ import logging
 import os
 import sys
 
-from ..files import atomic_file
-from . import fonts
+from server.core.files import atomic_file
+from server.printing import fonts
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,9 @@ import re
 import jinja2
 from markupsafe import Markup, escape
 
-from .. import clock, effects, images
-from ..i18n import CATEGORY_LABELS, PV_STAGE_WORDS
+from server.core import clock, images
+from server.forms import effects
+from server.core.i18n import CATEGORY_LABELS, PV_STAGE_WORDS
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every rendering step at INFO: seven lines per profile would drown the server log.
@@ -817,7 +818,7 @@ def _printable(value):
 def template_hash():
     """Changes whenever the template, its CSS, this module or the print font changes: part of the
     cache key."""
-    from . import print_font
+    from server.printing import print_font
     h = hashlib.sha256(print_font.identity().encode())
     for path in (os.path.join(TEMPLATE_DIR, "profile.html"), os.path.join(TEMPLATE_DIR, "profile.css"),
                  os.path.join(TEMPLATE_DIR, "ua.css"), os.path.abspath(__file__)):
@@ -1022,7 +1023,7 @@ def _html_class():
 def _font_config():
     """One font configuration per process, knowing the print font when it was built."""
     from weasyprint.text.fonts import FontConfiguration
-    from . import print_font
+    from server.printing import print_font
     config = FontConfiguration()
     print_font.register(config)
     return config

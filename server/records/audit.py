@@ -10,8 +10,8 @@ import itertools
 import os
 from datetime import date, timedelta
 
-from ..clock import now_iso
-from ..store import CORE, get_store
+from server.core.clock import now_iso
+from server.store import CORE, get_store
 
 TABLE = "audit"
 FAMILY = "audit"

@@ -8,9 +8,9 @@ import math
 import re
 import secrets
 
-from ..clock import now_iso, parse_date, parse_datetime
-from ..store import get_store
-from . import audit, scan_partition, users, villages
+from server.core.clock import now_iso, parse_date, parse_datetime
+from server.store import get_store
+from server.records import audit, scan_partition, users, villages
 
 TABLE = "households"
 CLASHES = "clashes"

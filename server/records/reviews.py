@@ -11,12 +11,12 @@ submission moves its `seq`, which is how a cadre's phone (GET /api/v1/submission
 
 from dataclasses import dataclass
 
-from ..clock import now_iso
-from ..parse import parse_index
-from ..problems import Problem, field_error, invalid
-from ..store import get_store
-from . import audit, submissions, villages
-from .households import CONTROL_RE
+from server.core.clock import now_iso
+from server.core.numbers import parse_index
+from server.core.problems import Problem, field_error, invalid
+from server.store import get_store
+from server.records import audit, submissions, villages
+from server.records.households import CONTROL_RE
 
 DECISIONS = ("approved", "has_issues")
 STATES = submissions.REVIEW_STATES
@@ -31,7 +31,7 @@ BODY_KEYS = ("state", "comment", "fields")
 def commentable(definition, answers, name):
     """Whether `name` names an answer of this form version: a question (not a note or a section),
     or one answer inside a repeat entry the submission has, as `repeat.INDEX.child`."""
-    from ..formdefs import answer_fields
+    from server.forms.formdefs import answer_fields
     fields = {f["name"]: f for f in answer_fields(definition) if f.get("type") not in ("note", "group")}
     if name in fields:
         return True

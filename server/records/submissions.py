@@ -11,14 +11,14 @@ import os
 import re
 import uuid as uuidlib
 
-from .. import effects as form_effects
-from .. import formdefs
-from ..clock import local_date, now, now_iso, sane_phone_time, today
-from ..files import write_atomic
-from ..parse import parse_index
-from ..problems import field_error
-from ..store import UnstorableValue, encode, get_store
-from . import audit, households, scan_partition, villages
+from server.forms import effects as form_effects
+from server.forms import formdefs
+from server.core.clock import local_date, now, now_iso, sane_phone_time, today
+from server.core.files import write_atomic
+from server.core.numbers import parse_index
+from server.core.problems import field_error
+from server.store import UnstorableValue, encode, get_store
+from server.records import audit, households, scan_partition, villages
 
 TABLE = "submissions"
 ITEM_KEYS = {"uuid", "form", "form_version", "household_id", "created_at", "answers", "attachments",

@@ -17,10 +17,10 @@ from datetime import date
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..clock import now_iso, today
-from ..problems import field_error
-from ..store import CORE, get_store
-from . import audit
+from server.core.clock import now_iso, today
+from server.core.problems import field_error
+from server.store import CORE, get_store
+from server.records import audit
 
 TABLE = "users"
 ROLES = ("cadre", "supervisor", "admin")
@@ -117,7 +117,7 @@ def normalise_phone(raw):
 
 
 def _known_villages(db):
-    from . import villages as villages_owner
+    from server.records import villages as villages_owner
     return {v["id"] for v in villages_owner.list_all(db)}
 
 

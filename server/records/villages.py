@@ -2,9 +2,9 @@
 
 import re
 
-from ..problems import field_error
-from ..store import CORE, get_store
-from . import audit
+from server.core.problems import field_error
+from server.store import CORE, get_store
+from server.records import audit
 
 TABLE = "villages"
 

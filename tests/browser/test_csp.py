@@ -2,8 +2,7 @@
 the server pages use: the shell, the service worker, a visit with a photo preview (a blob: image) and a
 signature (a canvas), and the batch print page (its script is a file) run without one violation."""
 
-from tests.browser.phone_steps import (add_photo, log_in, open_new_form, open_page, sign, small_jpeg,
-                                       wait_service_worker)
+from tests.browser.phone_steps import (add_photo, log_in, open_new_form, open_page, sign, small_jpeg, wait_service_worker)
 
 
 def violations_of(page):

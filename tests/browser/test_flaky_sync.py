@@ -2,9 +2,7 @@
 stored them (the answer lost on the way back). The phone retries until everything is through, and
 the server ends with exactly one copy of each item: nothing lost, nothing twice."""
 
-from tests.browser.phone_steps import (STATUS, fill_visit, log_in, open_new_form, open_page,
-                                       pending, press_sync, server_submission, server_submissions,
-                                       set_faults, small_jpeg, submit, wait_pending, wait_service_worker)
+from tests.browser.phone_steps import (STATUS, fill_visit, log_in, open_new_form, open_page, pending, press_sync, server_submission, server_submissions, set_faults, small_jpeg, submit, wait_pending, wait_service_worker)
 
 HOUSEHOLDS = ["v1-0001", "v1-0002", "v1-0003"]
 # A function, not a bare expression: Playwright evals bare expressions in the page, which the

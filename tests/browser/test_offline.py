@@ -2,10 +2,7 @@
 and a photo is queued in IndexedDB, survives the browser being closed and reopened (still offline),
 and is sent once when the phone is back online."""
 
-from tests.browser.phone_steps import (STATUS, fill_visit, log_in, open_new_form, open_page,
-                                       outbox_items, pending, press_sync, server_submission,
-                                       server_submissions, small_jpeg, submit, wait_pending,
-                                       wait_service_worker)
+from tests.browser.phone_steps import (STATUS, fill_visit, log_in, open_new_form, open_page, outbox_items, pending, press_sync, server_submission, server_submissions, small_jpeg, submit, wait_pending, wait_service_worker)
 
 HOUSEHOLD = "v1-0003"
 MEMBERS = [

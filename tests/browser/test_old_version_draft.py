@@ -5,8 +5,7 @@ draft is sent as version 2."""
 
 import uuid
 
-from tests.browser.phone_steps import (fill_visit, goto, log_in, open_page, server_submission,
-                                       server_submissions, submit, wait_pending, open_section)
+from tests.browser.phone_steps import (fill_visit, goto, log_in, open_page, server_submission, server_submissions, submit, wait_pending, open_section)
 
 HOUSEHOLD = "v1-0003"
 

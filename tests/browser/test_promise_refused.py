@@ -4,9 +4,7 @@ lets the cadre drop the stale entry and resend."""
 
 from datetime import date, timedelta
 
-from tests.browser.phone_steps import (cadre_client, check, fill_visit, log_in, open_new_form,
-                                       open_page, open_section, post_visit, press_sync, server_household,
-                                       server_submissions, submit, wait_pending, wait_service_worker)
+from tests.browser.phone_steps import (cadre_client, check, fill_visit, log_in, open_new_form, open_page, open_section, post_visit, press_sync, server_household, server_submissions, submit, wait_pending, wait_service_worker)
 
 HOUSEHOLD = "v1-0001"
 

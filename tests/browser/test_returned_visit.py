@@ -4,10 +4,7 @@ holds the correction linked to the original (issue 11, the phone's part)."""
 import hashlib
 import uuid
 
-from tests.browser.phone_steps import (cadre_client, fill, fill_visit, goto, last_sync, log_in,
-                                       open_new_form, open_page, press_sync, server_submission,
-                                       server_submissions, show, small_jpeg, submit, wait_pending,
-                                       wait_service_worker, wait_synced_after)
+from tests.browser.phone_steps import (cadre_client, fill, fill_visit, goto, last_sync, log_in, open_new_form, open_page, press_sync, server_submission, server_submissions, show, small_jpeg, submit, wait_pending, wait_service_worker, wait_synced_after)
 
 HOUSEHOLD = "v1-0001"
 

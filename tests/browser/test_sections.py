@@ -3,8 +3,7 @@ previous, a list to jump to any section, every input kept in the page (found by 
 draft from any section, submitting from the last, and an error summary whose links open the
 section of the answer to fix and put the cursor in it."""
 
-from tests.browser.phone_steps import (current_section, fill_visit, log_in, open_new_form,
-                                       open_page, submit, wait_pending)
+from tests.browser.phone_steps import (current_section, fill_visit, log_in, open_new_form, open_page, submit, wait_pending)
 
 SECTIONS = ["section_visit", "section_family", "section_income", "section_needs", "section_help",
             "section_promises", "section_record"]

@@ -1,9 +1,7 @@
 """The login expired while the cadre was offline: the sync is refused (401), the outbox keeps the
 visit, the app asks for the login, and after logging in again the visit is sent exactly once."""
 
-from tests.browser.phone_steps import (STATUS, fill_login, fill_visit, last_sync, log_in,
-                                       open_new_form, open_page, outbox_items, server_submissions,
-                                       submit, wait_pending, wait_service_worker, wait_synced_after)
+from tests.browser.phone_steps import (STATUS, fill_login, fill_visit, last_sync, log_in, open_new_form, open_page, outbox_items, server_submissions, submit, wait_pending, wait_service_worker, wait_synced_after)
 
 HOUSEHOLD = "v1-0002"
 

@@ -4,10 +4,7 @@ and once synced the server's household no longer lists it open."""
 
 from datetime import date, timedelta
 
-from tests.browser.phone_steps import (STATUS, check, fill, fill_visit, goto, log_in, open_page,
-                                       open_section, post_visit, press_sync, cadre_client,
-                                       server_household, server_submissions, submit, wait_pending,
-                                       wait_service_worker, wait_synced_after, last_sync)
+from tests.browser.phone_steps import (STATUS, check, fill, fill_visit, goto, log_in, open_page, open_section, post_visit, press_sync, cadre_client, server_household, server_submissions, submit, wait_pending, wait_service_worker, wait_synced_after, last_sync)
 
 HOUSEHOLD = "v1-0002"
 ACTION = "联系镇卫生院办理慢病卡"

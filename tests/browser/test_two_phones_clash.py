@@ -2,9 +2,7 @@
 When they sync, the server keeps both visits; the later member list is applied and the clash is
 recorded as a hard one for a supervisor (shown on the household page), never silently lost."""
 
-from tests.browser.phone_steps import (fill_visit, log_in, open_new_form, open_page, press_sync,
-                                       server_household, server_submissions, submit, wait_pending,
-                                       wait_service_worker)
+from tests.browser.phone_steps import (fill_visit, log_in, open_new_form, open_page, press_sync, server_household, server_submissions, submit, wait_pending, wait_service_worker)
 
 HOUSEHOLD = "v1-0002"
 MEMBERS_A = [

@@ -2,10 +2,7 @@
 and syncs; the server holds exactly that visit, its files, and the household's new member list.
 Also: the phone's own checks show next to the field, and the PV form computes its output live."""
 
-from tests.browser.phone_steps import (VISIT_DATE, add_member, add_photo, check, fill, log_in,
-                                       open_new_form, open_page, press_sync, server_household,
-                                       server_submission, server_submissions, show, sign,
-                                       small_jpeg, submit, wait_pending)
+from tests.browser.phone_steps import (VISIT_DATE, add_member, add_photo, check, fill, log_in, open_new_form, open_page, press_sync, server_household, server_submission, server_submissions, show, sign, small_jpeg, submit, wait_pending)
 
 MEMBERS = [
     {"name": "张青山", "relation": "户主", "sex": "male", "birth_year": 1968},

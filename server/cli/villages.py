@@ -1,0 +1,57 @@
+"""`flask --app server village create ID --name NAME [--township T] [--county C]` and `village
+update`: the command-line twins of /admin/villages. They write, so they take the folder lock."""
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from server.records import villages
+from server.store import open_for_command
+
+
+def _fail(errors):
+    for e in errors:
+        click.echo(f"错误：{e['zh']} / Error: {e['en']}", err=True)
+    sys.exit(1)
+
+
+@click.group("village")
+def village_group():
+    """村 / villages: create, update."""
+
+
+@village_group.command("create")
+@click.argument("village_id", metavar="ID")
+@click.option("--name", required=True, help="村名 / village name")
+@click.option("--township", default="", help="乡镇 / township")
+@click.option("--county", default="", help="县 / county")
+@with_appcontext
+def create_command(village_id, name, township, county):
+    """Create a village: village create ID --name NAME [--township T] [--county C]."""
+    with open_for_command(current_app._get_current_object()) as store:
+        doc, errors = villages.create(village_id, name=name, township=township, county=county,
+                                      actor="cli", store=store)
+    if errors:
+        _fail(errors)
+    click.echo(f"已创建村 Created village {doc['id']} ({doc['name']})")
+
+
+@village_group.command("update")
+@click.argument("village_id", metavar="ID")
+@click.option("--name", default=None)
+@click.option("--township", default=None)
+@click.option("--county", default=None)
+@with_appcontext
+def update_command(village_id, name, township, county):
+    """Rename a village or change its township or county."""
+    fields = {k: v for k, v in (("name", name), ("township", township), ("county", county))
+              if v is not None}
+    with open_for_command(current_app._get_current_object()) as store:
+        doc, errors = villages.update(village_id, actor="cli", store=store, **fields)
+    if errors:
+        _fail(errors)
+    if doc is None:
+        _fail([{"zh": f"没有村 {village_id}", "en": f"No village {village_id}"}])
+    click.echo(f"已更新村 Updated village {doc['id']} ({doc['name']})")

@@ -1,0 +1,1 @@
+"""The core: no Flask views, no store. Clock, files, errors, words, images."""

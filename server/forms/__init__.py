@@ -1,0 +1,1 @@
+"""Form definitions as data: load and check, conditions, effects, labels."""

@@ -1,0 +1,1147 @@
+"""Form definitions as data: load and check the YAML files in forms/, archive every version, and
+validate submitted answers against the version they were made with (see docs/forms.md).
+
+The server re-validates every answer; the phone's validation is a convenience, never the guard.
+"""
+
+import datetime
+import hashlib
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from server.forms import effects as form_effects
+from server.forms import conditions
+from server.forms.conditions import (NAME_RE, ConditionError, check_condition, check_expression, is_answered, is_number)
+from server.core.files import write_atomic
+
+FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "select_one", "select_multiple",
+               "geopoint", "photo", "signature", "note", "repeat", "group")
+FORM_KEYS = {"id", "version", "title", "subject", "fields", "effects", "profile", "settings"}
+FIELD_KEYS = {"name", "type", "label", "hint", "required", "choices", "min", "max", "relevant",
+              "constraint", "constraint_message", "fields", "min_count", "max_count", "compute",
+              "readonly", "prefill"}
+GROUP_KEYS = {"name", "type", "label", "hint", "relevant", "fields"}
+PREFILLS = ("open_followups",)
+SUBJECTS = ("household",)
+
+ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+CHOICE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The same rule as the attachment upload: starts with a letter or digit, no "..", no slashes.
+ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+
+
+def is_safe_attachment_name(name):
+    """A plain file name: it becomes a path under the data folder, so no separators and no '..'."""
+    return isinstance(name, str) and bool(ATTACHMENT_RE.match(name)) and ".." not in name
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+TEXT_MAX = {"text": 500, "textarea": 5000}
+MAX_REPEAT_ENTRIES = 200
+MAX_NUMBER = 1e15
+MAX_ERRORS = 50
+
+
+class FormDefinitionError(Exception):
+    """A form file (or archived version) that cannot be used; str() names the file and field."""
+
+    def __init__(self, file, field, message):
+        self.file, self.field, self.message = str(file), field, message
+        where = f"{self.file}: field {field}: " if field else f"{self.file}: "
+        super().__init__(where + message)
+
+
+# =============================================================================================
+# Checking a definition
+
+
+def _bilingual_problem(value, required=True):
+    if value is None and not required:
+        return None
+    if (not isinstance(value, dict) or set(value) != {"zh", "en"}
+            or not all(isinstance(v, str) and v.strip() for v in value.values())):
+        return "must be {zh: ..., en: ...} with both texts filled in"
+    return None
+
+
+def _is_iso_date(value):
+    if not isinstance(value, str) or not ISO_DATE_RE.match(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+class _Checker:
+    """Walks one definition, collecting (field, message) problems.
+
+    Scope rules checked here (they keep phone and server in step): relevant and compute may only
+    refer to fields before the field (inside a repeat: earlier fields of the entry, or top-level
+    fields before the repeat); a constraint may refer to any top-level field, to the fields of its
+    own repeat entry, and to "." (its own value)."""
+
+    def __init__(self, settings, top_names):
+        self.problems = []
+        self.settings = settings
+        self.top_names = set(top_names)
+        self.group_names = set()
+
+    def add(self, field, message):
+        self.problems.append((field, message))
+
+    def fields(self, fields, path, base, repeat_names=None, in_group=False):
+        """Check a list of fields; base: the fields visible before the list starts (name -> field).
+        Returns the answer fields checked, by name (a group's fields, not the group itself)."""
+        if not isinstance(fields, list) or not fields:
+            self.add(path or None, "fields must be a non-empty list")
+            return {}
+        seen = {}
+        top_level = not path and repeat_names is None and not in_group
+        kinds = {f.get("type") == "group" for f in fields if isinstance(f, dict)}
+        if top_level and kinds == {True, False}:
+            self.add(None, "when a form has sections (type: group), every top-level question must be "
+                           "inside one, so the phone has a page for it")
+        for i, field in enumerate(fields):
+            if not isinstance(field, dict):
+                self.add(f"{path}#{i + 1}" if path else f"#{i + 1}", "a field must be a mapping")
+                continue
+            name = field.get("name")
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                where = f"{path}#{i + 1}" if path else f"#{i + 1}"
+                self.add(where, "name must be lower-case letters, digits and _ (starting with a letter)")
+                continue
+            where = f"{path}.{name}" if path else name
+            if name in seen or name in self.group_names:
+                self.add(where, "the name is used twice")
+                continue
+            if field.get("type") == "group":
+                if not top_level:
+                    self.add(where, "a section (type: group) may only stand at the top level of a form")
+                    continue
+                self.group_names.add(name)
+                seen.update(self.group(field, where, {**base, **seen}))
+                continue
+            self.field(field, where, {**base, **seen}, repeat_names)
+            seen[name] = field
+        return seen
+
+    def group(self, field, where, earlier):
+        """A section: a page of top-level questions. Its relevance (ANDed into its questions') may
+        refer only to questions before it, so the phone can decide it before showing the page."""
+        unknown = set(field) - GROUP_KEYS
+        if unknown:
+            self.add(where, f"unknown keys for a section: {', '.join(sorted(map(str, unknown)))}")
+        problem = _bilingual_problem(field.get("label"))
+        if problem:
+            self.add(where, "label " + problem)
+        problem = _bilingual_problem(field.get("hint"), required=False)
+        if problem:
+            self.add(where, "hint " + problem)
+        if "relevant" in field:
+            problems, names = check_condition(field["relevant"], "relevant")
+            for p in problems:
+                self.add(where, p)
+            for ref in names:
+                if ref == "." or ref not in earlier:
+                    self.add(where, f"a section's relevant refers to {ref!r}, which is not a question "
+                                    f"before the section")
+        return self.fields(field.get("fields"), "", earlier, in_group=True)
+
+    def field(self, field, where, earlier, repeat_names):
+        unknown = set(field) - FIELD_KEYS
+        if unknown:
+            self.add(where, f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
+        kind = field.get("type")
+        if kind not in FIELD_TYPES:
+            self.add(where, f"type must be one of {', '.join(FIELD_TYPES)} (got {kind!r})")
+            return
+        problem = _bilingual_problem(field.get("label"))
+        if problem:
+            self.add(where, "label " + problem)
+        problem = _bilingual_problem(field.get("hint"), required=False)
+        if problem:
+            self.add(where, "hint " + problem)
+        for flag in ("required", "readonly"):
+            if flag in field and not isinstance(field[flag], bool):
+                self.add(where, f"{flag} must be true or false")
+        if kind == "note" and (field.get("required") or "constraint" in field or "compute" in field):
+            self.add(where, "a note takes no answer: no required, constraint or compute")
+        self.choices(field, kind, where)
+        self.bounds(field, kind, where)
+        self.conditions(field, where, earlier, repeat_names)
+        self.repeat(field, kind, where, earlier, repeat_names)
+        self.computed(field, kind, where, earlier)
+
+    def choices(self, field, kind, where):
+        if kind not in ("select_one", "select_multiple"):
+            if "choices" in field:
+                self.add(where, "choices are only for select_one and select_multiple")
+            return
+        choices = field.get("choices")
+        if not isinstance(choices, list) or not choices:
+            self.add(where, "choices must be a non-empty list")
+            return
+        names = set()
+        for i, choice in enumerate(choices):
+            if not isinstance(choice, dict) or set(choice) != {"name", "label"}:
+                self.add(where, f"choice #{i + 1} must have exactly name and label")
+                continue
+            name = choice["name"]
+            if not isinstance(name, str) or not CHOICE_RE.match(name):
+                hint = " (quote yes/no/on/off in YAML)" if isinstance(name, bool) else ""
+                self.add(where, f"choice #{i + 1}: name {name!r} must be letters, digits and _{hint}")
+                continue
+            if name in names:
+                self.add(where, f"choice {name!r} is listed twice")
+            names.add(name)
+            problem = _bilingual_problem(choice["label"])
+            if problem:
+                self.add(where, f"choice {name!r}: label {problem}")
+
+    def bounds(self, field, kind, where):
+        present = [k for k in ("min", "max") if k in field]
+        if not present:
+            return
+        if kind in ("integer", "decimal"):
+            ok = lambda v: is_number(v) and math.isfinite(v)  # noqa: E731
+            expected = "a number"
+        elif kind == "date":
+            ok = _is_iso_date
+            expected = 'a quoted ISO date "YYYY-MM-DD"'
+        elif kind in ("text", "textarea"):
+            ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
+            expected = "a length in characters (whole number >= 0)"
+        else:
+            self.add(where, f"min/max are not used for {kind}")
+            return
+        for key in present:
+            if not ok(field[key]):
+                self.add(where, f"{key} must be {expected} (got {field[key]!r})")
+                return
+        if len(present) == 2 and field["min"] > field["max"]:
+            self.add(where, "min is larger than max")
+
+    def conditions(self, field, where, earlier, repeat_names):
+        for key in ("relevant", "constraint"):
+            if key not in field:
+                continue
+            problems, names = check_condition(field[key], key)
+            for p in problems:
+                self.add(where, p)
+            if problems:
+                continue
+            reachable = self.top_names | set(repeat_names or ())
+            for ref in names:
+                if key == "relevant" and ref == ".":
+                    self.add(where, 'relevant cannot refer to the field itself (".")')
+                elif key == "relevant" and ref not in earlier:
+                    self.add(where, f"relevant refers to {ref!r}, which is not a field before this one")
+                elif key == "constraint" and ref != "." and ref not in reachable:
+                    self.add(where, f"constraint refers to unknown field {ref!r}")
+        if "constraint_message" in field:
+            if "constraint" not in field:
+                self.add(where, "constraint_message without a constraint")
+            problem = _bilingual_problem(field["constraint_message"])
+            if problem:
+                self.add(where, "constraint_message " + problem)
+
+    def repeat(self, field, kind, where, earlier, repeat_names):
+        if "prefill" in field and (kind != "repeat" or field["prefill"] not in PREFILLS):
+            self.add(where, f"prefill is only for a repeat, and one of: {', '.join(PREFILLS)}")
+        if kind != "repeat":
+            for key in ("fields", "min_count", "max_count"):
+                if key in field:
+                    self.add(where, f"{key} is only for repeat")
+            return
+        if repeat_names is not None:
+            self.add(where, "a repeat cannot be inside another repeat")
+            return
+        for key in ("min_count", "max_count"):
+            value = field.get(key)
+            if key in field and (not isinstance(value, int) or isinstance(value, bool)
+                                 or not 0 <= value <= MAX_REPEAT_ENTRIES):
+                self.add(where, f"{key} must be a whole number 0..{MAX_REPEAT_ENTRIES}")
+                return
+        if field.get("min_count", 0) > field.get("max_count", MAX_REPEAT_ENTRIES):
+            self.add(where, "min_count is larger than max_count")
+        children = field.get("fields")
+        names = [c.get("name") for c in children if isinstance(c, dict)] if isinstance(children, list) else []
+        self.fields(children, where, earlier, repeat_names=names)
+
+    def computed(self, field, kind, where, earlier):
+        if "compute" not in field:
+            return
+        if kind not in ("integer", "decimal"):
+            self.add(where, "compute is only for integer and decimal fields")
+            return
+        problems, names = check_expression(field["compute"], "compute", self.settings)
+        for p in problems:
+            self.add(where, p)
+        for ref in names:
+            target = earlier.get(ref)
+            if target is None:
+                self.add(where, f"compute refers to {ref!r}, which is not a field before this one")
+            elif target.get("type") not in ("integer", "decimal"):
+                self.add(where, f"compute refers to {ref!r}, which is not a number field")
+
+
+def check_definition(data, source, expected_id=None):
+    """The definition as a plain JSON-able dict, or FormDefinitionError naming source and field."""
+    if not isinstance(data, dict):
+        raise FormDefinitionError(source, None, "the file must hold a mapping (id, version, title, ...)")
+    problems = []
+    unknown = set(data) - FORM_KEYS
+    if unknown:
+        problems.append((None, f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}"))
+    form_id = data.get("id")
+    if not isinstance(form_id, str) or not ID_RE.match(form_id):
+        problems.append(("id", "id must be lower-case letters, digits and _ (starting with a letter)"))
+    elif expected_id is not None and form_id != expected_id:
+        problems.append(("id", f"id {form_id!r} must match the file name ({expected_id!r})"))
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.append(("version", "version must be a whole number >= 1"))
+    problem = _bilingual_problem(data.get("title"))
+    if problem:
+        problems.append(("title", "title " + problem))
+    if data.get("subject") not in SUBJECTS:
+        problems.append(("subject", f"subject must be one of {', '.join(SUBJECTS)}"))
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict) or not all(
+            isinstance(k, str) and NAME_RE.match(k) and is_number(v) and math.isfinite(v)
+            for k, v in settings.items()):
+        problems.append(("settings", "settings must map names to numbers"))
+        settings = {}
+    fields = data.get("fields")
+    top_names = [n.get("name") for n in _opened(fields)] if isinstance(fields, list) else []
+    checker = _Checker(settings, [n for n in top_names if isinstance(n, str)])
+    top = checker.fields(fields, "", {})
+    problems.extend(checker.problems)
+    if not checker.problems:
+        problems.extend(form_effects.check_effects(data.get("effects"), top))
+        problems.extend(form_effects.check_profile(data.get("profile"), top))
+    if problems:
+        field, _ = problems[0]
+        lines = [f"field {f}: {m}" if f else m for f, m in problems]
+        raise FormDefinitionError(source, field, "; ".join(lines) if len(lines) > 1 else problems[0][1])
+    # A JSON round trip: plain dicts, lists, str, int, float, bool only (what the phone receives).
+    return json.loads(json.dumps(data, ensure_ascii=False))
+
+
+def _opened(fields):
+    """Top-level questions with sections opened (raw, unchecked lists welcome)."""
+    out = []
+    for f in fields or []:
+        if isinstance(f, dict) and f.get("type") == "group" and isinstance(f.get("fields"), list):
+            out.extend(c for c in f["fields"] if isinstance(c, dict))
+        elif isinstance(f, dict):
+            out.append(f)
+    return out
+
+
+_flat_cache = {}
+
+
+def answer_fields(definition):
+    """The top-level questions of a checked definition in order, sections opened: what answers are
+    keyed by. A question in a section is relevant only when its section is, so the section's
+    relevance is folded into it. Cached per definition (definitions are shared, never changed)."""
+    key = id(definition)
+    hit = _flat_cache.get(key)
+    if hit is not None and hit[0] is definition:
+        return hit[1]
+    out = []
+    for f in definition.get("fields") or []:
+        if f.get("type") != "group":
+            out.append(f)
+            continue
+        for child in f["fields"]:
+            if "relevant" in f:
+                rel = ({"all": [f["relevant"], child["relevant"]]} if "relevant" in child
+                       else f["relevant"])
+                child = dict(child, relevant=rel)
+            out.append(child)
+    if len(_flat_cache) > 1000:
+        _flat_cache.clear()
+    _flat_cache[key] = (definition, out)
+    return out
+
+
+def definition_sha256(definition):
+    """The hash of a definition's content (canonical JSON), so YAML comments and layout don't count."""
+    text = json.dumps(definition, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_definition_file(path):
+    """Parse and check one YAML file; FormDefinitionError names the file (and line or field)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormDefinitionError(path, None, f"cannot read the file: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FormDefinitionError(path, None, f"not valid YAML: {where}{problem}") from None
+    return check_definition(data, path, expected_id=path.stem)
+
+
+# =============================================================================================
+# The registry: current files plus every archived version
+
+
+def _read_archive(archive_dir):
+    """{(id, version): {"sha256", "definition", "source"}} from <archive>/<id>/<version>.json."""
+    found = {}
+    if not archive_dir.is_dir():
+        return found
+    for form_dir in sorted(archive_dir.iterdir()):
+        if not form_dir.is_dir() or not ID_RE.match(form_dir.name):
+            continue
+        for path in sorted(form_dir.glob("*.json")):
+            if not path.stem.isdigit():
+                continue
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+            if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
+                raise FormDefinitionError(path, None, "archived definition has no 'definition'")
+            definition = check_definition(record["definition"], path, expected_id=form_dir.name)
+            if definition["version"] != int(path.stem):
+                raise FormDefinitionError(path, "version", "archived version does not match the file name")
+            sha = definition_sha256(definition)
+            if record.get("sha256") != sha:
+                raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+            found[(definition["id"], definition["version"])] = {
+                "sha256": sha, "definition": definition, "source": record.get("source")}
+    return found
+
+
+class FormRegistry:
+    """The form definitions the server knows: the current file of each form, and every version
+    ever loaded (archived under the data folder), so old submissions validate against their own
+    version. Read-only after load, so safe to share between threads."""
+
+    def __init__(self, versions, current, settings):
+        self._versions = versions     # (id, version) -> served definition (with settings applied)
+        self._sha = {key: definition_sha256(d) for key, d in versions.items()}
+        self._current = current       # id -> version
+        self.settings = settings
+
+    @classmethod
+    def load(cls, forms_dir, archive_dir, settings=None, *, write_archive=True, published_dir=None):
+        """Check every forms_dir/*.yaml (the current versions shipped with the code),
+        forms_dir/history/*.yaml (older versions kept with the code, so a fresh server still accepts
+        them) and published_dir/*.yaml (forms an admin published from the web, kept with the data
+        and shared by every app server); where both hold a form, the higher version is current and
+        the other is kept as history. New versions are archived; a changed file with an unchanged
+        version is refused. Raises FormDefinitionError (naming file and field) and writes nothing
+        then. write_archive=False reads only (a command beside a server, a dry run)."""
+        forms_dir, archive_dir = Path(forms_dir), Path(archive_dir)
+        if settings is not None and not isinstance(settings, dict):
+            raise FormDefinitionError("settings", None, "settings must be a mapping")
+        settings = dict(settings or {})
+        if not forms_dir.is_dir():
+            raise FormDefinitionError(forms_dir, None, "the forms folder does not exist")
+        paths = _yaml_files(forms_dir)
+        if not paths:
+            raise FormDefinitionError(forms_dir, None, "no form definitions (*.yaml) found")
+        archive = _read_archive(archive_dir)
+        candidates = {}  # form id -> [(path, definition, sha)], the code's file first
+        for path in paths + (_yaml_files(Path(published_dir)) if published_dir else []):
+            definition = load_definition_file(path)
+            form_id = definition["id"]
+            mine = candidates.setdefault(form_id, [])
+            if any(p.parent == path.parent for p, _d, _s in mine):
+                raise FormDefinitionError(path, "id", f"id {form_id!r} is also used by {mine[0][0].name}")
+            mine.append((path, definition, definition_sha256(definition)))
+        current, new, older = {}, [], []
+        for form_id, found in candidates.items():
+            found.sort(key=lambda c: c[1]["version"])
+            if len(found) == 2 and found[0][1]["version"] == found[1][1]["version"] \
+                    and found[0][2] != found[1][2]:
+                raise FormDefinitionError(found[1][0], "version",
+                                          f"version {found[1][1]['version']} differs from {found[0][0]}; "
+                                          f"a published form needs a version of its own")
+            path, definition, sha = found[-1]
+            version = definition["version"]
+            older.extend(found[:-1])
+            known = archive.get((form_id, version))
+            if known is not None and known["sha256"] != sha:
+                latest = max(v for (i, v) in archive if i == form_id)
+                raise FormDefinitionError(
+                    path, "version",
+                    f"the content changed but version is still {version}; give it version {latest + 1} "
+                    f"(version {version} is archived in {archive_dir / form_id})")
+            for (other_id, other_version), record in archive.items():
+                if other_id == form_id and other_version > version and known is None:
+                    raise FormDefinitionError(
+                        path, "version",
+                        f"version {version} is new but version {other_version} is already archived; "
+                        f"give it version {max(v for (i, v) in archive if i == form_id) + 1}")
+            if known is None:
+                new.append((path, definition, sha))
+            current[form_id] = version
+        for path, definition, sha in older:  # a lower version beside the current one: history
+            known = archive.get((definition["id"], definition["version"]))
+            if known is not None and known["sha256"] != sha:
+                raise FormDefinitionError(path, "version", f"version {definition['version']} is archived "
+                                                           f"with other content")
+            if known is None and all(d is not definition for _p, d, _s in new):
+                new.append((path, definition, sha))
+        new.extend(_history(forms_dir / "history", archive, current))
+        if not write_archive:
+            for path, definition, sha in new:
+                archive[(definition["id"], definition["version"])] = {
+                    "sha256": sha, "definition": definition, "source": path.name}
+            new = []
+        for path, definition, sha in new:
+            record = {"id": definition["id"], "version": definition["version"], "sha256": sha,
+                      "source": path.name, "definition": definition}
+            target = archive_dir / definition["id"] / f"{definition['version']}.json"
+            try:
+                write_atomic(target, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+            except OSError as exc:
+                raise FormDefinitionError(target, None, f"cannot archive the definition: {exc}") from None
+            archive[(definition["id"], definition["version"])] = {
+                "sha256": sha, "definition": definition, "source": path.name}
+        versions = {key: _with_settings(record["definition"], settings)
+                    for key, record in archive.items()}
+        return cls(versions, current, settings)
+
+    def ids(self):
+        return sorted(self._current)
+
+    def current(self):
+        """[{"id", "version", "sha256"}] of the current files, by id."""
+        return [{"id": form_id, "version": version, "sha256": self._sha[(form_id, version)]}
+                for form_id, version in sorted(self._current.items())]
+
+    def versions(self, form_id):
+        """Every known version of a form, oldest first."""
+        return sorted(v for (i, v) in self._versions if i == form_id)
+
+    def _key(self, form_id, version):
+        if not isinstance(form_id, str):
+            return None
+        if version is None:
+            version = self._current.get(form_id)
+        if not isinstance(version, int) or isinstance(version, bool):
+            return None
+        key = (form_id, version)
+        return key if key in self._versions else None
+
+    def get(self, form_id, version=None):
+        """The definition as served to phones, shared by every caller: read it, never change it
+        (copying it for every item cost a third of a push). None for an unknown id or version.
+        Without a version: the current file's version."""
+        key = self._key(form_id, version)
+        return self._versions[key] if key else None
+
+    def sha256(self, form_id, version=None):
+        """The hash of the served definition (for ETags and the bootstrap list); None if unknown."""
+        key = self._key(form_id, version)
+        return self._sha[key] if key else None
+
+
+def _yaml_files(folder):
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
+def _history(history_dir, archive, current):
+    """Older versions kept in forms/history/ ([(path, definition, sha)] of those not archived yet).
+    Each must be older than the current file of its form; an archived version must match."""
+    out = []
+    if not history_dir.is_dir():
+        return out
+    for path in sorted(history_dir.iterdir()):
+        if not path.is_file() or path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+            continue
+        form_id = path.name.split(".")[0]
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise FormDefinitionError(path, None, f"not readable YAML: {exc}") from None
+        definition = check_definition(data, path, expected_id=form_id)
+        version = definition["version"]
+        if form_id not in current or version >= current[form_id]:
+            raise FormDefinitionError(path, "version", "a version in history/ must be older than "
+                                                       "the current file of its form")
+        sha = definition_sha256(definition)
+        known = archive.get((form_id, version))
+        if known is not None and known["sha256"] != sha:
+            raise FormDefinitionError(path, "version", f"version {version} is archived with other "
+                                                       f"content; history must not change")
+        if known is None:
+            out.append((path, definition, sha))
+    return out
+
+
+def archive_dir(app):
+    """Every version ever served, in the files folder (shared by every app server)."""
+    return os.path.join(app.config["FILES_DIR"], "forms")
+
+
+def published_dir(app):
+    """Forms published from the web: with the data, not in the code's forms/ (a git pull never
+    meets them), shared by every app server."""
+    return os.path.join(app.config["FILES_DIR"], "forms-published")
+
+
+def load_registry(app, *, write_archive=True, published=None):
+    return FormRegistry.load(app.config["FORMS_DIR"], archive_dir(app), served_settings(app),
+                             write_archive=write_archive,
+                             published_dir=published_dir(app) if published is None else published)
+
+
+def init_app(app):
+    """Form definitions are checked at start-up: a broken file stops the app, naming file and field."""
+    app.extensions["jiedui_forms"] = load_registry(app)
+
+
+def served_settings(app):
+    """The server's values for the settings forms declare (e.g. kWh per kW for the PV form)."""
+    return {"pv_yield_kwh_per_kw": app.config["PV_YIELD_KWH_PER_KW"]}
+
+
+def registry(app=None):
+    """The app's form registry (shared, read-only)."""
+    from flask import current_app
+    return (app or current_app).extensions["jiedui_forms"]
+
+
+def _with_settings(definition, settings):
+    """The definition with the server's value for each setting it declares (e.g. the PV yield)."""
+    if not definition.get("settings"):
+        return definition
+    served = dict(definition)
+    served["settings"] = {name: (settings[name] if is_number(settings.get(name))
+                                 and math.isfinite(settings[name]) else default)
+                          for name, default in definition["settings"].items()}
+    return served
+
+
+# =============================================================================================
+# Validating answers
+
+
+def _today_iso(today, settings):
+    """The day answers are checked against ("not later than today"): the deployment zone's."""
+    if isinstance(today, datetime.datetime):
+        return today.date().isoformat()
+    if isinstance(today, datetime.date):
+        return today.isoformat()
+    if isinstance(today, str) and _is_iso_date(today):
+        return today
+    from server.core.clock import today_iso
+    return today_iso()
+
+
+def _show(value, limit=40):
+    """A short, printable rendering of a submitted value for an error message."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = "?"
+    text = CONTROL_RE.sub("?", text.encode("utf-8", "replace").decode("utf-8"))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _safe_key(key):
+    text = CONTROL_RE.sub("?", str(key).encode("utf-8", "replace").decode("utf-8"))
+    return text[:100]
+
+
+def _node(compile_fn, source):
+    """The compiled node of a condition or expression; for a malformed one (only in an unchecked
+    definition), a node raising ConditionError where the validator meets it, as it always did."""
+    if source is None:
+        return None
+    try:
+        return compile_fn(source)
+    except ConditionError as exc:
+        message = str(exc)
+
+        def broken(*_args):
+            raise ConditionError(message)
+        return broken
+
+
+_REQUIRED = ("required", "必须填写", "is required")
+
+
+class _FieldPlan:
+    """One question of a form version, compiled: `check` validates its answer with everything
+    (choices, bounds, conditions, labels) worked out once per form version."""
+
+    __slots__ = ("field", "name", "kind", "required", "relevant", "constraint", "compute", "where",
+                 "label", "choices", "children", "child_names", "low", "high", "attachment", "check")
+
+    def __init__(self, field, top_level):
+        self.field = field
+        self.name, self.kind = field["name"], field["type"]
+        self.required = bool(field.get("required"))
+        self.relevant = _node(conditions.compile_node, field.get("relevant"))
+        self.constraint = _node(conditions.compile_node, field["constraint"]) if "constraint" in field else None
+        self.compute = (_node(conditions.compile_expression_node, field["compute"])
+                        if "compute" in field else None)
+        label = field["label"]
+        self.label = (label["zh"], label["en"])
+        self.where = (f"「{label['zh']}」", f"“{label['en']}”") if top_level else None
+        self.choices = (frozenset(c["name"] for c in field["choices"])
+                        if self.kind in ("select_one", "select_multiple") else None)
+        self.attachment = self.kind in ("photo", "signature")
+        if self.kind == "repeat":
+            self.children = [_FieldPlan(c, False) for c in field["fields"]]
+            self.child_names = frozenset(c.name for c in self.children)
+            self.low = field.get("min_count", 0)
+            self.high = field.get("max_count", MAX_REPEAT_ENTRIES)
+        else:
+            self.children = self.child_names = self.low = self.high = None
+        self.check = self._compile()
+
+    def _compile(self):
+        """check(v, raw_answers, clean, out, scope, path, where): validate this field's answer in
+        raw_answers and write its clean value into out (and scope, inside a repeat entry)."""
+        fp, name, kind, required = self, self.name, self.kind, self.required
+        relevant, constraint, compute = self.relevant, self.constraint, self.compute
+        missing = conditions.MISSING
+
+        if kind == "note":
+            def check(v, raw_answers, clean, out, scope, path, where):
+                if relevant is not None and not relevant(clean, scope, missing, v.today):
+                    return
+                if is_answered(raw_answers.get(name)):
+                    v.error(path, where, "not_answerable", "是说明文字，不能作答", "is a note and takes no answer")
+            return check
+
+        if compute is None and kind != "repeat":  # the common case, with nothing in between
+            checker = _VALUE_CHECKERS[kind](self) if kind in _VALUE_CHECKERS else _unknown_type
+            blank = conditions.BLANK_RE.match
+
+            def check(v, raw_answers, clean, out, scope, path, where):
+                if relevant is not None and not relevant(clean, scope, missing, v.today):
+                    return  # not relevant: any answer is dropped (docs/forms.md says why)
+                raw = raw_answers.get(name)
+                if raw is None or (blank(raw) if isinstance(raw, str) else
+                                   isinstance(raw, (list, dict)) and not raw):  # not is_answered
+                    if required and not v.already_reported(path):
+                        v.error(path, where, *_REQUIRED)
+                    return
+                value = checker(v, raw, path, where)
+                if value is None:
+                    if required and not v.already_reported(path):
+                        v.error(path, where, *_REQUIRED)
+                    return
+                out[name] = value
+                if scope is not None:
+                    scope[name] = value
+                if constraint is not None:
+                    v.pending.append((fp, path, where, scope, out, value))
+            return check
+
+        if compute is not None:
+            def value_of(v, raw, clean, scope, path, where):
+                return compute(clean, scope, v.settings)
+        else:
+            def value_of(v, raw, clean, scope, path, where):
+                return v.repeat(fp, raw, clean, path, where) or None
+
+        def check(v, raw_answers, clean, out, scope, path, where):
+            if relevant is not None and not relevant(clean, scope, missing, v.today):
+                return  # not relevant: any answer is dropped (docs/forms.md says why)
+            value = value_of(v, raw_answers.get(name), clean, scope, path, where)
+            if value is None:
+                if required and not v.already_reported(path):
+                    v.error(path, where, *_REQUIRED)
+                return
+            out[name] = value
+            if scope is not None:
+                scope[name] = value
+            if constraint is not None:
+                v.pending.append((fp, path, where, scope, out, value))
+        return check
+
+
+# ---- the value checkers: checker(v, raw, path, where) -> clean value, or None after v.error ----
+
+
+def _unknown_type(v, raw, path, where):
+    return v.error(path, where, "type", "无法识别的类型", "has an unknown type")  # unreachable when checked
+
+
+def _text_checker(fp):
+    field, limit = fp.field, fp.field.get("max", TEXT_MAX[fp.kind])
+    low = field.get("min", 0)
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, str):
+            return v.error(path, where, "type", "应为文字", "must be text")
+        if not raw.isascii():
+            try:
+                raw.encode("utf-8")
+            except UnicodeEncodeError:
+                return v.error(path, where, "bad_text", "含有无效字符", "contains invalid characters")
+        if CONTROL_RE.search(raw):
+            return v.error(path, where, "bad_text", "含有控制字符", "contains control characters")
+        if len(raw) > limit:
+            return v.error(path, where, "max", f"最多 {limit} 个字（现有 {len(raw)} 个）",
+                           f"has at most {limit} characters (got {len(raw)})")
+        if len(raw) < low:
+            return v.error(path, where, "min", f"至少 {field['min']} 个字",
+                           f"needs at least {field['min']} characters")
+        return raw
+    return check
+
+
+def _number_checker(fp):
+    field, integer = fp.field, fp.kind == "integer"
+    has_min, has_max = "min" in field, "max" in field
+    low, high = field.get("min"), field.get("max")
+
+    def check(v, raw, path, where):
+        if not is_number(raw) or not math.isfinite(raw) or abs(raw) > MAX_NUMBER:
+            return v.error(path, where, "type", "应为数字", "must be a number")
+        if integer:
+            if isinstance(raw, float) and not raw.is_integer():
+                return v.error(path, where, "type", "应为整数", "must be a whole number")
+            raw = int(raw)
+        if has_min and raw < low:
+            return v.error(path, where, "min", f"不能小于 {low}", f"must be at least {low}")
+        if has_max and raw > high:
+            return v.error(path, where, "max", f"不能大于 {high}", f"must be at most {high}")
+        return raw
+    return check
+
+
+def _date_checker(fp):
+    field = fp.field
+    has_min, has_max = "min" in field, "max" in field
+    low, high = field.get("min"), field.get("max")
+
+    def check(v, raw, path, where):
+        if not _is_iso_date(raw):
+            return v.error(path, where, "type", f"应为日期 YYYY-MM-DD（收到 {_show(raw)}）",
+                           f"must be a date YYYY-MM-DD (got {_show(raw)})")
+        if has_min and raw < low:
+            return v.error(path, where, "min", f"不能早于 {low}", f"must not be before {low}")
+        if has_max and raw > high:
+            return v.error(path, where, "max", f"不能晚于 {high}", f"must not be after {high}")
+        return raw
+    return check
+
+
+def _select_one_checker(fp):
+    choices = fp.choices
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, str) or raw not in choices:
+            return v.error(path, where, "choice", f"不是可选项：{_show(raw)}",
+                           f"is not one of the choices: {_show(raw)}")
+        return raw
+    return check
+
+
+def _select_multiple_checker(fp):
+    choices = fp.choices
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, list):
+            return v.error(path, where, "type", "应为选项列表", "must be a list of choices")
+        for item in raw:
+            if not isinstance(item, str) or item not in choices:
+                return v.error(path, where, "choice", f"不是可选项：{_show(item)}",
+                               f"is not one of the choices: {_show(item)}")
+        if len(set(raw)) != len(raw):
+            return v.error(path, where, "duplicate", "有重复的选项", "lists a choice twice")
+        return list(raw)
+    return check
+
+
+def _geopoint_checker(fp):
+    message = ("应为位置 {lat, lon, accuracy}", "must be a location {lat, lon, accuracy}")
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, dict) or not {"lat", "lon"} <= set(raw) \
+                or not set(raw) <= {"lat", "lon", "accuracy"}:
+            return v.error(path, where, "type", *message)
+        lat, lon, accuracy = raw["lat"], raw["lon"], raw.get("accuracy")
+        if not (is_number(lat) and is_number(lon) and math.isfinite(lat) and math.isfinite(lon)):
+            return v.error(path, where, "type", *message)
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return v.error(path, where, "range", "经纬度超出范围", "latitude or longitude out of range")
+        if accuracy is not None and not (is_number(accuracy) and math.isfinite(accuracy)
+                                         and 0 <= accuracy <= 1e7):
+            return v.error(path, where, "type", "定位精度应为非负数（米）",
+                           "accuracy must be a non-negative number (metres)")
+        clean = {"lat": lat, "lon": lon}
+        if accuracy is not None:
+            clean["accuracy"] = accuracy
+        return clean
+    return check
+
+
+def _attachment_checker(fp):
+    def check(v, raw, path, where):
+        if not is_safe_attachment_name(raw):
+            return v.error(path, where, "bad_name", f"不是有效的附件文件名：{_show(raw)}",
+                           f"is not a valid attachment file name: {_show(raw)}")
+        return raw
+    return check
+
+
+_VALUE_CHECKERS = {"text": _text_checker, "textarea": _text_checker, "integer": _number_checker,
+                   "decimal": _number_checker, "date": _date_checker,
+                   "select_one": _select_one_checker, "select_multiple": _select_multiple_checker,
+                   "geopoint": _geopoint_checker, "photo": _attachment_checker,
+                   "signature": _attachment_checker}
+
+
+class _FormPlan:
+    """A form version compiled for validation: built once per definition (definitions are shared
+    and never changed) and reused for every item."""
+
+    def __init__(self, definition):
+        self.fields = [_FieldPlan(f, True) for f in answer_fields(definition)]
+        self.known = frozenset(f.name for f in self.fields)
+        self.settings = dict(definition.get("settings") or {})
+        # Questions whose answers may name attachments, in form order (a repeat with such children).
+        self.attachment_fields = [f for f in self.fields
+                                  if f.attachment or (f.children and any(c.attachment for c in f.children))]
+        self.has_attachments = bool(self.attachment_fields)
+        self.top = _top_level_function(self.fields)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _fast_test(fp, i):
+    """A Python expression true exactly when `raw` is an answer the field's checker accepts as
+    it is (the common case), or None when the field has no such shortcut."""
+    field, kind = fp.field, fp.kind
+    if fp.compute is not None:
+        return None
+    if kind == "select_one":
+        return f"raw.__class__ is str and raw in CH{i}"
+    if kind == "select_multiple":
+        return (f"raw.__class__ is list and raw and all(x.__class__ is str and x in CH{i} for x in raw) "
+                f"and len(set(raw)) == len(raw)")
+    if kind in TEXT_MAX:
+        low, high = field.get("min", 0), field.get("max", TEXT_MAX[kind])
+        return (f"raw.__class__ is str and {int(low)} <= len(raw) <= {int(high)} and not BLANK(raw) "
+                f"and (raw.isascii() or not SURROGATE(raw)) and not CONTROL(raw)")
+    if kind in ("integer", "decimal"):
+        types = "raw.__class__ is int" if kind == "integer" else \
+            "(raw.__class__ is int or raw.__class__ is float)"
+        test = f"{types} and -{MAX_NUMBER!r} <= raw <= {MAX_NUMBER!r}"
+        if "min" in field:
+            test += f" and raw >= LO{i}"
+        if "max" in field:
+            test += f" and raw <= HI{i}"
+        return test
+    return None
+
+
+def _top_level_function(fields):
+    """One function validating every top-level question in form order, generated from the form:
+    an answer the field accepts as it is goes straight into `clean` (one line of code, no call);
+    anything else (missing, wrong, a repeat, a computed or a date field) goes through the field's
+    compiled check, which decides and words the error exactly as always. Generated once per form
+    version; its answers and errors are the same as the checks' (tests compare them)."""
+    env = {"MISSING": conditions.MISSING, "BLANK": conditions.BLANK_RE.match,
+           "SURROGATE": _SURROGATE.search, "CONTROL": CONTROL_RE.search}
+    lines = ["def top(v, answers, clean):", "    today = v.today", "    pending = v.pending"]
+    for i, fp in enumerate(fields):
+        env.update({f"F{i}": fp, f"C{i}": fp.check, f"R{i}": fp.relevant, f"N{i}": fp.name,
+                    f"W{i}": fp.where, f"CH{i}": fp.choices, f"LO{i}": fp.field.get("min"),
+                    f"HI{i}": fp.field.get("max")})
+        call = f"C{i}(v, answers, clean, clean, None, N{i}, W{i})"
+        test = _fast_test(fp, i) if fp.kind != "repeat" else None
+        if test is None:
+            lines.append(f"    {call}")
+            continue
+        indent = "    "
+        if fp.relevant is not None:
+            lines.append(f"    if R{i}(clean, None, MISSING, today):")
+            indent = "        "
+        value = "list(raw)" if fp.kind == "select_multiple" else "raw"
+        lines += [f"{indent}raw = answers.get(N{i})",
+                  f"{indent}if {test}:",
+                  f"{indent}    value = clean[N{i}] = {value}"]
+        if fp.constraint is not None:
+            lines.append(f"{indent}    pending.append((F{i}, N{i}, W{i}, None, clean, value))")
+        lines += [f"{indent}else:", f"{indent}    {call}"]
+    namespace = dict(env)
+    exec(compile("\n".join(lines) + "\n", "<form validation>", "exec"), namespace)
+    return namespace["top"]
+
+
+_plan_cache = {}
+
+
+def _plan(definition):
+    key = id(definition)
+    hit = _plan_cache.get(key)
+    if hit is not None and hit[0] is definition:
+        return hit[1]
+    plan = _FormPlan(definition)
+    if len(_plan_cache) > 1000:
+        _plan_cache.clear()
+    _plan_cache[key] = (definition, plan)
+    return plan
+
+
+class _Validator:
+    def __init__(self, plan, today, settings):
+        self.plan = plan
+        self.today = today
+        self.settings = settings
+        self.errors = []
+        self.total = 0
+        self.pending = []   # constraints, checked once every answer is known
+
+    def error(self, path, where, code, zh, en):
+        """Report one problem (returns None, so checkers can `return v.error(...)`). `where` is
+        (zh, en), or (entry where, child label) inside a repeat, joined only when shown."""
+        self.total += 1
+        if len(self.errors) < MAX_ERRORS:  # a reply never grows with what was sent
+            if len(where) == 3:
+                _, entry_where, label = where
+                where = (f"{entry_where[0]}「{label[0]}」", f"{entry_where[1]} “{label[1]}”")
+            self.errors.append({"field": path, "code": code,
+                                "zh": f"{where[0]}：{zh}", "en": f"{where[1]}: {en}"})
+
+    def run(self, answers):
+        plan = self.plan
+        if not isinstance(answers, dict):
+            self.errors.append({"field": "", "code": "not_object",
+                                "zh": "答案须为对象（以问题名称为键）。",
+                                "en": "The answers must be an object keyed by field name."})
+            answers = {}
+        known = plan.known
+        for key in answers:
+            if key not in known:
+                name = _safe_key(key)
+                self.error(name, (f"「{name}」", f"“{name}”"), "unknown_field",
+                           "不是本表的问题", "is not a question of this form")
+        clean = {}
+        plan.top(self, answers, clean)  # each field's check, in form order
+        failed = []
+        for fp, path, where, scope, out, value in self.pending:
+            if not fp.constraint(clean, scope, value, self.today):
+                message = fp.field.get("constraint_message") or {"zh": "不符合要求", "en": "is not valid"}
+                self.error(path, where, "constraint", message["zh"], message["en"])
+                failed.append((out, fp.name))
+        for out, name in failed:  # after the loop, so every constraint saw the same answers
+            out.pop(name, None)
+        return clean
+
+    def already_reported(self, path):
+        dotted = path + "."
+        return any(e["field"] == path or e["field"].startswith(dotted) for e in self.errors)
+
+    def repeat(self, fp, raw, clean, path, where):
+        if raw is None or raw == [] or raw == "":
+            entries_raw = []
+        elif not isinstance(raw, list):
+            self.error(path, where, "type", "应为条目列表", "must be a list of entries")
+            return None
+        else:
+            entries_raw = raw
+        low, high = fp.low, fp.high
+        if len(entries_raw) > high:
+            self.error(path, where, "too_many", f"最多 {high} 项（收到 {len(entries_raw)} 项）",
+                       f"has at most {high} entries (got {len(entries_raw)})")
+            return None
+        if len(entries_raw) < low:
+            self.error(path, where, "too_few", f"至少需要 {low} 项", f"needs at least {low} entries")
+        children, child_names = fp.children, fp.child_names
+        entries = []
+        for i, raw_entry in enumerate(entries_raw):
+            entry_path = f"{path}.{i}"
+            entry_where = (f"{where[0]}第 {i + 1} 项", f"{where[1]} #{i + 1}")
+            if not isinstance(raw_entry, dict):
+                self.error(entry_path, entry_where, "type", "应为对象", "must be an object")
+                continue
+            for key in raw_entry:
+                if key not in child_names:
+                    name = _safe_key(key)
+                    self.error(f"{entry_path}.{name}",
+                               (f"{entry_where[0]}「{name}」", f"{entry_where[1]} “{name}”"),
+                               "unknown_field", "不是本表的问题", "is not a question of this form")
+            entry_clean, entry_scope = {}, dict.fromkeys(child_names)
+            for child in children:
+                child.check(self, raw_entry, clean, entry_clean, entry_scope,
+                            f"{entry_path}.{child.name}", ("child", entry_where, child.label))
+            entries.append(entry_clean)
+        return entries
+
+
+def validate_answers(definition, answers, *, today=None, settings=None):
+    """(clean_answers, errors) for answers to a checked definition. Never raises on any JSON
+    answers. Unknown fields are errors; answers to questions that are not relevant are dropped;
+    computed fields are recomputed and overwrite what the phone sent. errors are
+    [{"field": "members.0.name", "code", "zh", "en"}]; today defaults to the date in
+    Asia/Shanghai (settings["timezone"] overrides)."""
+    try:
+        plan = _plan(definition)
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as exc:
+        return {}, [{"field": "", "code": "definition",
+                     "zh": f"表单定义有误：{exc}", "en": f"The form definition is broken: {exc}"}]
+    merged = dict(plan.settings)
+    for key, value in (settings or {}).items():
+        if is_number(value) and math.isfinite(value):
+            merged[key] = value
+    validator = _Validator(plan, _today_iso(today, settings), merged)
+    try:
+        clean = validator.run(answers)
+    except (ConditionError, RecursionError) as exc:  # a broken definition, not the phone's fault
+        return {}, [{"field": "", "code": "definition",
+                     "zh": f"表单定义有误：{exc}", "en": f"The form definition is broken: {exc}"}]
+    errors = validator.errors
+    if validator.total > len(errors):
+        more = validator.total - len(errors)
+        errors = errors + [{"field": "", "code": "more", "zh": f"另有 {more} 处错误未列出",
+                            "en": f"{more} more errors not listed"}]
+    return clean, errors
+
+
+# =============================================================================================
+# What answers mean for the rest of the system
+
+
+def attachment_names(definition, answers):
+    """The photo and signature file names the answers refer to, in form order, once each."""
+    names = []
+    if not isinstance(answers, dict):
+        return names
+
+    def add(value):
+        if is_safe_attachment_name(value) and value not in names:
+            names.append(value)
+
+    for fp in _plan(definition).attachment_fields:
+        value = answers.get(fp.name)
+        if fp.attachment:
+            add(value)
+        elif isinstance(value, list):
+            for entry in value:
+                if isinstance(entry, dict):
+                    for child in fp.children:
+                        if child.attachment:
+                            add(entry.get(child.name))
+    return names

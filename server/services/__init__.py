@@ -1,0 +1,1 @@
+"""Services: work across record owners (roster, stats, exports, backup, demo, publishing)."""

@@ -1,0 +1,147 @@
+"""Publishing a form from the web: check an uploaded YAML file exactly as the loader would at the
+next start, then write it into the published-forms folder beside the data (formdefs.published_dir:
+never the code's forms/, so a git pull cannot meet it; shared by every app server), archive it, and
+swap the app's registry, so the running server serves the new version without a restart and phones
+see it in their next bootstrap. The version it replaces stays in the archive, so submissions made
+with it still validate.
+
+A file that is not YAML, is too large, breaks the condition language, reuses a version or changes
+a served version's content is refused with the loader's message, and nothing changes.
+"""
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import yaml
+
+from server.forms import formdefs
+from server.core.files import write_atomic
+from server.forms.formdefs import FormDefinitionError
+
+MAX_FORM_BYTES = 256 * 1024
+_lock = threading.Lock()
+
+
+def _problems(exc):
+    """A loader error as [(field, message)] lines (it joins several problems with '; ')."""
+    parts = [p.strip() for p in exc.message.split("; ") if p.strip()] or [exc.message]
+    out = []
+    for part in parts:
+        if part.startswith("field ") and ": " in part:
+            field, message = part[len("field "):].split(": ", 1)
+            out.append((field, message))
+        else:
+            out.append((exc.field if len(parts) == 1 else None, part))
+    return out
+
+
+def _current_file(folder, form_id):
+    for suffix in (".yaml", ".yml"):
+        path = folder / f"{form_id}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def check(app, data):
+    """Check uploaded bytes: {"ok", "problems": [(field, message)], "definition", "text",
+    "form_id", "version", "previous"} — previous: the version served now (None for a new form)."""
+    out = {"ok": False, "problems": [], "definition": None, "text": None, "form_id": None,
+           "version": None, "previous": None}
+    if len(data) > MAX_FORM_BYTES:
+        out["problems"] = [(None, f"the file is larger than {MAX_FORM_BYTES // 1024} KB")]
+        return out
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        out["problems"] = [(None, "not UTF-8 text: save the file as UTF-8")]
+        return out
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        out["problems"] = [(None, f"not valid YAML: {where}{getattr(exc, 'problem', None) or exc}")]
+        return out
+    except RecursionError:
+        out["problems"] = [(None, "not valid YAML: nested too deeply")]
+        return out
+    form_id = raw.get("id") if isinstance(raw, dict) else None
+    try:
+        definition = formdefs.check_definition(raw, "upload")
+    except FormDefinitionError as exc:
+        out["problems"] = _problems(exc)
+        return out
+    except RecursionError:
+        out["problems"] = [(None, "the definition is nested too deeply")]
+        return out
+    form_id, version = definition["id"], definition["version"]
+    out.update(definition=definition, text=text, form_id=form_id, version=version)
+    registry = formdefs.registry(app)
+    previous = registry.versions(form_id)
+    served = registry.get(form_id)
+    out["previous"] = served["version"] if served else None
+    if version in previous:
+        same = registry.sha256(form_id, version) == formdefs.definition_sha256(
+            formdefs._with_settings(definition, registry.settings))
+        out["problems"] = [("version", f"version {version} is already published"
+                            + (" with exactly this content: nothing to publish" if same else
+                               f" with other content; give it version {max(previous) + 1}"))]
+        return out
+    if previous and version < max(previous):
+        out["problems"] = [("version", f"version {version} is older than version {max(previous)}, "
+                                       f"which is published; give it version {max(previous) + 1}")]
+        return out
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            _stage(Path(formdefs.published_dir(app)), Path(tmp), form_id, text)
+            formdefs.load_registry(app, write_archive=False, published=tmp)
+    except FormDefinitionError as exc:
+        out["problems"] = _problems(exc)
+        return out
+    out["ok"] = True
+    return out
+
+
+def _stage(published, target, form_id, text):
+    """A copy of the published-forms folder as it will be after publishing (for a dry run)."""
+    if published.is_dir():
+        shutil.copytree(published, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
+    current = _current_file(target, form_id)
+    if current is not None:
+        current.unlink()
+    (target / f"{form_id}.yaml").write_text(text, encoding="utf-8")
+
+
+def publish(app, data):
+    """Check, then write and serve: (result of check, registry or None). One at a time."""
+    with _lock:
+        checked = check(app, data)
+        if not checked["ok"]:
+            return checked, None
+        published = Path(formdefs.published_dir(app))
+        form_id = checked["form_id"]
+        current = _current_file(published, form_id)
+        old_text = current.read_text(encoding="utf-8") if current is not None else None
+        target = published / f"{form_id}.yaml"
+        try:
+            write_atomic(target, checked["text"])
+            if current is not None and current != target:
+                current.unlink()
+            registry = formdefs.load_registry(app)
+        except (FormDefinitionError, OSError) as exc:
+            # Put the folder back as it was: the served version must not change.
+            if old_text is not None:
+                write_atomic(current, old_text)
+                if current != target and target.exists():
+                    target.unlink()
+            elif target.exists():
+                target.unlink()
+            checked["ok"] = False
+            checked["problems"] = (_problems(exc) if isinstance(exc, FormDefinitionError)
+                                   else [(None, f"cannot write the published-forms folder: {exc.strerror}")])
+            return checked, None
+        app.extensions["jiedui_forms"] = registry
+        return checked, registry

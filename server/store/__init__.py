@@ -1,0 +1,96 @@
+"""Which store serves the app: the TinyDB store in the data folder (the embedded default), or the
+PostgreSQL store (postgres.py) when JIEDUI_DATABASE_URL names a database. Both answer one interface:
+  get(p, t, key), search(p, t, cond=None, since=None), count(p, t, cond=None),
+  partition_of(t, key) / partitions_of(t, keys) (a submission uuid -> its village),
+  village_ids(), partition_seq(p), seq, write(fn) -> fn(tx)'s result once durable, export_to(dir),
+  snapshot(), close(); tx: get, search, put, delete, partition_of, partitions_of, village_ids.
+The PostgreSQL store also has what the speed work (issue 14) adds to the TinyDB store: peek,
+locate, partitions(family), summary(p, name, compute).
+
+On PostgreSQL several app servers share one database and one files folder (JIEDUI_FILES_DIR), so
+there is no folder lock: writing commands work beside running servers.
+"""
+
+import atexit
+import threading
+from contextlib import contextmanager
+
+from server.store.common import (  # noqa: F401 (the names callers use: one import for any store)
+    CORE, RETRY_AFTER_SECONDS, PartitionUnavailable, SchemaTooNew, StoreLocked, StoreUnavailable,
+    UnstorableValue, encode)
+from server.store.tinydb import Store  # noqa: F401 (the embedded default)
+
+_open_lock = threading.Lock()
+
+
+def uses_database(config):
+    return bool(config.get("DATABASE_URL"))
+
+
+def init_app(app):
+    """Like flaskr's db.init_app: the store opens lazily, once per process, and closes at exit."""
+    app.extensions["jiedui_store"] = None
+
+    def open_store():
+        with _open_lock:
+            store = app.extensions.get("jiedui_store")
+            if store is None:
+                if uses_database(app.config):
+                    from server.store.postgres import store_from_config
+                    store = store_from_config(app.config).open()
+                else:
+                    from server.store.tinydb import open_app_folder
+                    store = open_app_folder(app.config)
+                app.extensions["jiedui_store"] = store
+                atexit.register(store.close)
+            return store
+
+    app.extensions["jiedui_open_store"] = open_store
+
+
+@contextmanager
+def open_for_command(app, page="/admin"):
+    """For CLI commands that write: TinyDB takes the folder lock (a running server's `page` named
+    in the refusal); PostgreSQL needs none."""
+    import click
+    if not uses_database(app.config):
+        from server.store.tinydb import open_folder_for_command
+        with open_folder_for_command(app, page) as store:
+            yield store
+        return
+    from server.store.postgres import store_from_config
+    try:
+        store = store_from_config(app.config).open()
+    except (StoreUnavailable, SchemaTooNew) as e:
+        raise click.ClickException(str(e))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def open_readonly(app):
+    """For commands that only read (backup, print-profiles), beside a running server."""
+    if not uses_database(app.config):
+        from server.store.tinydb import open_readonly as open_tinydb
+        return open_tinydb(app.config["DATA_DIR"])
+    import click
+    from server.store.postgres import store_from_config
+    try:
+        return store_from_config(app.config, readonly=True).open()
+    except (StoreUnavailable, SchemaTooNew) as e:
+        raise click.ClickException(str(e))
+
+
+def get_store(app=None):
+    """The app's store, opened on first use (like flaskr's get_db)."""
+    from flask import current_app
+    app = app or current_app
+    return app.extensions.get("jiedui_store") or app.extensions["jiedui_open_store"]()
+
+
+def close_app_store(app):
+    store = app.extensions.get("jiedui_store")
+    if store is not None:
+        store.close()
+        app.extensions["jiedui_store"] = None

@@ -1,0 +1,1 @@
+"""The web layer: every blueprint. Views check access, parse, call owners or services, render."""

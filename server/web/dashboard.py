@@ -1,0 +1,220 @@
+"""The township dashboard (views): GET /dashboard, /dashboard/list and their JSON twins
+/api/v1/stats and /api/v1/stats/list. Supervisors and admins, in their scope; a cadre gets 403
+(their own work is on the phone's home screen). The numbers come from stats.py."""
+
+import re
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
+from flask_login import current_user
+
+from server.core import charts, clock
+from server.forms import labels
+from server.services import stats
+from server.web.auth import role_required
+from server.core.i18n import label, tr
+from server.web.parse import choice_arg, date_arg, int_arg
+from server.core.problems import Problem
+from server.records import users, villages
+from server.store import get_store
+
+bp = Blueprint("dashboard", __name__)
+VILLAGE_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}\Z")
+IDENT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
+SAFE_QUERY_RE = re.compile(r"^[A-Za-z0-9_.-]*\Z")  # ids, usernames, stages, dates: nothing to quote
+USERNAME_RE = users.USERNAME_RE
+PER_PAGE = 100
+MAX_VILLAGE_BARS = 40
+
+KIND_WORDS = {
+    "households": ("农户", "Households"),
+    "paired": ("已结对农户", "Paired households"),
+    "unpaired": ("未结对农户", "Unpaired households"),
+    "never_visited": ("从未走访的农户", "Households never visited"),
+    "not_visited_30d": ("30 天内未走访的农户", "Households not visited in 30 days"),
+    "visits": ("走访记录", "Visits"),
+    "visits_this_month": ("本月走访", "Visits this month"),
+    "overdue_followups": ("逾期未办的跟进事项", "Overdue follow-ups"),
+    "returned": ("退回待改的记录", "Returned visits"),
+    "pv": ("光伏登记农户", "Households in the PV programme"),
+    "help_value": ("消费帮扶记录", "Consumption help"),
+}
+TILES = ("households", "paired", "never_visited", "not_visited_30d", "visits_this_month",
+         "overdue_followups", "returned", "help_value")
+
+
+# ---- reading the query ------------------------------------------------------------------------------
+
+
+def _bad(name, zh, en):
+    return Problem("bad_parameter", name=name, reason_zh=zh, reason_en=en)
+
+
+def _village_arg(scope):
+    """The ?village= village (in scope) or None for all; a malformed id is a 400, an unknown or
+    out-of-scope one a 404 (alike, so scope does not leak)."""
+    raw = request.args.get("village", "")
+    if raw == "":
+        return None
+    if not VILLAGE_ID_RE.match(raw):
+        raise _bad("village", "须为村编号（字母和数字）", "must be a village id (letters and digits)")
+    for v in scope:
+        if v["id"] == raw:
+            return v
+    raise Problem("village_not_found")
+
+
+def _cadre_arg():
+    raw = request.args.get("cadre", "")
+    if raw == "":
+        return None
+    if not USERNAME_RE.match(raw):
+        raise _bad("cadre", "须为干部的用户名", "must be a cadre's username")
+    if users.get(raw) is None:
+        raise Problem("user_not_found")
+    return raw
+
+
+def _stage_arg():
+    raw = request.args.get("stage", "")
+    if raw == "":
+        return None
+    if not IDENT_RE.match(raw):
+        raise _bad("stage", "须为光伏进度代码", "must be a PV stage code")
+    return raw
+
+
+def _list_query():
+    db = get_store()
+    scope = villages.in_scope(current_user, db)
+    village = _village_arg(scope)
+    kind = choice_arg("kind", stats.KINDS)
+    if kind is None:
+        raise _bad("kind", "须指明列表种类", "must name the list")
+    date_from, date_to = date_arg("from"), date_arg("to")
+    if date_from and date_to and date_from > date_to:
+        raise _bad("from", "开始日期晚于结束日期", "is after to")
+    return {"db": db, "scope": scope, "village": village, "kind": kind, "cadre": _cadre_arg(),
+            "stage": _stage_arg(), "from": date_from, "to": date_to}
+
+
+# ---- computing --------------------------------------------------------------------------------------
+
+
+def compute_stats(user, village=None, db=None):
+    """The /api/v1/stats body for `user` (their scope, or one village of it)."""
+    db = db or get_store()
+    chosen = [village] if village else villages.in_scope(user, db)
+    cache = stats.cache_of(current_app)
+    summaries = [cache.get(v["id"], db) for v in chosen]
+    cadre_ids, names = stats.cadres_for([v["id"] for v in chosen], db)
+    body = {"as_of": clock.now().astimezone(clock.zone()).isoformat(timespec="seconds")}
+    body.update(stats.stats_from_summaries(
+        summaries, clock.today(), villages={v["id"]: v for v in chosen}, cadre_names=names,
+        cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()], figures_of=cache.figures_of))
+    return body
+
+
+def list_url(kind, **params):
+    """The drill-down link of a number (built by hand: a county page holds thousands of them, and
+    url_for costs more than the page's figures)."""
+    base = g.get("dashboard_list_base")
+    if base is None:
+        base = g.dashboard_list_base = url_for("dashboard.list_page")
+    parts = [f"kind={kind}"]
+    for k, v in params.items():
+        if v:
+            parts.append(f"{k}={v}" if SAFE_QUERY_RE.match(v) else urlencode({k: v}))
+    return f"{base}?{'&'.join(parts)}"
+
+
+# ---- JSON -------------------------------------------------------------------------------------------
+
+
+@bp.get("/api/v1/stats")
+@role_required("supervisor", "admin")
+def api_stats():
+    village = _village_arg(villages.in_scope(current_user))
+    return jsonify(compute_stats(current_user, village))
+
+
+@bp.get("/api/v1/stats/list")
+@role_required("supervisor", "admin")
+def api_list():
+    q = _list_query()
+    limit = int_arg("limit", 500, 1, 5000)
+    offset = int_arg("offset", 0, 0, 10**7)
+    items = _items(q)
+    page = items[offset:offset + limit]
+    return jsonify({"kind": q["kind"], "village": q["village"]["id"] if q["village"] else None,
+                    "cadre": q["cadre"], "stage": q["stage"], "from": q["from"], "to": q["to"],
+                    "today": clock.today_iso(), "count": len(items), "items": page,
+                    "next_offset": offset + limit if offset + limit < len(items) else None})
+
+
+def _items(q):
+    ids = [q["village"]["id"]] if q["village"] else [v["id"] for v in q["scope"]]
+    return stats.list_items(ids, q["kind"], clock.today(), db=q["db"], cadre_id=q["cadre"],
+                            stage=q["stage"], date_from=q["from"], date_to=q["to"])
+
+
+# ---- pages ------------------------------------------------------------------------------------------
+
+
+@bp.get("/dashboard")
+@role_required("supervisor", "admin")
+def index():
+    scope = villages.in_scope(current_user)
+    village = _village_arg(scope)
+    body = compute_stats(current_user, village)
+    vid = village["id"] if village else None
+    stage_text = dict(labels.pv_stages())
+    week_points = [(f"{int(w['start'][5:7])}/{int(w['start'][8:])}", w["visits"],
+                    list_url("visits", village=vid, **{"from": w["start"], "to": w["end"]}),
+                    tr(f"{w['start']} 起一周", f"week of {w['start']}")) for w in body["weeks"]]
+    week_chart = charts.columns(
+        week_points, tr("近 12 周每周走访次数", "Visits per week, last 12 weeks"),
+        tr("每根柱为一周（周一开始）的走访次数，点击查看该周的走访记录。",
+           "Each bar is one week (from Monday); follow it to that week's visits."))
+    stage_words = [(s, label(stage_text[s]) if s in stage_text else labels.pv_stage_label(s))
+                   for s in body["totals"]["pv"]]
+    pv_rows = [(word, body["totals"]["pv"][s], list_url("pv", village=vid, stage=s)) for s, word in stage_words]
+    pv_chart = charts.bars(pv_rows, tr("光伏进度（户）", "PV programme by stage (households)"),
+                           tr("按进度统计的光伏登记农户数，点击查看名单。",
+                              "Households at each PV stage; follow a bar to the list."))
+    rows = body["villages"]
+    note = None
+    if len(rows) > MAX_VILLAGE_BARS:
+        rows = sorted(rows, key=lambda r: (r["visits_this_month"], r["id"]))[:MAX_VILLAGE_BARS]
+        note = tr(f"本月走访最少的 {MAX_VILLAGE_BARS} 个村", f"The {MAX_VILLAGE_BARS} villages with "
+                                                           f"the fewest visits this month")
+    village_chart = charts.bars(
+        [(r["name"], r["visits_this_month"], list_url("visits_this_month", village=r["id"]))
+         for r in rows],
+        tr("各村本月走访次数", "Visits this month, per village"),
+        tr("每行一个村，数字为本月走访次数，点击查看记录。",
+           "One row per village: visits this month; follow a bar to the visits."))
+    return render_template("dashboard/index.html", s=body, village=village, scope=scope,
+                           week_chart=week_chart, pv_chart=pv_chart, village_chart=village_chart,
+                           village_note=note, tiles=TILES, kind_words=KIND_WORDS, list_url=list_url,
+                           stage_words=stage_words)
+
+
+@bp.get("/dashboard/list")
+@role_required("supervisor", "admin")
+def list_page():
+    q = _list_query()
+    items = _items(q)
+    page = int_arg("page", 1, 1, 100_000)
+    pages = max(1, (len(items) + PER_PAGE - 1) // PER_PAGE)
+    cadre = users.get(q["cadre"]) if q["cadre"] else None
+    names = {v["id"]: v["name"] for v in q["scope"]}
+    title = tr(*KIND_WORDS[q["kind"]])
+    if q["kind"] == "pv" and q["stage"]:
+        title += " · " + labels.pv_stage_label(q["stage"])
+    params = {"kind": q["kind"], "village": q["village"]["id"] if q["village"] else None,
+              "cadre": q["cadre"], "stage": q["stage"], "from": q["from"], "to": q["to"]}
+    return render_template("dashboard/list.html", q=q, items=items[(page - 1) * PER_PAGE:page * PER_PAGE],
+                           count=len(items), page=page, pages=pages, title=title, cadre=cadre,
+                           names=names, params={k: v for k, v in params.items() if v},
+                           today=clock.today_iso(), user_names=stats.cadres_for([], q["db"])[1])

@@ -1,0 +1,91 @@
+"""Exports (contract in DESIGN): submissions of a form as XLSX or as a ZIP of CSVs, the household
+ledger, and the attachments ZIP, each in the caller's scope. The book is written row by row to a
+temporary file (already unlinked, so nothing is left behind) and then streamed from it: memory stays
+flat however many rows there are."""
+
+import tempfile
+
+from flask import current_app, send_file
+from flask_login import current_user, login_required
+
+from server.forms import formdefs
+from server.core.clock import today_iso
+from server.web.parse import text_arg
+from server.core.problems import Problem
+from server.records import villages
+from server.web.review import bp, filters
+from server.services import sheets
+from server.services.tabular import CsvBook, XlsxBook
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _send(write, mimetype, download_name):
+    out = tempfile.TemporaryFile(prefix="jiedui-export-")
+    try:
+        write(out)
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    resp = send_file(out, mimetype=mimetype, as_attachment=True, download_name=download_name,
+                     max_age=0)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def _name(stem, filters_, ext):
+    parts = [stem] + [p for p in (filters_.village, filters_.state) if p]
+    return f"{'-'.join(parts)}-{today_iso()}.{ext}"
+
+
+@bp.get("/exports/submissions.xlsx")
+@login_required
+def submissions_xlsx():
+    wanted = filters.parse(form_required=True)
+    registry = formdefs.registry()
+
+    def write(out):
+        book = XlsxBook()
+        sheets.write_submissions(book, current_user, wanted, registry)
+        book.save(out)
+    return _send(write, XLSX, _name(wanted.form, wanted, "xlsx"))
+
+
+@bp.get("/exports/submissions.zip")
+@login_required
+def submissions_zip():
+    wanted = filters.parse(form_required=True)
+    registry = formdefs.registry()
+
+    def write(out):
+        book = CsvBook()
+        try:
+            sheets.write_submissions(book, current_user, wanted, registry)
+            book.save(out)
+        finally:
+            book.close()
+    return _send(write, "application/zip", _name(wanted.form, wanted, "zip"))
+
+
+@bp.get("/exports/households.xlsx")
+@login_required
+def households_xlsx():
+    village = text_arg("village", 32) or None
+    if village is not None and villages.get_in_scope(current_user, village) is None:
+        raise Problem("village_not_found")
+
+    def write(out):
+        book = XlsxBook()
+        sheets.write_households(book, current_user, village)
+        book.save(out)
+    return _send(write, XLSX, f"{'-'.join(['households'] + ([village] if village else []))}-{today_iso()}.xlsx")
+
+
+@bp.get("/exports/attachments.zip")
+@login_required
+def attachments_zip():
+    wanted = filters.parse(form_required=True)
+    files_dir = current_app.config["FILES_DIR"]
+    return _send(lambda out: sheets.write_attachments(out, current_user, wanted, files_dir),
+                 "application/zip", _name(f"{wanted.form}-attachments", wanted, "zip"))

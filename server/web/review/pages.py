@@ -1,0 +1,168 @@
+"""Review pages: the queue with its filters, one submission with every answer, the household as the
+visit found it and what the visit changed, and the decision form. Keyboard: j/k (or the accesskeys)
+move through the queue as filtered."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from server.forms import formdefs
+from server.web.auth import role_required
+from server.core.i18n import tr
+from server.web.parse import int_arg
+from server.core.problems import Problem
+from server.records import households, reviews, submissions, users, villages
+from server.web.review import bp, filters
+from server.services import present
+from server.forms.labels import state_label
+
+PER_PAGE = 50
+REVIEWERS = ("supervisor", "admin")
+
+
+def _choices():
+    """Options of the filters: villages, forms and cadres in the caller's scope."""
+    scope = villages.in_scope(current_user)
+    ids = {v["id"] for v in scope}
+    registry = formdefs.registry()
+    forms = [{"id": f["id"], "title": present.form_title(registry.get(f["id"]), f["id"])}
+             for f in registry.current()]
+    cadres = [u for u in users.list_all() if u.get("role") == "cadre"
+              and ids.intersection(u.get("villages") or [])]
+    return {"villages": scope, "forms": forms, "cadres": cadres, "states": reviews.STATES}
+
+
+def _names():
+    return ({v["id"]: v["name"] for v in villages.list_all()},
+            {u["id"]: u.get("display_name") or u["id"] for u in users.list_all()})
+
+
+@bp.get("/review")
+@role_required(*REVIEWERS)
+def queue():
+    wanted = filters.parse(default_state="received")
+    rows = reviews.rows(current_user, wanted)
+    pages = max(1, (len(rows) + PER_PAGE - 1) // PER_PAGE)
+    page = min(int_arg("page", 1, 1, 100_000), pages)
+    registry = formdefs.registry()
+    village_names, user_names = _names()
+    items = []
+    for doc in reviews.open_rows(rows[(page - 1) * PER_PAGE: page * PER_PAGE]):
+        household = households.get(doc["household_id"]) or {}
+        items.append({"doc": doc, "head": household.get("head_name", ""),
+                      "village": village_names.get(doc["village_id"], doc["village_id"]),
+                      "cadre": user_names.get(doc.get("cadre_id"), doc.get("cadre_id")),
+                      "form": present.form_title(registry.get(doc["form"], doc["form_version"]), doc["form"]),
+                      "day": submissions.day_of(doc)})
+    return render_template("review/queue.html", items=items, total=len(rows), page=page, pages=pages,
+                           wanted=wanted, args=filters.as_args(wanted, state_all=True),
+                           counts=reviews.counts(current_user, wanted), **_choices())
+
+
+def _neighbours(doc, wanted):
+    """The submissions before and after `doc` in the queue as filtered (it need not be in it any
+    more: a decision may just have moved it out)."""
+    mine = (submissions.day_of(doc), doc.get("received_at") or "", doc["uuid"])
+    before = after = None
+    for row in reviews.rows(current_user, wanted):
+        if row[:3] > mine:
+            before = row[2]
+        elif row[:3] < mine:
+            after = row[2]
+            break
+    return before, after
+
+
+def _answer(field, value, doc, comments):
+    kind = field.get("type")
+    item = {"name": field["name"], "label": present.label(field.get("label")) or field["name"],
+            "kind": kind, "comment": comments.get(field["name"], ""), "answered": value not in (None, "", [])}
+    if kind == "repeat":
+        children = [c for c in field.get("fields") or [] if c.get("type") not in present.NOT_ANSWERS]
+        item["columns"] = [present.label(c.get("label")) or c["name"] for c in children]
+        item["rows"] = [[present.text(c, entry.get(c["name"])) for c in children]
+                        for entry in (value or []) if isinstance(entry, dict)]
+    elif kind in present.FILE_TYPES:
+        declared = next((a for a in doc.get("attachments") or [] if a["name"] == value), None)
+        item["file"] = value
+        item["received"] = bool(declared and declared.get("received"))
+    elif kind == "geopoint" and isinstance(value, dict):
+        item["point"] = value
+        item["text"] = present.geopoint_text(value)
+    else:
+        item["text"] = present.text(field, value)
+    return item
+
+
+def _history_changes(doc):
+    """The household changes this visit made, and the household as the visit found it."""
+    household = households.get(doc["household_id"]) or {}
+    history = households.history_of(current_user, doc["household_id"])
+    changes = [e for e in history if e.get("submission") == doc["uuid"]]
+    based = doc.get("base_version")
+    if based is None and changes:
+        based = changes[-1]["version"] - 1
+    past = households.as_of(household, history, based) if household and based else None
+    return household, past, based, changes
+
+
+def _detail(sub_uuid, *, errors=(), form=None, status=200):
+    doc = submissions.get_for(current_user, sub_uuid)
+    if doc is None:
+        abort(404)
+    wanted = filters.parse(default_state="received")
+    registry = formdefs.registry()
+    definition = registry.get(doc["form"], doc["form_version"]) or {"fields": [], "title": {}}
+    comments = dict((doc.get("review") or {}).get("fields") or {})
+    answers = doc.get("answers") or {}
+    applies = present.applicable(definition, answers)
+    sections = [(title, [_answer(f, answers.get(f["name"]), doc, comments) for f in fields
+                         if f["name"] in applies or answers.get(f["name"]) not in (None, "", [])])
+                for title, fields in present.sections(definition)]
+    sections = [(title, items) for title, items in sections if items]
+    known = {f["name"] for f in present.questions(definition)}
+    other_comments = {k: v for k, v in comments.items() if k not in known}
+    household, past, based, changes = _history_changes(doc)
+    village_names, user_names = _names()
+    before, after = _neighbours(doc, wanted)
+    args = filters.as_args(wanted, state_all=True)
+    return render_template(
+        "review/detail.html", doc=doc, definition=definition, sections=sections,
+        form_title=present.form_title(definition, doc["form"]), household=household, past=past,
+        based=based, changes=changes, village=village_names.get(doc["village_id"], doc["village_id"]),
+        cadre=users.get(doc.get("cadre_id")) or {"display_name": doc.get("cadre_id")},
+        user_names=user_names, other_comments=other_comments, before=before, after=after, args=args,
+        errors=list(errors), error_fields={e.get("field") for e in errors}, form=form or {},
+        complete=submissions.is_complete(doc),
+        target_label=lambda name: present.target_label(definition, name),
+        can_decide=not doc.get("superseded_by")), status
+
+
+@bp.get("/review/<sub_uuid>")
+@role_required(*REVIEWERS)
+def detail(sub_uuid):
+    return _detail(sub_uuid)
+
+
+@bp.post("/review/<sub_uuid>")
+@role_required(*REVIEWERS)
+def decide(sub_uuid):
+    doc = submissions.get_for(current_user, sub_uuid)
+    if doc is None:
+        abort(404)
+    wanted = filters.parse(default_state="received")
+    body = {"state": request.form.get("state"), "comment": request.form.get("comment", ""),
+            "fields": {k[len("field."):]: v for k, v in request.form.items()
+                       if k.startswith("field.") and v.strip()}}
+    _before, after = _neighbours(doc, wanted)
+    try:
+        review = reviews.decide(current_user, doc, body, formdefs.registry(), require_reason=True)
+    except Problem as p:
+        if p.key != "invalid":
+            raise
+        return _detail(sub_uuid, errors=p.extra.get("errors") or [], form=request.form, status=400)
+    flash(tr(f"已记录审核结果：{state_label(review['state'])}。",
+             f"Decision recorded: {state_label(review['state'])}."))
+    args = filters.as_args(wanted, state_all=True)
+    if after:
+        return redirect(url_for("review.detail", sub_uuid=after, **args))
+    return redirect(url_for("review.queue", **args))
