@@ -13,8 +13,8 @@ USERS_PAGE = "/admin/users"
 
 
 def init_app(app):
-    from server import printing
-    from server.services import roster
+    from server.cli import printing
+    from server.cli import roster
 
     @app.cli.command("init")
     @click.option("--demo", is_flag=True, help="Add demo villages, households and users.")

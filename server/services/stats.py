@@ -18,7 +18,10 @@ help given) counts for the cadre who did it.
 import threading
 from datetime import date, timedelta
 
-from server.records import households, submissions, users
+from server.core import clock
+from server.forms import labels
+from server.records import households, submissions, users, villages
+from server.store import get_store
 
 SUMMARY_VERSION = 1
 NOT_VISITED_DAYS = 30
@@ -327,12 +330,13 @@ def _submission_item(s, heads):
             "help_value": help_of(s), "created_at": s.get("created_at")}
 
 
-def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_from=None,
+def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, date_from=None,
                date_to=None):
     """The records behind one number: households, submissions or follow-ups, across `village_ids`
     (already checked against the caller's scope), optionally of one cadre. Sorted for reading.
     Records are read as stored and only the ones listed are copied, so a county-wide list stays
     affordable."""
+    db = db or get_store()
     day, month, cutoff = today.isoformat(), today.isoformat()[:7], not_visited_cutoff(today)
     items = []
     for vid in village_ids:
@@ -399,7 +403,7 @@ def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_
 # ---- who the cadres are ---------------------------------------------------------------------------
 
 
-def cadres_for(village_ids, db):
+def cadres_for(village_ids, db=None):
     """Cadre accounts working in any of the villages (listed even with nothing to count), and every
     account's display name."""
     wanted = set(village_ids)
@@ -409,3 +413,16 @@ def cadres_for(village_ids, db):
         if u["role"] == "cadre" and wanted.intersection(u["villages"]):
             ids.append(uid)
     return ids, names
+
+
+def compute_stats(user, cache, village=None, db=None):
+    """The /api/v1/stats body for `user` (their scope, or one village of it)."""
+    db = db or get_store()
+    chosen = [village] if village else villages.in_scope(user, db)
+    summaries = [cache.get(v["id"], db) for v in chosen]
+    cadre_ids, names = cadres_for([v["id"] for v in chosen], db)
+    body = {"as_of": clock.now().astimezone(clock.zone()).isoformat(timespec="seconds")}
+    body.update(stats_from_summaries(
+        summaries, clock.today(), villages={v["id"]: v for v in chosen}, cadre_names=names,
+        cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()], figures_of=cache.figures_of))
+    return body

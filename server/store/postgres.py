@@ -36,7 +36,7 @@ from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from server.store.common import (CORE, PendingWrites, SchemaTooNew, StoreUnavailable, UnstorableValue,
-                                 check_partition, copy_doc, key_field, partition_file, write_json_atomic)
+                                 check_partition, key_field, partition_file, write_json_atomic)
 
 log = logging.getLogger(__name__)
 

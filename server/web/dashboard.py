@@ -16,7 +16,6 @@ from server.core.i18n import label, tr
 from server.web.parse import choice_arg, date_arg, int_arg
 from server.core.problems import Problem
 from server.records import users, villages
-from server.store import get_store
 
 bp = Blueprint("dashboard", __name__)
 VILLAGE_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}\Z")
@@ -85,8 +84,7 @@ def _stage_arg():
 
 
 def _list_query():
-    db = get_store()
-    scope = villages.in_scope(current_user, db)
+    scope = villages.in_scope(current_user)
     village = _village_arg(scope)
     kind = choice_arg("kind", stats.KINDS)
     if kind is None:
@@ -94,25 +92,11 @@ def _list_query():
     date_from, date_to = date_arg("from"), date_arg("to")
     if date_from and date_to and date_from > date_to:
         raise _bad("from", "开始日期晚于结束日期", "is after to")
-    return {"db": db, "scope": scope, "village": village, "kind": kind, "cadre": _cadre_arg(),
+    return {"scope": scope, "village": village, "kind": kind, "cadre": _cadre_arg(),
             "stage": _stage_arg(), "from": date_from, "to": date_to}
 
 
 # ---- computing --------------------------------------------------------------------------------------
-
-
-def compute_stats(user, village=None, db=None):
-    """The /api/v1/stats body for `user` (their scope, or one village of it)."""
-    db = db or get_store()
-    chosen = [village] if village else villages.in_scope(user, db)
-    cache = stats.cache_of(current_app)
-    summaries = [cache.get(v["id"], db) for v in chosen]
-    cadre_ids, names = stats.cadres_for([v["id"] for v in chosen], db)
-    body = {"as_of": clock.now().astimezone(clock.zone()).isoformat(timespec="seconds")}
-    body.update(stats.stats_from_summaries(
-        summaries, clock.today(), villages={v["id"]: v for v in chosen}, cadre_names=names,
-        cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()], figures_of=cache.figures_of))
-    return body
 
 
 def list_url(kind, **params):
@@ -135,7 +119,7 @@ def list_url(kind, **params):
 @role_required("supervisor", "admin")
 def api_stats():
     village = _village_arg(villages.in_scope(current_user))
-    return jsonify(compute_stats(current_user, village))
+    return jsonify(stats.compute_stats(current_user, stats.cache_of(current_app), village))
 
 
 @bp.get("/api/v1/stats/list")
@@ -154,7 +138,7 @@ def api_list():
 
 def _items(q):
     ids = [q["village"]["id"]] if q["village"] else [v["id"] for v in q["scope"]]
-    return stats.list_items(ids, q["kind"], clock.today(), db=q["db"], cadre_id=q["cadre"],
+    return stats.list_items(ids, q["kind"], clock.today(), cadre_id=q["cadre"],
                             stage=q["stage"], date_from=q["from"], date_to=q["to"])
 
 
@@ -166,7 +150,7 @@ def _items(q):
 def index():
     scope = villages.in_scope(current_user)
     village = _village_arg(scope)
-    body = compute_stats(current_user, village)
+    body = stats.compute_stats(current_user, stats.cache_of(current_app), village)
     vid = village["id"] if village else None
     stage_text = dict(labels.pv_stages())
     week_points = [(f"{int(w['start'][5:7])}/{int(w['start'][8:])}", w["visits"],
@@ -217,4 +201,4 @@ def list_page():
     return render_template("dashboard/list.html", q=q, items=items[(page - 1) * PER_PAGE:page * PER_PAGE],
                            count=len(items), page=page, pages=pages, title=title, cadre=cadre,
                            names=names, params={k: v for k, v in params.items() if v},
-                           today=clock.today_iso(), user_names=stats.cadres_for([], q["db"])[1])
+                           today=clock.today_iso(), user_names=stats.cadres_for([])[1])

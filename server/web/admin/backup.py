@@ -8,8 +8,6 @@ from server.services import backup as backups
 from server.web.auth import role_required
 from server.web.errors import wants_json
 from server.core.i18n import tr
-from server.records import audit
-from server.store import get_store
 from server.web.admin import bp
 
 
@@ -33,13 +31,7 @@ def backup():
 @role_required("admin")
 def backup_start():
     runner = backups.of_app(current_app)
-    store = get_store()
-    actor = current_user.id
-
-    def done(name, seq):
-        store.write(lambda tx: audit.record(tx, actor, "backup", name, {"seq": seq}))
-
-    started = runner.start(store, on_done=done)
+    started = backups.start_for(current_app, current_user.id)
     if wants_json():
         return jsonify(dict(_status(runner), started=started)), (202 if started else 409)
     if started:
