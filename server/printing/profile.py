@@ -28,6 +28,8 @@ from markupsafe import Markup, escape
 from server.core import clock, images
 from server.forms import effects
 from server.core.i18n import CATEGORY_LABELS, PV_STAGE_WORDS
+from server.core.text import NOT_PRINTABLE_RE
+from server.records import submissions as submission_records
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every rendering step at INFO: seven lines per profile would drown the server log.
@@ -592,7 +594,7 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
 
     # A corrected submission is replaced by its correction: only the correction prints.
     docs = [s for s in _list(submissions) if isinstance(s, dict)
-            and (not hid or s.get("household_id") in (None, hid)) and not s.get("superseded_by")]
+            and (not hid or s.get("household_id") in (None, hid)) and submission_records.is_current(s)]
     subs = sorted((_Sub(d, forms, lang) for d in docs), key=lambda s: s.sort_key)
     open_ids = {f.get("id"): f.get("status") for f in _list(household.get("open_followups"))
                 if isinstance(f, dict)}
@@ -801,7 +803,7 @@ def _jinja():
     return env
 
 
-_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_NOT_PRINTABLE = NOT_PRINTABLE_RE
 
 
 def _printable(value):

@@ -13,7 +13,8 @@ import re
 
 from server.core.numbers import parse_int
 from server.records import audit, households, users, villages
-from server.records.households import LANDLINE_RE, MAX_POPULATION, MOBILE_RE
+from server.core import phones
+from server.records.households import MAX_POPULATION
 from server.records.users import USERNAME_RE
 from server.store import get_store
 
@@ -227,19 +228,7 @@ def _parse_int(value):
 
 def parse_phone(value):
     """A normalised phone, '' for a blank cell, or None when it is neither mobile nor landline."""
-    text = _cell_text(value)
-    text = re.sub(r"[\s()（）]", "", text).replace("－", "-").replace("—", "-")
-    if text.startswith("+86"):
-        text = text[3:]
-    elif text.startswith("86") and len(text) == 13:
-        text = text[2:]
-    if not text:
-        return ""
-    if MOBILE_RE.match(text.replace("-", "")) and text.count("-") in (0, 2):
-        return text.replace("-", "")
-    if LANDLINE_RE.match(text):
-        return text
-    return None
+    return phones.normalise(_cell_text(value))
 
 
 def _normalise_group(text):

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from server.core import clock
 from server.forms import labels
 from server.records import households, submissions, users, villages
+from server.records.submissions import is_current, is_returned, is_visit  # noqa: F401 (lists use them)
 from server.store import get_store
 
 SUMMARY_VERSION = 1
@@ -33,21 +34,6 @@ SUBMISSION_KINDS = ("visits", "visits_this_month", "returned", "help_value")
 
 
 # ---- the predicates: one definition each, used by summaries and lists alike -----------------------
-
-
-def is_current(sub):
-    """Not replaced by a correction."""
-    return not sub.get("superseded_by")
-
-
-def is_visit(sub):
-    """A visit: a current submission whose form dates it (the form declares effects.visit_date)."""
-    return is_current(sub) and isinstance(sub.get("visit_date"), str) and bool(sub["visit_date"])
-
-
-def is_returned(sub):
-    """Returned to the cadre (review state has_issues) and not corrected yet."""
-    return is_current(sub) and (sub.get("review") or {}).get("state") == "has_issues"
 
 
 def help_of(sub):
@@ -406,13 +392,7 @@ def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, 
 def cadres_for(village_ids, db=None):
     """Cadre accounts working in any of the villages (listed even with nothing to count), and every
     account's display name."""
-    wanted = set(village_ids)
-    names, ids = {}, []
-    for uid, u in sorted(users.directory(db).items()):
-        names[uid] = u["display_name"]
-        if u["role"] == "cadre" and wanted.intersection(u["villages"]):
-            ids.append(uid)
-    return ids, names
+    return [u["id"] for u in users.cadres_in(village_ids, db=db)], users.display_names(db)
 
 
 def compute_stats(user, cache, village=None, db=None):

@@ -13,12 +13,12 @@ from server.forms import labels
 from server.services import stats
 from server.web.auth import role_required
 from server.core.i18n import label, tr
+from server.core.ids import is_village_id
 from server.web.parse import choice_arg, date_arg, int_arg
 from server.core.problems import Problem
 from server.records import users, villages
 
 bp = Blueprint("dashboard", __name__)
-VILLAGE_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}\Z")
 IDENT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
 SAFE_QUERY_RE = re.compile(r"^[A-Za-z0-9_.-]*\Z")  # ids, usernames, stages, dates: nothing to quote
 USERNAME_RE = users.USERNAME_RE
@@ -55,7 +55,7 @@ def _village_arg(scope):
     raw = request.args.get("village", "")
     if raw == "":
         return None
-    if not VILLAGE_ID_RE.match(raw):
+    if not is_village_id(raw):
         raise _bad("village", "须为村编号（字母和数字）", "must be a village id (letters and digits)")
     for v in scope:
         if v["id"] == raw:
@@ -116,14 +116,14 @@ def list_url(kind, **params):
 
 
 @bp.get("/api/v1/stats")
-@role_required("supervisor", "admin")
+@role_required(*users.REVIEWERS)
 def api_stats():
     village = _village_arg(villages.in_scope(current_user))
     return jsonify(stats.compute_stats(current_user, stats.cache_of(current_app), village))
 
 
 @bp.get("/api/v1/stats/list")
-@role_required("supervisor", "admin")
+@role_required(*users.REVIEWERS)
 def api_list():
     q = _list_query()
     limit = int_arg("limit", 500, 1, 5000)
@@ -146,7 +146,7 @@ def _items(q):
 
 
 @bp.get("/dashboard")
-@role_required("supervisor", "admin")
+@role_required(*users.REVIEWERS)
 def index():
     scope = villages.in_scope(current_user)
     village = _village_arg(scope)
@@ -185,7 +185,7 @@ def index():
 
 
 @bp.get("/dashboard/list")
-@role_required("supervisor", "admin")
+@role_required(*users.REVIEWERS)
 def list_page():
     q = _list_query()
     items = _items(q)

@@ -97,7 +97,7 @@ def detail(household_id):
                            clashes=households.clashes_of(current_user, household_id),
                            village_cadres=users.cadres_of_village(doc["village_id"]),
                            history=households.history_of(current_user, household_id),
-                           user_names={u["id"]: u.get("display_name") or u["id"] for u in users.list_all()})
+                           user_names=users.display_names())
 
 
 @bp.route("/households/<household_id>/edit", methods=["GET", "POST"])
