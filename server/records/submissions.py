@@ -310,11 +310,44 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
             "incomplete": bool(record["attachments"])}, clash
 
 
+def uuid_reused():
+    """The same uuid with other content: refused, as ODK Central answers 409."""
+    return _err("uuid", "该 uuid 已用于其他内容。", "uuid already used with other content")
+
+
+def receive(user, items, registry, settings, *, max_attachment_bytes, store=None):
+    """A push: each item parsed and checked, the good ones stored in one write; one result per
+    item, in order ({"uuid", "status": created|duplicate|rejected, "errors"}). One bad item never
+    blocks the good ones; the same uuid twice in one push is decided like a repeat."""
+    clock = push_clock()
+    results = [None] * len(items)
+    prepared, slots, seen = [], [], {}
+    for i, item in enumerate(items):
+        p, errors = parse_item(user, item, registry, settings,
+                               max_attachment_bytes=max_attachment_bytes, clock=clock)
+        if errors:
+            uuid = item.get("uuid") if isinstance(item, dict) else None
+            results[i] = {"uuid": uuid if isinstance(uuid, str) and len(uuid) <= 64 else None,
+                          "status": "rejected", "errors": errors}
+        elif p["record"]["uuid"] in seen:
+            same = prepared[seen[p["record"]["uuid"]]]["fingerprint"] == p["fingerprint"]
+            results[i] = {"uuid": p["record"]["uuid"], "status": "duplicate" if same else "rejected",
+                          "errors": [] if same else [uuid_reused()]}
+        else:
+            seen[p["record"]["uuid"]] = len(prepared)
+            prepared.append(p)
+            slots.append(i)
+    if prepared:
+        for i, r in zip(slots, ingest(user, prepared, store)):
+            results[i] = r
+    return results
+
+
 def ingest(user, prepared, store=None):
     """One write for the whole batch: duplicates and uuid clashes decided on the writer thread, so
     concurrent repeats of a batch can never store twice, and every answer is durable when sent."""
     actor = user.id  # read here: the write runs on the store's thread, outside this request
-    reused = _err("uuid", "该 uuid 已用于其他内容。", "uuid already used with other content")
+    reused = uuid_reused()
     received_at = now_iso()
     for p in prepared:  # encoded here, so the writer thread only stamps the seq
         try:

@@ -74,31 +74,9 @@ def post_submissions():
         raise Problem("too_many_items", limit=limit)
     if take_fault("fail_before_store"):
         raise Problem("test_fault")
-    registry, settings = forms(), formdefs.served_settings(current_app)
-    max_bytes = current_app.config["MAX_ATTACHMENT_BYTES"]
-    user = current_user._get_current_object()  # once, not through the proxy for every item
-    clock = submissions.push_clock()
-    results = [None] * len(items)
-    prepared, slots, seen = [], [], {}
-    for i, item in enumerate(items):
-        p, errors = submissions.parse_item(user, item, registry, settings,
-                                           max_attachment_bytes=max_bytes, clock=clock)
-        if errors:
-            uuid = item.get("uuid") if isinstance(item, dict) else None
-            results[i] = {"uuid": uuid if isinstance(uuid, str) and len(uuid) <= 64 else None,
-                          "status": "rejected", "errors": errors}
-        elif p["record"]["uuid"] in seen:  # the same uuid twice in one batch: like a repeat
-            same = prepared[seen[p["record"]["uuid"]]]["fingerprint"] == p["fingerprint"]
-            results[i] = {"uuid": p["record"]["uuid"], "status": "duplicate" if same else "rejected",
-                          "errors": [] if same else [{"field": "uuid", "zh": "该 uuid 已用于其他内容。",
-                                                       "en": "uuid already used with other content"}]}
-        else:
-            seen[p["record"]["uuid"]] = len(prepared)
-            prepared.append(p)
-            slots.append(i)
-    if prepared:
-        for i, r in zip(slots, submissions.ingest(user, prepared)):
-            results[i] = r
+    results = submissions.receive(
+        current_user._get_current_object(), items, forms(), formdefs.served_settings(current_app),
+        max_attachment_bytes=current_app.config["MAX_ATTACHMENT_BYTES"])
     if take_fault("fail_after_store"):
         raise Problem("test_fault")
     return jsonify({"results": [_result(r) for r in results]})
