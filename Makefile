@@ -9,7 +9,8 @@ PRINT_FONT := $(VENV)/share/jiedui/JieduiPrintSans-Regular.otf
 
 .PHONY: run test deps system-deps test-system-deps bench clean-data
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt: the locks' pins and the project itself (editable, so .venv/bin/jiedui exists)
+$(VENV)/.installed: requirements.txt requirements.lock requirements-test.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@

@@ -7,6 +7,14 @@ from datetime import timedelta
 from server.web.security import proxy_hops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# An installed copy (`pip install .`) has no checkout around it: the wheel carries forms/ and
+# static/ inside the package (pyproject.toml), and the data folder defaults to ./data instead.
+_INSTALLED_ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_assets")
+ASSETS = _INSTALLED_ASSETS if os.path.isdir(_INSTALLED_ASSETS) else ROOT
+
+
+def _default_data_dir():
+    return os.path.join(ROOT, "data") if ASSETS == ROOT else os.path.abspath("data")
 
 
 def _secret_key(data_dir):
@@ -42,7 +50,7 @@ def configure(app, test_config=None):
     test_config = dict(test_config or {})
     data_dir = os.path.abspath(test_config.pop("DATA_DIR", None)
                                or os.environ.get("JIEDUI_DATA_DIR")
-                               or os.path.join(ROOT, "data"))
+                               or _default_data_dir())
     os.makedirs(data_dir, exist_ok=True)
     secure = os.environ.get("JIEDUI_SECURE_COOKIES", "") in ("1", "true", "yes")
     database_url = test_config.pop("DATABASE_URL", None) or os.environ.get("JIEDUI_DATABASE_URL") or None
@@ -62,8 +70,8 @@ def configure(app, test_config=None):
         DB_POOL_TIMEOUT=float(os.environ.get("JIEDUI_DB_POOL_TIMEOUT", "5")),
         DB_CONNECT_TIMEOUT=float(os.environ.get("JIEDUI_DB_CONNECT_TIMEOUT", "5")),
         TIMEZONE=os.environ.get("JIEDUI_TIMEZONE") or "Asia/Shanghai",
-        FORMS_DIR=os.path.join(ROOT, "forms"),
-        STATIC_APP_DIR=os.path.join(ROOT, "static"),
+        FORMS_DIR=os.path.join(ASSETS, "forms"),
+        STATIC_APP_DIR=os.path.join(ASSETS, "static"),
         # On a database every app server must sign sessions alike: the key lives in the shared folder.
         SECRET_KEY=os.environ.get("JIEDUI_SECRET_KEY") or _secret_key(files_dir if database_url else data_dir),
         # Phones sync after days in the field: the login lasts, and remember-me outlives the session.
