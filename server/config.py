@@ -97,7 +97,6 @@ def configure(app, test_config=None):
         MEMORY_MB=_memory_mb(os.environ.get("JIEDUI_MEMORY_MB")),
         JOURNAL_SNAPSHOT_BYTES=int(os.environ.get("JIEDUI_JOURNAL_SNAPSHOT_BYTES", str(16 << 20))),
         PV_YIELD_KWH_PER_KW=float(os.environ.get("JIEDUI_PV_YIELD", "1100")),
-        TEST_FAULTS=os.environ.get("JIEDUI_TEST_FAULTS") == "1",
         # None: min(2, cores). Each worker is a long-lived WeasyPrint process (~150 MB).
         PRINT_WORKERS=int(os.environ["JIEDUI_PRINT_WORKERS"]) if os.environ.get("JIEDUI_PRINT_WORKERS") else None,
         # The address phones and QR codes use, e.g. https://jiedui.example.gov.cn behind a proxy.

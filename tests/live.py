@@ -34,8 +34,10 @@ def seed(data_dir, demo=False):
 
 
 class LiveServer:
-    def __init__(self, data_dir, port=None, extra_env=None):
+    def __init__(self, data_dir, port=None, extra_env=None, faults=False):
+        """`faults`: the app of tests/fault_app.py (test-only fault switches), not the plain one."""
         self.data_dir, self.port = str(data_dir), port or free_port()
+        self.app = "tests.fault_app" if faults else "server"
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, JIEDUI_DATA_DIR=self.data_dir, **(extra_env or {}))
         self.proc = None
@@ -43,7 +45,7 @@ class LiveServer:
     def start(self, timeout=30):
         self.log = open(os.path.join(self.data_dir, f"server-{self.port}.log"), "ab")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "flask", "--app", "server", "serve", "--port", str(self.port)],
+            [PYTHON, "-m", "flask", "--app", self.app, "serve", "--port", str(self.port)],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # ready when GET /api/v1/csrf answers (DESIGN)

@@ -15,8 +15,6 @@ settings and hands the store to them, so no view or command opens it:
   ahead once its data has been still that long; PRINT_POLL_SECONDS: how often the store's change
   cursors are read.
 - IMAGE_MAX_PIXELS: the pixel budget of a photo (server/images.py).
-- PRINT_TEST_GATE (JIEDUI_TEST_PRINT_GATE, only with JIEDUI_TEST_FAULTS=1): a FIFO each single
-  print reads one byte from before rendering, so tests can hold prints "slow" deterministically.
 """
 
 import os
@@ -56,8 +54,6 @@ def configure(app):
     app.config.setdefault("PRINT_IDLE_SECONDS", number("JIEDUI_PRINT_IDLE_SECONDS", 90))
     app.config.setdefault("PRINT_POLL_SECONDS", 30.0)  # a changed village costs a scan of its records
     app.config.setdefault("IMAGE_MAX_PIXELS", images.MAX_PIXELS)
-    gate = env("JIEDUI_TEST_PRINT_GATE") if app.config.get("TEST_FAULTS") else None
-    app.config.setdefault("PRINT_TEST_GATE", gate)
     jobs.configure(max_pixels=app.config["IMAGE_MAX_PIXELS"])
 
 
@@ -99,14 +95,6 @@ def lane_limit(app):
     return max(1, int(n)) if n else 2 * workers_for(app)
 
 
-def test_gate(app):
-    """Tests only (PRINT_TEST_GATE): wait for one byte on the gate FIFO, as a slow render would."""
-    path = app.config.get("PRINT_TEST_GATE")
-    if path and app.config.get("TEST_FAULTS"):
-        with open(path, "rb", buffering=0) as gate:
-            gate.read(1)
-
-
 def record_url_builder(app, host_url=None):
     """The household page link printed as a QR code: PUBLIC_BASE_URL when configured, otherwise the
     address the request came in on (or the local server for the CLI)."""
@@ -133,7 +121,6 @@ def print_one(app, household, *, lang, mask, printed_by, host_url):
     except Busy as e:
         raise Problem("busy", retry_after=e.retry_after, extra={"retry_after": e.retry_after})
     try:
-        test_gate(app)
         return print_household(
             get_store(app), household, files_dir=app.config["FILES_DIR"], forms=forms_for(app),
             lang=lang, mask=mask, printed_by=printed_by, record_url=record_url(household["id"]),

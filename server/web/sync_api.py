@@ -1,8 +1,6 @@
 """The phone API (views): bootstrap, form definitions, submission push and attachment upload.
 Views check access, parse and call the submissions owner; the rules live there."""
 
-import threading
-
 from flask import Blueprint, current_app, jsonify, make_response, request
 from flask_login import current_user, login_required
 
@@ -72,13 +70,9 @@ def post_submissions():
     limit = current_app.config["MAX_BATCH_ITEMS"]
     if len(items) > limit:
         raise Problem("too_many_items", limit=limit)
-    if take_fault("fail_before_store"):
-        raise Problem("test_fault")
     results = submissions.receive(
         current_user._get_current_object(), items, forms(), formdefs.served_settings(current_app),
         max_attachment_bytes=current_app.config["MAX_ATTACHMENT_BYTES"])
-    if take_fault("fail_after_store"):
-        raise Problem("test_fault")
     return jsonify({"results": [_result(r) for r in results]})
 
 
@@ -123,33 +117,3 @@ def put_attachment(sub_uuid, name):
         files_dir=current_app.config["FILES_DIR"], max_bytes=current_app.config["MAX_ATTACHMENT_BYTES"],
         max_pixels=current_app.config.get("IMAGE_MAX_PIXELS", images.MAX_PIXELS))
     return jsonify(dict(result, name=name))
-
-
-# ---- test-only fault switch (JIEDUI_TEST_FAULTS=1) -------------------------------------------
-
-_faults = {"fail_before_store": 0, "fail_after_store": 0}
-_faults_lock = threading.Lock()
-
-
-def take_fault(kind):
-    if not current_app.config.get("TEST_FAULTS"):
-        return False
-    with _faults_lock:
-        if _faults[kind] > 0:
-            _faults[kind] -= 1
-            return True
-    return False
-
-
-@bp.post("/api/v1/_test/faults")
-def set_faults():
-    """Lets browser tests make pushes fail before or after storing; absent unless switched on."""
-    if not current_app.config.get("TEST_FAULTS"):
-        raise Problem("not_found")
-    body = json_body()
-    with _faults_lock:
-        for k in _faults:
-            v = body.get(k)
-            if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000:
-                _faults[k] = v
-        return jsonify(dict(_faults))
