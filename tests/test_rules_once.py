@@ -78,3 +78,19 @@ def test_a_comment_with_a_bell_character_is_refused_like_a_household_field(api):
     api.login("admin")
     r = put_household(api, "v1-0001", {"address": "1号\x07"})
     assert r.status_code == 400
+
+
+def test_every_error_in_the_catalogue_is_one_the_server_can_answer():
+    """No dead codes: each catalogued problem is named by some module of the server (or, for the
+    injected test fault, by the test app that injects it)."""
+    import pathlib
+    import re
+
+    from server.core.problems import CATALOGUE
+    root = pathlib.Path(__file__).resolve().parent.parent
+    sources = [p.read_text(encoding="utf-8") for p in (root / "server").rglob("*.py")
+               if p.name != "problems.py"] + [(root / "tests" / "fault_app.py").read_text(encoding="utf-8")]
+    sources += [p.read_text(encoding="utf-8") for p in (root / "server" / "templates").rglob("*.html")]
+    text = "\n".join(sources)
+    unused = [code for code in CATALOGUE if not re.search(rf"[\"']{code}[\"']", text)]
+    assert unused == []
