@@ -8,6 +8,7 @@ import click
 from server.store import StoreLocked
 from server.store import SchemaTooNew, StoreUnavailable
 from server.store import open_for_command, open_readonly
+from server.web import serving
 
 USERS_PAGE = "/admin/users"
 
@@ -116,11 +117,19 @@ def init_app(app):
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1")
     @click.option("--port", default=5000, type=int)
-    @click.option("--threads", default=8, type=int)
-    def serve_command(host, port, threads):
+    @click.option("--threads", envvar="JIEDUI_THREADS", type=click.IntRange(1, 64),
+                  default=serving.DEFAULT_THREADS, show_default=True,
+                  help="Request threads (JIEDUI_THREADS); slow or idle connections take none.")
+    @click.option("--connection-limit", envvar="JIEDUI_CONNECTION_LIMIT", type=click.IntRange(10, 100000),
+                  default=serving.DEFAULT_CONNECTION_LIMIT, show_default=True,
+                  help="Open connections at most (JIEDUI_CONNECTION_LIMIT).")
+    @click.option("--channel-timeout", envvar="JIEDUI_CHANNEL_TIMEOUT", type=click.IntRange(5, 3600),
+                  default=serving.DEFAULT_CHANNEL_TIMEOUT, show_default=True,
+                  help="Seconds an idle connection is kept (JIEDUI_CHANNEL_TIMEOUT).")
+    def serve_command(host, port, threads, connection_limit, channel_timeout):
         """Serve with waitress (threaded). Ready when GET /api/v1/csrf answers."""
+        import logging
         import signal
-        import waitress
         from server.store import close_app_store, get_store
         try:
             get_store(app)  # take the folder lock now, so a second server fails fast and clearly
@@ -132,9 +141,16 @@ def init_app(app):
             os._exit(0)
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        click.echo(f"Jiedui serving on http://{host}:{port}  (数据 data: {app.config['DATA_DIR']})")
-        waitress.serve(app, host=host, port=port, threads=threads, ident="jiedui",
-                       max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 4096)
+        settings = serving.waitress_settings(app.config, threads, connection_limit, channel_timeout)
+        server = serving.make_server(app, host, port, settings)
+        hops = app.config.get("PROXY_HOPS", 0)
+        proxy = (f"{hops} proxy hop(s) trusted from {settings['trusted_proxy']}" if hops
+                 else "no proxy trusted 不信任代理头")
+        click.echo(f"Jiedui serving on http://{host}:{port}  (数据 data: {app.config['DATA_DIR']}; "
+                   f"{threads} threads, ≤{settings['connection_limit']} connections, idle "
+                   f"{channel_timeout} s; {proxy})")
+        logging.basicConfig()
+        server.run()
 
     @app.cli.command("backup")
     @click.argument("out", type=click.Path(file_okay=False))
