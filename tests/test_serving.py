@@ -6,7 +6,12 @@ import re
 import socket
 
 import pytest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from server import create_app
+from server.store import close_app_store
+from server.web import serving
+from server.web.security import proxy_address
 from tests.conftest import PASSWORD
 from tests.live import LiveServer, exchange, login_from, request, seed
 
@@ -112,3 +117,27 @@ def test_many_slow_connections_leave_the_server_answering(plain):
     finally:
         for sock in sockets:
             sock.close()
+
+
+
+def test_serve_trusts_the_proxy_only_as_configured():
+    config = {"MAX_CONTENT_LENGTH": 1000, "PROXY_HOPS": 0, "PROXY_ADDRESS": "127.0.0.1"}
+    direct = serving.waitress_settings(config, 8, 1000, 60)
+    assert "trusted_proxy" not in direct and direct["clear_untrusted_proxy_headers"]
+    two = serving.waitress_settings(dict(config, PROXY_HOPS=2, PROXY_ADDRESS="10.0.0.5"), 8, 1000, 60)
+    assert (two["trusted_proxy"], two["trusted_proxy_count"]) == ("10.0.0.5", 2)
+    assert two["trusted_proxy_headers"] == {"x-forwarded-for", "x-forwarded-proto"}  # not -host
+    assert proxy_address(None) == "127.0.0.1" and proxy_address(" 0:0::1 ") == "::1"
+    with pytest.raises(ValueError):
+        proxy_address("nginx.local")
+
+
+def test_under_serve_the_headers_are_read_once(tmp_path):
+    """The app keeps ProxyFix for other WSGI servers; serve takes it off, waitress reads them."""
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "PROXY_HOPS": 1})
+    try:
+        assert isinstance(app.wsgi_app, ProxyFix)
+        serving.without_proxy_fix(app)
+        assert not isinstance(app.wsgi_app, ProxyFix)
+    finally:
+        close_app_store(app)
