@@ -128,7 +128,6 @@ def init_app(app):
                   help="Seconds an idle connection is kept (JIEDUI_CHANNEL_TIMEOUT).")
     def serve_command(host, port, threads, connection_limit, channel_timeout):
         """Serve with waitress (threaded). Ready when GET /api/v1/csrf answers."""
-        import logging
         import signal
         from server.store import close_app_store, get_store
         try:
@@ -141,16 +140,7 @@ def init_app(app):
             os._exit(0)
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        settings = serving.waitress_settings(app.config, threads, connection_limit, channel_timeout)
-        server = serving.make_server(app, host, port, settings)
-        hops = app.config.get("PROXY_HOPS", 0)
-        proxy = (f"{hops} proxy hop(s) trusted from {settings['trusted_proxy']}" if hops
-                 else "no proxy trusted 不信任代理头")
-        click.echo(f"Jiedui serving on http://{host}:{port}  (数据 data: {app.config['DATA_DIR']}; "
-                   f"{threads} threads, ≤{settings['connection_limit']} connections, idle "
-                   f"{channel_timeout} s; {proxy})")
-        logging.basicConfig()
-        server.run()
+        serving.run(app, host, port, threads, connection_limit, channel_timeout)
 
     @app.cli.command("backup")
     @click.argument("out", type=click.Path(file_okay=False))

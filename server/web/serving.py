@@ -2,8 +2,10 @@
 request framing to refuse, and how many connections and threads, so that neither a guesser behind
 nginx nor a slow or crafty client can stall or fool everyone else (issue 24)."""
 
+import logging
 import resource
 
+import click
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, create_server
@@ -99,3 +101,17 @@ def make_server(app, host, port, settings):
         if isinstance(dispatcher, BaseWSGIServer):
             dispatcher.channel_class = StrictFramingChannel
     return server
+
+
+def run(app, host, port, threads, connection_limit, channel_timeout):
+    """Serve `app` until the process is stopped, saying first how it is set up."""
+    settings = waitress_settings(app.config, threads, connection_limit, channel_timeout)
+    server = make_server(app, host, port, settings)
+    hops = app.config.get("PROXY_HOPS", 0)
+    proxy = (f"{hops} proxy hop(s) trusted from {settings['trusted_proxy']}" if hops
+             else "no proxy trusted 不信任代理头")
+    click.echo(f"Jiedui serving on http://{host}:{port}  (数据 data: {app.config['DATA_DIR']}; "
+               f"{threads} threads, ≤{settings['connection_limit']} connections, idle "
+               f"{channel_timeout} s; {proxy})")
+    logging.basicConfig()
+    server.run()
