@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app server
 APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
-APT_TEST := $(APT_RUN) chromium poppler-utils nodejs postgresql
+APT_TEST := $(APT_RUN) chromium poppler-utils nodejs postgresql nginx openssl
 # Noto Sans CJK SC cut to GB2312 for printing (server/printing/print_font.py): profiles 40% smaller
 PRINT_FONT := $(VENV)/share/jiedui/JieduiPrintSans-Regular.otf
 

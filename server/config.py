@@ -4,7 +4,7 @@ import os
 import secrets
 from datetime import timedelta
 
-from server.web.security import proxy_hops
+from server.web.security import proxy_address, proxy_hops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # An installed copy (`pip install .`) has no checkout around it: the wheel carries forms/ and
@@ -91,6 +91,8 @@ def configure(app, test_config=None):
         MAX_ROSTER_BYTES=5 * 1024 * 1024,
         # How many reverse proxies (nginx) to trust for X-Forwarded-For/-Proto; 0: none.
         PROXY_HOPS=proxy_hops(os.environ.get("JIEDUI_PROXY_HOPS")),
+        # The address that proxy connects from; only its X-Forwarded-For is believed under `serve`.
+        PROXY_ADDRESS=proxy_address(os.environ.get("JIEDUI_PROXY_ADDRESS")),
         SNAPSHOT_EVERY=float(os.environ.get("JIEDUI_SNAPSHOT_EVERY", "2")),
         # Memory for loaded villages (MB); clean, idle ones past it are dropped and reload on use.
         # Unset: a quarter of the machine's memory (store.default_memory_mb).
