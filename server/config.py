@@ -1,9 +1,11 @@
-"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY, ...) with safe defaults."""
+"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY, ...) with safe defaults:
+every setting the server reads is read here, once, at start."""
 
 import os
 import secrets
 from datetime import timedelta
 
+from server.core import images
 from server.web.security import proxy_address, proxy_hops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +46,16 @@ def _memory_mb(text):
                                             "using the default", text)
         return None
     return value
+
+
+def _number(name, default):
+    """A non-negative number from the environment, or the default; a typo stops the start."""
+    text = os.environ.get(name)
+    try:
+        value = float(text or default)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number, not {text!r}") from None
+    return value if value == value and 0 <= value < 1e9 else default
 
 
 def configure(app, test_config=None):
@@ -101,6 +113,15 @@ def configure(app, test_config=None):
         PV_YIELD_KWH_PER_KW=float(os.environ.get("JIEDUI_PV_YIELD", "1100")),
         # None: min(2, cores). Each worker is a long-lived WeasyPrint process (~150 MB).
         PRINT_WORKERS=int(os.environ["JIEDUI_PRINT_WORKERS"]) if os.environ.get("JIEDUI_PRINT_WORKERS") else None,
+        # Single profiles waiting or rendering at once (None: 2 per worker); past it 503 + Retry-After.
+        PRINT_QUEUE=int(_number("JIEDUI_PRINT_QUEUE", 0)) or None,
+        PRINT_WAIT_SECONDS=120,  # a request waits this long for its profile, then 503 (it goes on)
+        # Profiles rendered ahead once a household's data has been still PRINT_IDLE_SECONDS (not in
+        # tests unless asked for); the store's change cursors are read every PRINT_POLL_SECONDS.
+        PRINT_PRERENDER=os.environ.get("JIEDUI_PRINT_PRERENDER", "1") != "0" and not test_config.get("TESTING"),
+        PRINT_IDLE_SECONDS=_number("JIEDUI_PRINT_IDLE_SECONDS", 90),
+        PRINT_POLL_SECONDS=30.0,  # a changed village costs a scan of its records
+        IMAGE_MAX_PIXELS=images.MAX_PIXELS,  # the pixel budget of a photo (core/images.py)
         # The address phones and QR codes use, e.g. https://jiedui.example.gov.cn behind a proxy.
         PUBLIC_BASE_URL=os.environ.get("JIEDUI_PUBLIC_URL") or None,
     )

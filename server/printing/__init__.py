@@ -3,7 +3,7 @@ command (cli/printing.py) call.
 
 The pure core (context and rendering) is in `profile`, the cache, worker pools, the print lane and
 batches in `jobs`, profiles rendered ahead of time in `prerender`; this module reads the printing
-settings and hands the store to them, so no view or command opens it:
+settings (read by config.py) and hands the store to them, so no view or command opens it:
 
 - PRINT_WORKERS (JIEDUI_PRINT_WORKERS): print worker processes, default min(2, cores).
 - PRINT_QUEUE (JIEDUI_PRINT_QUEUE): single profiles waiting or rendering at once, default 2 per
@@ -14,16 +14,14 @@ settings and hands the store to them, so no view or command opens it:
   PRINT_IDLE_SECONDS (JIEDUI_PRINT_IDLE_SECONDS, default 90): a household's profile is rendered
   ahead once its data has been still that long; PRINT_POLL_SECONDS: how often the store's change
   cursors are read.
-- IMAGE_MAX_PIXELS: the pixel budget of a photo (server/images.py).
+- IMAGE_MAX_PIXELS: the pixel budget of a photo (core/images.py).
 """
 
-import os
 import threading
 
 from flask import url_for
 from werkzeug.routing import BuildError
 
-from server.core import images
 from server.core.problems import Problem
 from server.printing import jobs
 from server.printing.jobs import Busy, PrintJobs, default_workers, print_household, print_village
@@ -38,22 +36,7 @@ zip_lock = threading.Lock()
 
 
 def configure(app):
-    """Printing's settings, from the environment unless the app's config (tests) already has them."""
-    env = os.environ.get
-
-    def number(name, default):
-        try:
-            value = float(env(name) or default)
-        except ValueError:
-            raise RuntimeError(f"{name} must be a number, not {env(name)!r}") from None
-        return value if value == value and 0 <= value < 1e9 else default
-
-    app.config.setdefault("PRINT_QUEUE", int(number("JIEDUI_PRINT_QUEUE", 0)) or None)
-    app.config.setdefault("PRINT_WAIT_SECONDS", 120)
-    app.config.setdefault("PRINT_PRERENDER", env("JIEDUI_PRINT_PRERENDER", "1") != "0" and not app.testing)
-    app.config.setdefault("PRINT_IDLE_SECONDS", number("JIEDUI_PRINT_IDLE_SECONDS", 90))
-    app.config.setdefault("PRINT_POLL_SECONDS", 30.0)  # a changed village costs a scan of its records
-    app.config.setdefault("IMAGE_MAX_PIXELS", images.MAX_PIXELS)
+    """The workers' pixel budget, from the app's settings (config.py)."""
     jobs.configure(max_pixels=app.config["IMAGE_MAX_PIXELS"])
 
 
