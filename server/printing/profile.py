@@ -30,6 +30,7 @@ from server.forms import effects
 from server.core.i18n import CATEGORY_LABELS, PV_STAGE_WORDS
 from server.core.text import NOT_PRINTABLE_RE
 from server.records import submissions as submission_records
+from server.core import words
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every rendering step at INFO: seven lines per profile would drown the server log.
@@ -59,12 +60,12 @@ TEXTS = {
     "title": ("结对帮扶一户一档", "Household assistance profile"),
     "head": ("户主", "Head of household"),
     "household_id": ("户编号", "Household ID"),
-    "village": ("村", "Village"),
-    "township": ("乡镇", "Township"),
-    "county": ("县", "County"),
-    "group": ("组别", "Group"),
-    "address": ("地址", "Address"),
-    "phone": ("电话", "Phone"),
+    "village": words.pair("village"),
+    "township": words.pair("township"),
+    "county": words.pair("county"),
+    "group": words.pair("group"),
+    "address": words.pair("address"),
+    "phone": words.pair("phone"),
     "category": ("户类别", "Category"),
     "population": ("家庭人口", "Household size"),
     "persons": ("人", "persons"),
@@ -73,7 +74,7 @@ TEXTS = {
     "scan_hint": ("扫码查看电子档案", "Scan for the online record"),
     "basic": ("基本情况", "Basic facts"),
     "members": ("家庭成员", "Household members"),
-    "name": ("姓名", "Name"),
+    "name": words.pair("name"),
     "relation": ("与户主关系", "Relation"),
     "sex": ("性别", "Sex"),
     "birth_year": ("出生年份", "Born"),
@@ -113,7 +114,7 @@ TEXTS = {
     "review": ("审核", "Review"),
     "review_received": ("已接收", "Received"),
     "review_has_issues": ("有问题", "Has issues"),
-    "review_approved": ("已通过", "Approved"),
+    "review_approved": words.pair("approved"),
     "pv": ("光伏帮扶", "Photovoltaic (PV) programme"),
     "pv_stage": ("进度", "Stage"),
     "pv_capacity_kw": ("装机容量", "Capacity"),

@@ -12,6 +12,7 @@ from server.core.i18n import category_label, tr
 from server.records import attachments, households, submissions, users, villages
 from server.services import present
 from server.forms.labels import pv_stage_label, review_state, sex_label, state_label
+from server.core import words
 
 FIXED = (
     ("uuid", "记录编号", "Record id"),
@@ -217,7 +218,7 @@ def write_households(book, user, village_id=None, db=None):
                 plots([h["id"], h.get("head_name"), i, p.get("name"),
                        present.number(p.get("area_mu")) if p.get("area_mu") is not None else None,
                        p.get("east"), p.get("west"), p.get("south"), p.get("north"),
-                       tr("已签", "signed") if p.get("contract_signed") else tr("未签", "not signed")])
+                       tr(*words.signed(p.get("contract_signed")))])
             count += 1
     return count
 

@@ -17,6 +17,7 @@ from server.core.ids import is_village_id
 from server.web.parse import choice_arg, date_arg, int_arg
 from server.core.problems import Problem
 from server.records import users, villages
+from server.core import words
 
 bp = Blueprint("dashboard", __name__)
 IDENT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
@@ -26,7 +27,7 @@ PER_PAGE = 100
 MAX_VILLAGE_BARS = 40
 
 KIND_WORDS = {
-    "households": ("农户", "Households"),
+    "households": words.pair("households"),
     "paired": ("已结对农户", "Paired households"),
     "unpaired": ("未结对农户", "Unpaired households"),
     "never_visited": ("从未走访的农户", "Households never visited"),
