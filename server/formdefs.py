@@ -383,9 +383,10 @@ def definition_sha256(definition):
 # libyaml's safe loader reads the form files ten times faster than the pure-Python one, which stays
 # the fallback where PyYAML was built without it.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# (expected id, sha256 of the file's text) -> the checked definition as JSON: every app of a process
-# (each test's, a dry-run publish) reads the same files, and parsing them was most of its start-up.
-# Keyed by content, so a rewritten file is read afresh; only good files are kept.
+# (expected id, sha256 of the file's text) -> the checked definition as JSON (and the same for the
+# archive's files): every app of a process (each test's, a dry-run publish) reads the same files,
+# and parsing them was most of its start-up. Keyed by content, so a rewritten file is read afresh;
+# only good files are kept.
 _checked_texts = {}
 
 
@@ -439,20 +440,38 @@ def _read_archive(archive_dir):
             if not path.stem.isdigit():
                 continue
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
+                text = path.read_text(encoding="utf-8")
             except (OSError, ValueError) as exc:
                 raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
-            if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
-                raise FormDefinitionError(path, None, "archived definition has no 'definition'")
-            definition = check_definition(record["definition"], path, expected_id=form_dir.name)
-            if definition["version"] != int(path.stem):
-                raise FormDefinitionError(path, "version", "archived version does not match the file name")
-            sha = definition_sha256(definition)
-            if record.get("sha256") != sha:
-                raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+            key = ("archive", form_dir.name, path.stem, hashlib.sha256(text.encode("utf-8")).hexdigest())
+            hit = _checked_texts.get(key)
+            if hit is None:
+                hit = _check_archived(path, form_dir.name, text)
+                if len(_checked_texts) > 200:
+                    _checked_texts.clear()
+                _checked_texts[key] = hit
+            definition_json, sha, source = hit
+            definition = json.loads(definition_json)
             found[(definition["id"], definition["version"])] = {
-                "sha256": sha, "definition": definition, "source": record.get("source")}
+                "sha256": sha, "definition": definition, "source": source}
     return found
+
+
+def _check_archived(path, form_id, text):
+    """(the checked definition as JSON, its sha256, its source) of one archived version's file."""
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
+        raise FormDefinitionError(path, None, "archived definition has no 'definition'")
+    definition = check_definition(record["definition"], path, expected_id=form_id)
+    if definition["version"] != int(path.stem):
+        raise FormDefinitionError(path, "version", "archived version does not match the file name")
+    sha = definition_sha256(definition)
+    if record.get("sha256") != sha:
+        raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+    return json.dumps(definition, ensure_ascii=False), sha, record.get("source")
 
 
 class FormRegistry:

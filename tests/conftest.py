@@ -5,8 +5,15 @@ import shutil
 import sys
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Property tests draw the same examples every run (a failure replays); HYPOTHESIS_PROFILE=explore
+# draws new ones. Loaded before the test modules build their settings, which inherit it.
+hypothesis_settings.register_profile("replay", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
 
 from server import clock, create_app  # noqa: E402
 from server.records import households, users, villages  # noqa: E402

@@ -5,7 +5,6 @@ import gc
 import hashlib
 import json
 import tracemalloc
-import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from server import create_app
 from server.records import users
 from tests.conftest import PASSWORD, Api
-from tests.helpers import CHEAP_HASH, app_config, jpeg_bytes, visit_item
+from tests.helpers import CHEAP_HASH, app_config, jpeg_bytes, new_uuid, visit_item
 
 
 def csrf(client):
@@ -149,7 +148,7 @@ json_text = st.sampled_from([wrong_json, wrong_json, wrong_json, any_json]).flat
 
 
 def valid_visit_text(**replace):
-    item = visit_item(uuid=str(uuid.uuid4()))
+    item = visit_item(uuid=new_uuid())
     fields = {k: json.dumps(v, ensure_ascii=False) for k, v in item.items()}
     fields.update(replace)
     return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in fields.items()) + "}"
@@ -226,7 +225,7 @@ def send(api, method, url, raw, content_type="application/json", headers=None):
 
 
 def a_valid_visit_is_still_acknowledged_and_readable(api):
-    item = visit_item(uuid=str(uuid.uuid4()))
+    item = visit_item(uuid=new_uuid())
     r = api.post("/api/v1/submissions", {"submissions": [item]})
     assert r.status_code == 200 and r.get_json()["results"][0]["status"] == "created"
     r = api.get(f"/api/v1/submissions/{item['uuid']}")
@@ -289,7 +288,7 @@ def test_generated_json_never_breaks_the_review_api(app):
     (repeat positions written in other digits, signs, huge numbers) is a 4xx JSON reply, and a
     valid decision still lands afterwards."""
     cadre = logged_in_cadre(app)
-    item = visit_item(uuid=str(uuid.uuid4()),
+    item = visit_item(uuid=new_uuid(),
                       help_given=[{"product": "红薯", "quantity": 100, "unit": "斤", "price": 1.5}])
     r = cadre.post("/api/v1/submissions", {"submissions": [item]})
     assert r.get_json()["results"][0]["status"] == "created", r.get_json()
@@ -306,7 +305,7 @@ def test_generated_json_never_breaks_the_review_api(app):
     @FUZZ
     @given(st.data())
     def run(data):
-        target = data.draw(st.sampled_from([item["uuid"]] * 4 + ["nothing", "%00", str(uuid.uuid4())]))
+        target = data.draw(st.sampled_from([item["uuid"]] * 4 + ["nothing", "%00", new_uuid()]))
         r = send(supervisor, "POST", f"/api/v1/submissions/{target}/review",
                  maybe_broken(data.draw(review_body()), data.draw))
         check_reply(r)
@@ -320,7 +319,7 @@ def test_generated_json_never_breaks_the_review_api(app):
 def test_junk_attachments_never_break_the_phone_api(app):
     api = logged_in_cadre(app)
     photo = jpeg_bytes()
-    item = visit_item(uuid=str(uuid.uuid4()), visit_type="home", photo_1="p1.jpg")
+    item = visit_item(uuid=new_uuid(), visit_type="home", photo_1="p1.jpg")
     item["attachments"] = [{"name": "p1.jpg", "sha256": hashlib.sha256(photo).hexdigest(),
                             "size": len(photo), "type": "image/jpeg"}]
     assert api.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]["status"] == "created"
@@ -331,7 +330,7 @@ def test_junk_attachments_never_break_the_phone_api(app):
         body = data.draw(st.one_of(st.binary(max_size=2000), json_text.map(lambda t: t.encode("utf-8", "surrogatepass")),
                                    st.just(photo)))
         name = data.draw(st.sampled_from(["p1.jpg", "p2.jpg", "p1.jpg%0A", "..%2Fp1.jpg", "%E5%AD%97.jpg", "a" * 300]))
-        sub = data.draw(st.sampled_from([item["uuid"], str(uuid.uuid4()), "not-a-uuid"]))
+        sub = data.draw(st.sampled_from([item["uuid"], new_uuid(), "not-a-uuid"]))
         checksum = data.draw(st.one_of(st.just(hashlib.sha256(body).hexdigest()),
                                        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=70)))
         content_type = data.draw(st.sampled_from(["application/octet-stream", "image/jpeg", "application/json",
