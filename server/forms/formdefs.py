@@ -379,6 +379,34 @@ def definition_sha256(definition):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# libyaml's safe loader reads the form files ten times faster than the pure-Python one, which stays
+# the fallback where PyYAML was built without it.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# (expected id, sha256 of the file's text) -> the checked definition as JSON (and the same for the
+# archive's files): every app of a process (each test's, a dry-run publish) reads the same files,
+# and parsing them was most of its start-up. Keyed by content, so a rewritten file is read afresh;
+# only good files are kept.
+_checked_texts = {}
+
+
+def _checked_text(text, path, expected_id, parse_error):
+    """check_definition of the YAML `text`, parsed once per process; a fresh copy each time, as
+    check_definition gives. parse_error(exc) -> the FormDefinitionError for unparsable text."""
+    key = (expected_id, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    hit = _checked_texts.get(key)
+    if hit is not None:
+        return json.loads(hit)
+    try:
+        data = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise parse_error(exc) from None
+    definition = check_definition(data, path, expected_id=expected_id)
+    if len(_checked_texts) > 200:
+        _checked_texts.clear()
+    _checked_texts[key] = json.dumps(definition, ensure_ascii=False)
+    return definition
+
+
 def load_definition_file(path):
     """Parse and check one YAML file; FormDefinitionError names the file (and line or field)."""
     path = Path(path)
@@ -386,14 +414,13 @@ def load_definition_file(path):
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FormDefinitionError(path, None, f"cannot read the file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+
+    def not_yaml(exc):
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise FormDefinitionError(path, None, f"not valid YAML: {where}{problem}") from None
-    return check_definition(data, path, expected_id=path.stem)
+        return FormDefinitionError(path, None, f"not valid YAML: {where}{problem}")
+    return _checked_text(text, path, path.stem, not_yaml)
 
 
 # =============================================================================================
@@ -412,20 +439,38 @@ def _read_archive(archive_dir):
             if not path.stem.isdigit():
                 continue
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
+                text = path.read_text(encoding="utf-8")
             except (OSError, ValueError) as exc:
                 raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
-            if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
-                raise FormDefinitionError(path, None, "archived definition has no 'definition'")
-            definition = check_definition(record["definition"], path, expected_id=form_dir.name)
-            if definition["version"] != int(path.stem):
-                raise FormDefinitionError(path, "version", "archived version does not match the file name")
-            sha = definition_sha256(definition)
-            if record.get("sha256") != sha:
-                raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+            key = ("archive", form_dir.name, path.stem, hashlib.sha256(text.encode("utf-8")).hexdigest())
+            hit = _checked_texts.get(key)
+            if hit is None:
+                hit = _check_archived(path, form_dir.name, text)
+                if len(_checked_texts) > 200:
+                    _checked_texts.clear()
+                _checked_texts[key] = hit
+            definition_json, sha, source = hit
+            definition = json.loads(definition_json)
             found[(definition["id"], definition["version"])] = {
-                "sha256": sha, "definition": definition, "source": record.get("source")}
+                "sha256": sha, "definition": definition, "source": source}
     return found
+
+
+def _check_archived(path, form_id, text):
+    """(the checked definition as JSON, its sha256, its source) of one archived version's file."""
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
+        raise FormDefinitionError(path, None, "archived definition has no 'definition'")
+    definition = check_definition(record["definition"], path, expected_id=form_id)
+    if definition["version"] != int(path.stem):
+        raise FormDefinitionError(path, "version", "archived version does not match the file name")
+    sha = definition_sha256(definition)
+    if record.get("sha256") != sha:
+        raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+    return json.dumps(definition, ensure_ascii=False), sha, record.get("source")
 
 
 class FormRegistry:
@@ -572,11 +617,13 @@ def _history(history_dir, archive, current):
         if not path.is_file() or path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
             continue
         form_id = path.name.split(".")[0]
+        def unreadable(exc):
+            return FormDefinitionError(path, None, f"not readable YAML: {exc}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise FormDefinitionError(path, None, f"not readable YAML: {exc}") from None
-        definition = check_definition(data, path, expected_id=form_id)
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise unreadable(exc) from None
+        definition = _checked_text(text, path, form_id, unreadable)
         version = definition["version"]
         if form_id not in current or version >= current[form_id]:
             raise FormDefinitionError(path, "version", "a version in history/ must be older than "
