@@ -748,3 +748,21 @@ def result_string(value):
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return ""
     return to_string(value)
+
+
+def computed_value(kind, value):
+    """A computed XPath value as a question of `kind` stores it (None: empty, not a value)."""
+    if kind in ("integer", "decimal", "range"):
+        n = to_number(value)
+        if math.isnan(n) or math.isinf(n) or abs(n) > 1e15:
+            return None
+        if kind == "integer":
+            n = float(math.trunc(n))
+        return int(n) if n == int(n) else n
+    if kind == "date":
+        day = _date_of(value)
+        return day.isoformat() if day is not None else None
+    if kind == "select_multiple":
+        return _words(to_string(value)) or None
+    text = result_string(value)
+    return text if text != "" else None

@@ -7,7 +7,7 @@ from server.core.i18n import label, tr
 from server.core.numbers import parse_index
 
 NOT_ANSWERS = ("note", "group")
-FILE_TYPES = ("photo", "signature")
+FILE_TYPES = ("photo", "signature", "audio", "video", "file")
 
 
 def questions(definition):
