@@ -393,6 +393,17 @@ def check_definition(data, source, expected_id=None):
     """The definition as a plain JSON-able dict, or FormDefinitionError naming source and field."""
     if not isinstance(data, dict):
         raise FormDefinitionError(source, None, "the file must hold a mapping (id, version, title, ...)")
+    problems = definition_problems(data, expected_id)
+    if problems:
+        field, _ = problems[0]
+        lines = [f"field {f}: {m}" if f else m for f, m in problems]
+        raise FormDefinitionError(source, field, "; ".join(lines) if len(lines) > 1 else problems[0][1])
+    # A JSON round trip: plain dicts, lists, str, int, float, bool only (what the phone receives).
+    return json.loads(json.dumps(data, ensure_ascii=False))
+
+
+def definition_problems(data, expected_id=None):
+    """[(field or None, message)]: everything wrong with a definition (a mapping)."""
     problems = []
     unknown = set(data) - FORM_KEYS
     if unknown:
@@ -424,12 +435,7 @@ def check_definition(data, source, expected_id=None):
     if not checker.problems:
         problems.extend(form_effects.check_effects(data.get("effects"), top))
         problems.extend(form_effects.check_profile(data.get("profile"), top))
-    if problems:
-        field, _ = problems[0]
-        lines = [f"field {f}: {m}" if f else m for f, m in problems]
-        raise FormDefinitionError(source, field, "; ".join(lines) if len(lines) > 1 else problems[0][1])
-    # A JSON round trip: plain dicts, lists, str, int, float, bool only (what the phone receives).
-    return json.loads(json.dumps(data, ensure_ascii=False))
+    return problems
 
 
 def _walk(fields):
