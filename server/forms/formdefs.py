@@ -23,7 +23,8 @@ from server.core.files import write_atomic
 # The types XLSForm brings (docs/forms.md, "Writing a form in Excel"): their answers are checked
 # here like the others; the phone renders what it knows (see docs for which).
 XLS_TYPES = ("time", "datetime", "range", "audio", "video", "file", "barcode", "calculate",
-             "acknowledge", "geotrace", "geoshape", "hidden", "start", "end", "today", "deviceid")
+             "acknowledge", "geotrace", "geoshape", "hidden", "start", "end", "today", "deviceid", "rank")
+SELECT_TYPES = ("select_one", "select_multiple", "rank")
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "select_one", "select_multiple",
                "geopoint", "photo", "signature", "note", "repeat", "group") + XLS_TYPES
 FORM_KEYS = {"id", "version", "title", "subject", "fields", "effects", "profile", "settings"}
@@ -34,7 +35,7 @@ FIELD_KEYS = {"name", "type", "label", "hint", "required", "choices", "min", "ma
 GROUP_KEYS = {"name", "type", "label", "hint", "relevant", "fields", "appearance"}
 # Answer names: XLSForm's names are kept as they are (answers are keyed by them), so upper-case
 # letters and a leading _ are allowed; dots and hyphens are not (they would break answer paths).
-FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 ATTACHMENT_TYPES = ("photo", "signature", "audio", "video", "file")
 # Types whose value an expression may compute (XPath `compute`).
 XPATH_COMPUTED = ("integer", "decimal", "text", "textarea", "date", "time", "datetime", "select_one",
@@ -44,7 +45,9 @@ PREFILLS = ("open_followups",)
 SUBJECTS = ("household",)
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-CHOICE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# A choice name: up to 64 characters without spaces (a select_multiple's answer separates them by
+# spaces in XLSForm) or control characters; exports keep leading = + - @ from running as formulas.
+CHOICE_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}\Z")
 ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # The same rule as the attachment upload: starts with a letter or digit, no "..", no slashes.
 ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
@@ -139,7 +142,7 @@ class _Checker:
             name = field.get("name")
             if not isinstance(name, str) or not FIELD_NAME_RE.match(name):
                 where = f"{path}#{i + 1}" if path else f"#{i + 1}"
-                self.add(where, "name must be letters, digits and _ (starting with a letter or _)")
+                self.add(where, "name must be letters, digits, _ and - (starting with a letter or _)")
                 continue
             where = f"{path}.{name}" if path else name
             if name in seen or name in self.group_names:
@@ -213,7 +216,7 @@ class _Checker:
             if key in field and not isinstance(field[key], str):
                 self.add(where, f"{key} must be text")
         if "choice_filter" in field:
-            if kind not in ("select_one", "select_multiple"):
+            if kind not in SELECT_TYPES:
                 self.add(where, "choice_filter is only for select_one and select_multiple")
             else:
                 self.xpath_node(field["choice_filter"], "choice_filter", where, columns=True)
@@ -240,7 +243,7 @@ class _Checker:
         return names
 
     def choices(self, field, kind, where):
-        if kind not in ("select_one", "select_multiple"):
+        if kind not in SELECT_TYPES:
             if "choices" in field:
                 self.add(where, "choices are only for select_one and select_multiple")
             return
@@ -261,7 +264,8 @@ class _Checker:
             name = choice["name"]
             if not isinstance(name, str) or not CHOICE_RE.match(name):
                 hint = " (quote yes/no/on/off in YAML)" if isinstance(name, bool) else ""
-                self.add(where, f"choice #{i + 1}: name {name!r} must be letters, digits and _{hint}")
+                self.add(where, f"choice #{i + 1}: name {name!r} must be 1 to 64 characters without "
+                                f"spaces{hint}")
                 continue
             if name in names:
                 self.add(where, f"choice {name!r} is listed twice")
@@ -837,7 +841,7 @@ class _FieldPlan:
         self.label = (label["zh"], label["en"])
         self.where = (f"「{label['zh']}」", f"“{label['en']}”") if top_level else None
         self.choices = (frozenset(c["name"] for c in field["choices"])
-                        if self.kind in ("select_one", "select_multiple") else None)
+                        if self.kind in SELECT_TYPES else None)
         self.attachment = self.kind in ATTACHMENT_TYPES
         if self.kind == "repeat":
             self.children = [_FieldPlan(c, False, env) for c in field["fields"]]
@@ -1122,7 +1126,7 @@ _VALUE_CHECKERS = {"text": _text_checker, "textarea": _text_checker, "integer": 
                    "today": _date_checker, "range": _number_checker, "barcode": _plain_text_checker,
                    "hidden": _plain_text_checker, "calculate": _plain_text_checker,
                    "deviceid": _plain_text_checker, "acknowledge": _acknowledge_checker,
-                   "geotrace": _trace_checker, "geoshape": _trace_checker}
+                   "geotrace": _trace_checker, "geoshape": _trace_checker, "rank": _select_multiple_checker}
 
 
 def _xpath_compute(field, env):

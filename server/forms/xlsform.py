@@ -35,8 +35,15 @@ TYPES = {
     "photo": "photo", "audio": "audio", "video": "video", "file": "file", "barcode": "barcode",
     "note": "note", "calculate": "calculate", "acknowledge": "acknowledge", "trigger": "acknowledge",
     "range": "range", "hidden": "hidden", "start": "start", "end": "end", "today": "today",
-    "deviceid": "deviceid", "imei": "deviceid", "signature": "signature",
+    "deviceid": "deviceid", "imei": "deviceid", "uri:deviceid": "deviceid", "signature": "signature",
+    "rank": "rank",
 }
+# Device metadata Jiedui's phone does not capture: left out, with a note.
+SKIPPED_META = ("audit", "phonenumber", "username", "email", "simserial", "subscriberid",
+                "start-geopoint", "background-audio", "uri:username", "uri:email", "uri:phonenumber",
+                "uri:simserial", "uri:subscriberid")
+MAX_SCANNED_ROWS = 200000   # empty, formatted rows are skipped, but not without end
+EMPTY_RUN_END = 2000        # this many empty rows in a row end a sheet (Excel pads to a million)
 # Types that show nothing to the person filling the form: they need no label.
 UNSEEN = ("calculate", "hidden", "start", "end", "today", "deviceid")
 LABELLED = ("label", "hint", "constraint_message", "required_message")
@@ -101,10 +108,10 @@ def read_workbook(data, filename="form.xlsx"):
         raise XLSFormError([_err(None, None, None,
                                  f"文件过大（上限 {MAX_BYTES >> 20} MB）。",
                                  f"The file is too large (at most {MAX_BYTES >> 20} MB).")])
-    if name.endswith(".xls") or data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise XLSFormError([_err(None, None, None,
-                                 "不支持旧版 .xls 文件，请在 Excel 或 WPS 中另存为 .xlsx。",
-                                 "Old .xls workbooks are not supported; save it as .xlsx from Excel or WPS.")])
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        return _xls_sheets(data)
+    if name.endswith(".xls"):
+        raise XLSFormError([_err(None, None, None, "该文件不是有效的 .xls 表格。", "The file is not a valid .xls workbook.")])
     if not data.startswith(b"PK"):
         raise XLSFormError([_err(None, None, None, "该文件不是有效的 XLSX 表格。",
                                  "The file is not a valid XLSX workbook.")])
@@ -123,26 +130,10 @@ def read_workbook(data, filename="form.xlsx"):
             key = ws.title.strip().lower()
             if key not in ("survey", "choices", "settings", "external_choices"):
                 continue
-            cap = MAX_CHOICE_ROWS if key in ("choices", "external_choices") else MAX_ROWS
             if hasattr(ws, "reset_dimensions"):
                 ws.reset_dimensions()  # a sheet may claim a million rows
-            header, rows = None, []
-            for number, cells in enumerate(ws.iter_rows(min_row=1, max_row=cap + 2, max_col=MAX_COLUMNS,
-                                                        values_only=True), 1):
-                texts = [_cell(c) for c in cells]
-                if header is None:
-                    if not any(texts):
-                        continue
-                    header = texts
-                    continue
-                if number > cap + 1:
-                    raise XLSFormError([_err(ws.title, number, None,
-                                             f"工作表行数过多（上限 {cap} 行）。",
-                                             f"The sheet has too many rows (at most {cap}).")])
-                if any(texts):
-                    rows.append((number, {header[i]: t for i, t in enumerate(texts)
-                                          if i < len(header) and header[i] and t}))
-            sheets[key] = {"title": ws.title, "header": [h for h in header or [] if h], "rows": rows}
+            cells = ws.iter_rows(min_row=1, max_row=MAX_SCANNED_ROWS + 1, max_col=MAX_COLUMNS, values_only=True)
+            sheets[key] = _rows_of(ws.title, key, (list(c) for c in cells))
     except XLSFormError:
         raise
     except Exception:
@@ -150,6 +141,61 @@ def read_workbook(data, filename="form.xlsx"):
                                  "The XLSX workbook's sheets cannot be read.")]) from None
     finally:
         wb.close()
+    if "survey" not in sheets:
+        raise XLSFormError([_err("survey", None, None, "缺少 survey 工作表（XLSForm 的问题表）。",
+                                 "The workbook has no survey sheet (the XLSForm questions sheet).")])
+    return sheets
+
+
+def _rows_of(title, key, cell_rows):
+    """The plain rows of one sheet from an iterator of cell-value lists."""
+    cap = MAX_CHOICE_ROWS if key in ("choices", "external_choices") else MAX_ROWS
+    header, rows, empty_run, stopped = None, [], 0, None
+    for number, cells in enumerate(cell_rows, 1):
+        texts = [_cell(c) for c in cells[:MAX_COLUMNS]]
+        if header is None:
+            if any(texts):
+                header = texts
+            continue
+        if (any(texts) and len(rows) >= cap) or number > MAX_SCANNED_ROWS:
+            raise XLSFormError([_err(title, number, None, f"工作表行数过多（上限 {cap} 行）。",
+                                     f"The sheet has too many rows (at most {cap}).")])
+        empty_run = 0 if any(texts) else empty_run + 1
+        if empty_run >= EMPTY_RUN_END:
+            stopped = number
+            break
+        if any(texts):
+            rows.append((number, {header[i]: t for i, t in enumerate(texts) if i < len(header) and header[i] and t}))
+    return {"title": title, "header": [h for h in header or [] if h], "rows": rows, "stopped": stopped}
+
+
+def _xls_sheets(data):
+    """An old .xls workbook (xlrd reads it whole; the file size cap bounds it)."""
+    import xlrd
+    try:
+        book = xlrd.open_workbook(file_contents=data, on_demand=True)
+    except Exception:  # xlrd's errors for broken files are many
+        raise XLSFormError([_err(None, None, None, "该文件不是有效的 .xls 表格。",
+                                 "The file is not a valid .xls workbook.")]) from None
+    sheets = {}
+    try:
+        for index, title in enumerate(book.sheet_names()):
+            key = title.strip().lower()
+            if key not in ("survey", "choices", "settings", "external_choices"):
+                continue
+            sheet = book.sheet_by_index(index)
+            if sheet.nrows > MAX_SCANNED_ROWS:
+                raise XLSFormError([_err(title, None, None, "工作表行数过多。", "The sheet has too many rows.")])
+            cells = ([c.value if c.ctype != xlrd.XL_CELL_EMPTY else None for c in sheet.row(r)]
+                     for r in range(sheet.nrows))
+            sheets[key] = _rows_of(title, key, cells)
+    except XLSFormError:
+        raise
+    except Exception:
+        raise XLSFormError([_err(None, None, None, ".xls 表格内容无法读取。",
+                                 "The .xls workbook's sheets cannot be read.")]) from None
+    finally:
+        book.release_resources()
     if "survey" not in sheets:
         raise XLSFormError([_err("survey", None, None, "缺少 survey 工作表（XLSForm 的问题表）。",
                                  "The workbook has no survey sheet (the XLSForm questions sheet).")])
@@ -221,6 +267,8 @@ class _Reader:
         self.texts = _Texts(default_language, self.notes, "survey")
         self.survey_title = sheets["survey"]["title"]
         self.pending = []      # (field, row, number, extra) from jiedui columns, settled at the end
+        self.scope = []        # the repeats around the row being read
+        self.names = set()     # (scope, name): answers are keyed by name within their repeat
 
     def error(self, sheet, row, column, zh, en):
         if len(self.errors) < MAX_ERRORS:
@@ -379,7 +427,7 @@ class _Reader:
                     unknown.add(key)
             for key in sorted(unknown):
                 self.note(f"未知列「{key.strip()}」已忽略", f"unknown column {key.strip()!r} is ignored")
-            kind = re.sub(r"\s+", " ", row.get("type", "").strip())
+            kind = _old_syntax(re.sub(r"\s+", " ", row.get("type", "").strip()))
             if not kind:
                 if row.get("name") or row.get("label"):
                     self.error(self.survey_title, number, "type", "该行缺少 type", "the row has no type")
@@ -415,6 +463,8 @@ class _Reader:
                                f"end {what} 与前面的 begin 不匹配", f"end {what} does not match an open begin {what}")
                     return
                 stack.pop()
+                if what == "repeat":
+                    self.scope.pop()
                 return
             container = self.field_base(row, raw, number, "group" if what == "group" else "repeat")
             if container is None:
@@ -432,15 +482,24 @@ class _Reader:
             stack[-1]["fields"].append(container)
             stack.append({"fields": container["fields"], "kind": what, "row": number,
                           "name": container["name"], "node": container})
+            if what == "repeat":
+                self.scope.append(container["name"])
             return
         target = TYPES.get(head.lower())
         field = None
-        if head in ("select_one", "select_multiple", "select_one_from_file", "select_multiple_from_file"):
-            if len(words) < 2 or len(words) > 3 or (len(words) == 3 and words[2].lower() != "or_other"):
+        if head in SKIPPED_META:
+            self.note(f"第 {number} 行：设备信息「{head}」本系统的手机不采集，已略去",
+                      f"row {number}: device metadata {head!r} is not captured by Jiedui's phone; left out")
+            return
+        if head in ("select_one", "select_multiple", "select_one_from_file", "select_multiple_from_file",
+                    "rank"):
+            if len(words) < 2 or len(words) > 3 or (len(words) == 3 and words[2].lower() != "or_other") \
+                    or (head == "rank" and len(words) != 2):
                 self.error(self.survey_title, number, "type", f"无法识别的类型「{kind}」",
                            f"type {kind!r} is not understood (select_one LIST [or_other])")
                 return
-            field = self.field_base(row, raw, number, "select_one" if "one" in head else "select_multiple")
+            field = self.field_base(row, raw, number, "rank" if head == "rank" else
+                                    "select_one" if "one" in head else "select_multiple")
             if field is None:
                 return
             if head.endswith("_from_file"):
@@ -490,12 +549,13 @@ class _Reader:
                        f"name {name!r} may hold only letters, digits and _ (starting with a letter or _, "
                        f"at most 64 characters)")
             return None
-        if name in self.rows_of:
+        if (tuple(self.scope), name) in self.names:
             sheet, first = self.rows_of[name]
             self.error(self.survey_title, number, "name", f"名称「{name}」重复（第 {first} 行已用）",
                        f"name {name!r} is used twice (first on row {first})")
             return None
-        self.rows_of[name] = (self.survey_title, number)
+        self.names.add((tuple(self.scope), name))
+        self.rows_of.setdefault(name, (self.survey_title, number))
         field = {"name": name, "type": kind}
         label = self.texts.pick(raw, "label")
         if label is None:
@@ -514,9 +574,12 @@ class _Reader:
         if kind in ("group",):
             if row.get("appearance"):
                 field["appearance"] = row["appearance"]
-            for column in ("required", "constraint", "calculation", "read_only", "default", "choice_filter"):
-                if row.get(column) and not (column in ("required", "read_only") and
-                                            row[column].strip().lower() in FALSE):
+            for column in ("required", "read_only"):
+                if row.get(column):
+                    self.note(f"第 {number} 行：分组的「{column}」没有意义，已忽略",
+                              f"row {number}: {column} means nothing on a group; ignored")
+            for column in ("constraint", "calculation", "default", "choice_filter"):
+                if row.get(column):
                     self.error(self.survey_title, number, column, f"分组不支持「{column}」",
                                f"a group does not take {column}")
         return field
@@ -560,7 +623,7 @@ class _Reader:
             self.error(self.survey_title, number, "calculation", "calculate 需要 calculation 列",
                        "a calculate row needs a calculation")
         if row.get("choice_filter"):
-            if kind not in ("select_one", "select_multiple"):
+            if kind not in formdefs.SELECT_TYPES:
                 self.error(self.survey_title, number, "choice_filter", "只有选择题可以有 choice_filter",
                            "only select questions take a choice_filter")
             else:
@@ -640,6 +703,22 @@ class _Reader:
             message = self.texts.pick(row, "constraint_message")
             if message and "constraint" in field:
                 field["constraint_message"] = message
+
+
+def _old_syntax(kind):
+    """pyxform's older spellings: 'select one from L', 'select all that apply from L', 'string'."""
+    m = re.fullmatch(r"(?i)select (one|all that apply) from (\S+)( or specify other| or_other)?", kind)
+    if m:
+        return ("select_one " if m.group(1).lower() == "one" else "select_multiple ") + m.group(2) + \
+            (" or_other" if m.group(3) else "")
+    m = re.fullmatch(r"(?i)(select_one|select_multiple|select one|select multiple) (\S+) or specify other", kind)
+    if m:
+        return m.group(1).replace(" ", "_").lower() + " " + m.group(2) + " or_other"
+    if kind.lower() == "string":
+        return "text"
+    if re.fullmatch(r"(?i)select (one|multiple) \S+", kind):
+        return kind.replace(" ", "_", 1).lower()
+    return kind
 
 
 def _num(x):
@@ -767,6 +846,11 @@ def _version(settings, reader, sheet):
 def build_definition(sheets, filename="form.xlsx", attachments=None):
     """(definition, notes) from the workbook's plain data; XLSFormError lists every problem found."""
     reader = _Reader(sheets, filename, attachments)
+    for sheet in sheets.values():
+        if sheet.get("stopped"):
+            reader.note(f"工作表「{sheet['title']}」第 {sheet['stopped']} 行前连续 {EMPTY_RUN_END} 行为空，"
+                        f"之后的内容不再读取", f"sheet {sheet['title']!r}: {EMPTY_RUN_END} empty rows in a row "
+                                       f"before row {sheet['stopped']}; nothing after them is read")
     lists = reader.choices()
     fields = reader.survey(lists)
     settings_sheet = (sheets.get("settings") or {}).get("title", "settings")

@@ -197,7 +197,7 @@ def _rows(definition):
                 emit(child)
             survey.append({"type": f"end_{kind}", "name": field["name"]})
             return
-        if kind in ("select_one", "select_multiple"):
+        if kind in ("select_one", "select_multiple", "rank"):
             row["type"] = f"{kind} {field['name']}"
             for choice in field["choices"]:
                 crow = {"list_name": field["name"], "name": choice["name"],

@@ -43,7 +43,7 @@ _TOKEN = re.compile(r"""
   | (?P<name>[A-Za-z_][A-Za-z0-9_.\-]*(?::[A-Za-z_][A-Za-z0-9_.\-]*)?)
 """, re.VERBOSE)
 
-REF_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+REF_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 # name -> (min args, max args or None). Deterministic unless listed in VOLATILE.
 FUNCTIONS = {
@@ -277,7 +277,7 @@ def references(text):
         elif node[0] == "call":
             functions.add(node[1])
             if node[1] == "jr:choice-name" and node[2][1][0] == "str":
-                m = re.fullmatch(r"\s*\$\{([A-Za-z_][A-Za-z0-9_]*)\}\s*", node[2][1][1])
+                m = re.fullmatch(r"\s*\$\{([A-Za-z_][A-Za-z0-9_-]*)\}\s*", node[2][1][1])
                 if m and m.group(1) not in names:
                     names.append(m.group(1))
     return names, dot, columns, functions
@@ -629,7 +629,7 @@ def _call(name, args, ctx):
         return items[int(i)] if not math.isnan(i) and 0 <= i < len(items) and i == int(i) else ""
     if name == "jr:choice-name":
         value, ref = s(0), s(1)
-        m = re.fullmatch(r"\s*\$\{([A-Za-z_][A-Za-z0-9_]*)\}\s*", ref)
+        m = re.fullmatch(r"\s*\$\{([A-Za-z_][A-Za-z0-9_-]*)\}\s*", ref)
         if not m or ctx.labels is None:
             return ""
         return ctx.labels(m.group(1), value) or ""

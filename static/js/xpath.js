@@ -22,7 +22,7 @@ export class XPathError extends Error {
 }
 
 const TOKEN = /(\s+)|(\$\{([^}]*)\})|(\d+(?:\.\d*)?|\.\d+)|('[^']*'|"[^"]*")|(!=|<=|>=|\.\.|\/\/|[=<>+\-*(),/.|[\]@])|([A-Za-z_][A-Za-z0-9_.-]*(?::[A-Za-z_][A-Za-z0-9_.-]*)?)/y;
-const REF_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const REF_NAME_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 
 export const FUNCTIONS = {
   "true": [0, 0], "false": [0, 0], "not": [1, 1], "boolean": [1, 1], "string": [0, 1],
@@ -540,7 +540,7 @@ function call(name, args, ctx) {
       return !Number.isNaN(i) && i >= 0 && i < items.length && Number.isInteger(i) ? items[i] : "";
     }
     case "jr:choice-name": {
-      const m = /^\s*\$\{([A-Za-z_][A-Za-z0-9_]*)\}\s*$/.exec(s(1));
+      const m = /^\s*\$\{([A-Za-z_][A-Za-z0-9_-]*)\}\s*$/.exec(s(1));
       if (!m || typeof ctx.labels !== "function") return "";
       return ctx.labels(m[1], s(0)) || "";
     }
