@@ -111,6 +111,8 @@ def init_app(app):
     app.cli.add_command(roster.import_roster_command)
     from server.cli.villages import village_group
     app.cli.add_command(village_group)
+    from server.cli.forms import form_group
+    app.cli.add_command(form_group)
     app.cli.add_command(printing.print_profiles_command)
 
     @app.cli.command("serve")

@@ -15,6 +15,7 @@ import datetime
 import io
 import json
 import re
+import warnings
 
 from server.forms import formdefs, xpath
 from server.forms.conditions import ConditionError
@@ -120,7 +121,9 @@ def read_workbook(data, filename="form.xlsx"):
         raise XLSFormError([_err(None, None, None, too_large["zh"], too_large["en"])])
     from openpyxl import load_workbook
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        with warnings.catch_warnings():  # styles and document properties it does not know
+            warnings.simplefilter("ignore")
+            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises a zoo of errors for broken workbooks
         raise XLSFormError([_err(None, None, None, "该文件不是有效的 XLSX 表格。",
                                  "The file is not a valid XLSX workbook.")]) from None
@@ -305,8 +308,8 @@ class _Reader:
                            "选项行需要 list_name 和 name", "a choice row needs list_name and name")
                 continue
             if not formdefs.CHOICE_RE.match(name):
-                self.error(title, number, "name", f"选项名称「{name}」只能用字母、数字和 _",
-                           f"choice name {name!r} may hold only letters, digits and _")
+                self.error(title, number, "name", f"选项名称「{name}」不能含空格，最多 64 个字符",
+                           f"choice name {name!r} must be at most 64 characters without spaces")
                 continue
             label = texts.pick(row, "label") or {"zh": name, "en": name}
             choice = {"name": name, "label": label}

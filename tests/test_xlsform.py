@@ -1,0 +1,330 @@
+"""XLSForm in and out (server/forms/xlsform.py, xlsform_write.py): a workbook using every item of the
+supported subset imports into a definition validated like the YAML ones; every built-in form goes
+out as XLSForm and comes back the same (and pyxform converts it); bad workbooks are refused with
+sheet, row and column, and nothing is published."""
+
+import glob
+import io
+import json
+import os
+import zipfile
+
+import pytest
+import yaml
+from openpyxl import Workbook
+
+from server.forms import formdefs, xlsform, xlsform_write
+from server.forms.formdefs import validate_answers
+from tests.conftest import Api
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TODAY = "2024-05-06"
+ZH, EN = "label::Chinese (zh)", "label::English (en)"
+
+
+def workbook(survey, choices=None, settings=None):
+    """XLSX bytes from rows: survey/choices as [header, row, ...], settings as {column: value}."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "survey"
+    for row in survey:
+        ws.append(list(row))
+    if choices is not None:
+        cs = wb.create_sheet("choices")
+        for row in choices:
+            cs.append(list(row))
+    if settings is not None:
+        ss = wb.create_sheet("settings")
+        ss.append(list(settings))
+        ss.append(list(settings.values()))
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+SURVEY_HEAD = ["type", "name", ZH, EN, "hint::中文", "required", "required_message::English (en)", "relevant",
+               "constraint", "constraint_message::English (en)", "constraint_message::中文", "calculation",
+               "default", "read_only", "choice_filter", "appearance", "parameters", "repeat_count"]
+
+
+def row(type_, name, zh="", en="", **cols):
+    cells = {"type": type_, "name": name, ZH: zh, EN: en}
+    cells.update(cols)
+    return [cells.get(h, None) for h in SURVEY_HEAD]
+
+
+EVERYTHING = [
+    SURVEY_HEAD,
+    row("start", "started"), row("end", "ended"), row("today", "day"), row("deviceid", "device"),
+    row("begin group", "basics", "基本情况", "Basics"),
+    row("text", "head", "户主姓名", "Head of household", required="yes",
+        constraint="string-length(.) <= 20", **{"required_message::English (en)": "Write the head's name",
+                                                 "constraint_message::English (en)": "At most 20 characters"}),
+    row("integer", "age", "年龄", "Age", constraint=". >= 0 and . < 130"),
+    row("decimal", "income", "收入", "Income", constraint=". >= 0"),
+    row("date", "visit", "走访日期", "Visit date", constraint=". <= today()"),
+    row("time", "at", "时间", "Time"), row("dateTime", "when", "日期时间", "Date and time"),
+    row("select_one yn", "pv", "是否安装光伏", "Rooftop PV?", required="yes"),
+    row("select_multiple crops", "crops", "作物", "Crops", relevant="${pv} = 'yes'"),
+    row("select_one crops", "main_crop", "主要作物", "Main crop", choice_filter="selected(${crops}, name)"),
+    row("begin group", "inner", "内部", "Inner", relevant="${age} >= 18"),
+    row("text", "job", "职业", "Job", appearance="multiline"),
+    row("end group", "inner"),
+    row("end group", "basics"),
+    row("begin group", "media", "资料", "Media"),
+    row("geopoint", "where", "位置", "Location"), row("image", "photo", "照片", "Photo"),
+    row("audio", "voice", "录音", "Recording"), row("file", "doc", "文件", "File"),
+    row("note", "info", "说明：${head}", "About ${head}"),
+    row("calculate", "double_income", calculation="${income} * 2"),
+    row("acknowledge", "ok", "已告知", "Informed"),
+    row("range", "score", "评分", "Score", parameters="start=0 end=10 step=2"),
+    row("select_one_from_file towns.csv", "town", "乡镇", "Town"),
+    row("select_one yn or_other", "agree", "同意", "Agree"),
+    row("text", "fixed", "固定值", "Fixed", default="A1", read_only="yes"),
+    row("end group", "media"),
+    row("begin group", "people", "成员", "People"),
+    row("integer", "n", "人数", "How many", required="yes"),
+    row("begin repeat", "member", "成员", "Member", repeat_count="${n}"),
+    row("text", "mname", "姓名", "Name", required="yes"),
+    row("integer", "myear", "出生年", "Year of birth"),
+    row("calculate", "pos", calculation="position(..)"),
+    row("begin repeat", "job_rep", "工作", "Jobs"),
+    row("text", "employer", "单位", "Employer", relevant="${myear} < 2010"),
+    row("end repeat", "job_rep"),
+    row("end repeat", "member"),
+    row("calculate", "total_years", calculation="sum(${myear})"),
+    row("calculate", "first_name", calculation="indexed-repeat(${mname}, ${member}, 1)"),
+    row("end group", "people"),
+]
+CHOICES = [
+    ["list_name", "name", "label::Chinese (zh)", "label::English (en)"],
+    ["yn", "yes", "是", "Yes"], ["yn", "no", "否", "No"],
+    ["crops", "rice", "水稻", "Rice"], ["crops", "corn", "玉米", "Corn"], ["crops", "tea", "茶叶", "Tea"],
+]
+SETTINGS = {"form_id": "county_survey", "version": "3", "form_title": "县调查", "default_language": "Chinese (zh)"}
+TOWNS = "name,label::Chinese (zh),label::English (en)\nt1,城关镇,Chengguan\nt2,东山乡,Dongshan\n".encode()
+
+
+def everything():
+    return xlsform.read_xlsform(workbook(EVERYTHING, CHOICES, SETTINGS), "county.xlsx", {"towns.csv": TOWNS})
+
+
+def test_every_item_of_the_subset_imports_into_a_checked_definition():
+    definition, notes = everything()
+    assert (definition["id"], definition["version"], definition["title"]) == \
+        ("county_survey", 3, {"zh": "县调查", "en": "县调查"})
+    sections = definition["fields"]
+    assert [s["name"] for s in sections] == ["basics", "media", "people"]
+    assert all(s["type"] == "group" for s in sections)
+    basics = {f["name"]: f for f in sections[0]["fields"]}
+    # metadata before the first group joins it (it shows nothing, so it makes no page of its own)
+    assert [basics[n]["type"] for n in ("started", "ended", "day", "device")] == ["start", "end", "today", "deviceid"]
+    head = basics["head"]
+    assert head["label"] == {"zh": "户主姓名", "en": "Head of household"}
+    assert head["required"] is True and head["required_message"]["en"] == "Write the head's name"
+    assert head["constraint"] == {"xpath": "string-length(.) <= 20"}
+    assert head["constraint_message"] == {"zh": "At most 20 characters", "en": "At most 20 characters"}
+    assert basics["at"]["type"] == "time" and basics["when"]["type"] == "datetime"
+    assert basics["main_crop"]["choice_filter"] == {"xpath": "selected(${crops}, name)"}
+    # the nested group is opened: its relevance joins its questions'
+    assert basics["job"] == {"name": "job", "type": "textarea", "label": {"zh": "职业", "en": "Job"},
+                             "relevant": {"xpath": "${age} >= 18"}}
+    media = {f["name"]: f for f in sections[1]["fields"]}
+    assert media["photo"]["type"] == "photo" and media["voice"]["type"] == "audio"
+    assert media["double_income"]["compute"] == {"xpath": "${income} * 2"}
+    assert (media["score"]["min"], media["score"]["max"], media["score"]["step"]) == (0, 10, 2)
+    assert [c["name"] for c in media["town"]["choices"]] == ["t1", "t2"]
+    assert media["town"]["choices_file"] == "towns.csv"
+    assert [c["name"] for c in media["agree"]["choices"]] == ["yes", "no", "other"]
+    assert media["agree_other"]["relevant"] == {"xpath": "selected(${agree}, 'other')"}
+    assert media["fixed"]["default"] == "A1" and media["fixed"]["readonly"] is True
+    people = {f["name"]: f for f in sections[2]["fields"]}
+    member = people["member"]
+    assert member["type"] == "repeat" and member["count"] == {"xpath": "${n}"}
+    assert member["fields"][-1]["type"] == "repeat"
+    assert any("appearance" in n["en"] or "parameters" in n["en"] for n in notes)
+
+
+def test_imported_answers_are_validated_by_their_expressions():
+    definition, _ = everything()
+    answers = {"head": "张三", "age": 40, "income": 1000.5, "visit": "2024-05-01", "pv": "yes",
+               "crops": ["rice", "tea"], "main_crop": "rice", "job": "农民", "ok": "OK", "score": 4,
+               "town": "t2", "agree": "other", "agree_other": "看情况", "double_income": "999", "n": 2,
+               "at": "09:30", "when": "2024-05-01T09:30:00+08:00", "started": "2024-05-06T08:00:00.000+08:00",
+               "device": "collect:abc",
+               "member": [{"mname": "甲", "myear": 1980, "job_rep": [{"employer": "村委"}]},
+                          {"mname": "乙", "myear": 2015, "job_rep": [{"employer": "dropped"}]}]}
+    clean, errors = validate_answers(definition, answers, today=TODAY)
+    assert errors == []
+    assert clean["double_income"] == "2001"            # recomputed: the phone's value is not trusted
+    assert clean["total_years"] == "3995" and clean["first_name"] == "甲"
+    assert [e["pos"] for e in clean["member"]] == ["1", "2"]
+    assert clean["member"][1]["job_rep"] == [{}]       # not relevant (born 2015): dropped
+    assert clean["started"] == answers["started"] and clean["device"] == "collect:abc"
+
+    bad = dict(answers, head="名字" * 11, age=200, visit="2099-01-01", pv="no", n=3)
+    clean, errors = validate_answers(definition, bad, today=TODAY)
+    by_field = {e["field"]: e for e in errors}
+    assert by_field["head"]["code"] == "constraint" and by_field["head"]["en"].endswith("At most 20 characters")
+    assert by_field["age"]["code"] == "constraint" and by_field["visit"]["code"] == "constraint"
+    assert by_field["member"]["code"] == "too_few"     # repeat_count: ${n} entries
+    assert "crops" not in clean                        # relevant only when pv = yes
+
+    clean, errors = validate_answers(definition, {"pv": "yes", "n": 0}, today=TODAY)
+    assert {e["field"]: e["en"] for e in errors}["head"].endswith("Write the head's name")
+    clean, errors = validate_answers(definition, dict(answers, ok="yes", at="25:00"), today=TODAY)
+    assert {e["field"] for e in errors} == {"ok", "at"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad workbooks: refused with where and why
+
+
+def refused(data, attachments=None, filename="bad.xlsx"):
+    with pytest.raises(xlsform.XLSFormError) as caught:
+        xlsform.read_xlsform(data, filename, attachments)
+    for e in caught.value.errors:
+        assert set(e) == {"sheet", "row", "column", "zh", "en"} and e["zh"] and e["en"]
+    return caught.value.errors
+
+
+BASIC = [["type", "name", "label"], ["integer", "a", "A"], ["integer", "b", "B"]]
+
+
+def test_a_workbook_without_a_survey_sheet():
+    wb = Workbook()
+    wb.active.title = "questions"
+    out = io.BytesIO()
+    wb.save(out)
+    [e] = refused(out.getvalue())
+    assert e["sheet"] == "survey" and "survey" in e["en"]
+
+
+@pytest.mark.parametrize("rows,sheet,row_no,column,needle", [
+    (BASIC + [["text", "a", "Again"]], "survey", 4, "name", "'a' is used twice (first on row 2)"),
+    (BASIC + [["calculate", "c", "", "${zz} + 1"]], "survey", 4, "calculation", "unknown question ${zz}"),
+    (BASIC + [["calculate", "c", "", "${d} + 1"], ["calculate", "d", "", "${c} * 2"]], "survey", 4,
+     "calculation", "cycle: c → d → c"),
+    (BASIC + [["calculate", "c", "", "${a} +* 2"]], "survey", 4, "calculation", "does not parse"),
+    (BASIC + [["calculate", "c", "", "pulldata('x', 'y', 'z', ${a})"]], "survey", 4, "calculation",
+     "unknown function pulldata()"),
+    (BASIC + [["select_one nowhere", "c", "C"]], "survey", 4, "type", "'nowhere' is missing"),
+    (BASIC + [["select_one_from_file nowhere.csv", "c", "C"]], "survey", 4, "type", "nowhere.csv is missing"),
+    (BASIC + [["osm", "c", "C"]], "survey", 4, "type", "'osm' is not supported"),
+    (BASIC + [["begin group", "g", "G"]], "survey", 4, "type", "no matching end group"),
+    (BASIC + [["integer", "c", "C", "", "${a} > 1"]], "survey", 4, "relevant", None),
+])
+def test_bad_rows_are_refused_with_sheet_row_and_column(rows, sheet, row_no, column, needle):
+    header = ["type", "name", "label", "calculation", "relevant"]
+    rows = [header] + [r + [""] * (len(header) - len(r)) for r in rows[1:]]
+    if needle is None:  # a reference to an earlier question is fine; only a later one is refused
+        rows[-1][4] = "${later} > 1"
+        rows.append(["integer", "later", "L", "", ""])
+        errors = refused(workbook(rows))
+        assert (errors[0]["sheet"], errors[0]["row"]) == ("survey", 4)
+        assert "not a field before" in errors[0]["en"]
+        return
+    errors = refused(workbook(rows, [["list_name", "name", "label"], ["yn", "yes", "Yes"]]))
+    e = errors[0]
+    assert (e["sheet"], e["row"], e["column"]) == (sheet, row_no, column)
+    assert needle in e["en"]
+
+
+def test_a_50_mb_workbook_is_refused_before_it_is_read():
+    [e] = refused(b"PK" + b"\0" * (50 << 20))
+    assert "too large" in e["en"]
+
+
+def test_100000_rows_are_refused():
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("survey")
+    ws.append(["type", "name", "label"])
+    for i in range(100000):
+        ws.append([i])   # one small cell a row: the rows, not the bytes, are what is refused
+    out = io.BytesIO()
+    wb.save(out)
+    [e] = refused(out.getvalue())
+    assert e["sheet"] == "survey" and "too many rows" in e["en"]
+
+
+def test_a_zip_bomb_inside_the_xlsx_is_refused_before_it_unpacks():
+    base = workbook(BASIC)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(base)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/sharedStrings.xml" or info.filename.endswith("sheet1.xml"):
+                data = data + b" " * (20 << 20)   # 20 MB of blanks in one part: some KB zipped
+            dst.writestr(info, data)
+    assert len(out.getvalue()) < 2 << 20
+    [e] = refused(out.getvalue())
+    assert "too large once unpacked" in e["en"]
+
+
+def test_not_a_workbook_and_languages():
+    [e] = refused(b"hello", filename="x.xlsx")
+    assert "not a valid XLSX" in e["en"]
+    survey = [["type", "name", "label::English", "label::中文", "label::Swahili (sw)"],
+              ["text", "a", "Name", "姓名", "Jina"], ["text", "b", "", "", "Umri"]]
+    definition, notes = xlsform.read_xlsform(workbook(survey), "langs.xlsx")
+    assert definition["fields"][0]["label"] == {"zh": "姓名", "en": "Name"}
+    assert definition["fields"][1]["label"] == {"zh": "Umri", "en": "Umri"}
+    assert definition["id"] == "langs" and any("Swahili" in n["en"] for n in notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# XLSForm out: the round trip and pyxform as the judge
+
+
+def builtin_definitions():
+    out = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "forms", "*.yaml"))):
+        out.append(formdefs.load_definition_file(path))
+    for path in sorted(glob.glob(os.path.join(ROOT, "forms", "history", "*.yaml"))):
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+        out.append(formdefs.check_definition(data, path))
+    return out
+
+
+@pytest.mark.parametrize("definition", builtin_definitions(), ids=lambda d: f"{d['id']}.{d['version']}")
+def test_every_built_in_form_round_trips_through_xlsform(definition):
+    data = xlsform_write.write_xlsform(definition)
+    back, _notes = xlsform.read_xlsform(data, "export.xlsx")
+    assert back == definition
+
+
+def test_an_imported_form_round_trips_too():
+    definition, _ = everything()
+    back, _notes = xlsform.read_xlsform(xlsform_write.write_xlsform(definition), "again.xlsx")
+    definition["fields"][1]["fields"] = [f for f in definition["fields"][1]["fields"]]
+    assert back == definition
+
+
+@pytest.mark.parametrize("definition", builtin_definitions()[:2] + [everything()[0]],
+                         ids=lambda d: f"{d['id']}.{d['version']}")
+def test_pyxform_converts_every_exported_form(definition):
+    pyxform = pytest.importorskip("pyxform.xls2xform")
+    warnings = []
+    result = pyxform.convert(xlsform=xlsform_write.write_xlsform(definition), file_type=".xlsx",
+                             warnings=warnings)
+    assert "<h:html" in result.xform and f'id="{definition["id"]}"' in result.xform
+
+
+def test_an_edit_in_excel_wins_over_the_jiedui_column():
+    definition = builtin_definitions()[0]
+    data = xlsform_write.write_xlsform(definition)
+    from openpyxl import load_workbook
+    wb = load_workbook(io.BytesIO(data))
+    ws = wb["survey"]
+    header = [c.value for c in ws[1]]
+    for cells in ws.iter_rows(min_row=2):
+        if cells[header.index("relevant")].value:
+            cells[header.index("relevant")].value = "${" + definition["fields"][0]["fields"][0]["name"] + "} != ''"
+            name = cells[header.index("name")].value
+            break
+    out = io.BytesIO()
+    wb.save(out)
+    back, notes = xlsform.read_xlsform(out.getvalue(), "edited.xlsx")
+    edited = [f for f in formdefs._walk(back["fields"]) if f["name"] == name][0]
+    assert "xpath" in edited["relevant"] and any("edited in Excel" in n["en"] for n in notes)
