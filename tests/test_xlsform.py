@@ -7,6 +7,8 @@ import glob
 import io
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -328,3 +330,114 @@ def test_an_edit_in_excel_wins_over_the_jiedui_column():
     back, notes = xlsform.read_xlsform(out.getvalue(), "edited.xlsx")
     edited = [f for f in formdefs._walk(back["fields"]) if f["name"] == name][0]
     assert "xpath" in edited["relevant"] and any("edited in Excel" in n["en"] for n in notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the server: /admin/forms, the API and the command
+
+
+def flask_cli(data_dir, *args):
+    env = dict(os.environ, JIEDUI_DATA_DIR=str(data_dir))
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+
+
+def form_post(api, path, data, **kw):
+    return api.client.post(path, data=dict(data, csrf_token=api.token), **kw)
+
+
+def upload(api, path, data, name="county.xlsx", attachments=()):
+    files = {"file": (io.BytesIO(data), name)}
+    if attachments:
+        files["attachments"] = [(io.BytesIO(content), file_name) for file_name, content in attachments]
+    return form_post(api, path, files, content_type="multipart/form-data")
+
+
+def test_an_xlsform_is_previewed_published_served_and_validated(app):
+    admin, cadre = Api(app.test_client()), Api(app.test_client())
+    admin.login("admin")
+    cadre.login("cadre1")
+    data = workbook(EVERYTHING, CHOICES, SETTINGS)
+    r = upload(admin, "/admin/forms/check", data)          # the CSV is missing: refused, with the row
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and "towns.csv" in page and "row 29" in page
+    r = upload(admin, "/admin/forms/check", data, attachments=[("towns.csv", TOWNS)])
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "检查通过" in page and "户主姓名" in page and "phone-frame" in page
+    assert "county_survey" not in {f["id"] for f in cadre.get("/api/v1/bootstrap").get_json()["forms"]}
+    r = upload(admin, "/admin/forms/publish", data, attachments=[("towns.csv", TOWNS)])
+    assert r.status_code == 302
+    served = {f["id"]: f["version"] for f in cadre.get("/api/v1/bootstrap").get_json()["forms"]}
+    assert served["county_survey"] == 3
+    definition = cadre.get("/api/v1/forms/county_survey").get_json()
+    assert definition["fields"][0]["fields"][4]["constraint"] == {"xpath": "string-length(.) <= 20"}
+    item = {"uuid": "0b7d6a8e-5f3c-4a8e-9d7e-2f1c3b4a5d6e", "form": "county_survey", "form_version": 3,
+            "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
+            "answers": {"head": "张三", "pv": "no", "n": 1, "member": [{"mname": "甲", "job_rep": []}],
+                        "double_income": "x", "income": 10}}
+    r = cadre.post("/api/v1/submissions", {"submissions": [item]})
+    assert r.get_json()["results"][0]["status"] == "created", r.get_json()
+    bad = dict(item, uuid="1b7d6a8e-5f3c-4a8e-9d7e-2f1c3b4a5d6e", answers=dict(item["answers"], age=200))
+    result = cadre.post("/api/v1/submissions", {"submissions": [bad]}).get_json()["results"][0]
+    assert result["status"] == "rejected" and result["errors"][0]["field"] == "age"
+    # the same workbook again: that version is published already, nothing changes
+    r = upload(admin, "/admin/forms/check", data, attachments=[("towns.csv", TOWNS)])
+    assert r.status_code == 400 and "already published" in r.get_data(as_text=True)
+    # each version downloads as XLSForm from the list
+    page = admin.get("/admin/forms").get_data(as_text=True)
+    assert "/api/v1/forms/county_survey/3.xlsx" in page and "/api/v1/forms/pv_enrollment/2.xlsx" in page
+
+
+def test_a_refused_workbook_shows_where_and_publishes_nothing(app):
+    admin = Api(app.test_client())
+    admin.login("admin")
+    rows = [["type", "name", "label", "calculation"], ["integer", "a", "A", ""],
+            ["calculate", "c", "", "${nope} + 1"]]
+    r = upload(admin, "/admin/forms/publish", workbook(rows, settings={"form_id": "broken", "version": "1"}),
+               name="broken.xlsx")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and "survey row 3 calculation" in page and "${nope}" in page
+    assert "broken" not in [f["id"] for f in admin.get("/api/v1/bootstrap").get_json()["forms"]]
+
+
+def test_get_a_form_version_as_xlsform(app):
+    api = Api(app.test_client())
+    assert api.client.get("/api/v1/forms/pv_enrollment/2.xlsx").status_code == 401
+    api.login("cadre1")
+    r = api.client.get("/api/v1/forms/pv_enrollment/2.xlsx")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert "pv_enrollment-v2.xlsx" in r.headers["Content-Disposition"]
+    back, _ = xlsform.read_xlsform(r.data, "pv.xlsx")
+    assert back == api.get("/api/v1/forms/pv_enrollment?version=2").get_json()
+    assert api.client.get("/api/v1/forms/pv_enrollment/1.xlsx").status_code == 200
+    assert api.client.get("/api/v1/forms/pv_enrollment/99.xlsx").status_code == 404
+    assert api.client.get("/api/v1/forms/nothing/1.xlsx").status_code == 404
+    assert api.client.get("/api/v1/forms/pv_enrollment/x.xlsx").status_code == 400
+
+
+def test_the_form_import_command(app, tmp_path):
+    runner = app.test_cli_runner()
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    (folder / "county.xlsx").write_bytes(workbook(EVERYTHING, CHOICES, SETTINGS))
+    (folder / "towns.csv").write_bytes(TOWNS)
+    r = runner.invoke(args=["form", "import", str(folder / "county.xlsx")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert (doc["id"], doc["version"], doc["published"]) == ("county_survey", 3, False)
+    # --publish writes, so it takes the data folder as any writing command does (no server running)
+    data_dir = tmp_path / "cli-data"
+    r = flask_cli(data_dir, "form", "import", str(folder / "county.xlsx"), "--publish")
+    assert r.returncode == 0 and json.loads(r.stdout)["published"] is True, r.stdout + r.stderr
+    assert (data_dir / "files" / "forms-published" / "county_survey.yaml").exists() or \
+        list(data_dir.rglob("forms-published/county_survey.yaml"))
+    r = flask_cli(data_dir, "form", "import", str(folder / "county.xlsx"), "--publish")
+    assert r.returncode == 1 and json.loads(r.stdout)["errors"][0]["column"] == "version"
+    (folder / "towns.csv").unlink()
+    (folder / "bad.xlsx").write_bytes(workbook(EVERYTHING, CHOICES[:2], SETTINGS))
+    r = runner.invoke(args=["form", "import", str(folder / "bad.xlsx")])
+    assert r.exit_code == 1
+    errors = json.loads(r.output)["errors"]
+    assert {(e["sheet"], e["row"], e["column"]) for e in errors} == {("survey", 14, "type"), ("survey", 15, "type"), ("survey", 29, "type")}
+    assert all(set(e) == {"sheet", "row", "column", "zh", "en"} for e in errors)
