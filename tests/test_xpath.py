@@ -56,3 +56,31 @@ def test_references_and_volatility():
     assert {"if", "selected", "jr:choice-name"} <= functions
     assert xpath.is_volatile("once(today())") and not xpath.is_volatile("${a} + 1")
     assert re.fullmatch(r"[0-9a-f-]{36}", xpath.evaluate("uuid()"))
+
+
+@pytest.mark.parametrize("case", VECTORS["computed"], ids=[f"{c['kind']}:{c['expr']}" for c in VECTORS["computed"]])
+def test_computed_value_vector(case):
+    value = xpath.evaluate(case["expr"], _context(VECTORS["contexts"][case["context"]]))
+    assert xpath.computed_value(case["kind"], value) == case["value"]
+
+
+def test_the_server_computes_what_the_phone_computes():
+    """The same definition and answers as tests/js/xpath.test.js's computeAll case."""
+    from server.forms import formdefs
+    label = {"zh": "问", "en": "Q"}
+    definition = formdefs.check_definition({
+        "id": "x", "version": 1, "title": label, "subject": "household", "fields": [
+            {"name": "age", "type": "integer", "label": label},
+            {"name": "adult", "type": "calculate", "label": label,
+             "compute": {"xpath": "if(${age} >= 18, 'yes', 'no')"}},
+            {"name": "job", "type": "text", "label": label, "relevant": {"xpath": "${adult} = 'yes'"}},
+            {"name": "double", "type": "integer", "label": label, "compute": {"xpath": "${age} * 2"}},
+            {"name": "kids", "type": "repeat", "label": label, "fields": [
+                {"name": "kage", "type": "integer", "label": label},
+                {"name": "older", "type": "calculate", "label": label,
+                 "compute": {"xpath": "${kage} > ${age} div 2"}}]}]}, "x")
+    clean, errors = formdefs.validate_answers(definition, {"age": 40, "kids": [{"kage": 30}, {"kage": 3}]},
+                                              today="2024-05-06")
+    assert errors == []
+    assert clean == {"age": 40, "adult": "yes", "double": 80,
+                     "kids": [{"kage": 30, "older": "true"}, {"kage": 3, "older": "false"}]}

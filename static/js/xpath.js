@@ -644,3 +644,23 @@ export function resultString(value) {
 function todayLocal(now = new Date()) {
   return `${pad(now.getFullYear(), 4)}-${pad(now.getMonth() + 1, 2)}-${pad(now.getDate(), 2)}`;
 }
+
+/** A computed XPath value as a question of `kind` stores it (null: empty, not a value). */
+export function computedValue(kind, value) {
+  if (kind === "integer" || kind === "decimal" || kind === "range") {
+    let n = toNumber(value);
+    if (!Number.isFinite(n) || Math.abs(n) > 1e15) return null;
+    if (kind === "integer") n = Math.trunc(n);
+    return n === 0 ? 0 : n;
+  }
+  if (kind === "date") {
+    const d = dateOf(value);
+    return d === null ? null : isoDay(d);
+  }
+  if (kind === "select_multiple") {
+    const items = words(toString(value));
+    return items.length ? items : null;
+  }
+  const text = resultString(value);
+  return text !== "" ? text : null;
+}

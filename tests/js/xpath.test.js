@@ -4,7 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
-import { XPathError, evaluate, parse, toBool, toString } from "../../static/js/xpath.js";
+import { XPathError, computedValue, evaluate, parse, toBool, toString } from "../../static/js/xpath.js";
+import { computeAll, evaluate as evaluateCondition } from "../../static/js/conditions.js";
 
 const vectors = JSON.parse(readFileSync(new URL("../vectors/xpath.json", import.meta.url), "utf-8"));
 
@@ -44,4 +45,31 @@ test("expressions outside the subset are refused with the same words", () => {
 test("uuid() gives a version-4 uuid and now() a dateTime", () => {
   assert.match(evaluate("uuid()"), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.match(evaluate("now()", { today: "2024-05-06" }), /^2024-05-06T/);
+});
+
+test("computed values are held as the question's type holds them, as on the server", () => {
+  for (const c of vectors.computed) {
+    const value = computedValue(c.kind, evaluate(c.expr, context(vectors.contexts[c.context])));
+    assert.deepEqual(value, c.value, `${c.kind}: ${c.expr}`);
+  }
+});
+
+test("conditions.js evaluates XPath relevance and computes XPath calculations (the phone's hook)", () => {
+  const definition = {
+    id: "x", version: 1, fields: [
+      { name: "age", type: "integer" },
+      { name: "adult", type: "calculate", compute: { xpath: "if(${age} >= 18, 'yes', 'no')" } },
+      { name: "job", type: "text", relevant: { xpath: "${adult} = 'yes'" } },
+      { name: "double", type: "integer", compute: { xpath: "${age} * 2" } },
+      { name: "kids", type: "repeat", fields: [
+        { name: "kage", type: "integer" },
+        { name: "older", type: "calculate", compute: { xpath: "${kage} > ${age} div 2" } },
+      ] },
+    ],
+  };
+  const out = computeAll(definition, { age: 40, kids: [{ kage: 30 }, { kage: 3 }] }, { today: "2024-05-06" });
+  assert.deepEqual(out, { age: 40, adult: "yes", double: 80, kids: [{ kage: 30, older: "true" }, { kage: 3, older: "false" }] });
+  assert.equal(evaluateCondition({ xpath: "${adult} = 'yes'" }, out), true);
+  assert.equal(evaluateCondition({ all: [{ xpath: ". > 3" }, { field: "age", op: "eq", value: 40 }] }, out, { self: 4 }), true);
+  assert.throws(() => evaluateCondition({ xpath: "nope(1)" }, out), /unknown function nope/);
 });
