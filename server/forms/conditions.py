@@ -479,6 +479,13 @@ def _compile_expr(expr):
     """node(answers, entry, settings) -> number or None."""
     if is_number(expr):
         return lambda a, e, settings: expr
+    if isinstance(expr, dict) and "xpath" in expr:  # as a number (formdefs holds other types apart)
+        node = xpath_value_node(expr["xpath"])
+
+        def number(a, e, settings):
+            value = xpath.to_number(node(a, e, _MISSING, None))
+            return value if math.isfinite(value) else None
+        return number
     if isinstance(expr, str):
         get = _getter(expr)
 
