@@ -150,7 +150,12 @@ class _Parser:
     def unary(self):
         if self.is_op("-"):
             self.next()
-            return ("neg", self.unary())
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise XPathError("the expression is nested too deeply", "表达式嵌套过深", "-")
+            node = ("neg", self.unary())
+            self.depth -= 1
+            return node
         node = self.primary()
         if self.is_op("|", "[", "/", "//"):
             raise XPathError(f"paths, filters and unions ({self.peek()[1]}) are not supported: refer to "
@@ -243,10 +248,30 @@ def parse(text):
     if not text.strip():
         raise XPathError("the expression is empty", "表达式为空", None)
     tree = _Parser(text).parse()
+    if _depth(tree) > MAX_TREE_DEPTH:  # evaluation recurses: 1+1+1+... or - - - -1 must stay shallow
+        raise XPathError("the expression is nested too deeply", "表达式嵌套过深", None)
     if len(_cache) > 5000:
         _cache.clear()
     _cache[text] = tree
     return tree
+
+
+MAX_TREE_DEPTH = 200
+
+
+def _depth(tree):
+    """The depth of a tree, without recursion (a long chain of operators makes a deep tree)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_TREE_DEPTH:
+            break
+        kind = node[0]
+        children = node[2:4] if kind == "bin" else node[1:2] if kind == "neg" else \
+            node[2] if kind == "call" else ()
+        stack.extend((c, d + 1) for c in children)
+    return deepest
 
 
 def walk(tree):

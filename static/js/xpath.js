@@ -115,7 +115,11 @@ class Parser {
   unary() {
     if (this.isOp("-")) {
       this.next();
-      return ["neg", this.unary()];
+      this.depth += 1;
+      if (this.depth > MAX_DEPTH) throw new XPathError("the expression is nested too deeply", "表达式嵌套过深", "-");
+      const node = ["neg", this.unary()];
+      this.depth -= 1;
+      return node;
     }
     const node = this.primary();
     if (this.isOp("|", "[", "/", "//")) {
@@ -194,9 +198,27 @@ export function parse(text) {
   }
   if (!text.trim()) throw new XPathError("the expression is empty", "表达式为空", null);
   const tree = new Parser(text).parse();
+  if (treeDepth(tree) > MAX_TREE_DEPTH) { // evaluation recurses: 1+1+1+... must stay shallow
+    throw new XPathError("the expression is nested too deeply", "表达式嵌套过深", null);
+  }
   if (cache.size > 5000) cache.clear();
   cache.set(text, tree);
   return tree;
+}
+
+const MAX_TREE_DEPTH = 200;
+
+function treeDepth(tree) {
+  let deepest = 0;
+  const stack = [[tree, 1]];
+  while (stack.length) {
+    const [node, d] = stack.pop();
+    deepest = Math.max(deepest, d);
+    if (d > MAX_TREE_DEPTH) break;
+    const children = node[0] === "bin" ? [node[2], node[3]] : node[0] === "neg" ? [node[1]] : node[0] === "call" ? node[2] : [];
+    for (const c of children) stack.push([c, d + 1]);
+  }
+  return deepest;
 }
 
 function* walk(tree) {
