@@ -5,7 +5,7 @@
 // prints the new value): a changed file changes the worker, so phones are offered the update
 // ("new version, update now") and the old cache is deleted on activation.
 
-const VERSION = "5c7389ac5e1e";
+const VERSION = "8c1ebfd7cba6";
 const SHELL_CACHE = `jiedui-shell-${VERSION}`;
 const FORMS_CACHE = "jiedui-forms";
 const SHELL = [
