@@ -213,6 +213,7 @@ def test_a_workbook_without_a_survey_sheet():
     (BASIC + [["select_one nowhere", "c", "C"]], "survey", 4, "type", "'nowhere' is missing"),
     (BASIC + [["select_one_from_file nowhere.csv", "c", "C"]], "survey", 4, "type", "nowhere.csv is missing"),
     (BASIC + [["osm", "c", "C"]], "survey", 4, "type", "'osm' is not supported"),
+    (BASIC + [["note", "c", "Hello ${zz}"]], "survey", 4, "label", "text refers to an unknown question ${zz}"),
     (BASIC + [["begin group", "g", "G"]], "survey", 4, "type", "no matching end group"),
     (BASIC + [["integer", "c", "C", "", "${a} > 1"]], "survey", 4, "relevant", None),
 ])

@@ -74,3 +74,16 @@ def test_each_real_form_imports_or_is_refused_precisely(path):
     assert formdefs.check_definition(definition, name) == definition
     for note in notes:
         assert note["zh"] and note["en"]
+
+
+@pytest.mark.skipif(not FILES, reason="../shared/odk-corpus is not beside this checkout")
+@pytest.mark.parametrize("path", [p for p in FILES if EXPECTED.get(os.path.basename(p)) == "imported"],
+                         ids=[os.path.basename(p) for p in FILES if EXPECTED.get(os.path.basename(p)) == "imported"])
+def test_each_imported_real_form_goes_out_again_and_pyxform_converts_it(path):
+    from server.forms import xlsform_write
+    pyxform = pytest.importorskip("pyxform.xls2xform")
+    with open(path, "rb") as f:
+        definition, _notes = xlsform.read_xlsform(f.read(), os.path.basename(path), _beside(path))
+    data = xlsform_write.write_xlsform(definition)
+    assert xlsform.read_xlsform(data, "again.xlsx")[0] == definition
+    assert "<h:html" in pyxform.convert(xlsform=data, file_type=".xlsx", warnings=[]).xform

@@ -39,10 +39,11 @@ TYPES = {
     "deviceid": "deviceid", "imei": "deviceid", "uri:deviceid": "deviceid", "signature": "signature",
     "rank": "rank",
 }
-# Device metadata Jiedui's phone does not capture: left out, with a note.
-SKIPPED_META = ("audit", "phonenumber", "username", "email", "simserial", "subscriberid",
-                "start-geopoint", "background-audio", "uri:username", "uri:email", "uri:phonenumber",
-                "uri:simserial", "uri:subscriberid")
+# Device metadata Jiedui's phone does not capture. Values stay as hidden questions (labels and
+# expressions may name them; they stay empty), logs and recordings are left out; both with a note.
+EMPTY_META = ("phonenumber", "username", "email", "simserial", "subscriberid", "uri:username", "uri:email",
+              "uri:phonenumber", "uri:simserial", "uri:subscriberid")
+SKIPPED_META = ("audit", "start-geopoint", "background-audio")
 MAX_SCANNED_ROWS = 200000   # empty, formatted rows are skipped, but not without end
 EMPTY_RUN_END = 2000        # this many empty rows in a row end a sheet (Excel pads to a million)
 # Types that show nothing to the person filling the form: they need no label.
@@ -490,7 +491,12 @@ class _Reader:
             return
         target = TYPES.get(head.lower())
         field = None
-        if head in SKIPPED_META:
+        if head in EMPTY_META:
+            self.note(f"第 {number} 行：设备信息「{head}」本系统的手机不采集，作为隐藏值保留（为空）",
+                      f"row {number}: device metadata {head!r} is not captured by Jiedui's phone; kept as a "
+                      f"hidden value (empty)")
+            target = "hidden"
+        elif head in SKIPPED_META:
             self.note(f"第 {number} 行：设备信息「{head}」本系统的手机不采集，已略去",
                       f"row {number}: device metadata {head!r} is not captured by Jiedui's phone; left out")
             return
@@ -525,20 +531,26 @@ class _Reader:
                 other = {"name": f"{field['name']}_other", "type": "text",
                          "label": {"zh": "请说明其他", "en": "Specify other."},
                          "relevant": {"xpath": f"selected(${{{field['name']}}}, 'other')"}}
+                if (tuple(self.scope), other["name"]) in self.names:
+                    self.error(self.survey_title, number, "type",
+                               f"or_other 需要的名称「{other['name']}」已被使用",
+                               f"or_other needs the name {other['name']!r}, which is used already")
+                    return
+                self.names.add((tuple(self.scope), other["name"]))
                 self.rows_of.setdefault(other["name"], (self.survey_title, number))
                 stack[-1]["fields"].append(other)
                 return
-        elif target is not None:
+        if field is None:
+            if target is None:
+                self.error(self.survey_title, number, "type", f"不支持的题型「{kind}」",
+                           f"question type {kind!r} is not supported")
+                return
             if len(words) > 1:
                 self.error(self.survey_title, number, "type", f"无法识别的类型「{kind}」", f"type {kind!r} is not understood")
                 return
             field = self.field_base(row, raw, number, target)
-        else:
-            self.error(self.survey_title, number, "type", f"不支持的题型「{kind}」",
-                       f"question type {kind!r} is not supported")
-            return
-        if field is None:
-            return
+            if field is None:
+                return
         stack[-1]["fields"].append(self.finish(field, row, number))
 
     def field_base(self, row, raw, number, kind):
@@ -920,6 +932,14 @@ def _unknown_references(fields, reader):
                 if ref not in names:
                     reader.error(sheet, row, column, f"引用了不存在的问题 ${{{ref}}}",
                                  f"refers to an unknown question ${{{ref}}}")
+        for key in ("label", "hint", "constraint_message", "required_message"):
+            texts = f.get(key)
+            for text in (texts.values() if isinstance(texts, dict) else ()):
+                for ref in re.findall(r"\$\{([^}]*)\}", text):
+                    if ref.strip() not in names:
+                        reader.error(sheet, row, key, f"文字中引用了不存在的问题 ${{{ref}}}",
+                                     f"the text refers to an unknown question ${{{ref}}}")
+                        break
 
 
 def read_xlsform(data, filename="form.xlsx", attachments=None):

@@ -159,7 +159,7 @@ def _rows(definition):
             collect(f.get("fields") or [])
     collect(definition["fields"])
     settings = definition.get("settings") or {}
-    survey, choices = [], []
+    survey, choices, lists = [], [], {}
 
     def texts(row, key, value):
         if value:
@@ -198,8 +198,13 @@ def _rows(definition):
             survey.append({"type": f"end_{kind}", "name": field["name"]})
             return
         if kind in ("select_one", "select_multiple", "rank"):
-            row["type"] = f"{kind} {field['name']}"
-            for choice in field["choices"]:
+            key = json.dumps(field["choices"], ensure_ascii=False, sort_keys=True)
+            if key in lists:  # the same choices: the same list (a table-list group needs that)
+                row["type"] = f"{kind} {lists[key]}"
+            else:
+                lists[key] = field["name"]
+                row["type"] = f"{kind} {field['name']}"
+            for choice in field["choices"] if lists[key] == field["name"] else ():
                 crow = {"list_name": field["name"], "name": choice["name"],
                         f"label::{ZH}": choice["label"]["zh"], f"label::{EN}": choice["label"]["en"]}
                 crow.update(choice.get("data") or {})
