@@ -442,3 +442,36 @@ def test_the_form_import_command(app, tmp_path):
     errors = json.loads(r.output)["errors"]
     assert {(e["sheet"], e["row"], e["column"]) for e in errors} == {("survey", 14, "type"), ("survey", 15, "type"), ("survey", 29, "type")}
     assert all(set(e) == {"sheet", "row", "column", "zh", "en"} for e in errors)
+
+
+def test_an_imported_form_s_submission_is_read_on_the_review_page_and_in_exports(app):
+    admin, cadre = Api(app.test_client()), Api(app.test_client())
+    admin.login("admin")
+    cadre.login("cadre1")
+    r = upload(admin, "/admin/forms/publish", workbook(EVERYTHING, CHOICES, SETTINGS),
+               attachments=[("towns.csv", TOWNS)])
+    assert r.status_code == 302
+    uuid = "2b7d6a8e-5f3c-4a8e-9d7e-2f1c3b4a5d6e"
+    answers = {"head": "张三", "age": 40, "pv": "yes", "crops": ["rice", "tea"], "main_crop": "rice",
+               "at": "09:30", "when": "2024-05-01T09:30:00+08:00", "score": 4, "town": "t2", "agree": "other",
+               "agree_other": "看情况", "where": {"lat": 28.1, "lon": 112.9, "accuracy": 5}, "ok": "OK",
+               "income": 10, "n": 2, "started": "2026-05-01T09:00:00.000+08:00",
+               "member": [{"mname": "甲", "myear": 1980, "job_rep": [{"employer": "村委"}, {"employer": "合作社"}]},
+                          {"mname": "乙", "myear": 2015, "job_rep": []}]}
+    item = {"uuid": uuid, "form": "county_survey", "form_version": 3, "household_id": "v1-0001",
+            "created_at": "2026-05-01T10:00:00+08:00", "answers": answers}
+    result = cadre.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]
+    assert result["status"] == "created", result
+    page = admin.client.get(f"/review/{uuid}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "张三" in text and "村委" in text and "东山乡" in text
+    for path in ("/exports/submissions.xlsx?form=county_survey", "/exports/submissions.zip?form=county_survey"):
+        r = admin.client.get(path)
+        assert r.status_code == 200, (path, r.get_data(as_text=True)[:300])
+    from openpyxl import load_workbook
+    book = load_workbook(io.BytesIO(admin.client.get("/exports/submissions.xlsx?form=county_survey").data))
+    cells = {str(c.value) for ws in book.worksheets for row in ws.iter_rows() for c in row if c.value}
+    assert "张三" in cells and "东山乡" in cells
+    nested = [[c.value for c in r] for r in book["member.job_rep"].iter_rows()]
+    assert nested[2:] == [[uuid, "v1-0001", "1.1", "村委"], [uuid, "v1-0001", "1.2", "合作社"]]
+    assert admin.client.get("/households/v1-0001").status_code == 200
