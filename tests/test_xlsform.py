@@ -475,3 +475,8 @@ def test_an_imported_form_s_submission_is_read_on_the_review_page_and_in_exports
     nested = [[c.value for c in r] for r in book["member.job_rep"].iter_rows()]
     assert nested[2:] == [[uuid, "v1-0001", "1.1", "村委"], [uuid, "v1-0001", "1.2", "合作社"]]
     assert admin.client.get("/households/v1-0001").status_code == 200
+    pdf = admin.client.get("/households/v1-0001/profile.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    from pypdf import PdfReader
+    text = "".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf.data)).pages).replace(" ", "")
+    assert "张三" in text and "东山乡" in text and "工作村委、合作社" in text
