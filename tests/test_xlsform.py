@@ -172,6 +172,10 @@ def test_imported_answers_are_validated_by_their_expressions():
     assert by_field["member"]["code"] == "too_few"     # repeat_count: ${n} entries
     assert "crops" not in clean                        # relevant only when pv = yes
 
+    clean, errors = validate_answers(definition, dict(answers, main_crop="corn"), today=TODAY)
+    assert [(e["field"], e["code"]) for e in errors] == [("main_crop", "choice")]   # choice_filter
+    assert "not among the choices offered here" in errors[0]["en"]
+
     clean, errors = validate_answers(definition, {"pv": "yes", "n": 0}, today=TODAY)
     assert {e["field"]: e["en"] for e in errors}["head"].endswith("Write the head's name")
     clean, errors = validate_answers(definition, dict(answers, ok="yes", at="25:00"), today=TODAY)

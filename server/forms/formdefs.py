@@ -219,7 +219,9 @@ class _Checker:
             if kind not in SELECT_TYPES:
                 self.add(where, "choice_filter is only for select_one and select_multiple")
             else:
-                self.xpath_node(field["choice_filter"], "choice_filter", where, columns=True)
+                for ref in self.xpath_node(field["choice_filter"], "choice_filter", where, columns=True) or ():
+                    if ref in self.order and not self.before(field, ref):
+                        self.add(where, f"choice_filter refers to ${{{ref}}}, which is not a field before this one")
         if "step" in field and (kind != "range" or not is_number(field["step"]) or field["step"] <= 0):
             self.add(where, "step is only for range, and must be a number > 0")
         if "count" in field and kind != "repeat":
@@ -817,7 +819,7 @@ class _FieldPlan:
 
     __slots__ = ("field", "name", "kind", "required", "relevant", "constraint", "compute", "where",
                  "label", "choices", "children", "child_names", "low", "high", "attachment", "check",
-                 "required_text", "count")
+                 "required_text", "count", "offered")
 
     def __init__(self, field, top_level, env=None):
         self.field = field
@@ -837,6 +839,7 @@ class _FieldPlan:
         count = field.get("count")
         self.count = (conditions.xpath_value_node(count["xpath"], env) if isinstance(count, dict)
                       else count)
+        self.offered = _choice_filter(field, env) if "choice_filter" in field else None
         label = field["label"]
         self.label = (label["zh"], label["en"])
         self.where = (f"「{label['zh']}」", f"“{label['en']}”") if top_level else None
@@ -869,6 +872,7 @@ class _FieldPlan:
 
         if compute is None and kind != "repeat":  # the common case, with nothing in between
             checker = _VALUE_CHECKERS[kind](self) if kind in _VALUE_CHECKERS else _unknown_type
+            offered = self.offered
             blank = conditions.BLANK_RE.match
 
             def check(v, raw_answers, clean, out, scope, path, where):
@@ -881,6 +885,8 @@ class _FieldPlan:
                         v.error(path, where, *fp.required_text)
                     return
                 value = checker(v, raw, path, where)
+                if value is not None and offered is not None:
+                    value = offered(v, value, clean, scope, path, where)
                 if value is None:
                     if required and not v.already_reported(path):
                         v.error(path, where, *fp.required_text)
@@ -1142,6 +1148,23 @@ def _xpath_compute(field, env):
     return run
 
 
+def _choice_filter(field, env):
+    """offered(v, value, clean, scope, path, where): the value when each choice in it passes the
+    field's choice_filter (bare names are the choice's columns: name, label, data), else an error."""
+    tree = xpath.parse(field["choice_filter"]["xpath"])
+    rows = {c["name"]: {**(c.get("data") or {}), "name": c["name"], "label": c["label"]["zh"]}
+            for c in field["choices"]}
+
+    def offered(v, value, clean, scope, path, where):
+        for item in value if isinstance(value, list) else [value]:
+            ctx = xpath.Context(clean, scope, None, v.today, None, env.layout, env.labels, rows.get(item))
+            if not xpath.to_bool(xpath.evaluate_tree(tree, ctx)):
+                return v.error(path, where, "choice", f"「{item}」不在此处可选的选项中",
+                               f"{item!r} is not among the choices offered here")
+        return value
+    return offered
+
+
 def _form_env(definition):
     """Where each name inside a repeat lives, and choice labels, for a form's XPath nodes."""
     layout, choices = {}, {}
@@ -1188,6 +1211,8 @@ def _fast_test(fp, i):
     it is (the common case), or None when the field has no such shortcut."""
     field, kind = fp.field, fp.kind
     if fp.compute is not None:
+        return None
+    if "choice_filter" in field:
         return None
     if kind == "select_one":
         return f"raw.__class__ is str and raw in CH{i}"
