@@ -484,3 +484,27 @@ def test_an_imported_form_s_submission_is_read_on_the_review_page_and_in_exports
     from pypdf import PdfReader
     text = "".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf.data)).pages).replace(" ", "")
     assert "张三" in text and "东山乡" in text and "工作村委、合作社" in text
+
+
+def test_select_one_external_takes_its_choices_from_the_external_choices_sheet():
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "survey"
+    for r in [["type", "name", "label", "choice_filter"], ["select_one provinces", "province", "Province", None],
+              ["select_one_external towns", "town", "Town", "province=${province}"]]:
+        ws.append(r)
+    cs = wb.create_sheet("choices")
+    for r in [["list_name", "name", "label"], ["provinces", "hn", "Hunan"], ["provinces", "gz", "Guizhou"]]:
+        cs.append(r)
+    es = wb.create_sheet("external_choices")
+    for r in [["list_name", "name", "label", "province"], ["towns", "cg", "Chengguan", "hn"],
+              ["towns", "ds", "Dongshan", "gz"]]:
+        es.append(r)
+    out = io.BytesIO()
+    wb.save(out)
+    definition, _ = xlsform.read_xlsform(out.getvalue(), "ext.xlsx")
+    town = definition["fields"][1]
+    assert town["type"] == "select_one" and [c["data"] for c in town["choices"]] == [{"province": "hn"},
+                                                                                     {"province": "gz"}]
+    assert validate_answers(definition, {"province": "hn", "town": "cg"}, today=TODAY)[1] == []
+    assert validate_answers(definition, {"province": "hn", "town": "ds"}, today=TODAY)[1][0]["code"] == "choice"

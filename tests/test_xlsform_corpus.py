@@ -21,7 +21,7 @@ EXPECTED = {
     "kobodocs_calculations_constraints_matrix.xlsx": "imported",
     "onadata_childrens_survey_sw.xlsx": "names with dots",
     "onadata_grains.xlsx": "choice names with spaces",
-    "onadata_subdistrict_profiling_tool.xlsx": "select_one_external",
+    "onadata_subdistrict_profiling_tool.xlsx": "choice_filter on a text question",
     "onadata_tutorial.xlsx": "imported",
     "pyxform_UCL_Biomass_Plot_Form.xlsx": "curly quotes in expressions",
     "pyxform_widgets.xls": "imported",
@@ -35,7 +35,7 @@ EXPECTED = {
 NEEDLES = {
     "names with dots": "'ice.creams'",
     "choice names with spaces": "'foot paths'",
-    "select_one_external": "'select_one_external districts' is not supported",
+    "choice_filter on a text question": "only select questions take a choice_filter",
     "curly quotes in expressions": "‘other’",
     "required T": "required takes yes or no",
     "geojson file, version with a dash": "cities.geojson",

@@ -270,6 +270,7 @@ class _Reader:
         default_language = self.settings.get("default_language")
         self.texts = _Texts(default_language, self.notes, "survey")
         self.survey_title = sheets["survey"]["title"]
+        self.external = {}     # lists of the external_choices sheet
         self.pending = []      # (field, row, number, extra) from jiedui columns, settled at the end
         self.scope = []        # the repeats around the row being read
         self.names = set()     # (scope, name): answers are keyed by name within their repeat
@@ -291,10 +292,10 @@ class _Reader:
         _number, row = sheet["rows"][0]
         return {_header(k)[0]: v for k, v in row.items()}
 
-    def choices(self):
-        """{list name: [(row, choice dict)]} from the choices sheet."""
+    def choices(self, key="choices"):
+        """{list name: [(row, choice dict)]} from the choices (or external_choices) sheet."""
         lists = {}
-        sheet = self.sheets.get("choices")
+        sheet = self.sheets.get(key)
         if not sheet:
             return lists
         title = sheet["title"]
@@ -500,6 +501,11 @@ class _Reader:
             self.note(f"第 {number} 行：设备信息「{head}」本系统的手机不采集，已略去",
                       f"row {number}: device metadata {head!r} is not captured by Jiedui's phone; left out")
             return
+        if head in ("select_one_external", "select_multiple_external"):
+            # choices from the workbook's external_choices sheet (ODK makes a CSV of it): the same
+            # choices, kept in the form
+            head = head.replace("_external", "")
+            lists = self.external
         if head in ("select_one", "select_multiple", "select_one_from_file", "select_multiple_from_file",
                     "rank"):
             if len(words) < 2 or len(words) > 3 or (len(words) == 3 and words[2].lower() != "or_other") \
@@ -519,8 +525,9 @@ class _Reader:
                 field["choices_file"] = words[1]
             else:
                 if words[1] not in lists:
-                    self.error(self.survey_title, number, "type", f"找不到选项表「{words[1]}」（choices 工作表）",
-                               f"the choice list {words[1]!r} is missing from the choices sheet")
+                    sheet = "external_choices" if lists is self.external else "choices"
+                    self.error(self.survey_title, number, "type", f"找不到选项表「{words[1]}」（{sheet} 工作表）",
+                               f"the choice list {words[1]!r} is missing from the {sheet} sheet")
                     return
                 used_lists.add(words[1])
                 field["choices"] = [c for _r, c in lists[words[1]]]
@@ -867,6 +874,7 @@ def build_definition(sheets, filename="form.xlsx", attachments=None):
                         f"之后的内容不再读取", f"sheet {sheet['title']!r}: {EMPTY_RUN_END} empty rows in a row "
                                        f"before row {sheet['stopped']}; nothing after them is read")
     lists = reader.choices()
+    reader.external = reader.choices("external_choices")
     fields = reader.survey(lists)
     settings_sheet = (sheets.get("settings") or {}).get("title", "settings")
     form_id = _form_id(reader.settings, filename, reader)
