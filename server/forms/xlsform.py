@@ -782,6 +782,7 @@ def _shape(fields, notes):
     holding only unseen values, such as start and end, join the next section)."""
     if not any(f["type"] == "group" for f in fields):
         return _flatten(fields)
+    taken = {f.get("name") for f in formdefs._walk(fields)}
     out, loose = [], []
     for f in fields:
         if f["type"] != "group":
@@ -791,7 +792,7 @@ def _shape(fields, notes):
         if loose and all(x["type"] in UNSEEN for x in loose):
             section["fields"] = _flatten(loose) + section["fields"]
         elif loose:
-            out.append(_loose_section(loose, len(out) + 1))
+            out.append(_loose_section(loose, len(out) + 1, taken))
         loose = []
         if not section["fields"]:
             notes.append({"zh": f"分组「{f['name']}」是空的，已略去", "en": f"group {f['name']!r} is empty; left out"})
@@ -801,12 +802,16 @@ def _shape(fields, notes):
         if all(x["type"] in UNSEEN for x in loose) and out:
             out[-1] = dict(out[-1], fields=out[-1]["fields"] + _flatten(loose))
         else:
-            out.append(_loose_section(loose, len(out) + 1))
+            out.append(_loose_section(loose, len(out) + 1, taken))
     return out
 
 
-def _loose_section(fields, n):
-    return {"name": f"page_{n}", "type": "group", "label": {"zh": f"第 {n} 页", "en": f"Page {n}"},
+def _loose_section(fields, n, taken):
+    name = f"page_{n}"
+    while name in taken:
+        name = "_" + name
+    taken.add(name)
+    return {"name": name, "type": "group", "label": {"zh": f"第 {n} 页", "en": f"Page {n}"},
             "fields": _flatten(fields)}
 
 
