@@ -508,3 +508,9 @@ def test_select_one_external_takes_its_choices_from_the_external_choices_sheet()
                                                                                      {"province": "gz"}]
     assert validate_answers(definition, {"province": "hn", "town": "cg"}, today=TODAY)[1] == []
     assert validate_answers(definition, {"province": "hn", "town": "ds"}, today=TODAY)[1][0]["code"] == "choice"
+
+
+def test_a_built_in_form_comes_back_from_excel_without_notes():
+    for definition in builtin_definitions():
+        _back, notes = xlsform.read_xlsform(xlsform_write.write_xlsform(definition), "export.xlsx")
+        assert notes == [], definition["id"]

@@ -608,10 +608,11 @@ class _Reader:
 
     def finish(self, field, row, number):
         kind = field["type"]
-        if kind == "text" and "multiline" in row.get("appearance", "").split():
-            field["type"] = kind = "textarea"
-            rest = " ".join(a for a in row["appearance"].split() if a != "multiline")
-            row = dict(row, appearance=rest) if rest else {k: v for k, v in row.items() if k != "appearance"}
+        for was, word, becomes in (("text", "multiline", "textarea"), ("photo", "signature", "signature")):
+            if kind == was and word in row.get("appearance", "").split():
+                field["type"] = kind = becomes
+                rest = " ".join(a for a in row["appearance"].split() if a != word)
+                row = dict(row, appearance=rest) if rest else {k: v for k, v in row.items() if k != "appearance"}
         if row.get("required") and self.flag(row, number, "required"):
             if kind in ("note",) + UNSEEN:
                 self.note(f"第 {number} 行：{kind} 无需作答，required 已忽略",
@@ -659,13 +660,6 @@ class _Reader:
                 field[key] = row[key]
                 self.note(f"「{key}」已保留：手机按默认方式显示", f"{key} is kept; the phone shows questions its "
                                                               f"own way")
-        if kind == "photo" and "signature" in field.get("appearance", "").split():
-            field["type"] = "signature"
-            rest = " ".join(a for a in field["appearance"].split() if a != "signature")
-            if rest:
-                field["appearance"] = rest
-            else:
-                del field["appearance"]
         if kind == "range":
             field.pop("parameters", None)  # held as min, max and step
             self.range(field, row, number)
