@@ -59,11 +59,15 @@ def _overview():
     return forms
 
 
+def _page(checked):
+    return render_template("admin/forms.html", forms=_overview(), checked=checked,
+                           limit_kb=form_publish.MAX_FORM_BYTES // 1024, xlsform_mb=xlsform.MAX_BYTES >> 20)
+
+
 @bp.get("/forms")
 @role_required("admin")
 def forms():
-    return render_template("admin/forms.html", forms=_overview(), checked=None,
-                           limit_kb=form_publish.MAX_FORM_BYTES // 1024, xlsform_mb=xlsform.MAX_BYTES >> 20)
+    return _page(None)
 
 
 @bp.post("/forms/check")
@@ -75,8 +79,7 @@ def forms_check():
                                                          "Choose a YAML or XLSForm file."))]}
     else:
         checked = form_publish.check(current_app._get_current_object(), data, _upload_name(), _attachments())
-    return render_template("admin/forms.html", forms=_overview(), checked=checked,
-                           limit_kb=form_publish.MAX_FORM_BYTES // 1024, xlsform_mb=xlsform.MAX_BYTES >> 20), (200 if checked["ok"] else 400)
+    return _page(checked), (200 if checked["ok"] else 400)
 
 
 @bp.post("/forms/publish")
@@ -90,8 +93,7 @@ def forms_publish():
         checked, _registry = form_publish.publish(current_app._get_current_object(), data, _upload_name(),
                                                   _attachments())
     if not checked["ok"]:
-        return render_template("admin/forms.html", forms=_overview(), checked=checked,
-                               limit_kb=form_publish.MAX_FORM_BYTES // 1024, xlsform_mb=xlsform.MAX_BYTES >> 20), 400
+        return _page(checked), 400
     actor, form_id, version = current_user.id, checked["form_id"], checked["version"]
     sha = formdefs.registry().sha256(form_id, version)
     get_store().write(lambda tx: audit.record(tx, actor, "form_publish", form_id,
