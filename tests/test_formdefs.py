@@ -216,7 +216,7 @@ BROKEN = [
      "pick", "choices must be"),
     ("choices on a number", MINIMAL.replace("    min: 0", "    choices: [{name: a, label: {zh: 甲, en: A}}]"),
      "amount", "choices are only"),
-    ("nested repeat", MINIMAL + """\
+    ("repeats nested too deeply", MINIMAL + """\
   - name: outer
     type: repeat
     label: {zh: 外, en: Outer}
@@ -224,8 +224,16 @@ BROKEN = [
       - name: inner
         type: repeat
         label: {zh: 内, en: Inner}
-        fields: [{name: x, type: text, label: {zh: 甲, en: X}}]
-""", "outer.inner", "inside another repeat"),
+        fields:
+          - name: third
+            type: repeat
+            label: {zh: 三, en: Third}
+            fields:
+              - name: fourth
+                type: repeat
+                label: {zh: 四, en: Fourth}
+                fields: [{name: x, type: text, label: {zh: 甲, en: X}}]
+""", "outer.inner.third.fourth", "nested at most 3 deep"),
     ("repeat without fields", MINIMAL + "  - {name: rows, type: repeat, label: {zh: 行, en: Rows}}\n",
      "rows", "fields must be"),
     ("id differs from the file name", MINIMAL.replace("id: sample", "id: other"), "id", "file name"),

@@ -468,6 +468,9 @@ def _value_text(form, name, value, t):
     if kind == "geopoint" and isinstance(value, dict):
         lat, lon = _number(value.get("lat")), _number(value.get("lon"))
         return f"{lat:.5f}, {lon:.5f}" if lat is not None and lon is not None else _str(value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        # a repeat inside a repeat (XLSForm nests them), a line or a shape: each entry's answers
+        return t["list_sep"].join(" ".join(_str(x) for x in v.values() if _answered(x)) for v in value)
     if isinstance(value, list):
         return t["list_sep"].join(_str(v) for v in value)
     return _str(value)
