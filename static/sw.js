@@ -5,7 +5,7 @@
 // prints the new value): a changed file changes the worker, so phones are offered the update
 // ("new version, update now") and the old cache is deleted on activation.
 
-const VERSION = "1df84d80e906";
+const VERSION = "be2ad50b564e";
 const SHELL_CACHE = `jiedui-shell-${VERSION}`;
 const FORMS_CACHE = "jiedui-forms";
 const SHELL = [
@@ -22,6 +22,7 @@ const SHELL = [
   "/app/js/dom.js",
   "/app/js/drafts.js",
   "/app/js/form-screen.js",
+  "/app/js/form-shape.js",
   "/app/js/form.js",
   "/app/js/households-screen.js",
   "/app/js/i18n-en.js",

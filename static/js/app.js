@@ -172,10 +172,10 @@ function syncPressed() {
 // side: no chain of round trips (tests/js/shell.test.js checks each list against the imports).
 const withDeps = (...loads) => Promise.all(loads).then(([screen]) => screen);
 const lazy = {
-  households: () => withDeps(import("./households-screen.js"), import("./sections.js")),
-  records: () => withDeps(import("./records-screen.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js")),
+  households: () => withDeps(import("./households-screen.js"), import("./form-shape.js")),
+  records: () => withDeps(import("./records-screen.js"), import("./answers.js"), import("./conditions.js"), import("./form-shape.js")),
   settings: () => import("./settings.js"),
-  form: () => withDeps(import("./form-screen.js"), import("./form.js"), import("./media.js"), import("./drafts.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js")),
+  form: () => withDeps(import("./form-screen.js"), import("./form.js"), import("./media.js"), import("./drafts.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js"), import("./form-shape.js")),
 };
 
 function tabOf(name) {

@@ -14,7 +14,8 @@ import { lang, t } from "./i18n.js";
 import { downscaleImage, locate } from "./media.js";
 import { PREFILL_FOLLOWUPS, followupIdField } from "./drafts.js";
 import { thumbKey } from "./records.js";
-import { SectionNav, formShape, sectionOfPath } from "./sections.js";
+import { formShape } from "./form-shape.js";
+import { SectionNav, sectionOfPath } from "./sections.js";
 import { fmtDay } from "./ui.js";
 import { clone, isObject, shortId } from "./util.js";
 
