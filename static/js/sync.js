@@ -8,13 +8,14 @@
 // server's errors, for the cadre to fix and send again. A sent item's photos stay on the phone
 // (records.js decides how long), so a visit the supervisor returns can be fixed with them.
 
+import { onDemand } from "./on-demand.js";
 import { thumbKey } from "./records.js";
 import { compareText, isoNow, normalizePath, uuid as newUuid } from "./util.js";
 
 // What only submitting a form and sending photos need is loaded then, not before the first screen
 // (each with what it imports, side by side: no chain of round trips).
-const answersModule = () => Promise.all([import("./answers.js"), import("./conditions.js"), import("./form-shape.js")]).then(([m]) => m);
-const sha256Hex = async (blob) => (await import("./sha256.js")).sha256Hex(blob);
+const answersModule = () => onDemand("answers.js");
+const sha256Hex = async (blob) => (await onDemand("sha256.js")).sha256Hex(blob);
 
 export const API = "/api/v1";
 /** Outbox states: waiting (to send), sending (a request is out), uploading (stored, photos to go), refused. */
