@@ -41,7 +41,8 @@ def test_the_phones_data_is_gzipped_only_when_asked(app):
 
 def js_strings(path):
     """The key: "text" pairs of one of the phone's string tables."""
-    text = open(path, encoding="utf-8").read()
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
     return dict(re.findall(r'^\s+([a-z_]+): "([^"\n]*)",?$', text, re.M))
 
 
@@ -110,7 +111,8 @@ def test_the_page_preloads_the_home_screens_graph_and_each_screen_comes_with_its
     graph = {phone._module(rel): [phone._module(m) for m in static] for rel, (static, _) in built.graph.items()}
     for name in home:
         assert set(graph[name]) <= set(home), f"{name} imports a module the page does not preload"
-    assert {"households-screen", "records-screen", "settings", "form-screen", "answers", "sha256", "i18n-en"} <= set(needs)
+    screens = {"households-screen", "records-screen", "settings", "form-screen"}
+    assert screens | {"answers", "sha256", "i18n-en"} <= set(needs)
     for root, modules in needs.items():
         assert root in modules and not set(modules) & set(home), root
         for name in modules:
@@ -118,7 +120,15 @@ def test_the_page_preloads_the_home_screens_graph_and_each_screen_comes_with_its
     assert {"form", "widgets/photo", "widgets/repeat"} <= set(needs["form-screen"])
     reachable = set(home).union(*needs.values())
     assert reachable == set(graph), f"neither preloaded nor loaded on demand: {set(graph) - reachable}"
-    for rel in built.graph:
-        text = open(os.path.join(STATIC, rel), encoding="utf-8").read()
+    for rel, (static, _) in built.graph.items():
+        with open(os.path.join(STATIC, rel), encoding="utf-8") as f:
+            text = f.read()
+        assert len(static) == text.count(' from "'), f"{rel}: an import the server does not read"
         if rel != "js/on-demand.js":
             assert "import(" not in text, f"{rel}: load modules with onDemand(), so what they need comes alongside"
+
+
+def test_index_html_is_the_same_page_as_the_shell(client):
+    page, named = client.get("/app/"), client.get("/app/index.html")
+    assert named.status_code == 200 and named.get_data() == page.get_data()
+    assert named.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]
