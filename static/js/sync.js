@@ -1,15 +1,17 @@
 // Sync with the server: the engine that runs the parts in order and keeps the status the app
 // shows. The parts live in sync/: transport (fetch, CSRF, login, errors, backoff), outbox (queue,
 // send, results), uploads (attachments), pull (bootstrap, households, the cadre's submissions,
-// returned photos) and forms (definitions). DOM-free: the database, fetch, clock and timers are
-// injected, so `node --test` drives it with MemoryDatabase and a fake server.
+// returned photos) and forms (definitions). What the first screen needs (the outbox's counts, the
+// forms) comes with the app; pull and uploads, needed once a sync runs, are asked for while the
+// first screen is drawn (on plain HTTP/1.1 each module at start costs part of a round trip).
+// DOM-free: the database, fetch, clock and timers are injected, so `node --test` drives it with
+// MemoryDatabase and a fake server.
 
+import { onDemand } from "./on-demand.js";
 import { isoNow } from "./util.js";
 import { Forms } from "./sync/forms.js";
 import { Outbox } from "./sync/outbox.js";
-import { Pull } from "./sync/pull.js";
 import { LoginRequired, NetworkError, Transport, backoffDelay, describeError } from "./sync/transport.js";
-import { Uploads } from "./sync/uploads.js";
 
 export { PENDING_STATES, wireItem } from "./sync/outbox.js";
 export { backoffDelay } from "./sync/transport.js";
@@ -38,16 +40,28 @@ export class SyncEngine {
       needsLogin: false, offline: false, error: null, nextRetryAt: null,
       dataVersion: 0, // +1 whenever a pull stored something: screens redraw only then
     };
-    const db = this.db;
-    const now = () => this.now();
-    const stored = () => { this.status.dataVersion += 1; };
     this.session = { user: null }; // the cadre signed in (from the database, then each bootstrap)
     this.transport = new Transport({ fetch: options.fetch || ((...args) => globalThis.fetch(...args)), origin: options.origin || "" });
-    const parts = { db, transport: this.transport, now, session: this.session };
-    this.outbox = new Outbox({ ...parts, batchSize: options.batchSize || 20, changed: () => this.refreshCounts() });
-    this.uploads = new Uploads({ ...parts, outbox: this.outbox });
-    this.pull = new Pull({ ...parts, pageSize: options.pageSize || 500, isOnline: () => this.isOnline(), stored });
-    this.forms = new Forms({ ...parts, stored });
+    this.parts = { db: this.db, transport: this.transport, now: () => this.now(), session: this.session };
+    this.stored = () => { this.status.dataVersion += 1; };
+    this.pageSize = options.pageSize || 500;
+    this.outbox = new Outbox({ ...this.parts, batchSize: options.batchSize || 20, changed: () => this.refreshCounts() });
+    this.forms = new Forms({ ...this.parts, stored: this.stored });
+    this.receiving = null; // a promise of {pull, uploads}, made when first needed
+  }
+
+  /** The parts only a sync (or a photo from the server) needs: loaded once, asked for again after a failure. */
+  network() {
+    if (!this.receiving) {
+      this.receiving = Promise.all([onDemand("sync/pull.js"), onDemand("sync/uploads.js")]).then(([{ Pull }, { Uploads }]) => ({
+        pull: new Pull({ ...this.parts, pageSize: this.pageSize, isOnline: () => this.isOnline(), stored: this.stored }),
+        uploads: new Uploads({ ...this.parts, outbox: this.outbox }),
+      })).catch((err) => {
+        this.receiving = null;
+        throw new NetworkError(String(err && err.message ? err.message : err)); // a module that did not arrive
+      });
+    }
+    return this.receiving;
   }
 
   subscribe(fn) {
@@ -67,6 +81,7 @@ export class SyncEngine {
   async load() {
     const [lastSync, user] = await Promise.all([this.db.get("meta", "lastSync"), this.db.get("meta", "user")]);
     this.session.user = user || null;
+    this.network().catch(() => {}); // fetched while the first screen is drawn; a sync asks again
     await this.refreshCounts({ lastSync: lastSync || null });
   }
 
@@ -102,11 +117,12 @@ export class SyncEngine {
     }
     this.emit({ running: true, offline: false, phase: "connecting", nextRetryAt: null });
     try {
-      const forms = await this.pull.bootstrap();
+      const { pull, uploads } = await this.network();
+      const forms = await pull.bootstrap();
       this.forms.forget(); // the current versions may have changed
       this.emit({ phase: "sending" });
       await this.outbox.push();
-      await this.uploads.uploadAll();
+      await uploads.uploadAll();
       this.emit({ phase: "receiving" });
       // What is received is independent: fetched side by side (on 3G each round trip is a
       // noticeable wait, and a first sync would otherwise chain half a dozen of them).
@@ -114,10 +130,10 @@ export class SyncEngine {
       await Promise.all([
         this.forms.download(forms),
         // Everything sent before this pull started is reflected in the households (visits.js).
-        this.pull.households().then(() => this.db.put("meta", "pulledAt", pullStarted)),
-        this.pull.submissions(),
+        pull.households().then(() => this.db.put("meta", "pulledAt", pullStarted)),
+        pull.submissions(),
       ]);
-      await this.pull.returnedThumbnails();
+      await pull.returnedThumbnails();
       const lastSync = isoNow(this.now());
       await this.db.put("meta", "lastSync", lastSync);
       this.failures = 0;
@@ -171,5 +187,12 @@ export class SyncEngine {
 
   catalog() { return this.forms.catalog(); }
 
-  fetchPhoto(submissionUuid, name, options) { return this.pull.photo(submissionUuid, name, options); }
+  async fetchPhoto(submissionUuid, name, options) {
+    if (!this.isOnline()) return null;
+    try {
+      return (await this.network()).pull.photo(submissionUuid, name, options);
+    } catch (_) {
+      return null; // pull.js not on the phone (offline before the app was kept): no photo, as offline
+    }
+  }
 }

@@ -7,7 +7,6 @@
 
 import { onDemand } from "../on-demand.js";
 import { compareText, isoNow, normalizePath, uuid as newUuid } from "../util.js";
-import { normalizeReview } from "./pull.js";
 import { API, HttpError, describeError, serverMessage } from "./transport.js";
 
 /** Outbox states: waiting (to send), sending (a request is out), uploading (stored, photos to go), refused. */
@@ -82,6 +81,21 @@ export async function makeOutboxItem(db, draft, definition, { household = null, 
   const effects = definition.effects || {};
   if ((effects.members || effects.household) && Number.isInteger(base)) item.base_version = base;
   return item;
+}
+
+/** A review decision as the phone keeps it: {state, comment, fields, by, at, history}. */
+export function normalizeReview(review) {
+  if (!review || typeof review !== "object") return { state: "received", comment: "", fields: {}, by: null, at: null, history: [] };
+  const comments = Array.isArray(review.comments) ? review.comments : [];
+  const last = comments[comments.length - 1];
+  return {
+    state: review.state || "received",
+    comment: typeof review.comment === "string" ? review.comment : (last && (last.text || last.comment)) || "",
+    fields: review.fields && typeof review.fields === "object" && !Array.isArray(review.fields) ? review.fields : {},
+    by: review.by || (last && last.by) || null,
+    at: review.at || (last && last.at) || null,
+    history: Array.isArray(review.history) ? review.history : [],
+  };
 }
 
 /** The sent-items record kept after an item leaves the outbox (to show its review state). */

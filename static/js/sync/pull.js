@@ -4,6 +4,7 @@
 
 import { thumbKey } from "../records.js";
 import { isoNow } from "../util.js";
+import { normalizeReview } from "./outbox.js";
 import { API } from "./transport.js";
 
 const KEEP_SENT_MS = 180 * 24 * 3600 * 1000; // sent visits are shown this long (the server keeps them)
@@ -15,21 +16,6 @@ const WRITE_BATCH = 10;
 
 /** [0, n), [n, 2n) ... of a list. */
 const batches = (list, n = WRITE_BATCH) => Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, (i + 1) * n));
-
-/** A review decision as the phone keeps it: {state, comment, fields, by, at, history}. */
-export function normalizeReview(review) {
-  if (!review || typeof review !== "object") return { state: "received", comment: "", fields: {}, by: null, at: null, history: [] };
-  const comments = Array.isArray(review.comments) ? review.comments : [];
-  const last = comments[comments.length - 1];
-  return {
-    state: review.state || "received",
-    comment: typeof review.comment === "string" ? review.comment : (last && (last.text || last.comment)) || "",
-    fields: review.fields && typeof review.fields === "object" && !Array.isArray(review.fields) ? review.fields : {},
-    by: review.by || (last && last.by) || null,
-    at: review.at || (last && last.at) || null,
-    history: Array.isArray(review.history) ? review.history : [],
-  };
-}
 
 /** A sent record from one of the cadre's submissions as the server holds it (merged into ours). */
 function sentFromServer(mine, sub, now) {
