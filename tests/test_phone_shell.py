@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import sys
 
 from server.security import CONTENT_SECURITY_POLICY
 from tests.conftest import Api
@@ -63,6 +64,11 @@ def test_the_phone_names_categories_and_review_states_as_the_server_does():
 STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
 
 
+def phone_module(app):
+    """The module that serves the phone app, found through its view (wherever the layout puts it)."""
+    return sys.modules[app.view_functions["phone.shell"].__module__]
+
+
 def served_list(text, name):
     return json.loads(re.search(rf"const {name} = (\[.*?\]|\{{.*?\}});", text, re.S).group(1))
 
@@ -84,8 +90,8 @@ def test_the_service_worker_precaches_every_module_the_icons_and_the_shell(clien
     assert again.status_code == 304
 
 
-def test_the_service_workers_version_changes_with_any_precached_file(tmp_path):
-    from server import phone
+def test_the_service_workers_version_changes_with_any_precached_file(app, tmp_path):
+    phone = phone_module(app)
     static = tmp_path / "static"
     shutil.copytree(STATIC, static)
     before = phone.built(str(static))
@@ -103,7 +109,7 @@ def test_the_page_preloads_the_home_screens_graph_and_each_screen_comes_with_its
     """HOME_MODULES (the page) and NEEDS (on-demand.js) are derived from the modules' imports: the
     home screen's modules are asked for at once, a screen opened later with everything it needs
     that the home screen did not load, so no module waits for another to be read."""
-    from server import phone
+    phone = phone_module(client.application)
     home = served_list(client.get("/app/").get_data(as_text=True), "HOME_MODULES")
     needs = served_list(client.get("/app/js/on-demand.js").get_data(as_text=True), "NEEDS")
     built = phone.built(STATIC)
