@@ -1,9 +1,10 @@
 // The condition language shared by the phone and the server (see docs/forms.md).
 // server/conditions.py is the same evaluator in Python; tests/vectors/conditions.json is run by
 // both, so a change here needs the same change there (and a vector that shows it).
-// Plain ES module without DOM access: importable by `node --test`.
+// Plain ES module without DOM access: importable by `node --test`. Standalone: it imports only
+// form-shape.js (which imports nothing), to walk a form in sections as one flat list.
 
-import { flatFields } from "./sections.js";
+import { flatFields } from "./form-shape.js";
 import { XPathError, computedValue, evaluate as xpathValue, references, toBool, toNumber } from "./xpath.js";
 
 export const OPS = ["eq", "ne", "gt", "ge", "lt", "le", "in", "contains", "answered"];
