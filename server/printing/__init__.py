@@ -24,6 +24,7 @@ from werkzeug.routing import BuildError
 
 from server.core.problems import Problem
 from server.printing import jobs
+from server.records import households
 from server.printing.jobs import Busy, PrintJobs, default_workers, print_household, print_village
 from server.printing.profile import LANGS, build_profile_context, render_profile_pdf
 from server.store import get_store, open_readonly
@@ -115,14 +116,33 @@ def print_one(app, household, *, lang, mask, printed_by, host_url):
         jobs.lane.leave()
 
 
-def start_village_job(app, village_id, *, lang, mask, printed_by, user_id, host_url):
-    """Start (or join the running) batch print of a village: (job, created)."""
+def batch_selection(user, village_id, *, mine=False, group=None, lang="zh", db=None):
+    """Which households of a village a batch prints: (ids, or None for the whole village; the
+    words naming them on the cover). `mine`: those paired with `user`; `group`: one group."""
+    if not mine and not group:
+        return None, ""
+    ids = [h["id"] for h in households.in_village(village_id, db)
+           if (not mine or user.id in (h.get("cadre_ids") or []))
+           and (not group or h.get("group") == group)]
+    t = jobs.texts(lang)
+    words = []
+    if mine:
+        words.append(t["cover_mine"].format(name=user.display_name))
+    if group:
+        words.append(t["cover_group"].format(group=group))
+    return ids, " · ".join(words)
+
+
+def start_village_job(app, village_id, *, lang, mask, printed_by, user_id, host_url,
+                      household_ids=None, scope=""):
+    """Start (or join the running) batch print of a village, or of some of its households:
+    (job, created)."""
     remember_base_url(app, host_url)
     return print_jobs.start(
         get_store(app), village_id, files_dir=app.config["FILES_DIR"], forms=forms_for(app),
         lang=lang, mask=mask, printed_by=printed_by, user_id=user_id,
         record_url_for=record_url_builder(app, host_url), workers=workers_for(app),
-        printed_at=jobs.printed_now())
+        printed_at=jobs.printed_now(), household_ids=household_ids, scope=scope)
 
 
 def print_village_to(app, village_id, output, *, lang, mask, printed_by, workers=None, progress=None,

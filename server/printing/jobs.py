@@ -771,11 +771,15 @@ class PrintJobs:
         self._jobs = {}
 
     def start(self, store, village_id, *, files_dir, forms, lang, mask, printed_by, user_id,
-              record_url_for=None, workers=None, printed_at=None):
+              record_url_for=None, workers=None, printed_at=None, household_ids=None, scope=""):
+        """`household_ids`: only these (a cadre's own households, one group); `scope` names them
+        on the cover. A second ask for the same print joins the running one."""
+        selection = tuple(sorted(household_ids)) if household_ids is not None else None
         with self._lock:
             for job in self._jobs.values():
                 if (job["village_id"] == village_id and job["lang"] == lang
                         and job["mask"] == mask and job["user_id"] == user_id
+                        and job.get("_selection") == selection
                         and job["state"] in ("queued", "running")):
                     return dict(job), False
             job_id = secrets.token_hex(8)
@@ -783,7 +787,8 @@ class PrintJobs:
             job = {"id": job_id, "village_id": village_id, "lang": lang, "mask": mask,
                    "state": "queued", "done": 0, "total": 0, "cache_hits": 0, "rendered": 0,
                    "errors": [], "error": None, "user_id": user_id, "path": out,
-                   "created_at": now_iso(), "finished_at": None, "_summary": None}
+                   "created_at": now_iso(), "finished_at": None, "_summary": None,
+                   "_selection": selection, "scope": scope}
             self._jobs[job_id] = job
             self._trim()
         remove_old_prints(files_dir)
@@ -794,10 +799,11 @@ class PrintJobs:
 
         def run():
             try:
-                summary = print_village(store, village_id, out, files_dir=files_dir, forms=forms,
-                                        lang=lang, mask=mask, printed_by=printed_by,
-                                        record_url_for=record_url_for, workers=workers,
-                                        progress=progress, printed_at=printed_at)
+                options = PrintOptions(files_dir=files_dir, forms=forms, lang=lang, mask=mask,
+                                       printed_by=printed_by, record_url_for=record_url_for,
+                                       workers=workers, printed_at=printed_at, scope=scope)
+                summary = VillagePrint(store, village_id, out, options, progress=progress,
+                                       household_ids=household_ids).run()
                 with self._lock:
                     job.update(cache_hits=summary["cache_hits"], rendered=summary["rendered"],
                                errors=summary["errors"], _summary=summary,

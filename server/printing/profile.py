@@ -146,7 +146,6 @@ TEXTS = {
     "help_price": ("单价（元）", "Price (yuan)"),
     "help_amount": ("金额（元）", "Amount (yuan)"),
     "date": ("日期", "Date"),
-    "signoff": ("签字确认", "Sign-off"),
     "signoff_head": ("户主签字", "Head of household"),
     "signoff_cadre": ("帮扶干部签字", "Assisting cadre"),
     "signoff_committee": ("村委会（盖章）", "Village committee (seal)"),
