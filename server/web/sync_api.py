@@ -177,6 +177,8 @@ def put_attachment(sub_uuid, name):
     except images.ImageRefused as e:
         if e.reason == "too_large":
             raise Problem("image_too_large", limit=f"{max_pixels / 1e6:g}")
+        if e.reason == "too_complex":
+            raise Problem("image_too_complex")
         raise Problem("image_unreadable")
     if declared.get("received"):
         return jsonify({"status": "duplicate", "name": name})

@@ -36,6 +36,8 @@ def attachment(sub_uuid, name):
             raise Problem("not_found") from None
         except thumbnails.TooLarge:
             raise Problem("image_too_large", limit=thumbnails.MAX_DECODE_PIXELS // 1_000_000) from None
+        except thumbnails.TooComplex:
+            raise Problem("image_too_complex") from None
         except (UnidentifiedImageError, OSError):
             raise Problem("attachment_bad_type") from None
         mimetype = "image/jpeg"
