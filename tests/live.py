@@ -34,8 +34,8 @@ def seed(data_dir, demo=False):
 
 
 class LiveServer:
-    def __init__(self, data_dir, port=None, extra_env=None):
-        self.data_dir, self.port = str(data_dir), port or free_port()
+    def __init__(self, data_dir, port=None, extra_env=None, app="server"):
+        self.data_dir, self.port, self.app = str(data_dir), port or free_port(), app
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, JIEDUI_DATA_DIR=self.data_dir, **(extra_env or {}))
         self.proc = None
@@ -43,7 +43,7 @@ class LiveServer:
     def start(self, timeout=30):
         self.log = open(os.path.join(self.data_dir, f"server-{self.port}.log"), "ab")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "flask", "--app", "server", "serve", "--port", str(self.port)],
+            [PYTHON, "-m", "flask", "--app", self.app, "serve", "--port", str(self.port)],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # ready when GET /api/v1/csrf answers (DESIGN)

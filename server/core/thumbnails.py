@@ -32,14 +32,19 @@ def path_for(files_dir, sub_uuid, name, box=BOX):
     return os.path.join(files_dir, "thumbs", str(box), sub_uuid, f"{name}.jpg")
 
 
+def cached(dest):
+    """The preview is there already (an empty one, from a power cut, is not)."""
+    try:
+        return os.stat(dest).st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def make(source, dest, box=BOX, budget=MAX_DECODE_PIXELS):
     """Write a JPEG preview of `source` to `dest` (atomically) unless it is there already. An empty
     one is made again: previews are written without fsync, and a power cut can leave one empty."""
-    try:
-        if os.stat(dest).st_size > 0:
-            return dest
-    except FileNotFoundError:
-        pass
+    if cached(dest):
+        return dest
     if not os.path.exists(source):
         raise FileNotFoundError(source)
     try:
