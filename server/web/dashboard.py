@@ -16,7 +16,7 @@ from server.core.i18n import label, tr
 from server.web.parse import choice_arg, date_arg, int_arg
 from server.core.problems import Problem
 from server.records import users, villages
-from server.store import get_store
+from server.store import PartitionUnavailable, get_store
 
 bp = Blueprint("dashboard", __name__)
 VILLAGE_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}\Z")
@@ -106,12 +106,22 @@ def compute_stats(user, village=None, db=None):
     db = db or get_store()
     chosen = [village] if village else villages.in_scope(user, db)
     cache = stats.cache_of(current_app)
-    summaries = [cache.get(v["id"], db) for v in chosen]
-    cadre_ids, names = stats.cadres_for([v["id"] for v in chosen], db)
+    summaries, unavailable = [], []
+    for v in chosen:
+        try:
+            summaries.append(cache.get(v["id"], db))
+        except PartitionUnavailable:
+            if village:   # the one village asked for: 503 naming it
+                raise
+            unavailable.append({"id": v["id"], "name": v.get("name") or v["id"]})
+    working = [v for v in chosen if v["id"] not in {u["id"] for u in unavailable}]
+    cadre_ids, names = stats.cadres_for([v["id"] for v in working], db)
     body = {"as_of": clock.now().astimezone(clock.zone()).isoformat(timespec="seconds")}
     body.update(stats.stats_from_summaries(
-        summaries, clock.today(), villages={v["id"]: v for v in chosen}, cadre_names=names,
+        summaries, clock.today(), villages={v["id"]: v for v in working}, cadre_names=names,
         cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()], figures_of=cache.figures_of))
+    # A village whose file cannot be read is named, and the others are counted without it.
+    body["unavailable"] = unavailable
     return body
 
 
