@@ -71,6 +71,9 @@ CATALOGUE = {
     "database_unavailable": (503, "数据库暂时无法访问，未写入任何内容，请 {retry_after} 秒后重试。",
                              "The database cannot be reached right now; nothing was written. Retry in "
                              "{retry_after} s."),
+    "storage_full": (503, "服务器磁盘已满，未写入任何内容，请 {retry_after} 秒后重试，并请通知管理员。",
+                     "The server's disk is full; nothing was written. Retry in {retry_after} s, and "
+                     "tell an administrator."),
     "write_failed": (500, "保存失败，未写入任何内容。", "The save failed; nothing was written."),
     # tests only
     "test_fault": (503, "测试故障。", "Injected test fault."),

@@ -500,7 +500,6 @@ class Store:
         self._writes_at_settle = 0
         self._last_full_gc = time.monotonic()
         self.is_open = False
-        self._fault_before_fsync = False  # tests: make the next journal append fail
         self.stats = {"batches": 0, "writes": 0, "snapshots": 0, "loads": 0, "evictions": 0,
                       "scans": 0}
 
@@ -1216,14 +1215,15 @@ class Store:
         if lines:
             data = b"".join(lines)
             try:
-                if self._fault_before_fsync:
-                    raise OSError("injected journal fault")
+                if self._journal.closed:  # a new journal could not be started after a failure
+                    self._start_journal(self._journal_no + 1)
                 self._journal.write(data)
                 self._journal.flush()
                 os.fsync(self._journal.fileno())
                 self._journal_bytes += len(data)
-            except OSError as e:  # not durable: nobody may be told it is, nor read it
-                log.exception("journal write failed")
+            except (OSError, ValueError) as e:  # not durable: nobody may be told it is, nor read it
+                # A full disk (ENOSPC) keeps its errno: the caller answers 503 storage_full.
+                log.error("journal write failed: %s", e)
                 done_txs = []
                 self._reopen_journal_after_failure()
                 for _fn, _done, box in batch:
