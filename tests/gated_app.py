@@ -12,9 +12,13 @@ from server.services import sheets
 def create_app():
     app = _create_app()
     gate = os.environ["JIEDUI_TEST_EXPORT_GATE"]
+    arrived = os.environ.get("JIEDUI_TEST_EXPORT_ARRIVED")   # optional: a FIFO told of each arrival
     write_submissions = sheets.write_submissions
 
     def held_at_the_gate(*args, **kwargs):
+        if arrived:
+            with open(arrived, "wb", buffering=0) as f:
+                f.write(b"1")
         with open(gate, "rb", buffering=0) as f:
             f.read(1)
         return write_submissions(*args, **kwargs)

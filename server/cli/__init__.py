@@ -126,6 +126,8 @@ def init_app(app):
             get_store(app)  # take the folder lock now, so a second server fails fast and clearly
         except (StoreLocked, StoreUnavailable, SchemaTooNew) as e:
             raise click.ClickException(str(e))
+        from server.services import housekeeping
+        housekeeping.start(app.config)  # what killed exports and backups left; our own temp folder
 
         def stop(signum, frame):
             close_app_store(app)
@@ -138,14 +140,18 @@ def init_app(app):
 
     @app.cli.command("backup")
     @click.argument("out", type=click.Path(file_okay=False))
-    def backup_command(out):
-        """A consistent copy of the data folder, safe while the server runs."""
+    @click.option("--with-secret", is_flag=True,
+                  help="Include the session key (secret_key): a restore keeps every login.")
+    def backup_command(out, with_secret):
+        """A consistent copy of the data folder, safe while the server runs. Without --with-secret
+        the session key is left out: a server started on the copy makes a new one (every login
+        ends), and a stolen backup signs no session."""
         if os.path.exists(out) and os.listdir(out):
             raise click.ClickException(f"{out} 不是空目录 is not an empty folder")
         from server.services.backup import write_folder
         store = open_readonly(app)
         try:
-            seq = write_folder(store, app.config, out)
+            seq = write_folder(store, app.config, out, with_secret=with_secret)
         finally:
             store.close()
         click.echo(f"备份完成 Backup written to {out} (seq {seq})")
