@@ -433,6 +433,12 @@ def test_a_null_seq_village_leaves_the_dashboard_of_the_others_working(app, api)
     r = api.get("/api/v1/stats?village=v2")
     assert r.status_code == 503 and r.get_json()["partition"] == "v2"
     assert api.get("/api/v1/stats?village=v1").get_json()["unavailable"] == []
+    listed = api.get("/api/v1/stats/list?kind=households").get_json()    # the lists behind numbers
+    assert [h["id"] for h in listed["items"]] == ["v1-0001", "v1-0002", "v1-0003"]
+    assert listed["unavailable"] == [{"id": "v2", "name": "白沙村"}]
+    page = api.get("/dashboard/list?kind=households").get_data(as_text=True)
+    assert "白沙村（v2）" in page and "v1-0001" in page
+    assert api.get("/api/v1/stats/list?kind=households&village=v2").status_code == 503
 
 
 def test_a_write_to_a_dropped_village_is_durable_across_kill_9(tmp_path):
