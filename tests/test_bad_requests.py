@@ -119,6 +119,34 @@ def test_a_full_disk_answers_503_storage_full_and_loses_nothing_acknowledged(app
         assert api.get(f"/api/v1/submissions/{item['uuid']}").status_code == 200
 
 
+def test_a_photo_that_finds_no_room_answers_503_and_is_taken_once_there_is(app, api, monkeypatch):
+    import hashlib
+
+    from server.records import submissions
+    from tests.test_sync import jpeg_bytes, visit
+    api.login("cadre1")
+    photo = jpeg_bytes()
+    item = visit(photo_1="p.jpg")
+    item["attachments"] = [{"name": "p.jpg", "sha256": hashlib.sha256(photo).hexdigest(),
+                            "size": len(photo), "type": "image/jpeg"}]
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    url = f"/api/v1/submissions/{item['uuid']}/attachments/p.jpg"
+    headers = {"X-Content-SHA256": hashlib.sha256(photo).hexdigest()}
+    real = submissions.write_atomic
+
+    def no_room(path, data, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+    with monkeypatch.context() as m:
+        m.setattr(submissions, "write_atomic", no_room)
+        r = api.put(url, data=photo, headers=dict(headers))
+        assert r.status_code == 503 and r.get_json()["error"] == "storage_full"
+        assert int(r.headers["Retry-After"]) > 0
+    assert api.get(f"/api/v1/submissions/{item['uuid']}").get_json()["complete"] is False
+    assert submissions.write_atomic is real
+    r = api.put(url, data=photo, headers=dict(headers))
+    assert r.status_code == 200 and r.get_json()["complete"] is True
+
+
 def test_an_exception_in_a_write_function_fails_only_that_write(tmp_path):
     with Store(str(tmp_path / "d"), snapshot_every=0) as store:
         def boom(tx):
