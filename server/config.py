@@ -93,10 +93,13 @@ def configure(app, test_config=None):
         # None: min(2, cores). Each worker is a long-lived WeasyPrint process (~150 MB).
         PRINT_WORKERS=int(os.environ["JIEDUI_PRINT_WORKERS"]) if os.environ.get("JIEDUI_PRINT_WORKERS") else None,
         # Costly requests at once, in all and per user (server/web/lanes.py); past them 503 busy.
+        # Previews may also wait a little for a slot (a review page asks for all of its at once).
         EXPORT_LANE=int(os.environ.get("JIEDUI_EXPORT_LANE") or 2),
         EXPORT_LANE_PER_USER=int(os.environ.get("JIEDUI_EXPORT_LANE_PER_USER") or 1),
         PREVIEW_LANE=int(os.environ.get("JIEDUI_PREVIEW_LANE") or 4),
         PREVIEW_LANE_PER_USER=int(os.environ.get("JIEDUI_PREVIEW_LANE_PER_USER") or 2),
+        PREVIEW_LANE_WAITING=6,
+        PREVIEW_LANE_WAIT_SECONDS=10.0,
         # The address phones and QR codes use, e.g. https://jiedui.example.gov.cn behind a proxy.
         PUBLIC_BASE_URL=os.environ.get("JIEDUI_PUBLIC_URL") or None,
     )

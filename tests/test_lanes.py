@@ -41,6 +41,21 @@ def test_a_lane_counts_per_user_and_in_all():
     assert lane.inside == 0
 
 
+def test_a_lane_lets_a_few_wait_and_refuses_the_rest_at_once():
+    lane = lanes.Lane("preview", 1, 1, max_waiting=1, wait=30)
+    a = lane.enter("a")
+    got = queue.Queue()
+    waiter = threading.Thread(target=lambda: got.put(lane.enter("b")))
+    waiter.start()
+    assert lane.wait_for_waiters(1, timeout=30)
+    with pytest.raises(lanes.Problem):
+        lane.enter("c")                                   # the waiting room is full: at once
+    a()
+    waiter.join(30)
+    got.get(timeout=1)()
+    assert lane.inside == 0 and lane.waiting == 0
+
+
 class Held:
     """Exports wait inside the lane until released: `entered` counts them in."""
 
@@ -115,9 +130,7 @@ def test_the_attachments_zip_streams_and_frees_its_slot(app, monkeypatch):
     assert lanes.get("export", app).inside == 0
 
 
-def test_previews_run_in_their_lane(app, monkeypatch):
-    from server.core import thumbnails
-    app.config.update(PREVIEW_LANE=4, PREVIEW_LANE_PER_USER=1)
+def _two_photos(app):
     cadre = login(app.test_client(), "cadre1")
     photos = {}
     item = visit(photo_1="p1.jpg", photo_2="p2.jpg")
@@ -130,27 +143,58 @@ def test_previews_run_in_their_lane(app, monkeypatch):
     for name, data in photos.items():
         cadre.put(f"/api/v1/submissions/{item['uuid']}/attachments/{name}", data=data,
                   headers={"X-Content-SHA256": hashlib.sha256(data).hexdigest()})
-    entered, go = threading.Semaphore(0), threading.Event()
-    real = thumbnails.make
+    return cadre, f"/api/v1/submissions/{item['uuid']}/attachments"
 
-    def slow_make(*args, **kwargs):
-        entered.release()
-        go.wait(60)
-        return real(*args, **kwargs)
-    monkeypatch.setattr(thumbnails, "make", slow_make)
-    url = f"/api/v1/submissions/{item['uuid']}/attachments"
+
+class SlowPreviews:
+    def __init__(self, monkeypatch):
+        from server.core import thumbnails
+        self.entered, self.go = threading.Semaphore(0), threading.Event()
+        real = thumbnails.make
+
+        def slow_make(*args, **kwargs):
+            self.entered.release()
+            self.go.wait(60)
+            return real(*args, **kwargs)
+        monkeypatch.setattr(thumbnails, "make", slow_make)
+
+
+def test_previews_past_the_lane_and_its_waiting_room_answer_busy(app, monkeypatch):
+    app.config.update(PREVIEW_LANE=4, PREVIEW_LANE_PER_USER=1, PREVIEW_LANE_WAITING=0)
+    cadre, url = _two_photos(app)
+    slow = SlowPreviews(monkeypatch)
     supervisor = login(app.test_client(), "super")
     answers = queue.Queue()
     t = threading.Thread(target=lambda: answers.put(supervisor.get(f"{url}/p1.jpg?thumb=1")))
     t.start()
-    assert entered.acquire(timeout=30)
+    assert slow.entered.acquire(timeout=30)
     r = login(app.test_client(), "super").get(f"{url}/p2.jpg?thumb=1")
     assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
     assert cadre.get(f"{url}/p2.jpg").status_code == 200   # the photo itself needs no lane
-    go.set()
+    slow.go.set()
     t.join(30)
     assert answers.get(timeout=1).status_code == 200
     assert supervisor.get(f"{url}/p2.jpg?thumb=1").status_code == 200
+
+
+def test_a_pages_previews_wait_their_turn_instead_of_breaking(app, monkeypatch):
+    """A review page asks for all its previews at once: past the user's slots they wait briefly."""
+    app.config.update(PREVIEW_LANE=4, PREVIEW_LANE_PER_USER=1)
+    _cadre, url = _two_photos(app)
+    slow = SlowPreviews(monkeypatch)
+    supervisor = login(app.test_client(), "super")
+    answers = queue.Queue()
+    first = threading.Thread(target=lambda: answers.put(supervisor.get(f"{url}/p1.jpg?thumb=1")))
+    first.start()
+    assert slow.entered.acquire(timeout=30)
+    other = login(app.test_client(), "super")
+    second = threading.Thread(target=lambda: answers.put(other.get(f"{url}/p2.jpg?thumb=1")))
+    second.start()
+    assert lanes.get("preview", app).wait_for_waiters(1, timeout=30)   # it waits for the slot
+    slow.go.set()
+    first.join(30), second.join(30)
+    assert [answers.get(timeout=1).status_code for _ in range(2)] == [200, 200]
+    assert lanes.get("preview", app).inside == 0
 
 
 @pytest.fixture
