@@ -294,12 +294,20 @@ DETAIL_KEYS = {
     "supersedes": ("更正的记录", "Corrects"), "household_id": ("农户", "Household"),
     "form": ("表单", "Form"), "from_state": ("原状态", "Previous state"), "clash": ("冲突", "Clash"),
     "category": ("类别", "Category"),
+    "source": ("来源", "Source"), "submission": ("依据记录", "From submission"),
+    "previous": ("原版本", "Previous version"), "sha256": ("文件校验", "File checksum"),
+    "base_version": ("依据版本", "Based on version"), "unchanged": ("未变", "Unchanged"),
+    "errors": ("错误", "Errors"), "cadre_id": ("驻村干部", "Cadre"), "from": ("原干部", "From"),
 }
 CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields edited at once (merged)"),
            "hard": ("同一字段同时修改", "the same field edited at once")}
 DETAIL_VALUES = {"role": role_label, "state": state_label, "from_state": state_label,
                  "form": form_title, "clash": lambda code: _pick(CLASHES, code),
-                 "category": category_label}
+                 "category": category_label, "source": source_label,
+                 "fields": lambda name: _pick(HOUSEHOLD_FIELDS, name) if name in HOUSEHOLD_FIELDS else name,
+                 "sha256": lambda digest: digest[:12] + "…" if len(digest) > 12 else digest}
+# Keys whose value is an internal reference a person cannot act on: left out of the page.
+HIDDEN_DETAIL_KEYS = ()
 
 
 def details_text(details, limit=2000):
@@ -317,8 +325,12 @@ def details_text(details, limit=2000):
         return "" if v is None else str(v)
 
     def pairs(d):
-        return tr("；", "; ").join(f"{_pick(DETAIL_KEYS, k) if k in DETAIL_KEYS else k}{tr('：', ': ')}"
-                                  f"{value(k, v)}" for k, v in sorted(d.items()))
+        """Each known key in words; an empty value (no clash, nothing superseded) says nothing, so
+        it is left out rather than shown as "key:"."""
+        shown = [(k, value(k, v)) for k, v in sorted(d.items())
+                 if v not in (None, "", [], {}) and k not in HIDDEN_DETAIL_KEYS]
+        return tr("；", "; ").join(f"{_pick(DETAIL_KEYS, k) if k in DETAIL_KEYS else k}{tr('：', ': ')}{text}"
+                                  for k, text in shown if text != "")
 
     if not isinstance(details, dict):
         return value("", details)[:limit]
