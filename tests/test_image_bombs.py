@@ -220,6 +220,11 @@ def test_scans_are_counted_from_the_markers():
     assert images.jpeg_scans(progressive()) == 10
     assert images.jpeg_scans(scan_bomb()) == images.MAX_SCANS + 1       # stops counting there
     assert images.jpeg_scans(scan_bomb(), limit=5000) == 1010
+    # stray bytes between segments (libjpeg warns, skips them and reads on) do not hide scans
+    data = scan_bomb()
+    first_sos = data.index(b"\xff\xda")
+    sloppy = data[:first_sos] + b"\x00\x17" + data[first_sos:].replace(b"\xff\xda", b"\x17\xff\xda")
+    assert images.jpeg_scans(sloppy, limit=5000) == 1010
     with Image.open(io.BytesIO(scan_bomb())) as im:                     # Pillow reads it as a photo
         assert im.size == (1600, 1200) and im.info.get("progressive")
 

@@ -60,8 +60,11 @@ def jpeg_scans(data, limit=MAX_SCANS):
     data = memoryview(data).tobytes() if not isinstance(data, bytes) else data
     n, i, size = 0, 2, len(data)
     while i + 4 <= size and n <= limit:
-        if data[i] != 0xFF:
-            break                              # not a marker: the decoder will say it is broken
+        if data[i] != 0xFF:                    # stray bytes: libjpeg skips them to the next marker
+            i = data.find(b"\xff", i)
+            if i < 0:
+                break
+            continue
         marker = data[i + 1]
         if marker == 0xFF:                     # fill byte before a marker
             i += 1
