@@ -145,6 +145,14 @@ def test_a_photo_that_finds_no_room_answers_503_and_is_taken_once_there_is(app, 
     assert attachments.write_atomic is real
     r = api.put(url, data=photo, headers=dict(headers))
     assert r.status_code == 200 and r.get_json()["complete"] is True
+    from server.core import thumbnails                 # and a preview that finds no room
+    with monkeypatch.context() as m:
+        def no_room_for_previews(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        m.setattr(thumbnails, "atomic_file", no_room_for_previews)
+        r = api.get(f"{url}?thumb=1")
+        assert r.status_code == 503 and r.get_json()["error"] == "storage_full"
+    assert api.get(f"{url}?thumb=1").status_code == 200
 
 
 def test_an_exception_in_a_write_function_fails_only_that_write(tmp_path):

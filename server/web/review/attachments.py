@@ -1,6 +1,7 @@
 """Photos and signatures of a submission, to people who may see its village (the cadre who sent
 it, on a phone fixing a returned visit; supervisors; admins): the file, or `?thumb=1` a cached
-JPEG preview, made in the preview lane (server/web/lanes.py) when it is not cached yet. The upload (PUT on the same address) lives in sync.py."""
+JPEG preview, made in the preview lane (server/web/lanes.py) when it is not cached yet. The upload
+(PUT on the same address) lives in sync_api.py."""
 
 from flask import current_app, send_file
 from flask_login import current_user, login_required
@@ -9,6 +10,7 @@ from PIL import UnidentifiedImageError
 from server.forms import formdefs
 from server.core import thumbnails
 from server.web import lanes
+from server.web.errors import disk_full
 from server.web.parse import choice_arg
 from server.core.problems import Problem
 from server.records import attachments, submissions
@@ -44,7 +46,9 @@ def attachment(sub_uuid, name):
             raise Problem("image_too_large", limit=thumbnails.MAX_DECODE_PIXELS // 1_000_000) from None
         except thumbnails.TooComplex:
             raise Problem("image_too_complex") from None
-        except (UnidentifiedImageError, OSError):
+        except (UnidentifiedImageError, OSError) as e:
+            if disk_full(e):
+                raise   # no room for the preview: 503 storage_full, not the photo's fault
             raise Problem("attachment_bad_type") from None
         mimetype = "image/jpeg"
     try:
