@@ -5,7 +5,7 @@
 // prints the new value): a changed file changes the worker, so phones are offered the update
 // ("new version, update now") and the old cache is deleted on activation.
 
-const VERSION = "1df84d80e906";
+const VERSION = "8c1ebfd7cba6";
 const SHELL_CACHE = `jiedui-shell-${VERSION}`;
 const FORMS_CACHE = "jiedui-forms";
 const SHELL = [
@@ -18,6 +18,7 @@ const SHELL = [
   "/app/js/answers.js",
   "/app/js/app.js",
   "/app/js/conditions.js",
+  "/app/js/xpath.js",
   "/app/js/db.js",
   "/app/js/dom.js",
   "/app/js/drafts.js",

@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from tests.test_review import login, visit2
-from tests.test_sync import push
+from tests.helpers import login, push, visit2
 
 RAW_KEYS = ("source", "submission", "supersedes", "clash", "household_id", "from_state", "sha256",
             "previous", "fields", "form_version")

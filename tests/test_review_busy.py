@@ -3,8 +3,7 @@ confirmation), a correction shown against the visit it corrects, comments on one
 
 import re
 
-from tests.test_review import login, review, visit2
-from tests.test_sync import push
+from tests.helpers import login, push, review, visit2
 
 
 def form_post(api, url, **fields):

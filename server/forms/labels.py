@@ -19,6 +19,12 @@ FIELD_TYPES = {
     "decimal": ("数字", "number"), "date": ("日期", "date"), "select_one": ("单选", "choose one"),
     "select_multiple": ("多选", "choose any"), "geopoint": ("定位", "location"), "photo": ("照片", "photo"),
     "signature": ("签名", "signature"), "note": ("说明", "note"), "repeat": ("可重复的一组", "repeated entries"),
+    "time": ("时间", "time"), "datetime": ("日期时间", "date and time"), "range": ("滑块数字", "range"),
+    "audio": ("录音", "audio"), "video": ("视频", "video"), "file": ("文件", "file"),
+    "barcode": ("条码", "barcode"), "calculate": ("计算值", "calculated"), "acknowledge": ("确认", "acknowledge"),
+    "geotrace": ("路线", "line"), "geoshape": ("地块轮廓", "shape"), "hidden": ("隐藏值", "hidden"),
+    "start": ("开始时间", "start time"), "end": ("结束时间", "end time"), "today": ("当天日期", "today"),
+    "deviceid": ("设备号", "device id"),
 }
 RELATIONS = ("户主", "配偶", "长子", "次子", "长女", "次女", "儿子", "女儿", "儿媳", "女婿", "孙子", "孙女",
              "父亲", "母亲", "兄弟", "姐妹", "其他")

@@ -18,7 +18,7 @@ from datetime import date
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.core import phones
-from server.core.clock import now_iso, today
+from server.core.clock import app_setting, now_iso, today
 from server.core.problems import field_error
 from server.store import CORE, get_store
 from server.records import audit
@@ -38,8 +38,9 @@ PUBLIC_FIELDS = ("id", "username", "display_name", "role", "villages", "unit", "
 LOGIN_IDLE_DAYS = 60
 MAX_LOGINS = 20
 
-# Checked when the username is unknown, so an unknown name costs the same time as a wrong password.
-_DUMMY_HASH = None
+# Checked when the username is unknown, so an unknown name costs the same time as a wrong password
+# (one per method: a TESTING app may hash with a cheaper one).
+_DUMMY_HASHES = {}
 
 
 def get(user_id, db=None):
@@ -88,15 +89,25 @@ def is_active(doc):
 # ---- passwords --------------------------------------------------------------------------------
 
 
-def hash_password(password, method=PASSWORD_METHOD):
-    return generate_password_hash(password, method=method)
+def password_method(default=PASSWORD_METHOD):
+    """`default`, except in a TESTING app that asked for a cheaper method (PASSWORD_HASH_METHOD, set
+    only by the tests: 200,000 rounds were most of each test's set-up). config.py refuses the
+    setting without TESTING, and it is ignored here unless TESTING is on, so production never
+    hashes cheaply."""
+    if app_setting("TESTING") is True:
+        return app_setting("PASSWORD_HASH_METHOD") or default
+    return default
+
+
+def hash_password(password, method=None):
+    return generate_password_hash(password, method=method or password_method())
 
 
 def _dummy_hash():
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
-    return _DUMMY_HASH
+    method = password_method()
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = hash_password(secrets.token_urlsafe(16), method)
+    return _DUMMY_HASHES[method]
 
 
 def _pbkdf2_iterations(stored):
@@ -111,16 +122,17 @@ STANDARD_ITERATIONS = _pbkdf2_iterations(PASSWORD_METHOD)
 
 
 def _pay_the_rest(stored):
-    """A hash cheaper than PASSWORD_METHOD (an older account, or one made before the cost rose) is
-    topped up to the standard cost, so no answer tells such an account from the others; the next
+    """A hash cheaper than the method in use (an older account, or one made before the cost rose)
+    is topped up to its cost, so no answer tells such an account from the others; the next
     successful login rehashes it (`rehash_if_needed`)."""
     n = _pbkdf2_iterations(stored)
-    if n is not None and n < STANDARD_ITERATIONS:
-        hashlib.pbkdf2_hmac("sha256", b"jiedui", b"equal-cost", STANDARD_ITERATIONS - n)
+    standard = _pbkdf2_iterations(password_method())
+    if n is not None and standard is not None and n < standard:
+        hashlib.pbkdf2_hmac("sha256", b"jiedui", b"equal-cost", standard - n)
 
 
 def check_password(doc, password):
-    """True when `password` is the account's. Every check costs one PASSWORD_METHOD hash: an
+    """True when `password` is the account's. Every check costs one hash of the method in use: an
     unknown account (or a name no account can have: doc None) is checked against a dummy hash of
     that method, a cheaper stored hash is topped up to it."""
     if not isinstance(password, str) or len(password) > PASSWORD_MAX:
@@ -135,10 +147,10 @@ def check_password(doc, password):
 
 
 def rehash_if_needed(doc, password):
-    """After a successful check: (old hash, new hash) when the stored hash is not of
-    PASSWORD_METHOD (cheaper, dearer or another algorithm), else None. `start_login` stores it."""
+    """After a successful check: (old hash, new hash) when the stored hash is not of the method in
+    use (PASSWORD_METHOD; cheaper, dearer or another algorithm), else None. `start_login` stores it."""
     stored = doc.get("password_hash") or ""
-    if stored.startswith(PASSWORD_METHOD + "$"):
+    if stored.startswith(password_method() + "$"):
         return None
     return stored, hash_password(password)
 

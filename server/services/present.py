@@ -8,7 +8,7 @@ from server.core.numbers import parse_index
 from server.core import words
 
 NOT_ANSWERS = ("note", "group")
-FILE_TYPES = ("photo", "signature")
+FILE_TYPES = ("photo", "signature", "audio", "video", "file")
 
 
 def questions(definition):

@@ -173,9 +173,9 @@ function syncPressed() {
 const withDeps = (...loads) => Promise.all(loads).then(([screen]) => screen);
 const lazy = {
   households: () => withDeps(import("./households-screen.js"), import("./sections.js")),
-  records: () => withDeps(import("./records-screen.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js")),
+  records: () => withDeps(import("./records-screen.js"), import("./answers.js"), import("./conditions.js"), import("./xpath.js"), import("./sections.js")),
   settings: () => import("./settings.js"),
-  form: () => withDeps(import("./form-screen.js"), import("./form.js"), import("./media.js"), import("./drafts.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js")),
+  form: () => withDeps(import("./form-screen.js"), import("./form.js"), import("./media.js"), import("./drafts.js"), import("./answers.js"), import("./conditions.js"), import("./xpath.js"), import("./sections.js")),
 };
 
 function tabOf(name) {

@@ -9,6 +9,9 @@
 
 import { FILE_TYPES, errorText, normalizePath, parseNumber, pick, relevance, validateAnswers } from "./answers.js";
 import { isAnswered, todayISO } from "./conditions.js";
+
+// XLSForm's values nobody types (docs/forms.md): shown, never edited.
+const UNSEEN_TYPES = new Set(["calculate", "hidden", "start", "end", "today", "deviceid"]);
 import { clear, h, idFor } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { downscaleImage, locate } from "./media.js";
@@ -209,7 +212,7 @@ export class FormView {
       return note;
     }
     if (field.type === "repeat") return this.renderRepeat(field, path);
-    if (field.compute !== undefined || field.readonly) return this.renderReadonly(field, path);
+    if (field.compute !== undefined || field.readonly || UNSEEN_TYPES.has(field.type)) return this.renderReadonly(field, path);
     if (field.type === "select_one" || field.type === "select_multiple") return this.renderChoices(field, path);
     if (field.type === "geopoint") return this.renderGeopoint(field, path);
     if (FILE_TYPES.has(field.type)) {

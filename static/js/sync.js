@@ -13,7 +13,7 @@ import { compareText, isoNow, normalizePath, uuid as newUuid } from "./util.js";
 
 // What only submitting a form and sending photos need is loaded then, not before the first screen
 // (each with what it imports, side by side: no chain of round trips).
-const answersModule = () => Promise.all([import("./answers.js"), import("./conditions.js"), import("./sections.js")]).then(([m]) => m);
+const answersModule = () => Promise.all([import("./answers.js"), import("./conditions.js"), import("./xpath.js"), import("./sections.js")]).then(([m]) => m);
 const sha256Hex = async (blob) => (await import("./sha256.js")).sha256Hex(blob);
 
 export const API = "/api/v1";
