@@ -125,6 +125,14 @@ def configure(app, test_config=None):
         PRINT_IDLE_SECONDS=_number("JIEDUI_PRINT_IDLE_SECONDS", 90),
         PRINT_POLL_SECONDS=30.0,  # a changed village costs a scan of its records
         IMAGE_MAX_PIXELS=images.MAX_PIXELS,  # the pixel budget of a photo (core/images.py)
+        # Costly requests at once, in all and per user (server/web/lanes.py); past them 503 busy.
+        # Previews may also wait a little for a slot (a review page asks for all of its at once).
+        EXPORT_LANE=int(_number("JIEDUI_EXPORT_LANE", 2)) or 2,
+        EXPORT_LANE_PER_USER=int(_number("JIEDUI_EXPORT_LANE_PER_USER", 1)) or 1,
+        PREVIEW_LANE=int(_number("JIEDUI_PREVIEW_LANE", 4)) or 4,
+        PREVIEW_LANE_PER_USER=int(_number("JIEDUI_PREVIEW_LANE_PER_USER", 2)) or 2,
+        PREVIEW_LANE_WAITING=6,
+        PREVIEW_LANE_WAIT_SECONDS=10.0,
         # The address phones and QR codes use, e.g. https://jiedui.example.gov.cn behind a proxy.
         PUBLIC_BASE_URL=os.environ.get("JIEDUI_PUBLIC_URL") or None,
     )

@@ -35,10 +35,11 @@ def seed(data_dir, demo=False):
 
 
 class LiveServer:
-    def __init__(self, data_dir, port=None, extra_env=None, faults=False):
-        """`faults`: the app of tests/fault_app.py (test-only fault switches), not the plain one."""
+    def __init__(self, data_dir, port=None, extra_env=None, faults=False, app=None):
+        """`faults`: the app of tests/fault_app.py (test-only fault switches), not the plain one;
+        `app`: another test app module (tests/gated_app.py)."""
         self.data_dir, self.port = str(data_dir), port or free_port()
-        self.app = "tests.fault_app" if faults else "server"
+        self.app = app or ("tests.fault_app" if faults else "server")
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, JIEDUI_DATA_DIR=self.data_dir, **(extra_env or {}))
         self.proc = None

@@ -79,6 +79,78 @@ def test_an_unknown_username_is_checked_against_a_hash_of_the_same_cost(app, mon
     assert checked == [CHEAP_HASH, CHEAP_HASH]
 
 
+def pbkdf2_cost(monkeypatch):
+    """Every PBKDF2 iteration any password check pays, counted (werkzeug and the top-up both call
+    hashlib.pbkdf2_hmac): cost as work done, not as a time."""
+    import hashlib
+    paid = []
+    real = hashlib.pbkdf2_hmac
+
+    def counted(name, password, salt, iterations, *args):
+        paid.append(iterations)
+        return real(name, password, salt, iterations, *args)
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", counted)
+    return paid
+
+
+def cheaper_than_the_rest(app, name):
+    """`name`'s hash made with half the iterations of the app's method (an older account)."""
+    from server.store import get_store
+    method = users.password_method()                    # "pbkdf2:sha256:N"
+    cheap = f"{method.rpartition(':')[0]}:{users._pbkdf2_iterations(method) // 2}"
+    get_store().write(lambda tx: tx.put("core", "users", dict(
+        users.get(name), password_hash=users.hash_password(PASSWORD, cheap))))
+
+
+def test_every_password_check_costs_the_same(app, monkeypatch):
+    """Demo accounts (a cheaper hash) answered a wrong password in ~40 ms, unknown names in ~140:
+    which names were demo accounts showed. Unknown, malformed, cheap-hash and real accounts now
+    pay the same number of iterations."""
+    with app.app_context():
+        standard = users._pbkdf2_iterations(users.password_method())   # the test app's cheap one
+        cheaper_than_the_rest(app, "cadre2")
+        users._dummy_hash()                                 # made once, before counting
+    paid = pbkdf2_cost(monkeypatch)
+    costs = {}
+    for name in ("cadre1", "cadre2", "nobody.at.all", "Not A Name!", "x" * 60):
+        paid.clear()
+        r = Api(app.test_client()).login(name, "wrong-wrong")
+        assert r.status_code in (401, 413), (name, r.status_code)
+        costs[name] = sum(paid)
+    assert set(costs.values()) == {standard}, costs
+    paid.clear()
+    assert Api(app.test_client()).login("cadre1", "w" * 300).status_code == 401   # too long
+    assert sum(paid) == standard
+
+
+def test_an_older_hash_is_rehashed_at_a_successful_login_and_sessions_stay(app):
+    with app.app_context():
+        cheaper_than_the_rest(app, "cadre2")
+    first = Api(app.test_client())
+    assert first.login("cadre2").status_code == 200
+    with app.app_context():
+        assert users.get("cadre2")["password_hash"].startswith(users.password_method() + "$")
+    assert first.get("/api/v1/bootstrap").status_code == 200        # the session still works
+    again = Api(app.test_client())
+    assert again.login("cadre2").status_code == 200                 # so does the password
+    assert again.login("cadre2", "wrong-wrong").status_code == 401
+
+
+def test_demo_accounts_are_hashed_like_any_other(tmp_path):
+    from server import create_app
+    from server.forms import formdefs
+    from server.services import demo
+    from server.store import close_app_store, get_store
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0})
+    try:
+        with app.app_context():
+            demo.load_demo(get_store(), formdefs.registry())
+            hashes = [u["password_hash"] for u in users.list_all()]
+        assert hashes and all(h.startswith(users.PASSWORD_METHOD + "$") for h in hashes)
+    finally:
+        close_app_store(app)
+
+
 def test_a_server_hashes_with_the_production_method_and_a_cheap_one_needs_testing(tmp_path):
     """PASSWORD_HASH_METHOD is the tests' alone: refused without TESTING, ignored once TESTING is off,
     and an app that never set it (a server: no TESTING) hashes, and checks unknown names, with

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from server import create_app
+from server.forms import formdefs
 from server.web.auth import User
 from server.records import audit, households, users, villages
 from server.store import close_app_store, get_store
@@ -325,6 +326,55 @@ def test_form_uploads_that_are_refused_change_nothing(forms_app, tmp_path):
     assert admin.get("/admin/forms").status_code == 403
 
 
+def alias_bomb():
+    """About 1 KB: eight levels of ten aliases each, each anchored on a field's condition, so the
+    last field's condition holds a hundred million once expanded."""
+    fields = ['- {name: interested, type: text, label: {zh: 意愿, en: Interest}}',
+              '- {name: f0, type: text, label: {zh: 甲, en: A}, relevant: &a0 {field: interested, '
+              'op: eq, value: "yes"}}']
+    for i in range(1, 9):
+        fields.append(f"- {{name: f{i}, type: text, label: {{zh: 甲, en: A}}, relevant: &a{i} "
+                      f"{{all: [{','.join([f'*a{i - 1}'] * 10)}]}}}}")
+    return ("id: pv_enrollment\nversion: 3\ntitle: {zh: 光伏, en: PV}\nfields:\n"
+            + "\n".join(fields) + "\n").encode("utf-8")
+
+
+def test_yaml_aliases_are_refused_in_form_files(forms_app, tmp_path):
+    """A few hundred bytes of nested aliases were accepted as a form of a million conditions (15-37 s
+    of checking on the server, 3.5 GB on the phone). Form files may not use aliases at all."""
+    bomb = alias_bomb()
+    assert len(bomb) < 2048
+    admin = Api(forms_app.test_client())
+    admin.login("admin")
+    for path in ("/admin/forms/check", "/admin/forms/publish"):
+        r = upload(admin, path, bomb)
+        page = r.get_data(as_text=True)
+        assert r.status_code == 400 and "不允许使用 YAML 别名" in page and "未发布" in page, page[-2000:]
+    r = form_post(admin, "/admin/forms/check", {"file": (io.BytesIO(bomb), "pv.yaml")},
+                  content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    assert r.status_code == 400 and "YAML aliases (&amp;anchor … *alias) are not allowed" in r.get_data(as_text=True)
+    # the same file shipped in forms/ stops the start with the file named, in both languages
+    (tmp_path / "forms" / "pv_enrollment.yaml").write_bytes(bomb)
+    with pytest.raises(formdefs.FormDefinitionError) as refused:
+        formdefs.load_definition_file(tmp_path / "forms" / "pv_enrollment.yaml")
+    assert "pv_enrollment.yaml" in str(refused.value) and "YAML aliases" in str(refused.value)
+    assert "别名" in str(refused.value)
+
+
+def test_a_lone_surrogate_in_a_label_is_refused_not_a_500(forms_app):
+    admin = Api(forms_app.test_client())
+    admin.login("admin")
+    text = dump(pv_v3()).decode("utf-8").replace("安装单位", '"安装\\ud800单位"').encode("utf-8")
+    assert b"\\ud800" in text
+    for path in ("/admin/forms/check", "/admin/forms/publish"):
+        r = upload(admin, path, text)
+        page = r.get_data(as_text=True)
+        # libyaml refuses the escape itself; the pure-Python loader's text is caught after loading
+        assert r.status_code == 400 and "未发布" in page, page[-2000:]
+        assert "U+D800" in page or "escape" in page
+    assert admin.get("/api/v1/bootstrap").get_json()["forms"][1]["version"] == 2
+
+
 # ---- backups -------------------------------------------------------------------------------------------
 
 
@@ -344,8 +394,9 @@ def test_backup_from_the_web_is_the_cli_backup_as_one_download(app, api, tmp_pat
     with tarfile.open(fileobj=io.BytesIO(r.data), mode="r:gz") as tar:
         names = set(tar.getnames())
         top = entry["name"][:-len(".tar.gz")]
-        assert {f"{top}/core.json", f"{top}/villages/v1.json", f"{top}/villages/v2.json", f"{top}/secret_key",
+        assert {f"{top}/core.json", f"{top}/villages/v1.json", f"{top}/villages/v2.json",
                 f"{top}/forms/pv_enrollment/2.json"} <= names
+        assert f"{top}/secret_key" not in names   # a stolen archive signs no session
         assert any(n.startswith(f"{top}/forms/") for n in names)
         tar.extractall(tmp_path / "restored", filter="data")
     # the same picture as the command-line backup makes

@@ -365,7 +365,7 @@ def test_backup_from_postgres_is_a_tinydb_folder_a_county_can_run_alone(servers,
     assert api.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]["status"] == "created"
     assert attach(logged_in(servers[1]), item["uuid"], "photo_1-a.jpg", photo).get_json()["complete"] is True
     out = tmp_path / "backup"
-    r = servers[1].test_cli_runner().invoke(args=["backup", str(out)])
+    r = servers[1].test_cli_runner().invoke(args=["backup", str(out), "--with-secret"])
     assert r.exit_code == 0, r.output
     for path in [out / "core.json", *(out / "villages").glob("*.json")]:
         with TinyDB(path) as db:  # plain TinyDB opens every file

@@ -269,6 +269,45 @@ def test_a_corrupt_village_file_makes_only_that_village_unavailable(tmp_path, ca
         assert store.count("v2", "submissions") == 20
 
 
+@pytest.mark.parametrize("damage", ["meta_seq_null", "doc_seq_null", "meta_not_a_table"])
+def test_a_village_file_repaired_badly_is_unavailable_never_a_hang_or_a_refused_start(tmp_path, damage):
+    """A village file hand-repaired into valid JSON that is not what the store writes (a `null`
+    seq): the server used to refuse to start (TypeError), or answer 500 once and then hang every
+    reader of the village. Now any exception while loading makes that village unavailable."""
+    import json
+    import threading
+    with Store(tmp_path, snapshot_every=0) as store:
+        fill(store)
+    path = tmp_path / "villages" / "v2.json"
+    data = json.loads(path.read_bytes())
+    if damage == "meta_seq_null":
+        data["_meta"]["1"]["seq"] = None
+    elif damage == "doc_seq_null":
+        next(iter(data["submissions"].values()))["seq"] = None
+    else:
+        data["_meta"] = {"1": ["seq"]}
+    path.write_text(json.dumps(data))
+    with Store(tmp_path, snapshot_every=0) as store:                  # it starts
+        assert store.count("v1", "submissions") == 20
+        answers = []
+
+        def read_v2():
+            for _ in range(3):                                         # again and again
+                try:
+                    store.get("v2", "submissions", visit("v2", 1)["uuid"])
+                    answers.append("read")
+                except PartitionUnavailable as e:
+                    answers.append(e.partition)
+        reader = threading.Thread(target=read_v2)
+        reader.start()
+        reader.join(60)
+        assert not reader.is_alive(), "a reader of the broken village hangs"
+        assert answers == ["v2"] * 3
+        store.write(lambda tx: tx.put("v3", "submissions", visit("v3", 77)))
+        assert store.count("v3", "submissions") == 21
+    assert json.loads(path.read_bytes()) == data                       # left as it was, for repair
+
+
 def test_journal_entries_of_a_corrupt_village_are_kept_until_it_is_repaired(tmp_path):
     store = Store(tmp_path / "live", snapshot_every=0).open()
     fill(store, villages=("v1", "v2"), visits=2)
@@ -363,6 +402,42 @@ def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api)
     close_app_store(app)
     with open(path, "rb") as f:
         assert f.read() == broken  # left untouched for repair
+
+
+@pytest.mark.tinydb_only
+def test_a_null_seq_village_leaves_the_dashboard_of_the_others_working(app, api):
+    """A supervisor of v1 and v2 with v2's file repaired into a `null` seq: the dashboard shows v1
+    and names v2 (it answered 503 for the whole page); v2 alone answers 503 naming it."""
+    import json
+
+    from server.store import close_app_store
+    close_app_store(app)
+    path = os.path.join(app.config["DATA_DIR"], "villages", "v2.json")
+    with open(path) as f:
+        data = json.load(f)
+    data["_meta"]["1"]["seq"] = None
+    with open(path, "w") as f:
+        json.dump(data, f)
+    assert api.login("super").status_code == 200
+    for _ in range(2):                                         # and again: no hang after the first
+        r = api.get("/api/v1/households/v2-0001")
+        assert r.status_code == 503 and r.get_json()["partition"] == "v2"
+    body = api.get("/api/v1/stats").get_json()
+    assert [v["id"] for v in body["villages"]] == ["v1"] and body["villages"][0]["households"] == 3
+    assert body["unavailable"] == [{"id": "v2", "name": "白沙村"}]
+    page = api.get("/dashboard")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "青石村" in text and "白沙村（v2）" in text and "无法读取" in text
+    r = api.get("/api/v1/stats?village=v2")
+    assert r.status_code == 503 and r.get_json()["partition"] == "v2"
+    assert api.get("/api/v1/stats?village=v1").get_json()["unavailable"] == []
+    listed = api.get("/api/v1/stats/list?kind=households").get_json()    # the lists behind numbers
+    assert [h["id"] for h in listed["items"]] == ["v1-0001", "v1-0002", "v1-0003"]
+    assert listed["unavailable"] == [{"id": "v2", "name": "白沙村"}]
+    page = api.get("/dashboard/list?kind=households").get_data(as_text=True)
+    assert "白沙村（v2）" in page and "v1-0001" in page
+    assert api.get("/api/v1/stats/list?kind=households&village=v2").status_code == 503
 
 
 def test_a_write_to_a_dropped_village_is_durable_across_kill_9(tmp_path):

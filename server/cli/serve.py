@@ -33,6 +33,8 @@ def serve_command(host, port, threads, connection_limit, channel_timeout):
         get_store(app)  # take the folder lock now, so a second server fails fast and clearly
     except (StoreLocked, StoreUnavailable, SchemaTooNew) as e:
         raise click.ClickException(str(e))
+    from server.services import housekeeping
+    housekeeping.start(app.config)  # what killed exports and backups left; our own temp folder
 
     def stop(signum, frame):
         close_app_store(app)

@@ -47,6 +47,9 @@ CATALOGUE = {
                             "The attachment's content is not the declared image type.", "bad_type"),
     "image_too_large": (413, "图片像素过多（上限 {limit} 百万像素）。",
                         "The image has too many pixels (at most {limit} megapixels)."),
+    "image_too_complex": (413, "图片编码过于复杂（渐进式 JPEG 扫描过多或尺寸过大），请用手机拍照后重新上传。",
+                          "The image is too costly to decode (a progressive JPEG with too many scans or "
+                          "pixels); take the photo on the phone and upload it again."),
     "image_unreadable": (415, "图片无法读取（文件损坏或不完整），请重新拍摄或上传。",
                          "The image cannot be read (damaged or incomplete); take or upload it again."),
     # printing
@@ -63,6 +66,9 @@ CATALOGUE = {
     "database_unavailable": (503, "数据库暂时无法访问，未写入任何内容，请 {retry_after} 秒后重试。",
                              "The database cannot be reached right now; nothing was written. Retry in "
                              "{retry_after} s."),
+    "storage_full": (503, "服务器磁盘已满，未写入任何内容，请 {retry_after} 秒后重试，并请通知管理员。",
+                     "The server's disk is full; nothing was written. Retry in {retry_after} s, and "
+                     "tell an administrator."),
     # tests only
     "test_fault": (503, "测试故障。", "Injected test fault."),
     "internal_error": (500, "服务器内部错误，已记录。", "Internal server error; it has been logged."),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from server.core.i18n import tr
 from server.forms import formdefs, xlsform
 from server.core.files import write_atomic
 from server.forms.formdefs import FormDefinitionError
@@ -95,7 +96,11 @@ def check(app, data, filename=None, attachments=None):
         out["problems"] = [(None, "not UTF-8 text: save the file as UTF-8")]
         return out
     try:
-        raw = yaml.safe_load(text)
+        raw = formdefs.parse_yaml(text)
+    except formdefs.YamlRefused as exc:
+        where = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
+        out["problems"] = [(None, where + tr(exc.zh, exc.en))]
+        return out
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

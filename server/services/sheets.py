@@ -4,7 +4,6 @@ the household ledger (households, members, land plots with their four boundaries
 attachments of a form's submissions as a ZIP. Everything in the caller's scope; times in
 JIEDUI_TIMEZONE; labels in the page's language."""
 
-import os
 import zipfile
 
 from server.core.clock import show
@@ -249,17 +248,59 @@ def write_households(book, user, village_id=None, db=None):
 # ---- attachments --------------------------------------------------------------------------------------
 
 
-def write_attachments(fileobj, user, filters, files_dir, db=None):
+class _Sink:
+    """A write-only file for zipfile that hands out what was written: the ZIP goes to the client as
+    it is made, never through a temporary copy (eight exports at once wrote 920 MB to /tmp)."""
+
+    def __init__(self):
+        self._parts = []
+
+    def write(self, data):
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def take(self):
+        out, self._parts = b"".join(self._parts), []
+        return out
+
+
+CHUNK = 256 * 1024
+
+
+def attachment_chunks(user, filters, files_dir, db=None):
     """Photos and signatures that have arrived, as <household>/<date>-<uuid>-<name> in a ZIP
-    (stored, not deflated: JPEG and PNG are compressed already). Returns the number of files."""
-    count = 0
-    with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+    (stored, not deflated: JPEG and PNG are compressed already), yielded in pieces of about CHUNK
+    bytes as each file is read: memory and disk stay flat however many photos there are."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
         for vid, uuids in submission_keys(user, filters, db):
             for doc in submissions.each(vid, uuids, db):
                 for a in doc.get("attachments") or []:
                     path = attachments.path(files_dir, doc["uuid"], a["name"])
-                    if not a.get("received") or not os.path.isfile(path):
+                    if not a.get("received"):
                         continue
-                    zf.write(path, f"{doc['household_id']}/{submissions.day_of(doc)}-{doc['uuid']}-{a['name']}")
-                    count += 1
-    return count
+                    try:
+                        src = open(path, "rb")
+                    except (FileNotFoundError, IsADirectoryError):
+                        continue
+                    with src:
+                        info = zipfile.ZipInfo.from_file(
+                            path, f"{doc['household_id']}/{submissions.day_of(doc)}-{doc['uuid']}-{a['name']}")
+                        with zf.open(info, "w") as dest:
+                            while block := src.read(CHUNK):
+                                dest.write(block)
+                                yield sink.take()
+        yield sink.take()
+    yield sink.take()  # the central directory, written at close
+
+
+def write_attachments(fileobj, user, filters, files_dir, db=None):
+    """The same ZIP into a file (the CLI and tests); returns the number of bytes written."""
+    n = 0
+    for part in attachment_chunks(user, filters, files_dir, db):
+        fileobj.write(part)
+        n += len(part)
+    return n

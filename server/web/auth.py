@@ -111,17 +111,15 @@ def authenticate(raw_username, password):
                                      device=device)
     if attempt is None:
         return None, Problem("too_many_attempts", wait=wait, extra={"retry_after": wait})
-    if username is None:
-        attempt.failed()
-        return None, Problem("bad_login")  # no account can have this name: nothing to check
-    # An unknown name is checked against a dummy hash: the answer takes as long as a wrong password.
+    # Every answer costs one hash of the standard method: an unknown name or one no account can
+    # have is checked against a dummy hash, a cheaper stored hash is topped up (users.check_password).
     if not users.check_password(doc, password):
         attempt.failed()
         return None, Problem("bad_login")
     attempt.succeeded()
     if not users.is_active(doc):
         return None, Problem("account_inactive")
-    doc, login = users.start_login(doc["id"])
+    doc, login = users.start_login(doc["id"], rehash=users.rehash_if_needed(doc, password))
     if doc is None:  # deactivated in between
         return None, Problem("account_inactive")
     return User(doc, login), None
