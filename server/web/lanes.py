@@ -12,7 +12,6 @@ sent (or the client goes): `stream(...)` releases it when the response is closed
 """
 
 import threading
-import time
 
 from flask import current_app, stream_with_context
 
