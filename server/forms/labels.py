@@ -163,6 +163,8 @@ ACTIONS = {
     "pairing_move": ("转移结对", "Pairing moved"),
     "form_publish": ("发布表单", "Form published"),
     "backup": ("备份", "Backup"),
+    "restore": ("从备份恢复", "Restored from a backup"),
+    "restore_staged": ("准备从备份恢复（下次启动生效）", "Restore staged (applies at the next start)"),
 }
 
 SEXES = {"male": ("男", "male"), "female": ("女", "female")}
@@ -293,9 +295,11 @@ DETAIL_KEYS = {
     "supersedes": ("更正的记录", "Corrects"), "household_id": ("农户", "Household"),
     "form": ("表单", "Form"), "from_state": ("原状态", "Previous state"), "clash": ("冲突", "Clash"),
     "category": ("类别", "Category"),
+    "epoch": ("数据纪元", "Data epoch"), "from": ("方式", "From"),
 }
 CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields edited at once (merged)"),
-           "hard": ("同一字段同时修改", "the same field edited at once")}
+           "hard": ("同一字段同时修改", "the same field edited at once"),
+           "followup": ("已在别处办结的跟进事项又被回答", "a follow-up closed elsewhere answered again")}
 DETAIL_VALUES = {"role": role_label, "state": state_label, "from_state": state_label,
                  "form": form_title, "clash": lambda code: _pick(CLASHES, code),
                  "category": category_label}

@@ -440,6 +440,26 @@ def own_since(user, since, limit, db=None):
     return [public(d) for d in page], nxt
 
 
+MAX_KNOWN = 1000
+
+
+def known(user, uuids, db=None):
+    """Which of `uuids` (canonical) the server holds for this user, each with the declared photos it
+    has not received: after a restore a phone re-sends the visits missing here and re-uploads the
+    photos missing there. A uuid out of the user's scope counts as unknown, as everywhere."""
+    db = db or get_store()
+    where = db.partitions_of(TABLE, list(uuids))
+    out = []
+    for sub_uuid in uuids:
+        vid = where.get(sub_uuid)
+        doc = db.get(vid, TABLE, sub_uuid) if vid else None
+        if doc is None or not user.can_see_village(doc["village_id"]):
+            continue
+        out.append({"uuid": sub_uuid,
+                    "missing": [a["name"] for a in doc.get("attachments", []) if not a.get("received")]})
+    return out
+
+
 def incomplete(user, db=None):
     """Submissions still waiting for declared attachments: kept, and listed so nobody forgets them."""
     waiting = in_scope(user, db, cond=lambda d: not is_complete(d))

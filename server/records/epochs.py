@@ -1,0 +1,103 @@
+"""Data epochs (owner): which picture of the data the server holds. A restore puts the data back as
+it was at the backup, so a phone's cursors and its sent visits may be ahead of the server; the new
+epoch (a random id in core) tells every phone to pull everything again and to re-send what the
+server lacks. Also who has come back since: per user, the epoch seen at their last contact.
+"""
+
+import secrets
+import threading
+
+from server.core.clock import now_iso
+from server.store import CORE, get_store
+
+TABLE = "epoch"  # one document: {"id": "current", "epoch", "started_at", "reason", "backup"}
+SEEN = "epoch_seen"  # per user: {"id": user id, "epoch", "at"}
+CURRENT = "current"
+
+_known = {}  # id(store) -> the epoch, read once per store (it changes only while the store is closed)
+_known_lock = threading.Lock()
+
+
+def new_epoch_doc(reason, backup=None):
+    return {"id": CURRENT, "epoch": secrets.token_hex(8), "started_at": now_iso(), "reason": reason,
+            "backup": backup}
+
+
+def start_new(tx, reason, backup=None):
+    """Begin a new epoch inside a write (a restore): every phone re-pulls and re-sends."""
+    doc = new_epoch_doc(reason, backup)
+    tx.put(CORE, TABLE, doc)
+    return doc
+
+
+def info(db=None):
+    """The current epoch's document; the first call on a store that has none starts one."""
+    db = db or get_store()
+    doc = db.get(CORE, TABLE, CURRENT)
+    if doc is None:
+        def write(tx):
+            return tx.get(CORE, TABLE, CURRENT) or start_new(tx, "first")
+        doc = db.write(write)
+    return doc
+
+
+def current(db=None):
+    """The current epoch id, cached per open store (a restore changes it only with the store closed)."""
+    db = db or get_store()
+    key = id(db)
+    with _known_lock:
+        found = _known.get(key)
+    if found and found[0] is db:
+        return found[1]
+    epoch = info(db)["epoch"]
+    with _known_lock:
+        _known.clear()  # one app store at a time; a reopened store is a new object
+        _known[key] = (db, epoch)
+    return epoch
+
+
+def note_seen(user_id, epoch, db=None):
+    """Record that `user_id`'s phone works in `epoch` now (written only when it changes)."""
+    db = db or get_store()
+    seen = db.get(CORE, SEEN, user_id)
+    if seen is not None and seen.get("epoch") == epoch:
+        return
+    at = now_iso()
+    db.write(lambda tx: tx.put(CORE, SEEN, {"id": user_id, "epoch": epoch, "at": at}))
+
+
+def seen_by_user(db=None):
+    """{user id: {"epoch", "at"}} for every user whose phone has made contact."""
+    found = {}
+    (db or get_store()).search(CORE, SEEN, lambda d: found.__setitem__(d["id"], dict(d)) and False)
+    return found
+
+
+def check_cursor(user, since, phone_epoch=None, db=None):
+    """(epoch, reset) for a pull from `since`: reset when the phone names another epoch, or its
+    cursor is ahead of everything this server has written (the data went back in time)."""
+    db = db or get_store()
+    epoch = current(db)
+    reset = (phone_epoch is not None and phone_epoch != epoch) or since > db.seq
+    if not reset and phone_epoch == epoch:
+        note_seen(user.id, epoch, db)
+    return epoch, reset
+
+
+def who_came_back(db=None):
+    """The current epoch and, for every active cadre and supervisor, whether their phone has made
+    contact in it (after a restore: who has pulled again and re-sent what the server lacked)."""
+    from server.records import users
+    db = db or get_store()
+    doc = info(db)
+    seen = seen_by_user(db)
+    people = []
+    for u in users.list_all(db):
+        if u.get("role") not in ("cadre", "supervisor") or not users.is_active(u):
+            continue
+        s = seen.get(u["id"]) or {}
+        people.append({"id": u["id"], "display_name": u.get("display_name") or u["id"],
+                       "role": u["role"], "back": s.get("epoch") == doc["epoch"],
+                       "seen_at": s.get("at")})
+    return {"epoch": doc["epoch"], "started_at": doc.get("started_at"), "reason": doc.get("reason"),
+            "backup": doc.get("backup"), "users": people}

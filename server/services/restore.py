@@ -1,0 +1,95 @@
+"""Restore from a backup (`flask --app server restore BACKUP`, and /admin/backup): the backup, a
+folder written by `backup OUT` or the page's tar.gz, is unpacked into a staging folder beside the
+data, checked by the store (every partition must load; else refused, nothing changed), given a new
+data epoch (records/epochs.py: phones then pull everything again and re-send what the server
+lacks) and an audit entry, and only then swapped in (store/restore.py): at once from the command
+line (server stopped, folder lock held), at the next start when staged from the web page while the
+server runs (the store is open in the process, so nothing is replaced under it).
+
+On PostgreSQL a restore is refused: restore the database with PostgreSQL's own tools, or copy a
+backup folder into an empty database with `flask --app server migrate`.
+"""
+
+import os
+import secrets
+import shutil
+import tarfile
+
+from server.core.clock import now, now_iso, zone
+from server.core.problems import Problem
+from server.records import audit, epochs
+from server.store import Store, uses_database
+from server.store.restore import BackupUnusable, check_folder
+
+MAX_MEMBERS = 2_000_000  # entries an archive may hold (a county's attachments fit many times)
+
+
+def refuse(zh, en):
+    return Problem("backup_unusable", reason_zh=zh, reason_en=en)
+
+
+def stamp():
+    return now().astimezone(zone()).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def _unpack(archive, into):
+    """The one folder a backup archive holds, unpacked safely (no links out, no absolute paths)."""
+    try:
+        with tarfile.open(archive, mode="r:*") as tar:
+            members = []
+            for i, m in enumerate(tar):
+                if i >= MAX_MEMBERS:
+                    raise refuse("备份文件中的条目过多。", "the archive holds too many entries.")
+                members.append(m)
+            tops = {m.name.lstrip("./").split("/")[0] for m in members if m.name.strip("./")}
+            if len(tops) != 1:
+                raise refuse("备份文件应只包含一个文件夹。", "the archive should hold exactly one folder.")
+            tar.extractall(into, members=members, filter="data")
+    except (tarfile.TarError, OSError, EOFError, ValueError) as e:
+        raise refuse(f"无法解压：{str(e)[:200]}", f"it cannot be unpacked: {str(e)[:200]}") from None
+    return os.path.join(into, tops.pop())
+
+
+def stage(source, config, *, actor, where):
+    """Unpack or copy `source` into a staging folder in the data folder, check it, and start the
+    new epoch in it: (staged folder, its work folder to remove afterwards, summary). Problem
+    `backup_unusable` (nothing changed) when the backup cannot be used."""
+    if uses_database(config):
+        raise Problem("restore_on_database")
+    data_dir = config["DATA_DIR"]
+    work = os.path.join(data_dir, f".restore-{stamp()}")
+    os.makedirs(work)
+    try:
+        staged = os.path.join(work, "data")
+        if os.path.isdir(source):
+            if not os.path.isfile(os.path.join(source, "core.json")):
+                raise refuse("其中没有 core.json（不是本系统的备份文件夹）。",
+                             "it holds no core.json (not a backup folder of this system).")
+            ignore = shutil.ignore_patterns("lock", "backups", "restore-pending", ".restore-*",
+                                            "before-restore-*", "*.log.tmp", "server-*.log")
+            shutil.copytree(source, staged, ignore=ignore)
+        elif os.path.isfile(source):
+            os.rename(_unpack(source, os.path.join(work, "unpacked")), staged)
+        else:
+            raise refuse("找不到该备份。", "no such backup file or folder.")
+        try:
+            summary = check_folder(staged)
+        except BackupUnusable as e:
+            raise refuse(e.zh, e.en) from None
+        name = os.path.basename(os.path.normpath(source))
+        store = Store(staged, snapshot_every=0).open()
+        try:
+            def write(tx):
+                doc = epochs.start_new(tx, "restore", backup=name)
+                audit.record(tx, actor, "restore", name, {"epoch": doc["epoch"], "from": where,
+                                                          "seq": summary["seq"]})
+                return doc
+            summary["epoch"] = store.write(write)["epoch"]
+        finally:
+            store.close()
+        summary["backup"] = name
+        summary["staged_at"] = now_iso()
+        return staged, work, summary
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
