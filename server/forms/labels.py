@@ -168,6 +168,13 @@ ACTIONS = {
 }
 
 SEXES = {"male": ("男", "male"), "female": ("女", "female")}
+FOLLOWUP_STATES = {"done": ("已办结", "done"), "in_progress": ("办理中", "in progress"),
+                   "dropped": ("不再办理", "dropped")}
+
+
+def followup_status(code):
+    """A follow-up's state as people say it (a clash between two answers shows both)."""
+    return _pick(FOLLOWUP_STATES, code)
 
 
 def _pick(table, code):
@@ -336,4 +343,5 @@ def init_app(app):
         form_title=form_title, household_change=household_change, state_label=state_label,
         review_state=review_state, household_field_label=household_field_label,
         household_value=household_value, source_label=source_label, action_label=action_label,
-        pv_stage_label=pv_stage_label, sex_label=sex_label, show_time=show, form_label=label)
+        pv_stage_label=pv_stage_label, sex_label=sex_label, show_time=show, form_label=label,
+        followup_status=followup_status)
