@@ -16,6 +16,8 @@ import time
 
 from server.core.clock import now, zone
 from server.core.files import atomic_file
+from server.records import audit
+from server.store import get_store
 
 log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^jiedui-\d{8}-\d{6}\.tar\.gz\Z")
@@ -122,6 +124,16 @@ class WebBackups:
             return None
         path = os.path.join(self.folder, name)
         return path if os.path.isfile(path) else None
+
+
+def start_for(app, actor):
+    """Begin a web backup of the app's store, audited by `actor` when it is done; False when one is
+    already running."""
+    store = get_store(app)
+
+    def done(name, seq):
+        store.write(lambda tx: audit.record(tx, actor, "backup", name, {"seq": seq}))
+    return of_app(app).start(store, on_done=done)
 
 
 def of_app(app):

@@ -18,7 +18,8 @@ import tarfile
 from server.core.clock import now, now_iso, zone
 from server.core.problems import Problem
 from server.records import audit, epochs
-from server.store import Store, uses_database
+from server.store import Store, get_store, uses_database
+from server.store import restore as folder_restore
 from server.store.restore import BackupUnusable, check_folder
 
 MAX_MEMBERS = 2_000_000  # entries an archive may hold (a county's attachments fit many times)
@@ -93,3 +94,36 @@ def stage(source, config, *, actor, where):
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+# ---- the admin page (the server runs: a checked restore waits for the next start) ---------------
+
+
+def page_status(config):
+    """What /admin/backup shows about restores: possible here, one staged, who came back since."""
+    return {"restore_possible": not uses_database(config),
+            "pending_restore": folder_restore.pending_info(config["DATA_DIR"]),
+            "epoch": epochs.who_came_back()}
+
+
+def upload_path(config):
+    """Where an uploaded archive is kept while it is checked (removed afterwards)."""
+    return os.path.join(config["DATA_DIR"], f".restore-upload-{stamp()}.tar.gz")
+
+
+def stage_for_next_start(config, source, *, actor, label):
+    """Check `source` and stage it in restore-pending/ (it replaces the data at the next start);
+    the staging is audited in the running data. Returns the summary."""
+    staged, work, summary = stage(source, config, actor=actor, where="web")
+    summary["backup"] = label
+    try:
+        folder_restore.stage_pending(config["DATA_DIR"], staged, dict(summary, by=actor, stamp=stamp()))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    get_store().write(lambda tx: audit.record(tx, actor, "restore_staged", label,
+                                              {"epoch": summary["epoch"], "seq": summary["seq"]}))
+    return summary
+
+
+def cancel_staged(config):
+    folder_restore.cancel_pending(config["DATA_DIR"])

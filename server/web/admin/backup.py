@@ -4,7 +4,6 @@ an uploaded archive) is checked at once and applies at the next start (the store
 process); the page then says which phones have come back since."""
 
 import os
-import shutil
 
 from flask import (abort, current_app, flash, jsonify, redirect, render_template, request, send_file,
                    url_for)
@@ -16,20 +15,14 @@ from server.web.auth import role_required
 from server.web.errors import wants_json
 from server.core.i18n import tr
 from server.core.problems import Problem
-from server.records import audit, epochs
-from server.store import get_store, uses_database
-from server.store import restore as folder_restore
 from server.web.admin import bp
 
 
 def _status(runner):
-    data_dir = current_app.config["DATA_DIR"]
     return {"running": runner.running, "error": runner.last_error,
             "backups": [{"name": b["name"], "size": b["size"], "time": backups.iso_of(b["mtime"]),
                          "url": url_for("admin.backup_download", name=b["name"])} for b in runner.list()],
-            "restore_possible": not uses_database(current_app.config),
-            "pending_restore": folder_restore.pending_info(data_dir),
-            "epoch": epochs.who_came_back()}
+            **restores.page_status(current_app.config)}
 
 
 @bp.get("/backup")
@@ -46,13 +39,7 @@ def backup():
 @role_required("admin")
 def backup_start():
     runner = backups.of_app(current_app)
-    store = get_store()
-    actor = current_user.id
-
-    def done(name, seq):
-        store.write(lambda tx: audit.record(tx, actor, "backup", name, {"seq": seq}))
-
-    started = runner.start(store, on_done=done)
+    started = backups.start_for(current_app, current_user.id)
     if wants_json():
         return jsonify(dict(_status(runner), started=started)), (202 if started else 409)
     if started:
@@ -79,42 +66,33 @@ def backup_restore():
     """Check a backup (one listed, `name`, or an uploaded archive, `archive`) and stage it: it
     replaces the data at the next start. Refused with a reason, nothing changed, when unusable."""
     config = current_app.config
-    actor = current_user.id
     upload = request.files.get("archive")
-    name = request.form.get("name")
-    work_upload = None
+    saved = None
     try:
-        if uses_database(config):
-            raise Problem("restore_on_database")
         if upload is not None and upload.filename:
-            work_upload = os.path.join(config["DATA_DIR"], f".restore-upload-{restores.stamp()}.tar.gz")
-            upload.save(work_upload)
-            source = work_upload
+            saved = restores.upload_path(config)
+            upload.save(saved)
+            source, label = saved, upload.filename[:200]
         else:
-            source = backups.of_app(current_app).path_of(name)
+            label = request.form.get("name")
+            source = backups.of_app(current_app).path_of(label)
+            if source is None and not restores.page_status(config)["restore_possible"]:
+                raise Problem("restore_on_database")
             if source is None:
                 raise restores.refuse("请选择列表中的一个备份，或上传备份文件。",
                                       "choose one of the listed backups or upload a backup archive.")
-        staged, work, summary = restores.stage(source, config, actor=actor, where="web")
-        summary["backup"] = upload.filename[:200] if work_upload else name
-        try:
-            folder_restore.stage_pending(config["DATA_DIR"], staged, dict(summary, by=actor,
-                                                                          stamp=restores.stamp()))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        summary = restores.stage_for_next_start(config, source, actor=current_user.id, label=label)
     except Problem as e:
         if wants_json():
             raise
         flash(tr(e.zh, e.en), "error")
         return redirect(url_for("admin.backup")), 303
     finally:
-        if work_upload:
+        if saved:
             try:
-                os.remove(work_upload)
+                os.remove(saved)
             except OSError:
                 pass
-    get_store().write(lambda tx: audit.record(tx, actor, "restore_staged", summary["backup"],
-                                              {"epoch": summary["epoch"], "seq": summary["seq"]}))
     if wants_json():
         return jsonify({"staged": True, "pending_restore": summary}), 202
     flash(tr(f"备份已检查无误（{summary['villages']} 个村，{summary['households']} 户，"
@@ -128,7 +106,7 @@ def backup_restore():
 @bp.post("/backup/restore/cancel")
 @role_required("admin")
 def backup_restore_cancel():
-    folder_restore.cancel_pending(current_app.config["DATA_DIR"])
+    restores.cancel_staged(current_app.config)
     if wants_json():
         return jsonify({"pending_restore": None})
     flash(tr("已取消待恢复的备份。", "The staged restore was cancelled."))
