@@ -5,7 +5,7 @@
 // prints the new value): a changed file changes the worker, so phones are offered the update
 // ("new version, update now") and the old cache is deleted on activation.
 
-const VERSION = "1df84d80e906";
+const VERSION = "29537e87f2b3";
 const SHELL_CACHE = `jiedui-shell-${VERSION}`;
 const FORMS_CACHE = "jiedui-forms";
 const SHELL = [
@@ -21,6 +21,7 @@ const SHELL = [
   "/app/js/db.js",
   "/app/js/dom.js",
   "/app/js/drafts.js",
+  "/app/js/epoch.js",
   "/app/js/form-screen.js",
   "/app/js/form.js",
   "/app/js/households-screen.js",

@@ -15,6 +15,8 @@ import { compareText, isoNow, normalizePath, uuid as newUuid } from "./util.js";
 // (each with what it imports, side by side: no chain of round trips).
 const answersModule = () => Promise.all([import("./answers.js"), import("./conditions.js"), import("./sections.js")]).then(([m]) => m);
 const sha256Hex = async (blob) => (await import("./sha256.js")).sha256Hex(blob);
+// What only a restore on the server needs (re-pull, re-send), loaded then.
+const epochModule = () => import("./epoch.js");
 
 export const API = "/api/v1";
 /** Outbox states: waiting (to send), sending (a request is out), uploading (stored, photos to go), refused. */
@@ -154,7 +156,9 @@ function sentRecord(item, now) {
     household_id: item.household_id,
     created_at: item.created_at,
     answers: item.answers,
-    attachments: (item.attachments || []).map(({ name, uploaded, failed }) => ({ name, uploaded: !!uploaded, failed: failed || null })),
+    // with what declares them again: after a restore the phone re-sends what the server lacks (epoch.js)
+    attachments: (item.attachments || []).map(({ name, sha256, size, type, uploaded, failed }) => ({ name, sha256, size, type, uploaded: !!uploaded, failed: failed || null })),
+    base_version: Number.isInteger(item.base_version) ? item.base_version : null,
     user_id: item.user_id,
     sent_at: item.sent_at || isoNow(now),
     supersedes: item.supersedes || null,
@@ -393,6 +397,12 @@ export class SyncEngine {
     });
     this.user = user;
     this.catalogCache = null; // the current versions may have changed
+    // A new data epoch (a restore on the server): pull everything again, re-send what it lacks.
+    if (typeof data.epoch === "string" && data.epoch) {
+      const mine = await this.db.get("meta", "epoch");
+      if (!mine) await this.db.put("meta", "epoch", data.epoch);
+      else if (mine !== data.epoch) await this.resync(data.epoch);
+    }
     return data.forms || [];
   }
 
@@ -646,7 +656,11 @@ export class SyncEngine {
   async pullHouseholds() {
     let since = (await this.db.get("meta", "cursor")) || 0;
     for (let page = 0; page < 100000; page++) {
-      const data = await this.request("GET", `${API}/households?since=${since}&limit=${this.pageSize}`);
+      const data = await this.request("GET", `${API}/households?since=${since}&limit=${this.pageSize}${await this.epochParam()}`);
+      if (data && data.reset && since > 0) { // the server went back (a restore): again from 0
+        since = await this.resetPull(data.epoch);
+        continue;
+      }
       const list = (data && data.households) || [];
       if (!list.length) break;
       this.status.dataVersion += 1;
@@ -665,6 +679,26 @@ export class SyncEngine {
     }
   }
 
+  async epochParam() {
+    const epoch = await this.db.get("meta", "epoch");
+    return epoch ? `&epoch=${encodeURIComponent(epoch)}` : "";
+  }
+
+  /** The server's data went back (a restore): epoch.js resyncs (once, however many ask at once). */
+  async resync(epoch) {
+    if (!this.resyncing) {
+      this.resyncing = epochModule().then((m) => m.resync(this, epoch)).finally(() => { this.resyncing = null; });
+    }
+    await this.resyncing;
+  }
+
+  /** A pull answered "reset": resync, pull from 0, and sync once more to send what it re-queued. */
+  async resetPull(epoch) {
+    await this.resync(epoch);
+    this.again = true;
+    return 0;
+  }
+
   /**
    * The cadre's own submissions changed since the last pull (GET /submissions?since=SEQ): review
    * decisions and photos received for sent records, and visits the phone does not hold (sent
@@ -676,7 +710,11 @@ export class SyncEngine {
     const now = this.now();
     let since = (await this.db.get("meta", "submissionsCursor")) || 0;
     for (let page = 0; page < 100000; page++) {
-      const data = await this.request("GET", `${API}/submissions?since=${since}&limit=${SUBMISSIONS_PAGE}`);
+      const data = await this.request("GET", `${API}/submissions?since=${since}&limit=${SUBMISSIONS_PAGE}${await this.epochParam()}`);
+      if (data && data.reset && since > 0) {
+        since = await this.resetPull(data.epoch);
+        continue;
+      }
       const list = (data && data.submissions) || [];
       if (!list.length) break;
       this.status.dataVersion += 1;
