@@ -13,6 +13,7 @@ from server.store import CORE, get_store
 TABLE = "epoch"  # one document: {"id": "current", "epoch", "started_at", "reason", "backup"}
 SEEN = "epoch_seen"  # per user: {"id": user id, "epoch", "at"}
 CURRENT = "current"
+FIRST = "1"  # the epoch of data never restored
 
 _known = {}  # id(store) -> the epoch, read once per store (it changes only while the store is closed)
 _known_lock = threading.Lock()
@@ -31,14 +32,10 @@ def start_new(tx, reason, backup=None):
 
 
 def info(db=None):
-    """The current epoch's document; the first call on a store that has none starts one."""
-    db = db or get_store()
-    doc = db.get(CORE, TABLE, CURRENT)
-    if doc is None:
-        def write(tx):
-            return tx.get(CORE, TABLE, CURRENT) or start_new(tx, "first")
-        doc = db.write(write)
-    return doc
+    """The current epoch's document. Data never restored is in the first epoch, which is not
+    stored (so no start-up or request writes it, and servers sharing a database agree on it)."""
+    doc = (db or get_store()).get(CORE, TABLE, CURRENT)
+    return doc or {"id": CURRENT, "epoch": FIRST, "started_at": None, "reason": "first", "backup": None}
 
 
 def current(db=None):
