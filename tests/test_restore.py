@@ -253,3 +253,15 @@ def test_the_command_restores_the_admin_pages_archive(app, runner):
     assert phone.get("/api/v1/bootstrap").get_json()["epoch"] != "1"
     # the backups themselves stay where they were
     assert of_app(app).path_of(name) == archive
+
+
+@tinydb_only
+def test_what_a_killed_restore_left_is_removed_at_the_next_start(app):
+    data_dir = app.config["DATA_DIR"]
+    close_app_store(app)
+    os.makedirs(os.path.join(data_dir, ".restore-20260101-000000-abcd", "data", "villages"))
+    with open(os.path.join(data_dir, ".restore-upload-20260101-000000-abcd.tar.gz"), "wb") as f:
+        f.write(b"half an upload")
+    phone = logged_in(app, "cadre1")
+    assert phone.get("/api/v1/bootstrap").get_json()["epoch"] == "1"
+    assert not [n for n in os.listdir(data_dir) if n.startswith(".restore")]

@@ -157,7 +157,7 @@ def init_app(app):
         The server must be stopped; the backup is checked first; phones re-send what it lacks."""
         from server.core.problems import Problem
         from server.services.restore import stage, stamp
-        from server.store.restore import folder_lock, swap_in
+        from server.store.restore import cancel_pending, folder_lock, swap_in
         import shutil
 
         def fail(problem):
@@ -173,6 +173,7 @@ def init_app(app):
                     aside = swap_in(data_dir, app.config.get("FILES_DIR"), staged, stamp())
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
+                cancel_pending(data_dir)  # one staged on the web page earlier is superseded
         except StoreLocked:
             fail(Problem("restore_needs_stop"))
         except Problem as e:

@@ -160,12 +160,22 @@ def cancel_pending(data_dir):
 
 
 def apply_pending(data_dir, files_dir):
-    """At start, before the store opens the folder: swap in a restore staged from the web."""
+    """At start, before the store opens the folder: swap in a restore staged from the web, and
+    remove what a restore killed half way left (its staging folder, an uploaded archive)."""
     info = pending_info(data_dir)
-    if info is None:
+    try:
+        leftovers = [n for n in os.listdir(data_dir) if n.startswith(".restore-")]
+    except OSError:
+        leftovers = []
+    if info is None and not leftovers:
         return None
     pending = os.path.join(data_dir, PENDING)
-    with folder_lock(data_dir):
+    with folder_lock(data_dir):  # no other process works in the folder meanwhile
+        for name in leftovers:
+            path = os.path.join(data_dir, name)
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+        if info is None:
+            return None
         aside = swap_in(data_dir, files_dir, os.path.join(pending, "data"), info.get("stamp") or "web")
         shutil.rmtree(pending, ignore_errors=True)
     log.warning("restored the data folder from %s (staged %s); the data before is in %s",
