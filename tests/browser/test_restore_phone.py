@@ -5,10 +5,11 @@ sync sends the two visits again (the server had lost them) and brings the edit."
 import os
 import subprocess
 import sys
+from datetime import date, timedelta
 
-from tests.browser.phone_steps import (fill_visit, last_sync, log_in, open_new_form, open_page, press_sync,
-                                       server_household, server_submissions, submit, wait_pending,
-                                       wait_service_worker, wait_synced_after)
+from tests.browser.phone_steps import (fill_visit, goto, last_sync, log_in, open_new_form, open_page,
+                                       open_section, press_sync, server_household, server_submissions,
+                                       submit, wait_pending, wait_service_worker, wait_synced_after)
 from tests.conftest import PASSWORD
 from tests.live import ROOT, Client
 
@@ -36,9 +37,15 @@ def test_visits_lost_by_a_restore_come_back_from_the_phone_and_edits_reach_it(se
     backup = tmp_path / "backup"
     flask(server.data_dir, "backup", str(backup))  # while the server runs
 
+    due = (date.today() + timedelta(days=2)).isoformat()
     for hid in HOUSEHOLDS:
         open_new_form(page, server.url, hid, "household_visit")
         fill_visit(page)
+        if hid == HOUSEHOLDS[0]:  # a promise, on Today and in the household's open follow-ups
+            open_section(page, "section_promises")
+            page.click("[data-action=add-repeat][data-repeat=followups]")
+            page.fill("input[name='followups.0.action']", "送两袋化肥")
+            page.fill("input[name='followups.0.due_date']", due)
         submit(page)
     press_sync(page)
     wait_pending(page, 0)
@@ -75,6 +82,14 @@ def test_visits_lost_by_a_restore_come_back_from_the_phone_and_edits_reach_it(se
         return [await db.get('households', 'v1-0001'), await db.get('meta', 'epoch')]; }""")
     assert household["address"] == "恢复后改的新地址"
     assert new_epoch != epoch
+    # Today and the server agree again: the promise the restore lost is open on both
+    promise_ids = [f["id"] for f in server_household(checker, HOUSEHOLDS[0])["open_followups"]]
+    assert promise_ids == [f"{sent[HOUSEHOLDS[0]][0]}:0"]
+    goto(page, server.url, "/today")
+    shown = page.locator(f"[data-household={HOUSEHOLDS[0]}][data-due='{due}']")
+    shown.wait_for()
+    assert shown.get_attribute("data-followup") == promise_ids[0]
+    assert "尚未发送" not in shown.inner_text()
     status, page_status = admin.call("GET", "/admin/backup", headers={"Accept": "application/json"})
     back = {u["id"]: u["back"] for u in page_status["epoch"]["users"]}
     assert back["cadre1"] is True and back["cadre2"] is False
