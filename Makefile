@@ -3,13 +3,14 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app server
 APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
-APT_TEST := $(APT_RUN) chromium poppler-utils nodejs postgresql
+APT_TEST := $(APT_RUN) chromium poppler-utils nodejs postgresql nginx openssl
 # Noto Sans CJK SC cut to GB2312 for printing (server/printing/print_font.py): profiles 40% smaller
 PRINT_FONT := $(VENV)/share/jiedui/JieduiPrintSans-Regular.otf
 
 .PHONY: run test deps system-deps test-system-deps bench clean-data
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt: the locks' pins and the project itself (editable, so .venv/bin/jiedui exists)
+$(VENV)/.installed: requirements.txt requirements.lock requirements-test.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@

@@ -15,10 +15,11 @@ def create_app(test_config=None):
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from server.web import (admin, auth, errors, households as household_views, phone_app as phone, review, security, sync_api as sync)
-    from server import cli, printing, store as stores
+    from server.web import (admin, auth, errors, households as household_views, phone_app as phone,
+                            printing, review, security, sync_api as sync)
+    from server import cli, store as stores
     from server.forms import formdefs
-    from server.core import i18n
+    from server.web import language as i18n
     from server.web import dashboard
     from server.forms import labels
     from server.services import shared_forms

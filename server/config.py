@@ -1,12 +1,22 @@
-"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY, ...) with safe defaults."""
+"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY, ...) with safe defaults:
+every setting the server reads is read here, once, at start."""
 
 import os
 import secrets
 from datetime import timedelta
 
-from server.web.security import proxy_hops
+from server.core import images
+from server.web.security import proxy_address, proxy_hops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# An installed copy (`pip install .`) has no checkout around it: the wheel carries forms/ and
+# static/ inside the package (pyproject.toml), and the data folder defaults to ./data instead.
+_INSTALLED_ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_assets")
+ASSETS = _INSTALLED_ASSETS if os.path.isdir(_INSTALLED_ASSETS) else ROOT
+
+
+def _default_data_dir():
+    return os.path.join(ROOT, "data") if ASSETS == ROOT else os.path.abspath("data")
 
 
 def _secret_key(data_dir):
@@ -38,11 +48,21 @@ def _memory_mb(text):
     return value
 
 
+def _number(name, default):
+    """A non-negative number from the environment, or the default; a typo stops the start."""
+    text = os.environ.get(name)
+    try:
+        value = float(text or default)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number, not {text!r}") from None
+    return value if value == value and 0 <= value < 1e9 else default
+
+
 def configure(app, test_config=None):
     test_config = dict(test_config or {})
     data_dir = os.path.abspath(test_config.pop("DATA_DIR", None)
                                or os.environ.get("JIEDUI_DATA_DIR")
-                               or os.path.join(ROOT, "data"))
+                               or _default_data_dir())
     os.makedirs(data_dir, exist_ok=True)
     secure = os.environ.get("JIEDUI_SECURE_COOKIES", "") in ("1", "true", "yes")
     database_url = test_config.pop("DATABASE_URL", None) or os.environ.get("JIEDUI_DATABASE_URL") or None
@@ -62,8 +82,8 @@ def configure(app, test_config=None):
         DB_POOL_TIMEOUT=float(os.environ.get("JIEDUI_DB_POOL_TIMEOUT", "5")),
         DB_CONNECT_TIMEOUT=float(os.environ.get("JIEDUI_DB_CONNECT_TIMEOUT", "5")),
         TIMEZONE=os.environ.get("JIEDUI_TIMEZONE") or "Asia/Shanghai",
-        FORMS_DIR=os.path.join(ROOT, "forms"),
-        STATIC_APP_DIR=os.path.join(ROOT, "static"),
+        FORMS_DIR=os.path.join(ASSETS, "forms"),
+        STATIC_APP_DIR=os.path.join(ASSETS, "static"),
         # On a database every app server must sign sessions alike: the key lives in the shared folder.
         SECRET_KEY=os.environ.get("JIEDUI_SECRET_KEY") or _secret_key(files_dir if database_url else data_dir),
         # Phones sync after days in the field: the login lasts, and remember-me outlives the session.
@@ -83,15 +103,25 @@ def configure(app, test_config=None):
         MAX_ROSTER_BYTES=5 * 1024 * 1024,
         # How many reverse proxies (nginx) to trust for X-Forwarded-For/-Proto; 0: none.
         PROXY_HOPS=proxy_hops(os.environ.get("JIEDUI_PROXY_HOPS")),
+        # The address that proxy connects from; only its X-Forwarded-For is believed under `serve`.
+        PROXY_ADDRESS=proxy_address(os.environ.get("JIEDUI_PROXY_ADDRESS")),
         SNAPSHOT_EVERY=float(os.environ.get("JIEDUI_SNAPSHOT_EVERY", "2")),
         # Memory for loaded villages (MB); clean, idle ones past it are dropped and reload on use.
         # Unset: a quarter of the machine's memory (store.default_memory_mb).
         MEMORY_MB=_memory_mb(os.environ.get("JIEDUI_MEMORY_MB")),
         JOURNAL_SNAPSHOT_BYTES=int(os.environ.get("JIEDUI_JOURNAL_SNAPSHOT_BYTES", str(16 << 20))),
         PV_YIELD_KWH_PER_KW=float(os.environ.get("JIEDUI_PV_YIELD", "1100")),
-        TEST_FAULTS=os.environ.get("JIEDUI_TEST_FAULTS") == "1",
         # None: min(2, cores). Each worker is a long-lived WeasyPrint process (~150 MB).
         PRINT_WORKERS=int(os.environ["JIEDUI_PRINT_WORKERS"]) if os.environ.get("JIEDUI_PRINT_WORKERS") else None,
+        # Single profiles waiting or rendering at once (None: 2 per worker); past it 503 + Retry-After.
+        PRINT_QUEUE=int(_number("JIEDUI_PRINT_QUEUE", 0)) or None,
+        PRINT_WAIT_SECONDS=120,  # a request waits this long for its profile, then 503 (it goes on)
+        # Profiles rendered ahead once a household's data has been still PRINT_IDLE_SECONDS (not in
+        # tests unless asked for); the store's change cursors are read every PRINT_POLL_SECONDS.
+        PRINT_PRERENDER=os.environ.get("JIEDUI_PRINT_PRERENDER", "1") != "0" and not test_config.get("TESTING"),
+        PRINT_IDLE_SECONDS=_number("JIEDUI_PRINT_IDLE_SECONDS", 90),
+        PRINT_POLL_SECONDS=30.0,  # a changed village costs a scan of its records
+        IMAGE_MAX_PIXELS=images.MAX_PIXELS,  # the pixel budget of a photo (core/images.py)
         # The address phones and QR codes use, e.g. https://jiedui.example.gov.cn behind a proxy.
         PUBLIC_BASE_URL=os.environ.get("JIEDUI_PUBLIC_URL") or None,
     )

@@ -16,13 +16,7 @@ PASSWORD = "correct-horse-42"
 # cannot start fails every PostgreSQL test loudly instead of skipping it.
 SKIP_POSTGRES = os.environ.get("JIEDUI_TEST_POSTGRES", "1") == "0"
 STORES = ["tinydb", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "postgres: runs on the PostgreSQL store (select with -m postgres; "
-                                       "JIEDUI_TEST_POSTGRES=0 skips them)")
-    config.addinivalue_line("markers", "tinydb_only: about the TinyDB store's own files or folder "
-                                       "lock; not run on PostgreSQL")
+# The markers postgres and tinydb_only are declared in pyproject.toml ([tool.pytest.ini_options]).
 
 
 def pytest_collection_modifyitems(config, items):

@@ -253,7 +253,7 @@ def test_generated_json_never_breaks_the_phone_api(app):
         elif endpoint == "household":
             hid = data.draw(st.sampled_from(["v1-0001", "v1-0002", "v2-0001", "nothing", "%00"]))
             r = send(api, "PUT", f"/api/v1/households/{hid}", maybe_broken(data.draw(household_body()), data.draw))
-        else:  # absent unless JIEDUI_TEST_FAULTS=1
+        else:  # only tests/fault_app.py has it
             r = send(api, "POST", "/api/v1/_test/faults", maybe_broken(data.draw(json_text), data.draw))
             assert r.status_code == 404
         check_reply(r)

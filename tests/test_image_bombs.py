@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from server.core import images
-from server.records import submissions
+from server.records import attachments, submissions
 from server.store import get_store
 
 
@@ -171,7 +171,7 @@ def test_a_bomb_on_disk_prints_with_a_placeholder(app, api):
     api.post("/api/v1/submissions", {"submissions": [item]})
     with app.app_context():
         doc = submissions.find(get_store(), item["uuid"])
-        submissions.store_attachment(app.config["FILES_DIR"], doc, "photo_1.png", bomb, get_store())
+        attachments.store(app.config["FILES_DIR"], doc, "photo_1.png", bomb, get_store())
     r = api.get("/households/v1-0001/profile.pdf")
     assert r.status_code == 200
     text = pdf_text(r.data)

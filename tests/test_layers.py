@@ -1,5 +1,13 @@
-"""The layering rule of DESIGN, read from the code: views -> record owners -> store. Only the record
-owners (server/records/) and the store name a table or a partition; nothing else reaches TinyDB."""
+"""The layering rule of DESIGN, read from the code: views -> record owners (and services) -> store.
+
+The tree says where a rule lives (docs/architecture.md draws it):
+- server/web/       blueprints: check access, parse, call owners or services, render; never the store
+- server/services/  work across owners (roster, stats, exports, backup, demo, publishing); no Flask
+- server/records/   one owner per record kind; the only modules that name a table or a partition
+- server/forms/     form definitions; server/printing/ the printing service; server/core/ the bottom
+- server/store/     the store seam (get_store) and the two stores; the only importer of TinyDB
+- server/cli/       click commands: a thin layer, like the views
+"""
 
 import ast
 import pathlib
@@ -9,57 +17,128 @@ SERVER = ROOT / "server"
 TABLES = {"households", "submissions", "users", "villages", "audit", "clashes", "history", "reviews",
           "summaries"}
 STORE_CALLS = {"get", "put", "search", "count", "delete"}
+# Who may import the store seam: the factory, the owners, services, the printing service, commands.
+STORE_IMPORTERS = ("__init__.py", "records/", "services/", "printing/", "cli/", "store/")
+# What a view may take from the store: the errors it turns into 503 answers, nothing that reaches data.
+STORE_ERRORS = {"StoreUnavailable", "PartitionUnavailable", "RETRY_AFTER_SECONDS", "StoreLocked",
+                "SchemaTooNew"}
+HTTP_OR_CLI = ("flask", "flask_login", "click")
 
 
-def _owner_or_store(path):
-    rel = path.relative_to(SERVER).as_posix()
-    return rel.startswith("records/") or rel.startswith("store")
+def _modules(under=SERVER):
+    return [p for p in sorted(under.rglob("*.py")) if "__pycache__" not in p.parts]
 
 
-def _modules():
-    return [p for p in sorted(SERVER.rglob("*.py")) if "__pycache__" not in p.parts]
+def _rel(path):
+    return path.relative_to(SERVER).as_posix()
+
+
+def _imports(path, root=SERVER):
+    """(line, module, names) for every import of a module, absolute or relative, resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = ["server"] + list(path.relative_to(root).parent.parts)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield node.lineno, a.name, set()
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            yield node.lineno, module, {a.name for a in node.names}
+
+
+def _store_import_offences(root=SERVER):
+    offences = []
+    for path in _modules(root):
+        rel = path.relative_to(root).as_posix()
+        if rel == "__init__.py" or rel.startswith(STORE_IMPORTERS[1:]):
+            continue
+        for line, module, names in _imports(path, root):
+            reaches = module == "server.store" or module.startswith("server.store.")
+            if module == "server" and "store" in names:
+                reaches, names = True, {"get_store"}
+            if reaches and not (names and names <= STORE_ERRORS):
+                offences.append(f"{rel}:{line} imports {module} {sorted(names)}")
+    return offences
+
+
+def _http_in_domain_offences(root=SERVER):
+    offences = []
+    for layer in ("records", "services"):
+        for path in _modules(root / layer):
+            for line, module, _names in _imports(path, root):
+                top = module.split(".")[0]
+                http = top in HTTP_OR_CLI or (top == "werkzeug" and module != "werkzeug.security")
+                if http or module.startswith("server.web") or module.startswith("server.cli"):
+                    offences.append(f"{path.relative_to(root).as_posix()}:{line} imports {module}")
+    return offences
+
+
+def test_no_view_printing_page_or_form_module_reaches_the_store():
+    """Views, forms and core ask owners and services; only they (and commands) hold the store."""
+    assert _store_import_offences() == []
+
+
+def test_records_and_services_know_nothing_of_http_or_click():
+    assert _http_in_domain_offences() == []
+
+
+def test_core_is_the_bottom_layer():
+    """core/ is imported by everything, so it imports none of the layers above it."""
+    offences = []
+    for path in _modules(SERVER / "core"):
+        for line, module, _names in _imports(path):
+            if module.startswith("server.") and not module.startswith("server.core"):
+                offences.append(f"core/{path.name}:{line} imports {module}")
+    assert offences == []
 
 
 def test_only_owners_and_the_store_name_tables_or_partitions():
     offences = []
     for path in _modules():
-        if _owner_or_store(path):
+        rel = _rel(path)
+        if rel.startswith("records/") or rel.startswith("store/"):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith("store"):
-                names = {a.name for a in node.names}
-                if "CORE" in names:
-                    offences.append(f"{path.relative_to(ROOT)}:{node.lineno} imports CORE")
+            if isinstance(node, ast.ImportFrom) and node.module and "store" in node.module:
+                if "CORE" in {a.name for a in node.names}:
+                    offences.append(f"{rel}:{node.lineno} imports CORE")
             if isinstance(node, ast.Name) and node.id == "CORE":
-                offences.append(f"{path.relative_to(ROOT)}:{node.lineno} names CORE")
+                offences.append(f"{rel}:{node.lineno} names CORE")
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr in STORE_CALLS and len(node.args) >= 2
                     and isinstance(node.args[1], ast.Constant) and node.args[1].value in TABLES):
-                offences.append(f"{path.relative_to(ROOT)}:{node.lineno} calls "
-                                f".{node.func.attr}(..., {node.args[1].value!r}) on the store")
+                offences.append(f"{rel}:{node.lineno} calls .{node.func.attr}(..., "
+                                f"{node.args[1].value!r}) on the store")
     assert offences == []
 
 
 def test_nothing_but_the_store_imports_tinydb():
     for path in _modules():
-        if path.relative_to(SERVER).as_posix().startswith("store"):
+        if _rel(path).startswith("store/"):
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                assert not any(a.name.split(".")[0] == "tinydb" for a in node.names), path
-            if isinstance(node, ast.ImportFrom):
-                assert (node.module or "").split(".")[0] != "tinydb", path
+        for _line, module, _names in _imports(path):
+            assert module.split(".")[0] != "tinydb", path
 
 
-def test_record_owners_know_nothing_of_http():
-    for path in sorted((SERVER / "records").glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                for m in modules:
-                    http = m.split(".")[0] in ("flask", "flask_login") or \
-                        (m.startswith("werkzeug") and m != "werkzeug.security")
-                    assert not http, f"{path.relative_to(ROOT)} imports {m}"
+def test_the_rules_catch_each_leak_they_name(tmp_path):
+    """The checks above are not vacuous: a copy of the tree with each leak the layout move closed
+    (a view, an admin page and the printing routes reaching the store; a service with a click
+    command) is refused by them."""
+    tree = tmp_path / "server"
+    for sub in ("web/admin", "services", "records", "core"):
+        (tree / sub).mkdir(parents=True)
+    (tree / "web" / "dashboard.py").write_text("from server.store import get_store\n")
+    (tree / "web" / "admin" / "backup.py").write_text("from ...store import get_store\n")
+    (tree / "web" / "printing.py").write_text("def f():\n    from server.store import open_readonly\n")
+    (tree / "web" / "errors.py").write_text("from server.store import StoreUnavailable\n")
+    (tree / "services" / "roster.py").write_text("import click\nfrom flask import current_app\n")
+    (tree / "records" / "users.py").write_text("from werkzeug.security import check_password_hash\n")
+    stores = _store_import_offences(tree)
+    assert [o.split(":")[0] for o in stores] == ["web/admin/backup.py", "web/dashboard.py",
+                                                 "web/printing.py"]
+    assert [o.split(" imports ")[1] for o in _http_in_domain_offences(tree)] == ["click", "flask"]

@@ -2,7 +2,7 @@
 the lane is full, other requests are answered at once and an extra print gets 503 + Retry-After.
 
 "Slow" is made deterministic with the test gate (JIEDUI_TEST_PRINT_GATE, honoured only with
-JIEDUI_TEST_FAULTS=1): each admitted print reads one byte from a FIFO before rendering, so the
+tests/fault_app.py): each admitted print reads one byte from a FIFO before rendering, so the
 test holds them exactly as long as it wants and releases them by writing bytes.
 """
 
@@ -27,7 +27,7 @@ def gated_server(tmp_path):
     gate = str(tmp_path / "gate")
     os.mkfifo(gate)
     writer = os.open(gate, os.O_RDWR)   # held open: readers block in read(), not in open()
-    server = LiveServer(data, extra_env={"JIEDUI_TEST_FAULTS": "1", "JIEDUI_TEST_PRINT_GATE": gate,
+    server = LiveServer(data, faults=True, extra_env={"JIEDUI_TEST_PRINT_GATE": gate,
                                          "JIEDUI_PRINT_QUEUE": "2", "JIEDUI_PRINT_WORKERS": "1",
                                          "JIEDUI_PRINT_PRERENDER": "0"}).start()
     try:

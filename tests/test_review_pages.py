@@ -144,10 +144,10 @@ def test_attachments_and_thumbnails_are_served_in_scope_only(app):
     assert upload(cadre, item["uuid"], "big.jpg", big).status_code == 200
     assert upload(cadre, item["uuid"], "sig.png", bomb).status_code == 413  # refused by its header
     with app.app_context():  # one that reached the folder before uploads were checked
-        from server.records import submissions
+        from server.records import attachments, submissions
         from server.store import get_store
         doc = submissions.find(get_store(), item["uuid"])
-        submissions.store_attachment(app.config["FILES_DIR"], doc, "sig.png", bomb, get_store())
+        attachments.store(app.config["FILES_DIR"], doc, "sig.png", bomb, get_store())
     r = supervisor.get(f"{url}/big.jpg")
     assert r.status_code == 200 and r.data == big and r.mimetype == "image/jpeg"
     assert "private" in r.headers["Cache-Control"] and r.headers["X-Content-Type-Options"] == "nosniff"

@@ -15,7 +15,9 @@ from openpyxl import Workbook
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from server.services.roster import (MAX_ROWS, RosterError, format_errors, import_roster, import_roster_command, parse_phone, parse_roster, run_import)
+from server.cli.roster import import_roster_command
+from server.services.roster import (MAX_ROWS, RosterError, format_errors, import_roster, parse_phone,
+                                    parse_roster, run_import)
 from server.records import audit  # noqa: E402
 from server.store import CORE, Store  # noqa: E402
 

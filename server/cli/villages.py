@@ -1,20 +1,13 @@
 """`flask --app server village create ID --name NAME [--township T] [--county C]` and `village
 update`: the command-line twins of /admin/villages. They write, so they take the folder lock."""
 
-import sys
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from server.cli.common import fail as _fail
 from server.records import villages
 from server.store import open_for_command
-
-
-def _fail(errors):
-    for e in errors:
-        click.echo(f"错误：{e['zh']} / Error: {e['en']}", err=True)
-    sys.exit(1)
 
 
 @click.group("village")

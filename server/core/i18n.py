@@ -66,19 +66,3 @@ def when(iso):
     if not isinstance(iso, str):
         return ""
     return show(iso)
-
-
-def init_app(app):
-    app.add_template_filter(when)
-    app.add_url_rule("/lang/<code>", "pages_lang", lambda code: _switch_language(code))
-    app.jinja_env.globals.update(tr=tr, label=label, current_lang=current_lang,
-                                 category_label=category_label, role_label=role_label)
-
-
-def _switch_language(code):
-    from flask import redirect, request as req
-    from server.web.security import safe_redirect_target
-    resp = redirect(safe_redirect_target(req.args.get("next"), "/"))
-    if code in LANGS:
-        resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax")
-    return resp

@@ -13,7 +13,6 @@ CATALOGUE = {
     "bad_parameter": (400, "参数 {name} 不正确：{reason_zh}", "Parameter {name} is not valid: {reason_en}"),
     "too_large": (413, "内容太大（上限 {limit}）。", "The body is too large (at most {limit})."),
     "too_many_items": (413, "一批最多 {limit} 条。", "At most {limit} items per batch."),
-    "unsupported_type": (415, "不支持的内容类型。", "Unsupported content type."),
     "csrf": (400, "安全令牌缺失或已过期，请刷新页面后重试。",
              "The security token is missing or expired; reload the page and retry."),
     "invalid": (400, "内容有误，请检查标出的项目。", "Some values are not valid; see the fields named."),
@@ -33,13 +32,10 @@ CATALOGUE = {
     "user_not_found": (404, "找不到该用户。", "No such user.", "not_found"),
     "form_not_found": (404, "没有这个表单或版本。", "No such form or form version.", "not_found"),
     "job_not_found": (404, "找不到该打印任务。", "Print job not found.", "not_found"),
-    "conflict": (409, "与现有数据冲突：{reason_zh}", "Conflicts with existing data: {reason_en}"),
     # reviews
     "review_superseded": (409, "该记录已被更正（{by}），请审核更正后的记录。",
                           "This submission was corrected by {by}; review the correction instead.",
                           "superseded"),
-    "history_entry_not_found": (404, "找不到这条修改记录。", "No such change in this household's history.",
-                                "not_found"),
     # attachments
     "bad_attachment_name": (400, "附件名称不合法。", "Bad attachment name.", "bad_name"),
     "attachment_not_declared": (404, "该记录没有声明这个附件。", "The submission declares no such attachment.", "not_declared"),
@@ -61,14 +57,12 @@ CATALOGUE = {
     "print_stale": (409, "部分档案已更新，请重新打印。", "Some profiles changed since; print again.", "stale"),
     "busy": (503, "服务器正忙，请 {retry_after} 秒后重试。", "The server is busy; retry in {retry_after} s."),
     # the store
-    "store_unavailable": (503, "数据暂时无法读取：{reason}", "The data cannot be read right now: {reason}"),
     "partition_unavailable": (503, "村 {partition} 的数据文件无法读取，已原样保留待修复；其他村不受影响。",
                               "The data file of village {partition} cannot be read; it is kept as it "
                               "is for repair. Other villages are not affected."),
     "database_unavailable": (503, "数据库暂时无法访问，未写入任何内容，请 {retry_after} 秒后重试。",
                              "The database cannot be reached right now; nothing was written. Retry in "
                              "{retry_after} s."),
-    "write_failed": (500, "保存失败，未写入任何内容。", "The save failed; nothing was written."),
     # restore
     "backup_unusable": (400, "该备份无法恢复，未做任何更改：{reason_zh}",
                         "This backup cannot be restored; nothing was changed: {reason_en}"),

@@ -18,6 +18,7 @@ from server.forms import effects as form_effects
 from server.forms import conditions
 from server.forms.conditions import (NAME_RE, ConditionError, check_condition, check_expression, is_answered, is_number)
 from server.core.files import write_atomic
+from server.core.text import CONTROL_RE
 
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "select_one", "select_multiple",
                "geopoint", "photo", "signature", "note", "repeat", "group")
@@ -39,7 +40,6 @@ ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 def is_safe_attachment_name(name):
     """A plain file name: it becomes a path under the data folder, so no separators and no '..'."""
     return isinstance(name, str) and bool(ATTACHMENT_RE.match(name)) and ".." not in name
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TEXT_MAX = {"text": 500, "textarea": 5000}
 MAX_REPEAT_ENTRIES = 200
 MAX_NUMBER = 1e15

@@ -12,6 +12,7 @@ from flask import current_app
 
 from server.core.clock import show
 from server.core.i18n import PV_STAGE_WORDS, category_label, label, role_label, tr
+from server.core import words
 
 FIELD_TYPES = {
     "text": ("文字", "text"), "textarea": ("多行文字", "long text"), "integer": ("整数", "whole number"),
@@ -127,15 +128,15 @@ def yuan(value):
 STATES = {
     "received": ("待审核", "Received"),
     "has_issues": ("需修改", "Returned for changes"),
-    "approved": ("已通过", "Approved"),
+    "approved": words.pair("approved"),
     "superseded": ("已更正", "Corrected"),
 }
 
 HOUSEHOLD_FIELDS = {
     "head_name": ("户主姓名", "Head of household"),
-    "phone": ("电话", "Phone"),
-    "address": ("地址", "Address"),
-    "group": ("组别", "Group"),
+    "phone": words.pair("phone"),
+    "address": words.pair("address"),
+    "group": words.pair("group"),
     "category": ("类别", "Category"),
     "population": ("家庭人口", "Population"),
     "members": ("家庭成员", "Members"),
@@ -240,7 +241,7 @@ def household_value(field, value, names=None):
     if field == "cadre_ids" and isinstance(value, list):
         return "、".join((names or {}).get(c, c) for c in value)
     if isinstance(value, bool):
-        return tr("是", "yes") if value else tr("否", "no")
+        return tr(*words.yes_no(value))
     return str(value)
 
 
@@ -256,7 +257,7 @@ def _row_value(key, value):
     if key == "sex":
         return sex_label(value) or tr("（空）", "(empty)")
     if key == "contract_signed":
-        return tr("已签", "signed") if value else tr("未签", "not signed")
+        return tr(*words.signed(value))
     return tr("（空）", "(empty)") if value in (None, "") else str(value)
 
 
@@ -292,13 +293,13 @@ def form_title(form_id, version=None):
 # Keys of audit entries' details, as the audit page shows them (the exports keep the raw JSON).
 DETAIL_KEYS = {
     "role": ("角色", "Role"), "villages": ("村", "Villages"), "village_id": ("村", "Village"),
-    "households": ("农户", "Households"), "submissions": ("记录", "Submissions"),
+    "households": words.pair("households"), "submissions": ("记录", "Submissions"),
     "reviews": ("审核", "Reviews"), "users": ("用户", "Users"), "rows": ("行数", "Rows"),
     "seq": ("序号", "Sequence"), "state": ("状态", "State"), "fields": ("字段", "Fields"),
     "version": ("版本", "Version"), "comment": ("意见", "Comment"), "created": ("新建", "Created"),
     "updated": ("更新", "Updated"), "paired": ("已结对", "Paired"), "moved": ("已转移", "Moved"),
-    "display_name": ("姓名", "Name"), "name": ("名称", "Name"), "township": ("乡镇", "Township"),
-    "county": ("县", "County"), "to": ("转给", "To"), "form_version": ("表单版本", "Form version"),
+    "display_name": words.pair("name"), "name": ("名称", "Name"), "township": words.pair("township"),
+    "county": words.pair("county"), "to": ("转给", "To"), "form_version": ("表单版本", "Form version"),
     "supersedes": ("更正的记录", "Corrects"), "household_id": ("农户", "Household"),
     "form": ("表单", "Form"), "from_state": ("原状态", "Previous state"), "clash": ("冲突", "Clash"),
     "category": ("类别", "Category"),
@@ -319,7 +320,7 @@ def details_text(details, limit=2000):
         if key in DETAIL_VALUES and isinstance(v, str):
             return DETAIL_VALUES[key](v)
         if isinstance(v, bool):
-            return tr("是", "yes") if v else tr("否", "no")
+            return tr(*words.yes_no(v))
         if isinstance(v, list):
             return tr("、", ", ").join(value(key, x) for x in v) if v else tr("（无）", "(none)")
         if isinstance(v, dict):

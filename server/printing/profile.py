@@ -28,6 +28,9 @@ from markupsafe import Markup, escape
 from server.core import clock, images
 from server.forms import effects
 from server.core.i18n import CATEGORY_LABELS, PV_STAGE_WORDS
+from server.core.text import NOT_PRINTABLE_RE
+from server.records import submissions as submission_records
+from server.core import words
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every rendering step at INFO: seven lines per profile would drown the server log.
@@ -57,12 +60,12 @@ TEXTS = {
     "title": ("结对帮扶一户一档", "Household assistance profile"),
     "head": ("户主", "Head of household"),
     "household_id": ("户编号", "Household ID"),
-    "village": ("村", "Village"),
-    "township": ("乡镇", "Township"),
-    "county": ("县", "County"),
-    "group": ("组别", "Group"),
-    "address": ("地址", "Address"),
-    "phone": ("电话", "Phone"),
+    "village": words.pair("village"),
+    "township": words.pair("township"),
+    "county": words.pair("county"),
+    "group": words.pair("group"),
+    "address": words.pair("address"),
+    "phone": words.pair("phone"),
     "category": ("户类别", "Category"),
     "population": ("家庭人口", "Household size"),
     "persons": ("人", "persons"),
@@ -71,7 +74,7 @@ TEXTS = {
     "scan_hint": ("扫码查看电子档案", "Scan for the online record"),
     "basic": ("基本情况", "Basic facts"),
     "members": ("家庭成员", "Household members"),
-    "name": ("姓名", "Name"),
+    "name": words.pair("name"),
     "relation": ("与户主关系", "Relation"),
     "sex": ("性别", "Sex"),
     "birth_year": ("出生年份", "Born"),
@@ -111,7 +114,7 @@ TEXTS = {
     "review": ("审核", "Review"),
     "review_received": ("已接收", "Received"),
     "review_has_issues": ("有问题", "Has issues"),
-    "review_approved": ("已通过", "Approved"),
+    "review_approved": words.pair("approved"),
     "pv": ("光伏帮扶", "Photovoltaic (PV) programme"),
     "pv_stage": ("进度", "Stage"),
     "pv_capacity_kw": ("装机容量", "Capacity"),
@@ -532,7 +535,7 @@ def _shown_fields(s, book, t, lang):
 def build_profile_context(household, village, cadres, submissions, forms, printed_by, lang,
                           attachments_dir, *, mask=None, record_url="", printed_at=None,
                           today=None, max_pixels=images.MAX_PIXELS):
-    """Everything the template shows, as plain JSON-able data.
+    """Everything the template shows, as plain JSON-able data, one section at a time.
 
     cadres: user documents of the paired cadres and of anyone who wrote a visit (names for the
     timeline); forms: the app's form registry (or, in tests, {id: definition}): each submission is
@@ -548,15 +551,72 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
     if mask is None:
         mask = not (isinstance(printed_by, dict) and printed_by.get("role") == "admin")
     phone = (mask_phone if mask else _str)
-
     t = {k: _pick(v, lang) for k, v in TEXTS.items()}
-    users = {}
-    for u in _list(cadres):
-        if isinstance(u, dict) and u.get("id"):
-            users[u["id"]] = u
-
+    users = {u["id"]: u for u in _list(cadres) if isinstance(u, dict) and u.get("id")}
     hid = _str(household.get("id"))
+
+    # A corrected submission is replaced by its correction: only the correction prints.
+    docs = [s for s in _list(submissions) if isinstance(s, dict)
+            and (not hid or s.get("household_id") in (None, hid)) and submission_records.is_current(s)]
+    subs = sorted((_Sub(d, forms, lang) for d in docs), key=lambda s: s.sort_key)
+    open_ids = {f.get("id"): f.get("status") for f in _list(household.get("open_followups"))
+                if isinstance(f, dict)}
+    promised, answered = _followup_book(subs, lang)
+    book = (promised, answered, open_ids)
+    visit_subs = [s for s in subs if s.section == "visits"]
+    pv_subs = [s for s in subs if s.section == "pv"]
+    visits = _visits_context(visit_subs, users, book, t, lang)
+    plots, total_area = _plots_context(household, t)
+    photos, photos_note, signatures = _images_context(subs, attachments_dir, t)
+
+    printed_name = _user_name(printed_by)
+    if printed_at is None and printed_name:
+        printed_at = clock.show(clock.now_iso())
+
+    return {
+        "lang": lang,
+        "html_lang": "en" if lang == "en" else "zh-CN",
+        "t": t,
+        "masked": bool(mask),
+        "record_url": _str(record_url),
+        "household": _household_context(household, phone, lang),
+        "village": {"id": _str(village.get("id") or household.get("village_id")),
+                    "name": _str(village.get("name")), "township": _str(village.get("township")),
+                    "county": _str(village.get("county"))},
+        "members": _members_context(household, today, lang),
+        "plots": plots,
+        "plots_total_area": fmt_number(total_area, 2) if plots else "",
+        "cadres": _paired_context(household, users, phone),
+        "income": _income_context(visit_subs, household.get("population"), t),
+        "visits": visits,
+        "visit_count_text": t["visit_count"].format(n=len(visits)),
+        "pv": _pv_context(household.get("pv_status"), pv_subs, forms, book, t, lang),
+        "photos": photos,
+        "photos_note": photos_note,
+        "signatures": signatures,
+        "image_max_pixels": int(max_pixels),
+        "printed_by": printed_name,
+        "printed_at": _str(printed_at) if printed_name else "",
+        "latest_submission_seq": max((s["seq"] for s in docs if isinstance(s.get("seq"), int)),
+                                     default=0),
+    }
+
+
+def _household_context(household, phone, lang):
     category = household.get("category")
+    return {
+        "id": _str(household.get("id")), "head_name": _str(household.get("head_name")),
+        "phone": phone(household.get("phone")), "address": _str(household.get("address")),
+        "group": _str(household.get("group")),
+        "category": category if category in CATEGORY else _str(category),
+        "category_label": _pick(CATEGORY[category], lang) if category in CATEGORY else _str(category),
+        "population": _str(household.get("population")),
+        "version": household.get("version") or 0,
+        "updated_at": _day(household.get("updated_at")),
+    }
+
+
+def _members_context(household, today, lang):
     members = []
     for m in _list(household.get("members")):
         if not isinstance(m, dict):
@@ -568,7 +628,11 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
             "sex": _pick(SEX[m["sex"]], lang) if m.get("sex") in SEX else _str(m.get("sex")),
             "birth_year": _str(by), "age": age, "health": _str(m.get("health")),
             "schooling": _str(m.get("schooling")), "work": _str(m.get("work"))})
+    return members
 
+
+def _plots_context(household, t):
+    """The land plots with their four boundaries, and their total area."""
     plots, total_area = [], 0.0
     for p in _list(household.get("plots")):
         if not isinstance(p, dict):
@@ -582,25 +646,21 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
             "south": _str(p.get("south")), "north": _str(p.get("north")),
             "contract_signed": signed is True,
             "contract": t["signed"] if signed is True else t["unsigned"]})
+    return plots, total_area
 
+
+def _paired_context(household, users, phone):
     paired = []
     for cid in _list(household.get("cadre_ids")):
         u = users.get(cid)
         paired.append({"id": _str(cid), "name": _user_name(u) or _str(cid),
                        "unit": _str((u or {}).get("unit")),
                        "phone": phone((u or {}).get("phone"))})
+    return paired
 
-    # A corrected submission is replaced by its correction: only the correction prints.
-    docs = [s for s in _list(submissions) if isinstance(s, dict)
-            and (not hid or s.get("household_id") in (None, hid)) and not s.get("superseded_by")]
-    subs = sorted((_Sub(d, forms, lang) for d in docs), key=lambda s: s.sort_key)
-    open_ids = {f.get("id"): f.get("status") for f in _list(household.get("open_followups"))
-                if isinstance(f, dict)}
-    promised, answered = _followup_book(subs, lang)
-    book = (promised, answered, open_ids)
-    visit_subs = [s for s in subs if s.section == "visits"]
-    pv_subs = [s for s in subs if s.section == "pv"]
 
+def _visits_context(visit_subs, users, book, t, lang):
+    """The visit timeline: each visit's date, cadre, review state and its answers in blocks."""
     visits = []
     for s in visit_subs:
         review = s.doc.get("review") if isinstance(s.doc.get("review"), dict) else {}
@@ -613,56 +673,18 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
             "review": t.get(f"review_{state}", _str(state)) if state else "",
             "blocks": _blocks(_shown_fields(s, book, t, lang)),
         })
+    return visits
 
+
+def _images_context(subs, attachments_dir, t):
+    """Photos and signatures, newest first, within the page budget: (photos, note, signatures)."""
     photos, signatures = [], []
-    for s in reversed(subs):  # newest first
+    for s in reversed(subs):
         _collect_images(s, attachments_dir, photos, signatures)
     photos_total = len(photos)
     photos = photos[:MAX_PHOTOS]
-    signatures = signatures[:MAX_SIGNATURES]
-
-    printed_name = _user_name(printed_by)
-    if printed_at is None and printed_name:
-        printed_at = clock.show(clock.now_iso())
-
-    return {
-        "lang": lang,
-        "html_lang": "en" if lang == "en" else "zh-CN",
-        "t": t,
-        "masked": bool(mask),
-        "record_url": _str(record_url),
-        "household": {
-            "id": hid, "head_name": _str(household.get("head_name")),
-            "phone": phone(household.get("phone")), "address": _str(household.get("address")),
-            "group": _str(household.get("group")),
-            "category": category if category in CATEGORY else _str(category),
-            "category_label": _pick(CATEGORY[category], lang) if category in CATEGORY
-            else _str(category),
-            "population": _str(household.get("population")),
-            "version": household.get("version") or 0,
-            "updated_at": _day(household.get("updated_at")),
-        },
-        "village": {"id": _str(village.get("id") or household.get("village_id")),
-                    "name": _str(village.get("name")), "township": _str(village.get("township")),
-                    "county": _str(village.get("county"))},
-        "members": members,
-        "plots": plots,
-        "plots_total_area": fmt_number(total_area, 2) if plots else "",
-        "cadres": paired,
-        "income": _income_context(visit_subs, household.get("population"), t),
-        "visits": visits,
-        "visit_count_text": t["visit_count"].format(n=len(visits)),
-        "pv": _pv_context(household.get("pv_status"), pv_subs, forms, book, t, lang),
-        "photos": photos,
-        "photos_note": (t["photos_more"].format(n=photos_total, m=len(photos))
-                        if photos_total > len(photos) else ""),
-        "signatures": signatures,
-        "image_max_pixels": int(max_pixels),
-        "printed_by": printed_name,
-        "printed_at": _str(printed_at) if printed_name else "",
-        "latest_submission_seq": max((s["seq"] for s in docs if isinstance(s.get("seq"), int)),
-                                     default=0),
-    }
+    note = (t["photos_more"].format(n=photos_total, m=len(photos)) if photos_total > len(photos) else "")
+    return photos, note, signatures[:MAX_SIGNATURES]
 
 
 def _income_context(visit_subs, population, t):
@@ -801,7 +823,7 @@ def _jinja():
     return env
 
 
-_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_NOT_PRINTABLE = NOT_PRINTABLE_RE
 
 
 def _printable(value):

@@ -8,6 +8,9 @@ import math
 import re
 import secrets
 
+from server.core import phones
+from server.core.ids import HOUSEHOLD_ID_RE
+from server.core.text import NOT_TEXT_RE
 from server.core.clock import now_iso, parse_date, parse_datetime
 from server.store import get_store
 from server.records import audit, scan_partition, users, villages
@@ -16,11 +19,7 @@ TABLE = "households"
 CLASHES = "clashes"
 HISTORY = "history"
 
-HOUSEHOLD_ID_RE = re.compile(r"^([A-Za-z0-9]{1,32})-(\d{4})\Z")
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}\Z")
-LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}\Z")
 IDENT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_POPULATION = 50
 MAX_MEMBERS = 50
 MAX_PLOTS = 100
@@ -41,11 +40,6 @@ PV_FIELDS = {"stage": "ident", "capacity_kw": (0, 1000), "expected_kwh_year": (0
 FOLLOWUP_STATES = ("done", "in_progress", "dropped")
 FOLLOWUP_CLOSED = ("done", "dropped")
 BOOKKEEPING = ("last_visit_date", "open_followups", "visits")
-
-
-def is_phone(text):
-    """A mainland mobile or a landline with area code; the roster import uses the same rule."""
-    return bool(MOBILE_RE.match(text) or LANDLINE_RE.match(text))
 
 
 def village_of(household_id):
@@ -69,7 +63,7 @@ def _text(value, limit, required=False):
     """Clean text or raise ValueError with (zh, en)."""
     if value is None:
         value = ""
-    if not isinstance(value, str) or CONTROL_RE.search(value):
+    if not isinstance(value, str) or NOT_TEXT_RE.search(value):
         raise ValueError(("须为文字", "Must be text"))
     value = value.strip()
     if len(value) > limit:
@@ -164,8 +158,8 @@ def _category(value):
 
 
 def _phone(value):
-    value = _text(value, 20)
-    if value and not is_phone(value):
+    value = phones.normalise(_text(value, 30))
+    if value is None:
         raise ValueError(("电话号码格式不正确（11 位手机号或带区号的固定电话）",
                           "Not a valid phone number (11-digit mobile or landline with area code)"))
     return value

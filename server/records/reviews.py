@@ -16,7 +16,7 @@ from server.core.numbers import parse_index
 from server.core.problems import Problem, field_error, invalid
 from server.store import get_store
 from server.records import audit, submissions, villages
-from server.records.households import CONTROL_RE
+from server.core.text import NOT_TEXT_RE
 
 DECISIONS = ("approved", "has_issues")
 STATES = submissions.REVIEW_STATES
@@ -49,8 +49,7 @@ def commentable(definition, answers, name):
 def _comment(value, field, errors):
     if value is None:
         return ""
-    if not isinstance(value, str) or CONTROL_RE.search(value.replace("\n", "").replace("\r", "")
-                                                        .replace("\t", "")):
+    if not isinstance(value, str) or NOT_TEXT_RE.search(value):
         errors.append(field_error(field, "意见须为文字。", "A comment must be text."))
         return ""
     value = value.strip()
@@ -161,7 +160,7 @@ class Filters:
 
     def keep(self, doc):
         """Reads the stored document only (it may be the store's own: see submissions.scan)."""
-        if doc.get("superseded_by"):
+        if not submissions.is_current(doc):
             return False
         if self.state and (doc.get("review") or {}).get("state", "received") != self.state:
             return False

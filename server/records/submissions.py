@@ -7,25 +7,20 @@ every query about submissions.
 
 import hashlib
 import json
-import os
-import re
 import uuid as uuidlib
 
 from server.forms import effects as form_effects
 from server.forms import formdefs
 from server.core.clock import local_date, now, now_iso, sane_phone_time, today
-from server.core.files import write_atomic
 from server.core.numbers import parse_index
 from server.core.problems import field_error
 from server.store import UnstorableValue, encode, get_store
+from server.records import attachments as attachment_records
 from server.records import audit, households, scan_partition, villages
 
 TABLE = "submissions"
 ITEM_KEYS = {"uuid", "form", "form_version", "household_id", "created_at", "answers", "attachments",
              "base_version", "supersedes"}
-SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
-ALLOWED_TYPES = ("image/jpeg", "image/png")
-MAX_ATTACHMENTS = 20
 REVIEW_STATES = ("received", "has_issues", "approved")
 
 
@@ -104,7 +99,8 @@ def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None,
     if supersedes is not None and canonical_uuid(supersedes) is None:
         errors.append(_err("supersedes", "supersedes 须为被更正记录的 uuid。",
                            "supersedes must be the uuid of the submission it corrects."))
-    attachments, att_errors = check_attachments(item.get("attachments", []), max_attachment_bytes)
+    attachments, att_errors = attachment_records.check_declared(item.get("attachments", []),
+                                                                max_attachment_bytes)
     errors.extend(att_errors)
     if not isinstance(item.get("answers"), dict):
         errors.append(_err("answers", "answers 须为对象。", "answers must be an object."))
@@ -130,32 +126,6 @@ def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None,
     if effects["followup_answers"]:
         prepared["promises"] = _promise_context(household, effects, registry, db or get_store())
     return prepared, []
-
-
-def check_attachments(raw, limit):
-    if not isinstance(raw, list) or len(raw) > MAX_ATTACHMENTS:
-        return [], [_err("attachments", f"attachments 须为列表（最多 {MAX_ATTACHMENTS} 个）。",
-                         f"attachments must be a list (at most {MAX_ATTACHMENTS}).")]
-    out, errors, seen = [], [], set()
-    for a in raw:
-        if not isinstance(a, dict) or not formdefs.is_safe_attachment_name(a.get("name")) \
-                or set(a) - {"name", "sha256", "size", "type"}:
-            errors.append(_err("attachments", "附件名称或属性不合法。", "Bad attachment name or properties."))
-            continue
-        name = a["name"]
-        if name in seen:
-            errors.append(_err(name, "附件名称重复。", "Duplicate attachment name."))
-        seen.add(name)
-        if not isinstance(a.get("sha256"), str) or not SHA256_RE.match(a["sha256"]):
-            errors.append(_err(name, "附件校验值须为 64 位十六进制。", "sha256 must be 64 hex digits."))
-        size = a.get("size")
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= limit:
-            errors.append(_err(name, "附件大小不合法或超过上限。", "Attachment size is invalid or too large."))
-        if a.get("type") not in ALLOWED_TYPES:
-            errors.append(_err(name, "附件类型须为 JPEG 或 PNG 图片。", "Attachment type must be JPEG or PNG."))
-        out.append({"name": name, "sha256": a.get("sha256"), "size": size, "type": a.get("type"),
-                    "received": False})
-    return out, errors
 
 
 # ---- 2. the record ------------------------------------------------------------------------------
@@ -298,10 +268,25 @@ def _correction_error(old, record):
     return None
 
 
+def is_current(sub):
+    """Not replaced by a correction."""
+    return not sub.get("superseded_by")
+
+
+def is_visit(sub):
+    """A visit: a current submission whose form dates it (the form declares effects.visit_date)."""
+    return is_current(sub) and isinstance(sub.get("visit_date"), str) and bool(sub["visit_date"])
+
+
+def is_returned(sub):
+    """Returned to the cadre (review state has_issues) and not corrected yet."""
+    return is_current(sub) and (sub.get("review") or {}).get("state") == "has_issues"
+
+
 def last_visit_date(db, village_id, household_id):
     """The latest visit date among a household's current (not superseded) submissions."""
     dates = [d["visit_date"] for d in db.search(village_id, TABLE, lambda d: d.get("household_id") == household_id
-                                               and not d.get("superseded_by") and d.get("visit_date"))]
+                                               and is_visit(d))]
     return max(dates) if dates else None
 
 
@@ -371,11 +356,44 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
             "incomplete": bool(record["attachments"])}, clash
 
 
+def uuid_reused():
+    """The same uuid with other content: refused, as ODK Central answers 409."""
+    return _err("uuid", "该 uuid 已用于其他内容。", "uuid already used with other content")
+
+
+def receive(user, items, registry, settings, *, max_attachment_bytes, store=None):
+    """A push: each item parsed and checked, the good ones stored in one write; one result per
+    item, in order ({"uuid", "status": created|duplicate|rejected, "errors"}). One bad item never
+    blocks the good ones; the same uuid twice in one push is decided like a repeat."""
+    clock = push_clock()
+    results = [None] * len(items)
+    prepared, slots, seen = [], [], {}
+    for i, item in enumerate(items):
+        p, errors = parse_item(user, item, registry, settings,
+                               max_attachment_bytes=max_attachment_bytes, clock=clock)
+        if errors:
+            uuid = item.get("uuid") if isinstance(item, dict) else None
+            results[i] = {"uuid": uuid if isinstance(uuid, str) and len(uuid) <= 64 else None,
+                          "status": "rejected", "errors": errors}
+        elif p["record"]["uuid"] in seen:
+            same = prepared[seen[p["record"]["uuid"]]]["fingerprint"] == p["fingerprint"]
+            results[i] = {"uuid": p["record"]["uuid"], "status": "duplicate" if same else "rejected",
+                          "errors": [] if same else [uuid_reused()]}
+        else:
+            seen[p["record"]["uuid"]] = len(prepared)
+            prepared.append(p)
+            slots.append(i)
+    if prepared:
+        for i, r in zip(slots, ingest(user, prepared, store)):
+            results[i] = r
+    return results
+
+
 def ingest(user, prepared, store=None):
     """One write for the whole batch: duplicates and uuid clashes decided on the writer thread, so
     concurrent repeats of a batch can never store twice, and every answer is durable when sent."""
     actor = user.id  # read here: the write runs on the store's thread, outside this request
-    reused = _err("uuid", "该 uuid 已用于其他内容。", "uuid already used with other content")
+    reused = uuid_reused()
     received_at = now_iso()
     for p in prepared:  # encoded here, so the writer thread only stamps the seq
         try:
@@ -510,26 +528,3 @@ def incomplete(user, db=None):
     """Submissions still waiting for declared attachments: kept, and listed so nobody forgets them."""
     waiting = in_scope(user, db, cond=lambda d: not is_complete(d))
     return sorted((public(d) for d in waiting), key=lambda d: d.get("received_at", ""), reverse=True)
-
-
-# ---- attachments ---------------------------------------------------------------------------------
-
-
-def attachment_path(files_dir, sub_uuid, name):
-    return os.path.join(files_dir, "attachments", sub_uuid, name)
-
-
-def store_attachment(files_dir, doc, name, data, store=None):
-    """The file first (fsynced, renamed into place), then the record that it arrived: a crash in
-    between leaves a file the phone will simply upload again. Returns whether all have arrived."""
-    write_atomic(attachment_path(files_dir, doc["uuid"], name), data)
-
-    def mark(tx):
-        fresh = tx.get(doc["village_id"], TABLE, doc["uuid"])
-        for a in fresh["attachments"]:
-            if a["name"] == name:
-                a["received"] = True
-        tx.put(doc["village_id"], TABLE, fresh)
-        return is_complete(fresh)
-
-    return (store or get_store()).write(mark)

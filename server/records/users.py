@@ -17,6 +17,7 @@ from datetime import date
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from server.core import phones
 from server.core.clock import now_iso, today
 from server.core.problems import field_error
 from server.store import CORE, get_store
@@ -27,7 +28,6 @@ ROLES = ("cadre", "supervisor", "admin")
 USERNAME_MAX = 32
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{2,32}\Z")
 # A mainland mobile: 11 digits starting 13-19 (spaces, dashes and a +86 prefix are dropped).
-MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}\Z")
 PASSWORD_MIN, PASSWORD_MAX = 8, 200
 DISPLAY_NAME_MAX, UNIT_MAX = 50, 100
 # A fast-enough hash for phones logging in from the field; still salted and slow to brute-force.
@@ -52,9 +52,28 @@ def list_all(db=None):
     return sorted((db or get_store()).search(CORE, TABLE), key=lambda u: u["id"])
 
 
+REVIEWERS = ("supervisor", "admin")  # who reviews submissions, undoes changes, sees the dashboard
+
+
+def is_reviewer(user):
+    return getattr(user, "role", None) in REVIEWERS
+
+
+def cadres_in(village_ids, *, active_only=False, db=None):
+    """The cadre accounts working in any of `village_ids` (their directory entries), by id."""
+    wanted = set(village_ids)
+    return [u for _, u in sorted(directory(db).items())
+            if u["role"] == "cadre" and wanted.intersection(u["villages"])
+            and (not active_only or u["active"])]
+
+
 def cadres_of_village(village_id, db=None):
-    return [u for u in list_all(db)
-            if u.get("role") == "cadre" and village_id in (u.get("villages") or [])]
+    return cadres_in([village_id], db=db)
+
+
+def display_names(db=None):
+    """{id: the name people read} of every account (the id when it has none)."""
+    return {uid: u["display_name"] for uid, u in directory(db).items()}
 
 
 def public(doc):
@@ -99,18 +118,6 @@ def normalise_username(raw):
         return None
     name = raw.strip().lower()
     return name if USERNAME_RE.match(name) else None
-
-
-def normalise_phone(raw):
-    """'' for none, the 11 digits of a mainland mobile, or None when it is not one."""
-    if not isinstance(raw, str):
-        return None
-    text = re.sub(r"[\s\-]", "", raw)
-    if text.startswith("+86"):
-        text = text[3:]
-    if not text:
-        return ""
-    return text if text.isascii() and MOBILE_RE.match(text) else None
 
 
 # ---- validation ---------------------------------------------------------------------------------
@@ -173,7 +180,7 @@ def check_profile(fields, known_villages):
         if not found:
             clean["villages"] = list(dict.fromkeys(villages))
     if "phone" in fields:
-        phone = normalise_phone(fields["phone"])
+        phone = phones.normalise(fields["phone"], landline=False)
         if phone is None:
             errors.append(field_error("phone", "手机号须为 11 位大陆手机号（如 13800138000）",
                                       "Phone must be an 11-digit mainland mobile (e.g. 13800138000)"))
@@ -451,12 +458,13 @@ def end_login(login, db=None):
 
 
 def directory(db=None):
-    """{id: {"display_name", "role", "villages", "active"}} of every account, read without copying
+    """{id: {"id", "display_name", "role", "villages", "unit", "active"}} of every account, read without copying
     whole records (no password hashes): names and scopes for pages that list many people."""
     out = {}
 
     def visit(u):
-        out[u["id"]] = {"display_name": u.get("display_name") or u["id"], "role": u.get("role"),
-                        "villages": tuple(u.get("villages") or ()), "active": u.get("active", True)}
+        out[u["id"]] = {"id": u["id"], "display_name": u.get("display_name") or u["id"],
+                        "role": u.get("role"), "villages": tuple(u.get("villages") or ()),
+                        "unit": u.get("unit") or "", "active": u.get("active", True)}
     (db or get_store()).search(CORE, TABLE, lambda u: visit(u) and False)
     return out

@@ -1,8 +1,9 @@
 """Villages (owner): the registry of villages and who may see which; creating and renaming one."""
 
-import re
 
+from server.core.ids import VILLAGE_ID_RE
 from server.core.problems import field_error
+from server.core.text import NOT_ONE_LINE_RE
 from server.store import CORE, get_store
 from server.records import audit
 
@@ -53,8 +54,7 @@ def put(tx, village):
     tx.put(CORE, TABLE, village)
 
 
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}\Z")
+ID_RE = VILLAGE_ID_RE
 TEXT_LIMITS = {"name": 50, "township": 50, "county": 50}
 RESERVED_IDS = {CORE.lower()}  # a village's partition must never be the core one
 
@@ -66,7 +66,7 @@ def _clean(fields, errors):
         value = fields.get(key, "")
         if value is None:
             value = ""
-        if not isinstance(value, str) or CONTROL_RE.search(value):
+        if not isinstance(value, str) or NOT_ONE_LINE_RE.search(value):
             errors.append(field_error(key, "须为文字", "Must be text"))
             continue
         value = value.strip()

@@ -19,6 +19,8 @@ import yaml
 from server.forms import formdefs
 from server.core.files import write_atomic
 from server.forms.formdefs import FormDefinitionError
+from server.records import audit
+from server.store import get_store
 
 MAX_FORM_BYTES = 256 * 1024
 _lock = threading.Lock()
@@ -115,8 +117,9 @@ def _stage(published, target, form_id, text):
     (target / f"{form_id}.yaml").write_text(text, encoding="utf-8")
 
 
-def publish(app, data):
-    """Check, then write and serve: (result of check, registry or None). One at a time."""
+def publish(app, data, actor=None):
+    """Check, then write and serve: (result of check, registry or None). One at a time. A publish
+    by a person (`actor`) is audited here, with the version it replaced and the file's sha256."""
     with _lock:
         checked = check(app, data)
         if not checked["ok"]:
@@ -144,4 +147,9 @@ def publish(app, data):
                                    else [(None, f"cannot write the published-forms folder: {exc.strerror}")])
             return checked, None
         app.extensions["jiedui_forms"] = registry
-        return checked, registry
+    if actor is not None:
+        version = checked["version"]
+        details = {"version": version, "previous": checked["previous"],
+                   "sha256": registry.sha256(form_id, version)}
+        get_store(app).write(lambda tx: audit.record(tx, actor, "form_publish", form_id, details))
+    return checked, registry

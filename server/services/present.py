@@ -5,6 +5,7 @@ exports both read answers through here, so they never disagree about what an ans
 from server.forms import formdefs
 from server.core.i18n import label, tr
 from server.core.numbers import parse_index
+from server.core import words
 
 NOT_ANSWERS = ("note", "group")
 FILE_TYPES = ("photo", "signature")
@@ -57,7 +58,7 @@ def text(field, value, sep="、"):
     if kind == "geopoint" and isinstance(value, dict):
         return geopoint_text(value)
     if isinstance(value, bool):
-        return tr("是", "yes") if value else tr("否", "no")
+        return tr(*words.yes_no(value))
     if isinstance(value, (int, float)):
         return str(number(value))
     return str(value)

@@ -10,13 +10,11 @@ import csv
 import io
 import re
 
-import click
-from flask import current_app
-from flask.cli import with_appcontext
 
 from server.core.numbers import parse_int
 from server.records import audit, households, users, villages
-from server.records.households import LANDLINE_RE, MAX_POPULATION, MOBILE_RE
+from server.core import phones
+from server.records.households import MAX_POPULATION
 from server.records.users import USERNAME_RE
 from server.store import get_store
 
@@ -230,19 +228,7 @@ def _parse_int(value):
 
 def parse_phone(value):
     """A normalised phone, '' for a blank cell, or None when it is neither mobile nor landline."""
-    text = _cell_text(value)
-    text = re.sub(r"[\s()（）]", "", text).replace("－", "-").replace("—", "-")
-    if text.startswith("+86"):
-        text = text[3:]
-    elif text.startswith("86") and len(text) == 13:
-        text = text[2:]
-    if not text:
-        return ""
-    if MOBILE_RE.match(text.replace("-", "")) and text.count("-") in (0, 2):
-        return text.replace("-", "")
-    if LANDLINE_RE.match(text):
-        return text
-    return None
+    return phones.normalise(_cell_text(value))
 
 
 def _normalise_group(text):
@@ -551,26 +537,3 @@ def format_errors(errors):
             where_en += f", column “{e['column']}”"
         lines.append(f"{where_zh}：{e['zh']}  |  {where_en}: {e['en']}")
     return "\n".join(lines)
-
-
-@click.command("import-roster")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--village", "village_id", required=True, help="村编号 / village id")
-@click.option("--actor", default="cli", show_default=True, help="记入审计日志的用户 / user named in the audit log")
-@with_appcontext
-def import_roster_command(file, village_id, actor):
-    """导入村花名册（CSV 或 XLSX）/ Import a village roster (CSV or XLSX); safe to repeat."""
-    from server.store import open_for_command
-
-    app = current_app._get_current_object()
-    with open_for_command(app) as store:
-        summary, errors = run_import(store, file, village_id, actor,
-                                     app.config.get("MAX_ROSTER_BYTES", MAX_BYTES))
-    if errors:
-        click.echo(f"导入失败，未写入任何数据（{len(errors)} 处错误）。"
-                   f" Import failed; nothing was written ({len(errors)} error(s)).", err=True)
-        click.echo(format_errors(errors), err=True)
-        raise SystemExit(1)
-    click.echo(f"已导入村 {village_id}：新建 {summary['created']} 户，更新 {summary['updated']} 户，"
-               f"未变 {summary['unchanged']} 户。 Imported village {village_id}: {summary['created']} "
-               f"created, {summary['updated']} updated, {summary['unchanged']} unchanged.")

@@ -9,9 +9,10 @@ import zipfile
 
 from server.core.clock import show
 from server.core.i18n import category_label, tr
-from server.records import households, submissions, users, villages
+from server.records import attachments, households, submissions, users, villages
 from server.services import present
 from server.forms.labels import pv_stage_label, review_state, sex_label, state_label
+from server.core import words
 
 FIXED = (
     ("uuid", "记录编号", "Record id"),
@@ -104,7 +105,7 @@ def _cells(fields, answers, own):
 
 def _names():
     return ({v["id"]: v["name"] for v in villages.list_all()},
-            {u["id"]: u.get("display_name") or u["id"] for u in users.list_all()})
+            users.display_names())
 
 
 def submission_keys(user, filters, db=None):
@@ -217,7 +218,7 @@ def write_households(book, user, village_id=None, db=None):
                 plots([h["id"], h.get("head_name"), i, p.get("name"),
                        present.number(p.get("area_mu")) if p.get("area_mu") is not None else None,
                        p.get("east"), p.get("west"), p.get("south"), p.get("north"),
-                       tr("已签", "signed") if p.get("contract_signed") else tr("未签", "not signed")])
+                       tr(*words.signed(p.get("contract_signed")))])
             count += 1
     return count
 
@@ -233,7 +234,7 @@ def write_attachments(fileobj, user, filters, files_dir, db=None):
         for vid, uuids in submission_keys(user, filters, db):
             for doc in submissions.each(vid, uuids, db):
                 for a in doc.get("attachments") or []:
-                    path = submissions.attachment_path(files_dir, doc["uuid"], a["name"])
+                    path = attachments.path(files_dir, doc["uuid"], a["name"])
                     if not a.get("received") or not os.path.isfile(path):
                         continue
                     zf.write(path, f"{doc['household_id']}/{submissions.day_of(doc)}-{doc['uuid']}-{a['name']}")

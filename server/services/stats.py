@@ -18,7 +18,11 @@ help given) counts for the cadre who did it.
 import threading
 from datetime import date, timedelta
 
-from server.records import households, submissions, users
+from server.core import clock
+from server.forms import labels
+from server.records import households, submissions, users, villages
+from server.records.submissions import is_current, is_returned, is_visit  # noqa: F401 (lists use them)
+from server.store import get_store
 
 SUMMARY_VERSION = 1
 NOT_VISITED_DAYS = 30
@@ -30,21 +34,6 @@ SUBMISSION_KINDS = ("visits", "visits_this_month", "returned", "help_value")
 
 
 # ---- the predicates: one definition each, used by summaries and lists alike -----------------------
-
-
-def is_current(sub):
-    """Not replaced by a correction."""
-    return not sub.get("superseded_by")
-
-
-def is_visit(sub):
-    """A visit: a current submission whose form dates it (the form declares effects.visit_date)."""
-    return is_current(sub) and isinstance(sub.get("visit_date"), str) and bool(sub["visit_date"])
-
-
-def is_returned(sub):
-    """Returned to the cadre (review state has_issues) and not corrected yet."""
-    return is_current(sub) and (sub.get("review") or {}).get("state") == "has_issues"
 
 
 def help_of(sub):
@@ -327,12 +316,13 @@ def _submission_item(s, heads):
             "help_value": help_of(s), "created_at": s.get("created_at")}
 
 
-def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_from=None,
+def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, date_from=None,
                date_to=None):
     """The records behind one number: households, submissions or follow-ups, across `village_ids`
     (already checked against the caller's scope), optionally of one cadre. Sorted for reading.
     Records are read as stored and only the ones listed are copied, so a county-wide list stays
     affordable."""
+    db = db or get_store()
     day, month, cutoff = today.isoformat(), today.isoformat()[:7], not_visited_cutoff(today)
     items = []
     for vid in village_ids:
@@ -399,13 +389,20 @@ def list_items(village_ids, kind, today, *, db, cadre_id=None, stage=None, date_
 # ---- who the cadres are ---------------------------------------------------------------------------
 
 
-def cadres_for(village_ids, db):
+def cadres_for(village_ids, db=None):
     """Cadre accounts working in any of the villages (listed even with nothing to count), and every
     account's display name."""
-    wanted = set(village_ids)
-    names, ids = {}, []
-    for uid, u in sorted(users.directory(db).items()):
-        names[uid] = u["display_name"]
-        if u["role"] == "cadre" and wanted.intersection(u["villages"]):
-            ids.append(uid)
-    return ids, names
+    return [u["id"] for u in users.cadres_in(village_ids, db=db)], users.display_names(db)
+
+
+def compute_stats(user, cache, village=None, db=None):
+    """The /api/v1/stats body for `user` (their scope, or one village of it)."""
+    db = db or get_store()
+    chosen = [village] if village else villages.in_scope(user, db)
+    summaries = [cache.get(v["id"], db) for v in chosen]
+    cadre_ids, names = cadres_for([v["id"] for v in chosen], db)
+    body = {"as_of": clock.now().astimezone(clock.zone()).isoformat(timespec="seconds")}
+    body.update(stats_from_summaries(
+        summaries, clock.today(), villages={v["id"]: v for v in chosen}, cadre_names=names,
+        cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()], figures_of=cache.figures_of))
+    return body

@@ -19,8 +19,10 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
+from server.core.text import NOT_PRINTABLE_RE
+
 RISKY_START = ("=", "+", "-", "@", "\t", "\r")
-ILLEGAL_XML_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+ILLEGAL_XML_RE = NOT_PRINTABLE_RE
 SHEET_NAME_RE = re.compile(r"[\[\]:*?/\\]")
 
 

@@ -7,9 +7,10 @@ import os
 import re
 
 from server.core.files import write_atomic
+from server.core.ids import VILLAGE_ID_RE
 
 CORE = "core"
-PARTITION_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")  # a village (villages/<id>.json)
+PARTITION_RE = VILLAGE_ID_RE  # a village (villages/<id>.json)
 # Partitions of other record families, e.g. "audit.20260501" (audit/20260501.json): one a day, so
 # the log grows in small files that load and go like villages instead of in core.
 FAMILIES = ("audit",)

@@ -31,12 +31,16 @@ import threading
 import time
 from contextlib import contextmanager
 
-import psycopg
-from psycopg import errors as pgerrors
-from psycopg_pool import ConnectionPool, PoolTimeout
+try:
+    import psycopg
+    from psycopg import errors as pgerrors
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as e:  # an installed copy without the extra (pyproject.toml)
+    raise ImportError(f"PostgreSQL 需要 psycopg：pip install 'jiedui[postgres]' / PostgreSQL needs "
+                      f"psycopg: pip install 'jiedui[postgres]' ({e})") from e
 
 from server.store.common import (CORE, PendingWrites, SchemaTooNew, StoreUnavailable, UnstorableValue,
-                                 check_partition, copy_doc, key_field, partition_file, write_json_atomic)
+                                 check_partition, key_field, partition_file, write_json_atomic)
 
 log = logging.getLogger(__name__)
 

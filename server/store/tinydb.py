@@ -1403,6 +1403,7 @@ class Store:
                               "partitions": {n: e.to_json() for n, e in out.items()}},
                              ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         write_atomic(os.path.join(out_dir, CATALOG), catalog)
+        return seq
 
 
 class _Retry(Exception):

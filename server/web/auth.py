@@ -198,7 +198,7 @@ def login():
 def landing_url(user):
     """Where a person lands after login: supervisors and admins on the dashboard, cadres on the
     household list (their phone opens /app/ itself)."""
-    if getattr(user, "role", None) in ("supervisor", "admin"):
+    if users.is_reviewer(user):
         return url_for("dashboard.index")
     return url_for("households.index")
 

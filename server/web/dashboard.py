@@ -13,13 +13,13 @@ from server.forms import labels
 from server.services import stats
 from server.web.auth import role_required
 from server.core.i18n import label, tr
+from server.core.ids import is_village_id
 from server.web.parse import choice_arg, date_arg, int_arg
 from server.core.problems import Problem
 from server.records import users, villages
-from server.store import get_store
+from server.core import words
 
 bp = Blueprint("dashboard", __name__)
-VILLAGE_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}\Z")
 IDENT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
 SAFE_QUERY_RE = re.compile(r"^[A-Za-z0-9_.-]*\Z")  # ids, usernames, stages, dates: nothing to quote
 USERNAME_RE = users.USERNAME_RE
@@ -27,7 +27,7 @@ PER_PAGE = 100
 MAX_VILLAGE_BARS = 40
 
 KIND_WORDS = {
-    "households": ("农户", "Households"),
+    "households": words.pair("households"),
     "paired": ("已结对农户", "Paired households"),
     "unpaired": ("未结对农户", "Unpaired households"),
     "never_visited": ("从未走访的农户", "Households never visited"),
@@ -56,7 +56,7 @@ def _village_arg(scope):
     raw = request.args.get("village", "")
     if raw == "":
         return None
-    if not VILLAGE_ID_RE.match(raw):
+    if not is_village_id(raw):
         raise _bad("village", "须为村编号（字母和数字）", "must be a village id (letters and digits)")
     for v in scope:
         if v["id"] == raw:
@@ -85,8 +85,7 @@ def _stage_arg():
 
 
 def _list_query():
-    db = get_store()
-    scope = villages.in_scope(current_user, db)
+    scope = villages.in_scope(current_user)
     village = _village_arg(scope)
     kind = choice_arg("kind", stats.KINDS)
     if kind is None:
@@ -94,25 +93,11 @@ def _list_query():
     date_from, date_to = date_arg("from"), date_arg("to")
     if date_from and date_to and date_from > date_to:
         raise _bad("from", "开始日期晚于结束日期", "is after to")
-    return {"db": db, "scope": scope, "village": village, "kind": kind, "cadre": _cadre_arg(),
+    return {"scope": scope, "village": village, "kind": kind, "cadre": _cadre_arg(),
             "stage": _stage_arg(), "from": date_from, "to": date_to}
 
 
 # ---- computing --------------------------------------------------------------------------------------
-
-
-def compute_stats(user, village=None, db=None):
-    """The /api/v1/stats body for `user` (their scope, or one village of it)."""
-    db = db or get_store()
-    chosen = [village] if village else villages.in_scope(user, db)
-    cache = stats.cache_of(current_app)
-    summaries = [cache.get(v["id"], db) for v in chosen]
-    cadre_ids, names = stats.cadres_for([v["id"] for v in chosen], db)
-    body = {"as_of": clock.now().astimezone(clock.zone()).isoformat(timespec="seconds")}
-    body.update(stats.stats_from_summaries(
-        summaries, clock.today(), villages={v["id"]: v for v in chosen}, cadre_names=names,
-        cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()], figures_of=cache.figures_of))
-    return body
 
 
 def list_url(kind, **params):
@@ -132,14 +117,14 @@ def list_url(kind, **params):
 
 
 @bp.get("/api/v1/stats")
-@role_required("supervisor", "admin")
+@role_required(*users.REVIEWERS)
 def api_stats():
     village = _village_arg(villages.in_scope(current_user))
-    return jsonify(compute_stats(current_user, village))
+    return jsonify(stats.compute_stats(current_user, stats.cache_of(current_app), village))
 
 
 @bp.get("/api/v1/stats/list")
-@role_required("supervisor", "admin")
+@role_required(*users.REVIEWERS)
 def api_list():
     q = _list_query()
     limit = int_arg("limit", 500, 1, 5000)
@@ -154,7 +139,7 @@ def api_list():
 
 def _items(q):
     ids = [q["village"]["id"]] if q["village"] else [v["id"] for v in q["scope"]]
-    return stats.list_items(ids, q["kind"], clock.today(), db=q["db"], cadre_id=q["cadre"],
+    return stats.list_items(ids, q["kind"], clock.today(), cadre_id=q["cadre"],
                             stage=q["stage"], date_from=q["from"], date_to=q["to"])
 
 
@@ -162,11 +147,11 @@ def _items(q):
 
 
 @bp.get("/dashboard")
-@role_required("supervisor", "admin")
+@role_required(*users.REVIEWERS)
 def index():
     scope = villages.in_scope(current_user)
     village = _village_arg(scope)
-    body = compute_stats(current_user, village)
+    body = stats.compute_stats(current_user, stats.cache_of(current_app), village)
     vid = village["id"] if village else None
     stage_text = dict(labels.pv_stages())
     week_points = [(f"{int(w['start'][5:7])}/{int(w['start'][8:])}", w["visits"],
@@ -201,7 +186,7 @@ def index():
 
 
 @bp.get("/dashboard/list")
-@role_required("supervisor", "admin")
+@role_required(*users.REVIEWERS)
 def list_page():
     q = _list_query()
     items = _items(q)
@@ -217,4 +202,4 @@ def list_page():
     return render_template("dashboard/list.html", q=q, items=items[(page - 1) * PER_PAGE:page * PER_PAGE],
                            count=len(items), page=page, pages=pages, title=title, cadre=cadre,
                            names=names, params={k: v for k, v in params.items() if v},
-                           today=clock.today_iso(), user_names=stats.cadres_for([], q["db"])[1])
+                           today=clock.today_iso(), user_names=stats.cadres_for([])[1])

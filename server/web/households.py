@@ -8,6 +8,7 @@ from server.core.i18n import CATEGORY_LABELS, tr
 from server.web.parse import int_arg, json_body, parse_decimal, parse_int, text_arg
 from server.core.problems import Problem, invalid
 from server.records import epochs, households, submissions, users, villages
+from server.core import words
 
 bp = Blueprint("households", __name__)
 PER_PAGE = 50
@@ -101,7 +102,7 @@ def detail(household_id):
                            clashes=households.clashes_of(current_user, household_id),
                            village_cadres=users.cadres_of_village(doc["village_id"]),
                            history=households.history_of(current_user, household_id),
-                           user_names={u["id"]: u.get("display_name") or u["id"] for u in users.list_all()})
+                           user_names=users.display_names())
 
 
 @bp.route("/households/<household_id>/edit", methods=["GET", "POST"])
@@ -117,7 +118,7 @@ def edit(household_id):
         if not errors:
             saved, clash, errors = households.edit(current_user, household_id, changes, base)
             if saved is not None and not errors:
-                flash(tr("已保存。", "Saved.") + (tr(" 有人同时修改了这户，已记录冲突待审核。",
+                flash(tr(*words.pair("saved")) + (tr(" 有人同时修改了这户，已记录冲突待审核。",
                                                       " Someone else edited this household meanwhile; "
                                                       "the clash is recorded for review.") if clash else ""))
                 return redirect(url_for("households.detail", household_id=household_id))

@@ -1,9 +1,6 @@
 """The phone API (views): bootstrap, form definitions, submission push and attachment upload.
 Views check access, parse and call the submissions owner; the rules live there."""
 
-import hashlib
-import threading
-
 from flask import Blueprint, current_app, jsonify, make_response, request
 from flask_login import current_user, login_required
 
@@ -13,7 +10,7 @@ from server.web.auth import csrf_token
 from server.web.errors import localise_errors
 from server.web.parse import int_arg, json_body, parse_int
 from server.core.problems import Problem
-from server.records import epochs, submissions, villages
+from server.records import attachments, epochs, submissions, villages
 
 bp = Blueprint("sync", __name__)
 
@@ -76,35 +73,9 @@ def post_submissions():
     limit = current_app.config["MAX_BATCH_ITEMS"]
     if len(items) > limit:
         raise Problem("too_many_items", limit=limit)
-    if take_fault("fail_before_store"):
-        raise Problem("test_fault")
-    registry, settings = forms(), formdefs.served_settings(current_app)
-    max_bytes = current_app.config["MAX_ATTACHMENT_BYTES"]
-    user = current_user._get_current_object()  # once, not through the proxy for every item
-    clock = submissions.push_clock()
-    results = [None] * len(items)
-    prepared, slots, seen = [], [], {}
-    for i, item in enumerate(items):
-        p, errors = submissions.parse_item(user, item, registry, settings,
-                                           max_attachment_bytes=max_bytes, clock=clock)
-        if errors:
-            uuid = item.get("uuid") if isinstance(item, dict) else None
-            results[i] = {"uuid": uuid if isinstance(uuid, str) and len(uuid) <= 64 else None,
-                          "status": "rejected", "errors": errors}
-        elif p["record"]["uuid"] in seen:  # the same uuid twice in one batch: like a repeat
-            same = prepared[seen[p["record"]["uuid"]]]["fingerprint"] == p["fingerprint"]
-            results[i] = {"uuid": p["record"]["uuid"], "status": "duplicate" if same else "rejected",
-                          "errors": [] if same else [{"field": "uuid", "zh": "该 uuid 已用于其他内容。",
-                                                       "en": "uuid already used with other content"}]}
-        else:
-            seen[p["record"]["uuid"]] = len(prepared)
-            prepared.append(p)
-            slots.append(i)
-    if prepared:
-        for i, r in zip(slots, submissions.ingest(user, prepared)):
-            results[i] = r
-    if take_fault("fail_after_store"):
-        raise Problem("test_fault")
+    results = submissions.receive(
+        current_user._get_current_object(), items, forms(), formdefs.served_settings(current_app),
+        max_attachment_bytes=current_app.config["MAX_ATTACHMENT_BYTES"])
     return jsonify({"results": [_result(r) for r in results]})
 
 
@@ -166,79 +137,13 @@ def get_submission(sub_uuid):
 # ---- attachments -------------------------------------------------------------------------------
 
 
-def sniff_type(data):
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    return None
-
-
 @bp.put("/api/v1/submissions/<sub_uuid>/attachments/<name>")
 @login_required
 def put_attachment(sub_uuid, name):
-    if not formdefs.is_safe_attachment_name(name):
-        raise Problem("bad_attachment_name")
-    doc = submissions.get_for(current_user, sub_uuid)
-    # Only the cadre who made it may add files to it; others get the same 404 as for nothing there.
-    if doc is None or (doc["cadre_id"] != current_user.id and not current_user.is_admin):
-        raise Problem("submission_not_found")
-    declared = next((a for a in doc["attachments"] if a["name"] == name), None)
-    if declared is None:
-        raise Problem("attachment_not_declared")
-    limit = current_app.config["MAX_ATTACHMENT_BYTES"]
-    if request.content_length is not None and request.content_length > limit:
-        raise Problem("too_large", limit=f"{limit // (1024 * 1024)} MB")
-    data = request.get_data(cache=False)
-    if len(data) > limit:
-        raise Problem("too_large", limit=f"{limit // (1024 * 1024)} MB")
-    sent_sum = (request.headers.get("X-Content-SHA256") or "").lower()
-    actual = hashlib.sha256(data).hexdigest()
-    if sent_sum != actual:
-        raise Problem("checksum_mismatch")
-    if actual != declared["sha256"] or len(data) != declared["size"]:
-        raise Problem("attachment_not_as_declared")
-    if sniff_type(data) != declared["type"]:
-        raise Problem("attachment_bad_type")
-    # The header only, then a bounded check: a 657 KB PNG may claim 13000×13000 pixels.
-    max_pixels = current_app.config.get("IMAGE_MAX_PIXELS", images.MAX_PIXELS)
-    try:
-        images.check_upload(data, declared["type"], max_pixels)
-    except images.ImageRefused as e:
-        if e.reason == "too_large":
-            raise Problem("image_too_large", limit=f"{max_pixels / 1e6:g}")
-        raise Problem("image_unreadable")
-    if declared.get("received"):
-        return jsonify({"status": "duplicate", "name": name})
-    complete = submissions.store_attachment(current_app.config["FILES_DIR"], doc, name, data)
-    return jsonify({"status": "stored", "name": name, "complete": complete})
-
-
-# ---- test-only fault switch (JIEDUI_TEST_FAULTS=1) -------------------------------------------
-
-_faults = {"fail_before_store": 0, "fail_after_store": 0}
-_faults_lock = threading.Lock()
-
-
-def take_fault(kind):
-    if not current_app.config.get("TEST_FAULTS"):
-        return False
-    with _faults_lock:
-        if _faults[kind] > 0:
-            _faults[kind] -= 1
-            return True
-    return False
-
-
-@bp.post("/api/v1/_test/faults")
-def set_faults():
-    """Lets browser tests make pushes fail before or after storing; absent unless switched on."""
-    if not current_app.config.get("TEST_FAULTS"):
-        raise Problem("not_found")
-    body = json_body()
-    with _faults_lock:
-        for k in _faults:
-            v = body.get(k)
-            if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000:
-                _faults[k] = v
-        return jsonify(dict(_faults))
+    doc = submissions.get_for(current_user, sub_uuid) if attachments.is_safe_name(name) else None
+    result = attachments.accept(
+        current_user, doc, name, lambda: request.get_data(cache=False),
+        request.headers.get("X-Content-SHA256"), content_length=request.content_length,
+        files_dir=current_app.config["FILES_DIR"], max_bytes=current_app.config["MAX_ATTACHMENT_BYTES"],
+        max_pixels=current_app.config.get("IMAGE_MAX_PIXELS", images.MAX_PIXELS))
+    return jsonify(dict(result, name=name))

@@ -26,7 +26,7 @@ def server(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     seed(data)
-    live = LiveServer(data, extra_env={"JIEDUI_TEST_FAULTS": "1"}).start()
+    live = LiveServer(data, faults=True).start()
     yield live
     live.stop()
 

@@ -59,7 +59,7 @@ def audit_log():
     pages = max(1, (len(ids) + PER_PAGE - 1) // PER_PAGE)
     page = min(int_arg("page", 1, 1, 1_000_000), pages)
     entries = list(audit.fetch(ids[(page - 1) * PER_PAGE: page * PER_PAGE]))
-    names = {u["id"]: u.get("display_name") or u["id"] for u in users.list_all()}
+    names = users.display_names()
     args = {k: v for k, v in wanted.items() if v}
     return render_template("admin/audit.html", entries=entries, total=len(ids), page=page, pages=pages,
                            wanted=wanted, args=args, actions=actions, users=users.list_all(),
@@ -67,7 +67,7 @@ def audit_log():
 
 
 def _rows(ids):
-    names = {u["id"]: u.get("display_name") or u["id"] for u in users.list_all()}
+    names = users.display_names()
     for e in audit.fetch(ids):
         yield [show(e.get("time"), seconds=True), e.get("user"), names.get(e.get("user"), e.get("user")),
                e.get("action"), action_label(e.get("action")), e.get("target"),

@@ -61,9 +61,8 @@ def pairing():
                 and (not category or h.get("category") == category)
                 and (not unpaired or not h.get("cadre_ids"))
                 and (not of_cadre or of_cadre in (h.get("cadre_ids") or []))]
-    accounts = users.list_all()
-    names = {u["id"]: u.get("display_name") or u["id"] for u in accounts}
-    cadres = [u for u in accounts if u.get("role") == "cadre" and u.get("active", True)]
+    names = users.display_names()
+    cadres = users.cadres_in([v["id"] for v in villages.list_all()], active_only=True)
     here = [u for u in cadres if village and village["id"] in (u.get("villages") or [])]
     return render_template("admin/pairing.html", scope=scope, village=village, rows=rows, groups=groups,
                            group=group, category=category, unpaired=unpaired, of_cadre=of_cadre,

@@ -9,6 +9,7 @@ from server.core.i18n import tr
 from server.records import users as user_records
 from server.records import villages
 from server.web.admin import bp
+from server.core import words
 
 
 def _errors_by_field(errors):
@@ -55,7 +56,7 @@ def user_edit(user_id):
                 "display_name": form.get("display_name", ""), "role": form.get("role", ""),
                 "villages": form.getlist("villages"), "phone": form.get("phone", ""),
                 "unit": form.get("unit", "")}, actor=current_user.id)
-            done = tr("已保存。", "Saved.")
+            done = tr(*words.pair("saved"))
         elif action == "password":
             password = request.form.get("password", "")
             if password != request.form.get("password2", ""):

@@ -6,14 +6,13 @@ from flask_login import current_user, login_required
 from server.forms import formdefs
 from server.web.parse import int_arg, json_body
 from server.core.problems import Problem
-from server.records import reviews, submissions
+from server.records import reviews, submissions, users
 from server.web.review import bp, filters
 
-REVIEWERS = ("supervisor", "admin")
 
 
 def require_reviewer():
-    if current_user.role not in REVIEWERS:
+    if not users.is_reviewer(current_user):
         raise Problem("forbidden")
 
 

@@ -10,7 +10,7 @@ from server.forms import formdefs
 from server.core import thumbnails
 from server.web.parse import choice_arg
 from server.core.problems import Problem
-from server.records import submissions
+from server.records import attachments, submissions
 from server.web.review import bp
 
 
@@ -27,7 +27,7 @@ def attachment(sub_uuid, name):
     if declared is None or not declared.get("received"):
         raise Problem("attachment_not_declared" if declared is None else "not_found")
     files_dir = current_app.config["FILES_DIR"]
-    path = submissions.attachment_path(files_dir, doc["uuid"], name)
+    path = attachments.path(files_dir, doc["uuid"], name)
     mimetype = declared.get("type") or "application/octet-stream"
     if thumb:
         try:

@@ -9,7 +9,7 @@ from server.core.i18n import tr
 from server.records import households, users
 from server.web.review import bp
 
-UNDOERS = ("supervisor", "admin")
+UNDOERS = users.REVIEWERS
 
 
 def _entry(household_id):
@@ -26,7 +26,7 @@ def undo_confirm(household_id, entry_id):
     entry = households.history_entry(doc["village_id"], entry_id)
     if entry is None or entry.get("household_id") != household_id:
         abort(404)
-    names = {u["id"]: u.get("display_name") or u["id"] for u in users.list_all()}
+    names = users.display_names()
     return render_template("households/undo.html", h=doc, entry=entry, user_names=names)
 
 

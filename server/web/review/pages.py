@@ -16,7 +16,7 @@ from server.services import present
 from server.forms.labels import state_label
 
 PER_PAGE = 50
-REVIEWERS = ("supervisor", "admin")
+REVIEWERS = users.REVIEWERS
 
 
 def _choices():
@@ -26,14 +26,13 @@ def _choices():
     registry = formdefs.registry()
     forms = [{"id": f["id"], "title": present.form_title(registry.get(f["id"]), f["id"])}
              for f in registry.current()]
-    cadres = [u for u in users.list_all() if u.get("role") == "cadre"
-              and ids.intersection(u.get("villages") or [])]
+    cadres = users.cadres_in(ids)
     return {"villages": scope, "forms": forms, "cadres": cadres, "states": reviews.STATES}
 
 
 def _names():
     return ({v["id"]: v["name"] for v in villages.list_all()},
-            {u["id"]: u.get("display_name") or u["id"] for u in users.list_all()})
+            users.display_names())
 
 
 @bp.get("/review")

@@ -1,0 +1,84 @@
+"""`flask --app server user create|set-password|deactivate|activate|set-villages`: the
+command-line twins of /admin/users. They write, so they take the folder lock."""
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from server.cli.common import finish, read_password
+from server.records import users
+from server.store import open_for_command
+
+USERS_PAGE = "/admin/users"
+
+
+def _open():
+    return open_for_command(current_app._get_current_object(), page=USERS_PAGE)
+
+
+@click.group("user")
+def user_group():
+    """Accounts: create, set-password, deactivate, activate, set-villages."""
+
+
+@user_group.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["cadre", "supervisor", "admin"]), required=True)
+@click.option("--village", "villages", multiple=True, help="Village id (repeatable).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--display-name", default=None)
+@click.option("--unit", default="", help="Sending unit (派出单位).")
+@click.option("--phone", default="", help="An 11-digit mobile.")
+@with_appcontext
+def user_create(name, role, villages, password_stdin, display_name, unit, phone):
+    """Create a user: user create NAME --role cadre|supervisor|admin [--village ID ...]."""
+    password = read_password(password_stdin)
+    with _open() as store:
+        doc, errors = users.create(name, role, password, villages=villages, store=store,
+                                   display_name=display_name, unit=unit, phone=phone, actor="cli")
+    finish(doc, errors, f"已创建用户 Created user {doc['id']} ({role})" if doc else "")
+
+
+@user_group.command("set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def user_set_password(name, password_stdin):
+    """A new password; every session of the user ends (a lost phone is locked out)."""
+    password = read_password(password_stdin)
+    with _open() as store:
+        doc, errors = users.set_password(name, password, actor="cli", db=store)
+    finish(doc, errors, f"已修改密码，该用户的所有登录已失效。Password changed for {name}; "
+                        "every session of that user has ended.")
+
+
+@user_group.command("deactivate")
+@click.argument("name")
+@with_appcontext
+def user_deactivate(name):
+    """The user can no longer log in; every session ends at once."""
+    with _open() as store:
+        doc, errors = users.deactivate(name, actor="cli", db=store)
+    finish(doc, errors, f"已停用 {name}，其所有登录已失效。Deactivated {name}; every session has ended.")
+
+
+@user_group.command("activate")
+@click.argument("name")
+@with_appcontext
+def user_activate(name):
+    """The user may log in again (with their password)."""
+    with _open() as store:
+        doc, errors = users.activate(name, actor="cli", db=store)
+    finish(doc, errors, f"已启用 {name}。Activated {name}.")
+
+
+@user_group.command("set-villages")
+@click.argument("name")
+@click.option("--village", "villages", multiple=True, help="Village id (repeatable; none: no village).")
+@with_appcontext
+def user_set_villages(name, villages):
+    """The villages the user works in; every session of the user ends (the scope changed)."""
+    with _open() as store:
+        doc, errors = users.set_villages(name, list(villages), actor="cli", db=store)
+    shown = ", ".join(doc["villages"]) if doc else ""
+    finish(doc, errors, f"{name} 负责的村 villages: {shown or '-'}")
