@@ -41,5 +41,6 @@ bench: $(VENV)/.installed system-deps $(PRINT_FONT)
 	$(PY) bench/sync_bench.py
 	$(PY) bench/print_bench.py
 	$(PY) bench/abuse_bench.py
+	$(PY) bench/login_timing.py
 	$(PY) bench/export_bench.py
 	$(PY) bench/stats_bench.py

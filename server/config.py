@@ -60,6 +60,9 @@ def _number(name, default):
 
 def configure(app, test_config=None):
     test_config = dict(test_config or {})
+    if "PASSWORD_HASH_METHOD" in test_config and test_config.get("TESTING") is not True:
+        # A cheap password hash is for the tests' throw-away accounts only (records/users.py).
+        raise ValueError("PASSWORD_HASH_METHOD may only be set together with TESTING=True")
     data_dir = os.path.abspath(test_config.pop("DATA_DIR", None)
                                or os.environ.get("JIEDUI_DATA_DIR")
                                or _default_data_dir())

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import uuid
 
 import pytest
 import yaml
@@ -18,6 +17,7 @@ from server.web.auth import User
 from server.records import audit, households, users, villages
 from server.store import close_app_store, get_store
 from tests.conftest import PASSWORD, Api
+from tests.helpers import app_config, new_uuid
 from tests.live import Client, LiveServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +97,7 @@ def test_fresh_install_cli_path_to_a_stored_visit_with_no_demo_data(tmp_path):
         status, body = cadre.call("GET", "/api/v1/households?since=0")
         assert status == 200 and len(body["households"]) == 2
         hid = body["households"][0]["id"]
-        item = {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2, "household_id": hid,
+        item = {"uuid": new_uuid(), "form": "household_visit", "form_version": 2, "household_id": hid,
                 "created_at": "2026-03-02T10:00:00+08:00",
                 "answers": {"visit_date": "2026-03-02", "visit_type": "home", "present": "户主本人",
                             "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
@@ -120,7 +120,7 @@ def test_fresh_install_web_path_to_a_stored_visit(tmp_path):
     assert flask_cli(data, "init").returncode == 0
     assert flask_cli(data, "user", "create", "county", "--role", "admin", "--password-stdin",
                      stdin="a-long-password\n").returncode == 0
-    app = create_app({"DATA_DIR": str(data), "TESTING": True, "SNAPSHOT_EVERY": 0})
+    app = create_app(app_config(str(data)))
     try:
         admin = Api(app.test_client())
         assert admin.login("county", "a-long-password").status_code == 200
@@ -135,7 +135,7 @@ def test_fresh_install_web_path_to_a_stored_visit(tmp_path):
         cadre = Api(app.test_client())
         assert cadre.login("li.na", "a-long-password").status_code == 200
         hid = cadre.get("/api/v1/households").get_json()["households"][0]["id"]
-        item = {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2, "household_id": hid,
+        item = {"uuid": new_uuid(), "form": "household_visit", "form_version": 2, "household_id": hid,
                 "created_at": "2026-03-02T10:00:00+08:00",
                 "answers": {"visit_date": "2026-03-02", "visit_type": "home", "present": "户主本人",
                             "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
@@ -204,8 +204,7 @@ def test_bulk_pairing_and_a_cadre_rotating_out(app, api):
 def forms_app(tmp_path):
     forms_dir = tmp_path / "forms"
     shutil.copytree(os.path.join(ROOT, "forms"), forms_dir)
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
-                      "FORMS_DIR": str(forms_dir)})
+    app = create_app(app_config(str(tmp_path / "data"), FORMS_DIR=str(forms_dir)))
     from tests.conftest import seed_world
     with app.app_context():
         seed_world(get_store())
@@ -237,7 +236,7 @@ PV_ANSWERS = {"interested": "yes", "consent": "yes", "roof_type": "flat_concrete
 
 
 def pv_item(version, **extra):
-    return {"uuid": str(uuid.uuid4()), "form": "pv_enrollment", "form_version": version,
+    return {"uuid": new_uuid(), "form": "pv_enrollment", "form_version": version,
             "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
             "answers": dict(PV_ANSWERS, **extra)}
 
@@ -277,8 +276,7 @@ def test_a_published_form_is_served_without_restart_and_old_versions_still_accep
     assert admin.get("/admin/forms/pv_enrollment/x").status_code == 404
     # a restarted server loads the same forms and serves v3
     close_app_store(forms_app)
-    again = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
-                        "FORMS_DIR": str(forms_dir)})
+    again = create_app(app_config(str(tmp_path / "data"), FORMS_DIR=str(forms_dir)))
     try:
         other = Api(again.test_client())
         other.login("cadre1")
@@ -422,7 +420,7 @@ def test_a_new_form_without_sections_is_published_and_listed(forms_app, tmp_path
     cadre = Api(forms_app.test_client())
     cadre.login("cadre1")
     assert "lecture_attendance" in {f["id"] for f in cadre.get("/api/v1/bootstrap").get_json()["forms"]}
-    item = {"uuid": str(uuid.uuid4()), "form": "lecture_attendance", "form_version": 1, "household_id": "v1-0003",
+    item = {"uuid": new_uuid(), "form": "lecture_attendance", "form_version": 1, "household_id": "v1-0003",
             "created_at": "2026-05-01T10:00:00+08:00", "answers": {"lecture_date": "2026-05-01", "topic": "pv"}}
     assert cadre.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]["status"] == "created"
     admin.login("super")

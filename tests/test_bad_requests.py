@@ -7,20 +7,13 @@ import pytest
 
 from server.records import households
 from server.store import Store, UnstorableValue
+from tests.helpers import visit_item
 
 
 def put_household(api, hid, body, raw=None):
     data = raw if raw is not None else json.dumps(body)
     return api.client.put(f"/api/v1/households/{hid}", data=data, content_type="application/json",
                           headers={"X-CSRFToken": api.token})
-
-
-def visit_item(uuid="0b8f7a52-3c1d-4e5f-8a9b-1c2d3e4f5a6b", **answers):
-    base = {"visit_date": "2026-05-04", "visit_type": "phone", "present": "户主本人",
-            "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}
-    base.update(answers)
-    return {"uuid": uuid, "form": "household_visit", "form_version": 2, "household_id": "v1-0001",
-            "created_at": "2026-05-04T10:00:00+08:00", "answers": base}
 
 
 # ---- finding 1: one request stopped all writes ---------------------------------------------------

@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import struct
-import uuid
 import zlib
 
 import pytest
@@ -15,6 +14,7 @@ from PIL import Image
 from server.core import images
 from server.records import attachments, submissions
 from server.store import get_store
+from tests.helpers import new_uuid, pdf_text
 
 
 def _chunk(kind, data):
@@ -65,7 +65,7 @@ def rss_mb():
 
 
 def visit_with(name, data, mime):
-    return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2,
+    return {"uuid": new_uuid(), "form": "household_visit", "form_version": 2,
             "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
             "answers": {"visit_date": "2026-05-01", "visit_type": "home", "present": "户主本人",
                         "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no",
@@ -164,7 +164,6 @@ def test_a_wide_phone_photo_is_decoded_at_half_size_for_print_and_preview(tmp_pa
 
 def test_a_bomb_on_disk_prints_with_a_placeholder(app, api):
     """A bomb that reached the attachments folder before the upload check existed."""
-    from tests.test_printing import pdf_text
     api.login("cadre1")
     bomb = png_bomb()
     item = visit_with("photo_1.png", bomb, "image/png")

@@ -13,6 +13,7 @@ from tinydb import TinyDB
 from server.store import CORE, PartitionUnavailable, Store
 from server.store.tinydb import _KeyIndex
 from tests.conftest import Api
+from tests.helpers import app_config, new_uuid, phone_visit
 
 MB = 1 / 1024  # memory_mb for "almost nothing": every village is over budget
 
@@ -334,8 +335,6 @@ def test_audit_entries_live_in_day_partitions_not_in_core(app):
 
 @pytest.mark.tinydb_only
 def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api):
-    import uuid as uuidlib
-
     from server.store import close_app_store
     close_app_store(app)  # everything in its file
     path = os.path.join(app.config["DATA_DIR"], "villages", "v2.json")
@@ -350,7 +349,7 @@ def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api)
     assert body["error"] == "partition_unavailable" and body["partition"] == "v2"
     assert "v2" in body["message_zh"] and "v2" in body["message_en"]
     assert api.get("/api/v1/households/v1-0001").status_code == 200
-    item = {"uuid": str(uuidlib.uuid4()), "form": "household_visit", "form_version": 1,
+    item = {"uuid": new_uuid(), "form": "household_visit", "form_version": 1,
             "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
             "answers": {"visit_date": "2026-05-01", "visit_type": "phone", "present": "户主",
                         "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
@@ -358,7 +357,7 @@ def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api)
     r = api.post("/api/v1/submissions", {"submissions": [item]})
     assert r.status_code == 200 and r.get_json()["results"][0]["status"] == "created"
     assert api.login("cadre2").status_code == 200
-    r = api.post("/api/v1/submissions", {"submissions": [dict(item, uuid=str(uuidlib.uuid4()),
+    r = api.post("/api/v1/submissions", {"submissions": [dict(item, uuid=new_uuid(),
                                                               household_id="v2-0001")]})
     assert r.status_code == 503 and r.get_json()["partition"] == "v2"
     close_app_store(app)
@@ -369,7 +368,6 @@ def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api)
 def test_a_write_to_a_dropped_village_is_durable_across_kill_9(tmp_path):
     import threading
     import time
-    import uuid as uuidlib
 
     import subprocess
     import sys
@@ -378,11 +376,7 @@ def test_a_write_to_a_dropped_village_is_durable_across_kill_9(tmp_path):
     from tests.live import ROOT, Client, LiveServer, seed
 
     def visits(n):
-        return [{"uuid": str(uuidlib.uuid4()), "form": "household_visit", "form_version": 1,
-                 "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
-                 "answers": {"visit_date": "2026-05-01", "visit_type": "phone", "present": "户主",
-                             "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
-                for _ in range(n)]
+        return [phone_visit("v1-0001") for _ in range(n)]
 
     def push(client, n):
         status, body = client.call("POST", "/api/v1/submissions", {"submissions": visits(n)})
@@ -451,8 +445,8 @@ def test_writers_readers_snapshots_and_evictions_at_once_lose_nothing(tmp_path):
         except Exception as e:  # reported below; the test fails on any
             errors.append(e)
 
-    def reader():
-        rng = random.Random()
+    def reader(k):
+        rng = random.Random(100 + k)
         try:
             while not stop.is_set():
                 doc = store.get(rng.choice(villages + ["v5", "v6"]), "meta", "counter")
@@ -462,7 +456,7 @@ def test_writers_readers_snapshots_and_evictions_at_once_lose_nothing(tmp_path):
 
     stop = threading.Event()
     threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
-    readers = [threading.Thread(target=reader) for _ in range(2)]
+    readers = [threading.Thread(target=reader, args=(k,)) for k in range(2)]
     for t in threads + readers:
         t.start()
     for t in threads:
@@ -486,8 +480,8 @@ def test_the_county_page_after_a_restart_reads_summaries_not_villages(app, api):
     assert api.login("super").status_code == 200
     before = api.get("/api/v1/stats").get_json()
     close_app_store(app)  # summaries go to the catalogue with the snapshot
-    again = create_app({"DATA_DIR": app.config["DATA_DIR"], "TESTING": True, "SNAPSHOT_EVERY": 0,
-                        "FIXED_NOW": "2026-05-20T02:00:00Z"})  # a fresh process: no cache in memory
+    # a fresh process: no cache in memory
+    again = create_app(app_config(app.config["DATA_DIR"], FIXED_NOW="2026-05-20T02:00:00Z"))
     client = Api(again.test_client())
     assert client.login("super").status_code == 200
     try:

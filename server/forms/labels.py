@@ -19,6 +19,12 @@ FIELD_TYPES = {
     "decimal": ("数字", "number"), "date": ("日期", "date"), "select_one": ("单选", "choose one"),
     "select_multiple": ("多选", "choose any"), "geopoint": ("定位", "location"), "photo": ("照片", "photo"),
     "signature": ("签名", "signature"), "note": ("说明", "note"), "repeat": ("可重复的一组", "repeated entries"),
+    "time": ("时间", "time"), "datetime": ("日期时间", "date and time"), "range": ("滑块数字", "range"),
+    "audio": ("录音", "audio"), "video": ("视频", "video"), "file": ("文件", "file"),
+    "barcode": ("条码", "barcode"), "calculate": ("计算值", "calculated"), "acknowledge": ("确认", "acknowledge"),
+    "geotrace": ("路线", "line"), "geoshape": ("地块轮廓", "shape"), "hidden": ("隐藏值", "hidden"),
+    "start": ("开始时间", "start time"), "end": ("结束时间", "end time"), "today": ("当天日期", "today"),
+    "deviceid": ("设备号", "device id"),
 }
 RELATIONS = ("户主", "配偶", "长子", "次子", "长女", "次女", "儿子", "女儿", "儿媳", "女婿", "孙子", "孙女",
              "父亲", "母亲", "兄弟", "姐妹", "其他")
@@ -303,14 +309,22 @@ DETAIL_KEYS = {
     "supersedes": ("更正的记录", "Corrects"), "household_id": ("农户", "Household"),
     "form": ("表单", "Form"), "from_state": ("原状态", "Previous state"), "clash": ("冲突", "Clash"),
     "category": ("类别", "Category"),
-    "epoch": ("数据纪元", "Data epoch"), "from": ("方式", "From"),
+    "source": ("来源", "Source"), "submission": ("依据记录", "From submission"),
+    "previous": ("原版本", "Previous version"), "sha256": ("文件校验", "File checksum"),
+    "base_version": ("依据版本", "Based on version"), "unchanged": ("未变", "Unchanged"),
+    "errors": ("错误", "Errors"), "cadre_id": ("驻村干部", "Cadre"), "from": ("原干部", "From"),
+    "epoch": ("数据纪元", "Data epoch"), "via": ("方式", "Via"),
 }
 CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields edited at once (merged)"),
            "hard": ("同一字段同时修改", "the same field edited at once"),
            "followup": ("已在别处办结的跟进事项又被回答", "a follow-up closed elsewhere answered again")}
 DETAIL_VALUES = {"role": role_label, "state": state_label, "from_state": state_label,
                  "form": form_title, "clash": lambda code: _pick(CLASHES, code),
-                 "category": category_label}
+                 "category": category_label, "source": source_label,
+                 "fields": lambda name: _pick(HOUSEHOLD_FIELDS, name) if name in HOUSEHOLD_FIELDS else name,
+                 "sha256": lambda digest: digest[:12] + "…" if len(digest) > 12 else digest}
+# Keys whose value is an internal reference a person cannot act on: left out of the page.
+HIDDEN_DETAIL_KEYS = ()
 
 
 def details_text(details, limit=2000):
@@ -328,8 +342,12 @@ def details_text(details, limit=2000):
         return "" if v is None else str(v)
 
     def pairs(d):
-        return tr("；", "; ").join(f"{_pick(DETAIL_KEYS, k) if k in DETAIL_KEYS else k}{tr('：', ': ')}"
-                                  f"{value(k, v)}" for k, v in sorted(d.items()))
+        """Each known key in words; an empty value (no clash, nothing superseded) says nothing, so
+        it is left out rather than shown as "key:"."""
+        shown = [(k, value(k, v)) for k, v in sorted(d.items())
+                 if v not in (None, "", [], {}) and k not in HIDDEN_DETAIL_KEYS]
+        return tr("；", "; ").join(f"{_pick(DETAIL_KEYS, k) if k in DETAIL_KEYS else k}{tr('：', ': ')}{text}"
+                                  for k, text in shown if text != "")
 
     if not isinstance(details, dict):
         return value("", details)[:limit]

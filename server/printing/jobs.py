@@ -35,7 +35,7 @@ from server.records import submissions as submission_records
 from server.records import users as user_records
 from server.records import villages as village_records
 from server.printing.fonts import share_fonts
-from server.printing.profile import (TEXTS, build_profile_context, context_digest, render_profile_pdf, render_stamp_pdf, template_hash)
+from server.printing.profile import (TEXTS, build_profile_context, context_digest, render_cover_pdf, render_profile_pdf, render_stamp_pdf, template_hash)
 
 log = logging.getLogger(__name__)
 
@@ -313,13 +313,21 @@ class MergedPdf:
         from pypdf import PdfWriter
         self.writer = PdfWriter()
         self.count = 0
+        self.starts = []  # each appended profile's first page, 0-based
 
     def append(self, path):
         """Append one profile, each with its own outline as a top-level entry. PdfReader reads the
         file whole, so a later eviction from the cache cannot touch what was appended."""
         from pypdf import PdfReader
+        self.starts.append(len(self.writer.pages))
         self.writer.append(PdfReader(path), import_outline=True)
         self.count += 1
+
+    def prepend(self, pdf_bytes):
+        """Put a cover before the profiles (no bookmark of its own: one per household); theirs point
+        at their pages, not at page numbers, so they stay right."""
+        from pypdf import PdfReader
+        self.writer.merge(0, PdfReader(io.BytesIO(pdf_bytes)), import_outline=False)
 
     def write(self, stamp_pdf, out_path, metadata_title="", share=True):
         """Stamp every page and write the file. With `share`, the profiles use one CJK font program
@@ -542,6 +550,8 @@ class PrintOptions:
     record_url_for: object = None
     workers: int = None
     printed_at: str = None
+    cover: bool = True  # a cover and an index before the profiles
+    scope: str = ""     # what the batch holds, on the cover ("第一组", "李干部 的结对户"); "" the village
 
 
 class VillagePrint:
@@ -667,6 +677,28 @@ class VillagePrint:
                 _render_again(self.pool, self.wanted[i], self.paths[i])
                 self.merged.append(self.paths[i])
 
+    def _add_cover(self, good):
+        """The cover and index, laid out once the page each profile starts on is known; laid out
+        again in the rare case the index's own length moves the numbers it prints."""
+        o = self.options
+        entries = [{"id": self.households[i]["id"], "head": self.households[i].get("head_name") or "",
+                    "group": self.households[i].get("group") or ""} for i in good]
+        body_pages = len(self.merged.writer.pages)
+        context = {"lang": o.lang, "village": {k: self.village.get(k) or "" for k in ("name", "township", "county")},
+                   "scope": o.scope, "households": len(good), "failed": len(self.failed),
+                   "date": (o.printed_at or printed_now())[:10],
+                   "printed_by": o.printed_by, "entries": entries}
+        cover_pages = 2
+        for _ in range(3):
+            for entry, start in zip(entries, self.merged.starts):
+                entry["page"] = cover_pages + start + 1
+            context["pages"] = cover_pages + body_pages
+            pdf, pages = _run(self.pool, render_cover_pdf, context)
+            if pages == cover_pages:
+                break
+            cover_pages = pages
+        self.merged.prepend(pdf)
+
     def _finish(self, stamp, t):
         summary, total = self.summary, self.total
         good = [i for i in range(total) if i not in self.failed]
@@ -680,6 +712,8 @@ class VillagePrint:
         if good:
             name = self.village.get("name") or self.village_id
             title = f"{name} · {t['title']}" if t else self.village_id
+            if self.options.cover:
+                self._add_cover(good)
             self.merged.write(stamp, self.out_path, metadata_title=title)
         summary["out_path"] = self.out_path if good else None
         return summary

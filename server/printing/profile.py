@@ -140,6 +140,27 @@ TEXTS = {
     "list_sep": ("、", ", "),
     "pair_sep": ("，", "; "),
     "gap": ("\u3000\u3000", "\u2003\u2003"),
+    "help": ("消费帮扶明细", "Consumption help"),
+    "help_item": ("帮扶内容", "Item"),
+    "help_quantity": ("数量", "Quantity"),
+    "help_price": ("单价（元）", "Price (yuan)"),
+    "help_amount": ("金额（元）", "Amount (yuan)"),
+    "date": ("日期", "Date"),
+    "signoff": ("签字确认", "Sign-off"),
+    "signoff_head": ("户主签字", "Head of household"),
+    "signoff_cadre": ("帮扶干部签字", "Assisting cadre"),
+    "signoff_committee": ("村委会（盖章）", "Village committee (seal)"),
+    "signoff_date": ("日期：　　年　　月　　日", "Date: ____ / ____ / ______"),
+    "cover_bookmark": ("封面与目录", "Cover and contents"),
+    "cover_households": ("户数", "Households"),
+    "cover_pages": ("页数", "Pages"),
+    "cover_printed": ("打印日期", "Printed on"),
+    "cover_by": ("打印人", "Printed by"),
+    "cover_failed": ("未能打印", "Could not be printed"),
+    "cover_group": ("{group}", "Group {group}"),
+    "cover_mine": ("{name} 的结对户", "Households paired with {name}"),
+    "index": ("目录", "Contents"),
+    "index_page": ("页码", "Page"),
 }
 PV_KEYS = ("stage", "capacity_kw", "expected_kwh_year", "funding_mode", "lecture_attended",
            "lecture_date")
@@ -447,6 +468,9 @@ def _value_text(form, name, value, t):
     if kind == "geopoint" and isinstance(value, dict):
         lat, lon = _number(value.get("lat")), _number(value.get("lon"))
         return f"{lat:.5f}, {lon:.5f}" if lat is not None and lon is not None else _str(value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        # a repeat inside a repeat (XLSForm nests them), a line or a shape: each entry's answers
+        return t["list_sep"].join(" ".join(_str(x) for x in v.values() if _answered(x)) for v in value)
     if isinstance(value, list):
         return t["list_sep"].join(_str(v) for v in value)
     return _str(value)
@@ -566,6 +590,7 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
     visit_subs = [s for s in subs if s.section == "visits"]
     pv_subs = [s for s in subs if s.section == "pv"]
     visits = _visits_context(visit_subs, users, book, t, lang)
+    help_rows, help_total = _help_context(visit_subs, t)
     plots, total_area = _plots_context(household, t)
     photos, photos_note, signatures = _images_context(subs, attachments_dir, t)
 
@@ -590,6 +615,8 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
         "income": _income_context(visit_subs, household.get("population"), t),
         "visits": visits,
         "visit_count_text": t["visit_count"].format(n=len(visits)),
+        "help": help_rows,
+        "help_total": help_total,
         "pv": _pv_context(household.get("pv_status"), pv_subs, forms, book, t, lang),
         "photos": photos,
         "photos_note": photos_note,
@@ -674,6 +701,31 @@ def _visits_context(visit_subs, users, book, t, lang):
             "blocks": _blocks(_shown_fields(s, book, t, lang)),
         })
     return visits
+
+
+def _help_context(visit_subs, t):
+    """Every entry of consumption help the visits record (the repeat a form's `help_value` effect
+    names), with its quantity, price and amount, oldest first, and the total in yuan."""
+    rows, total = [], 0.0
+    for s in visit_subs:
+        spec = s.effects.get("help_value")
+        if not isinstance(spec, dict):
+            continue
+        name, qty, price = spec.get("repeat"), spec.get("quantity"), spec.get("price")
+        others = [c["name"] for c in s.form.children(name)
+                  if c.get("name") not in (qty, price) and c.get("type") not in NOT_PRINTED_TYPES]
+        for e in _list(s.answers.get(name)):
+            if not isinstance(e, dict):
+                continue
+            q, p = _number(e.get(qty)), _number(e.get(price))
+            amount = round(q * p, 2) if q is not None and p is not None else None
+            total += amount or 0
+            rows.append({"date": s.date,
+                         "item": " ".join(_value_text(s.form, f"{name}.{c}", e.get(c), t)
+                                          for c in others if _answered(e.get(c))),
+                         "quantity": fmt_number(q), "price": fmt_number(p, 2),
+                         "amount": fmt_number(amount, 2) if amount is not None else ""})
+    return rows, (fmt_number(total, 2) if rows else "")
 
 
 def _images_context(subs, attachments_dir, t):
@@ -1069,6 +1121,18 @@ def render_profile_document(context):
 def render_profile_pdf(context):
     """PDF bytes of one profile (A4). Safe to call repeatedly in one long-lived process."""
     return render_profile_document(context).write_pdf()
+
+
+def render_cover_pdf(context):
+    """The cover and index of a batch (print/cover.html), in the profile's style: (pdf bytes,
+    its number of pages)."""
+    lang = context.get("lang") if context.get("lang") in LANGS else "zh"
+    t = {k: _pick(v, lang) for k, v in TEXTS.items()}
+    html = _jinja().get_template("cover.html").render(c=dict(context, html_lang="en" if lang == "en" else "zh-CN"),
+                                                      t=t)
+    doc = _html_class()(string=html, base_url=TEMPLATE_DIR + os.sep, url_fetcher=_DataOnlyFetcher())
+    document = doc.render(stylesheets=[_profile_css()], font_config=_font_config())
+    return document.write_pdf(), len(document.pages)
 
 
 def render_stamp_pdf(text, lang="zh"):

@@ -18,7 +18,7 @@ from datetime import date
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.core import phones
-from server.core.clock import now_iso, today
+from server.core.clock import app_setting, now_iso, today
 from server.core.problems import field_error
 from server.store import CORE, get_store
 from server.records import audit
@@ -38,8 +38,9 @@ PUBLIC_FIELDS = ("id", "username", "display_name", "role", "villages", "unit", "
 LOGIN_IDLE_DAYS = 60
 MAX_LOGINS = 20
 
-# Checked when the username is unknown, so an unknown name costs the same time as a wrong password.
-_DUMMY_HASH = None
+# Checked when the username is unknown, so an unknown name costs the same time as a wrong password
+# (one per method: a TESTING app may hash with a cheaper one).
+_DUMMY_HASHES = {}
 
 
 def get(user_id, db=None):
@@ -88,15 +89,25 @@ def is_active(doc):
 # ---- passwords --------------------------------------------------------------------------------
 
 
-def hash_password(password, method=PASSWORD_METHOD):
-    return generate_password_hash(password, method=method)
+def password_method(default=PASSWORD_METHOD):
+    """`default`, except in a TESTING app that asked for a cheaper method (PASSWORD_HASH_METHOD, set
+    only by the tests: 200,000 rounds were most of each test's set-up). config.py refuses the
+    setting without TESTING, and it is ignored here unless TESTING is on, so production never
+    hashes cheaply."""
+    if app_setting("TESTING") is True:
+        return app_setting("PASSWORD_HASH_METHOD") or default
+    return default
+
+
+def hash_password(password, method=None):
+    return generate_password_hash(password, method=method or password_method())
 
 
 def _dummy_hash():
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
-    return _DUMMY_HASH
+    method = password_method()
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = hash_password(secrets.token_urlsafe(16), method)
+    return _DUMMY_HASHES[method]
 
 
 def check_password(doc, password):

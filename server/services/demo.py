@@ -470,7 +470,8 @@ def load_demo(store, registry, settings=None):
         user_records.create(user["id"], user["role"], None, villages=user["villages"],
                             display_name=user["display_name"], unit=user["unit"], phone=user["phone"],
                             actor="system", store=store,
-                            password_hash=user_records.hash_password(passwords[user["id"]], DEMO_HASH_METHOD))
+                            password_hash=user_records.hash_password(
+                                passwords[user["id"]], user_records.password_method(DEMO_HASH_METHOD)))
     accounts = {u["id"]: u for u in data["users"]}
     prepared = []
     for item in sorted(data["submissions"], key=lambda s: s["created_at"]):

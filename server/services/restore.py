@@ -82,7 +82,7 @@ def stage(source, config, *, actor, where):
         try:
             def write(tx):
                 doc = epochs.start_new(tx, "restore", backup=name)
-                audit.record(tx, actor, "restore", name, {"epoch": doc["epoch"], "from": where,
+                audit.record(tx, actor, "restore", name, {"epoch": doc["epoch"], "via": where,
                                                           "seq": summary["seq"]})
                 return doc
             summary["epoch"] = store.write(write)["epoch"]

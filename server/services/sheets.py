@@ -50,19 +50,26 @@ class FormColumns:
             for f in present.questions(definition):
                 if f["name"] in seen:
                     if f["type"] == "repeat":
-                        self._children(self.repeats[f["name"]], f)
+                        self._children(self.repeats[f["name"]], f, f["name"])
                     continue
                 seen.add(f["name"])
                 if f["type"] == "repeat":
-                    self.repeats[f["name"]] = {"field": f, "children": [], "seen": set()}
-                    self._children(self.repeats[f["name"]], f)
+                    self.repeats[f["name"]] = {"field": f, "children": [], "seen": set(), "path": [f["name"]]}
+                    self._children(self.repeats[f["name"]], f, f["name"])
                 else:
                     self.top.append(f)
 
-    @staticmethod
-    def _children(repeat, field):
+    def _children(self, repeat, field, key):
+        """A repeat's questions; a repeat inside it (XLSForm nests them) gets a sheet of its own,
+        keyed "outer.inner", its rows numbered "1.2" (entry 2 of the outer entry 1)."""
         for c in field.get("fields") or []:
-            if c.get("type") not in present.NOT_ANSWERS and c["name"] not in repeat["seen"]:
+            if c.get("type") == "repeat":
+                inner = f"{key}.{c['name']}"
+                if inner not in self.repeats:
+                    self.repeats[inner] = {"field": c, "children": [], "seen": set(),
+                                           "path": repeat["path"] + [c["name"]]}
+                self._children(self.repeats[inner], c, inner)
+            elif c.get("type") not in present.NOT_ANSWERS and c["name"] not in repeat["seen"]:
                 repeat["seen"].add(c["name"])
                 repeat["children"].append(c)
 
@@ -101,6 +108,17 @@ def _cells(fields, answers, own):
         else:
             out.append(present.text(own(f), value, sep=";"))
     return out
+
+
+def _nested_entries(answers, path):
+    """[("1.2", entry)]: the entries of a repeat inside repeats, numbered by their place."""
+    found = [("", answers)]
+    for name in path:
+        found = [(f"{index}.{i}" if index else str(i), entry)
+                 for index, parent in found
+                 for i, entry in enumerate(parent.get(name) if isinstance(parent.get(name), list) else [], 1)
+                 if isinstance(entry, dict)]
+    return found
 
 
 def _names():
@@ -150,6 +168,11 @@ def write_submissions(book, user, filters, registry, db=None):
                   doc.get("supersedes")]
                  + _cells(cols.top, answers, lambda f: cols.field(version, f["name"], f)))
             for name, repeat in cols.repeats.items():
+                if len(repeat["path"]) > 1:
+                    for index, entry in _nested_entries(answers, repeat["path"]):
+                        repeat_sheets[name]([doc["uuid"], doc["household_id"], index]
+                                            + _cells(repeat["children"], entry, lambda f: f))
+                    continue
                 entries = answers.get(name)
                 if not isinstance(entries, list):
                     continue

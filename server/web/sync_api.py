@@ -56,6 +56,25 @@ def form_definition(form_id):
     return resp
 
 
+@bp.get("/api/v1/forms/<form_id>/<version>.xlsx")
+@login_required
+def form_xlsform(form_id, version):
+    """The form version as an XLSForm workbook (Excel, ODK, Kobo; importing it again gives the
+    same definition)."""
+    number = parse_int(version, 1, 10**6)
+    if number is None:
+        raise Problem("bad_parameter", name="version", reason_zh="须为整数", reason_en="must be a whole number")
+    definition = forms().get(form_id, number)
+    if definition is None:
+        raise Problem("form_not_found")
+    from server.forms import xlsform_write
+    resp = make_response(xlsform_write.write_xlsform(definition))
+    resp.headers["Content-Type"] = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    resp.headers["Content-Disposition"] = f'attachment; filename="{form_id}-v{number}.xlsx"'
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
 # ---- submissions -------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@
 
 import { h } from "./dom.js";
 import { lang, pick, t } from "./i18n.js";
-import { flatFields } from "./sections.js";
+import { flatFields } from "./form-shape.js";
 import {
   categoryBadge, fmtDate, fmtDay, fmtTime, formTitleOf, getHousehold, householdCard, page, phoneState, setMain, stateWords, visitFormId, visitLine,
 } from "./ui.js";

@@ -3,6 +3,8 @@
 // phone never downloads them. The choice is remembered on the phone (localStorage). Form texts
 // come from the form definitions themselves.
 
+import { onDemand } from "./on-demand.js";
+
 const ZH = {
   tab_today: "今日",
   tab_settings: "设置",
@@ -285,7 +287,7 @@ export const lang = () => current;
 
 /** Makes a language's texts available (English is fetched the first time). */
 export async function loadLanguage(value) {
-  if (value === "en" && !STRINGS.en) STRINGS.en = (await import("./i18n-en.js")).EN;
+  if (value === "en" && !STRINGS.en) STRINGS.en = (await onDemand("i18n-en.js")).EN;
 }
 
 export async function setLang(value) {

@@ -4,19 +4,20 @@
 // 0) and re-sends every visit and photo the server lacks from what it still holds: it asks
 // POST /submissions/known which of its sent visits the server has, puts the others back in the
 // outbox (answers, photos and all) and marks the photos the server is missing to upload again.
-// DOM-free, like sync.js: `engine` is the SyncEngine (its db, user, send and clock).
+// DOM-free, like the other parts: `parts` are the engine's {db, transport, now, session, outbox}.
 
-import { isoNow } from "./util.js";
+import { isoNow } from "../util.js";
+import { sha256Hex } from "./outbox.js";
+import { API } from "./transport.js";
 
 const KNOWN_CHUNK = 500; // uuids per question (the server takes up to 1000)
-const sha256Hex = async (blob) => (await import("./sha256.js")).sha256Hex(blob);
 const typeOf = (name, blob) => (blob && blob.type) || (/\.png$/i.test(name) ? "image/png" : "image/jpeg");
 
 /** Which of `uuids` the server holds: Map uuid -> the names of its photos it has not received. */
-async function askKnown(engine, uuids) {
+async function askKnown(transport, uuids) {
   const known = new Map();
   for (let i = 0; i < uuids.length; i += KNOWN_CHUNK) {
-    const data = await engine.send("POST", "/api/v1/submissions/known", { json: { uuids: uuids.slice(i, i + KNOWN_CHUNK) } });
+    const data = await transport.send("POST", `${API}/submissions/known`, { json: { uuids: uuids.slice(i, i + KNOWN_CHUNK) } });
     for (const k of (data && data.known) || []) known.set(k.uuid, k.missing || []);
   }
   return known;
@@ -58,22 +59,21 @@ async function requeued(db, record, now, missing = null) {
  * lacks back in the outbox (photos the server lacks marked to upload again). The new epoch is
  * kept only once all that is done, so an interrupted resync runs again at the next contact.
  */
-export async function resync(engine, epoch) {
-  const { db } = engine;
-  const now = engine.now();
+export async function resync({ db, transport, now, outbox }, epoch) {
+  const at = now();
   await db.tx("meta", "readwrite", async (o) => {
     await o.delete("meta", "cursor");
     await o.delete("meta", "submissionsCursor");
   });
-  const sent = (await db.all("sent")).filter((s) => engine.belongsToUser(s));
-  const uploading = (await db.all("outbox")).filter((i) => i.state === "uploading" && engine.belongsToUser(i));
-  const known = await askKnown(engine, [...sent.map((s) => s.uuid), ...uploading.map((i) => i.uuid)]);
+  const sent = (await db.all("sent")).filter((s) => outbox.mine(s));
+  const uploading = (await db.all("outbox")).filter((i) => i.state === "uploading" && outbox.mine(i));
+  const known = await askKnown(transport, [...sent.map((s) => s.uuid), ...uploading.map((i) => i.uuid)]);
   for (const record of sent) {
     const missing = known.get(record.uuid);
     if (missing && !missing.length) continue; // the server has it whole
     const hasPhotos = missing && (await Promise.all(missing.map((n) => db.get("photos", n)))).some(Boolean);
     if (missing && !hasPhotos) continue; // held, but the phone has none of the photos it lacks
-    const item = await requeued(db, record, now, missing || null);
+    const item = await requeued(db, record, at, missing || null);
     await db.tx(["outbox", "sent"], "readwrite", async (o) => {
       await o.put("outbox", item.uuid, item);
       await o.delete("sent", record.uuid);
@@ -81,11 +81,11 @@ export async function resync(engine, epoch) {
   }
   for (const item of uploading) {
     const missing = known.get(item.uuid);
-    await engine.setState(item.uuid, (cur) => ({
+    await outbox.setState(item.uuid, (cur) => ({
       state: missing ? "uploading" : "waiting",
       attachments: (cur.attachments || []).map((a) => ({ ...a, uploaded: missing ? !missing.includes(a.name) : false, failed: null })),
     }));
   }
   if (typeof epoch === "string" && epoch) await db.put("meta", "epoch", epoch);
-  await engine.refreshCounts();
+  await outbox.changed();
 }
