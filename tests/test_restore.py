@@ -221,17 +221,59 @@ def test_known_refuses_bad_bodies(app):
     assert other.post("/api/v1/submissions/known", {"uuids": [item["uuid"]]}).get_json()["known"] == []
 
 
-def test_restore_is_refused_on_postgresql(app, runner, tmp_path, store_kind):
+def test_on_postgresql_the_command_restores_the_database_and_the_page_refuses(app, runner, tmp_path,
+                                                                              store_kind):
     if store_kind != "postgres":
         pytest.skip("the PostgreSQL variant only")
     admin = logged_in(app, "admin")
     r = admin.client.post("/admin/backup/restore", data={"csrf_token": admin.token,
                           "name": "jiedui-20260101-000000.tar.gz"}, headers={"Accept": "application/json"})
     assert r.status_code == 409 and r.get_json()["error"] == "restore_on_database"
-    out = tmp_path / "b"
-    out.mkdir()
+
+    phone = logged_in(app, "cadre1")
+    assert phone.get("/api/v1/bootstrap").get_json()["epoch"] == "1"
+    before = visit()
+    assert push(phone, before).get_json()["results"][0]["status"] == "created"
+    out = tmp_path / "backup"
+    assert runner.invoke(args=["backup", str(out)]).exit_code == 0
+    photo = jpeg_bytes()
+    a = visit("v1-0002", photo_1="photo_1-a.jpg")
+    a["attachments"] = [{"name": "photo_1-a.jpg", "sha256": hashlib.sha256(photo).hexdigest(),
+                         "size": len(photo), "type": "image/jpeg"}]
+    b = visit("v1-0003")
+    assert [x["status"] for x in push(phone, a, b).get_json()["results"]] == ["created", "created"]
+    assert attach(phone, a["uuid"], "photo_1-a.jpg", photo).get_json()["complete"] is True
+    cursor, _ = pull_all(phone, "1")
+
+    # a damaged backup is refused and the database is unchanged
+    broken = tmp_path / "broken"
+    import shutil
+    shutil.copytree(out, broken)
+    (broken / "villages" / "v1.json").write_text("{", encoding="utf-8")
+    r = runner.invoke(args=["restore", str(broken)])
+    assert r.exit_code == 1 and "nothing was changed" in r.output
+    assert phone.get(f"/api/v1/submissions/{a['uuid']}").status_code == 200
+
     r = runner.invoke(args=["restore", str(out)])
-    assert r.exit_code == 1 and "PostgreSQL" in r.output
+    assert r.exit_code == 0, r.output
+    assert "New data epoch" in r.output
+    new_epoch = phone.get("/api/v1/bootstrap").get_json()["epoch"]
+    assert new_epoch != "1"
+    assert phone.get(f"/api/v1/submissions/{a['uuid']}").status_code == 404
+    assert phone.get(f"/api/v1/submissions/{before['uuid']}").status_code == 200
+    assert pull(phone, cursor)["reset"] is True
+    assert pull(phone, cursor, "1")["reset"] is True
+    known = phone.post("/api/v1/submissions/known",
+                       {"uuids": [before["uuid"], a["uuid"], b["uuid"]]}).get_json()["known"]
+    assert known == [{"uuid": before["uuid"], "missing": []}]
+    assert [x["status"] for x in push(phone, a, b).get_json()["results"]] == ["created", "created"]
+    assert attach(phone, a["uuid"], "photo_1-a.jpg", photo).get_json()["complete"] is True
+    admin = logged_in(app, "admin")
+    version = admin.get("/api/v1/households/v1-0001").get_json()["version"]
+    assert admin.put("/api/v1/households/v1-0001", json={"changes": {"address": "恢复后的地址"},
+                                                         "base_version": version}).status_code == 200
+    _, households = pull_all(phone, new_epoch)
+    assert households["v1-0001"]["address"] == "恢复后的地址"
 
 
 @tinydb_only

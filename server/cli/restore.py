@@ -1,4 +1,5 @@
-"""`flask --app server restore BACKUP`: replace the data with a backup, the server stopped."""
+"""`flask --app server restore BACKUP`: replace the data with a backup, the server stopped (on
+PostgreSQL: the database's documents, in one transaction)."""
 
 import os
 import shutil
@@ -27,6 +28,16 @@ def restore_command(backup):
         sys.exit(1)
 
     data_dir = app.config["DATA_DIR"]
+    if app.config.get("DATABASE_URL"):
+        from server.services.restore import into_database
+        try:
+            summary = into_database(app.config, os.path.abspath(backup), actor="cli", echo=lambda text: None)
+        except Problem as e:
+            fail(e)
+        click.echo(f"已从备份恢复数据库 Restored the database from {summary['backup']}: {summary['villages']} 村 "
+                   f"villages, {summary['households']} 户 households, {summary['submissions']} 条记录 "
+                   f"submissions. 新的数据纪元 New data epoch: {summary['epoch']}.")
+        return
     try:
         with folder_lock(data_dir):
             staged, work, summary = stage(os.path.abspath(backup), app.config, actor="cli", where="cli")

@@ -66,11 +66,10 @@ CATALOGUE = {
     # restore
     "backup_unusable": (400, "该备份无法恢复，未做任何更改：{reason_zh}",
                         "This backup cannot be restored; nothing was changed: {reason_en}"),
-    "restore_on_database": (409, "使用 PostgreSQL 数据库时不能在此恢复：请用 PostgreSQL 自带的工具恢复数据库，"
-                                 "或用 flask --app server migrate 把备份文件夹复制到一个空数据库。未做任何更改。",
-                            "A restore is not possible here on PostgreSQL: restore the database with "
-                            "PostgreSQL's own tools, or copy the backup folder into an empty database with "
-                            "flask --app server migrate. Nothing was changed."),
+    "restore_on_database": (409, "使用 PostgreSQL 数据库时请用命令恢复：停止各服务器后运行 flask --app server restore 备份。"
+                                 "未做任何更改。",
+                            "On PostgreSQL restore with the command: stop the servers, then run "
+                            "flask --app server restore BACKUP. Nothing was changed."),
     "restore_needs_stop": (409, "服务器正在运行：请先停止服务器再从命令行恢复，或在管理页面 /admin/backup 恢复。",
                            "The server is running: stop it before restoring from the command line, or "
                            "restore on the admin page /admin/backup."),

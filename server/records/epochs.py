@@ -5,7 +5,6 @@ server lacks. Also who has come back since: per user, the epoch seen at their la
 """
 
 import secrets
-import threading
 
 from server.core.clock import now_iso
 from server.store import CORE, get_store
@@ -14,9 +13,6 @@ TABLE = "epoch"  # one document: {"id": "current", "epoch", "started_at", "reaso
 SEEN = "epoch_seen"  # per user: {"id": user id, "epoch", "at"}
 CURRENT = "current"
 FIRST = "1"  # the epoch of data never restored
-
-_known = {}  # id(store) -> the epoch, read once per store (it changes only while the store is closed)
-_known_lock = threading.Lock()
 
 
 def new_epoch_doc(reason, backup=None):
@@ -39,18 +35,9 @@ def info(db=None):
 
 
 def current(db=None):
-    """The current epoch id, cached per open store (a restore changes it only with the store closed)."""
-    db = db or get_store()
-    key = id(db)
-    with _known_lock:
-        found = _known.get(key)
-    if found and found[0] is db:
-        return found[1]
-    epoch = info(db)["epoch"]
-    with _known_lock:
-        _known.clear()  # one app store at a time; a reopened store is a new object
-        _known[key] = (db, epoch)
-    return epoch
+    """The current epoch id: read each time (a restore on PostgreSQL changes it under servers that
+    keep running; on TinyDB it is a copy of one small document)."""
+    return info(db)["epoch"]
 
 
 def note_seen(user_id, epoch, db=None):

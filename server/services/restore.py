@@ -6,8 +6,9 @@ lacks) and an audit entry, and only then swapped in (store/restore.py): at once 
 line (server stopped, folder lock held), at the next start when staged from the web page while the
 server runs (the store is open in the process, so nothing is replaced under it).
 
-On PostgreSQL a restore is refused: restore the database with PostgreSQL's own tools, or copy a
-backup folder into an empty database with `flask --app server migrate`.
+On PostgreSQL the command replaces the database's documents with the checked backup in one
+transaction (store/migrate.py `replace_database`); the admin page refuses there (several servers
+share the database, so "at the next start" means nothing): use the command.
 """
 
 import os
@@ -55,8 +56,6 @@ def stage(source, config, *, actor, where):
     """Unpack or copy `source` into a staging folder in the data folder, check it, and start the
     new epoch in it: (staged folder, its work folder to remove afterwards, summary). Problem
     `backup_unusable` (nothing changed) when the backup cannot be used."""
-    if uses_database(config):
-        raise Problem("restore_on_database")
     data_dir = config["DATA_DIR"]
     work = os.path.join(data_dir, f".restore-{stamp()}")
     os.makedirs(work)
@@ -114,6 +113,8 @@ def upload_path(config):
 def stage_for_next_start(config, source, *, actor, label):
     """Check `source` and stage it in restore-pending/ (it replaces the data at the next start);
     the staging is audited in the running data. Returns the summary."""
+    if uses_database(config):
+        raise Problem("restore_on_database")
     staged, work, summary = stage(source, config, actor=actor, where="web")
     summary["backup"] = label
     try:
@@ -127,3 +128,19 @@ def stage_for_next_start(config, source, *, actor, label):
 
 def cancel_staged(config):
     folder_restore.cancel_pending(config["DATA_DIR"])
+
+
+def into_database(config, source, *, actor, echo):
+    """The command on PostgreSQL: check `source`, start the new epoch in it, and replace the
+    database's documents with it in one transaction. Returns the summary."""
+    from server.store.migrate import replace_database
+    staged, work, summary = stage(source, config, actor=actor, where="cli")
+    try:
+        ok = replace_database(staged, config["DATABASE_URL"], echo, files_dir=config.get("FILES_DIR"),
+                              stamp=stamp())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not ok:
+        raise refuse("复制到数据库后数量不符，数据库未改变。",
+                     "the counts in the database did not match the backup; the database is unchanged.")
+    return summary
