@@ -69,6 +69,16 @@ CATALOGUE = {
     "storage_full": (503, "服务器磁盘已满，未写入任何内容，请 {retry_after} 秒后重试，并请通知管理员。",
                      "The server's disk is full; nothing was written. Retry in {retry_after} s, and "
                      "tell an administrator."),
+    # restore
+    "backup_unusable": (400, "该备份无法恢复，未做任何更改：{reason_zh}",
+                        "This backup cannot be restored; nothing was changed: {reason_en}"),
+    "restore_on_database": (409, "使用 PostgreSQL 数据库时请用命令恢复：停止各服务器后运行 flask --app server restore 备份。"
+                                 "未做任何更改。",
+                            "On PostgreSQL restore with the command: stop the servers, then run "
+                            "flask --app server restore BACKUP. Nothing was changed."),
+    "restore_needs_stop": (409, "服务器正在运行：请先停止服务器再从命令行恢复，或在管理页面 /admin/backup 恢复。",
+                           "The server is running: stop it before restoring from the command line, or "
+                           "restore on the admin page /admin/backup."),
     # tests only
     "test_fault": (503, "测试故障。", "Injected test fault."),
     "internal_error": (500, "服务器内部错误，已记录。", "Internal server error; it has been logged."),

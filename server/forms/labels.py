@@ -170,9 +170,18 @@ ACTIONS = {
     "pairing_move": ("转移结对", "Pairing moved"),
     "form_publish": ("发布表单", "Form published"),
     "backup": ("备份", "Backup"),
+    "restore": ("从备份恢复", "Restored from a backup"),
+    "restore_staged": ("准备从备份恢复（下次启动生效）", "Restore staged (applies at the next start)"),
 }
 
 SEXES = {"male": ("男", "male"), "female": ("女", "female")}
+FOLLOWUP_STATES = {"done": ("已办结", "done"), "in_progress": ("办理中", "in progress"),
+                   "dropped": ("不再办理", "dropped")}
+
+
+def followup_status(code):
+    """A follow-up's state as people say it (a clash between two answers shows both)."""
+    return _pick(FOLLOWUP_STATES, code)
 
 
 def _pick(table, code):
@@ -304,9 +313,11 @@ DETAIL_KEYS = {
     "previous": ("原版本", "Previous version"), "sha256": ("文件校验", "File checksum"),
     "base_version": ("依据版本", "Based on version"), "unchanged": ("未变", "Unchanged"),
     "errors": ("错误", "Errors"), "cadre_id": ("驻村干部", "Cadre"), "from": ("原干部", "From"),
+    "epoch": ("数据纪元", "Data epoch"), "via": ("方式", "Via"),
 }
 CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields edited at once (merged)"),
-           "hard": ("同一字段同时修改", "the same field edited at once")}
+           "hard": ("同一字段同时修改", "the same field edited at once"),
+           "followup": ("已在别处办结的跟进事项又被回答", "a follow-up closed elsewhere answered again")}
 DETAIL_VALUES = {"role": role_label, "state": state_label, "from_state": state_label,
                  "form": form_title, "clash": lambda code: _pick(CLASHES, code),
                  "category": category_label, "source": source_label,
@@ -351,4 +362,5 @@ def init_app(app):
         form_title=form_title, household_change=household_change, state_label=state_label,
         review_state=review_state, household_field_label=household_field_label,
         household_value=household_value, source_label=source_label, action_label=action_label,
-        pv_stage_label=pv_stage_label, sex_label=sex_label, show_time=show, form_label=label)
+        pv_stage_label=pv_stage_label, sex_label=sex_label, show_time=show, form_label=label,
+        followup_status=followup_status)

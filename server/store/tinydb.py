@@ -1474,8 +1474,10 @@ def open_folder_for_command(app, page="/admin"):
     (snapshotted) afterwards. While a server owns the folder, the message names the admin `page`
     that does the same online. (stores.open_for_command chooses between this and PostgreSQL.)"""
     import click
+    from server.store.restore import apply_pending
     store = Store(app.config["DATA_DIR"], snapshot_every=0, memory_mb=app.config.get("MEMORY_MB"))
     try:
+        apply_pending(app.config["DATA_DIR"], app.config.get("FILES_DIR"))
         store.open()
     except StoreLocked as e:
         raise click.ClickException(
@@ -1488,7 +1490,10 @@ def open_folder_for_command(app, page="/admin"):
 
 
 def open_app_folder(config):
-    """The app server's TinyDB store in the data folder (stores.init_app opens it once a process)."""
+    """The app server's TinyDB store in the data folder (stores.init_app opens it once a process);
+    a restore staged from the web is swapped in first."""
+    from server.store.restore import apply_pending
+    apply_pending(config["DATA_DIR"], config.get("FILES_DIR"))
     return Store(config["DATA_DIR"], snapshot_every=config["SNAPSHOT_EVERY"],
                  journal_snapshot_bytes=config["JOURNAL_SNAPSHOT_BYTES"],
                  memory_mb=config.get("MEMORY_MB")).open()

@@ -54,7 +54,8 @@ export class SyncEngine {
   network() {
     if (!this.receiving) {
       this.receiving = Promise.all([onDemand("sync/pull.js"), onDemand("sync/uploads.js")]).then(([{ Pull }, { Uploads }]) => ({
-        pull: new Pull({ ...this.parts, pageSize: this.pageSize, isOnline: () => this.isOnline(), stored: this.stored }),
+        pull: new Pull({ ...this.parts, pageSize: this.pageSize, isOnline: () => this.isOnline(), stored: this.stored,
+          reset: (epoch) => this.resync(epoch).then(() => { this.again = true; }) }),
         uploads: new Uploads({ ...this.parts, outbox: this.outbox }),
       })).catch((err) => {
         this.receiving = null;
@@ -120,6 +121,7 @@ export class SyncEngine {
       const { pull, uploads } = await this.network();
       const forms = await pull.bootstrap();
       this.forms.forget(); // the current versions may have changed
+      await this.noticeEpoch(pull.epoch);
       this.emit({ phase: "sending" });
       await this.outbox.push();
       await uploads.uploadAll();
@@ -156,6 +158,27 @@ export class SyncEngine {
       this.emit({ running: false, phase: null });
       await this.refreshCounts().catch(() => {});
     }
+  }
+
+  /**
+   * The data epoch the server named at bootstrap: the first one is kept; another one means its
+   * data went back (a restore): pull everything again and re-send what it lacks.
+   */
+  async noticeEpoch(epoch) {
+    if (typeof epoch !== "string" || !epoch) return;
+    const mine = await this.db.get("meta", "epoch");
+    if (!mine) await this.db.put("meta", "epoch", epoch);
+    else if (mine !== epoch) await this.resync(epoch);
+  }
+
+  /** sync/epoch.js resyncs after a restore: once, however many parts ask at the same time. */
+  resync(epoch) {
+    if (!this.resyncing) {
+      this.resyncing = onDemand("sync/epoch.js")
+        .then(({ resync }) => resync({ ...this.parts, outbox: this.outbox }, epoch))
+        .finally(() => { this.resyncing = null; });
+    }
+    return this.resyncing;
   }
 
   schedule(ms) {

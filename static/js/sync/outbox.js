@@ -107,7 +107,9 @@ function sentRecord(item, now) {
     household_id: item.household_id,
     created_at: item.created_at,
     answers: item.answers,
-    attachments: (item.attachments || []).map(({ name, uploaded, failed }) => ({ name, uploaded: !!uploaded, failed: failed || null })),
+    // with what declares them again: after a restore the phone re-sends what the server lacks (epoch.js)
+    attachments: (item.attachments || []).map(({ name, sha256, size, type, uploaded, failed }) => ({ name, sha256, size, type, uploaded: !!uploaded, failed: failed || null })),
+    base_version: Number.isInteger(item.base_version) ? item.base_version : null,
     user_id: item.user_id,
     sent_at: item.sent_at || isoNow(now),
     supersedes: item.supersedes || null,

@@ -46,7 +46,7 @@ export class Pull {
    * options: db, transport, now() -> Date, isOnline() -> bool, pageSize (households per GET),
    * session ({user}: set by bootstrap), stored() (called when a page was kept: screens redraw).
    */
-  constructor({ db, transport, now, isOnline, pageSize, session, stored }) {
+  constructor({ db, transport, now, isOnline, pageSize, session, stored, reset = async () => {} }) {
     this.db = db;
     this.transport = transport;
     this.now = now;
@@ -54,6 +54,8 @@ export class Pull {
     this.pageSize = pageSize;
     this.session = session;
     this.stored = stored;
+    this.reset = reset; // a pull answered "reset": the server's data went back (sync/epoch.js)
+    this.epoch = null; // the data epoch the last bootstrap named
   }
 
   /** Who is signed in, their villages, the current forms and settings; returns the forms list. */
@@ -76,13 +78,25 @@ export class Pull {
       await o.put("meta", "settings", data.settings || {});
     });
     this.session.user = user;
+    this.epoch = data.epoch || null;
     return data.forms || [];
+  }
+
+  /** The phone's data epoch for a pull, so the server can tell it to start again. */
+  async epochParam() {
+    const epoch = await this.db.get("meta", "epoch");
+    return epoch ? `&epoch=${encodeURIComponent(epoch)}` : "";
   }
 
   async households() {
     let since = (await this.db.get("meta", "cursor")) || 0;
     for (let page = 0; page < 100000; page++) {
-      const data = await this.transport.request("GET", `${API}/households?since=${since}&limit=${this.pageSize}`);
+      const data = await this.transport.request("GET", `${API}/households?since=${since}&limit=${this.pageSize}${await this.epochParam()}`);
+      if (data && data.reset && since > 0) { // the server's data went back: again from 0
+        await this.reset(data.epoch);
+        since = 0;
+        continue;
+      }
       const list = (data && data.households) || [];
       if (!list.length) break;
       this.stored();
@@ -112,7 +126,12 @@ export class Pull {
     const now = this.now();
     let since = (await this.db.get("meta", "submissionsCursor")) || 0;
     for (let page = 0; page < 100000; page++) {
-      const data = await this.transport.request("GET", `${API}/submissions?since=${since}&limit=${SUBMISSIONS_PAGE}`);
+      const data = await this.transport.request("GET", `${API}/submissions?since=${since}&limit=${SUBMISSIONS_PAGE}${await this.epochParam()}`);
+      if (data && data.reset && since > 0) {
+        await this.reset(data.epoch);
+        since = 0;
+        continue;
+      }
       const list = (data && data.submissions) || [];
       if (!list.length) break;
       this.stored();
