@@ -106,7 +106,7 @@ def parse_instance(data):
     if b"<!doctype" in lowered or b"<!entity" in lowered:
         raise Problem("openrosa_doctype")
     declared = _DECLARED_ENCODING.match(data)
-    if declared and declared.group(1).lower().replace("_", "-") not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
+    if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
         raise Problem("openrosa_not_xml", reason="encoding must be UTF-8")
     try:
         data.decode("utf-8")
