@@ -434,3 +434,29 @@ def test_device_token_command_prints_the_base_url(app, runner):
     close_app_store(app)
     r = runner.invoke(args=["device-token", "nobody"])
     assert r.exit_code == 1
+
+
+def test_a_request_framed_as_collect_frames_it(app, client):
+    """The bytes Collect's OkHttp client sends (open-rosa OkHttpConnection: a form-data part
+    `xml_submission_file` named after the instance file, one part per attachment named by its file
+    name, the OpenRosa and Date headers), not the test client's own multipart encoder."""
+    base = token_for(app)
+    sub_uuid = str(uuidlib.UUID(int=19))
+    picture = png((4, 4))
+    instance = pv_instance(instance_id=f"uuid:{sub_uuid}", signature="1714545600123.png")
+    boundary = "c3a5e2d8-45f1-4b8a-9f3e-0d1e2c3b4a59"
+    body = b"".join([
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"xml_submission_file\"; "
+        f"filename=\"pv_enrollment_2026-05-01_10-00-00.xml\"\r\nContent-Type: text/xml\r\n"
+        f"Content-Length: {len(instance)}\r\n\r\n".encode(), instance, b"\r\n",
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"1714545600123.png\"; "
+        f"filename=\"1714545600123.png\"\r\nContent-Type: image/png\r\nContent-Length: {len(picture)}"
+        f"\r\n\r\n".encode(), picture, b"\r\n", f"--{boundary}--\r\n".encode()])
+    headers = dict(COLLECT_HEADERS, Date="Wed, 01 May 2026 02:00:00 GMT", **{"Accept-Encoding": "gzip"})
+    head = client.head(f"{base}/submission", headers=headers)
+    assert head.status_code == 204
+    r = client.post(f"{base}/submission", data=body, headers=headers,
+                    content_type=f"multipart/form-data; boundary={boundary}")
+    assert r.status_code == 201, r.data
+    doc = stored(app, sub_uuid)
+    assert doc["attachments"][0]["name"] == "1714545600123.png" and doc["attachments"][0]["received"]
