@@ -13,13 +13,17 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
+import shutil
+import time
 import zlib
 
 from lxml import etree
 
 from server.core import images
 from server.core.clock import now_iso, sane_phone_time
+from server.core.files import write_atomic
 from server.core.problems import Problem
 from server.forms import formdefs, xform
 from server.forms.xform import node, to_xml
@@ -273,21 +277,59 @@ def _checked_files(files, max_bytes, max_pixels):
     return out
 
 
-def _declare(definition, item, files, settings):
-    """The item's attachments: the files the (relevant) answers name. A file no answer names is
-    refused; a named file that was not sent too (Collect sends them with the instance)."""
+def _named(definition, item, files, settings):
+    """(the files the relevant answers name, validation errors). A file sent that no answer names
+    is refused (files of answers that are not relevant are simply not kept)."""
     raw_names = set(formdefs.attachment_names(definition, item["answers"]))
     for name in files:
         if name not in raw_names:
             raise Problem("openrosa_undeclared", name=name[:100])
-    clean, _errors = formdefs.validate_answers(definition, item["answers"], settings=settings)
-    declared = []
-    for name in formdefs.attachment_names(definition, clean):
-        if name not in files:
-            raise Problem("openrosa_missing_file", name=name[:100])
-        f = files[name]
-        declared.append({"name": name, "sha256": f["sha256"], "size": f["size"], "type": f["type"]})
-    return declared
+    clean, errors = formdefs.validate_answers(definition, item["answers"], settings=settings)
+    return formdefs.attachment_names(definition, clean), errors
+
+
+def _described(name, data):
+    return {"data": data, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+            "type": attachments.sniff_type(data)}
+
+
+# A submission larger than X-OpenRosa-Accept-Content-Length comes in parts: Collect posts the
+# instance again with the next files, and "*isIncomplete*: yes" on all but the last. The files of
+# the parts before the last wait (fsynced) in <files>/openrosa-parts/<user>/<uuid>/ until the
+# whole submission is there; then it is taken in at once and the folder goes.
+PARTS = "openrosa-parts"
+PARTS_KEEP_DAYS = 30
+
+
+def _parts_dir(files_dir, user_id, sub_uuid):
+    """The folder of one submission's parts; the user's folder is named by a hash of the id (a
+    username may be "..")."""
+    owner = hashlib.sha256(user_id.encode()).hexdigest()[:20]
+    return os.path.join(files_dir, PARTS, owner, sub_uuid)
+
+
+def _staged(folder, names):
+    out = {}
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                out[name] = _described(name, f.read())
+    return out
+
+
+def _stage(folder, files):
+    for name, f in files.items():
+        write_atomic(os.path.join(folder, name), f["data"])
+    _prune(os.path.dirname(folder))
+
+
+def _prune(user_folder):
+    """Parts of submissions never finished, untouched for PARTS_KEEP_DAYS, are dropped."""
+    limit = time.time() - PARTS_KEEP_DAYS * 86400
+    for entry in os.scandir(user_folder):
+        if entry.is_dir() and entry.stat().st_mtime < limit:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _detail(errors):
@@ -307,13 +349,33 @@ def _same_but_time(existing, item):
     return submissions.fingerprint(again) == existing.get("fingerprint")
 
 
-def submit(user, xml_data, files, registry, settings, *, max_attachment_bytes, max_pixels, files_dir):
-    """Take one Collect submission in: (HTTP status 201 created | 202 duplicate, zh, en).
-    Every refusal is a Problem raised before anything is stored."""
+def submit(user, xml_data, files, registry, settings, *, max_attachment_bytes, max_pixels, files_dir,
+           incomplete=False):
+    """Take one Collect submission (or one part of one, `incomplete`) in: (HTTP status 201
+    created | 202 duplicate, zh, en). Every refusal is a Problem raised before anything is stored."""
     root = parse_instance(xml_data)
     definition, item = read_item(root, registry)
     checked = _checked_files(files, max_attachment_bytes, max_pixels)
-    item["attachments"] = _declare(definition, item, checked, settings)
+    needed, errors = _named(definition, item, checked, settings)
+    sub_uuid = submissions.canonical_uuid(item["uuid"])
+    parts = _parts_dir(files_dir, user.id, sub_uuid) if sub_uuid else None
+    have = dict(checked)
+    if parts and os.path.isdir(parts):
+        have.update(_staged(parts, [n for n in needed if n not in have]))
+    missing = [n for n in needed if n not in have]
+    if missing:
+        if not incomplete or parts is None:
+            raise Problem("openrosa_missing_file", name=missing[0][:100])
+        if submissions.get_for(user, sub_uuid) is not None:
+            return 202, "已收到过这份记录。", "This submission was received before."
+        if errors:
+            zh, en = _detail(errors)
+            raise Problem("openrosa_invalid", extra={"errors": errors}, detail_zh=zh, detail_en=en)
+        _stage(parts, checked)
+        return 201, "已收到这一部分，等待其余附件。", "This part was received; the other files are awaited."
+    checked = {n: have[n] for n in needed}
+    item["attachments"] = [{"name": n, "sha256": checked[n]["sha256"], "size": checked[n]["size"],
+                            "type": checked[n]["type"]} for n in needed]
     if item["created_at"] is None:
         item["created_at"] = now_iso()
         item["created_at_was_now"] = True
@@ -338,6 +400,8 @@ def submit(user, xml_data, files, registry, settings, *, max_attachment_bytes, m
             continue
         attachments.accept(user, doc, name, lambda f=f: f["data"], f["sha256"], content_length=f["size"],
                            files_dir=files_dir, max_bytes=max_attachment_bytes, max_pixels=max_pixels)
+    if parts and os.path.isdir(parts):
+        shutil.rmtree(parts, ignore_errors=True)
     if status == "created":
         return 201, "已收到。", "Received."
     return 202, "已收到过这份记录。", "This submission was received before."

@@ -24,9 +24,15 @@ XML = "text/xml; charset=utf-8"
 PREFIX = "/openrosa/"
 
 
+MULTIPART_MARGIN = 256 * 1024
+
+
 def accept_bytes(app=None):
-    """The largest submission body taken (instance and files together): Collect splits larger ones."""
-    return (app or current_app).config.get("OPENROSA_MAX_BYTES", 40 * 1024 * 1024)
+    """The largest submission Collect should send in one request (instance and files together):
+    the body limit every request has (MAX_CONTENT_LENGTH, which waitress and nginx enforce too),
+    less room for the multipart framing. Collect sends a larger submission in parts."""
+    config = (app or current_app).config
+    return config.get("OPENROSA_MAX_BYTES") or config["MAX_CONTENT_LENGTH"] - MULTIPART_MARGIN
 
 
 def _xml(data, status=200, headers=None):
@@ -128,7 +134,7 @@ def submission(token=None):
     user = _user(token)
     if request.method == "HEAD":
         return Response(status=204)
-    request.max_content_length = accept_bytes()
+    request.max_content_length = accept_bytes() + MULTIPART_MARGIN
     upload = request.files.get("xml_submission_file")
     if upload is None:
         raise Problem("openrosa_no_instance")
@@ -140,7 +146,7 @@ def submission(token=None):
     status, zh, en = openrosa.submit(
         user, xml_data, files, formdefs.registry(), formdefs.served_settings(current_app),
         max_attachment_bytes=limit, max_pixels=config.get("IMAGE_MAX_PIXELS", images.MAX_PIXELS),
-        files_dir=config["FILES_DIR"])
+        files_dir=config["FILES_DIR"], incomplete=request.form.get("*isIncomplete*") == "yes")
     return _xml(openrosa.response(tr(zh, en), nature="submit_success"), status)
 
 
