@@ -41,9 +41,12 @@ TODAY = TODAY.isoformat()
 CASES_PER_FORM = 20
 NS = {"x": "http://openrosa.org/xforms/xformsList", "m": "http://openrosa.org/xforms/xformsManifest"}
 
-pytestmark = pytest.mark.skipif(
-    NODE is None or not os.path.isdir(os.path.join(JUDGE_DIR, "node_modules", "@getodk")),
-    reason="ODK's engine is not installed: `npm ci --prefix tests/js/odk` (make test does it)")
+pytestmark = [
+    pytest.mark.skipif(
+        NODE is None or not os.path.isdir(os.path.join(JUDGE_DIR, "node_modules", "@getodk")),
+        reason="ODK's engine is not installed: `npm ci --prefix tests/js/odk` (make test does it)"),
+    pytest.mark.tinydb_only,  # about the XForms, not the store: once is enough
+]
 
 
 # ---- generated answers ---------------------------------------------------------------------------

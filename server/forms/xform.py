@@ -17,6 +17,7 @@ unchanged, so definitions that carry ODK XPath expressions can be served as they
 """
 
 import hashlib
+import re
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
 
@@ -212,13 +213,23 @@ def _comparison(cond, scope):
     return f"({guard} and {left} {symbol} {right})"
 
 
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def xpath_text(text, scope):
+    """An expression already in ODK's XPath dialect, its ${name} references made paths as pyxform
+    makes them (a sibling in the same repeat entry relative, anything else absolute)."""
+    return _REFERENCE.sub(lambda m: scope.resolve(m.group(1))[0], text)
+
+
 def condition_xpath(cond, scope):
     """A definition's condition as an XPath expression. A string is taken as XPath already (the
-    ODK dialect definitions may carry) and passes through unchanged; None is true()."""
+    ODK dialect definitions may carry) and passes through, only its ${name} references resolved;
+    None is true()."""
     if cond is None:
         return "true()"
     if isinstance(cond, str):
-        return cond
+        return xpath_text(cond, scope)
     if "field" in cond:
         return _comparison(cond, scope)
     (key, arg), = cond.items()
@@ -235,7 +246,7 @@ def expression_xpath(expr, scope, settings):
     """A compute expression as XPath (a string passes through). Unanswered stays empty as on the
     server: sum skips unanswered terms (empty when all are), mul needs every factor."""
     if isinstance(expr, str) and not _is_name(expr):
-        return expr
+        return xpath_text(expr, scope)
     if isinstance(expr, (int, float)) and not isinstance(expr, bool):
         return literal(expr)
     if isinstance(expr, str):
@@ -304,7 +315,7 @@ class _Builder:
         if kind == "repeat":
             return self.repeat(path, field, scope)
         own = scope.at(kind)
-        attrs = {"type": BIND_TYPES[kind]}
+        attrs = {"type": BIND_TYPES.get(kind, "string")}
         if "relevant" in field:
             attrs["relevant"] = condition_xpath(field["relevant"], own)
         if field.get("required"):
@@ -475,7 +486,10 @@ def xform_bytes(definition):
     hit = _cache.get(id(definition))
     if hit is not None and hit[0] is definition:
         return hit[1]
-    data = to_xml(xform_tree(definition))
+    try:
+        data = to_xml(xform_tree(definition))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a definition of a newer shape
+        raise XFormError(f"{definition.get('id')} {definition.get('version')}: {e!r}") from e
     if len(_cache) > 200:
         _cache.clear()
     _cache[id(definition)] = (definition, data)

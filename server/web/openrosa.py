@@ -102,9 +102,14 @@ def form_list(token=None):
         if wanted and current["id"] != wanted:
             continue
         definition = registry.get(current["id"], current["version"])
+        try:
+            data = xform.xform_bytes(definition)
+        except xform.XFormError as e:  # one form that cannot be an XForm leaves the others listed
+            current_app.logger.warning("not listed for OpenRosa: %s", e)
+            continue
         entries.append({
             "id": definition["id"], "name": tr(definition["title"]["zh"], definition["title"]["en"]),
-            "version": str(definition["version"]), "hash": xform.md5_hash(xform.xform_bytes(definition)),
+            "version": str(definition["version"]), "hash": xform.md5_hash(data),
             "download": _url("form", token, form_id=definition["id"], version=definition["version"]),
             "manifest": _url("manifest", token, form_id=definition["id"], version=definition["version"])})
     return _xml(openrosa.form_list(entries))
@@ -112,7 +117,11 @@ def form_list(token=None):
 
 def form(form_id, version, token=None):
     _user(token)
-    return _xml(xform.xform_bytes(_definition(form_id, version)))
+    try:
+        return _xml(xform.xform_bytes(_definition(form_id, version)))
+    except xform.XFormError as e:
+        current_app.logger.warning("no XForm: %s", e)
+        raise Problem("form_not_found") from None
 
 
 def manifest(form_id, version, token=None):
