@@ -21,9 +21,6 @@ from server.web.auth import User, throttle
 
 bp = Blueprint("openrosa", __name__, url_prefix="/openrosa")
 XML = "text/xml; charset=utf-8"
-PREFIX = "/openrosa/"
-
-
 MULTIPART_MARGIN = 256 * 1024
 
 
