@@ -210,14 +210,25 @@ def test_collect_submission_is_seen_like_a_phones(app, client):
 
 
 def test_a_submission_to_an_older_version_is_taken_against_it(app, client):
+    """Version 1 of the PV form (forms/history, no sections) is no longer current: a Collect
+    instance of it is validated and stored as version 1, as for the phone app."""
     base = token_for(app)
+    assert b"<version>2</version>" in client.get(f"{base}/formList?formID=pv_enrollment").data
     sub_uuid = str(uuidlib.UUID(int=11))
+    old = client.get(f"{base}/forms/pv_enrollment/1.xml")
+    assert old.status_code == 200 and b'version="1"' in old.data
     xml = (f'<data id="pv_enrollment" version="1"><household_id>v1-0002</household_id>'
+           f'<interested>no</interested><consent/><lecture_attended>no</lecture_attended>'
            f'<meta><instanceID>uuid:{sub_uuid}</instanceID></meta></data>').encode()
     r = submit(client, base, xml)
-    # version 1 is known (forms/history): judged by its own rules, here a missing required answer
-    assert r.status_code == 400 and "pv_enrollment" not in message(r)
-    assert stored(app, sub_uuid) is None
+    assert r.status_code == 201, r.data
+    assert stored(app, sub_uuid)["form_version"] == 1
+    # judged by its own rules: version 1 wants lecture_attended too
+    other = str(uuidlib.UUID(int=21))
+    r = submit(client, base, xml.replace(sub_uuid.encode(), other.encode())
+               .replace(b"<lecture_attended>no</lecture_attended>", b""))
+    assert r.status_code == 400 and "lecture_attended" in message(r)
+    assert stored(app, other) is None
 
 
 # ---- bad input: 4xx with an OpenRosa message, nothing stored ---------------------------------------

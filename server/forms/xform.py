@@ -411,7 +411,7 @@ class _Builder:
         household = f"/{ROOT}/{HOUSEHOLD_FIELD}"
         self.bind(household, type="string", required="true()")
         elements = [node(HOUSEHOLD_FIELD)]
-        body = [node("select1", {"ref": household, "appearance": "search"}, [
+        body = [node("select1", {"ref": household, "appearance": "autocomplete"}, [
             self.text(f"{household}:label", TEXTS["household"]),
             self.text(f"{household}:hint", TEXTS["household_hint"]),
             node("itemset", {"nodeset": f"instance('{HOUSEHOLDS_INSTANCE}')/root/item"},
