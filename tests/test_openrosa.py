@@ -121,6 +121,9 @@ def test_form_list_form_manifest_and_households_media(app, client):
 
 def test_unknown_form_and_version_are_404_in_openrosa_xml(app, client):
     base = token_for(app)
+    for r in (client.get(f"{base}/nothing-here"), client.get(f"{base}/submission"),
+              client.delete(f"{base}/formList")):
+        assert r.status_code in (404, 405) and r.headers["X-OpenRosa-Version"] == "1.0"
     for path in ("forms/nope/1.xml", "forms/pv_enrollment/99.xml", "forms/pv_enrollment/99/manifest"):
         r = client.get(f"{base}/{path}")
         assert r.status_code == 404 and r.headers["X-OpenRosa-Version"] == "1.0"

@@ -169,8 +169,11 @@ for rule, view, methods in (("formList", form_list, ["GET"]),
 # ---- every answer: OpenRosa headers, errors as OpenRosa XML --------------------------------------
 
 
-@bp.after_request
+@bp.after_app_request
 def _openrosa_headers(resp):
+    """On every answer under /openrosa/, a 404 or 405 of the router's too."""
+    if not request.path.startswith("/openrosa/"):
+        return resp
     resp.headers["X-OpenRosa-Version"] = "1.0"
     if request.endpoint and request.endpoint.endswith("submission"):
         resp.headers["X-OpenRosa-Accept-Content-Length"] = str(accept_bytes())
