@@ -164,6 +164,8 @@ ACTIONS = {
     "user_password": ("重置密码", "Password reset"),
     "user_deactivate": ("停用用户", "User deactivated"),
     "user_activate": ("启用用户", "User activated"),
+    "device_create": ("添加 ODK 设备", "ODK device added"),
+    "device_revoke": ("撤销 ODK 设备", "ODK device revoked"),
     "village_create": ("新建村", "Village created"),
     "village_update": ("修改村", "Village changed"),
     "pairing_bulk": ("批量结对", "Households paired"),
