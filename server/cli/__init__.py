@@ -109,6 +109,8 @@ def init_app(app):
         finish(doc, errors, f"{name} 负责的村 villages: {shown or '-'}")
 
     app.cli.add_command(roster.import_roster_command)
+    from server.cli.ledger import import_ledger_command
+    app.cli.add_command(import_ledger_command)
     from server.cli.villages import village_group
     app.cli.add_command(village_group)
     app.cli.add_command(printing.print_profiles_command)

@@ -659,6 +659,17 @@ def note_visit(tx, household_id, *, visit_date=None, opened=(), closed=(), submi
     return doc
 
 
+def note_ledger_import(tx, household_id, snapshot):
+    """What the last ledger import said of each field (bookkeeping, no version bump): the base of
+    the next import's three-way comparison, so an edit made in Jiedui since is never overwritten."""
+    vid = village_of(household_id)
+    doc = tx.get(vid, TABLE, household_id) if vid else None
+    if doc is None or doc.get("ledger_import") == snapshot:
+        return doc
+    doc["ledger_import"] = snapshot
+    return tx.put(vid, TABLE, doc)
+
+
 def set_last_visit_date(tx, household_id, visit_date):
     """Bookkeeping after a correction moved a visit's date (note_visit only moves it forward)."""
     vid = village_of(household_id)
