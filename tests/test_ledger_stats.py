@@ -1,0 +1,58 @@
+"""The ledger's progress in /api/v1/stats: the contract's keys, each number equal to its list, and
+states changed like any attribute through PUT /api/v1/households/<id>."""
+
+import re
+import html
+
+from server.services import ledger
+from server.store import get_store
+from tests import ledger_files as lf
+
+FIGURES = {"households", "plots", "area_mu", "boundaries_confirmed", "publicised", "objections_open",
+           "signed", "away", "confirmed_remote", "not_started"}
+
+
+def put_ledger(api, hid, ledger_value):
+    h = api.get(f"/api/v1/households/{hid}").get_json()
+    return api.put(f"/api/v1/households/{hid}", json={"base_version": h["version"],
+                                                      "changes": {"ledger": ledger_value}})
+
+
+def test_ledger_states_and_stats_equal_their_lists(app, api):
+    with app.app_context():
+        assert ledger.run("v1", [("l.xlsx", lf.three_sheets())], actor="admin", store=get_store(),
+                          confirm=True)[0]["errors"] == []
+    api.login("super")
+    r = put_ledger(api, "v1-0011", {"state": "signed", "consultants": ["刘长老", "陈长老", "王长老"],
+                                    "signed_on": "2026-05-02"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["household"]["ledger"]["consultants"] == ["刘长老", "陈长老", "王长老"]
+    assert put_ledger(api, "v1-0012", {"state": "away", "away_at": "浙江宁波"}).status_code == 200
+    assert put_ledger(api, "v1-0001", {"state": "objected", "objection": "北至有误"}).status_code == 200
+    # bad ledger values are refused, nothing changed
+    for bad in ({"state": "done"}, {"state": "signed", "signed_on": "yesterday"},
+                {"state": "signed", "extra": 1}, {"state": "signed", "consultants": "x"}):
+        r = put_ledger(api, "v1-0002", bad)
+        assert r.status_code == 400, bad
+    history = api.get("/households/v1-0011").get_data(as_text=True)
+    assert "已签字" in history
+    stats = api.get("/api/v1/stats?village=v1").get_json()
+    lg = stats["villages"][0]["ledger"]
+    assert set(lg) == FIGURES
+    # v1's 3 seeded households have one plot each; the import adds 2 households and 4 plots
+    assert lg["households"] == 5 and lg["plots"] == 7
+    assert lg["area_mu"] == round(1.5 * 3 + 1.2 + 0.6 + 2.35 + 3, 4)
+    assert (lg["signed"], lg["away"], lg["objections_open"], lg["not_started"]) == (1, 1, 1, 2)
+    for figure, n in lg.items():
+        kind = "ledger_plots" if figure == "area_mu" else f"ledger_{figure}"
+        body = api.get(f"/api/v1/stats/list?kind={kind}&village=v1&limit=5000").get_json()
+        if figure == "area_mu":
+            assert round(sum(i["area_mu"] for i in body["items"]), 4) == n
+        else:
+            assert body["count"] == n, figure
+    page = api.get("/dashboard?village=v1").get_data(as_text=True)
+    links = re.findall(r'<a href="([^"]+)" data-ledger="([a-z_]+)" data-village="v1">([\d.]+)</a>', page)
+    assert {f for _h, f, _n in links} == FIGURES
+    for href, figure, number in links:
+        assert float(number) == lg[figure]
+        assert api.get(html.unescape(href)).status_code == 200
