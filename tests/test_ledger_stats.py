@@ -56,3 +56,42 @@ def test_ledger_states_and_stats_equal_their_lists(app, api):
     for href, figure, number in links:
         assert float(number) == lg[figure]
         assert api.get(html.unescape(href)).status_code == 200
+
+
+def test_households_export_carries_the_register_and_masks_ids(app, api):
+    import io
+    from openpyxl import load_workbook
+    with app.app_context():
+        ledger.run("v1", [("l.xlsx", lf.three_sheets())], actor="admin", store=get_store(), confirm=True)
+    api.login("super")
+    put_ledger(api, "v1-0011", {"state": "signed", "consultants": ["刘长老", "陈长老"], "signed_on": "2026-05-02"})
+
+    def book(url):
+        r = api.get(url)
+        assert r.status_code == 200
+        wb = load_workbook(io.BytesIO(r.data), read_only=True)
+        return {ws.title: [list(row) for row in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
+
+    sheets = book("/exports/households.xlsx?village=v1")
+    names = sheets["households"][1]
+    row = next(r for r in sheets["households"] if r[0] == "v1-0011")
+    cell = dict(zip(names, row))
+    assert cell["ledger_state"] == "已签字" and cell["signed_on"] == "2026-05-02"
+    assert cell["consultants"] == "刘长老、陈长老" and cell["plot_codes"] == "4306260102001、4306260102002"
+    members = sheets["members"]
+    cards = [dict(zip(members[1], r))["id_card"] for r in members[2:] if r[0] == "v1-0011"]
+    assert cards[0] == "4306**********" + lf.IDS["王大山"][-4:]
+    plots = sheets["plots"]
+    assert "code" in plots[1], plots[1]
+    assert any(dict(zip(plots[1], r)).get("code") == "4306260103001" for r in plots[2:]), plots
+    assert api.get("/exports/households.xlsx?village=v1&ids=full").status_code == 403
+    api.client.post("/logout", headers={"X-CSRFToken": api.token})
+    api.token = None
+    api.login("admin")
+    masked = book("/exports/households.xlsx?village=v1")["members"]
+    assert lf.IDS["王大山"] not in [c for r in masked for c in r]
+    full = book("/exports/households.xlsx?village=v1&ids=full")["members"]
+    assert lf.IDS["王大山"] in [c for r in full for c in r]
+    from server.records import audit
+    with app.app_context():
+        assert audit.entries(get_store(), action="export_full_ids")
