@@ -80,3 +80,33 @@ def one_sheet_merged():
 def csv_bytes(rows, encoding="utf-8-sig"):
     text = "\n".join(",".join("" if c is None else str(c) for c in r) for r in rows) + "\n"
     return text.encode(encoding)
+
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
+GIVEN = "建国秀英明华春燕桂花大山长生海平志强玉兰金凤德胜小红永福文杰"
+SIDES = ("水渠", "村道", "山脚", "林地", "河堤", "机耕道", "水塘", "竹林", "坟山", "茶园")
+
+
+def big_village(households=664, plots_per=3, members_per=3, seed=1):
+    """A village ledger at the seed's scale (one workbook, three sheets): `households` households,
+    each with `members_per` members (ID numbers valid) and `plots_per` plots (coded)."""
+    import random
+    rnd = random.Random(seed)
+    hh = [HOUSEHOLDS[0]]
+    members = [MEMBERS[0]]
+    plots = [PLOTS[0]]
+    for n in range(1, households + 1):
+        head = SURNAMES[n % len(SURNAMES)] + GIVEN[(n * 7) % len(GIVEN)] + GIVEN[(n * 3 + 1) % len(GIVEN)]
+        group = f"{n % 9 + 1}组"
+        hh.append((n, head, group, f"13{rnd.randint(100000000, 999999999)}"))
+        for m in range(members_per):
+            name = head if m == 0 else head[0] + GIVEN[(n + m * 5) % len(GIVEN)] + str(m)
+            year = 1950 + (n + m * 17) % 60
+            body = f"430626{year}{(m % 12) + 1:02d}{(n % 28) + 1:02d}{(n * 10 + m) % 1000:03d}"
+            members.append((n, name, "户主" if m == 0 else "子女", card(body), "男" if m % 2 == 0 else "女",
+                            f"{year}-{(m % 12) + 1:02d}", None, "广东东莞" if n % 13 == 0 and m else None))
+        for p in range(plots_per):
+            plots.append((n, f"{GIVEN[(n + p) % len(GIVEN)]}坵{p + 1}", f"43062601{n:04d}{p + 1:02d}",
+                          round(0.3 + rnd.random() * 2.5, 2), rnd.choice(SIDES), rnd.choice(SIDES),
+                          rnd.choice(SIDES), rnd.choice(SIDES), f"HT-{n:04d}", None))
+    return three_sheets(hh, members, plots)
