@@ -6,7 +6,7 @@ plots in one workbook.
 
 Each figure is the median of --runs (default 3) runs, each on a fresh data folder.
 
-Usage: .venv/bin/python bench/ledger_bench.py [--households 664] [--runs 3]
+Usage: .venv/bin/python bench/ledger_bench.py [--households 664] [--runs 3] [--workers 2]
 """
 
 import argparse
@@ -33,7 +33,7 @@ def pages(pdf):
     return int(next(line.split()[-1] for line in out.splitlines() if line.startswith("Pages:")))
 
 
-def one_run(workbook, rows):
+def one_run(workbook, rows, args_workers):
     data = tempfile.mkdtemp(prefix="ledger-bench-")
     app = create_app({"DATA_DIR": data, "SNAPSHOT_EVERY": 0})
     out = {}
@@ -53,12 +53,14 @@ def one_run(workbook, rows):
         village = villages.get("430626001", store)
         from server.printing import ledger as paper
         paper._css.cache_clear()
+        from server.printing import jobs
+        jobs.shutdown_pools()  # cold: the workers start (and load fonts) inside the timing
         t = time.perf_counter()
         notice = paper.notice_pdf(village, docs)
         out["notice_s"] = time.perf_counter() - t
         out["notice_pages"] = pages(notice)
         t = time.perf_counter()
-        sheets = paper.sheets_pdf(village, docs, files_dir=app.config["FILES_DIR"])
+        sheets = paper.sheets_pdf(village, docs, files_dir=app.config["FILES_DIR"], workers=args_workers)
         out["sheets_s"] = time.perf_counter() - t
         out["sheets_pages"] = pages(sheets)
     close_app_store(app)
@@ -69,10 +71,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--households", type=int, default=664)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="print worker processes for the bulk sheets")
     args = parser.parse_args()
     workbook = lf.big_village(args.households)
     rows = args.households * 7  # a household row, three members and three plots
-    runs = [one_run(workbook, rows) for _ in range(args.runs)]
+    runs = [one_run(workbook, rows, args.workers) for _ in range(args.runs)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(f"ledger workbook: {args.households} households, {rows} rows, {len(workbook) // 1024} KB")
     print(f"preview          {med['preview_s']:.2f} s")

@@ -80,9 +80,38 @@ def _sheet(household, files_dir, mask, signature_path):
             "signature": signature}
 
 
-def sheets_pdf(village, docs, *, files_dir, mask=True, signature_path=None, printed_by=""):
-    """承包地块确认书: one page or more per household, in one document with a bookmark each. The
-    household's own contract shows its head's ID number; elsewhere (mask) it is masked."""
-    sheets = [_sheet(h, files_dir, mask, signature_path) for h in docs]
+CHUNK = 40  # households a worker lays out at a time: big enough to amortise, small enough to share
+
+
+def render_sheets(village, sheets, printed_by, printed_on):
+    """The confirmation sheets of some households (plain data in, PDF bytes out): run in the print
+    worker processes."""
     return _render("ledger_sheet.html", village=village, sheets=sheets, printed_by=printed_by,
-                   printed_on=today().isoformat())
+                   printed_on=printed_on)
+
+
+def sheets_pdf(village, docs, *, files_dir, mask=True, signature_path=None, printed_by="", workers=None):
+    """承包地块确认书: one page or more per household, in one document with a bookmark each.
+    ID numbers masked unless `mask` is False (an admin). A village's sheets are laid out in chunks
+    by the print workers (printing/jobs.py's pool) and merged in household order, their fonts
+    shared, as the village print does; one household's is rendered here."""
+    sheets = [_sheet(h, files_dir, mask, signature_path) for h in docs]
+    printed_on = today().isoformat()
+    if len(sheets) <= CHUNK or not workers:
+        return render_sheets(village, sheets, printed_by, printed_on)
+    import io
+    from pypdf import PdfReader, PdfWriter
+    from server.printing import jobs
+    from server.printing.fonts import share_fonts
+    pool = jobs.get_pool(workers)
+    futures = [pool.submit(render_sheets, village, sheets[i:i + CHUNK], printed_by, printed_on)
+               for i in range(0, len(sheets), CHUNK)]
+    writer = PdfWriter()
+    for f in futures:
+        writer.append(PdfReader(io.BytesIO(f.result(timeout=jobs.RENDER_TIMEOUT))), import_outline=True)
+    share_fonts(writer)
+    writer.add_metadata({"/Title": f"{village.get('name', '')}承包地块确认书"})
+    writer.page_mode = "/UseOutlines"
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

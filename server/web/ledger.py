@@ -284,8 +284,10 @@ def notice_pdf(village_id):
 def sheets_pdf(village_id):
     from server.printing import ledger as paper
     village = _village_in_scope(village_id)
+    from server.printing import workers_for
     _group, docs = _village_households(village_id)
     pdf = paper.sheets_pdf(village, docs, files_dir=current_app.config["FILES_DIR"],
                            mask=not current_user.is_admin, signature_path=signature_path,
-                           printed_by=current_user.display_name)
+                           printed_by=current_user.display_name,
+                           workers=workers_for(current_app._get_current_object()))
     return _pdf(pdf, f"ledger-sheets-{village_id}.pdf")
