@@ -95,3 +95,33 @@ def test_households_export_carries_the_register_and_masks_ids(app, api):
     from server.records import audit
     with app.app_context():
         assert audit.entries(get_store(), action="export_full_ids")
+
+
+def test_phone_records_the_ledger_through_the_land_ledger_form(app, api):
+    """The phone's side: a land_ledger submission (offline, synced like visits) sets the household's
+    ledger through the form's declared effect, merged into what it had."""
+    api.login("cadre1")
+    boot = api.get("/api/v1/bootstrap").get_json()
+    assert "land_ledger" in {f["id"] for f in boot["forms"]}
+    h = api.get("/api/v1/households/v1-0001").get_json()
+
+    def push(uuid, answers):
+        item = {"uuid": uuid, "form": "land_ledger", "form_version": 1, "household_id": "v1-0001",
+                "created_at": "2026-05-20T10:00:00+08:00", "answers": answers, "base_version": h["version"]}
+        r = api.post("/api/v1/submissions", {"submissions": [item]})
+        assert r.status_code == 200
+        return r.get_json()["results"][0]
+
+    result = push("0b7f6c1e-1111-4a5b-8c6d-7e8f9a0b1c2d",
+                  {"state": "boundaries_confirmed", "consultants": "刘长老、陈长老，王长老",
+                   "boundaries_confirmed_on": "2026-05-19"})
+    assert result["status"] == "created", result
+    ledger_now = api.get("/api/v1/households/v1-0001").get_json()["ledger"]
+    assert ledger_now["state"] == "boundaries_confirmed"
+    assert ledger_now["consultants"] == ["刘长老", "陈长老", "王长老"]
+    assert push("0b7f6c1e-2222-4a5b-8c6d-7e8f9a0b1c2d",
+                {"state": "away", "away_at": "广东东莞，微信联系"})["status"] == "created"
+    ledger_now = api.get("/api/v1/households/v1-0001").get_json()["ledger"]
+    assert ledger_now["state"] == "away" and ledger_now["away_at"] == "广东东莞，微信联系"
+    # a required answer missing: refused like any form
+    assert push("0b7f6c1e-3333-4a5b-8c6d-7e8f9a0b1c2d", {"state": "signed"})["status"] == "rejected"

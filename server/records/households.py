@@ -252,8 +252,10 @@ def mask_ids(doc):
 
 
 def _names(value):
-    if value is None:
+    if value is None or value == "":
         return []
+    if isinstance(value, str):  # as a phone's text question gives them: "刘长老、陈长老"
+        value = [n for n in re.split(r"[、,，;；\s]+", value) if n]
     if not isinstance(value, list) or len(value) > 10:
         raise ValueError(("见证人须为姓名列表（最多 10 人）", "Consultants must be a list of names (at most 10)"))
     return [_text(v, 30, required=True) for v in value]
