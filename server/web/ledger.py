@@ -49,7 +49,7 @@ def make_link(household_id):
         raise Problem("bad_parameter", name="days", reason_zh="须为 1–60 的整数", reason_en="must be 1–60")
     token, doc = ledger_links.create(current_user.id, household_id, days=days)
     url = request.host_url.rstrip("/") + f"/c/{household_id}/{token}"
-    return jsonify({"url": url, "code": doc["code"], "expires_at": doc["expires_at"]}), 201
+    return jsonify({"url": url, "code": doc["code"], "expires_at": doc["expires_at"]})
 
 
 @bp.delete("/api/v1/households/<household_id>/ledger/link")
