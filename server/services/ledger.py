@@ -720,10 +720,11 @@ def run(village_id, files, *, actor, confirm=False, take=(), store=None):
     """Parse, compare and (with confirm and no error) write. Returns (report, households planned):
     the report is DESIGN's JSON; nothing is written when it has errors or confirm is False."""
     store = store or get_store()
-    rows, ignored, errors = parse(files)
-    groups = group_households(rows, errors) if rows else {}
+    rows, ignored, parse_errors = parse(files)
+    groups = group_households(rows, parse_errors) if rows else {}
 
     def work_in(tx):
+        errors = list(parse_errors)  # a store may run a write function again: start afresh each time
         report, work = plan(tx, village_id, groups, take, errors)
         if report is None:
             report = empty_report(errors)
@@ -744,7 +745,7 @@ def run(village_id, files, *, actor, confirm=False, take=(), store=None):
                      | {"changes": len(report["changes"]), "clashes": len(report["clashes"])})
         return report, work
 
-    if confirm and not errors:
+    if confirm and not parse_errors:
         report, work = store.write(work_in)
     else:
         report, work = work_in(store)
