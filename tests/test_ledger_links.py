@@ -164,6 +164,9 @@ def test_notice_and_sheets_pdfs(imported, api):
     for code in ("4306260102001", "4306260102002", "4306260103001", "4306260103002"):
         assert code in text
     assert "河堤" in text and "2.35" in text
+    dated = pdftotext(api.get("/villages/v1/ledger-notice.pdf?start=2026-06-01&days=10").data)
+    assert "2026-06-01" in dated and "2026-06-10" in dated and "10 天" in dated
+    assert api.get("/villages/v1/ledger-notice.pdf?start=2026-13-45").status_code == 200
     grouped = pdftotext(api.get("/villages/v1/ledger-notice.pdf?group=3组").data)
     assert "4306260103001" in grouped and "4306260102001" not in grouped
     sheets = api.get("/villages/v1/ledger-sheets.pdf")

@@ -46,7 +46,7 @@ def _plot_rows(household):
 
 def notice_pdf(village, docs, *, group=None, start=None, days=PUBLICITY_DAYS, printed_by=""):
     """The 公示表: every plot of the households given (a village, or one group of it)."""
-    start = parse_date(start) if start else today()
+    start = (parse_date(start) if isinstance(start, str) else None) or today()
     rows, total_area = [], 0.0
     for h in docs:
         for p in _plot_rows(h):

@@ -16,7 +16,7 @@ from flask_login import current_user, login_required
 from server.core.files import write_atomic
 from server.core.problems import Problem
 from server.records import households, ledger_links, villages
-from server.web.parse import json_body
+from server.web.parse import json_body, parse_int
 
 bp = Blueprint("ledger", __name__)
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "remote")
@@ -274,8 +274,9 @@ def notice_pdf(village_id):
     village = _village_in_scope(village_id)
     group, docs = _village_households(village_id)
     start = request.args.get("start")
+    days = parse_int(request.args.get("days", ""), 1, 60) or village.get("publicity_days") or paper.PUBLICITY_DAYS
     pdf = paper.notice_pdf(village, docs, group=group, start=start if start and len(start) == 10 else None,
-                           printed_by=current_user.display_name)
+                           days=days, printed_by=current_user.display_name)
     return _pdf(pdf, f"ledger-notice-{village_id}.pdf")
 
 
