@@ -123,6 +123,17 @@ def test_object_revoke_and_expiry(imported, api):
     assert gone.status_code == 410 and "链接无效或已过期" in gone.get_data(as_text=True)
 
 
+def test_link_from_the_household_page(imported, api):
+    api.login("cadre1")
+    page = api.get("/households/v1-0011").get_data(as_text=True)
+    assert 'data-action="ledger-link"' in page
+    r = api.client.post("/households/v1-0011/ledger-link", data={"csrf_token": api.token})
+    assert r.status_code == 200
+    url = re.search(r'id="link-url" readonly value="([^"]+)"', r.get_data(as_text=True)).group(1)
+    assert imported.test_client().get(path_of(url)).status_code == 200
+    assert api.client.post("/households/v2-0001/ledger-link", data={"csrf_token": api.token}).status_code == 404
+
+
 def test_link_scope_and_bad_input(imported, api):
     app = imported
     api.login("cadre2")  # village v2 only

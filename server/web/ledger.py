@@ -292,3 +292,14 @@ def sheets_pdf(village_id):
                            printed_by=current_user.display_name,
                            workers=workers_for(current_app._get_current_object()))
     return _pdf(pdf, f"ledger-sheets-{village_id}.pdf")
+
+
+@bp.post("/households/<household_id>/ledger-link")
+@login_required
+def make_link_page(household_id):
+    """The household page's button: a link to send by WeChat or SMS, shown once."""
+    doc = _household_in_scope(household_id)
+    token, link = ledger_links.create(current_user.id, household_id)
+    url = request.host_url.rstrip("/") + f"/c/{household_id}/{token}"
+    return render_template("households/ledger_link.html", h=doc, url=url, code=link["code"],
+                           expires_at=link["expires_at"])
