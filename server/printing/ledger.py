@@ -59,7 +59,7 @@ def notice_pdf(village, docs, *, group=None, start=None, days=PUBLICITY_DAYS, pr
                    days=days, printed_by=printed_by, printed_on=today().isoformat())
 
 
-def _sheet(household, files_dir, mask, signature_path):
+def _sheet(household, files_dir, mask, signature_path, phone_signature=None):
     ledger = household.get("ledger") or {}
     head = next((m for m in household.get("members") or [] if m.get("relation") == "户主"), None)
     card = (head or {}).get("id_card") or ""
@@ -67,6 +67,8 @@ def _sheet(household, files_dir, mask, signature_path):
     if ledger.get("signature") and signature_path:
         signature = image_data_uri(signature_path(files_dir, household["id"], ledger["signature"]), 600,
                                    signature=True)
+    if signature is None and phone_signature:
+        signature = image_data_uri(phone_signature, 600, signature=True)
     contract_nos = sorted({p.get("contract_no") for p in household.get("plots") or [] if p.get("contract_no")})
     return {"id": household["id"], "head_name": household.get("head_name", ""),
             "group": household.get("group", ""), "id_card": idcard.mask(card) if mask else card,
@@ -90,12 +92,16 @@ def render_sheets(village, sheets, printed_by, printed_on):
                    printed_on=printed_on)
 
 
-def sheets_pdf(village, docs, *, files_dir, mask=True, signature_path=None, printed_by="", workers=None):
+def sheets_pdf(village, docs, *, files_dir, mask=True, signature_path=None, phone_signatures=None,
+               printed_by="", workers=None):
     """承包地块确认书: one page or more per household, in one document with a bookmark each.
-    ID numbers masked unless `mask` is False (an admin). A village's sheets are laid out in chunks
+    ID numbers masked unless `mask` is False (an admin). The signature printed is the one given
+    from afar, else the one given on a cadre's phone (`phone_signatures`: {household id: path}).
+    A village's sheets are laid out in chunks
     by the print workers (printing/jobs.py's pool) and merged in household order, their fonts
     shared, as the village print does; one household's is rendered here."""
-    sheets = [_sheet(h, files_dir, mask, signature_path) for h in docs]
+    phone_signatures = phone_signatures or {}
+    sheets = [_sheet(h, files_dir, mask, signature_path, phone_signatures.get(h["id"])) for h in docs]
     printed_on = today().isoformat()
     if len(sheets) <= CHUNK or not workers:
         return render_sheets(village, sheets, printed_by, printed_on)

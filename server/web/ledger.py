@@ -255,8 +255,29 @@ def household_pdf(household_id):
     village = villages.get(doc["village_id"]) or {"id": doc["village_id"], "name": doc["village_id"]}
     pdf = paper.sheets_pdf(village, [doc], files_dir=current_app.config["FILES_DIR"],
                            mask=not current_user.is_admin, signature_path=signature_path,
+                           phone_signatures=phone_signatures(doc["village_id"], {household_id}),
                            printed_by=current_user.display_name)
     return _pdf(pdf, f"ledger-{household_id}.pdf")
+
+
+def phone_signatures(village_id, household_ids=None):
+    """{household id: path} of the signature the head gave on a cadre's phone (the latest current
+    land_ledger submission whose signature has arrived): what the sheet prints when no signature
+    came from afar. One pass over the village's submissions."""
+    from server.records import submissions
+    latest = {}
+
+    def keep(s):
+        return (s.get("form") == "land_ledger" and not s.get("superseded_by")
+                and (household_ids is None or s.get("household_id") in household_ids)
+                and any(a.get("name") == (s.get("answers") or {}).get("signature") and a.get("received")
+                        for a in s.get("attachments") or []))
+    for hid, at, uuid, name in submissions.scan(
+            village_id, lambda s: (s["household_id"], s.get("created_at") or "", s["uuid"],
+                                   s["answers"]["signature"]), keep):
+        if at >= latest.get(hid, ("",))[0]:
+            latest[hid] = (at, submissions.attachment_path(current_app.config["FILES_DIR"], uuid, name))
+    return {hid: path for hid, (_at, path) in latest.items()}
 
 
 def _village_households(village_id):
@@ -289,6 +310,7 @@ def sheets_pdf(village_id):
     _group, docs = _village_households(village_id)
     pdf = paper.sheets_pdf(village, docs, files_dir=current_app.config["FILES_DIR"],
                            mask=not current_user.is_admin, signature_path=signature_path,
+                           phone_signatures=phone_signatures(village_id),
                            printed_by=current_user.display_name,
                            workers=workers_for(current_app._get_current_object()))
     return _pdf(pdf, f"ledger-sheets-{village_id}.pdf")

@@ -3,6 +3,7 @@ the head's finger signature) and it syncs like a visit; a household far away con
 link, with a finger signature, and the same link is refused afterwards."""
 
 import re
+import subprocess
 
 from tests.browser.phone_steps import (check, fill, log_in, open_new_form, open_page, press_sync, sign, submit,
                                        wait_pending, wait_service_worker, wait_synced)
@@ -30,6 +31,11 @@ def test_ledger_signed_offline_then_synced(server, launch_phone, server_client):
     assert status == 200
     assert h["ledger"]["state"] == "signed" and h["ledger"]["consultants"] == ["刘长老", "陈长老"]
     assert h["ledger"]["signed_on"] == "2026-05-20"
+    # the head's signature from the phone is on the household's confirmation sheet
+    status, pdf = server_client.call("GET", f"/households/{HOUSEHOLD}/ledger.pdf")
+    assert status == 200
+    listed = subprocess.run(["pdfimages", "-list", "-"], input=pdf, capture_output=True, check=True).stdout
+    assert len(listed.decode().strip().splitlines()) >= 3  # two header lines and the signature
     assert page.script_errors == []
 
 
