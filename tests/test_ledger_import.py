@@ -166,3 +166,33 @@ def test_cli_preview_confirm_and_exit_status(app, tmp_path):
     result = runner.invoke(args=["import-ledger", str(path), "--village", VID, "--confirm"])
     assert result.exit_code == 1 and json.loads(result.stdout)["errors"]
     close_app_store(app)
+
+
+def test_a_members_list_without_ledger_fields_keeps_the_id_numbers(app, api):
+    """A visit's family update (or an older phone) sends members without ID numbers: they stay.
+    An ID number sent empty is removed on purpose."""
+    run(app, [("l.xlsx", lf.three_sheets())], confirm=True)
+    api.login("cadre1")
+    h = api.get("/api/v1/households/v1-0011").get_json()
+    plain = [{k: m.get(k) for k in ("name", "relation", "sex", "birth_year", "health", "schooling", "work")}
+             for m in h["members"]]
+    plain[0]["work"] = "务农"
+    r = api.put("/api/v1/households/v1-0011", json={"base_version": h["version"], "changes": {"members": plain}})
+    assert r.status_code == 200, r.get_json()
+    stored = heads(app)["v1-0011"]["members"]
+    assert stored[0]["work"] == "务农" and stored[0]["id_card"] == lf.IDS["王大山"]
+    assert stored[2]["work_place"] == "广东东莞"
+    plain[1]["id_card"] = ""
+    r = api.put("/api/v1/households/v1-0011", json={"base_version": r.get_json()["household"]["version"],
+                                                    "changes": {"members": plain}})
+    assert r.status_code == 200
+    assert "id_card" not in heads(app)["v1-0011"]["members"][1]
+    # a visit recording a birth (the visit form's members effect) keeps them too
+    from tests.test_sync import push, visit
+    item = visit("v1-0011", family_changes=["birth"],
+                 members=[{"name": "王大山", "relation": "户主", "sex": "male", "birth_year": 1965},
+                          {"name": "王小宝", "relation": "孙子", "sex": "male", "birth_year": 2026}])
+    assert push(api, item).get_json()["results"][0]["status"] == "created"
+    after = heads(app)["v1-0011"]["members"]
+    assert [m["name"] for m in after] == ["王大山", "王小宝"]
+    assert after[0]["id_card"] == lf.IDS["王大山"] and after[0]["phone"] == "13800001111"

@@ -243,6 +243,30 @@ def restore_masked(changes, doc):
     return dict(changes, members=out)
 
 
+LEDGER_MEMBER_FIELDS = ("id_card", "born", "phone", "work_place")
+
+
+def keep_member_extras(changes, doc):
+    """A members list from a form or an older phone knows nothing of the ledger's member fields (ID
+    number, birth month, phone, working away): a member sent without one of them keeps the stored
+    member's (matched by name), so a visit's family update never erases an imported ID number. A
+    field sent, even empty, is the sender's word."""
+    members = changes.get("members") if isinstance(changes, dict) else None
+    if not isinstance(members, list) or not doc:
+        return changes
+    stored = {}
+    for m in doc.get("members") or []:
+        if isinstance(m, dict) and m.get("name"):
+            stored.setdefault(m["name"], m)
+    out = []
+    for m in members:
+        if isinstance(m, dict) and m.get("name") in stored:
+            had = stored[m["name"]]
+            m = dict(m, **{f: had[f] for f in LEDGER_MEMBER_FIELDS if f not in m and had.get(f)})
+        out.append(m)
+    return dict(changes, members=out)
+
+
 def mask_ids(doc):
     """The household as a non-admin sees it: every member's ID number masked."""
     if not any(m.get("id_card") for m in doc.get("members") or []):
@@ -583,7 +607,7 @@ def edit(user, household_id, changes, base_version, source="web", store=None):
     current = get_for(user, household_id, store)
     if current is None:
         return None, None, []
-    clean, errors = clean_changes(restore_masked(changes, current))
+    clean, errors = clean_changes(keep_member_extras(restore_masked(changes, current), current))
     if errors:
         return None, None, errors
     if "plots" in clean:

@@ -161,7 +161,7 @@ def _changes_from_form(form):
                         "schooling": form.get(f"members.{i}.schooling", ""),
                         "work": form.get(f"members.{i}.work", ""),
                         **{f: form.get(f"members.{i}.{f}", "").strip()
-                           for f in ("id_card", "born", "phone", "work_place") if form.get(f"members.{i}.{f}")}})
+                           for f in ("id_card", "born", "phone", "work_place") if f"members.{i}.{f}" in form}})
     if "members.0.name" in form:
         changes["members"] = members
     plots = []
