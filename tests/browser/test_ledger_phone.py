@@ -11,7 +11,8 @@ from tests.browser.phone_steps import (check, fill, log_in, open_new_form, open_
 HOUSEHOLD = "v1-0002"
 
 
-def test_ledger_signed_offline_then_synced(server, launch_phone, server_client):
+def test_ledger_signed_offline_then_synced(server, launch_phone, server_client, tmp_path):
+    shots = tmp_path
     ctx = launch_phone("ledger")
     page = open_page(ctx)
     log_in(page, server.url, "cadre1")
@@ -31,6 +32,17 @@ def test_ledger_signed_offline_then_synced(server, launch_phone, server_client):
     assert status == 200
     assert h["ledger"]["state"] == "signed" and h["ledger"]["consultants"] == ["刘长老", "陈长老"]
     assert h["ledger"]["signed_on"] == "2026-05-20"
+    # the phone shows the household's ledger and plots offline, as last synced
+    press_sync(page)
+    wait_synced(page)
+    ctx.set_offline(True)
+    page.goto(f"{server.url}/app/#/households/{HOUSEHOLD}")
+    page.wait_for_selector("[data-ledger-state=signed]")
+    assert "刘长老、陈长老" in page.locator("[data-section=ledger]").inner_text()
+    assert page.locator("[data-section=ledger] [data-plot]").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.screenshot(path=str(shots / "phone-ledger-household.png"), full_page=True)
+    ctx.set_offline(False)
     # the head's signature from the phone is on the household's confirmation sheet
     status, pdf = server_client.call("GET", f"/households/{HOUSEHOLD}/ledger.pdf")
     assert status == 200
