@@ -35,10 +35,11 @@ def test_the_audit_log_reads_in_words_for_every_kind_of_entry(app):
 
 
 @pytest.mark.parametrize("path", ["/admin/users", "/admin/users/cadre1", "/admin/roster", "/admin/audit",
-                                  "/admin/villages", "/admin/forms", "/admin/backup", "/admin/pairing"])
+                                  "/admin/villages", "/admin/forms", "/admin/backup", "/admin/pairing",
+                                  "/admin/ledger"])
 def test_every_admin_page_has_the_admin_navigation(app, path):
     admin = login(app.test_client(), "admin")
     html = admin.get(path).get_data(as_text=True)
     nav = re.search(r'<nav class="subnav".*?</nav>', html, re.S)
     assert nav, path
-    assert nav.group(0).count("<a ") == 7
+    assert nav.group(0).count("<a ") == 8

@@ -72,7 +72,7 @@ def good_pv():
 
 
 def test_shipped_forms_load_with_the_fixed_field_names(registry):
-    assert [f["id"] for f in registry.current()] == ["household_visit", "pv_enrollment"]
+    assert [f["id"] for f in registry.current()] == ["household_visit", "land_ledger", "pv_enrollment"]
     visit = registry.get("household_visit")
     assert visit["version"] == 2 and registry.versions("household_visit") == [1, 2]
     assert all(f["type"] == "group" for f in visit["fields"])  # sections, in conversation order

@@ -91,8 +91,8 @@ def test_form_list_form_manifest_and_households_media(app, client):
     assert r.status_code == 200 and r.headers["X-OpenRosa-Version"] == "1.0"
     assert r.mimetype == "text/xml"
     forms = etree.fromstring(r.data).findall("x:xform", NS)
-    assert [f.find("x:formID", NS).text for f in forms] == ["household_visit", "pv_enrollment"]
-    pv = forms[1]
+    assert [f.find("x:formID", NS).text for f in forms] == ["household_visit", "land_ledger", "pv_enrollment"]
+    pv = forms[2]
     assert pv.find("x:version", NS).text == "2"
     download = pv.find("x:downloadUrl", NS).text
     assert download.startswith("http://localhost" + base)

@@ -23,8 +23,8 @@ Nothing here knows Flask or the store.
 from server.forms.conditions import ConditionError, check_condition, compiled, is_number
 
 MEMBER_FIELDS = ("name", "relation", "sex", "birth_year", "health", "schooling", "work")
-SETTABLE = ("head_name", "phone", "address", "group", "category", "population", "pv_status")
-MERGED = ("pv_status",)  # dict attributes a case merges into rather than replaces
+SETTABLE = ("head_name", "phone", "address", "group", "category", "population", "pv_status", "ledger")
+MERGED = ("pv_status", "ledger")  # dict attributes a case merges into rather than replaces
 FOLLOWUP_STATES = ("done", "in_progress", "dropped")
 PROFILE_SECTIONS = ("visits", "pv")
 EFFECT_KEYS = ("visit_date", "members", "followups", "followup_answers", "help_value", "household")

@@ -8,7 +8,7 @@ import math
 import re
 import secrets
 
-from server.core import phones
+from server.core import idcard, phones
 from server.core.ids import HOUSEHOLD_ID_RE
 from server.core.text import NOT_TEXT_RE
 from server.core.clock import now_iso, parse_date, parse_datetime
@@ -30,9 +30,19 @@ CATEGORIES = ("tuopin", "jiance", "dibao", "ordinary")
 SEXES = ("male", "female")
 # Attributes a person or a form may change (cadre_ids only through pairing).
 EDITABLE_FIELDS = ("head_name", "phone", "address", "group", "category", "population", "members",
-                   "plots", "pv_status")
-MEMBER_FIELDS = ("name", "relation", "sex", "birth_year", "health", "schooling", "work")
-PLOT_FIELDS = ("name", "area_mu", "east", "west", "south", "north", "contract_signed")
+                   "plots", "pv_status", "ledger")
+MEMBER_FIELDS = ("name", "relation", "sex", "birth_year", "health", "schooling", "work",
+                 "id_card", "born", "phone", "work_place")
+PLOT_FIELDS = ("name", "area_mu", "east", "west", "south", "north", "contract_signed",
+               "id", "code", "contract_no", "state", "note")
+# The land ledger (DESIGN, turn 3): a household's state, and each plot's.
+LEDGER_STATES = ("not_started", "surveyed", "boundaries_confirmed", "publicised", "objected", "signed",
+                 "away", "confirmed_remote")
+LEDGER_FIELDS = ("state", "consultants", "publicised_on", "signed_on", "away_at", "objection",
+                 "resolution", "boundaries_confirmed_on", "confirmed_by", "confirmed_at", "signature")
+MAX_PLOT_AREA_MU = 10000
+MAX_BOUNDARY = 100
+PLOT_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,40}\Z")
 # pv_status: what a PV form (or an admin) may record, with types and bounds.
 PV_FIELDS = {"stage": "ident", "capacity_kw": (0, 1000), "expected_kwh_year": (0, 10_000_000),
              "funding_mode": "ident", "lecture_attended": "ident", "lecture_date": "date",
@@ -98,24 +108,203 @@ def _rows(rows, limit, clean_row):
     return out
 
 
+def _id_card(value):
+    """'' or a valid GB 11643 number; a masked one (what non-admins are shown) is refused here:
+    edit() puts the stored number back before cleaning when the person left it unchanged."""
+    if value in (None, ""):
+        return ""
+    if idcard.is_masked(value):
+        raise ValueError(("身份证号码已隐藏，无法保存；请填写完整号码或保持原样",
+                          "The ID number is masked; type it in full or leave it unchanged"))
+    text = idcard.normalise(value)
+    why = idcard.problem(text)
+    if why:
+        raise ValueError(why)
+    return text
+
+
 def _member(row):
     sex = row.get("sex") or ""
     if sex not in SEXES + ("",):
         raise ValueError(("性别须为男或女", "Sex must be male or female"))
-    return {"name": _text(row.get("name"), 50, required=True), "relation": _text(row.get("relation"), 30),
-            "sex": sex, "birth_year": _number(row.get("birth_year"), 1850, 2200, integer=True),
-            "health": _text(row.get("health"), 100), "schooling": _text(row.get("schooling"), 100),
-            "work": _text(row.get("work"), 100)}
+    out = {"name": _text(row.get("name"), 50, required=True), "relation": _text(row.get("relation"), 30),
+           "sex": sex, "birth_year": _number(row.get("birth_year"), 1850, 2200, integer=True),
+           "health": _text(row.get("health"), 100), "schooling": _text(row.get("schooling"), 100),
+           "work": _text(row.get("work"), 100)}
+    # Ledger fields only when present: a household without them keeps its documents as they were.
+    if row.get("id_card"):
+        out["id_card"] = _id_card(row.get("id_card"))
+    if row.get("born"):
+        born = _text(row.get("born"), 10)
+        if not re.match(r"^\d{4}(-\d{2}(-\d{2})?)?\Z", born):
+            raise ValueError(("出生年月须为 YYYY-MM", "Born must be YYYY-MM"))
+        out["born"] = born
+    if row.get("phone"):
+        out["phone"] = _phone(row.get("phone"))
+    if row.get("work_place"):
+        out["work_place"] = _text(row.get("work_place"), 100)
+    return out
+
+
+def _boundary(value):
+    """A boundary (四至) is one short line of text: no control characters, at most 100."""
+    return _text(value, MAX_BOUNDARY)
 
 
 def _plot(row):
     signed = row.get("contract_signed")
     if signed not in (True, False, None):
         raise ValueError(("合同签订须为是或否", "Contract signed must be true or false"))
-    area = _number(row.get("area_mu"), 0, MAX_AREA_MU)
-    return {"name": _text(row.get("name"), 50), "area_mu": float(area) if area is not None else None,
-            **{side: _text(row.get(side), 50) for side in ("east", "west", "south", "north")},
-            "contract_signed": bool(signed)}
+    area = row.get("area_mu")
+    if area is not None and area != "" and (isinstance(area, bool) or not isinstance(area, (int, float))
+                                            or not math.isfinite(area) or area <= 0
+                                            or area > MAX_PLOT_AREA_MU):
+        raise ValueError((f"面积须大于 0 且不超过 {MAX_PLOT_AREA_MU} 亩",
+                          f"The area must be more than 0 and at most {MAX_PLOT_AREA_MU} mu"))
+    out = {"name": _text(row.get("name"), 50),
+           "area_mu": float(area) if area not in (None, "") else None,
+           **{side: _boundary(row.get(side)) for side in ("east", "west", "south", "north")},
+           "contract_signed": bool(signed)}
+    for key in ("id", "code"):
+        if row.get(key):
+            value = _text(row.get(key), 40)
+            if not PLOT_ID_RE.match(value):
+                raise ValueError(("地块编码只能含字母、数字、- 和 _（最多 40 位）",
+                                  "A plot code may hold letters, digits, - and _ (at most 40)"))
+            out[key] = value
+    if row.get("contract_no"):
+        out["contract_no"] = _text(row.get("contract_no"), 50)
+    if row.get("note"):
+        out["note"] = _text(row.get("note"), 200)
+    if row.get("state"):
+        if row["state"] not in LEDGER_STATES:
+            raise ValueError(("地块状态不正确", "Unknown plot state"))
+        out["state"] = row["state"]
+    return out
+
+
+def _unique_plots(plots):
+    for key, zh, en in (("id", "地块编号", "plot id"), ("code", "地块编码", "plot code")):
+        seen = set()
+        for p in plots:
+            if p.get(key) and p[key] in seen:
+                raise ValueError((f"{zh} {p[key]} 重复", f"The {en} {p[key]} appears twice"))
+            seen.add(p.get(key))
+    return plots
+
+
+def settle_plots(plots, existing):
+    """Every plot keeps a stable id: the one it was given, else its 地块编码, else that of the
+    stored plot of the same name (a table edited on a page sends no ids), else a new one."""
+    by_code = {p.get("code"): p.get("id") for p in existing or [] if p.get("code") and p.get("id")}
+    by_name = {}
+    for p in existing or []:
+        if p.get("id") and p.get("name"):
+            by_name.setdefault(p["name"], p["id"])
+    taken = set()
+    out = []
+    for i, p in enumerate(plots):
+        p = dict(p)
+        if not p.get("id"):
+            found = by_code.get(p.get("code")) if p.get("code") else None
+            found = found or p.get("code") or by_name.get(p.get("name"))
+            if not found and not p.get("name") and i < len(existing or []):
+                found = (existing[i] or {}).get("id")
+            if not found or found in taken:
+                found = "P" + secrets.token_hex(6)
+            p["id"] = found
+        taken.add(p["id"])
+        out.append(p)
+    return out
+
+
+def restore_masked(changes, doc):
+    """A non-admin sees ID numbers masked; a member sent back with the same mask keeps the stored
+    number (matched by mask, then name), so editing a household never needs the full number."""
+    members = changes.get("members") if isinstance(changes, dict) else None
+    if not isinstance(members, list):
+        return changes
+    stored = [m for m in doc.get("members") or [] if m.get("id_card")]
+    out = []
+    for m in members:
+        if isinstance(m, dict) and idcard.is_masked(m.get("id_card")):
+            same = [s for s in stored if idcard.mask(s["id_card"]) == m["id_card"]]
+            pick = next((s for s in same if s.get("name") == m.get("name")), same[0] if same else None)
+            if pick is not None:
+                m = dict(m, id_card=pick["id_card"])
+        out.append(m)
+    return dict(changes, members=out)
+
+
+LEDGER_MEMBER_FIELDS = ("id_card", "born", "phone", "work_place")
+
+
+def keep_member_extras(changes, doc):
+    """A members list from a form or an older phone knows nothing of the ledger's member fields (ID
+    number, birth month, phone, working away): a member sent without one of them keeps the stored
+    member's (matched by name), so a visit's family update never erases an imported ID number. A
+    field sent, even empty, is the sender's word."""
+    members = changes.get("members") if isinstance(changes, dict) else None
+    if not isinstance(members, list) or not doc:
+        return changes
+    stored = {}
+    for m in doc.get("members") or []:
+        if isinstance(m, dict) and m.get("name"):
+            stored.setdefault(m["name"], m)
+    out = []
+    for m in members:
+        if isinstance(m, dict) and m.get("name") in stored:
+            had = stored[m["name"]]
+            m = dict(m, **{f: had[f] for f in LEDGER_MEMBER_FIELDS if f not in m and had.get(f)})
+        out.append(m)
+    return dict(changes, members=out)
+
+
+def mask_ids(doc):
+    """The household as a non-admin sees it: every member's ID number masked."""
+    if not any(m.get("id_card") for m in doc.get("members") or []):
+        return doc
+    return dict(doc, members=[dict(m, id_card=idcard.mask(m["id_card"])) if m.get("id_card") else m
+                              for m in doc["members"]])
+
+
+def _names(value):
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):  # as a phone's text question gives them: "刘长老、陈长老"
+        value = [n for n in re.split(r"[、,，;；\s]+", value) if n]
+    if not isinstance(value, list) or len(value) > 10:
+        raise ValueError(("见证人须为姓名列表（最多 10 人）", "Consultants must be a list of names (at most 10)"))
+    return [_text(v, 30, required=True) for v in value]
+
+
+def _ledger(value):
+    """The household's ledger record (DESIGN, turn 3): a state and what goes with it."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - set(LEDGER_FIELDS):
+        raise ValueError(("台账只能含 " + "、".join(LEDGER_FIELDS), "The ledger may hold only "
+                          + ", ".join(LEDGER_FIELDS)))
+    state = value.get("state") or "not_started"
+    if state not in LEDGER_STATES:
+        raise ValueError(("台账状态须为 " + "、".join(LEDGER_STATES), "The ledger state must be one of "
+                          + ", ".join(LEDGER_STATES)))
+    out = {"state": state, "consultants": _names(value.get("consultants"))}
+    for key in ("publicised_on", "signed_on", "boundaries_confirmed_on"):
+        if value.get(key) not in (None, ""):
+            if not isinstance(value[key], str) or parse_date(value[key]) is None:
+                raise ValueError((f"{key} 须为日期", f"{key} must be a date"))
+            out[key] = value[key]
+    if value.get("confirmed_at") not in (None, ""):
+        if not isinstance(value["confirmed_at"], str) or parse_datetime(value["confirmed_at"]) is None:
+            raise ValueError(("confirmed_at 须为时间", "confirmed_at must be a time"))
+        out["confirmed_at"] = value["confirmed_at"]
+    for key, limit in (("away_at", 100), ("objection", 500), ("resolution", 500), ("confirmed_by", 50),
+                       ("signature", 80)):
+        text = _text(value.get(key), limit)
+        if text:
+            out[key] = text
+    return out
 
 
 def _pv_status(value):
@@ -173,8 +362,9 @@ CLEANERS = {
     "category": _category,
     "population": lambda v: _number(v, 0, MAX_POPULATION, integer=True) or 0,
     "members": lambda v: _rows(v, MAX_MEMBERS, _member),
-    "plots": lambda v: _rows(v, MAX_PLOTS, _plot),
+    "plots": lambda v: _unique_plots(_rows(v, MAX_PLOTS, _plot)),
     "pv_status": _pv_status,
+    "ledger": _ledger,
 }
 
 
@@ -288,9 +478,13 @@ def changed_since(user, since, limit, db=None):
     return page_by_seq(changed, since, limit)
 
 
-def public(doc):
-    """What the API shows: the stored document less bookkeeping a phone has no use for."""
-    return {k: v for k, v in doc.items() if k != "field_versions"}
+def public(doc, user=None):
+    """What the API shows: the stored document less bookkeeping a phone has no use for, and ID
+    numbers masked unless `user` is an admin."""
+    out = {k: v for k, v in doc.items() if k not in ("field_versions", "ledger_import")}
+    if not getattr(user, "is_admin", False):
+        out = mask_ids(out)
+    return out
 
 
 def cadres_of(household, db=None):
@@ -403,11 +597,14 @@ def create(tx, actor, doc, *, write_audit=True):
 def edit(user, household_id, changes, base_version, source="web", store=None):
     """A person's edit (web page or API): (household, clash, errors)."""
     store = store or get_store()
-    if get_for(user, household_id, store) is None:
+    current = get_for(user, household_id, store)
+    if current is None:
         return None, None, []
-    clean, errors = clean_changes(changes)
+    clean, errors = clean_changes(keep_member_extras(restore_masked(changes, current), current))
     if errors:
         return None, None, errors
+    if "plots" in clean:
+        clean["plots"] = settle_plots(clean["plots"], current.get("plots"))
     actor = user.id  # read here: the write runs on the store's thread, outside this request
     doc, clash = store.write(
         lambda tx: apply_changes(tx, actor, household_id, clean, base_version=base_version, source=source))
@@ -508,6 +705,15 @@ def record_followup_clash(tx, actor, household_id, answers, closing, *, submissi
              "at": now_iso(), "resolved": False}
     tx.put(vid, CLASHES, clash)
     return clash
+def note_ledger_import(tx, household_id, snapshot):
+    """What the last ledger import said of each field (bookkeeping, no version bump): the base of
+    the next import's three-way comparison, so an edit made in Jiedui since is never overwritten."""
+    vid = village_of(household_id)
+    doc = tx.get(vid, TABLE, household_id) if vid else None
+    if doc is None or doc.get("ledger_import") == snapshot:
+        return doc
+    doc["ledger_import"] = snapshot
+    return tx.put(vid, TABLE, doc)
 
 
 def set_last_visit_date(tx, household_id, visit_date):

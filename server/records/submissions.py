@@ -315,7 +315,7 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
         # way to the correction's (closed ones the correction says are still open come back).
         tx.put(record["village_id"], TABLE, dict(replaced, superseded_by=record["uuid"]))
         households.forget_followups_of(tx, hid, replaced["uuid"])
-    changes = dict(effects["changes"])
+    changes = households.keep_member_extras(dict(effects["changes"]), household)
     for attribute in form_effects.MERGED:
         if attribute in changes and isinstance((household or {}).get(attribute), dict):
             changes[attribute] = {**household[attribute], **changes[attribute]}

@@ -6,12 +6,15 @@ JIEDUI_TIMEZONE; labels in the page's language."""
 
 import zipfile
 
+from server.core import idcard
 from server.core.clock import show
+from server.core.ledger_words import state_label as ledger_state_label
 from server.core.i18n import category_label, tr
-from server.records import attachments, households, submissions, users, villages
+from server.records import attachments, audit, households, submissions, users, villages
 from server.services import present
 from server.forms.labels import pv_stage_label, review_state, sex_label, state_label
 from server.core import words
+from server.store import get_store
 
 FIXED = (
     ("uuid", "记录编号", "Record id"),
@@ -194,20 +197,30 @@ HOUSEHOLD_COLUMNS = (
     ("population", "家庭人口", "Population"), ("group", "组别", "Group"), ("address", "地址", "Address"),
     ("phone", "电话", "Phone"), ("cadres", "结对干部", "Paired cadres"),
     ("pv_stage", "光伏进度", "PV stage"), ("pv_capacity_kw", "光伏容量（千瓦）", "PV capacity (kW)"),
-    ("last_visit_date", "最近走访", "Last visit"), ("version", "版本", "Version"),
-    ("updated_at", "更新时间", "Updated at"),
+    ("last_visit_date", "最近走访", "Last visit"),
+    ("ledger_state", "台账状态", "Ledger state"), ("plot_codes", "地块编码", "Plot codes"),
+    ("plots", "地块数", "Plots"), ("area_mu", "承包面积（亩）", "Contracted area (mu)"),
+    ("contract_nos", "合同编号", "Contract numbers"), ("consultants", "四至见证人", "Consultants"),
+    ("publicised_on", "公示日期", "Publicised on"), ("signed_on", "签字日期", "Signed on"),
+    ("away_at", "外出地点", "Away at"), ("objection", "异议", "Objection"),
+    ("confirmed_remote", "远程确认", "Confirmed from afar"),
+    ("version", "版本", "Version"), ("updated_at", "更新时间", "Updated at"),
 )
 MEMBER_COLUMNS = (
     ("household_id", "户编号", "Household id"), ("head_name", "户主", "Head of household"),
     ("index", "序号", "No."), ("name", "姓名", "Name"), ("relation", "与户主关系", "Relation"),
     ("sex", "性别", "Sex"), ("birth_year", "出生年份", "Year of birth"), ("health", "健康状况", "Health"),
     ("schooling", "文化程度", "Schooling"), ("work", "务工情况", "Work"),
+    ("id_card", "身份证号码", "ID number"), ("born", "出生年月", "Born"), ("phone", "联系电话", "Phone"),
+    ("work_place", "外出务工地", "Working away at"),
 )
 PLOT_COLUMNS = (
     ("household_id", "户编号", "Household id"), ("head_name", "户主", "Head of household"),
     ("index", "序号", "No."), ("name", "地块名称", "Plot"), ("area_mu", "面积（亩）", "Area (mu)"),
     ("east", "东至", "East"), ("west", "西至", "West"), ("south", "南至", "South"),
     ("north", "北至", "North"), ("contract_signed", "承包合同", "Contract signed"),
+    ("code", "地块编码", "Plot code"), ("contract_no", "合同编号", "Contract no."),
+    ("state", "地块状态", "Plot state"), ("note", "备注", "Note"),
 )
 
 
@@ -215,8 +228,24 @@ def _sheet(book, name, columns):
     return book.sheet(name, [tr(zh, en) for _n, zh, en in columns], [n for n, _zh, _en in columns])
 
 
-def write_households(book, user, village_id=None, db=None):
-    """Households, members and land plots, a sheet each; returns the number of households."""
+def _ledger_cells(h):
+    """The land-contract register's columns of one household."""
+    lg = h.get("ledger") if isinstance(h.get("ledger"), dict) else {}
+    plots = h.get("plots") or []
+    area = sum(p.get("area_mu") or 0 for p in plots)
+    remote = ""
+    if lg.get("state") == "confirmed_remote" or lg.get("confirmed_by"):
+        remote = f"{lg.get('confirmed_by', '')} {show(lg['confirmed_at']) if lg.get('confirmed_at') else ''}".strip()
+    return [ledger_state_label(lg.get("state")), "、".join(p["code"] for p in plots if p.get("code")) or None,
+            len(plots), present.number(round(area, 4)) if plots else None,
+            "、".join(sorted({p["contract_no"] for p in plots if p.get("contract_no")})) or None,
+            "、".join(lg.get("consultants") or []) or None, lg.get("publicised_on"), lg.get("signed_on"),
+            lg.get("away_at"), lg.get("objection"), remote or None]
+
+
+def write_households(book, user, village_id=None, db=None, *, full_ids=False):
+    """Households, members and land plots, a sheet each; returns the number of households. ID
+    numbers are masked unless `full_ids` (an admin's explicit, audited request)."""
     main = _sheet(book, "households", HOUSEHOLD_COLUMNS)
     members = _sheet(book, "members", MEMBER_COLUMNS)
     plots = _sheet(book, "plots", PLOT_COLUMNS)
@@ -231,16 +260,22 @@ def write_households(book, user, village_id=None, db=None):
                   "、".join(user_names.get(c, c) for c in h.get("cadre_ids") or []),
                   pv_stage_label(pv.get("stage")) if pv else None,
                   present.number(pv.get("capacity_kw")) if pv.get("capacity_kw") is not None else None,
-                  h.get("last_visit_date"), h.get("version"), show(h.get("updated_at"), seconds=True)])
+                  h.get("last_visit_date")] + _ledger_cells(h)
+                 + [h.get("version"), show(h.get("updated_at"), seconds=True)])
             for i, m in enumerate(h.get("members") or [], 1):
+                card = m.get("id_card") or None
                 members([h["id"], h.get("head_name"), i, m.get("name"), m.get("relation"),
                          sex_label(m.get("sex")), m.get("birth_year"), m.get("health"),
-                         m.get("schooling"), m.get("work")])
+                         m.get("schooling"), m.get("work"),
+                         card if full_ids or not card else idcard.mask(card), m.get("born"),
+                         m.get("phone"), m.get("work_place")])
             for i, p in enumerate(h.get("plots") or [], 1):
                 plots([h["id"], h.get("head_name"), i, p.get("name"),
                        present.number(p.get("area_mu")) if p.get("area_mu") is not None else None,
                        p.get("east"), p.get("west"), p.get("south"), p.get("north"),
-                       tr(*words.signed(p.get("contract_signed")))])
+                       tr(*words.signed(p.get("contract_signed"))),
+                       p.get("code"), p.get("contract_no"),
+                       ledger_state_label(p.get("state")) if p.get("state") else None, p.get("note")])
             count += 1
     return count
 
@@ -304,3 +339,9 @@ def write_attachments(fileobj, user, filters, files_dir, db=None):
         fileobj.write(part)
         n += len(part)
     return n
+
+
+def note_full_ids(actor, village, db=None):
+    """An admin's export of whole ID numbers (households.xlsx?ids=full) is on record."""
+    (db or get_store()).write(lambda tx: audit.record(tx, actor, "export_full_ids", village or "*",
+                                                      {"export": "households.xlsx"}))

@@ -24,11 +24,19 @@ from server.records import households, submissions, users, villages
 from server.records.submissions import is_current, is_returned, is_visit  # noqa: F401 (lists use them)
 from server.store import PartitionUnavailable, get_store
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2  # 2: the land ledger's figures
 NOT_VISITED_DAYS = 30
 WEEKS = 12
+# The land ledger's figures (DESIGN, turn 3): households in the ledger by the state they are in now,
+# their plots and area. Each has a list kind "ledger_<figure>" (area_mu's list is the plots').
+LEDGER_FIGURES = ("households", "plots", "area_mu", "boundaries_confirmed", "publicised",
+                  "objections_open", "signed", "away", "confirmed_remote", "not_started")
+LEDGER_STATE_OF = {"boundaries_confirmed": "boundaries_confirmed", "publicised": "publicised",
+                   "objections_open": "objected", "signed": "signed", "away": "away",
+                   "confirmed_remote": "confirmed_remote", "not_started": "not_started"}
+LEDGER_KINDS = tuple(f"ledger_{f}" for f in LEDGER_FIGURES if f != "area_mu")
 KINDS = ("households", "paired", "unpaired", "never_visited", "not_visited_30d", "visits",
-         "visits_this_month", "overdue_followups", "returned", "pv", "help_value")
+         "visits_this_month", "overdue_followups", "returned", "pv", "help_value") + LEDGER_KINDS
 HOUSEHOLD_KINDS = ("households", "paired", "unpaired", "never_visited", "not_visited_30d", "pv")
 SUBMISSION_KINDS = ("visits", "visits_this_month", "returned", "help_value")
 
@@ -59,6 +67,31 @@ def pv_stage(household):
     return pv.get("stage") if isinstance(pv, dict) and isinstance(pv.get("stage"), str) else None
 
 
+def ledger_state(household):
+    ledger = household.get("ledger")
+    state = ledger.get("state") if isinstance(ledger, dict) else None
+    return state if isinstance(state, str) and state else "not_started"
+
+
+def in_ledger(household):
+    """A household the land ledger covers: it has plots, or its ledger has begun."""
+    return bool(household.get("plots")) or ledger_state(household) != "not_started"
+
+
+def blank_ledger():
+    return {f: 0 for f in LEDGER_FIGURES}
+
+
+def ledger_keep(kind, household):
+    """Whether `household` belongs in the list of the ledger figure `kind` ("ledger_<figure>")."""
+    figure = kind[len("ledger_"):]
+    if not in_ledger(household):
+        return False
+    if figure in ("households", "plots"):
+        return True
+    return ledger_state(household) == LEDGER_STATE_OF[figure]
+
+
 def not_visited_cutoff(today):
     """A household visited on or after this day was visited in the last 30 days."""
     return (today - timedelta(days=NOT_VISITED_DAYS)).isoformat()
@@ -83,8 +116,9 @@ def village_summary(village_id, db):
     Reads each record once, as stored (no copies): a county of them is computed in seconds."""
     out = {"version": SUMMARY_VERSION, "village_id": village_id, "households": 0, "paired": 0,
            "last_visit": {}, "due": {}, "visits": {}, "help": {}, "returned": 0, "pv": {},
-           "cadres": {}}
+           "cadres": {}, "ledger": blank_ledger()}
     cadres = out["cadres"]
+    ledger = out["ledger"]
     last = {}
 
     def cadre(cid):
@@ -139,6 +173,17 @@ def village_summary(village_id, db):
         stage = pv_stage(h)
         if stage:
             _bump(out["pv"], stage)
+        if in_ledger(h):
+            ledger["households"] += 1
+            for p in h.get("plots") or ():
+                ledger["plots"] += 1
+                area = p.get("area_mu")
+                if isinstance(area, (int, float)) and not isinstance(area, bool):
+                    ledger["area_mu"] += area
+            state = ledger_state(h)
+            for figure, wanted in LEDGER_STATE_OF.items():
+                if state == wanted:
+                    ledger[figure] += 1
 
     submissions.scan(village_id, on_submission, db=db)
     households.scan(village_id, on_household, db=db)
@@ -240,6 +285,9 @@ def village_figures(summary, today):
             index = (date.fromisoformat(day) - first).days // 7
             if 0 <= index < len(counts):
                 counts[index] += n
+    ledger = dict(summary.get("ledger") or blank_ledger())
+    ledger["area_mu"] = round(ledger["area_mu"], 4)
+    row["ledger"] = ledger
     return {"row": row, "pv": dict(summary.get("pv", {})), "weeks": counts,
             "cadres": {cid: figures(part, today) for cid, part in summary.get("cadres", {}).items()}}
 
@@ -261,6 +309,7 @@ def stats_from_summaries(summaries, today, *, villages=None, cadre_names=None, c
         f = figures_of(s, today)
         row = {"id": vid, "name": v.get("name") or vid, "township": v.get("township", "")}
         row.update(f["row"])
+        row["ledger"] = dict(row["ledger"])
         pv = {stage: 0 for stage in stages}
         for stage, n in f["pv"].items():
             pv[stage] = pv.get(stage, 0) + n
@@ -288,6 +337,8 @@ def stats_from_summaries(summaries, today, *, villages=None, cadre_names=None, c
               ("households", "paired", "unpaired", "never_visited", "not_visited_30d",
                "visits_this_month", "overdue_followups", "returned")}
     totals["help_value"] = round(sum(r["help_value"] for r in rows), 2)
+    totals["ledger"] = {f: sum(r["ledger"][f] for r in rows) for f in LEDGER_FIGURES}
+    totals["ledger"]["area_mu"] = round(totals["ledger"]["area_mu"], 4)
     totals["pv"] = {stage: 0 for stage in stages}
     for r in rows:
         for stage, n in r["pv"].items():
@@ -334,7 +385,9 @@ def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, 
                 raise
             del items[listed:]
             unavailable.append(vid)
-    if kind == "overdue_followups":
+    if kind == "ledger_plots":
+        items.sort(key=lambda i: (i["household_id"], i["code"] or "", i["name"]))
+    elif kind == "overdue_followups":
         items.sort(key=lambda i: (i["due_date"], i["household_id"]))
     elif kind in SUBMISSION_KINDS:
         items.sort(key=lambda i: (i["day"], i["uuid"]), reverse=True)
@@ -348,7 +401,24 @@ def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, 
 def _list_village(items, vid, kind, today, db, cadre_id, stage, date_from, date_to):
     """One village's part of list_items, appended to `items`."""
     day, month, cutoff = today.isoformat(), today.isoformat()[:7], not_visited_cutoff(today)
-    if kind == "overdue_followups":
+    if kind == "ledger_plots":
+        def on_household(h, vid=vid):
+            if ledger_keep(kind, h):
+                for p in h.get("plots") or ():
+                    items.append({"household_id": h["id"], "village_id": vid,
+                                  "head_name": h.get("head_name", ""), "group": h.get("group", ""),
+                                  "id": p.get("id"), "code": p.get("code"), "name": p.get("name", ""),
+                                  "area_mu": p.get("area_mu"), "state": p.get("state"),
+                                  "ledger_state": ledger_state(h)})
+        households.scan(vid, on_household, db=db)
+    elif kind in LEDGER_KINDS:
+        def on_household(h, vid=vid):
+            if ledger_keep(kind, h) and (cadre_id is None or cadre_id in (h.get("cadre_ids") or [])):
+                item = _household_item(h, {})
+                item.update(ledger_state=ledger_state(h), plots=len(h.get("plots") or ()))
+                items.append(item)
+        households.scan(vid, on_household, db=db)
+    elif kind == "overdue_followups":
         def on_household(h, vid=vid):
             for f in open_followups(h):
                 if f["due_date"] < day and (cadre_id is None or f.get("cadre_id") == cadre_id):

@@ -19,8 +19,8 @@ bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-LOGIN_BODY_BYTES = 4 * 1024
-OPENROSA_PREFIX = "/openrosa/"  # web/openrosa.py: a device token in the URL or Basic auth, no cookies  # a username of 32 characters and a password of 200 fit many times over
+LOGIN_BODY_BYTES = 4 * 1024  # a username of 32 characters and a password of 200 fit many times over
+OPENROSA_PREFIX = "/openrosa/"  # web/openrosa.py: a device token in the URL or Basic auth, no cookies
 
 
 class User(UserMixin):
@@ -137,10 +137,16 @@ def csrf_token():
     return token
 
 
+# The confirmation page of a ledger link is used without an account: the link's own random token
+# (unguessable, single use) is what a forged cross-site post would lack, so no session token.
+CSRF_EXEMPT = {"ledger.remote_submit"}
+
+
 def check_csrf():
     if request.method not in UNSAFE_METHODS:
         return None
-    if request.path.startswith(OPENROSA_PREFIX):  # device clients: no cookies, so no CSRF to fear
+    if request.path.startswith(OPENROSA_PREFIX) or request.endpoint in CSRF_EXEMPT:
+        # device clients (no cookies) and a confirmation link (its token is the secret): no CSRF to fear
         return None
     if current_app.config.get("CSRF_DISABLED"):
         return None

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, render_template, request, 
 from flask_login import current_user
 
 from server.core import charts, clock
+from server.core.ledger_words import FIGURE_LABELS
 from server.forms import labels
 from server.services import stats
 from server.web.auth import role_required
@@ -38,6 +39,15 @@ KIND_WORDS = {
     "returned": ("退回待改的记录", "Returned visits"),
     "pv": ("光伏登记农户", "Households in the PV programme"),
     "help_value": ("消费帮扶记录", "Consumption help"),
+    "ledger_households": ("土地台账农户", "Households in the land ledger"),
+    "ledger_plots": ("承包地块", "Contracted plots"),
+    "ledger_boundaries_confirmed": ("四至已确认的农户", "Households with boundaries confirmed"),
+    "ledger_publicised": ("公示中的农户", "Households publicised"),
+    "ledger_objections_open": ("有异议未结的农户", "Households with open objections"),
+    "ledger_signed": ("已签字的农户", "Households signed"),
+    "ledger_away": ("外出未签的农户", "Households away"),
+    "ledger_confirmed_remote": ("远程确认的农户", "Households confirmed from afar"),
+    "ledger_not_started": ("台账未开始的农户", "Households not started"),
 }
 TILES = ("households", "paired", "never_visited", "not_visited_30d", "visits_this_month",
          "overdue_followups", "returned", "help_value")
@@ -189,7 +199,12 @@ def index():
     return render_template("dashboard/index.html", s=body, village=village, scope=scope,
                            week_chart=week_chart, pv_chart=pv_chart, village_chart=village_chart,
                            village_note=note, tiles=TILES, kind_words=KIND_WORDS, list_url=list_url,
-                           stage_words=stage_words)
+                           stage_words=stage_words, ledger_figures=LEDGER_COLUMNS)
+
+
+# The ledger table's columns: figure, words, and the list it links to (area: the plots' list).
+LEDGER_COLUMNS = [(f, FIGURE_LABELS[f], "ledger_plots" if f == "area_mu" else f"ledger_{f}")
+                  for f in stats.LEDGER_FIGURES]
 
 
 @bp.get("/dashboard/list")

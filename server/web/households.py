@@ -27,7 +27,7 @@ def api_households():
     if reset:  # the data went back (a restore): the phone pulls everything again from 0
         return jsonify({"households": [], "next": 0, "reset": True, "epoch": epoch})
     page, nxt = households.changed_since(current_user, since, limit)
-    return jsonify({"households": [households.public(d) for d in page], "next": nxt, "epoch": epoch})
+    return jsonify({"households": [households.public(d, current_user) for d in page], "next": nxt, "epoch": epoch})
 
 
 @bp.get("/api/v1/households/<household_id>")
@@ -36,7 +36,7 @@ def api_household(household_id):
     doc = households.get_for(current_user, household_id)
     if doc is None:
         raise Problem("household_not_found")
-    return jsonify(households.public(doc))
+    return jsonify(households.public(doc, current_user))
 
 
 @bp.put("/api/v1/households/<household_id>")
@@ -54,7 +54,7 @@ def api_edit_household(household_id):
         raise invalid(errors)
     if doc is None:
         raise Problem("household_not_found")
-    return jsonify({"household": households.public(doc), "clash": clash})
+    return jsonify({"household": households.public(doc, current_user), "clash": clash})
 
 
 # ---- pages -----------------------------------------------------------------------------------
@@ -95,13 +95,17 @@ def detail(household_id):
     doc = households.get_for(current_user, household_id)
     if doc is None:
         abort(404)
-    return render_template("households/detail.html", h=doc,
+    history = households.history_of(current_user, household_id)
+    if not current_user.is_admin:
+        history = [dict(e, before=households.mask_ids(e.get("before") or {}),
+                        after=households.mask_ids(e.get("after") or {})) for e in history]
+    return render_template("households/detail.html", h=households.public(doc, current_user),
                            village=villages.get(doc["village_id"]) or {},
                            cadres=households.cadres_of(doc),
                            submissions=submissions.for_household(current_user, household_id),
                            clashes=households.clashes_of(current_user, household_id),
                            village_cadres=users.cadres_of_village(doc["village_id"]),
-                           history=households.history_of(current_user, household_id),
+                           history=history,
                            user_names=users.display_names())
 
 
@@ -123,7 +127,7 @@ def edit(household_id):
                                                       "the clash is recorded for review.") if clash else ""))
                 return redirect(url_for("households.detail", household_id=household_id))
         doc.update(changes)
-    return render_template("households/edit.html", h=doc, errors=errors, categories=CATEGORY_LABELS), \
+    return render_template("households/edit.html", h=households.public(doc, current_user), errors=errors, categories=CATEGORY_LABELS), \
         (400 if errors else 200)
 
 
@@ -160,7 +164,9 @@ def _changes_from_form(form):
                         "sex": form.get(f"members.{i}.sex", ""), "birth_year": birth_year,
                         "health": form.get(f"members.{i}.health", ""),
                         "schooling": form.get(f"members.{i}.schooling", ""),
-                        "work": form.get(f"members.{i}.work", "")})
+                        "work": form.get(f"members.{i}.work", ""),
+                        **{f: form.get(f"members.{i}.{f}", "").strip()
+                           for f in ("id_card", "born", "phone", "work_place") if f"members.{i}.{f}" in form}})
     if "members.0.name" in form:
         changes["members"] = members
     plots = []
@@ -176,7 +182,9 @@ def _changes_from_form(form):
             errors.append(_error(f"plots.{i}.area_mu", "面积须为数字（亩）", "Area must be a number (mu)"))
         plots.append({"name": name, "area_mu": area_v,
                       **{s: form.get(f"plots.{i}.{s}", "") for s in ("east", "west", "south", "north")},
-                      "contract_signed": form.get(f"plots.{i}.contract_signed") == "on"})
+                      "contract_signed": form.get(f"plots.{i}.contract_signed") == "on",
+                      **{f: form.get(f"plots.{i}.{f}", "").strip()
+                         for f in ("id", "code", "contract_no", "state", "note") if form.get(f"plots.{i}.{f}")}})
     if "plots.0.name" in form:
         changes["plots"] = plots
     return changes, errors

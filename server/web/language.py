@@ -12,6 +12,8 @@ def init_app(app):
     app.add_url_rule("/lang/<code>", "pages_lang", lambda code: _switch_language(code))
     app.jinja_env.globals.update(tr=tr, label=label, current_lang=current_lang,
                                  category_label=category_label, role_label=role_label)
+    from server.core.ledger_words import state_label as ledger_state_label
+    app.jinja_env.globals["ledger_state_label"] = ledger_state_label
 
 
 def _switch_language(code):

@@ -188,10 +188,18 @@ export async function showHousehold(ctx, token, id) {
   let visitsEl = visitsCard(cached);
   const members = (hh.members || []).map((m) => h("li", {},
     h("strong", {}, m.name || "—"), " ", [m.relation, m.sex ? t(`sex_${m.sex}`) : null, m.birth_year ? t("born", { y: m.birth_year }) : null, m.health, m.schooling, m.work].filter(Boolean).join(" · ")));
-  const plots = (hh.plots || []).map((p) => h("li", {},
-    h("strong", {}, p.name || "—"), ` ${t("mu", { n: p.area_mu })}`, h("br"),
+  const plots = (hh.plots || []).map((p) => h("li", { "data-plot": p.id || "" },
+    h("strong", {}, p.name || "—"), ` ${t("mu", { n: p.area_mu })}`, p.code ? ` · ${t("plot_code", { code: p.code })}` : "", h("br"),
     t("bounds", { e: p.east || "—", w: p.west || "—", s: p.south || "—", n: p.north || "—" }), " · ",
-    p.contract_signed ? t("contract_yes") : h("span", { class: "warn-text" }, t("contract_no"))));
+    p.contract_no ? p.contract_no : p.contract_signed ? t("contract_yes") : h("span", { class: "warn-text" }, t("contract_no"))));
+  // The land ledger's state, as last synced (the land_ledger form changes it, offline too).
+  const lg = hh.ledger || {};
+  const ledgerLine = h("p", { class: "muted", "data-ledger-state": lg.state || "not_started" },
+    [t("ledger_line", { state: t(`ledger_${lg.state || "not_started"}`) }),
+      (lg.consultants || []).length ? t("ledger_consultants", { names: lg.consultants.join("、") }) : null,
+      lg.signed_on ? t("ledger_signed_on", { date: fmtDay(lg.signed_on) }) : null,
+      lg.away_at ? t("ledger_away_at", { place: lg.away_at }) : null,
+      lg.objection ? t("ledger_objection", { text: lg.objection }) : null].filter(Boolean).join(" · "));
   const pv = hh.pv_status;
   setMain(
     h("p", { class: "crumb" }, h("a", { href: "#/households" }, `‹ ${t("tab_households")}`)),
@@ -221,7 +229,7 @@ export async function showHousehold(ctx, token, id) {
     ])),
     h("section", { class: "card" }, h("h2", {}, t("members_title", { n: (hh.members || []).length })),
       members.length ? h("ul", { class: "plain lines" }, members) : h("p", { class: "muted" }, t("none"))),
-    h("section", { class: "card" }, h("h2", {}, t("plots_title")),
+    h("section", { class: "card", "data-section": "ledger" }, h("h2", {}, t("plots_title")), ledgerLine,
       plots.length ? h("ul", { class: "plain lines" }, plots) : h("p", { class: "muted" }, t("none"))),
     h("section", { class: "card" }, h("h2", {}, t("pv_title")), pv ? factsList([
       [t("pv_stage"), pv.stage ? choiceLabel(catalog, pv.stage) : null], [t("pv_capacity"), pv.capacity_kw ? `${pv.capacity_kw} kW` : null],
