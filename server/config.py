@@ -125,6 +125,10 @@ def configure(app, test_config=None):
         PRINT_IDLE_SECONDS=_number("JIEDUI_PRINT_IDLE_SECONDS", 90),
         PRINT_POLL_SECONDS=30.0,  # a changed village costs a scan of its records
         IMAGE_MAX_PIXELS=images.MAX_PIXELS,  # the pixel budget of a photo (core/images.py)
+        # A county may require an app PIN (issue 24): the phone keeps its data encrypted with a key
+        # derived from it and locks after PHONE_LOCK_IDLE_MINUTES without a touch.
+        PHONE_LOCK=os.environ.get("JIEDUI_PHONE_LOCK", "") in ("1", "true", "yes"),
+        PHONE_LOCK_IDLE_MINUTES=_number("JIEDUI_PHONE_LOCK_IDLE_MINUTES", 5) or 5,
         # The address phones and QR codes use, e.g. https://jiedui.example.gov.cn behind a proxy.
         PUBLIC_BASE_URL=os.environ.get("JIEDUI_PUBLIC_URL") or None,
     )

@@ -164,6 +164,7 @@ ACTIONS = {
     "user_password": ("重置密码", "Password reset"),
     "user_deactivate": ("停用用户", "User deactivated"),
     "user_activate": ("启用用户", "User activated"),
+    "phone_erased": ("手机已清除", "Phone erased"),
     "village_create": ("新建村", "Village created"),
     "village_update": ("修改村", "Village changed"),
     "pairing_bulk": ("批量结对", "Households paired"),
