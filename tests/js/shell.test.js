@@ -22,11 +22,13 @@ test("the service worker never caches API data other than form definitions", () 
   assert.match(src, /startsWith\("\/api\/"\)\) return;/);
 });
 
-// 100 KB until turn 3; ODK's expression language (xpath.js, 9 KB gzipped) raised it to 112.
-test("the whole shell (HTML, CSS, JS) stays within 112 KB gzipped", () => {
+// 100 KB until turn 3; ODK's expression language (xpath.js, 9 KB gzipped) raised it to 112; the
+// app PIN and the erase (vault, lock, lock-screen, sync/device: 9.7 KB) to 120. Only lock.js and
+// vault.js (6 KB) are in the home screen's graph; the screens and the device load when needed.
+test("the whole shell (HTML, CSS, JS) stays within 120 KB gzipped", () => {
   const files = ["index.html", "css/app.css", ...jsFiles.map((f) => `js/${f}`)];
   const total = files.reduce((sum, rel) => sum + gzipSync(readFileSync(`${STATIC}${rel}`), { level: 9 }).length, 0);
-  assert.ok(total <= 112 * 1024, `shell is ${total} bytes gzipped`);
+  assert.ok(total <= 120 * 1024, `shell is ${total} bytes gzipped`);
 });
 
 test("every text the code asks for exists in Chinese and English", () => {

@@ -76,6 +76,7 @@ export class Pull {
       await o.put("meta", "settings", data.settings || {});
     });
     this.session.user = user;
+    this.session.settings = data.settings || {};
     return data.forms || [];
   }
 
