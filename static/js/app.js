@@ -39,6 +39,7 @@ const ui = { waitingWorker: null, updateAccepted: false, persisted: null, today:
 const ctx = {
   db,
   engine,
+  lock,
   get screen() { return current; },
   get persisted() { return ui.persisted; },
   token: () => navToken,

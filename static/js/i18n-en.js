@@ -267,4 +267,9 @@ export const EN = {
   erase_pending_why: "An administrator deactivated this account and asked for this phone to be erased. Enter the app PIN: the visits not yet sent go first, then everything on the phone is erased.",
   erased_title: "This phone was erased",
   erased_why: "This account was deactivated and an administrator asked for this phone to be erased: unsent visits were sent, and everything on the phone was erased.",
+  pin_current: "Current PIN",
+  pin_change: "Change the app PIN",
+  pin_changed: "The app PIN was changed.",
+  settings_pin: "App PIN",
+  settings_pin_note: "What this phone holds is encrypted with the app PIN; the app locks after {n} idle minutes.",
 };

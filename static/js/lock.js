@@ -16,7 +16,7 @@
 // fresh login with the password (the old login is ended at the erase), then the outbox is sent.
 
 import { STORES, MemoryDatabase } from "./db.js";
-import { WrongPin, createKey, isSealed, open, seal, unwrapKey } from "./vault.js";
+import { WrongPin, changePin, createKey, isSealed, open, seal, unwrapKey } from "./vault.js";
 
 const RECORD = "jiedui.lock";
 const FAILURES = "jiedui.lock.failures";
@@ -203,6 +203,14 @@ export class PhoneLock {
     this.release();
     this.emit();
     return {};
+  }
+
+  /** A new PIN: the data key is wrapped again under it; no record is re-encrypted. WrongPin when
+   * the current PIN is not it. */
+  async changePin(oldPin, newPin) {
+    const record = this.record;
+    if (!record || !this.sealed) throw new Error("locked");
+    this.write(RECORD, { ...record, ...(await changePin(record, oldPin, newPin)) });
   }
 
   /** Forgets the key and the decrypted records: the app shows nothing until the PIN again. */

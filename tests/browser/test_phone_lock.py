@@ -108,6 +108,23 @@ def test_a_pin_set_at_login_keeps_indexeddb_ciphertext_and_locks_on_start(lock_s
     page.wait_for_selector(LOCK, state="detached")
     page.goto(lock_server.url + "/app/#/households")
     page.wait_for_selector(f".hh-card:has-text('{NAMES[0]}')")
+
+    # A new PIN rewraps the key: the records stay as they were, and only the new PIN opens them.
+    before = raw(page)["stores"]["households"]
+    page.goto(lock_server.url + "/app/#/settings")
+    page.click("[data-action=change-pin]")
+    page.fill("input[name=old_pin]", PIN)
+    page.fill("input[name=new_pin]", "147258")
+    page.fill("input[name=new_pin2]", "147258")
+    page.click("[data-action=save-pin]")
+    page.wait_for_selector("[data-section=pin] form", state="hidden")
+    assert raw(page)["stores"]["households"] == before
+    page.reload()
+    page.wait_for_selector(f"{LOCK}[data-lock=unlock]")
+    enter_pin(page, PIN)
+    page.wait_for_selector(f"{LOCK} .error[data-left='9']")
+    enter_pin(page, "147258")
+    page.wait_for_selector(LOCK, state="detached")
     assert page.script_errors == []
 
 
@@ -212,4 +229,35 @@ def test_deactivation_with_erase_sends_the_unsent_visit_then_erases_the_phone(wi
     page.reload()  # nothing comes back: the login page or an empty app, never the old data
     page.wait_for_load_state()
     assert not any(name in page.content() for name in NAMES)
+    assert page.script_errors == []
+
+
+def test_a_locked_phone_asked_to_erase_sends_after_the_pin_then_erases(lock_server, launch_phone):
+    cadre = Client(lock_server.url)
+    cadre.login("cadre1", PASSWORD)
+    page = open_page(launch_phone("locked-erase"))
+    login_and_set_pin(page, lock_server.url)
+    wait_synced(page)
+    page.wait_for_function("() => !!localStorage.getItem('jiedui.device')")
+    set_faults(cadre, fail_before_store=1000)
+    open_new_form(page, lock_server.url, "v1-0003", "household_visit")
+    fill_visit(page, present="锁着的手机")
+    submit(page)
+    wait_pending(page, 1)
+    admin = Client(lock_server.url)
+    admin.login("admin", PASSWORD)
+    status, _body = admin.call("POST", "/admin/users/cadre1", urllib.parse.urlencode(
+        {"action": "deactivate", "erase_phones": "1"}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+
+    page.reload()  # locked at start; the erase check needs no PIN and no session
+    page.wait_for_selector(f"{LOCK}[data-lock=erase]")
+    assert not any(name in page.content() for name in NAMES)
+    enter_pin(page, PIN)  # the cadre's PIN sends the visit first
+    page.wait_for_selector(f"{LOCK}[data-lock=erased]")
+    assert all(rows == [] for rows in raw(page)["stores"].values())
+    supervisor = Client(lock_server.url)
+    supervisor.login("super", PASSWORD)
+    assert [s["answers"]["present"] for s in server_submissions(supervisor, "v1-0003")] == ["锁着的手机"]
     assert page.script_errors == []

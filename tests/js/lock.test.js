@@ -137,3 +137,18 @@ test("erasing everything leaves an empty, plain phone", async () => {
   assert.deepEqual(await raw.keys("outbox"), []);
   assert.equal(storage.map.size, 0);
 });
+
+test("changing the PIN while unlocked: the old one no longer opens, records are not rewritten", async () => {
+  const { raw, lock } = phone();
+  lock.applySettings({ required: true });
+  await lock.setup("101010", FAST);
+  await lock.db.put("households", "v1-0001", { head_name: "张三丰" });
+  const before = await raw.get("households", "v1-0001");
+  await assert.rejects(lock.changePin("999999", "202020"), WrongPin);
+  await lock.changePin("101010", "202020");
+  assert.deepEqual(await raw.get("households", "v1-0001"), before);
+  lock.lock();
+  await assert.rejects(lock.unlock("101010"), WrongPin);
+  await lock.unlock("202020");
+  assert.deepEqual(await lock.db.get("households", "v1-0001"), { head_name: "张三丰" });
+});
