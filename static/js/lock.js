@@ -45,9 +45,12 @@ export class SealedDatabase {
         map.set(keys[i], await open(key, values[i]));
       }
     }
-    for (const [name, k] of plain) {
-      const value = await seal(key, sealed.mirror.data.get(name).get(k));
-      await raw.tx(name, "readwrite", (o) => o.put(name, k, value));
+    // Each store's plain records in one transaction (a village's households at set-up).
+    for (const name of STORES) {
+      const mine = plain.filter(([n]) => n === name);
+      const values = [];
+      for (const [, k] of mine) values.push([k, await seal(key, sealed.mirror.data.get(name).get(k))]);
+      if (values.length) await raw.tx(name, "readwrite", (o) => Promise.all(values.map(([k, v]) => o.put(name, k, v))));
     }
     return sealed;
   }
