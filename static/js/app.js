@@ -257,10 +257,11 @@ async function cover(show) {
 
 /** After each bootstrap: this phone's device token, and the PIN when the county requires one. */
 async function lockGate(settings) {
-  device().then((d) => d.register()).catch((err) => console.warn("device not registered", err));
+  device().then((d) => d.register(engine.session.user)).catch((err) => console.warn("device not registered", err));
   if (!lock.applySettings(settings.phone_lock)) return;
   setJournaling(false);
   await cover((screens) => screens.setupPin(lock));
+  recoverJournal(db).catch((err) => console.warn(err)); // drafts journaled before the PIN, now encrypted
   watchIdle();
   if (!halted) route();
 }
@@ -322,7 +323,7 @@ async function eraseIfAsked() {
     }
     if (send) {
       try {
-        await phone.sendLast({ db, now: () => new Date(), session: { user: (await db.get("meta", "user")) || null } });
+        await phone.sendLast({ db, now: () => new Date() });
       } catch (err) {
         console.warn("last push did not go; erasing at the next contact", err);
         if (wasLocked) location.reload(); // back to a plain start (locked, the erase asked again)

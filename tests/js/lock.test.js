@@ -152,3 +152,43 @@ test("changing the PIN while unlocked: the old one no longer opens, records are 
   await lock.unlock("202020");
   assert.deepEqual(await lock.db.get("households", "v1-0001"), { head_name: "张三丰" });
 });
+
+test("the device token is kept per cadre; the last push goes under it, only that cadre's items, no CSRF", async () => {
+  const { Device } = await import("../../static/js/sync/device.js");
+  const { MemoryDatabase } = await import("../../static/js/db.js");
+  const { Transport } = await import("../../static/js/sync/transport.js");
+  const calls = [];
+  const reply = (body) => new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } });
+  const fetch = async (url, init = {}) => {
+    calls.push([init.method || "GET", url, (init.headers || {})["X-CSRFToken"] || null]);
+    if (url.endsWith("/api/v1/csrf")) return reply({ csrf_token: "c1" });
+    if (url.endsWith("/api/v1/device")) return reply({ token: `tok-${calls.length}` });
+    if (url.endsWith("/status")) return reply({ erase: true });
+    if (url.includes("/submissions")) {
+      const items = JSON.parse(init.body).submissions;
+      return reply({ results: items.map((i) => ({ uuid: i.uuid, status: "created" })) });
+    }
+    return reply({ ok: true });
+  };
+  const storage = new Storage();
+  const device = new Device({ transport: new Transport({ fetch }), storage, fetch });
+  const first = await device.register({ id: "cadre1" });
+  assert.equal(await device.register({ id: "cadre1" }), first); // asked once
+  assert.notEqual(await device.register({ id: "cadre2" }), first); // another cadre: another token
+  await device.register({ id: "cadre1" });
+  assert.equal(await device.eraseRequested(), true);
+  const db = new MemoryDatabase();
+  const item = (uuid, user) => ({ uuid, user_id: user, state: "waiting", queued_at: uuid, form: "f", form_version: 1,
+    household_id: "v1-0001", created_at: "2026-05-01T10:00:00+08:00", answers: {}, attachments: [] });
+  await db.put("outbox", "u1", item("u1", "cadre1"));
+  await db.put("outbox", "u2", item("u2", "cadre2"));
+  calls.length = 0;
+  await device.sendLast({ db, now: () => new Date("2026-05-02T00:00:00Z") });
+  assert.deepEqual(calls, [["POST", `/api/v1/device/${device.token}/submissions`, null]]);
+  assert.deepEqual(await db.keys("outbox"), ["u2"]); // the other cadre's visit is not sent as this one's
+  assert.deepEqual((await db.all("sent")).map((s) => s.uuid), ["u1"]);
+  const token = device.token;
+  await device.confirmErased(token);
+  assert.equal(device.token, null);
+  assert.deepEqual(calls.at(-1), ["POST", `/api/v1/device/${token}/erased`, null]);
+});

@@ -34,15 +34,19 @@ export class Device {
     this.origin = origin;
   }
 
-  get token() {
-    try { return this.storage.getItem(TOKEN); } catch (_) { return null; }
+  /** {token, user}: the token and the account it was given to (one cadre's phone at a time). */
+  get stored() {
+    try { return JSON.parse(this.storage.getItem(TOKEN) || "null"); } catch (_) { return null; }
   }
 
-  /** A token for this phone once logged in (kept; asked for once). */
-  async register() {
-    if (this.token) return this.token;
+  get token() { return (this.stored || {}).token || null; }
+
+  /** A token for this phone and the cadre logged in (asked for again when another cadre logs in). */
+  async register(user) {
+    const stored = this.stored;
+    if (!user || (stored && stored.user === user.id)) return this.token;
     const data = await this.transport.send("POST", `${API}/device`, { json: {} });
-    if (data && data.token) this.storage.setItem(TOKEN, data.token);
+    if (data && data.token) this.storage.setItem(TOKEN, JSON.stringify({ token: data.token, user: user.id }));
     return this.token;
   }
 
@@ -59,8 +63,12 @@ export class Device {
     }
   }
 
-  /** The last push: every unsent visit and photo, as a logged-in sync would send them. */
-  async sendLast({ db, now, session }) {
+  /**
+   * The last push: every unsent visit and photo, as a logged-in sync would send them; only the
+   * token's own cadre's (the server takes them as that cadre's).
+   */
+  async sendLast({ db, now }) {
+    const session = { user: { id: (this.stored || {}).user } };
     const transport = new DeviceTransport({ fetch: this.fetch, origin: this.origin, token: this.token });
     const outbox = new Outbox({ db, transport, now, session, batchSize: 20, changed: () => {} });
     await outbox.push();
