@@ -316,7 +316,11 @@ async function eraseIfAsked() {
     engine.stop();
     let send = true;
     const wasLocked = lock.state === "locked";
-    if (wasLocked) {
+    if (wasLocked && (lock.record || {}).needs_login) {
+      // Ten wrong PINs already: only a fresh login could open the outbox, and a deactivated
+      // account has none. It goes with the rest.
+      send = false;
+    } else if (wasLocked) {
       // The PIN screen says why; the one shown before is replaced (its promise is left waiting).
       const outcome = await (await lockScreens()).unlockPin(lock, { mode: "erase" });
       send = !outcome.erased;

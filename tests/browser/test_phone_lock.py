@@ -9,8 +9,16 @@ import urllib.parse
 
 import pytest
 
-from tests.browser.phone_steps import (fill_visit, open_new_form, open_page, set_faults, submit,
-                                       wait_pending, wait_synced, server_submissions)
+from tests.browser.phone_steps import (
+    fill_visit,
+    open_new_form,
+    open_page,
+    server_submissions,
+    set_faults,
+    submit,
+    wait_pending,
+    wait_synced,
+)
 from tests.conftest import PASSWORD
 from tests.live import Client, LiveServer, seed
 
