@@ -133,6 +133,10 @@ def configure(app, test_config=None):
         PREVIEW_LANE_PER_USER=int(_number("JIEDUI_PREVIEW_LANE_PER_USER", 2)) or 2,
         PREVIEW_LANE_WAITING=6,
         PREVIEW_LANE_WAIT_SECONDS=10.0,
+        # A county may require an app PIN (issue 24): the phone keeps its data encrypted with a key
+        # derived from it and locks after PHONE_LOCK_IDLE_MINUTES without a touch.
+        PHONE_LOCK=os.environ.get("JIEDUI_PHONE_LOCK", "") in ("1", "true", "yes"),
+        PHONE_LOCK_IDLE_MINUTES=_number("JIEDUI_PHONE_LOCK_IDLE_MINUTES", 5) or 5,
         # The address phones and QR codes use, e.g. https://jiedui.example.gov.cn behind a proxy.
         PUBLIC_BASE_URL=os.environ.get("JIEDUI_PUBLIC_URL") or None,
     )

@@ -24,6 +24,11 @@ from tests.live import Client, LiveServer
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+
+def served_version(api, form_id):
+    """The version of a form the phone is offered (bootstrap's list, by id)."""
+    return next(f["version"] for f in api.get("/api/v1/bootstrap").get_json()["forms"] if f["id"] == form_id)
+
 def flask_cli(data_dir, *args, stdin=None):
     env = dict(os.environ, JIEDUI_DATA_DIR=str(data_dir))
     return subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args], cwd=ROOT, env=env,
@@ -251,7 +256,7 @@ def test_a_published_form_is_served_without_restart_and_old_versions_still_accep
     r = upload(admin, "/admin/forms/check", dump(pv_v3()))
     page = r.get_data(as_text=True)
     assert r.status_code == 200 and "检查通过" in page and "安装单位" in page and "phone-frame" in page
-    assert cadre.get("/api/v1/bootstrap").get_json()["forms"][1]["version"] == 2  # checking publishes nothing
+    assert served_version(cadre, "pv_enrollment") == 2  # checking publishes nothing
     r = upload(admin, "/admin/forms/publish", dump(pv_v3()))
     assert r.status_code == 302
     forms = {f["id"]: f for f in cadre.get("/api/v1/bootstrap").get_json()["forms"]}
@@ -372,7 +377,7 @@ def test_a_lone_surrogate_in_a_label_is_refused_not_a_500(forms_app):
         # libyaml refuses the escape itself; the pure-Python loader's text is caught after loading
         assert r.status_code == 400 and "未发布" in page, page[-2000:]
         assert "U+D800" in page or "escape" in page
-    assert admin.get("/api/v1/bootstrap").get_json()["forms"][1]["version"] == 2
+    assert served_version(admin, "pv_enrollment") == 2
 
 
 # ---- backups -------------------------------------------------------------------------------------------

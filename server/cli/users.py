@@ -54,12 +54,16 @@ def user_set_password(name, password_stdin):
 
 @user_group.command("deactivate")
 @click.argument("name")
+@click.option("--erase-phones", is_flag=True,
+              help="Also ask the user's phones to send what is unsent, then erase themselves.")
 @with_appcontext
-def user_deactivate(name):
+def user_deactivate(name, erase_phones):
     """The user can no longer log in; every session ends at once."""
     with _open() as store:
-        doc, errors = users.deactivate(name, actor="cli", db=store)
-    finish(doc, errors, f"已停用 {name}，其所有登录已失效。Deactivated {name}; every session has ended.")
+        doc, errors = users.deactivate(name, actor="cli", erase_phones=erase_phones, db=store)
+    note = (" 其手机下次联网时将先发出未发送的记录再清除数据。Their phones will send what is unsent, "
+            "then erase themselves, at their next contact.") if erase_phones else ""
+    finish(doc, errors, f"已停用 {name}，其所有登录已失效。Deactivated {name}; every session has ended.{note}")
 
 
 @user_group.command("activate")

@@ -31,6 +31,7 @@ CATALOGUE = {
     "submission_not_found": (404, "找不到该记录，或不在你的范围内。", "No such submission in your scope.", "not_found"),
     "user_not_found": (404, "找不到该用户。", "No such user.", "not_found"),
     "form_not_found": (404, "没有这个表单或版本。", "No such form or form version.", "not_found"),
+    "device_not_found": (404, "找不到该设备，或不需要清除。", "No such device, or no erase was asked.", "not_found"),
     "job_not_found": (404, "找不到该打印任务。", "Print job not found.", "not_found"),
     # reviews
     "review_superseded": (409, "该记录已被更正（{by}），请审核更正后的记录。",

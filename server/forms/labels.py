@@ -172,6 +172,7 @@ ACTIONS = {
     "user_activate": ("启用用户", "User activated"),
     "device_create": ("添加 ODK 设备", "ODK device added"),
     "device_revoke": ("撤销 ODK 设备", "ODK device revoked"),
+    "phone_erased": ("手机已清除", "Phone erased"),
     "village_create": ("新建村", "Village created"),
     "village_update": ("修改村", "Village changed"),
     "pairing_bulk": ("批量结对", "Households paired"),

@@ -344,7 +344,9 @@ def set_password(user_id, password, *, actor="system", db=None):
     return _change(user_id, actor, db, change)
 
 
-def deactivate(user_id, *, actor="system", db=None):
+def deactivate(user_id, *, actor="system", erase_phones=False, db=None):
+    """The account logs in no more; with `erase_phones`, each of its phones is asked to send what it
+    has not sent and then erase itself at its next contact (see the devices section below)."""
     def change(tx, doc):
         if doc.get("role") == "admin" and _active_admins(tx) == [doc["id"]]:
             return _last_admin_error()
@@ -352,7 +354,9 @@ def deactivate(user_id, *, actor="system", db=None):
             return [field_error("active", "不能停用自己的账号", "You cannot deactivate your own account")]
         doc["active"] = False
         _revoke_sessions(doc)
-        audit.record(tx, actor, "user_deactivate", doc["id"], {})
+        if erase_phones:
+            doc["erase_requested"] = {"at": now_iso(), "by": actor}
+        audit.record(tx, actor, "user_deactivate", doc["id"], {"erase_phones": True} if erase_phones else {})
         return []
 
     return _change(user_id, actor, db, change)
@@ -361,6 +365,7 @@ def deactivate(user_id, *, actor="system", db=None):
 def activate(user_id, *, actor="system", db=None):
     def change(tx, doc):
         doc["active"] = True
+        doc.pop("erase_requested", None)  # phones not erased yet keep their data
         audit.record(tx, actor, "user_activate", doc["id"], {})
         return []
 
@@ -395,6 +400,72 @@ def update(user_id, fields, *, actor="system", db=None):
         return []
 
     return _change(user_id, actor, db, change)
+
+
+# ---- devices (a lost phone erased) --------------------------------------------------------------
+#
+# A phone registers once logged in and keeps a random device token (only its hash is stored, on
+# the user record, under "devices"). The token answers one question without any session (a
+# deactivated user has none): "should this phone erase itself?", true only once an admin
+# deactivated the user asking for it. It is unguessable and only reads, so nobody can make another
+# person's phone erase itself; the admin's request is what erases. While an erase is requested
+# (and until that phone confirms), the token also carries the phone's last push of unsent visits,
+# so the cadre's work is not lost with the phone. Survives session revocation on purpose.
+
+MAX_DEVICES = 20
+
+
+def register_device(user_id, db=None):
+    """A new device token for a logged-in account (None when the account is inactive)."""
+    token = secrets.token_urlsafe(32)
+    digest = _token_hash(token)
+
+    def write(tx):
+        doc = tx.get(CORE, TABLE, user_id)
+        if not is_active(doc):
+            return None
+        devices = dict(doc.get("devices") or {})
+        devices[digest] = {"at": now_iso()}
+        if len(devices) > MAX_DEVICES:  # the oldest go first
+            devices = dict(sorted(devices.items(), key=lambda kv: kv[1]["at"])[-MAX_DEVICES:])
+        doc["devices"] = devices
+        return tx.put(CORE, TABLE, doc)
+
+    return token if (db or get_store()).write(write) else None
+
+
+def _device_owner(token, db):
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return None, None
+    digest = _token_hash(token)
+    found = (db or get_store()).search(CORE, TABLE, lambda u: digest in (u.get("devices") or {}))
+    return (found[0], digest) if found else (None, digest)
+
+
+def device_erase_requested(token, db=None):
+    """The account behind a device token when that phone is to erase itself, else None (an
+    unknown token and "keep your data" look alike)."""
+    doc, _digest = _device_owner(token, db)
+    return doc if doc and doc.get("erase_requested") else None
+
+
+def device_erased(token, db=None):
+    """The phone says it erased itself: its token is forgotten and the audit log says so.
+    Returns whether an erase was pending for that device."""
+    doc, digest = _device_owner(token, db)
+    if not doc or not doc.get("erase_requested"):
+        return False
+
+    def write(tx):
+        fresh = tx.get(CORE, TABLE, doc["id"])
+        if not fresh or digest not in (fresh.get("devices") or {}):
+            return False
+        del fresh["devices"][digest]
+        tx.put(CORE, TABLE, fresh)
+        audit.record(tx, doc["id"], "phone_erased", doc["id"], {"device": digest[:8]})
+        return True
+
+    return (db or get_store()).write(write)
 
 
 # ---- logins (sessions) ----------------------------------------------------------------------------

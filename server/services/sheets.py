@@ -128,12 +128,21 @@ def _names():
             users.display_names())
 
 
+def _own_only(user):
+    """A cadre exports only what is theirs (their visits, their paired households): another
+    cadre's income figures, risk notes, photos and signatures are not theirs to take away.
+    Supervisors and admins export their whole scope. None: no narrowing."""
+    return None if users.is_reviewer(user) else user.id
+
+
 def submission_keys(user, filters, db=None):
     """Per village in scope, the uuids the filters keep, oldest day first: [(village_id, [uuid])]."""
     out = []
+    own = _own_only(user)
+    keep = filters.keep if own is None else (lambda d: d.get("cadre_id") == own and filters.keep(d))
     for vid in villages.ids_in_scope(user, db, filters.village):
         keys = submissions.scan(vid, lambda d: (submissions.day_of(d), d.get("created_at") or "", d["uuid"]),
-                                filters.keep, db)
+                                keep, db)
         keys.sort()
         out.append((vid, [k[2] for k in keys]))
     return out
@@ -251,8 +260,11 @@ def write_households(book, user, village_id=None, db=None, *, full_ids=False):
     plots = _sheet(book, "plots", PLOT_COLUMNS)
     village_names, user_names = _names()
     count = 0
+    own = _own_only(user)
     for vid in villages.ids_in_scope(user, db, village_id):
         for h in households.in_village(vid, db):
+            if own is not None and own not in (h.get("cadre_ids") or ()):
+                continue
             pv = h.get("pv_status") or {}
             main([h["id"], vid, village_names.get(vid, vid), h.get("head_name"),
                   category_label(h.get("category")), h.get("population"), h.get("group"),

@@ -22,6 +22,13 @@ def forms():
 # ---- bootstrap and forms -----------------------------------------------------------------------
 
 
+def _phone_lock():
+    """Whether the phone must keep its data under an app PIN, and after how long idle it locks."""
+    cfg = current_app.config
+    return {"required": bool(cfg.get("PHONE_LOCK")), "idle_minutes": cfg.get("PHONE_LOCK_IDLE_MINUTES", 5),
+            "wrong_pins": 10}
+
+
 @bp.get("/api/v1/bootstrap")
 @login_required
 def bootstrap():
@@ -31,7 +38,7 @@ def bootstrap():
                     "epoch": epoch,
                     "villages": villages.in_scope(current_user),
                     "forms": forms().current(),
-                    "settings": formdefs.served_settings(current_app),
+                    "settings": dict(formdefs.served_settings(current_app), phone_lock=_phone_lock()),
                     "csrf_token": csrf_token()})
 
 

@@ -9,8 +9,9 @@
 import { getDatabase } from "./db.js";
 import { clear, h } from "./dom.js";
 import { lang, loadLanguage, onLangChange, pick, setLang, t } from "./i18n.js";
+import { PhoneLock } from "./lock.js";
 import { onDemand } from "./on-demand.js";
-import { collectPhotos, recoverJournal } from "./records.js";
+import { clearJournal, collectPhotos, recoverJournal, setJournaling } from "./records.js";
 import { askToPersist, isPersisted } from "./storage.js";
 import { SyncEngine } from "./sync.js";
 import { cadreDay, showToday, todayCount } from "./today.js";
@@ -19,12 +20,17 @@ import { fmtTime, page, setMain, toast } from "./ui.js";
 const LOGIN_URL = "/login?next=%2Fapp%2F";
 const TABS = ["today", "households", "drafts", "outbox", "settings"];
 
-const db = getDatabase();
-const engine = new SyncEngine({ db });
+const localStore = (() => { try { return globalThis.localStorage || null; } catch (_) { return null; } })();
+// The app PIN (lock.js): without one, `db` is IndexedDB as it always was; with one, what it holds
+// is encrypted and it answers only while unlocked.
+const lock = new PhoneLock({ raw: getDatabase(), storage: localStore });
+const db = lock.db;
+const engine = new SyncEngine({ db, gate: lockGate, loggedOut: () => checkErase() });
 const statusEl = document.getElementById("sync-status");
 const bannersEl = document.getElementById("banners");
 const syncButton = document.querySelector("header [data-action=sync]"); // disabled in the shell until start()
 
+let halted = false; // the phone was erased: nothing more is shown
 let current = { name: "none" }; // the screen shown: {name, tab, leave(), isForm, refresh(), relang()}
 let navToken = 0;
 const ui = { waitingWorker: null, updateAccepted: false, persisted: null, today: null, syncAsked: false };
@@ -33,6 +39,7 @@ const ui = { waitingWorker: null, updateAccepted: false, persisted: null, today:
 const ctx = {
   db,
   engine,
+  lock,
   get screen() { return current; },
   get persisted() { return ui.persisted; },
   token: () => navToken,
@@ -147,7 +154,8 @@ function onStatus(s) {
   if ((brought || (ended && s.error) || counts !== lastCounts) && current.refresh && !current.isForm) current.refresh();
   lastCounts = counts;
   if (ended && s.needsLogin && navigator.onLine !== false && !current.isForm) {
-    location.assign(LOGIN_URL);
+    // A deactivated phone may be asked to erase itself first (checkErase): then no login page.
+    checkErase().then(() => { if (!halted) location.assign(LOGIN_URL); });
   }
 }
 
@@ -187,6 +195,7 @@ function tabOf(name) {
 }
 
 async function route() {
+  if (halted || covered || lock.state === "locked") return; // the lock screen shows until the PIN
   if (current.leave) current.leave();
   const token = ++navToken;
   const parts = (location.hash.replace(/^#\/?/, "") || "").split("/").filter(Boolean).map(decodeURIComponent);
@@ -219,6 +228,123 @@ async function route() {
     const notKept = err instanceof TypeError && /import|module/i.test(String(err.message)) && navigator.onLine === false;
     setMain(page(t("error_title"), h("p", { class: "error" }, notKept ? t("screen_not_kept") : String(err && err.message)),
       h("a", { class: "button", href: "#/today" }, t("tab_today"))));
+  }
+}
+
+// ---- the app PIN and the erase (issue 24) ------------------------------------------------------------
+
+const lockScreens = () => onDemand("lock-screen.js");
+const device = () => onDemand("sync/device.js").then(({ Device }) => new Device({
+  transport: engine.transport, storage: localStore, fetch: (...args) => globalThis.fetch(...args),
+}));
+let idleWatch = null;
+let unlocking = null;
+let eraseCheck = null;
+let covered = false; // a lock screen shows: no screen may draw (route, refresh) until it goes
+
+/** Shows lock screens (show() resolves when they are done); the screen behind is gone. */
+async function cover(show) {
+  if (current.leave) current.leave();
+  current = { name: "locked" };
+  navToken += 1; // a screen still drawing finds itself no longer the one shown
+  covered = true;
+  try {
+    return await show(await lockScreens());
+  } finally {
+    covered = false;
+  }
+}
+
+/** After each bootstrap: this phone's device token, and the PIN when the county requires one. */
+async function lockGate(settings) {
+  device().then((d) => d.register(engine.session.user)).catch((err) => console.warn("device not registered", err));
+  if (!lock.applySettings(settings.phone_lock)) return;
+  setJournaling(false);
+  await cover((screens) => screens.setupPin(lock));
+  recoverJournal(db).catch((err) => console.warn(err)); // drafts journaled before the PIN, now encrypted
+  watchIdle();
+  if (!halted) route();
+}
+
+function watchIdle() {
+  if (idleWatch || !lock.enabled) return;
+  idleWatch = lockScreens().then((s) => s.watchIdle(() => lock.idleMinutes, lockNow));
+}
+
+/** Locks now (idle): the key and the decrypted records are forgotten, the screen behind is gone. */
+async function lockNow() {
+  if (lock.state !== "unlocked" || unlocking || covered || halted) return;
+  if (current.leave) current.leave();
+  lock.lock();
+  engine.forms.forget();
+  await unlockFlow();
+  if (!halted) route();
+}
+
+/** The lock screen until the PIN is right (after ten wrong ones: a fresh login first). */
+function unlockFlow() {
+  if (!unlocking) {
+    unlocking = cover(async (screens) => {
+      for (;;) {
+        if ((lock.record || {}).needs_login) {
+          await screens.loginAgain(lock, engine);
+          continue;
+        }
+        const outcome = await screens.unlockPin(lock);
+        if (outcome.unlocked) return;
+      }
+    }).finally(() => { unlocking = null; });
+  }
+  return unlocking;
+}
+
+/**
+ * At a contact that says the login is gone (or at start while locked): when the server asks this
+ * phone to erase itself, it sends what is unsent (through its device token; under a PIN, once the
+ * PIN is given), then erases everything and says so. Ten wrong PINs here erase without sending.
+ */
+function checkErase() {
+  if (!eraseCheck && !halted) eraseCheck = eraseIfAsked().finally(() => { eraseCheck = null; });
+  return eraseCheck || Promise.resolve();
+}
+
+async function eraseIfAsked() {
+  try {
+    const phone = await device();
+    if (!(await phone.eraseRequested())) return;
+    const token = phone.token;
+    engine.stop();
+    let send = true;
+    const wasLocked = lock.state === "locked";
+    if (wasLocked && (lock.record || {}).needs_login) {
+      // Ten wrong PINs already: only a fresh login could open the outbox, and a deactivated
+      // account has none. It goes with the rest.
+      send = false;
+    } else if (wasLocked) {
+      // The PIN screen says why; the one shown before is replaced (its promise is left waiting).
+      const outcome = await (await lockScreens()).unlockPin(lock, { mode: "erase" });
+      send = !outcome.erased;
+    }
+    if (send) {
+      try {
+        await phone.sendLast({ db, now: () => new Date() });
+      } catch (err) {
+        console.warn("last push did not go; erasing at the next contact", err);
+        if (wasLocked) location.reload(); // back to a plain start (locked, the erase asked again)
+        return;
+      }
+    }
+    halted = true;
+    if (current.leave) current.leave();
+    current = { name: "erased" };
+    navToken += 1;
+    await lock.eraseAll();
+    clearJournal();
+    if (globalThis.caches) await caches.delete("jiedui-forms").catch(() => {});
+    await phone.confirmErased(token);
+    (await lockScreens()).showErased();
+  } catch (err) {
+    console.warn("erase check failed", err);
   }
 }
 
@@ -274,6 +400,15 @@ async function start() {
     else if (e.target.closest("[data-action=switch-language]")) setLang(lang() === "zh" ? "en" : "zh");
   });
   renderChrome();
+  if (lock.enabled) {
+    // Locked at start: the PIN before anything is read (the erase check needs no PIN).
+    setJournaling(false);
+    window.addEventListener("online", () => { if (lock.state === "locked") checkErase(); });
+    checkErase();
+    await unlockFlow();
+    watchIdle();
+  }
+  if (halted) return;
   await Promise.all([engine.load(), recoverJournal(db).catch((err) => console.warn(err))]);
   engine.subscribe(onStatus);
   syncButton.disabled = false;

@@ -21,12 +21,28 @@ export function isOutdated(draft, currentVersion) {
 // journaled synchronously in localStorage, so a change made just before the page dies (reload, the
 // phone killing the browser) is not lost: recoverJournal() writes it to IndexedDB on the next start.
 const JOURNAL = "jiedui.journal.";
+// Off under an app PIN (lock.js): localStorage cannot hold a draft encrypted in the same instant,
+// and a plain copy there is what a lost phone must not give away.
+let journaling = true;
+
+/** Turns the synchronous journal on or off (off once the phone keeps its data under a PIN). */
+export function setJournaling(on) {
+  journaling = !!on;
+}
+
+/** Drops every journaled draft (an erased phone keeps none). */
+export function clearJournal() {
+  for (const key of journaled()) {
+    try { storage().removeItem(key); } catch (_) { /* nothing to drop */ }
+  }
+}
 
 function storage() {
   try { return globalThis.localStorage || null; } catch (_) { return null; }
 }
 
 function journal(draft) {
+  if (!journaling) return;
   try { storage().setItem(JOURNAL + draft.id, JSON.stringify(draft)); } catch (_) { /* storage full or blocked */ }
 }
 

@@ -45,7 +45,37 @@ export async function showSettings(ctx, token) {
     h("section", { class: "card" }, h("h2", {}, t("settings_language")),
       h("button", { type: "button", class: "secondary", "data-action": "switch-language", lang: lang() === "zh" ? "en" : "zh-CN" },
         lang() === "zh" ? "English" : "中文")),
+    ctx.lock && ctx.lock.enabled ? pinSection(ctx.lock) : null,
     h("section", { class: "card" }, h("h2", {}, t("settings_account")),
       user ? h("p", {}, t("signed_in_as", { name: user.display_name || user.username || user.id })) : null,
       h("button", { type: "button", class: "secondary danger", "data-action": "logout", onclick: logout }, t("logout")))));
+}
+
+/** Changing the app PIN (only where the county requires one): the data key is wrapped again. */
+function pinSection(lock) {
+  const note = h("p", { role: "status" });
+  const input = (name, label) => [h("label", { for: `pin-${name}` }, label),
+    h("input", { id: `pin-${name}`, name, type: "password", inputmode: "numeric", maxlength: "6", autocomplete: "off" })];
+  const form = h("form", { novalidate: true, hidden: true }, ...input("old_pin", t("pin_current")), ...input("new_pin", t("pin_new")),
+    ...input("new_pin2", t("pin_again")), note,
+    h("button", { type: "submit", class: "primary", "data-action": "save-pin" }, t("pin_set")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [old, pin, again] = ["old_pin", "new_pin", "new_pin2"].map((n) => form.elements[n].value);
+    if (!/^[0-9]{6}$/.test(pin)) { note.textContent = t("pin_six_digits"); return; }
+    if (pin !== again) { note.textContent = t("pin_differ"); return; }
+    try {
+      await lock.changePin(old, pin);
+    } catch (err) {
+      note.textContent = err && err.name === "WrongPin" ? t("pin_wrong") : String(err && err.message);
+      return;
+    }
+    form.reset();
+    form.hidden = true;
+    toast(t("pin_changed"));
+  });
+  return h("section", { class: "card", "data-section": "pin" }, h("h2", {}, t("settings_pin")),
+    h("p", { class: "muted" }, t("settings_pin_note", { n: lock.idleMinutes })),
+    h("button", { type: "button", class: "secondary", "data-action": "change-pin", onclick: () => { form.hidden = false; } }, t("pin_change")),
+    form);
 }

@@ -21,7 +21,10 @@ const PERIODIC_MS = 15 * 60 * 1000;
 export class SyncEngine {
   /**
    * options: db (Database or MemoryDatabase), fetch, now() -> Date, random, isOnline() -> bool,
-   * setTimeout/clearTimeout, batchSize (items per POST), pageSize (households per GET), origin.
+   * setTimeout/clearTimeout, batchSize (items per POST), pageSize (households per GET), origin,
+   * gate(settings) (awaited after each bootstrap, before anything else is stored: the app PIN is
+   * set there), loggedOut() (called when the server answers 401: a deactivated phone checks
+   * whether it must erase itself).
    */
   constructor(options) {
     this.db = options.db;
@@ -48,6 +51,8 @@ export class SyncEngine {
     this.outbox = new Outbox({ ...this.parts, batchSize: options.batchSize || 20, changed: () => this.refreshCounts() });
     this.forms = new Forms({ ...this.parts, stored: this.stored });
     this.receiving = null; // a promise of {pull, uploads}, made when first needed
+    this.gate = options.gate || null;
+    this.loggedOut = options.loggedOut || null;
   }
 
   /** The parts only a sync (or a photo from the server) needs: loaded once, asked for again after a failure. */
@@ -120,6 +125,7 @@ export class SyncEngine {
     try {
       const { pull, uploads } = await this.network();
       const forms = await pull.bootstrap();
+      if (this.gate) await this.gate(this.session.settings || {});
       this.forms.forget(); // the current versions may have changed
       await this.noticeEpoch(pull.epoch);
       this.emit({ phase: "sending" });
@@ -146,6 +152,7 @@ export class SyncEngine {
     } catch (err) {
       if (err instanceof LoginRequired) {
         this.transport.loggedOut();
+        if (this.loggedOut) Promise.resolve().then(this.loggedOut).catch((e) => console.warn(e));
         this.emit({ needsLogin: true, error: { zh: "请先登录，登录后自动继续同步", en: "Please log in; sync resumes after login" } });
         return { ok: false, error: err };
       }

@@ -69,8 +69,13 @@ def user_edit(user_id):
             done = tr("密码已重置，该用户需用新密码重新登录。",
                       "Password reset; the user must log in again with the new password.")
         elif action == "deactivate":
-            changed, errors = user_records.deactivate(user_id, actor=current_user.id)
+            erase = request.form.get("erase_phones") == "1"
+            changed, errors = user_records.deactivate(user_id, actor=current_user.id, erase_phones=erase)
             done = tr("已停用，该用户的所有登录已失效。", "Deactivated; every session of the user has ended.")
+            if erase:
+                done += " " + tr("其手机下次联网时会先发出未发送的记录，然后清除手机上的数据。",
+                                 "Their phones will send what is unsent at their next contact, then erase "
+                                 "their data.")
         elif action == "activate":
             changed, errors = user_records.activate(user_id, actor=current_user.id)
             done = tr("已启用。", "Activated.")

@@ -79,6 +79,7 @@ export class Pull {
     });
     this.session.user = user;
     this.epoch = data.epoch || null;
+    this.session.settings = data.settings || {};
     return data.forms || [];
   }
 
