@@ -14,4 +14,4 @@ def index():
 
 
 from server.web.admin import audit, roster, users  # noqa: E402,F401  (they add their routes to bp)
-from server.web.admin import backup, forms, pairing, villages  # noqa: E402,F401
+from server.web.admin import backup, forms, pairing, user_import, villages  # noqa: E402,F401
