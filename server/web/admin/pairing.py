@@ -76,7 +76,12 @@ def pairing():
     cadres = [u for u in users.cadres_in([v["id"] for v in scope], active_only=True)
               if users.may_manage(current_user.doc, u)]
     here = [u for u in cadres if village and village["id"] in (u.get("villages") or [])]
+    if current_user.is_admin:
+        leaving = list(names.items())
+    else:  # a supervisor: the cadres of their villages, deactivated ones too
+        leaving = [(u["id"], u["display_name"]) for u in users.directory().values()
+                   if users.may_manage(current_user.doc, u)]
     return render_template("admin/pairing.html", scope=scope, village=village, rows=rows, groups=groups,
                            group=group, category=category, unpaired=unpaired, of_cadre=of_cadre,
-                           categories=CATEGORY_LABELS, cadres=cadres, here=here, names=names,
+                           categories=CATEGORY_LABELS, cadres=cadres, here=here, names=names, leaving=leaving,
                            errors=errors), (400 if errors else 200)
