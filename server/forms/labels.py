@@ -162,6 +162,9 @@ ACTIONS = {
     "load_demo": ("导入演示数据", "Demo data loaded"),
     "user_villages": ("调整负责的村", "User's villages changed"),
     "user_password": ("重置密码", "Password reset"),
+    "user_password_own": ("本人修改密码", "Own password changed"),
+    "user_import": ("批量导入用户", "Users imported"),
+    "forbidden": ("越权操作被拒绝", "Refused: not allowed"),
     "user_deactivate": ("停用用户", "User deactivated"),
     "user_activate": ("启用用户", "User activated"),
     "village_create": ("新建村", "Village created"),
@@ -304,12 +307,15 @@ DETAIL_KEYS = {
     "previous": ("原版本", "Previous version"), "sha256": ("文件校验", "File checksum"),
     "base_version": ("依据版本", "Based on version"), "unchanged": ("未变", "Unchanged"),
     "errors": ("错误", "Errors"), "cadre_id": ("驻村干部", "Cadre"), "from": ("原干部", "From"),
+    "attempted": ("试图进行", "Attempted"), "reason": ("原因", "Reason"), "import": ("批量导入", "Imported"),
+    "one_time": ("一次性密码", "One-time password"), "row_numbers": ("所在行", "Rows"),
 }
 CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields edited at once (merged)"),
            "hard": ("同一字段同时修改", "the same field edited at once")}
 DETAIL_VALUES = {"role": role_label, "state": state_label, "from_state": state_label,
                  "form": form_title, "clash": lambda code: _pick(CLASHES, code),
                  "category": category_label, "source": source_label,
+                 "attempted": lambda code: action_label(code) if code in ACTIONS else code,
                  "fields": lambda name: _pick(HOUSEHOLD_FIELDS, name) if name in HOUSEHOLD_FIELDS else name,
                  "sha256": lambda digest: digest[:12] + "…" if len(digest) > 12 else digest}
 # Keys whose value is an internal reference a person cannot act on: left out of the page.

@@ -176,7 +176,7 @@ def run(filename, data, *, actor, actor_doc=None, confirm=True, db=None, rng=Non
     report.update(accounts=accounts, errors=errors + refused)
     if refused:
         report["forbidden"] = True
-        users.record_refusal(actor, "user_import", "", {"rows": [e["row"] for e in refused][:50]}, db=store)
+        users.record_refusal(actor, "user_import", "", {"row_numbers": [e["row"] for e in refused][:50]}, db=store)
         return report
     if errors or not confirm:
         return report
