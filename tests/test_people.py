@@ -113,7 +113,9 @@ def test_init_demo_keeps_the_demo_logins(empty_app):
 def reset_on_the_web(app, admin, user_id="cadre1"):
     r = form_post(admin, f"/admin/users/{user_id}", {"action": "password", "password": "", "password2": ""})
     assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    assert r.headers["Cache-Control"] == "no-store"
     (otp,) = one_time_logins(r.get_data(as_text=True))
+    assert f'name="password" value="{otp}"' in r.get_data(as_text=True)  # the slips form carries it
     return otp
 
 

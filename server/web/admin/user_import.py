@@ -13,7 +13,7 @@ from server.printing import slips
 from server.records import users as user_records
 from server.services import user_import
 from server.web.admin import bp
-from server.web.admin.users import refuse
+from server.web.admin.users import NO_STORE, refuse
 from server.web.auth import role_required
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -65,7 +65,7 @@ def users_import_post():
         return _page(report, status=400)
     if confirm:
         return render_template("admin/users_import.html", report=report, done=True, data="",
-                               filename=filename, created=report["created"])
+                               filename=filename, created=report["created"]), 200, NO_STORE
     return _page(report, data=data, filename=filename)
 
 

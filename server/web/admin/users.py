@@ -16,6 +16,9 @@ from server.web.admin import bp
 from server.web.auth import refresh_login, role_required
 
 
+NO_STORE = {"Cache-Control": "no-store"}  # a page showing a one-time password stays in no cache
+
+
 def _errors_by_field(errors):
     """{"field": [(zh, en), ...]} so each message sits beside its input."""
     out = {}
@@ -54,7 +57,7 @@ def _list_page(errors, form, created=None, status=200):
     shown = [u for u in user_records.list_all() if user_records.may_manage(current_user.doc, u)]
     return render_template("admin/users.html", users=shown, errors=errors, villages=villages_for_me(),
                            names={v["id"]: v["name"] for v in all_villages}, form=form,
-                           created=created), status
+                           created=created), status, NO_STORE if created else {}
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -146,7 +149,8 @@ def user_edit(user_id):
 def _edit_page(doc, errors, form, status=200, **extra):
     return render_template("admin/user_edit.html", u=doc, errors=errors,
                            field_errors=_errors_by_field(errors), form=form,
-                           villages=villages_for_me(), **extra), status
+                           villages=villages_for_me(), **extra), status, \
+        NO_STORE if extra.get("shown_password") else {}
 
 
 def _deactivate(doc):
