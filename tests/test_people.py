@@ -565,3 +565,14 @@ def test_the_deactivation_page_in_english_and_for_a_user_with_no_households(app)
     page = admin.get("/admin/users/super/deactivate", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Confirm deactivation" in page and "no paired households" in page
     assert admin.get("/admin/users/nobody/deactivate").status_code == 404
+
+
+def test_guessing_the_current_password_on_the_change_endpoint_is_slowed_down(app):
+    phone = login(app.test_client(), "cadre1")
+    answers = [phone.post("/api/v1/account/password", {"current_password": f"guess-{i:04d}",
+                                                        "new_password": GOOD_PASSWORD}).status_code
+               for i in range(12)]
+    assert answers[0] == 400 and answers[-1] == 429
+    assert Api(app.test_client()).login("cadre1").status_code in (200, 429)
+    with app.app_context():
+        assert users.check_password(users.get("cadre1"), PASSWORD)

@@ -244,7 +244,16 @@ def password_gate():
 
 
 def _change_own(current, new):
+    """Guessing the current password here is slowed down as guessing it at the login is."""
+    attempt, wait = throttle().begin(request.remote_addr, current_user.id, known=True,
+                                     device=trusted_device(current_user.id))
+    if attempt is None:
+        raise Problem("too_many_attempts", wait=wait, extra={"retry_after": wait})
     doc, errors = users.change_own_password(current_user.id, current, new)
+    if any(e["field"] == "current_password" for e in errors):
+        attempt.failed()
+    else:
+        attempt.succeeded()
     if not errors:
         refresh_login(doc)  # every other session ended; this one goes on
     return doc, errors
