@@ -455,13 +455,18 @@ def create_many(entries, *, actor, store=None):
     {"username", "role", "villages", "display_name", "unit", "phone", "password"}, each given a
     one-time password. (stored docs, errors): nothing is written when any username is taken."""
     store = store or get_store()
+    # PBKDF2 releases the GIL: hashing two at a time halves a township's wait (~0.2 s an account).
+    from concurrent.futures import ThreadPoolExecutor
+    method = password_method()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hashes = list(pool.map(lambda e: hash_password(e["password"], method), entries))
     docs = []
-    for e in entries:
+    for e, password_hash in zip(entries, hashes):
         doc = {"id": e["username"], "username": e["username"],
                "display_name": e.get("display_name") or e["username"], "role": e["role"],
                "villages": list(e.get("villages") or []), "unit": e.get("unit") or "",
                "phone": e.get("phone") or "", "active": True,
-               "password_hash": hash_password(e["password"]), "session_gen": 0, "logins": {},
+               "password_hash": password_hash, "session_gen": 0, "logins": {},
                CHANGE_REQUIRED: True}
         docs.append(doc)
 

@@ -8,7 +8,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.get("/")
-@role_required("admin")
+@role_required("admin", "supervisor")
 def index():
     return redirect(url_for("admin.users"))
 
