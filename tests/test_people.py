@@ -576,3 +576,15 @@ def test_guessing_the_current_password_on_the_change_endpoint_is_slowed_down(app
     assert Api(app.test_client()).login("cadre1").status_code in (200, 429)
     with app.app_context():
         assert users.check_password(users.get("cadre1"), PASSWORD)
+
+
+@pytest.mark.tinydb_only
+def test_init_then_init_demo_gives_the_demo_admin_its_printed_password(empty_app):
+    runner = empty_app.test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    close_app_store(empty_app)
+    r = runner.invoke(args=["init", "--demo"])
+    assert r.exit_code == 0 and "admin-demo-2026" in r.output, r.output
+    api = Api(empty_app.test_client())
+    assert api.login("admin", "admin-demo-2026").status_code == 200
+    assert api.get("/api/v1/bootstrap").status_code == 200

@@ -40,10 +40,24 @@ def init_command(demo, admin_name, password_stdin):
                            "demo data not loaded again.")
             else:
                 demo_data.load_demo(store, formdefs.registry(app), formdefs.served_settings(app))
+                _demo_admin_over_unused_first_admin(store)
                 click.echo("已导入演示数据。Demo data loaded.")
             print_logins()
         first_admin(store, admin_name, password_stdin)
     click.echo(f"数据目录 Data folder: {app.config['DATA_DIR']}")
+
+
+def _demo_admin_over_unused_first_admin(store):
+    """`init` then `init --demo`: the made-up first admin, never logged in, becomes the demo's
+    admin, so the demo logins printed are true."""
+    from server.records import users
+    from server.services import demo as demo_data
+    doc = users.get(demo_data.ADMIN[0], store)
+    if doc and users.must_change_password(doc) and not doc.get("logins") and doc.get("role") == "admin":
+        password = dict((u, p) for u, p, _r in demo_data.DEMO_LOGINS)[doc["id"]]
+        users.create(doc["id"], "admin", None, display_name=demo_data.ADMIN[1], unit=demo_data.ADMIN[2],
+                     actor="system", update=True, store=store, password_hash=users.hash_password(
+                         password, users.password_method(demo_data.DEMO_HASH_METHOD)))
 
 
 def first_admin(store, name, password_stdin):
