@@ -292,6 +292,8 @@ def form_title(form_id, version=None):
 
 # Keys of audit entries' details, as the audit page shows them (the exports keep the raw JSON).
 DETAIL_KEYS = {
+    "attempted": ("试图进行", "Attempted"), "reason": ("原因", "Reason"), "import": ("批量导入", "Imported"),
+    "one_time": ("一次性密码", "One-time password"), "row_numbers": ("所在行", "Rows"),
     "role": ("角色", "Role"), "villages": ("村", "Villages"), "village_id": ("村", "Village"),
     "households": words.pair("households"), "submissions": ("记录", "Submissions"),
     "reviews": ("审核", "Reviews"), "users": ("用户", "Users"), "rows": ("行数", "Rows"),
@@ -307,8 +309,6 @@ DETAIL_KEYS = {
     "previous": ("原版本", "Previous version"), "sha256": ("文件校验", "File checksum"),
     "base_version": ("依据版本", "Based on version"), "unchanged": ("未变", "Unchanged"),
     "errors": ("错误", "Errors"), "cadre_id": ("驻村干部", "Cadre"), "from": ("原干部", "From"),
-    "attempted": ("试图进行", "Attempted"), "reason": ("原因", "Reason"), "import": ("批量导入", "Imported"),
-    "one_time": ("一次性密码", "One-time password"), "row_numbers": ("所在行", "Rows"),
 }
 CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields edited at once (merged)"),
            "hard": ("同一字段同时修改", "the same field edited at once")}
