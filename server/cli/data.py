@@ -56,8 +56,7 @@ def _demo_admin_over_unused_first_admin(store):
     if doc and users.must_change_password(doc) and not doc.get("logins") and doc.get("role") == "admin":
         password = dict((u, p) for u, p, _r in demo_data.DEMO_LOGINS)[doc["id"]]
         users.create(doc["id"], "admin", None, display_name=demo_data.ADMIN[1], unit=demo_data.ADMIN[2],
-                     actor="system", update=True, store=store, password_hash=users.hash_password(
-                         password, users.password_method(demo_data.DEMO_HASH_METHOD)))
+                     actor="system", update=True, store=store, password_hash=users.hash_password(password))
 
 
 def first_admin(store, name, password_stdin):
