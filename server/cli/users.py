@@ -1,6 +1,8 @@
 """`flask --app server user create|set-password|deactivate|activate|set-villages`: the
 command-line twins of /admin/users. They write, so they take the folder lock."""
 
+import sys
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -86,3 +88,35 @@ def user_set_villages(name, villages):
         doc, errors = users.set_villages(name, list(villages), actor="cli", db=store)
     shown = ", ".join(doc["villages"]) if doc else ""
     finish(doc, errors, f"{name} 负责的村 villages: {shown or '-'}")
+
+
+@user_group.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check the file and print the preview; write nothing.")
+@click.option("--slips", "slips_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the login slips (PDF) of the accounts created.")
+@with_appcontext
+def user_import(path, dry_run, slips_path):
+    """Accounts from an XLSX or CSV sheet (username, name, role, villages, mobile, sending unit).
+    Prints a JSON report with each account's one-time password; any error: exit 1, nothing written."""
+    import json
+
+    from server.services import user_import as importer
+    try:
+        with open(path, "rb") as f:
+            data = f.read(importer.MAX_BYTES + 1)
+    except OSError as e:
+        raise click.ClickException(f"无法读取文件 Cannot read the file: {e.strerror}")
+    with _open() as store:
+        report = importer.run(path, data, actor="cli", confirm=not dry_run, db=store)
+    shown = {"accounts" if dry_run else "created": report["accounts"] if dry_run else report["created"],
+             "errors": report["errors"]}
+    click.echo(json.dumps(shown, ensure_ascii=False, indent=1))
+    if report["errors"]:
+        sys.exit(1)
+    if slips_path and report["created"]:
+        from server.printing import slips
+        pdf = slips.render_slips_pdf(report["created"], slips.app_url(current_app))
+        with open(slips_path, "wb") as f:
+            f.write(pdf)
+        click.echo(f"登录条 Login slips: {slips_path}", err=True)

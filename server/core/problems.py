@@ -24,6 +24,13 @@ CATALOGUE = {
     "account_inactive": (401, "该账号已停用，请联系管理员。",
                          "This account is deactivated; ask an administrator."),
     "forbidden": (403, "没有权限。", "You are not allowed to do this."),
+    "password_change_required": (403, "请先设置自己的新密码（首次登录或密码被重置后须修改），改好后即可继续使用。",
+                                 "Set your own new password first (required at first login and after "
+                                 "a reset); then carry on."),
+    "password_refused": (400, "新密码未设置，原因见下。", "The new password was not set; see why below."),
+    "users_forbidden": (403, "你只能管理本人负责的村的驻村干部：{reason_zh}，未写入任何内容。",
+                        "You may only manage cadres of your own villages: {reason_en}; nothing was "
+                        "written.", "forbidden"),
     # records
     "not_found": (404, "找不到该内容。", "Not found."),
     "household_not_found": (404, "找不到该农户，或不在你的范围内。", "No such household in your scope.", "not_found"),

@@ -168,6 +168,9 @@ ACTIONS = {
     "load_demo": ("导入演示数据", "Demo data loaded"),
     "user_villages": ("调整负责的村", "User's villages changed"),
     "user_password": ("重置密码", "Password reset"),
+    "user_password_own": ("本人修改密码", "Own password changed"),
+    "user_import": ("批量导入用户", "Users imported"),
+    "forbidden": ("越权操作被拒绝", "Refused: not allowed"),
     "user_deactivate": ("停用用户", "User deactivated"),
     "user_activate": ("启用用户", "User activated"),
     "device_create": ("添加 ODK 设备", "ODK device added"),
@@ -307,6 +310,8 @@ def form_title(form_id, version=None):
 
 # Keys of audit entries' details, as the audit page shows them (the exports keep the raw JSON).
 DETAIL_KEYS = {
+    "attempted": ("试图进行", "Attempted"), "reason": ("原因", "Reason"), "import": ("批量导入", "Imported"),
+    "one_time": ("一次性密码", "One-time password"), "row_numbers": ("所在行", "Rows"),
     "role": ("角色", "Role"), "villages": ("村", "Villages"), "village_id": ("村", "Village"),
     "households": words.pair("households"), "submissions": ("记录", "Submissions"),
     "reviews": ("审核", "Reviews"), "users": ("用户", "Users"), "rows": ("行数", "Rows"),
@@ -330,6 +335,7 @@ CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields
 DETAIL_VALUES = {"role": role_label, "state": state_label, "from_state": state_label,
                  "form": form_title, "clash": lambda code: _pick(CLASHES, code),
                  "category": category_label, "source": source_label,
+                 "attempted": lambda code: action_label(code) if code in ACTIONS else code,
                  "fields": lambda name: _pick(HOUSEHOLD_FIELDS, name) if name in HOUSEHOLD_FIELDS else name,
                  "sha256": lambda digest: digest[:12] + "…" if len(digest) > 12 else digest}
 # Keys whose value is an internal reference a person cannot act on: left out of the page.

@@ -194,6 +194,9 @@ def _read_grid(filename, data):
     return _csv_grid(data)
 
 
+read_grid = _read_grid  # the same reader, caps and words for other sheets (services/user_import.py)
+
+
 # ---- cell values --------------------------------------------------------------------------------
 
 
@@ -229,6 +232,9 @@ def _parse_int(value):
 def parse_phone(value):
     """A normalised phone, '' for a blank cell, or None when it is neither mobile nor landline."""
     return phones.normalise(_cell_text(value))
+
+
+cell_text, plain_text = _cell_text, _plain_text
 
 
 def _normalise_group(text):

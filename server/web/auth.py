@@ -197,8 +197,14 @@ def login():
     session.permanent = True
     login_user(user, remember=remember)
     session["csrf_token"] = secrets.token_urlsafe(32)  # a new token for the new login
+    must_change = users.must_change_password(user.doc)
     if request.is_json:
-        resp = jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
+        body = {"user": user.public(), "csrf_token": session["csrf_token"]}
+        if must_change:
+            body["password_change_required"] = True
+        resp = jsonify(body)
+    elif must_change:
+        resp = redirect(url_for("auth.change_password", next=target or landing_url(user)))
     else:
         resp = redirect(target or landing_url(user))
     return _set_device_cookie(resp, user.id)
@@ -222,6 +228,77 @@ def logout():
     if wants_json():
         return jsonify({"ok": True})
     return redirect(url_for("auth.login"))
+
+
+# ---- choosing one's own password -------------------------------------------------------------------
+
+# What a login holding a one-time password may still reach: logging out, the CSRF token, changing
+# the password, the language switch, and the phone app's files (the app shows the API's 403 itself).
+OPEN_WHILE_ONE_TIME = {"auth.logout", "auth.login", "auth.api_csrf", "auth.change_password",
+                       "auth.api_change_password", "pages_lang"}
+
+
+def password_gate():
+    """Until a one-time password is replaced, the API answers 403 password_change_required and
+    pages lead to the change-password page."""
+    if not current_user.is_authenticated or not users.must_change_password(current_user.doc):
+        return None
+    endpoint = request.endpoint or ""
+    if endpoint in OPEN_WHILE_ONE_TIME or request.blueprint == "phone" or endpoint == "static":
+        return None
+    if wants_json() or request.method != "GET":
+        raise Problem("password_change_required")
+    return redirect(url_for("auth.change_password", next=safe_redirect_target(request.full_path.rstrip("?"))
+                            or None))
+
+
+def _change_own(current, new):
+    """Guessing the current password here is slowed down as guessing it at the login is."""
+    attempt, wait = throttle().begin(request.remote_addr, current_user.id, known=True,
+                                     device=trusted_device(current_user.id))
+    if attempt is None:
+        raise Problem("too_many_attempts", wait=wait, extra={"retry_after": wait})
+    doc, errors = users.change_own_password(current_user.id, current, new)
+    if any(e["field"] == "current_password" for e in errors):
+        attempt.failed()
+    else:
+        attempt.succeeded()
+    if not errors:
+        refresh_login(doc)  # every other session ended; this one goes on
+    return doc, errors
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    target = safe_redirect_target(request.values.get("next")) or landing_url(current_user)
+    errors = []
+    if request.method == "POST":
+        new = request.form.get("new_password", "")
+        if new != request.form.get("new_password2", ""):
+            errors = [{"field": "new_password2", "zh": "两次输入的新密码不一致", "en": "The two new passwords differ"}]
+        else:
+            _doc, errors = _change_own(request.form.get("current_password", ""), new)
+        if not errors:
+            from flask import flash
+            from server.core.i18n import tr
+            flash(tr("密码已修改，其他设备上的登录已失效。", "Password changed; your other devices are logged out."))
+            return redirect(target)
+    return render_template("account_password.html", errors=errors, next=target,
+                           required=users.must_change_password(current_user.doc)), (400 if errors else 200)
+
+
+@bp.post("/api/v1/account/password")
+@login_required
+def api_change_password():
+    """JSON {"current_password", "new_password"} → {"user", "csrf_token"}; 400 password_refused
+    with the reasons per field."""
+    body = json_body(LOGIN_BODY_BYTES, shape='{"current_password", "new_password"}')
+    doc, errors = _change_own(body.get("current_password"), body.get("new_password"))
+    if errors:
+        from server.core.problems import invalid
+        raise invalid(errors, code="password_refused")
+    return jsonify({"user": users.public(doc), "csrf_token": csrf_token()})
 
 
 def refresh_login(user_doc):
@@ -265,4 +342,5 @@ def init_app(app):
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
     app.before_request(check_csrf)
+    app.before_request(password_gate)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -61,6 +61,8 @@ def _basic_user():
     attempt.succeeded()
     if not users.is_active(doc):
         raise Problem("account_inactive")
+    if users.must_change_password(doc):  # a one-time password opens the change page, nothing else
+        raise Problem("password_change_required")
     return User(doc)
 
 

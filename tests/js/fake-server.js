@@ -96,6 +96,7 @@ export class FakeServer {
     const path = u.pathname;
     if (path === "/api/v1/csrf") return json(200, { csrf_token: this.csrf });
     if (!this.loggedIn) return json(401, { error: "login_required", message: "Please log in first." });
+    if (this.passwordChangeRequired) return json(403, { error: "password_change_required", message: "Set your own new password first." });
     if (method !== "GET" && init.headers["X-CSRFToken"] !== this.csrf) {
       return json(400, { error: "csrf", message: "token" });
     }

@@ -204,6 +204,21 @@ test("logged out (401): everything is kept, the status asks for a login, and syn
   assert.equal(ctx.server.submissions.size, 1);
 });
 
+test("a one-time password (403 password_change_required): everything is kept and the status says to set a new password", async () => {
+  const ctx = setup();
+  const d = draft();
+  await queue(ctx, d);
+  ctx.server.passwordChangeRequired = true;
+  const r = await ctx.engine.run();
+  assert.equal(r.ok, false);
+  assert.match(ctx.engine.status.error.zh, /设置自己的新密码/);
+  assert.match(ctx.engine.status.error.en, /new password/);
+  assert.equal((await ctx.db.get("outbox", d.id)).state, "waiting");
+  ctx.server.passwordChangeRequired = false;
+  assert.equal((await ctx.engine.run()).ok, true);
+  assert.equal(ctx.server.submissions.size, 1);
+});
+
 test("an expired CSRF token is fetched again and the push retried", async () => {
   const ctx = setup();
   await queue(ctx);

@@ -11,6 +11,7 @@ from server.web.parse import text_arg
 from server.core.problems import Problem
 from server.records import households, users, villages
 from server.web.admin import bp
+from server.web.admin.users import guard
 
 
 def _village_choice(scope, raw):
@@ -22,14 +23,23 @@ def _village_choice(scope, raw):
     raise Problem("village_not_found")
 
 
+def _guard_cadre(action, cadre_id):
+    """A supervisor pairs and rotates only cadres of their own villages (403, audited)."""
+    doc = users.get(cadre_id) if isinstance(cadre_id, str) and cadre_id else None
+    if doc is not None:
+        guard(action, doc)
+
+
 @bp.route("/pairing", methods=["GET", "POST"])
-@role_required("admin")
+@role_required(*users.MANAGERS)
 def pairing():
-    scope = villages.list_all()
+    scope = villages.in_scope(current_user)
     errors = []
     if request.method == "POST":
         action = request.form.get("action")
         if action == "move":
+            _guard_cadre("pairing_move", request.form.get("from_cadre", ""))
+            _guard_cadre("pairing_move", request.form.get("to_cadre", ""))
             summary, errors = households.move_pairing(
                 current_user.id, request.form.get("from_cadre", ""), request.form.get("to_cadre", ""),
                 village_id=request.form.get("move_village") or None)
@@ -37,6 +47,7 @@ def pairing():
                 flash(tr(f"已将 {summary['moved']} 户转给新的结对干部。",
                          f"{summary['moved']} households handed over to the new cadre."))
         else:
+            _guard_cadre("pairing_bulk", request.form.get("cadre", ""))
             summary, errors = households.pair_many(
                 current_user.id, request.form.getlist("household_ids")[:households.MAX_BULK + 1],
                 request.form.get("cadre", ""), replace=request.form.get("mode") == "replace")
@@ -62,9 +73,15 @@ def pairing():
                 and (not unpaired or not h.get("cadre_ids"))
                 and (not of_cadre or of_cadre in (h.get("cadre_ids") or []))]
     names = users.display_names()
-    cadres = users.cadres_in([v["id"] for v in villages.list_all()], active_only=True)
+    cadres = [u for u in users.cadres_in([v["id"] for v in scope], active_only=True)
+              if users.may_manage(current_user.doc, u)]
     here = [u for u in cadres if village and village["id"] in (u.get("villages") or [])]
+    if current_user.is_admin:
+        leaving = list(names.items())
+    else:  # a supervisor: the cadres of their villages, deactivated ones too
+        leaving = [(u["id"], u["display_name"]) for u in users.directory().values()
+                   if users.may_manage(current_user.doc, u)]
     return render_template("admin/pairing.html", scope=scope, village=village, rows=rows, groups=groups,
                            group=group, category=category, unpaired=unpaired, of_cadre=of_cadre,
-                           categories=CATEGORY_LABELS, cadres=cadres, here=here, names=names,
+                           categories=CATEGORY_LABELS, cadres=cadres, here=here, names=names, leaving=leaving,
                            errors=errors), (400 if errors else 200)

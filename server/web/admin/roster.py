@@ -10,7 +10,7 @@ from server.web.admin import bp
 
 
 @bp.route("/roster", methods=["GET", "POST"])
-@role_required("admin")
+@role_required("admin", "supervisor")  # a supervisor: their own villages (villages.in_scope)
 def roster_upload():
     scope = villages.in_scope(current_user)
     report, summary = [], None

@@ -41,6 +41,12 @@ export function serverMessage(body, fallback) {
 /** A short {zh, en} description of why a sync failed, for the status line. */
 export function describeError(err) {
   if (err instanceof NetworkError) return { zh: "网络不通，稍后自动重试", en: "No connection; will retry" };
+  if (err instanceof HttpError && err.status === 403 && err.body.error === "password_change_required") {
+    return {
+      zh: "请先设置自己的新密码（首次登录或密码被重置后须修改）：在浏览器打开 /account/password，改好后自动继续同步",
+      en: "Set your own new password first (required after a first login or a reset): open /account/password in the browser; sync resumes afterwards",
+    };
+  }
   if (err instanceof HttpError) {
     return serverMessage(err.body, { zh: `服务器错误（${err.status}），稍后自动重试`, en: `Server error (${err.status}); will retry` });
   }
