@@ -6,6 +6,66 @@ import { attachmentNames, moveAnswers } from "./answers.js";
 import { ensurePhotos } from "./records.js";
 import { flatFields } from "./form-shape.js";
 import { clone, isObject, isoNow, uuid } from "./util.js";
+import { evaluate as xpathValue, toString } from "./xpath.js";
+import { nowAnswer } from "./widgets/xls.js";
+import { todayISO } from "./conditions.js";
+
+/**
+ * A question's XLSForm `default` as its answer (undefined: none). A default with ${…} or a
+ * function call is an expression (ODK's dynamic defaults), evaluated on the answers so far.
+ */
+export function defaultAnswer(field, answers = {}, entry = null) {
+  let d = field.default;
+  if (typeof d !== "string" || !d.trim() || field.compute !== undefined) return undefined;
+  if (/\$\{|\w\(/.test(d)) {
+    try { d = toString(xpathValue(d, { answers, entry })); } catch (_) { return undefined; }
+    if (!d) return undefined;
+  }
+  const n = Number(d);
+  switch (field.type) {
+    case "integer": return Number.isInteger(n) ? n : undefined;
+    case "decimal": case "range": return d.trim() && Number.isFinite(n) ? n : undefined;
+    case "select_multiple": case "rank": return d.split(/\s+/).filter(Boolean);
+    case "geopoint": {
+      const [lat, lon, , accuracy] = d.trim().split(/\s+/).map(Number);
+      return Number.isFinite(lat) && Number.isFinite(lon) ? (Number.isFinite(accuracy) ? { lat, lon, accuracy } : { lat, lon }) : undefined;
+    }
+    default: return d;
+  }
+}
+
+/** Defaults of the questions of a list (a form's, or one new repeat entry's), into `answers`. */
+export function applyDefaults(fields, answers = {}, top = answers) {
+  for (const f of fields || []) {
+    const v = answers[f.name] === undefined ? defaultAnswer(f, top, top === answers ? null : answers) : undefined;
+    if (v !== undefined) answers[f.name] = v;
+  }
+  return answers;
+}
+
+/** This phone's id for `deviceid` questions (made once, kept in localStorage). */
+export function deviceId() {
+  try {
+    let id = localStorage.getItem("jiedui-device");
+    if (!id) localStorage.setItem("jiedui-device", (id = `jiedui:${uuid()}`));
+    return id;
+  } catch (_) { return "jiedui:unknown"; }
+}
+
+/**
+ * Metadata questions filled in (top level, as ODK does): at opening ("open") start, today and
+ * deviceid when empty; at submitting ("end") end, always.
+ */
+export function fillMeta(definition, answers, stage, { now = new Date(), device = deviceId } = {}) {
+  for (const f of flatFields(definition)) {
+    if (stage === "end" && f.type === "end") answers[f.name] = nowAnswer(now);
+    if (stage !== "open" || answers[f.name] !== undefined) continue;
+    if (f.type === "start") answers[f.name] = nowAnswer(now);
+    if (f.type === "today") answers[f.name] = todayISO(now);
+    if (f.type === "deviceid") answers[f.name] = device();
+  }
+  return answers;
+}
 
 export const PREFILL_FOLLOWUPS = "open_followups";
 
@@ -48,7 +108,7 @@ export function newDraft(definition, household, { promises = [], now = new Date(
   return prefill(definition, {
     id: uuid(), form: definition.id, form_version: definition.version, household_id: household.id,
     base_version: Number.isInteger(household.version) ? household.version : null,
-    created_at: isoNow(now), updated_at: null, answers: {},
+    created_at: isoNow(now), updated_at: null, answers: applyDefaults(flatFields(definition)),
   }, promises);
 }
 

@@ -2,6 +2,7 @@
 // value = the choice's name), big enough to tap; a single choice that is not required can be
 // cleared.
 
+import { entryAt, offered } from "../answers.js";
 import { h, idFor } from "../dom.js";
 import { lang, pick, t } from "../i18n.js";
 
@@ -41,6 +42,21 @@ export function renderChoices(view, field, path) {
     "aria-describedby": view.describedBy(field, path),
   }, h("legend", { id: legendId }, view.labelParts(field)), view.hintEl(field, path),
   h("div", { class: "options", role: multiple ? "group" : "radiogroup", "aria-labelledby": legendId }, options), clearBtn, error);
+  // choice_filter: offer(answers) shows the choices offered now; true when it cleared an answer.
+  if (field.choice_filter) wrap.offer = (answers) => {
+    const ok = offered(field, answers, entryAt(answers, path));
+    let cleared = false;
+    for (const i of inputs) {
+      i.parentElement.hidden = !ok.has(i.value);
+      if (!ok.has(i.value) && i.checked) { i.checked = false; cleared = true; }
+    }
+    if (cleared) {
+      const values = inputs.filter((i) => i.checked).map((i) => i.value);
+      view.set(path, multiple ? (values.length ? values : undefined) : values[0]);
+      sync();
+    }
+    return cleared;
+  };
   view.register(path, field, wrap, error, inputs[0]);
   return wrap;
 }
