@@ -2,7 +2,7 @@
 // the server is the guard), the cleaned answers a submission carries, and the attachments it names.
 // Messages are returned as i18n keys (or the form's own {zh, en} texts) so the caller picks the language.
 
-import { computeAll, evaluate, isAnswered, isNumber } from "./conditions.js";
+import { computeAll, evaluate, isAnswered, isNumber, todayISO } from "./conditions.js";
 import { lang, pick, t } from "./i18n.js";
 import { flatFields, formShape } from "./form-shape.js";
 import { isObject, normalizePath } from "./util.js";
@@ -99,40 +99,27 @@ function checkValue(field, value, path, ctx, list) {
   return true;
 }
 
-/**
- * The names of the choices a field's choice_filter offers (null: no filter), as the server decides:
- * bare names in the filter are the choice's columns (name, label in Chinese, its data).
- */
-export function offered(field, answers, entry = null, today = undefined) {
-  if (!isObject(field.choice_filter)) return null;
-  const names = new Set();
-  for (const c of field.choices || []) {
-    const columns = { ...(c.data || {}), name: c.name, label: c.label && c.label.zh };
+/** The choices a choice_filter offers (null: no filter); its bare names are a choice's name, label (zh), data. */
+export function offered(field, answers, entry = null, today = todayISO()) {
+  return field.choice_filter ? new Set((field.choices || []).filter((c) => {
     try {
-      if (toBool(xpathValue(field.choice_filter.xpath, { answers, entry, columns, ...(today ? { today } : {}) }))) names.add(c.name);
-    } catch (_) { names.add(c.name); } // a broken filter is the server's to report
-  }
-  return names;
+      return toBool(xpathValue(field.choice_filter.xpath, { answers, entry, today, columns: { ...c.data, name: c.name, label: c.label.zh } }));
+    } catch (_) { return true; } // the server's to report
+  }).map((c) => c.name)) : null;
 }
 
-/** The repeat entries around a path ("a.0.b.1.c"), merged outermost first (null at the top). */
+/** The repeat entries around a path ("a.0.b.1.c"), merged (null at the top). */
 export function entryAt(answers, path) {
   const parts = String(path).split(".");
-  let cur = answers;
   let entry = null;
-  for (let i = 0; i + 2 < parts.length; i += 2) {
-    cur = isObject(cur) && Array.isArray(cur[parts[i]]) ? cur[parts[i]][Number(parts[i + 1])] : null;
-    entry = { ...entry, ...(isObject(cur) ? cur : {}) };
-  }
+  for (let i = 0; i + 2 < parts.length; i += 2) entry = { ...entry, ...((answers = ((answers || {})[parts[i]] || [])[parts[i + 1]]) || {}) };
   return entry;
 }
 
-// One answered question: its type, the choices offered, then its constraint.
 function checkOne(field, value, path, answers, entry, ctx, list) {
-  if (!checkValue(field, value, path, ctx, list)) return;
-  const ok = offered(field, answers, entry, ctx.today);
-  if (ok && !(Array.isArray(value) ? value : [value]).every((v) => ok.has(v))) { problem(list, path, "err_choice"); return; }
-  checkConstraint(field, value, path, answers, entry, ctx, list);
+  const ok = checkValue(field, value, path, ctx, list) && offered(field, answers, entry, ctx.today);
+  if (ok && ![].concat(value).every((v) => ok.has(v))) problem(list, path, "err_choice");
+  else if (ok !== false) checkConstraint(field, value, path, answers, entry, ctx, list);
 }
 
 function checkConstraint(field, value, path, answers, entry, ctx, list) {
@@ -183,7 +170,7 @@ export function validateAnswers(definition, answers, options = {}) {
   return list;
 }
 
-// Entries see their own questions first, then those of the entries around them (repeats nest).
+// An entry's own questions first, then the outer entries' (repeats nest).
 function entryScope(field, entry, outer) {
   const scope = { ...outer };
   for (const child of field.fields || []) scope[child.name] = isObject(entry) && entry[child.name] !== undefined ? entry[child.name] : null;

@@ -428,7 +428,7 @@ function computeField(field, top, entry, settings, today, previous) {
 function computeEntry(field, entry, top, settings, today, outer = null) {
   const out = { ...entry };
   const children = field.fields || [];
-  const scopeEntry = { ...outer }; // entries of a repeat inside a repeat see the outer entry's answers
+  const scopeEntry = { ...outer }; // a nested repeat's entry sees the outer one's
   for (const child of children) scopeEntry[child.name] = has(entry, child.name) ? entry[child.name] : null;
   for (const child of children) {
     const name = child.name;

@@ -10,31 +10,19 @@ import { evaluate as xpathValue, toString } from "./xpath.js";
 import { nowAnswer } from "./widgets/xls.js";
 import { todayISO } from "./conditions.js";
 
-/**
- * A question's XLSForm `default` as its answer (undefined: none). A default with ${…} or a
- * function call is an expression (ODK's dynamic defaults), evaluated on the answers so far.
- */
+// XLSForm's `default` as an answer; one with ${…} or a call (a dynamic default) is evaluated.
 export function defaultAnswer(field, answers = {}, entry = null) {
   let d = field.default;
   if (typeof d !== "string" || !d.trim() || field.compute !== undefined) return undefined;
-  if (/\$\{|\w\(/.test(d)) {
-    try { d = toString(xpathValue(d, { answers, entry })); } catch (_) { return undefined; }
-    if (!d) return undefined;
-  }
-  const n = Number(d);
-  switch (field.type) {
-    case "integer": return Number.isInteger(n) ? n : undefined;
-    case "decimal": case "range": return d.trim() && Number.isFinite(n) ? n : undefined;
-    case "select_multiple": case "rank": return d.split(/\s+/).filter(Boolean);
-    case "geopoint": {
-      const [lat, lon, , accuracy] = d.trim().split(/\s+/).map(Number);
-      return Number.isFinite(lat) && Number.isFinite(lon) ? (Number.isFinite(accuracy) ? { lat, lon, accuracy } : { lat, lon }) : undefined;
-    }
-    default: return d;
-  }
+  try { if (/\$\{|\w\(/.test(d)) d = toString(xpathValue(d, { answers, entry })); } catch (_) { return undefined; }
+  const n = d.trim() ? Number(d) : NaN;
+  const type = field.type;
+  if (/^(integer|decimal|range)$/.test(type)) return (type === "integer" ? Number.isInteger(n) : Number.isFinite(n)) ? n : undefined;
+  if (type === "select_multiple" || type === "rank") return d.split(/\s+/).filter(Boolean);
+  return type === "geopoint" ? undefined : d || undefined; // a geopoint is taken where the cadre stands
 }
 
-/** Defaults of the questions of a list (a form's, or one new repeat entry's), into `answers`. */
+/** Defaults of a form's (or a new repeat entry's) questions, into `answers`. */
 export function applyDefaults(fields, answers = {}, top = answers) {
   for (const f of fields || []) {
     const v = answers[f.name] === undefined ? defaultAnswer(f, top, top === answers ? null : answers) : undefined;
@@ -43,24 +31,15 @@ export function applyDefaults(fields, answers = {}, top = answers) {
   return answers;
 }
 
-/** This phone's id for `deviceid` questions (made once, kept in localStorage). */
-export function deviceId() {
-  try {
-    let id = localStorage.getItem("jiedui-device");
-    if (!id) localStorage.setItem("jiedui-device", (id = `jiedui:${uuid()}`));
-    return id;
-  } catch (_) { return "jiedui:unknown"; }
+function deviceId(s = globalThis.localStorage || {}) {
+  return (s.jieduiDevice ||= `jiedui:${uuid()}`);
 }
 
-/**
- * Metadata questions filled in (top level, as ODK does): at opening ("open") start, today and
- * deviceid when empty; at submitting ("end") end, always.
- */
+/** Metadata: start, today, deviceid when the form opens ("open"); end when it is sent ("end"). */
 export function fillMeta(definition, answers, stage, { now = new Date(), device = deviceId } = {}) {
   for (const f of flatFields(definition)) {
-    if (stage === "end" && f.type === "end") answers[f.name] = nowAnswer(now);
-    if (stage !== "open" || answers[f.name] !== undefined) continue;
-    if (f.type === "start") answers[f.name] = nowAnswer(now);
+    if (stage === "end" ? f.type !== "end" : answers[f.name] !== undefined) continue;
+    if (f.type === "start" || f.type === "end") answers[f.name] = nowAnswer(now);
     if (f.type === "today") answers[f.name] = todayISO(now);
     if (f.type === "deviceid") answers[f.name] = device();
   }

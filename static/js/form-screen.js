@@ -10,7 +10,6 @@ import { fillMeta, moveDraft, newDraft, startCorrection } from "./drafts.js";
 import { forgetJournal, isOutdated, makeSaver } from "./records.js";
 import { fmtTime, getHousehold, householdLabel, page, phoneState, setMain, toast } from "./ui.js";
 import { promisesToCarry } from "./visits.js";
-import { isObject } from "./util.js";
 
 /** The form definition: stored, else (online) the one the first sync or the server brings. */
 async function getForm(ctx, formId, version = null) {
@@ -123,7 +122,7 @@ export async function showForm(ctx, token, draft, def, hh, isNew) {
     },
   });
   const promises = [...(draft.followups || [])];
-  draft.answers = fillMeta(def, isObject(draft.answers) ? draft.answers : {}, "open");
+  fillMeta(def, draft.answers = draft.answers || {}, "open");
   const view = new FormView({
     definition: def, answers: draft.answers, settings: { ...(settings || {}) }, db, household: hh,
     serverErrors: draft.server_errors || [], promises, reviewNotes: (draft.review && draft.review.fields) || {},

@@ -30,7 +30,6 @@ import { renderAck, renderBarcode, renderMediaFile, renderRange, renderRank, ren
 /** The widget of each question type (a type not listed is typed as text). */
 // XLSForm's values nobody types (docs/forms.md): shown, never edited.
 const UNSEEN_TYPES = new Set(["calculate", "hidden", "start", "end", "today", "deviceid"]);
-const META_TYPES = new Set(["start", "end", "today", "deviceid"]); // filled in by the phone, not shown
 
 const WIDGETS = {
   text: renderText, textarea: renderText, integer: renderNumber, decimal: renderNumber, date: renderDate,
@@ -225,7 +224,7 @@ export class FormView {
     if (field.type === "repeat") return renderRepeat(this, field, path);
     if (field.compute !== undefined || field.readonly || UNSEEN_TYPES.has(field.type)) {
       const wrap = renderReadonly(this, field, path);
-      if (META_TYPES.has(field.type)) wrap.classList.add("meta");
+      wrap.classList.toggle("meta", /^(start|end|today|deviceid)$/.test(field.type)); // filled in, not shown
       return wrap;
     }
     return (WIDGETS[field.type] || renderText)(this, field, path);
@@ -251,10 +250,8 @@ export class FormView {
 
   refresh() {
     const { shown, sections, computed } = relevance(this.def, this.answers, { settings: this.settings });
-    // choice_filter: only the choices offered now show; an answer no longer offered is cleared.
-    let pruned = false;
-    for (const info of this.wraps.values()) if (info.wrap.offer && info.wrap.offer(computed)) pruned = true;
-    if (pruned) return this.refresh();
+    // choice_filter: an answer no longer offered is cleared, then all over again.
+    if ([...this.wraps.values()].filter((i) => i.wrap.offer && i.wrap.offer(computed)).length) return this.refresh();
     this.applies = (name) => sections.get(name) !== false;
     const problems = validateAnswers(this.def, this.answers, { settings: this.settings });
     const first = new Map();
