@@ -15,8 +15,7 @@ export const timeAnswer = (v) => (v ? `${v}:00`.slice(0, 8) : undefined);
 
 export function datetimeAnswer(v) {
   const s = `${v}:00`.slice(0, 19);
-  const d = new Date(s);
-  return v && !Number.isNaN(d.getTime()) ? s + offsetOf(d) : undefined;
+  return /^\d{4}(-\d\d){2}T\d\d:\d\d/.test(v) ? s + offsetOf(new Date(s)) : undefined;
 }
 
 export const nowAnswer = (d = new Date()) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}${offsetOf(d)}`;
