@@ -2,10 +2,11 @@
 // the server is the guard), the cleaned answers a submission carries, and the attachments it names.
 // Messages are returned as i18n keys (or the form's own {zh, en} texts) so the caller picks the language.
 
-import { computeAll, evaluate, isAnswered, isNumber } from "./conditions.js";
+import { computeAll, evaluate, isAnswered, isNumber, todayISO } from "./conditions.js";
 import { lang, pick, t } from "./i18n.js";
 import { flatFields, formShape } from "./form-shape.js";
 import { isObject, normalizePath } from "./util.js";
+import { evaluate as xpathValue, toBool } from "./xpath.js";
 
 const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 const NO_ANSWER_TYPES = new Set(["note"]);
@@ -55,6 +56,7 @@ function checkValue(field, value, path, ctx, list) {
   switch (type) {
     case "integer":
     case "decimal":
+    case "range":
       if (!isNumber(value) || (type === "integer" && !Number.isInteger(value))) {
         problem(list, path, type === "integer" ? "err_integer" : "err_number");
         return false;
@@ -95,6 +97,29 @@ function checkValue(field, value, path, ctx, list) {
       break;
   }
   return true;
+}
+
+/** The choices a choice_filter offers (null: no filter); its bare names are a choice's name, label (zh), data. */
+export function offered(field, answers, entry = null, today = todayISO()) {
+  return field.choice_filter ? new Set((field.choices || []).filter((c) => {
+    try {
+      return toBool(xpathValue(field.choice_filter.xpath, { answers, entry, today, columns: { ...c.data, name: c.name, label: c.label.zh } }));
+    } catch (_) { return true; } // the server's to report
+  }).map((c) => c.name)) : null;
+}
+
+/** The repeat entries around a path ("a.0.b.1.c"), merged (null at the top). */
+export function entryAt(answers, path) {
+  const parts = String(path).split(".");
+  let entry = null;
+  for (let i = 0; i + 2 < parts.length; i += 2) entry = { ...entry, ...((answers = ((answers || {})[parts[i]] || [])[parts[i + 1]]) || {}) };
+  return entry;
+}
+
+function checkOne(field, value, path, answers, entry, ctx, list) {
+  const ok = checkValue(field, value, path, ctx, list) && offered(field, answers, entry, ctx.today);
+  if (ok && ![].concat(value).every((v) => ok.has(v))) problem(list, path, "err_choice");
+  else if (ok !== false) checkConstraint(field, value, path, answers, entry, ctx, list);
 }
 
 function checkConstraint(field, value, path, answers, entry, ctx, list) {
@@ -140,12 +165,19 @@ export function validateAnswers(definition, answers, options = {}) {
       if (field.required) problem(list, name, "err_required");
       continue;
     }
-    if (checkValue(field, value, name, ctx, list)) checkConstraint(field, value, name, working, null, ctx, list);
+    checkOne(field, value, name, working, null, ctx, list);
   }
   return list;
 }
 
-function checkRepeat(field, value, name, top, ctx, list) {
+// An entry's own questions first, then the outer entries' (repeats nest).
+function entryScope(field, entry, outer) {
+  const scope = { ...outer };
+  for (const child of field.fields || []) scope[child.name] = isObject(entry) && entry[child.name] !== undefined ? entry[child.name] : null;
+  return scope;
+}
+
+function checkRepeat(field, value, name, top, ctx, list, outer = null) {
   const entries = Array.isArray(value) ? value : [];
   const min = isNumber(field.min_count) ? field.min_count : (field.required ? 1 : 0);
   if (entries.length < min) problem(list, name, "err_min_count", { min });
@@ -153,18 +185,18 @@ function checkRepeat(field, value, name, top, ctx, list) {
     problem(list, name, "err_max_count", { max: field.max_count });
   }
   entries.forEach((entry, i) => {
-    const scope = {};
-    for (const child of field.fields || []) scope[child.name] = isObject(entry) && entry[child.name] !== undefined ? entry[child.name] : null;
+    const scope = entryScope(field, entry, outer);
     for (const child of field.fields || []) {
       const path = `${name}.${i}.${child.name}`;
       if (!relevantHere(child, top, scope, ctx.today)) { scope[child.name] = null; continue; }
       if (NO_ANSWER_TYPES.has(child.type) || child.compute !== undefined || child.readonly) continue;
       const v = scope[child.name];
+      if (child.type === "repeat") { checkRepeat(child, v, path, top, ctx, list, scope); continue; }
       if (!isAnswered(v)) {
         if (child.required) problem(list, path, "err_required");
         continue;
       }
-      if (checkValue(child, v, path, ctx, list)) checkConstraint(child, v, path, top, scope, ctx, list);
+      checkOne(child, v, path, top, scope, ctx, list);
     }
   });
 }
@@ -192,14 +224,15 @@ export function cleanAnswers(definition, answers, options = {}) {
   return out;
 }
 
-function cleanEntry(field, entry, top, today) {
-  const scope = {};
-  for (const child of field.fields || []) scope[child.name] = isObject(entry) && entry[child.name] !== undefined ? entry[child.name] : null;
+function cleanEntry(field, entry, top, today, outer = null) {
+  const scope = entryScope(field, entry, outer);
   const out = {};
   for (const child of field.fields || []) {
     if (!relevantHere(child, top, scope, today)) { scope[child.name] = null; continue; }
     if (NO_ANSWER_TYPES.has(child.type)) continue;
-    if (isAnswered(scope[child.name])) out[child.name] = scope[child.name];
+    const v = scope[child.name];
+    if (child.type === "repeat" && Array.isArray(v)) out[child.name] = v.map((e) => cleanEntry(child, e, top, today, scope));
+    else if (isAnswered(v)) out[child.name] = v;
   }
   return out;
 }
@@ -251,18 +284,23 @@ export function relevance(definition, answers, options = {}) {
     const on = relevantHere(field, working, null, options.today);
     shown.set(field.name, on);
     if (!on) { delete working[field.name]; continue; }
-    if (field.type !== "repeat" || !Array.isArray(working[field.name])) continue;
-    working[field.name].forEach((entry, i) => {
-      const scope = {};
-      for (const child of field.fields || []) scope[child.name] = isObject(entry) && entry[child.name] !== undefined ? entry[child.name] : null;
-      for (const child of field.fields || []) {
-        const childOn = relevantHere(child, working, scope, options.today);
-        shown.set(`${field.name}.${i}.${child.name}`, childOn);
-        if (!childOn) scope[child.name] = null;
-      }
-    });
+    if (field.type === "repeat") showEntries(field, working[field.name], field.name, working, null, shown, options.today);
   }
   return { shown, sections, computed: full };
+}
+
+function showEntries(field, entries, path, top, outer, shown, today) {
+  if (!Array.isArray(entries)) return;
+  entries.forEach((entry, i) => {
+    const scope = entryScope(field, entry, outer);
+    for (const child of field.fields || []) {
+      const at = `${path}.${i}.${child.name}`;
+      const on = relevantHere(child, top, scope, today);
+      shown.set(at, on);
+      if (!on) scope[child.name] = null;
+      else if (child.type === "repeat") showEntries(child, scope[child.name], at, top, scope, shown, today);
+    }
+  });
 }
 
 function moveValue(old, field, value, path, dropped) {

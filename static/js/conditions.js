@@ -425,10 +425,10 @@ function computeField(field, top, entry, settings, today, previous) {
   return computedValue(field.type, raw);
 }
 
-function computeEntry(field, entry, top, settings, today) {
+function computeEntry(field, entry, top, settings, today, outer = null) {
   const out = { ...entry };
   const children = field.fields || [];
-  const scopeEntry = {};
+  const scopeEntry = { ...outer }; // a nested repeat's entry sees the outer one's
   for (const child of children) scopeEntry[child.name] = has(entry, child.name) ? entry[child.name] : null;
   for (const child of children) {
     const name = child.name;
@@ -442,6 +442,8 @@ function computeEntry(field, entry, top, settings, today) {
       scopeEntry[name] = value;
       if (value === null) delete out[name];
       else out[name] = value;
+    } else if (child.type === "repeat" && Array.isArray(entry[name])) {
+      out[name] = entry[name].map((e) => (isObject(e) ? computeEntry(child, e, top, settings, today, scopeEntry) : e));
     }
   }
   return out;

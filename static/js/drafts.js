@@ -6,6 +6,45 @@ import { attachmentNames, moveAnswers } from "./answers.js";
 import { ensurePhotos } from "./records.js";
 import { flatFields } from "./form-shape.js";
 import { clone, isObject, isoNow, uuid } from "./util.js";
+import { evaluate as xpathValue, toString } from "./xpath.js";
+import { nowAnswer } from "./widgets/xls.js";
+import { todayISO } from "./conditions.js";
+
+// XLSForm's `default` as an answer; one with ${…} or a call (a dynamic default) is evaluated.
+export function defaultAnswer(field, answers = {}, entry = null) {
+  let d = field.default;
+  if (typeof d !== "string" || !d.trim() || field.compute !== undefined) return undefined;
+  try { if (/\$\{|\w\(/.test(d)) d = toString(xpathValue(d, { answers, entry })); } catch (_) { return undefined; }
+  const n = d.trim() ? Number(d) : NaN;
+  const type = field.type;
+  if (/^(integer|decimal|range)$/.test(type)) return (type === "integer" ? Number.isInteger(n) : Number.isFinite(n)) ? n : undefined;
+  if (type === "select_multiple" || type === "rank") return d.split(/\s+/).filter(Boolean);
+  return type === "geopoint" ? undefined : d || undefined; // a geopoint is taken where the cadre stands
+}
+
+/** Defaults of a form's (or a new repeat entry's) questions, into `answers`. */
+export function applyDefaults(fields, answers = {}, top = answers) {
+  for (const f of fields || []) {
+    const v = answers[f.name] === undefined ? defaultAnswer(f, top, top === answers ? null : answers) : undefined;
+    if (v !== undefined) answers[f.name] = v;
+  }
+  return answers;
+}
+
+function deviceId(s = globalThis.localStorage || {}) {
+  return (s.jieduiDevice ||= `jiedui:${uuid()}`);
+}
+
+/** Metadata: start, today, deviceid when the form opens ("open"); end when it is sent ("end"). */
+export function fillMeta(definition, answers, stage, { now = new Date(), device = deviceId } = {}) {
+  for (const f of flatFields(definition)) {
+    if (stage === "end" ? f.type !== "end" : answers[f.name] !== undefined) continue;
+    if (f.type === "start" || f.type === "end") answers[f.name] = nowAnswer(now);
+    if (f.type === "today") answers[f.name] = todayISO(now);
+    if (f.type === "deviceid") answers[f.name] = device();
+  }
+  return answers;
+}
 
 export const PREFILL_FOLLOWUPS = "open_followups";
 
@@ -48,7 +87,7 @@ export function newDraft(definition, household, { promises = [], now = new Date(
   return prefill(definition, {
     id: uuid(), form: definition.id, form_version: definition.version, household_id: household.id,
     base_version: Number.isInteger(household.version) ? household.version : null,
-    created_at: isoNow(now), updated_at: null, answers: {},
+    created_at: isoNow(now), updated_at: null, answers: applyDefaults(flatFields(definition)),
   }, promises);
 }
 

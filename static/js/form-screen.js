@@ -6,7 +6,7 @@
 import { h } from "./dom.js";
 import { lang, pick, t } from "./i18n.js";
 import { FormView } from "./form.js";
-import { moveDraft, newDraft, startCorrection } from "./drafts.js";
+import { fillMeta, moveDraft, newDraft, startCorrection } from "./drafts.js";
 import { forgetJournal, isOutdated, makeSaver } from "./records.js";
 import { fmtTime, getHousehold, householdLabel, page, phoneState, setMain, toast } from "./ui.js";
 import { promisesToCarry } from "./visits.js";
@@ -122,6 +122,7 @@ export async function showForm(ctx, token, draft, def, hh, isNew) {
     },
   });
   const promises = [...(draft.followups || [])];
+  fillMeta(def, draft.answers = draft.answers || {}, "open");
   const view = new FormView({
     definition: def, answers: draft.answers, settings: { ...(settings || {}) }, db, household: hh,
     serverErrors: draft.server_errors || [], promises, reviewNotes: (draft.review && draft.review.fields) || {},
@@ -156,7 +157,7 @@ export async function showForm(ctx, token, draft, def, hh, isNew) {
     }
     button.disabled = true;
     try {
-      draft.answers = view.getAnswers();
+      draft.answers = fillMeta(def, view.getAnswers(), "end");
       await saver.flush();
       await engine.submitDraft(draft, def, hh);
       forgetJournal(draft.id);

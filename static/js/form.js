@@ -25,6 +25,7 @@ import { renderPhoto } from "./widgets/photo.js";
 import { renderRepeat } from "./widgets/repeat.js";
 import { renderSignature } from "./widgets/signature.js";
 import { renderNote, renderReadonly, renderText } from "./widgets/text.js";
+import { renderAck, renderBarcode, renderMediaFile, renderRange, renderRank, renderTime, renderTrace } from "./widgets/xls.js";
 
 /** The widget of each question type (a type not listed is typed as text). */
 // XLSForm's values nobody types (docs/forms.md): shown, never edited.
@@ -33,7 +34,9 @@ const UNSEEN_TYPES = new Set(["calculate", "hidden", "start", "end", "today", "d
 const WIDGETS = {
   text: renderText, textarea: renderText, integer: renderNumber, decimal: renderNumber, date: renderDate,
   select_one: renderChoices, select_multiple: renderChoices, geopoint: renderGeopoint,
-  photo: renderPhoto, signature: renderSignature,
+  photo: renderPhoto, signature: renderSignature, time: renderTime, datetime: renderTime, range: renderRange,
+  acknowledge: renderAck, rank: renderRank, barcode: renderBarcode, geotrace: renderTrace, geoshape: renderTrace,
+  audio: renderMediaFile, video: renderMediaFile, file: renderMediaFile,
 };
 
 const splitPath = (path) => String(path).split(".").map((p) => (/^\d+$/.test(p) ? Number(p) : p));
@@ -219,7 +222,11 @@ export class FormView {
   renderField(field, path) {
     if (field.type === "note") return renderNote(this, field, path);
     if (field.type === "repeat") return renderRepeat(this, field, path);
-    if (field.compute !== undefined || field.readonly || UNSEEN_TYPES.has(field.type)) return renderReadonly(this, field, path);
+    if (field.compute !== undefined || field.readonly || UNSEEN_TYPES.has(field.type)) {
+      const wrap = renderReadonly(this, field, path);
+      wrap.classList.toggle("meta", /^(start|end|today|deviceid)$/.test(field.type)); // filled in, not shown
+      return wrap;
+    }
     return (WIDGETS[field.type] || renderText)(this, field, path);
   }
 
@@ -243,6 +250,8 @@ export class FormView {
 
   refresh() {
     const { shown, sections, computed } = relevance(this.def, this.answers, { settings: this.settings });
+    // choice_filter: an answer no longer offered is cleared, then all over again.
+    if ([...this.wraps.values()].filter((i) => i.wrap.offer && i.wrap.offer(computed)).length) return this.refresh();
     this.applies = (name) => sections.get(name) !== false;
     const problems = validateAnswers(this.def, this.answers, { settings: this.settings });
     const first = new Map();

@@ -54,13 +54,17 @@ function valueText(field, value) {
     case "select_one":
       return choiceText(field, value);
     case "select_multiple":
+    case "rank":
       return (Array.isArray(value) ? value : []).map((v) => choiceText(field, v)).join("、");
     case "date":
       return fmtDate(value);
     case "geopoint":
       return t("geo_value", { lat: value.lat, lon: value.lon, acc: Math.round(value.accuracy || 0) });
+    case "geotrace":
+    case "geoshape":
+      return t("trace_count", { n: value.length });
     default:
-      return String(value);
+      return typeof value === "object" ? JSON.stringify(value) : String(value); // a repeat inside a repeat
   }
 }
 

@@ -2,6 +2,7 @@
 // value = the choice's name), big enough to tap; a single choice that is not required can be
 // cleared.
 
+import { entryAt, offered } from "../answers.js";
 import { h, idFor } from "../dom.js";
 import { lang, pick, t } from "../i18n.js";
 
@@ -13,16 +14,16 @@ export function renderChoices(view, field, path) {
   const legendId = idFor("l", path);
   const inputs = [];
   const sync = () => { for (const i of inputs) i.parentElement.classList.toggle("on", i.checked); };
+  const save = () => {
+    const values = inputs.filter((i) => i.checked).map((i) => i.value);
+    view.set(path, multiple ? (values.length ? values : undefined) : values[0]);
+    sync();
+  };
   const options = (field.choices || []).map((choice, n) => {
     const id = idFor("i", `${path}.${n}`);
     const input = h("input", {
       type: multiple ? "checkbox" : "radio", id, name: path, value: choice.name, checked: selected.has(choice.name),
-      onchange: () => {
-        const values = inputs.filter((i) => i.checked).map((i) => i.value);
-        view.set(path, multiple ? (values.length ? values : undefined) : values[0]);
-        sync();
-        view.changed(path);
-      },
+      onchange: () => { save(); view.changed(path); },
     });
     inputs.push(input);
     return h("label", { class: "choice", for: id }, input, h("span", {}, pick(choice.label, lang()) || choice.name));
@@ -41,6 +42,14 @@ export function renderChoices(view, field, path) {
     "aria-describedby": view.describedBy(field, path),
   }, h("legend", { id: legendId }, view.labelParts(field)), view.hintEl(field, path),
   h("div", { class: "options", role: multiple ? "group" : "radiogroup", "aria-labelledby": legendId }, options), clearBtn, error);
+  // choice_filter: only the choices offered show; true when a chosen one is no longer offered (cleared).
+  if (field.choice_filter) wrap.offer = (answers) => {
+    const ok = offered(field, answers, entryAt(answers, path));
+    const gone = inputs.filter((i) => (i.parentElement.hidden = !ok.has(i.value)) && i.checked);
+    for (const i of gone) i.checked = false;
+    if (gone.length) save();
+    return gone.length > 0;
+  };
   view.register(path, field, wrap, error, inputs[0]);
   return wrap;
 }

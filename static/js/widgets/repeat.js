@@ -4,7 +4,7 @@
 
 import { isAnswered } from "../conditions.js";
 import { h, idFor } from "../dom.js";
-import { PREFILL_FOLLOWUPS, followupIdField } from "../drafts.js";
+import { PREFILL_FOLLOWUPS, applyDefaults, followupIdField } from "../drafts.js";
 import { lang, pick, t } from "../i18n.js";
 import { fmtDay } from "../ui.js";
 import { isObject } from "../util.js";
@@ -143,7 +143,7 @@ export function rerenderRepeat(view, field, path) {
 export function addEntry(view, field, path) {
   const list = Array.isArray(view.get(path)) ? view.get(path) : [];
   if (Number.isInteger(field.max_count) && list.length >= field.max_count) return;
-  list.push({});
+  list.push(applyDefaults(field.fields, {}, view.answers));
   view.set(path, list);
   const fresh = rerenderRepeat(view, field, path);
   view.changed(path, false);
