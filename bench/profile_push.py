@@ -162,7 +162,8 @@ def single(args):
         for name, xs in rows.items():
             print(f"  {name:<24} {med(xs):6.2f} ms")
         profiles = {}
-        for name, fn in (("1-visit push", lambda i: push(1)), ("household edit (PUT)", edit)):
+        for name, fn in (("1-visit push", lambda i: push(1)), ("household edit (PUT)", edit),
+                         ("20-visit push", lambda i: push(20))):
             prof = cProfile.Profile(time.process_time)  # CPU, not waiting for the disk
             prof.enable()
             for i in range(args.pushes):

@@ -404,7 +404,7 @@ def create(tx, actor, doc, *, write_audit=True):
 def edit(user, household_id, changes, base_version, source="web", store=None):
     """A person's edit (web page or API): (household, clash, errors)."""
     store = store or get_store()
-    if get_for(user, household_id, store) is None:
+    if stub_for(user, household_id, store) is None:  # in scope and there: no copy needed
         return None, None, []
     clean, errors = clean_changes(changes)
     if errors:
@@ -464,29 +464,44 @@ def note_visit(tx, household_id, *, visit_date=None, opened=(), closed=(), submi
     sets = {}
     if visit_date and visit_date > (current.get("last_visit_date") or ""):
         sets["last_visit_date"] = visit_date
-    held = {f["id"]: f for f in current.get("open_followups") or []}
-    count = len(held)
-    put = {}  # id -> the item as it will stand (insertion order: the order they are appended in)
+    listed = current.get("open_followups") or []
+    count = len(listed)
+    held = None  # id -> follow-up, looked up only when a visit names earlier ones
+
+    def lookup():
+        nonlocal held
+        if held is None:
+            held = {f["id"]: f for f in listed}
+        return held
+
+    # A promise made by this very submission has an id no household holds yet (the uuid was
+    # never stored: ingest decided that), so it is appended without looking the list through.
+    fresh = f"{submission}:" if submission else None
+    append, put = {}, {}  # id -> the item as it will stand (in the order they are added)
     for item in opened:
-        if count < MAX_OPEN_FOLLOWUPS and item["id"] not in held and item["id"] not in put:
-            put[item["id"]] = item
+        new = fresh is not None and item["id"].startswith(fresh)
+        if count < MAX_OPEN_FOLLOWUPS and item["id"] not in append and item["id"] not in put \
+                and (new or item["id"] not in lookup()):
+            (append if new else put)[item["id"]] = item
             count += 1
     drop = []
     for c in closed:
-        f = put.get(c["id"]) or held.get(c["id"])
+        f = append.get(c["id"]) or put.get(c["id"]) or lookup().get(c["id"])
         if f is None:
             continue
         f = dict(f, status=c["status"], note=c.get("note") or "", updated_by=submission)
+        where = append if c["id"] in append else put
         if f["status"] in FOLLOWUP_CLOSED:
-            put.pop(c["id"], None)
-            if c["id"] in held:
+            where.pop(c["id"], None)
+            if c["id"] in lookup():
                 drop.append(c["id"])
         else:
-            put[c["id"]] = f
-    if not sets and not put and not drop:
+            where[c["id"]] = f
+    if not sets and not append and not put and not drop:
         return current
-    items = {"open_followups": {k: v for k, v in (("put", list(put.values())), ("drop", drop)) if v}} \
-        if put or drop else None
+    change = {k: v for k, v in (("append", list(append.values())), ("put", list(put.values())),
+                                ("drop", drop)) if v}
+    items = {"open_followups": change} if change else None
     return tx.patch(vid, TABLE, household_id, set=sets or None, items=items)
 
 

@@ -165,6 +165,8 @@ def _stored_form(p, record):
 def _followup_errors(effects, household, also=frozenset()):
     """Answers about earlier promises must name a follow-up this household still has open (or, in
     a correction, one the corrected visit answered: `also`)."""
+    if not effects["followup_answers"]:
+        return []  # most visits answer none: the household's promises are not read
     open_ids = {f["id"] for f in household.get("open_followups") or []} | set(also)
     return [_err(a["field"], "该户没有这项未办结的跟进事项（可能已办结）。",
                  "This household has no such open follow-up (it may be closed already).")

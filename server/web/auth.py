@@ -23,7 +23,8 @@ LOGIN_BODY_BYTES = 4 * 1024  # a username of 32 characters and a password of 200
 
 
 class User(UserMixin):
-    """The logged-in account: a read-only view of the users document, and which login it is."""
+    """The logged-in account: a read-only view of the users document (for the logged-in person,
+    the store's own copy: never change it), and which login it is."""
 
     def __init__(self, doc, login=None):
         self.doc = doc
@@ -240,6 +241,8 @@ def role_required(*roles):
 
 
 def init_app(app):
+    from server.web import sessions
+    sessions.init_app(app)
     app.extensions["jiedui_login_throttle"] = LoginThrottle()
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
