@@ -222,3 +222,32 @@ def test_kill_9_after_single_pushes_keeps_promises_audit_and_every_visit(tmp_pat
         assert sorted(e["target"] for e in audit.entries(store, action="submission")) == sorted(acked)
     finally:
         store.close()
+
+
+def test_corrections_keep_the_last_visit_date_exact_reading_visits_only_when_needed(app, api):
+    """A correction moving an earlier visit's date leaves the latest; one moving the latest back
+    finds the next latest (also when another visit shares that date)."""
+    assert api.login("cadre1").status_code == 200
+    hid = "v1-0002"
+
+    def correct(old, day):
+        item = visit(hid, day=day)
+        item["supersedes"] = old["uuid"]
+        push_one(api, item)
+        return item
+
+    def last():
+        return api.get(f"/api/v1/households/{hid}").get_json()["last_visit_date"]
+
+    early, mid, late, twin = (visit(hid, day=d) for d in ("2026-05-02", "2026-05-10", "2026-05-20", "2026-05-20"))
+    for item in (early, mid, late, twin):
+        push_one(api, item)
+    assert last() == "2026-05-20"
+    early = correct(early, "2026-05-04")  # an earlier visit moves: the latest stays
+    assert last() == "2026-05-20"
+    late = correct(late, "2026-05-01")  # the latest moves back, but its twin still holds the date
+    assert last() == "2026-05-20"
+    twin = correct(twin, "2026-05-03")  # now the latest is mid's
+    assert last() == "2026-05-10"
+    mid = correct(mid, "2026-05-25")  # forward
+    assert last() == "2026-05-25"

@@ -301,7 +301,11 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
         households.note_visit(tx, hid, visit_date=record["visit_date"], opened=opened, closed=closed,
                               submission=record["uuid"])
     if replaced is not None and replaced.get("visit_date") \
-            and replaced["visit_date"] != record["visit_date"]:
+            and replaced["visit_date"] != record["visit_date"] \
+            and replaced["visit_date"] >= ((household or {}).get("last_visit_date") or ""):
+        # The corrected visit was the household's latest: the latest is looked for again among its
+        # visits. An earlier one moving leaves the latest where it is (a later date moved it
+        # forward in note_visit), so no correction but this one reads the village's visits.
         households.set_last_visit_date(tx, hid, last_visit_date(tx, record["village_id"], hid))
     if write_audit:
         audit.record(tx, actor, "submission", record["uuid"],
