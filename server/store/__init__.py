@@ -3,7 +3,8 @@ PostgreSQL store (postgres.py) when JIEDUI_DATABASE_URL names a database. Both a
   get(p, t, key), search(p, t, cond=None, since=None), count(p, t, cond=None),
   partition_of(t, key) / partitions_of(t, keys) (a submission uuid -> its village),
   village_ids(), partition_seq(p), seq, write(fn) -> fn(tx)'s result once durable, export_to(dir),
-  snapshot(), close(); tx: get, search, put, delete, partition_of, partitions_of, village_ids.
+  snapshot(), close(); tx: get, search, put, patch (a change in part: common.patch_step), delete,
+  partition_of, partitions_of, village_ids.
 The PostgreSQL store also has what the speed work (issue 14) adds to the TinyDB store: peek,
 locate, partitions(family), summary(p, name, compute).
 

@@ -23,7 +23,7 @@ What start-up and memory cost does not grow with the county:
 
 The interface the record owners use (bench/sqlite_store.py implements it over SQLite, as a
 PostgreSQL store will): `write(fn)` runs fn(tx) and returns its result once durable, with tx.get,
-peek, search, put, delete, locate, village_ids, partitions; reads `get` (a copy), `peek` (the stored
+peek, search, put, patch (the journal line carries only the change), delete, locate, village_ids, partitions; reads `get` (a copy), `peek` (the stored
 document: read only), `search(partition, table, cond)`, `count`, `village_ids()`,
 `partitions(family)`, `locate(table, key)` (uuid -> village), `partition_seq(partition)`,
 `summary(partition, name, compute)`; and `seq`, `snapshot()`, `export_to(dir)`, `close()`.
