@@ -6,6 +6,7 @@ burst of single pushes, in a dense household, and after kill -9."""
 import random
 import shutil
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
@@ -58,6 +59,17 @@ class Promises:
         for hid, doc in household_docs.items():
             got = [[f["id"], f["status"], f["note"]] for f in doc["open_followups"]]
             assert got == self.open.get(hid, []), hid
+
+
+class OverHttp:
+    """Client (tests/live.py) answering as the test client does, for assert_stats_match_lists."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, url):
+        status, body = self.client.call("GET", url)
+        return SimpleNamespace(status_code=status, get_json=lambda: body)
 
 
 def push_one(api, item):
@@ -191,6 +203,8 @@ def test_kill_9_after_single_pushes_keeps_promises_audit_and_every_visit(tmp_pat
     try:
         client = Client(server.url)
         client.login("cadre1", PASSWORD)
+        supervisor = Client(server.url)
+        supervisor.login("super", PASSWORD)
         for n in range(40):
             hid = rng.choice(HOUSEHOLDS)
             item = visit(hid, promises=rng.randint(0, 2), answers=model.pick(hid, rng, rng.randint(0, 2)))
@@ -201,6 +215,8 @@ def test_kill_9_after_single_pushes_keeps_promises_audit_and_every_visit(tmp_pat
             if n % 9 == 4:
                 status, _ = client.call("PUT", f"/api/v1/households/{hid}", {"changes": {"group": f"g{n}"}})
                 assert status == 200
+            if n in (10, 25):  # summaries computed (and kept beside the village's cursor) midway
+                assert supervisor.call("GET", "/api/v1/stats")[0] == 200
         before = {hid: client.call("GET", f"/api/v1/households/{hid}")[1] for hid in HOUSEHOLDS}
         model.check(before)
     finally:
@@ -213,6 +229,9 @@ def test_kill_9_after_single_pushes_keeps_promises_audit_and_every_visit(tmp_pat
         stored = set()
         for hid in HOUSEHOLDS:
             stored |= {s["uuid"] for s in client.call("GET", f"/api/v1/submissions?household_id={hid}")[1]["submissions"]}
+        supervisor = Client(server.url)
+        supervisor.login("super", PASSWORD)
+        assert_stats_match_lists(OverHttp(supervisor), supervisor.call("GET", "/api/v1/stats")[1])
     finally:
         server.stop()
     assert after == before
