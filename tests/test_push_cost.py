@@ -270,3 +270,22 @@ def test_corrections_keep_the_last_visit_date_exact_reading_visits_only_when_nee
     assert last() == "2026-05-10"
     mid = correct(mid, "2026-05-25")  # forward
     assert last() == "2026-05-25"
+
+
+def session_cookies(response):
+    return [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]
+
+
+def test_the_session_cookie_is_re_signed_once_a_day_not_on_every_request(app, api, monkeypatch):
+    from server.web import sessions
+    assert session_cookies(api.login("cadre1")), "a login sets the session"
+    r = api.get("/api/v1/households/v1-0001")
+    assert r.status_code == 200 and not session_cookies(r)
+    r = api.post("/api/v1/submissions", {"submissions": [visit("v1-0001")]})
+    assert r.status_code == 200 and not session_cookies(r)
+    later = sessions._now() + sessions.REFRESH_AFTER_SECONDS + 60
+    monkeypatch.setattr(sessions, "_now", lambda: later)
+    r = api.get("/api/v1/households/v1-0001")
+    assert r.status_code == 200 and session_cookies(r), "a day on, a request re-signs it (it lasts)"
+    assert api.client.post("/logout", headers={"X-CSRFToken": api.token}).status_code in (200, 302)
+    assert api.get("/api/v1/households/v1-0001").status_code == 401

@@ -11,6 +11,10 @@ from itsdangerous import BadSignature
 REFRESH_AFTER_SECONDS = 24 * 3600
 
 
+def _now():
+    return time.time()
+
+
 class LastingSessionInterface(SecureCookieSessionInterface):
     """Flask's session interface; the cookie is re-signed when the session changed, or when the
     one the browser sent was signed more than a day ago. Its serializer is built once per key."""
@@ -48,7 +52,7 @@ class LastingSessionInterface(SecureCookieSessionInterface):
         if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
             return False
         signed = getattr(session, "signed_at", None)
-        return signed is None or time.time() - signed >= REFRESH_AFTER_SECONDS
+        return signed is None or _now() - signed >= REFRESH_AFTER_SECONDS
 
 
 def init_app(app):
