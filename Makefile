@@ -3,7 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app server
 APT_RUN := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
-APT_TEST := $(APT_RUN) chromium poppler-utils nodejs postgresql
+APT_TEST := $(APT_RUN) chromium poppler-utils nodejs postgresql nginx openssl
 # Noto Sans CJK SC cut to GB2312 for printing (server/printing/print_font.py): profiles 40% smaller
 PRINT_FONT := $(VENV)/share/jiedui/JieduiPrintSans-Regular.otf
 
@@ -32,7 +32,15 @@ run: deps
 	$(FLASK) init --demo
 	$(FLASK) serve --host 127.0.0.1 --port 5000
 
-test: $(VENV)/.installed test-system-deps $(PRINT_FONT)
+# ODK's XForms engine, the judge of the XForms served to Collect (tests/test_xform_engine.py):
+# the versions in tests/js/odk/package-lock.json, from the npm registry, once
+ODK_ENGINE := tests/js/odk/node_modules/@getodk/xforms-engine/package.json
+$(ODK_ENGINE): tests/js/odk/package.json tests/js/odk/package-lock.json
+	@command -v npm >/dev/null 2>&1 || sh scripts/apt-ensure.sh npm   # Debian's nodejs comes without it
+	npm ci --prefix tests/js/odk --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/.installed test-system-deps $(PRINT_FONT) $(ODK_ENGINE)
 	node --test --test-reporter=dot tests/js/
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
@@ -41,5 +49,6 @@ bench: $(VENV)/.installed system-deps $(PRINT_FONT)
 	$(PY) bench/sync_bench.py
 	$(PY) bench/print_bench.py
 	$(PY) bench/abuse_bench.py
+	$(PY) bench/login_timing.py
 	$(PY) bench/export_bench.py
 	$(PY) bench/stats_bench.py

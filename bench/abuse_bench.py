@@ -1,14 +1,19 @@
-"""Does the server keep answering while it is abused? Issue 9's worst requests from 8 clients at
-once (10 MB usernames as JSON and as a form, thousands of nested brackets, 300,000 unknown answer
-keys, wrong-password floods, lone-surrogate and NaN household edits) against the real server
-(waitress, threads). Measured first without abuse (baseline), then under it, in the same run:
+"""Does the server keep answering while it is abused? Floods against the real server (waitress,
+threads), each measured beside a baseline without abuse, in the same run:
 
-- p50/p99 of GET /api/v1/csrf (the cheapest request: is the server still answering?)
-- p50/p99 of a valid 20-visit push (is real work still getting through?)
-- the server's peak RSS (VmHWM of the server process, /proc/<pid>/status)
-- how many abusive requests were answered, by status (never a 5xx)
+- issue9: issue 9's worst requests from N clients (10 MB usernames as JSON and as a form, thousands
+  of nested brackets, 300,000 unknown answer keys, wrong-password floods, lone-surrogate and NaN
+  household edits);
+- images: N clients uploading issue 24's scan-bomb JPEG (7680x5200, 1,000 scans, ~300 KB) and a
+  PNG claiming 13000x13000, and asking for previews;
+- exports: one cadre asking for 12 exports at once, again and again (the attachments ZIP and the
+  XLSX of 2,000 visits), while another user works.
 
-Usage: .venv/bin/python bench/abuse_bench.py [--seconds 20] [--clients 8]
+For each: p50/p99 of GET /api/v1/csrf (is the server still answering?) and of a valid 20-visit push
+(is real work still getting through?), the server's peak RSS, and how the abusive requests were
+answered, by status (never a 5xx). With --runs 3 each figure is the median of three runs.
+
+Usage: .venv/bin/python bench/abuse_bench.py [--seconds 20] [--clients 8] [--floods issue9,images,exports] [--runs 1]
 """
 
 import argparse
@@ -130,50 +135,150 @@ def measure(base, seconds):
     return csrf_times, push_times, failures
 
 
-def report(label, csrf_times, push_times, failures, hwm):
-    print(f"{label:<10} csrf p50 {pct(csrf_times, 50) * 1000:7.1f} ms  p99 {pct(csrf_times, 99) * 1000:7.1f} ms"
-          f"  ({len(csrf_times)} requests) | 20-visit push p50 {pct(push_times, 50) * 1000:7.1f} ms"
-          f"  p99 {pct(push_times, 99) * 1000:7.1f} ms  ({len(push_times)} pushes, {failures} not stored)"
-          f" | peak RSS {hwm / 2**20:6.0f} MB")
+# ---- image and export floods (issue 24) -----------------------------------------------------------
+
+
+def _declare(client, household, name, data, mime):
+    import hashlib
+    item = visit(household)
+    item["answers"]["photo_1"] = name
+    item["attachments"] = [{"name": name, "sha256": hashlib.sha256(data).hexdigest(),
+                            "size": len(data), "type": mime}]
+    status, body = client.call("POST", "/api/v1/submissions", {"submissions": [item]})
+    return item["uuid"] if status == 200 else None
+
+
+def image_abuser(base, n, stop, tally, bombs):
+    """Uploads the scan bomb and the PNG bomb again and again (each a new visit declaring it)."""
+    import hashlib
+    client = Client(base)
+    client.login("cadre1", PASSWORD)
+    i = n
+    while not stop.is_set():
+        name, data, mime = bombs[i % len(bombs)]
+        i += 1
+        try:
+            sub = _declare(client, "v1-0001", name, data, mime)
+            status, _body = client.call(
+                "PUT", f"/api/v1/submissions/{sub}/attachments/{name}", data,
+                headers={"X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+                         "Content-Type": "application/octet-stream"}, timeout=120)
+        except (OSError, urllib.error.URLError, TypeError) as e:
+            status = f"error {e.__class__.__name__}"
+        tally[(f"upload {name}", status)] += 1
+
+
+def export_abuser(base, n, stop, tally):
+    """One of twelve threads of one cadre asking for exports."""
+    client = Client(base)
+    client.login("cadre1", PASSWORD)
+    paths = ["/exports/attachments.zip?form=household_visit", "/exports/submissions.xlsx?form=household_visit"]
+    i = n
+    while not stop.is_set():
+        path = paths[i % len(paths)]
+        i += 1
+        try:
+            status, _body = client.call("GET", path, headers={"Accept": "application/json"}, timeout=120)
+        except (OSError, urllib.error.URLError) as e:
+            status = f"error {e.__class__.__name__}"
+        tally[(path.split("?")[0], status)] += 1
+
+
+def fill_for_exports(base, visits=2000):
+    """Visits (and a photo on some) for exports that take real work."""
+    import hashlib
+    import io
+    from PIL import Image
+    client = Client(base)
+    client.login("cadre1", PASSWORD)
+    photo = io.BytesIO()
+    Image.new("RGB", (1280, 960), (120, 90, 40)).save(photo, "JPEG", quality=85)
+    photo = photo.getvalue()
+    for start in range(0, visits, 100):
+        batch = [visit(f"v1-000{1 + k % 3}") for k in range(100)]
+        client.call("POST", "/api/v1/submissions", {"submissions": batch}, timeout=300)
+    for _ in range(40):
+        sub = _declare(client, "v1-0002", "photo_1.jpg", photo, "image/jpeg")
+        client.call("PUT", f"/api/v1/submissions/{sub}/attachments/photo_1.jpg", photo,
+                    headers={"X-Content-SHA256": hashlib.sha256(photo).hexdigest(),
+                             "Content-Type": "application/octet-stream"})
+
+
+def image_bombs():
+    from tests.test_image_bombs import png_bomb, scan_bomb
+    return [("scan_bomb.jpg", scan_bomb((7680, 5200), 1000), "image/jpeg"),
+            ("png_bomb.png", png_bomb(), "image/png")]
+
+
+def one_run(args, floods):
+    """{phase: (csrf_times, push_times, failures, peak_rss, tally)} of one fresh server."""
+    out = {}
+    bombs = image_bombs() if "images" in floods else None
+    with tempfile.TemporaryDirectory(prefix="jiedui-abuse-") as tmp:
+        seed(tmp)
+        server = LiveServer(tmp).start()
+        pid = server.proc.pid
+        try:
+            if "exports" in floods:
+                fill_for_exports(server.url)
+            base = measure(server.url, args.seconds)
+            out["baseline"] = base + (proc_status(pid, "VmHWM"), collections.Counter())
+            for flood in floods:
+                stop, tally = threading.Event(), collections.Counter()
+                if flood == "issue9":
+                    targets = [(abuser, (server.url, n, stop, tally)) for n in range(args.clients)]
+                elif flood == "images":
+                    targets = [(image_abuser, (server.url, n, stop, tally, bombs)) for n in range(args.clients)]
+                else:
+                    targets = [(export_abuser, (server.url, n, stop, tally)) for n in range(12)]
+                threads = [threading.Thread(target=f, args=a, daemon=True) for f, a in targets]
+                for t in threads:
+                    t.start()
+                result = measure(server.url, args.seconds)
+                stop.set()
+                for t in threads:
+                    t.join(180)
+                out[flood] = result + (proc_status(pid, "VmHWM"), tally)
+        finally:
+            server.stop()
+    return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=8, help="abusive clients at once")
+    parser.add_argument("--floods", default="issue9,images,exports",
+                        help="comma-separated: issue9, images, exports")
+    parser.add_argument("--runs", type=int, default=1, help="fresh servers; figures are medians")
     args = parser.parse_args()
-    unknown_keys_body()
-    with tempfile.TemporaryDirectory(prefix="jiedui-abuse-") as tmp:
-        seed(tmp)
-        server = LiveServer(tmp).start()
-        pid = server.proc.pid
-        try:
-            base_csrf, base_push, base_fail = measure(server.url, args.seconds)
-            base_hwm = proc_status(pid, "VmHWM")
-            report("baseline", base_csrf, base_push, base_fail, base_hwm)
-
-            stop, tally = threading.Event(), collections.Counter()
-            threads = [threading.Thread(target=abuser, args=(server.url, n, stop, tally), daemon=True)
-                       for n in range(args.clients)]
-            for t in threads:
-                t.start()
-            abuse_csrf, abuse_push, abuse_fail = measure(server.url, args.seconds)
-            stop.set()
-            for t in threads:
-                t.join(120)
-            abuse_hwm = proc_status(pid, "VmHWM")
-            report("abused", abuse_csrf, abuse_push, abuse_fail, abuse_hwm)
-            print(f"ratios     csrf p99 x{pct(abuse_csrf, 99) / pct(base_csrf, 99):.1f}"
-                  f" | push p99 x{pct(abuse_push, 99) / pct(base_push, 99):.1f}"
-                  f" | peak RSS x{abuse_hwm / base_hwm:.2f} (+{(abuse_hwm - base_hwm) / 2**20:.0f} MB)"
-                  f" | RSS now {proc_status(pid, 'VmRSS') / 2**20:.0f} MB")
-            print(f"abusive requests answered ({args.clients} clients, {args.seconds:g} s):")
-            for (name, status), count in sorted(tally.items(), key=str):
-                print(f"  {name:<24} {status}: {count}")
-            server_errors = sum(c for (_n, s), c in tally.items() if not isinstance(s, int) or s >= 500)
-            print(f"5xx or broken connections: {server_errors}")
-        finally:
-            server.stop()
+    floods = [f for f in args.floods.split(",") if f]
+    if "issue9" in floods:
+        unknown_keys_body()
+    runs = [one_run(args, floods) for _ in range(args.runs)]
+    med = statistics.median
+    print(f"{args.runs} run(s), {args.seconds:g} s a phase, {args.clients} clients (exports: 12 threads of one cadre)")
+    base_csrf = med(pct(r["baseline"][0], 99) for r in runs)
+    base_push = med(pct(r["baseline"][1], 99) for r in runs)
+    for phase in ["baseline"] + floods:
+        csrf50 = med(pct(r[phase][0], 50) for r in runs) * 1000
+        csrf99 = med(pct(r[phase][0], 99) for r in runs) * 1000
+        push50 = med(pct(r[phase][1], 50) for r in runs) * 1000
+        push99 = med(pct(r[phase][1], 99) for r in runs) * 1000
+        fails = sum(r[phase][2] for r in runs)
+        hwm = med(r[phase][3] for r in runs) / 2**20
+        print(f"{phase:<9} csrf p50 {csrf50:7.1f} ms p99 {csrf99:7.1f} ms (x{csrf99 / 1000 / base_csrf:4.1f})"
+              f" | 20-visit push p50 {push50:7.1f} ms p99 {push99:7.1f} ms (x{push99 / 1000 / base_push:4.1f}),"
+              f" {fails} not stored | peak RSS {hwm:5.0f} MB")
+    for phase in floods:
+        tally = collections.Counter()
+        for r in runs:
+            tally.update(r[phase][4])
+        print(f"{phase}: abusive requests answered")
+        for (name, status), count in sorted(tally.items(), key=str):
+            print(f"  {name:<40} {status}: {count}")
+        broken = sum(c for (_n, st), c in tally.items() if not isinstance(st, int) or st >= 500 and st != 503)
+        print(f"  5xx other than 503 busy, or broken connections: {broken}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ def create_app(test_config=None):
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from server.web import (admin, auth, errors, households as household_views, phone_app as phone,
+    from server.web import (admin, auth, errors, households as household_views, openrosa, phone_app as phone,
                             printing, review, security, sync_api as sync)
     from server import cli, store as stores
     from server.forms import formdefs
@@ -31,7 +31,7 @@ def create_app(test_config=None):
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (auth, phone, household_views, admin, sync, printing, review, dashboard):
+    for module in (auth, phone, household_views, admin, sync, openrosa, printing, review, dashboard):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app

@@ -1,10 +1,12 @@
-"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY, ...) with safe defaults."""
+"""Configuration from the environment (JIEDUI_DATA_DIR, JIEDUI_SECRET_KEY, ...) with safe defaults:
+every setting the server reads is read here, once, at start."""
 
 import os
 import secrets
 from datetime import timedelta
 
-from server.web.security import proxy_hops
+from server.core import images
+from server.web.security import proxy_address, proxy_hops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # An installed copy (`pip install .`) has no checkout around it: the wheel carries forms/ and
@@ -46,8 +48,21 @@ def _memory_mb(text):
     return value
 
 
+def _number(name, default):
+    """A non-negative number from the environment, or the default; a typo stops the start."""
+    text = os.environ.get(name)
+    try:
+        value = float(text or default)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number, not {text!r}") from None
+    return value if value == value and 0 <= value < 1e9 else default
+
+
 def configure(app, test_config=None):
     test_config = dict(test_config or {})
+    if "PASSWORD_HASH_METHOD" in test_config and test_config.get("TESTING") is not True:
+        # A cheap password hash is for the tests' throw-away accounts only (records/users.py).
+        raise ValueError("PASSWORD_HASH_METHOD may only be set together with TESTING=True")
     data_dir = os.path.abspath(test_config.pop("DATA_DIR", None)
                                or os.environ.get("JIEDUI_DATA_DIR")
                                or _default_data_dir())
@@ -91,6 +106,8 @@ def configure(app, test_config=None):
         MAX_ROSTER_BYTES=5 * 1024 * 1024,
         # How many reverse proxies (nginx) to trust for X-Forwarded-For/-Proto; 0: none.
         PROXY_HOPS=proxy_hops(os.environ.get("JIEDUI_PROXY_HOPS")),
+        # The address that proxy connects from; only its X-Forwarded-For is believed under `serve`.
+        PROXY_ADDRESS=proxy_address(os.environ.get("JIEDUI_PROXY_ADDRESS")),
         SNAPSHOT_EVERY=float(os.environ.get("JIEDUI_SNAPSHOT_EVERY", "2")),
         # Memory for loaded villages (MB); clean, idle ones past it are dropped and reload on use.
         # Unset: a quarter of the machine's memory (store.default_memory_mb).
@@ -99,6 +116,23 @@ def configure(app, test_config=None):
         PV_YIELD_KWH_PER_KW=float(os.environ.get("JIEDUI_PV_YIELD", "1100")),
         # None: min(2, cores). Each worker is a long-lived WeasyPrint process (~150 MB).
         PRINT_WORKERS=int(os.environ["JIEDUI_PRINT_WORKERS"]) if os.environ.get("JIEDUI_PRINT_WORKERS") else None,
+        # Single profiles waiting or rendering at once (None: 2 per worker); past it 503 + Retry-After.
+        PRINT_QUEUE=int(_number("JIEDUI_PRINT_QUEUE", 0)) or None,
+        PRINT_WAIT_SECONDS=120,  # a request waits this long for its profile, then 503 (it goes on)
+        # Profiles rendered ahead once a household's data has been still PRINT_IDLE_SECONDS (not in
+        # tests unless asked for); the store's change cursors are read every PRINT_POLL_SECONDS.
+        PRINT_PRERENDER=os.environ.get("JIEDUI_PRINT_PRERENDER", "1") != "0" and not test_config.get("TESTING"),
+        PRINT_IDLE_SECONDS=_number("JIEDUI_PRINT_IDLE_SECONDS", 90),
+        PRINT_POLL_SECONDS=30.0,  # a changed village costs a scan of its records
+        IMAGE_MAX_PIXELS=images.MAX_PIXELS,  # the pixel budget of a photo (core/images.py)
+        # Costly requests at once, in all and per user (server/web/lanes.py); past them 503 busy.
+        # Previews may also wait a little for a slot (a review page asks for all of its at once).
+        EXPORT_LANE=int(_number("JIEDUI_EXPORT_LANE", 2)) or 2,
+        EXPORT_LANE_PER_USER=int(_number("JIEDUI_EXPORT_LANE_PER_USER", 1)) or 1,
+        PREVIEW_LANE=int(_number("JIEDUI_PREVIEW_LANE", 4)) or 4,
+        PREVIEW_LANE_PER_USER=int(_number("JIEDUI_PREVIEW_LANE_PER_USER", 2)) or 2,
+        PREVIEW_LANE_WAITING=6,
+        PREVIEW_LANE_WAIT_SECONDS=10.0,
         # The address phones and QR codes use, e.g. https://jiedui.example.gov.cn behind a proxy.
         PUBLIC_BASE_URL=os.environ.get("JIEDUI_PUBLIC_URL") or None,
     )

@@ -1,44 +1,15 @@
 // The service worker only caches: the app shell (precached, one versioned cache), and form
 // definitions (network first, the last copy when offline). Other /api/ calls are never cached.
 // Data logic lives in the page (sync.js, db.js).
-// VERSION is the start of the SHA-256 of the SHELL files (tests/js/shell.test.js checks it and
-// prints the new value): a changed file changes the worker, so phones are offered the update
-// ("new version, update now") and the old cache is deleted on activation.
+// VERSION and SHELL are filled in as the worker is served (server/phone.py, from its PRECACHED
+// patterns): SHELL is the page, the manifest, app.css, the icons and every module under js/;
+// VERSION the start of the SHA-256 of their content. A changed file changes the worker, so phones
+// are offered the update ("new version, update now") and the old cache is deleted on activation.
 
-const VERSION = "1df84d80e906";
+const VERSION = "";
+const SHELL = [];
 const SHELL_CACHE = `jiedui-shell-${VERSION}`;
 const FORMS_CACHE = "jiedui-forms";
-const SHELL = [
-  "/app/",
-  "/app/manifest.webmanifest",
-  "/app/css/app.css",
-  "/app/icons/icon-192.png",
-  "/app/icons/icon-512.png",
-  "/app/icons/icon-maskable-512.png",
-  "/app/js/answers.js",
-  "/app/js/app.js",
-  "/app/js/conditions.js",
-  "/app/js/db.js",
-  "/app/js/dom.js",
-  "/app/js/drafts.js",
-  "/app/js/form-screen.js",
-  "/app/js/form.js",
-  "/app/js/households-screen.js",
-  "/app/js/i18n-en.js",
-  "/app/js/i18n.js",
-  "/app/js/media.js",
-  "/app/js/records-screen.js",
-  "/app/js/records.js",
-  "/app/js/sections.js",
-  "/app/js/settings.js",
-  "/app/js/sha256.js",
-  "/app/js/storage.js",
-  "/app/js/sync.js",
-  "/app/js/today.js",
-  "/app/js/ui.js",
-  "/app/js/util.js",
-  "/app/js/visits.js",
-];
 
 self.addEventListener("install", (event) => {
   // Revalidated, not refetched: the page has just downloaded most of these, so unchanged files

@@ -1,15 +1,25 @@
 """Fixtures: a real app over a real data folder in tmp_path, and a small known world in it."""
 
 import os
+import shutil
 import sys
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# Property tests draw the same examples every run (a failure replays); HYPOTHESIS_PROFILE=explore
+# draws new ones. Loaded before the test modules build their settings, which inherit it.
+hypothesis_settings.register_profile("replay", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
+
 from server import create_app  # noqa: E402
+from server.core import clock  # noqa: E402
 from server.records import households, users, villages  # noqa: E402
 from server.store import close_app_store, get_store  # noqa: E402
+from tests.helpers import app_config, reseed  # noqa: E402
 
 PASSWORD = "correct-horse-42"
 # Developers without PostgreSQL may opt out explicitly; otherwise (and always in CI) a cluster that
@@ -86,15 +96,48 @@ def seed_world(store):
     users.create("admin", "admin", PASSWORD, display_name="管理员", store=store)
 
 
+@pytest.fixture(autouse=True)
+def _seeded_ids(request):
+    """Every test's ids (tests/helpers.new_uuid) start from its own node id: a run replays."""
+    reseed(request.node.nodeid)
+
+
+@pytest.fixture(scope="session")
+def seeded_tinydb(tmp_path_factory):
+    """copy_to(folder): the TinyDB data folder of seed_world, built once per session (and again
+    should the local day turn, as seeding stamps today) and copied, as a test app left it on close:
+    snapshots, catalogue, form archive, secret key. Seeding through an app was most of each test's
+    set-up."""
+    built = {}
+
+    def copy_to(target):
+        day = clock.today_iso()
+        if day not in built:
+            folder = tmp_path_factory.mktemp("seeded") / "data"
+            app = create_app(app_config(folder))
+            with app.app_context():
+                seed_world(get_store())
+            close_app_store(app)
+            built[day] = folder
+        shutil.copytree(built[day], target)
+    return copy_to
+
+
 @pytest.fixture
-def app(tmp_path, database_url):
-    """The app on each store: TinyDB in tmp_path, and PostgreSQL (a fresh schema) beside it."""
-    config = {"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0}
+def app(tmp_path, database_url, request):
+    """The app on each store: TinyDB in tmp_path (a copy of the session's seeded folder), and
+    PostgreSQL (a fresh schema, seeded here) beside it. The store is open when the test starts."""
+    config = app_config(tmp_path / "data")
     if database_url:
         config["DATABASE_URL"] = database_url
+    else:
+        request.getfixturevalue("seeded_tinydb")(tmp_path / "data")
     app = create_app(config)
     with app.app_context():
-        seed_world(get_store())
+        if database_url:
+            seed_world(get_store())
+        else:
+            get_store()
     yield app
     close_app_store(app)
 

@@ -1,5 +1,6 @@
 """A real server in a subprocess over a real data folder, and a small cookie-keeping HTTP client."""
 
+import http.client
 import http.cookiejar
 import json
 import os
@@ -34,10 +35,11 @@ def seed(data_dir, demo=False):
 
 
 class LiveServer:
-    def __init__(self, data_dir, port=None, extra_env=None, faults=False):
-        """`faults`: the app of tests/fault_app.py (test-only fault switches), not the plain one."""
+    def __init__(self, data_dir, port=None, extra_env=None, faults=False, app=None):
+        """`faults`: the app of tests/fault_app.py (test-only fault switches), not the plain one;
+        `app`: another test app module (tests/gated_app.py)."""
         self.data_dir, self.port = str(data_dir), port or free_port()
-        self.app = "tests.fault_app" if faults else "server"
+        self.app = app or ("tests.fault_app" if faults else "server")
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, JIEDUI_DATA_DIR=self.data_dir, **(extra_env or {}))
         self.proc = None
@@ -111,3 +113,59 @@ class Client:
         if status == 200:
             self.token = body["csrf_token"]
         return status, body
+
+
+def request(port, method, path, *, body=None, headers=None, source=None, tls=None, timeout=30):
+    """One request on a connection of its own to 127.0.0.1:port, made from `source` (another
+    loopback address, so that one machine can play several clients) and over TLS when `tls` is an
+    ssl context. Returns (status, headers, raw body)."""
+    source_address = (source, 0) if source else None
+    if tls is not None:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
+                                           source_address=source_address, context=tls)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=source_address)
+    headers = dict(headers or {})
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()
+    finally:
+        conn.close()
+
+
+def login_from(port, username, password, *, headers=None, source=None, tls=None):
+    """A JSON login as the phone makes it (a CSRF token, then POST /login), on fresh connections with
+    no device cookie. Returns (status, JSON body, or the raw body when it is not JSON)."""
+    status, got, raw = request(port, "GET", "/api/v1/csrf", headers=headers, source=source, tls=tls)
+    assert status == 200, (status, raw[:200])
+    cookie = "; ".join(c.split(";", 1)[0] for c in got.get_all("Set-Cookie") or [])
+    sent = dict(headers or {}, **{"X-CSRFToken": json.loads(raw)["csrf_token"], "Cookie": cookie})
+    status, got, raw = request(port, "POST", "/login", headers=sent, source=source, tls=tls,
+                               body={"username": username, "password": password, "remember": False})
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+def exchange(sock, data, timeout=10):
+    """Send raw bytes and read until the peer closes (or `timeout` passes with nothing more):
+    (everything read, whether the peer closed)."""
+    sock.settimeout(timeout)
+    sock.sendall(data)
+    got = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return got, True
+            got += chunk
+    except TimeoutError:
+        return got, False
+    except OSError:  # reset, or a TLS connection cut without its close_notify: closed all the same
+        return got, True

@@ -7,6 +7,7 @@ import pytest
 from server.records import audit, users
 from server.store import close_app_store, get_store
 from tests.conftest import PASSWORD, Api
+from tests.helpers import visit
 
 NEW_PASSWORD = "a-new-password-77"
 
@@ -129,7 +130,6 @@ def test_a_profile_change_that_keeps_the_scope_keeps_the_sessions(app):
 def test_a_lapsed_login_answers_401_json_and_the_outbox_is_sent_after_logging_in_again(app):
     """A phone back after more than 60 idle days: 401 JSON (the phone keeps its outbox), never a
     redirect or a lost visit; after logging in, the same push is stored."""
-    from tests.test_sync import visit
     phone = logged_in(app)
     app.config["FIXED_NOW"] = "2099-01-01T08:00:00+08:00"  # long after the login was last used
     item = visit()

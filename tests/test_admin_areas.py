@@ -8,16 +8,17 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import uuid
 
 import pytest
 import yaml
 
 from server import create_app
+from server.forms import formdefs
 from server.web.auth import User
 from server.records import audit, households, users, villages
 from server.store import close_app_store, get_store
 from tests.conftest import PASSWORD, Api
+from tests.helpers import app_config, new_uuid
 from tests.live import Client, LiveServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +98,7 @@ def test_fresh_install_cli_path_to_a_stored_visit_with_no_demo_data(tmp_path):
         status, body = cadre.call("GET", "/api/v1/households?since=0")
         assert status == 200 and len(body["households"]) == 2
         hid = body["households"][0]["id"]
-        item = {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2, "household_id": hid,
+        item = {"uuid": new_uuid(), "form": "household_visit", "form_version": 2, "household_id": hid,
                 "created_at": "2026-03-02T10:00:00+08:00",
                 "answers": {"visit_date": "2026-03-02", "visit_type": "home", "present": "户主本人",
                             "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
@@ -120,7 +121,7 @@ def test_fresh_install_web_path_to_a_stored_visit(tmp_path):
     assert flask_cli(data, "init").returncode == 0
     assert flask_cli(data, "user", "create", "county", "--role", "admin", "--password-stdin",
                      stdin="a-long-password\n").returncode == 0
-    app = create_app({"DATA_DIR": str(data), "TESTING": True, "SNAPSHOT_EVERY": 0})
+    app = create_app(app_config(str(data)))
     try:
         admin = Api(app.test_client())
         assert admin.login("county", "a-long-password").status_code == 200
@@ -135,7 +136,7 @@ def test_fresh_install_web_path_to_a_stored_visit(tmp_path):
         cadre = Api(app.test_client())
         assert cadre.login("li.na", "a-long-password").status_code == 200
         hid = cadre.get("/api/v1/households").get_json()["households"][0]["id"]
-        item = {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2, "household_id": hid,
+        item = {"uuid": new_uuid(), "form": "household_visit", "form_version": 2, "household_id": hid,
                 "created_at": "2026-03-02T10:00:00+08:00",
                 "answers": {"visit_date": "2026-03-02", "visit_type": "home", "present": "户主本人",
                             "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
@@ -204,8 +205,7 @@ def test_bulk_pairing_and_a_cadre_rotating_out(app, api):
 def forms_app(tmp_path):
     forms_dir = tmp_path / "forms"
     shutil.copytree(os.path.join(ROOT, "forms"), forms_dir)
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
-                      "FORMS_DIR": str(forms_dir)})
+    app = create_app(app_config(str(tmp_path / "data"), FORMS_DIR=str(forms_dir)))
     from tests.conftest import seed_world
     with app.app_context():
         seed_world(get_store())
@@ -237,7 +237,7 @@ PV_ANSWERS = {"interested": "yes", "consent": "yes", "roof_type": "flat_concrete
 
 
 def pv_item(version, **extra):
-    return {"uuid": str(uuid.uuid4()), "form": "pv_enrollment", "form_version": version,
+    return {"uuid": new_uuid(), "form": "pv_enrollment", "form_version": version,
             "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
             "answers": dict(PV_ANSWERS, **extra)}
 
@@ -277,8 +277,7 @@ def test_a_published_form_is_served_without_restart_and_old_versions_still_accep
     assert admin.get("/admin/forms/pv_enrollment/x").status_code == 404
     # a restarted server loads the same forms and serves v3
     close_app_store(forms_app)
-    again = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
-                        "FORMS_DIR": str(forms_dir)})
+    again = create_app(app_config(str(tmp_path / "data"), FORMS_DIR=str(forms_dir)))
     try:
         other = Api(again.test_client())
         other.login("cadre1")
@@ -327,6 +326,55 @@ def test_form_uploads_that_are_refused_change_nothing(forms_app, tmp_path):
     assert admin.get("/admin/forms").status_code == 403
 
 
+def alias_bomb():
+    """About 1 KB: eight levels of ten aliases each, each anchored on a field's condition, so the
+    last field's condition holds a hundred million once expanded."""
+    fields = ['- {name: interested, type: text, label: {zh: 意愿, en: Interest}}',
+              '- {name: f0, type: text, label: {zh: 甲, en: A}, relevant: &a0 {field: interested, '
+              'op: eq, value: "yes"}}']
+    for i in range(1, 9):
+        fields.append(f"- {{name: f{i}, type: text, label: {{zh: 甲, en: A}}, relevant: &a{i} "
+                      f"{{all: [{','.join([f'*a{i - 1}'] * 10)}]}}}}")
+    return ("id: pv_enrollment\nversion: 3\ntitle: {zh: 光伏, en: PV}\nfields:\n"
+            + "\n".join(fields) + "\n").encode("utf-8")
+
+
+def test_yaml_aliases_are_refused_in_form_files(forms_app, tmp_path):
+    """A few hundred bytes of nested aliases were accepted as a form of a million conditions (15-37 s
+    of checking on the server, 3.5 GB on the phone). Form files may not use aliases at all."""
+    bomb = alias_bomb()
+    assert len(bomb) < 2048
+    admin = Api(forms_app.test_client())
+    admin.login("admin")
+    for path in ("/admin/forms/check", "/admin/forms/publish"):
+        r = upload(admin, path, bomb)
+        page = r.get_data(as_text=True)
+        assert r.status_code == 400 and "不允许使用 YAML 别名" in page and "未发布" in page, page[-2000:]
+    r = form_post(admin, "/admin/forms/check", {"file": (io.BytesIO(bomb), "pv.yaml")},
+                  content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    assert r.status_code == 400 and "YAML aliases (&amp;anchor … *alias) are not allowed" in r.get_data(as_text=True)
+    # the same file shipped in forms/ stops the start with the file named, in both languages
+    (tmp_path / "forms" / "pv_enrollment.yaml").write_bytes(bomb)
+    with pytest.raises(formdefs.FormDefinitionError) as refused:
+        formdefs.load_definition_file(tmp_path / "forms" / "pv_enrollment.yaml")
+    assert "pv_enrollment.yaml" in str(refused.value) and "YAML aliases" in str(refused.value)
+    assert "别名" in str(refused.value)
+
+
+def test_a_lone_surrogate_in_a_label_is_refused_not_a_500(forms_app):
+    admin = Api(forms_app.test_client())
+    admin.login("admin")
+    text = dump(pv_v3()).decode("utf-8").replace("安装单位", '"安装\\ud800单位"').encode("utf-8")
+    assert b"\\ud800" in text
+    for path in ("/admin/forms/check", "/admin/forms/publish"):
+        r = upload(admin, path, text)
+        page = r.get_data(as_text=True)
+        # libyaml refuses the escape itself; the pure-Python loader's text is caught after loading
+        assert r.status_code == 400 and "未发布" in page, page[-2000:]
+        assert "U+D800" in page or "escape" in page
+    assert admin.get("/api/v1/bootstrap").get_json()["forms"][1]["version"] == 2
+
+
 # ---- backups -------------------------------------------------------------------------------------------
 
 
@@ -346,8 +394,9 @@ def test_backup_from_the_web_is_the_cli_backup_as_one_download(app, api, tmp_pat
     with tarfile.open(fileobj=io.BytesIO(r.data), mode="r:gz") as tar:
         names = set(tar.getnames())
         top = entry["name"][:-len(".tar.gz")]
-        assert {f"{top}/core.json", f"{top}/villages/v1.json", f"{top}/villages/v2.json", f"{top}/secret_key",
+        assert {f"{top}/core.json", f"{top}/villages/v1.json", f"{top}/villages/v2.json",
                 f"{top}/forms/pv_enrollment/2.json"} <= names
+        assert f"{top}/secret_key" not in names   # a stolen archive signs no session
         assert any(n.startswith(f"{top}/forms/") for n in names)
         tar.extractall(tmp_path / "restored", filter="data")
     # the same picture as the command-line backup makes
@@ -422,7 +471,7 @@ def test_a_new_form_without_sections_is_published_and_listed(forms_app, tmp_path
     cadre = Api(forms_app.test_client())
     cadre.login("cadre1")
     assert "lecture_attendance" in {f["id"] for f in cadre.get("/api/v1/bootstrap").get_json()["forms"]}
-    item = {"uuid": str(uuid.uuid4()), "form": "lecture_attendance", "form_version": 1, "household_id": "v1-0003",
+    item = {"uuid": new_uuid(), "form": "lecture_attendance", "form_version": 1, "household_id": "v1-0003",
             "created_at": "2026-05-01T10:00:00+08:00", "answers": {"lecture_date": "2026-05-01", "topic": "pv"}}
     assert cadre.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]["status"] == "created"
     admin.login("super")

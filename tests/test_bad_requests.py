@@ -1,26 +1,20 @@
 """Requests that used to break the server (issue 9, findings 1-3): each is refused with a clear
 JSON error, changes nothing, and every other write goes on."""
 
+import errno
 import json
 
 import pytest
 
 from server.records import households
 from server.store import Store, UnstorableValue
+from tests.helpers import visit_item
 
 
 def put_household(api, hid, body, raw=None):
     data = raw if raw is not None else json.dumps(body)
     return api.client.put(f"/api/v1/households/{hid}", data=data, content_type="application/json",
                           headers={"X-CSRFToken": api.token})
-
-
-def visit_item(uuid="0b8f7a52-3c1d-4e5f-8a9b-1c2d3e4f5a6b", **answers):
-    base = {"visit_date": "2026-05-04", "visit_type": "phone", "present": "户主本人",
-            "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}
-    base.update(answers)
-    return {"uuid": uuid, "form": "household_visit", "form_version": 2, "household_id": "v1-0001",
-            "created_at": "2026-05-04T10:00:00+08:00", "answers": base}
 
 
 # ---- finding 1: one request stopped all writes ---------------------------------------------------
@@ -54,17 +48,104 @@ def test_the_store_refuses_unstorable_documents_and_keeps_writing(tmp_path):
         assert store.get("v1", "households", "x") is None
 
 
-def test_a_failed_fsync_leaves_memory_as_it_was(tmp_path):
+class FullDisk:
+    """Stands in for the store's journal file (a test's hook, not the store's): every append fails
+    as on a full disk."""
+    closed = False
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def fill_the_disk(store, monkeypatch):
+    """From now on every journal append fails with ENOSPC, and no new journal can be started."""
+    monkeypatch.setattr(store, "_journal", FullDisk())
+
+    def no_room(_no):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(store, "_start_journal", no_room)
+
+
+def test_a_failed_fsync_leaves_memory_as_it_was(tmp_path, monkeypatch):
     with Store(str(tmp_path / "d"), snapshot_every=0) as store:
         store.write(lambda tx: tx.put("v1", "households", {"id": "h", "v": 1}))
-        store._fault_before_fsync = True
-        with pytest.raises(OSError):
-            store.write(lambda tx: tx.put("v1", "households", {"id": "h", "v": 2}))
-        store._fault_before_fsync = False
+        with monkeypatch.context() as m:
+            fill_the_disk(store, m)
+            with pytest.raises(OSError):
+                store.write(lambda tx: tx.put("v1", "households", {"id": "h", "v": 2}))
         assert store.get("v1", "households", "h")["v"] == 1  # not durable, so not readable
         store.write(lambda tx: tx.put("v1", "households", {"id": "h", "v": 3}))
     with Store(str(tmp_path / "d"), snapshot_every=0) as store:
         assert store.get("v1", "households", "h")["v"] == 3
+
+
+@pytest.mark.tinydb_only
+def test_a_full_disk_answers_503_storage_full_and_loses_nothing_acknowledged(app, api, monkeypatch):
+    """It answered 500: a phone took it for a refusal of the visit. Now 503 storage_full with
+    Retry-After (the phone keeps the visit and retries), and every push acknowledged before and
+    after is there after a restart."""
+    from server.store import close_app_store, get_store
+    from tests.test_sync import visit
+    api.login("cadre1")
+    before, lost, after = visit(), visit("v1-0002"), visit("v1-0003")
+    assert api.post("/api/v1/submissions", {"submissions": [before]}).status_code == 200
+    store = get_store(app)
+    with monkeypatch.context() as m:
+        fill_the_disk(store, m)
+        for _ in range(2):                                   # and it stays so while the disk is full
+            r = api.post("/api/v1/submissions", {"submissions": [lost]})
+            assert r.status_code == 503, r.get_json()
+            body = r.get_json()
+            assert body["error"] == "storage_full" and int(r.headers["Retry-After"]) > 0
+            assert "磁盘已满" in body["message_zh"] and "disk is full" in body["message_en"]
+        assert api.get(f"/api/v1/submissions/{lost['uuid']}").status_code == 404
+    # room again: the retry and the next push go through
+    assert api.post("/api/v1/submissions", {"submissions": [lost, after]}).get_json()["results"][0]["status"] == "created"
+    close_app_store(app)
+    for item in (before, lost, after):
+        assert api.get(f"/api/v1/submissions/{item['uuid']}").status_code == 200
+
+
+def test_a_photo_that_finds_no_room_answers_503_and_is_taken_once_there_is(app, api, monkeypatch):
+    import hashlib
+
+    from server.records import attachments
+    from tests.test_sync import jpeg_bytes, visit
+    api.login("cadre1")
+    photo = jpeg_bytes()
+    item = visit(photo_1="p.jpg")
+    item["attachments"] = [{"name": "p.jpg", "sha256": hashlib.sha256(photo).hexdigest(),
+                            "size": len(photo), "type": "image/jpeg"}]
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    url = f"/api/v1/submissions/{item['uuid']}/attachments/p.jpg"
+    headers = {"X-Content-SHA256": hashlib.sha256(photo).hexdigest()}
+    real = attachments.write_atomic
+
+    def no_room(path, data, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+    with monkeypatch.context() as m:
+        m.setattr(attachments, "write_atomic", no_room)
+        r = api.put(url, data=photo, headers=dict(headers))
+        assert r.status_code == 503 and r.get_json()["error"] == "storage_full"
+        assert int(r.headers["Retry-After"]) > 0
+    assert api.get(f"/api/v1/submissions/{item['uuid']}").get_json()["complete"] is False
+    assert attachments.write_atomic is real
+    r = api.put(url, data=photo, headers=dict(headers))
+    assert r.status_code == 200 and r.get_json()["complete"] is True
+    from server.core import thumbnails                 # and a preview that finds no room
+    with monkeypatch.context() as m:
+        def no_room_for_previews(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        m.setattr(thumbnails, "atomic_file", no_room_for_previews)
+        r = api.get(f"{url}?thumb=1")
+        assert r.status_code == 503 and r.get_json()["error"] == "storage_full"
+    assert api.get(f"{url}?thumb=1").status_code == 200
 
 
 def test_an_exception_in_a_write_function_fails_only_that_write(tmp_path):

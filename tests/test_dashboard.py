@@ -3,7 +3,6 @@ Asia/Shanghai), every number on the page links to a list of that size, scope, ba
 
 import html
 import re
-import uuid
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -14,20 +13,12 @@ from server.services.demo import load_demo
 from server.records import households, submissions, users
 from server.store import close_app_store, get_store
 from tests.conftest import PASSWORD, Api
+from tests.helpers import app_config, new_uuid, visit2
 
 VILLAGE_KINDS = ("households", "paired", "never_visited", "not_visited_30d", "visits_this_month",
                  "overdue_followups", "returned")
 CADRE_KINDS = ("households", "never_visited", "not_visited_30d", "visits_this_month",
                "overdue_followups", "returned")
-
-
-def visit(household, day, *, created_at=None, version=2, **answers):
-    base = {"visit_date": day, "visit_type": "home", "present": "户主本人", "topics": ["income_jobs"],
-            "family_changes": ["none"], "risk": "no"}
-    base.update(answers)
-    return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": version,
-            "household_id": household, "created_at": created_at or f"{day}T10:00:00+08:00",
-            "answers": base}
 
 
 def push(api, *items):
@@ -68,8 +59,7 @@ def assert_stats_match_lists(api, stats):
 
 @pytest.fixture(scope="module")
 def demo_app(tmp_path_factory):
-    app = create_app({"DATA_DIR": str(tmp_path_factory.mktemp("demo")), "TESTING": True,
-                      "SNAPSHOT_EVERY": 0, "FIXED_NOW": "2026-06-12T02:00:00Z"})
+    app = create_app(app_config(str(tmp_path_factory.mktemp("demo")), FIXED_NOW="2026-06-12T02:00:00Z"))
     with app.app_context():
         load_demo(get_store(), formdefs.registry(), formdefs.served_settings(app))
         store = get_store()
@@ -86,7 +76,7 @@ def demo_app(tmp_path_factory):
     cadre = Api(app.test_client())
     cadre.login(some[2]["cadre_id"], "cadre-demo-2026")
     fix = {k: some[2][k] for k in ("form", "form_version", "household_id", "created_at", "answers")}
-    fix.update(uuid=str(uuid.uuid4()), supersedes=some[2]["uuid"])
+    fix.update(uuid=new_uuid(), supersedes=some[2]["uuid"])
     assert cadre.post("/api/v1/submissions", {"submissions": [fix]}).get_json()["results"][0]["status"] == "created"
     app.config["TEST_RETURNED"] = ([s["uuid"] for s in some[:2]], some[2]["uuid"])
     yield app
@@ -176,9 +166,9 @@ def test_dashboard_page_has_accessible_charts_and_prints(demo_api):
 def test_this_month_and_overdue_follow_the_shanghai_calendar_at_midnight(app, api):
     app.config["FIXED_NOW"] = "2026-05-31T16:10:00Z"  # 2026-06-01 00:10 in Shanghai, still May in UTC
     api.login("cadre1")
-    may = visit("v1-0001", "2026-05-31", created_at="2026-05-31T23:30:00+08:00",
+    may = visit2("v1-0001", "2026-05-31", created_at="2026-05-31T23:30:00+08:00",
                 followups=[{"action": "联系人社局", "due_date": "2026-05-31"}])
-    june = visit("v1-0002", "2026-06-01", created_at="2026-06-01T00:10:00+08:00",
+    june = visit2("v1-0002", "2026-06-01", created_at="2026-06-01T00:10:00+08:00",
                  help_given=[{"product": "红薯", "quantity": 100, "unit": "斤", "price": 1.5}])
     push(api, may, june)
     api.login("super")
@@ -203,7 +193,7 @@ def test_this_month_and_overdue_follow_the_shanghai_calendar_at_midnight(app, ap
 def test_not_visited_in_30_days_counts_from_the_local_day(app, api):
     app.config["FIXED_NOW"] = "2026-07-01T16:30:00Z"  # 2 July 00:30 in Shanghai
     api.login("cadre1")
-    push(api, visit("v1-0001", "2026-06-02"), visit("v1-0002", "2026-06-01"))
+    push(api, visit2("v1-0001", "2026-06-02"), visit2("v1-0002", "2026-06-01"))
     api.login("super")
     v1 = next(r for r in api.get("/api/v1/stats").get_json()["villages"] if r["id"] == "v1")
     # 2 June is 30 days before 2 July: visited within 30 days; 1 June is not; v1-0003 never
@@ -215,9 +205,9 @@ def test_not_visited_in_30_days_counts_from_the_local_day(app, api):
 def test_a_corrected_visit_counts_once(app, api):
     app.config["FIXED_NOW"] = "2026-05-20T02:00:00Z"
     api.login("cadre1")
-    first = visit("v1-0001", "2026-05-10")
+    first = visit2("v1-0001", "2026-05-10")
     push(api, first)
-    fixed = visit("v1-0001", "2026-05-11")
+    fixed = visit2("v1-0001", "2026-05-11")
     fixed["supersedes"] = first["uuid"]
     push(api, fixed)
     assert submissions.find(get_store(app), first["uuid"])["superseded_by"] == fixed["uuid"]
@@ -241,7 +231,7 @@ def test_an_unchanged_village_is_not_recomputed_and_a_changed_one_is(app, api):
     assert api.get("/api/v1/stats").get_json() == before
     assert cache.computed == computed
     api.login("cadre2")
-    push(api, visit("v2-0001", "2026-05-19"))
+    push(api, visit2("v2-0001", "2026-05-19"))
     api.login("super")
     after = api.get("/api/v1/stats").get_json()
     assert cache.computed == computed + 1  # only v2 was read again
@@ -302,7 +292,7 @@ def test_unknown_cadre_is_404_and_bad_page_a_message(api):
 def test_list_pages_show_words_not_codes(app, api):
     app.config["FIXED_NOW"] = "2026-05-20T02:00:00Z"
     api.login("cadre1")
-    push(api, visit("v1-0001", "2026-05-19"))
+    push(api, visit2("v1-0001", "2026-05-19"))
     api.login("super")
     page = api.get("/dashboard/list?kind=visits_this_month&village=v1").get_data(as_text=True)
     assert "入户走访记录" in page and "待审核" in page and "李干部" in page
@@ -334,7 +324,7 @@ def test_times_on_pages_are_shown_in_the_deployment_zone(api):
 
 def test_household_page_and_edit_page_use_words_and_choices(app, api):
     api.login("cadre1")
-    pv = {"uuid": str(uuid.uuid4()), "form": "pv_enrollment", "form_version": 2,
+    pv = {"uuid": new_uuid(), "form": "pv_enrollment", "form_version": 2,
           "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
           "answers": {"interested": "yes", "consent": "yes", "roof_type": "flat_concrete",
                       "roof_area_m2": 80, "orientation": "flat", "shading": "none", "structure_ok": "yes",

@@ -9,8 +9,7 @@ import zipfile
 
 from openpyxl import load_workbook
 
-from tests.test_review import login, review, visit2
-from tests.test_sync import jpeg_bytes, push, visit
+from tests.helpers import jpeg_bytes, login, push, review, visit, visit2
 
 
 def seed(app):

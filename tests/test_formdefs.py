@@ -10,10 +10,10 @@ import pytest
 
 from server.forms import effects, formdefs
 from server.forms.formdefs import FormDefinitionError, FormRegistry, validate_answers
+from tests.helpers import ALL_TYPES, TODAY
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FORMS = ROOT / "forms"
-TODAY = "2024-06-15"
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,7 @@ BROKEN = [
      "pick", "choices must be"),
     ("choices on a number", MINIMAL.replace("    min: 0", "    choices: [{name: a, label: {zh: 甲, en: A}}]"),
      "amount", "choices are only"),
-    ("nested repeat", MINIMAL + """\
+    ("repeats nested too deeply", MINIMAL + """\
   - name: outer
     type: repeat
     label: {zh: 外, en: Outer}
@@ -224,8 +224,16 @@ BROKEN = [
       - name: inner
         type: repeat
         label: {zh: 内, en: Inner}
-        fields: [{name: x, type: text, label: {zh: 甲, en: X}}]
-""", "outer.inner", "inside another repeat"),
+        fields:
+          - name: third
+            type: repeat
+            label: {zh: 三, en: Third}
+            fields:
+              - name: fourth
+                type: repeat
+                label: {zh: 四, en: Fourth}
+                fields: [{name: x, type: text, label: {zh: 甲, en: X}}]
+""", "outer.inner.third.fourth", "nested at most 3 deep"),
     ("repeat without fields", MINIMAL + "  - {name: rows, type: repeat, label: {zh: 行, en: Rows}}\n",
      "rows", "fields must be"),
     ("id differs from the file name", MINIMAL.replace("id: sample", "id: other"), "id", "file name"),
@@ -415,32 +423,6 @@ def test_lookups_of_unknown_forms_answer_none_and_share_definitions(registry):
 
 # ---------------------------------------------------------------------------------------------
 # Validating answers, type by type
-
-ALL_TYPES = formdefs.check_definition({
-    "id": "all_types", "version": 1, "title": {"zh": "全部", "en": "All"}, "subject": "household",
-    "fields": [
-        {"name": "t", "type": "text", "label": {"zh": "文字", "en": "Text"}, "max": 10},
-        {"name": "ta", "type": "textarea", "label": {"zh": "长文字", "en": "Long text"}},
-        {"name": "i", "type": "integer", "label": {"zh": "整数", "en": "Integer"}, "min": 0, "max": 100},
-        {"name": "d", "type": "decimal", "label": {"zh": "小数", "en": "Decimal"}, "min": -1.5, "max": 2.5},
-        {"name": "day", "type": "date", "label": {"zh": "日期", "en": "Date"}, "min": "2020-01-01",
-         "constraint": {"field": ".", "op": "le", "value": {"today": 0}}},
-        {"name": "one", "type": "select_one", "label": {"zh": "单选", "en": "One"},
-         "choices": [{"name": "a", "label": {"zh": "甲", "en": "A"}}, {"name": "b", "label": {"zh": "乙", "en": "B"}}]},
-        {"name": "many", "type": "select_multiple", "label": {"zh": "多选", "en": "Many"},
-         "choices": [{"name": "a", "label": {"zh": "甲", "en": "A"}}, {"name": "b", "label": {"zh": "乙", "en": "B"}}]},
-        {"name": "gps", "type": "geopoint", "label": {"zh": "位置", "en": "Location"}},
-        {"name": "pic", "type": "photo", "label": {"zh": "照片", "en": "Photo"}},
-        {"name": "sig", "type": "signature", "label": {"zh": "签名", "en": "Signature"}},
-        {"name": "info", "type": "note", "label": {"zh": "说明", "en": "Note"}},
-        {"name": "rows", "type": "repeat", "label": {"zh": "明细", "en": "Rows"}, "min_count": 1, "max_count": 2,
-         "fields": [
-             {"name": "item", "type": "text", "label": {"zh": "名称", "en": "Item"}, "required": True},
-             {"name": "qty", "type": "integer", "label": {"zh": "数量", "en": "Qty"}},
-             {"name": "shot", "type": "photo", "label": {"zh": "照片", "en": "Photo"}},
-             {"name": "total", "type": "integer", "label": {"zh": "合计", "en": "Total"},
-              "compute": {"mul": ["qty", "i"]}}]},
-    ]}, "all_types")
 
 GOOD_BAD = {
     "t": (["short", "<b>x</b>", "中文十个字以内的话"], [(5, "type"), (True, "type"), ("x" * 11, "max"),

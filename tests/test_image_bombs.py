@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import struct
-import uuid
 import zlib
 
 import pytest
@@ -15,6 +14,7 @@ from PIL import Image
 from server.core import images
 from server.records import attachments, submissions
 from server.store import get_store
+from tests.helpers import new_uuid, pdf_text
 
 
 def _chunk(kind, data):
@@ -65,7 +65,7 @@ def rss_mb():
 
 
 def visit_with(name, data, mime):
-    return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2,
+    return {"uuid": new_uuid(), "form": "household_visit", "form_version": 2,
             "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
             "answers": {"visit_date": "2026-05-01", "visit_type": "home", "present": "户主本人",
                         "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no",
@@ -164,7 +164,6 @@ def test_a_wide_phone_photo_is_decoded_at_half_size_for_print_and_preview(tmp_pa
 
 def test_a_bomb_on_disk_prints_with_a_placeholder(app, api):
     """A bomb that reached the attachments folder before the upload check existed."""
-    from tests.test_printing import pdf_text
     api.login("cadre1")
     bomb = png_bomb()
     item = visit_with("photo_1.png", bomb, "image/png")
@@ -176,3 +175,128 @@ def test_a_bomb_on_disk_prints_with_a_placeholder(app, api):
     assert r.status_code == 200
     text = pdf_text(r.data)
     assert "照片缺失或无法读取" in text
+
+
+# ---- scan bombs (issue 24 #3): a progressive JPEG is decoded once per scan ------------------------
+
+def _jpeg_segments(data):
+    """(marker, start, end) of each segment; a scan's end includes its entropy-coded data."""
+    i, out = 2, []
+    while i < len(data):
+        marker = data[i + 1]
+        if marker == 0xD9:
+            out.append((marker, i, i + 2))
+            break
+        end = i + 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker == 0xDA:
+            while not (data[end] == 0xFF and data[end + 1] != 0 and not 0xD0 <= data[end + 1] <= 0xD7):
+                end += 1
+        out.append((marker, i, end))
+        i = end
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def scan_bomb(size=(1600, 1200), extra=1000):
+    """A real progressive JPEG (Pillow writes 10 scans) with its last scan, an AC refinement that
+    is a few bytes of end-of-band runs, repeated `extra` times: libjpeg warns and decodes every one
+    of them over the whole picture (the attack's file was 7680×5200 with 1,000 scans in 152 KB)."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(out, "JPEG", progressive=True, quality=50)
+    data = out.getvalue()
+    _m, start, end = [s for s in _jpeg_segments(data) if s[0] == 0xDA][-1]
+    return data[:end] + data[start:end] * extra + data[end:]
+
+
+def progressive(size=(640, 480)):
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(out, "JPEG", progressive=True)
+    return out.getvalue()
+
+
+def test_scans_are_counted_from_the_markers():
+    assert images.jpeg_scans(jpeg()) == 1
+    assert images.jpeg_scans(progressive()) == 10
+    assert images.jpeg_scans(scan_bomb()) == images.MAX_SCANS + 1       # stops counting there
+    assert images.jpeg_scans(scan_bomb(), limit=5000) == 1010
+    # stray bytes between segments (libjpeg warns, skips them and reads on) do not hide scans
+    data = scan_bomb()
+    first_sos = data.index(b"\xff\xda")
+    sloppy = data[:first_sos] + b"\x00\x17" + data[first_sos:].replace(b"\xff\xda", b"\x17\xff\xda")
+    assert images.jpeg_scans(sloppy, limit=5000) == 1010
+    with Image.open(io.BytesIO(scan_bomb())) as im:                     # Pillow reads it as a photo
+        assert im.size == (1600, 1200) and im.info.get("progressive")
+
+
+def test_a_scan_bomb_is_refused_at_upload_and_a_normal_progressive_jpeg_is_not(app, api):
+    api.login("cadre1")
+    bomb = scan_bomb()
+    assert len(bomb) < 200 * 1024
+    item = visit_with("photo_1.jpg", bomb, "image/jpeg")
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    r = upload(api, item, "photo_1.jpg", bomb)
+    assert r.status_code == 413, r.get_json()
+    body = r.get_json()
+    assert body["error"] == "image_too_complex"
+    assert "JPEG" in body["message_en"] and "渐进式" in body["message_zh"]
+    assert api.get(f"/api/v1/submissions/{item['uuid']}").get_json()["complete"] is False
+    assert not os.path.exists(os.path.join(app.config["FILES_DIR"], "attachments", item["uuid"],
+                                           "photo_1.jpg"))
+    fine = progressive()
+    item = visit_with("photo_1.jpg", fine, "image/jpeg")
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    assert upload(api, item, "photo_1.jpg", fine).status_code == 200
+
+
+def test_a_large_progressive_jpeg_is_refused_before_its_decode(api, monkeypatch):
+    """libjpeg holds every coefficient of a progressive picture whatever draft() asks: past
+    MAX_PROGRESSIVE_PIXELS it is refused from the header (the budget shrunk here to keep it small)."""
+    monkeypatch.setattr(images, "MAX_PROGRESSIVE_PIXELS", 640 * 480 - 1)
+    api.login("cadre1")
+    data = progressive((640, 480))
+    item = visit_with("photo_1.jpg", data, "image/jpeg")
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    r = upload(api, item, "photo_1.jpg", data)
+    assert r.status_code == 413 and r.get_json()["error"] == "image_too_complex"
+    baseline = jpeg((640, 480))                                          # a baseline one that size is fine
+    item = visit_with("photo_1.jpg", baseline, "image/jpeg")
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    assert upload(api, item, "photo_1.jpg", baseline).status_code == 200
+
+
+def _on_disk(app, api, name, data, mime):
+    """An attachment that reached the folder before the upload checks existed."""
+    api.login("cadre1")
+    item = visit_with(name, data, mime)
+    api.post("/api/v1/submissions", {"submissions": [item]})
+    with app.app_context():
+        doc = submissions.find(get_store(), item["uuid"])
+        attachments.store(app.config["FILES_DIR"], doc, name, data, get_store())
+    return item
+
+
+def test_a_scan_bomb_on_disk_is_neither_previewed_nor_printed(app, api):
+    from tests.test_printing import pdf_text
+    item = _on_disk(app, api, "photo_1.jpg", scan_bomb(), "image/jpeg")
+    r = api.get(f"/api/v1/submissions/{item['uuid']}/attachments/photo_1.jpg?thumb=1")
+    assert r.status_code == 413 and r.get_json()["error"] == "image_too_complex"
+    with pytest.raises(images.ImageRefused) as refused:
+        images.thumbnail(os.path.join(app.config["FILES_DIR"], "attachments", item["uuid"],
+                                      "photo_1.jpg"), 520)
+    assert refused.value.reason == "too_complex"
+    r = api.get("/households/v1-0001/profile.pdf")
+    assert r.status_code == 200 and "照片缺失或无法读取" in pdf_text(r.data)
+
+
+def test_a_preview_never_decodes_a_png_past_its_own_budget(app, api):
+    """A 14-megapixel PNG is within the upload budget (40) but a preview of it would hold 56 MB
+    while resizing: sixteen at once took the server from 58 MB to 1.2 GB. Previews stop at 12."""
+    from server.core import thumbnails
+    bomb = png_bomb(4000, 3500)
+    item = _on_disk(app, api, "photo_1.png", bomb, "image/png")
+    base = rss_mb()
+    peak_rss_reset()
+    r = api.get(f"/api/v1/submissions/{item['uuid']}/attachments/photo_1.png?thumb=1")
+    assert r.status_code == 413 and r.get_json()["error"] == "image_too_large"
+    assert str(thumbnails.MAX_DECODE_PIXELS // 1_000_000) in r.get_json()["message_en"]
+    assert peak_rss_mb() - base < 30

@@ -40,7 +40,10 @@ def _tree(group, ctx):
     for name in group.list_commands(ctx):
         cmd = group.get_command(ctx, name)
         params = sorted((p.name, tuple(p.opts), tuple(p.secondary_opts)) for p in cmd.params)
-        sub = _tree(cmd, click.Context(cmd, parent=ctx)) if isinstance(cmd, click.Group) else {}
+        sub = {}
+        if isinstance(cmd, click.Group):
+            with click.Context(cmd, parent=ctx) as sub_ctx:
+                sub = _tree(cmd, sub_ctx)
         out[name] = (params, sub)
     return out
 
@@ -59,8 +62,12 @@ def test_jiedui_help_lists_the_commands_of_flask_app_server(tmp_path, monkeypatc
 
 def test_every_command_and_subcommand_takes_the_same_options_as_under_flask(tmp_path, monkeypatch):
     monkeypatch.setenv("JIEDUI_DATA_DIR", str(tmp_path / "data"))
-    ours = _tree(jiedui_cli, click.Context(jiedui_cli, obj=ScriptInfo(create_app=_create_app)))
-    flasks = _tree(flask_cli, click.Context(flask_cli, obj=ScriptInfo(app_import_path="server")))
+    # Each context is closed: FlaskGroup pushes an app context tied to it, which would otherwise stay
+    # current for every later test (a command run by a test's CliRunner would then use this app).
+    with click.Context(jiedui_cli, obj=ScriptInfo(create_app=_create_app)) as ctx:
+        ours = _tree(jiedui_cli, ctx)
+    with click.Context(flask_cli, obj=ScriptInfo(app_import_path="server")) as ctx:
+        flasks = _tree(flask_cli, ctx)
     assert "user" in ours and ours["user"][1], "the user group and its subcommands"
     assert ours == flasks
 

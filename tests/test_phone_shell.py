@@ -3,7 +3,10 @@ what the phone downloads on its first sync gzipped too, only when the phone says
 
 import gzip
 import json
+import os
 import re
+import shutil
+import sys
 
 from server.web.security import CONTENT_SECURITY_POLICY
 from tests.conftest import Api
@@ -39,7 +42,8 @@ def test_the_phones_data_is_gzipped_only_when_asked(app):
 
 def js_strings(path):
     """The key: "text" pairs of one of the phone's string tables."""
-    text = open(path, encoding="utf-8").read()
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
     return dict(re.findall(r'^\s+([a-z_]+): "([^"\n]*)",?$', text, re.M))
 
 
@@ -55,3 +59,82 @@ def test_the_phone_names_categories_and_review_states_as_the_server_does():
                     "approved": "review_approved", "superseded": "review_superseded"}
     for code, key in phone_states.items():
         assert zh[key] == STATES[code][0], code
+
+
+STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
+
+
+def phone_module(app):
+    """The module that serves the phone app, found through its view (wherever the layout puts it)."""
+    return sys.modules[app.view_functions["phone.shell"].__module__]
+
+
+def served_list(text, name):
+    return json.loads(re.search(rf"const {name} = (\[.*?\]|\{{.*?\}});", text, re.S).group(1))
+
+
+def test_the_service_worker_precaches_every_module_the_icons_and_the_shell(client):
+    """SHELL is derived from the files as the worker is served: nothing to keep by hand."""
+    r = client.get("/app/sw.js")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-cache"
+    shell = served_list(r.get_data(as_text=True), "SHELL")
+    modules = [os.path.relpath(os.path.join(d, f), STATIC).replace(os.sep, "/")
+               for d, _, files in os.walk(os.path.join(STATIC, "js")) for f in files if f.endswith(".js")]
+    assert any("/" in m[len("js/"):] for m in modules), "modules in folders under js/ are found too"
+    icons = [f"icons/{f}" for f in os.listdir(os.path.join(STATIC, "icons"))]
+    assert sorted(shell) == sorted(["/app/", "/app/manifest.webmanifest", "/app/css/app.css",
+                                    *(f"/app/{rel}" for rel in modules + icons)])
+    for url in shell:
+        assert client.get(url).status_code == 200, url
+    again = client.get("/app/sw.js", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_the_service_workers_version_changes_with_any_precached_file(app, tmp_path):
+    phone = phone_module(app)
+    static = tmp_path / "static"
+    shutil.copytree(STATIC, static)
+    before = phone.built(str(static))
+    assert re.fullmatch(r"[0-9a-f]{12}", before.version)
+    assert f'const VERSION = "{before.version}";' in before.text["sw.js"]
+    for rel in ["index.html", "css/app.css", "js/sync/outbox.js", "js/widgets/photo.js"]:
+        path = static / rel
+        path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+        after = phone.built(str(static))
+        assert after.version != before.version, rel
+        before = after
+
+
+def test_the_page_preloads_the_home_screens_graph_and_each_screen_comes_with_its_imports(client):
+    """HOME_MODULES (the page) and NEEDS (on-demand.js) are derived from the modules' imports: the
+    home screen's modules are asked for at once, a screen opened later with everything it needs
+    that the home screen did not load, so no module waits for another to be read."""
+    phone = phone_module(client.application)
+    home = served_list(client.get("/app/").get_data(as_text=True), "HOME_MODULES")
+    needs = served_list(client.get("/app/js/on-demand.js").get_data(as_text=True), "NEEDS")
+    built = phone.built(STATIC)
+    assert home[0] == "app" and "sync" in home and "on-demand" in home
+    graph = {phone._module(rel): [phone._module(m) for m in static] for rel, (static, _) in built.graph.items()}
+    for name in home:
+        assert set(graph[name]) <= set(home), f"{name} imports a module the page does not preload"
+    screens = {"households-screen", "records-screen", "settings", "form-screen"}
+    assert screens | {"answers", "sha256", "i18n-en"} <= set(needs)
+    for root, modules in needs.items():
+        assert root in modules and not set(modules) & set(home), root
+        for name in modules:
+            assert set(graph[name]) <= set(home) | set(modules), f"{root}: {name}'s imports are not fetched with it"
+    assert {"form", "widgets/photo", "widgets/repeat"} <= set(needs["form-screen"])
+    reachable = set(home).union(*needs.values())
+    assert reachable == set(graph), f"neither preloaded nor loaded on demand: {set(graph) - reachable}"
+    for rel, (static, _) in built.graph.items():
+        with open(os.path.join(STATIC, rel), encoding="utf-8") as f:
+            text = f.read()
+        assert len(static) == text.count(' from "'), f"{rel}: an import the server does not read"
+        if rel != "js/on-demand.js":
+            assert "import(" not in text, f"{rel}: load modules with onDemand(), so what they need comes alongside"
+
+
+def test_index_html_is_the_same_page_as_the_shell(client):
+    page, named = client.get("/app/"), client.get("/app/index.html")
+    assert named.status_code == 200 and named.get_data() == page.get_data()
+    assert named.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import threading
-import uuid
 from contextlib import contextmanager
 
 import psycopg
@@ -20,6 +19,7 @@ from server.store import close_app_store, get_store
 from server.store.postgres import COMMIT_LOCK, SCHEMA_VERSION, PgStore
 from server.store import SchemaTooNew, StoreUnavailable
 from tests.conftest import PASSWORD, Api, seed_world
+from tests.helpers import CHEAP_HASH, app_config, attach, jpeg_bytes, phone_visit
 from tests.live import PYTHON, ROOT
 from tests.pg import wait_for
 
@@ -32,16 +32,9 @@ def store_kind():
     return "postgres"
 
 
-def visit(household="v1-0001", **answers):
-    return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 1,
-            "household_id": household, "created_at": "2026-05-01T10:00:00+08:00",
-            "answers": {"visit_date": "2026-05-01", "visit_type": "phone", "present": "户主",
-                        "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no", **answers}}
-
-
 def make_app(tmp_path, url, name, **extra):
     config = {"DATA_DIR": str(tmp_path / name), "FILES_DIR": str(tmp_path / "files"),
-              "DATABASE_URL": url, "TESTING": True}
+              "DATABASE_URL": url, "TESTING": True, "PASSWORD_HASH_METHOD": CHEAP_HASH}
     config.update(extra)
     return create_app(config)
 
@@ -91,7 +84,7 @@ def in_thread(fn, *args):
 
 def test_two_servers_ingesting_one_uuid_together_store_it_once(servers, pg_url):
     a, b, c = logged_in(servers[0]), logged_in(servers[1]), logged_in(servers[1])
-    item = visit()
+    item = phone_visit()
     other = dict(item, answers=dict(item["answers"], present="配偶"))
     with commit_lock(pg_url) as conn:
         ta, ra = in_thread(lambda: a.post("/api/v1/submissions", {"submissions": [item]}))
@@ -109,7 +102,7 @@ def test_two_servers_ingesting_one_uuid_together_store_it_once(servers, pg_url):
 
 def test_two_servers_pushing_the_same_batches_at_once_store_each_uuid_once(servers):
     apis = [logged_in(servers[0]), logged_in(servers[1])]
-    batches = [[visit(f"v1-000{i % 3 + 1}") for i in range(4)] for _ in range(6)]
+    batches = [[phone_visit(f"v1-000{i % 3 + 1}") for i in range(4)] for _ in range(6)]
     results = []
     barrier = threading.Barrier(2)
 
@@ -200,7 +193,7 @@ def test_a_form_published_on_one_server_is_served_by_the_other(tmp_path, pg_url)
 
 def test_a_connection_lost_mid_push_is_a_503_and_nothing_is_written(app, api, pg_url):
     api.login("cadre1")
-    item = visit()
+    item = phone_visit()
     with commit_lock(pg_url) as conn:
         t, box = in_thread(lambda: api.post("/api/v1/submissions", {"submissions": [item]}))
         wait_for(lambda: len(waiting(conn)) == 1, what="the push at its commit")
@@ -223,7 +216,7 @@ def test_an_exhausted_pool_answers_503_and_never_hangs(tmp_path, pg_url):
             seed_world(get_store())
         first, second = logged_in(app), logged_in(app)
         with commit_lock(pg_url) as conn:
-            t, box = in_thread(lambda: first.post("/api/v1/submissions", {"submissions": [visit()]}))
+            t, box = in_thread(lambda: first.post("/api/v1/submissions", {"submissions": [phone_visit()]}))
             wait_for(lambda: len(waiting(conn)) == 1, what="the push holding the only connection")
             r = second.get("/api/v1/households?since=0")
             assert r.status_code == 503 and r.headers["Retry-After"]
@@ -321,11 +314,11 @@ def test_reads_raise_store_unavailable_once_the_database_is_gone(tmp_path, pg_cl
 
 def test_migrate_copies_a_tinydb_folder_idempotently_and_resumes(tmp_path, pg_url):
     data = tmp_path / "tiny"
-    tiny = create_app({"DATA_DIR": str(data), "TESTING": True, "SNAPSHOT_EVERY": 0})
+    tiny = create_app(app_config(str(data)))
     with tiny.app_context():
         seed_world(get_store())
     api = logged_in(tiny)
-    pushed = [visit(f"v{n}-0001") for n in (1, 1, 1)]
+    pushed = [phone_visit(f"v{n}-0001") for n in (1, 1, 1)]
     assert api.post("/api/v1/submissions", {"submissions": pushed}).status_code == 200
     close_app_store(tiny)
 
@@ -351,7 +344,7 @@ def test_migrate_copies_a_tinydb_folder_idempotently_and_resumes(tmp_path, pg_ur
         assert sorted(s["uuid"] for s in subs) == sorted(i["uuid"] for i in pushed)
         dup = pg_api.post("/api/v1/submissions", {"submissions": pushed[:1]}).get_json()
         assert dup["results"][0]["status"] == "duplicate"  # the uuid index came along
-        new = pg_api.post("/api/v1/submissions", {"submissions": [visit()]}).get_json()
+        new = pg_api.post("/api/v1/submissions", {"submissions": [phone_visit()]}).get_json()
         assert new["results"][0]["status"] == "created"
         with on_pg.app_context():  # seqs carry on above the migrated ones
             store = get_store()
@@ -364,23 +357,22 @@ def test_migrate_copies_a_tinydb_folder_idempotently_and_resumes(tmp_path, pg_ur
 
 def test_backup_from_postgres_is_a_tinydb_folder_a_county_can_run_alone(servers, tmp_path):
     import hashlib
-    from tests.test_sync import attach, jpeg_bytes
     api = logged_in(servers[0])
     photo = jpeg_bytes()
-    item = visit(photo_1="photo_1-a.jpg")
+    item = phone_visit(photo_1="photo_1-a.jpg")
     item["attachments"] = [{"name": "photo_1-a.jpg", "sha256": hashlib.sha256(photo).hexdigest(),
                             "size": len(photo), "type": "image/jpeg"}]
     assert api.post("/api/v1/submissions", {"submissions": [item]}).get_json()["results"][0]["status"] == "created"
     assert attach(logged_in(servers[1]), item["uuid"], "photo_1-a.jpg", photo).get_json()["complete"] is True
     out = tmp_path / "backup"
-    r = servers[1].test_cli_runner().invoke(args=["backup", str(out)])
+    r = servers[1].test_cli_runner().invoke(args=["backup", str(out), "--with-secret"])
     assert r.exit_code == 0, r.output
     for path in [out / "core.json", *(out / "villages").glob("*.json")]:
         with TinyDB(path) as db:  # plain TinyDB opens every file
             assert db.tables()
     assert (out / "attachments" / item["uuid"] / "photo_1-a.jpg").read_bytes() == photo
     assert (out / "secret_key").read_text() == servers[0].config["SECRET_KEY"]
-    alone = create_app({"DATA_DIR": str(out), "TESTING": True, "SNAPSHOT_EVERY": 0})
+    alone = create_app(app_config(str(out)))
     try:
         assert alone.config["DATABASE_URL"] is None and alone.config["SECRET_KEY"] == servers[0].config["SECRET_KEY"]
         local = logged_in(alone)  # the same accounts and passwords
@@ -391,7 +383,7 @@ def test_backup_from_postgres_is_a_tinydb_folder_a_county_can_run_alone(servers,
         assert len(local.get("/api/v1/households?since=0&limit=100").get_json()["households"]) == 3
         again = local.post("/api/v1/submissions", {"submissions": [item]}).get_json()
         assert again["results"][0]["status"] == "duplicate"  # the uuid is known here too
-        fresh = local.post("/api/v1/submissions", {"submissions": [visit()]}).get_json()
+        fresh = local.post("/api/v1/submissions", {"submissions": [phone_visit()]}).get_json()
         assert fresh["results"][0]["status"] == "created"
         assert local.get(f"/api/v1/submissions/{item['uuid']}").status_code == 200
         with alone.app_context():  # the audit log came along, in its day files

@@ -4,7 +4,6 @@ the background printer stands aside while people print, and remembers what it sa
 Rounds are driven with explicit times (`step(now)`), so nothing here waits on a clock."""
 
 import os
-import uuid
 
 import pytest
 
@@ -13,14 +12,7 @@ from server.printing import jobs, prerender
 from server.printing.jobs import cache_dir
 from server.store import close_app_store, get_store
 from tests.conftest import Api, seed_world
-
-
-def visit(household="v1-0001", **answers):
-    base = {"visit_date": "2026-05-01", "visit_type": "home", "present": "户主本人",
-            "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}
-    return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 2,
-            "household_id": household, "created_at": "2026-05-01T10:00:00+08:00",
-            "answers": dict(base, **answers)}
+from tests.helpers import app_config, visit2
 
 
 def cached(app, household="v1-0001"):
@@ -39,10 +31,10 @@ def printer(app):
 def test_a_changed_household_is_rendered_once_it_has_been_still(app, api, printer):
     printer.step(0)                                   # first round: notes where the store stands
     api.login("cadre1")
-    assert api.post("/api/v1/submissions", {"submissions": [visit(notes="第一次")]}).status_code == 200
+    assert api.post("/api/v1/submissions", {"submissions": [visit2(notes="第一次")]}).status_code == 200
     assert printer.step(10) is False                  # changed at 10: not still long enough
     assert list(printer.pending) == ["v1-0001"]
-    api.post("/api/v1/submissions", {"submissions": [visit(notes="第二次")]})
+    api.post("/api/v1/submissions", {"submissions": [visit2(notes="第二次")]})
     assert printer.step(50) is False                  # changed again at 50: the clock restarts
     assert printer.step(105) is False and cached(app) == []
     assert printer.step(111) is True                  # still for 61 s: rendered, by the background pool
@@ -56,7 +48,7 @@ def test_a_changed_household_is_rendered_once_it_has_been_still(app, api, printe
 def test_it_stands_aside_while_people_print(app, api, printer):
     printer.step(0)
     api.login("cadre1")
-    api.post("/api/v1/submissions", {"submissions": [visit()]})
+    api.post("/api/v1/submissions", {"submissions": [visit2()]})
     printer.step(10)
     jobs.lane.enter(10)                               # a single print is waiting for the workers
     try:
@@ -70,7 +62,7 @@ def test_it_stands_aside_while_people_print(app, api, printer):
 def test_what_it_saw_survives_a_restart(app, api, printer):
     printer.step(0)
     api.login("cadre1")
-    api.post("/api/v1/submissions", {"submissions": [visit(household="v1-0002")]})
+    api.post("/api/v1/submissions", {"submissions": [visit2(household="v1-0002")]})
     printer.step(1)
     assert list(printer.pending) == ["v1-0002"]
     again = prerender.Prerenderer(app, idle=0, poll=0)    # the server restarted before rendering
@@ -89,7 +81,7 @@ def test_a_push_landing_while_the_first_round_reads_is_noted(app, api, printer):
 
         def village_ids(self):
             ids = store.village_ids()
-            assert api.post("/api/v1/submissions", {"submissions": [visit()]}).status_code == 200
+            assert api.post("/api/v1/submissions", {"submissions": [visit2()]}).status_code == 200
             return ids
     with app.app_context():
         printer.scan(PushedWhileListed(), 0)
@@ -99,8 +91,8 @@ def test_a_push_landing_while_the_first_round_reads_is_noted(app, api, printer):
 
 def test_the_server_renders_ahead_on_its_own(tmp_path):
     """The real thing: the background thread starts with the server's first request."""
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
-                      "PRINT_PRERENDER": True, "PRINT_IDLE_SECONDS": 0, "PRINT_POLL_SECONDS": 0.05})
+    app = create_app(app_config(tmp_path / "data", PRINT_PRERENDER=True, PRINT_IDLE_SECONDS=0,
+                                PRINT_POLL_SECONDS=0.05))
     with app.app_context():
         seed_world(get_store())
     try:
@@ -110,7 +102,7 @@ def test_the_server_renders_ahead_on_its_own(tmp_path):
         assert first.status_code == 200                              # the address people print from
         printer = prerender.start(app)
         assert printer.wait_until(lambda p: p.cursors, 30)          # it has read where the store is
-        pushed = api.post("/api/v1/submissions", {"submissions": [visit(household="v1-0003")]})
+        pushed = api.post("/api/v1/submissions", {"submissions": [visit2(household="v1-0003")]})
         assert pushed.status_code == 200
         assert printer.wait_until(lambda p: p.rendered >= 1 and not p.pending, 120)
         r = api.get("/households/v1-0003/profile.pdf")

@@ -9,7 +9,6 @@ test holds them exactly as long as it wants and releases them by writing bytes.
 import os
 import queue
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -66,10 +65,10 @@ def test_a_print_flood_fills_the_lane_and_the_server_keeps_answering(gated_serve
     assert all("服务器正忙".encode() in body for _, _, body in refused)   # a page that says so
 
     other = Client(server.url)
-    started = time.perf_counter()
+    # the rest of the server answers while two prints hold the lane shut at the gate (the timeout is
+    # a bound for a hang, not a measure)
     status, body = other.call("GET", "/api/v1/csrf", timeout=10)
     assert status == 200 and body["csrf_token"]
-    assert time.perf_counter() - started < 2                     # the rest of the server answers
     other.login("cadre2", PASSWORD)
     assert other.call("GET", "/api/v1/households/v2-0001")[0] == 200
     status, headers, _ = fetch(other, "/households/v2-0001/profile.pdf", timeout=10)

@@ -12,16 +12,11 @@ from pypdf import PdfReader
 from server.printing import profile
 from tests import print_samples as samples
 from server.printing.profile import build_profile_context, mask_phone, render_profile_pdf
+from tests.helpers import pdf_text
 
 FORMS = samples.project_forms()
 ADMIN = {"id": "admin", "display_name": "管理员", "role": "admin"}
 CADRE = {"id": "liwei", "display_name": "李伟", "role": "cadre"}
-
-
-def pdf_text(pdf):
-    """All text of a PDF with whitespace removed (CJK extraction puts breaks anywhere)."""
-    reader = PdfReader(io.BytesIO(pdf))
-    return re.sub(r"\s+", "", "".join(page.extract_text() or "" for page in reader.pages))
 
 
 def page_count(pdf):

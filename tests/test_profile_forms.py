@@ -2,16 +2,16 @@
 what a form prints declared in its `profile:` block, a third form printed with no code change;
 promises with their state (issue 13); every time in JIEDUI_TIMEZONE."""
 
+import functools
 import os
 import shutil
-import uuid
 
 import pytest
 
 from server import create_app
 from server.store import close_app_store, get_store
 from tests.conftest import Api, seed_world
-from tests.test_printing import pdf_text
+from tests.helpers import app_config, new_uuid, pdf_text, visit2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THIRD = os.path.join(ROOT, "tests", "fixtures", "print_forms")
@@ -24,8 +24,8 @@ def third_app(tmp_path):
     shutil.copytree(os.path.join(ROOT, "forms"), forms)
     shutil.copy(os.path.join(THIRD, "industry_support.yaml"), forms)
     shutil.copy(os.path.join(THIRD, "history", "industry_support.1.yaml"), forms / "history")
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
-                      "FORMS_DIR": str(forms), "FIXED_NOW": "2026-05-04T23:30:00+00:00"})
+    app = create_app(app_config(tmp_path / "data", FORMS_DIR=str(forms),
+                                FIXED_NOW="2026-05-04T23:30:00+00:00"))
     with app.app_context():
         seed_world(get_store())
     yield app
@@ -33,14 +33,11 @@ def third_app(tmp_path):
 
 
 def item(form, version, answers, household="v1-0001", created_at="2026-05-04T10:00:00+08:00", **extra):
-    return {"uuid": str(uuid.uuid4()), "form": form, "form_version": version, "household_id": household,
+    return {"uuid": new_uuid(), "form": form, "form_version": version, "household_id": household,
             "created_at": created_at, "answers": answers, **extra}
 
 
-def visit(**answers):
-    base = {"visit_date": "2026-05-01", "visit_type": "home", "present": "户主本人",
-            "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}
-    return item("household_visit", 2, dict(base, **answers))
+visit = functools.partial(visit2, created_at="2026-05-04T10:00:00+08:00")
 
 
 def push(api, *items):
@@ -165,8 +162,7 @@ def test_the_lead_third_form_prints_in_the_pv_section(tmp_path):
     forms = tmp_path / "forms"
     shutil.copytree(os.path.join(ROOT, "forms"), forms)
     shutil.copy(os.path.join(ROOT, "tests", "fixtures", "pv_lecture.yaml"), forms)
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
-                      "FORMS_DIR": str(forms)})
+    app = create_app(app_config(str(tmp_path / "data"), FORMS_DIR=str(forms)))
     with app.app_context():
         seed_world(get_store())
     try:

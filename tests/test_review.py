@@ -2,14 +2,9 @@
 that names the visit it replaces, approval; scope, roles, bad input, concurrent decisions."""
 
 import threading
-import uuid
 
 from tests.conftest import Api
-from tests.test_sync import push, visit
-
-
-def review(api, sub_uuid, **body):
-    return api.post(f"/api/v1/submissions/{sub_uuid}/review", body)
+from tests.helpers import household, login, new_uuid, push, review, visit, visit2
 
 
 def pull_own(api, since=0):
@@ -22,12 +17,6 @@ def pull_own(api, since=0):
         for s in body["submissions"]:
             seen[s["uuid"]] = s
         cursor = body["next"]
-
-
-def login(client, name):
-    api = Api(client)
-    assert api.login(name).status_code == 200
-    return api
 
 
 def test_round_trip_push_return_pull_correct_approve(app):
@@ -110,7 +99,7 @@ def test_bad_corrections_are_rejected_naming_supersedes_and_the_rest_is_stored(a
     mine = visit("v1-0001")
     other_household = visit("v1-0002")
     theirs = visit("v2-0001")
-    pv = {"uuid": str(uuid.uuid4()), "form": "pv_enrollment", "form_version": 2,
+    pv = {"uuid": new_uuid(), "form": "pv_enrollment", "form_version": 2,
           "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
           "answers": {"interested": "no", "lecture_attended": "no"}}
     push(cadre1, mine, other_household, pv)
@@ -133,7 +122,7 @@ def test_bad_corrections_are_rejected_naming_supersedes_and_the_rest_is_stored(a
              correction(by_admin["uuid"]),               # someone else's
              correction(approved["uuid"]),               # approved
              correction(theirs["uuid"]),                 # another village, out of sight
-             correction(str(uuid.uuid4())),              # nothing there
+             correction(new_uuid()),              # nothing there
              good]
     results = push(cadre1, *items).get_json()["results"]
     assert [r["status"] for r in results] == ["rejected"] * 6 + ["created"]
@@ -186,7 +175,7 @@ def test_review_roles_and_scope(app):
     super2 = login(app.test_client(), "super2")
     r = review(super2, item["uuid"], state="approved")
     assert r.status_code == 404 and r.get_json()["error"] == "not_found"
-    assert review(super2, str(uuid.uuid4()), state="approved").status_code == 404
+    assert review(super2, new_uuid(), state="approved").status_code == 404
     assert super2.get("/api/v1/review").get_json()["submissions"] == []
     assert super2.get("/api/v1/review?village=v1").status_code == 404
     admin = login(app.test_client(), "admin")
@@ -309,16 +298,6 @@ def test_queue_api_filters_and_pages_by_seq(app):
     for bad in ("state=done", "since=-1", "limit=0", "form=nope", "since=abc"):
         r = supervisor.get(f"/api/v1/review?{bad}")
         assert r.status_code == 400 and r.get_json()["error"] == "bad_parameter", bad
-
-
-def visit2(household="v1-0001", **answers):
-    item = visit(household, **answers)
-    item["form_version"] = 2
-    return item
-
-
-def household(api, hid="v1-0001"):
-    return api.get(f"/api/v1/households/{hid}").get_json()
 
 
 def test_a_correction_replaces_the_originals_effects_on_the_household(app):

@@ -10,8 +10,7 @@ import zlib
 from PIL import Image
 
 from tests.conftest import Api
-from tests.test_review import household, login, review, visit2
-from tests.test_sync import push
+from tests.helpers import household, login, new_uuid, push, review, visit, visit2
 
 
 def visible_text(html):
@@ -254,10 +253,8 @@ def test_audit_page_filters_pages_and_exports(app):
 
 
 def test_every_form_and_version_opens_on_the_review_page(app):
-    import uuid as uuidlib
-    from tests.test_sync import visit
     cadre = login(app.test_client(), "cadre1")
-    pv = {"uuid": str(uuidlib.uuid4()), "form": "pv_enrollment", "form_version": 2,
+    pv = {"uuid": new_uuid(), "form": "pv_enrollment", "form_version": 2,
           "household_id": "v1-0002", "created_at": "2026-05-01T10:00:00+08:00",
           "answers": {"interested": "no", "lecture_attended": "no"}}
     old = visit("v1-0003", notes="第一版表单")

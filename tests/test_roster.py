@@ -11,7 +11,6 @@ import sys
 
 import pytest
 from flask import Flask
-from openpyxl import Workbook
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -20,34 +19,19 @@ from server.services.roster import (MAX_ROWS, RosterError, format_errors, import
                                     parse_roster, run_import)
 from server.records import audit  # noqa: E402
 from server.store import CORE, Store  # noqa: E402
+from tests.helpers import HEADER, xlsx_bytes  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(ROOT, "docs", "roster-sample.csv")
 SAMPLE_XLSX = os.path.join(ROOT, "docs", "roster-sample.xlsx")
 VID = "430699101001"
 
-HEADER = "户主姓名,家庭人口,联系电话,类别,组别,地址,户编号,帮扶责任人"
 GOOD = """户主姓名,家庭人口,联系电话,类别,组别,地址,户编号,帮扶责任人
 张三,3,13800001234,脱贫户,3组,桃花村3组,1,liwei
 李四,2,0730-5123456,监测户,3组,桃花村3组,2,liwei、chenfang
 王五,4,,低保户,5,桃花村5组,,
 赵六,1,15973012345,一般户,6组,桃花村6组,,chenfang
 """
-
-
-def xlsx_bytes(rows, title=None):
-    """A workbook as Excel writes it: optional merged title row, numbers stored as numbers."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "花名册"
-    if title:
-        ws.append([title])
-        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(len(r) for r in rows))
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 def csv_to_xlsx(csv_text):

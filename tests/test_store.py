@@ -1,4 +1,5 @@
-"""The store keeps every acknowledged write, survives torn journals, and serialises writers."""
+"""What only the TinyDB store does: its files, journal, folder lock, snapshots and group commit.
+The interface both stores keep is tested in test_store_contract.py."""
 
 import json
 import os
@@ -6,7 +7,7 @@ import shutil
 import threading
 
 import pytest
-from tinydb import Query, TinyDB
+from tinydb import TinyDB
 
 from server.store import CORE, Store, StoreLocked
 
@@ -20,17 +21,6 @@ def test_written_documents_survive_a_clean_restart_as_plain_tinydb(tmp_path):
     with Store(tmp_path) as store:
         assert store.get("v1", "households", "v1-0001")["head_name"] == "张三"
         assert store.get(CORE, "users", "li")["role"] == "cadre"
-
-
-def test_every_change_gets_a_larger_seq(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
-        a = store.write(lambda tx: tx.put("v1", "households", {"id": "a"}))
-        b = store.write(lambda tx: tx.put("v2", "households", {"id": "b"}))
-        a2 = store.write(lambda tx: tx.put("v1", "households", {"id": "a", "x": 1}))
-        assert a["seq"] < b["seq"] < a2["seq"]
-    with Store(tmp_path) as store:
-        c = store.write(lambda tx: tx.put("v1", "households", {"id": "c"}))
-        assert c["seq"] > a2["seq"]
 
 
 def copy_crash_image(src, dst):
@@ -92,18 +82,8 @@ def test_a_second_process_cannot_open_the_same_folder(tmp_path):
         pass
 
 
-def test_a_failing_write_function_changes_nothing(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
-        def half_then_fail(tx):
-            tx.put("v1", "households", {"id": "h1"})
-            raise ValueError("row 7 is bad")
-        with pytest.raises(ValueError, match="row 7"):
-            store.write(half_then_fail)
-        assert store.get("v1", "households", "h1") is None
-        assert store.search("v1", "households") == []
-
-
-def test_concurrent_read_modify_write_loses_no_update(tmp_path):
+def test_concurrent_writers_share_fsyncs_and_lose_no_update(tmp_path):
+    """TinyDB's group commit (the update count itself is in the contract suite, on both stores)."""
     with Store(tmp_path, snapshot_every=0) as store:
         store.write(lambda tx: tx.put(CORE, "meta", {"id": "counter", "n": 0}))
 
@@ -121,26 +101,6 @@ def test_concurrent_read_modify_write_loses_no_update(tmp_path):
         assert store.get(CORE, "meta", "counter")["n"] == 400
         # and writers shared fsyncs: fewer batches than writes
         assert store.stats["batches"] < store.stats["writes"]
-
-
-def test_reads_are_copies_that_cannot_change_the_store(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
-        store.write(lambda tx: tx.put("v1", "households", {"id": "h", "members": [{"name": "a"}]}))
-        doc = store.get("v1", "households", "h")
-        doc["members"][0]["name"] = "changed"
-        store.search("v1", "households")[0]["members"].append({"name": "x"})
-        assert store.get("v1", "households", "h")["members"] == [{"name": "a"}]
-
-
-def test_tinydb_queries_work_on_partitions(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
-        def fill(tx):
-            for i in range(10):
-                tx.put("v1", "submissions", {"uuid": f"u{i}", "household_id": f"h{i % 3}"})
-        store.write(fill)
-        assert len(store.search("v1", "submissions", Query().household_id == "h1")) == 3
-        assert store.count("v1", "submissions") == 10
-        assert store.search("nope", "submissions") == []
 
 
 def test_background_snapshots_truncate_the_journal(tmp_path):

@@ -187,3 +187,111 @@ def test_many_uuids_are_located_at_once(open_store):
         tx.put("v3", "submissions", {"uuid": "c"})
         return tx.partitions_of("submissions", ["a", "c", "d"]), tx.partition_of("submissions", "b")
     assert store.write(fn) == ({"a": "v1", "c": "v3", "d": None}, "v2")
+
+
+# ---- the rest of the interface (server/store/protocol.py), on both stores ---------------------
+
+
+def test_both_stores_and_their_transactions_keep_the_protocol(open_store):
+    from server.store import protocol
+    store = open_store()
+    assert isinstance(store, protocol.Store)
+    assert store.write(lambda tx: isinstance(tx, protocol.Transaction))
+    for name in [n for n in dir(protocol.Store) if not n.startswith("_")]:
+        assert hasattr(store, name), name
+
+
+def test_peek_reads_the_stored_document_inside_and_outside_a_write(open_store):
+    store = open_store()
+    store.write(lambda tx: tx.put("v1", "households", {"id": "h", "n": 1}))
+    assert store.peek("v1", "households", "h")["n"] == 1
+    assert store.peek("v1", "households", "nobody") is None
+
+    def fn(tx):
+        tx.put("v1", "households", {"id": "h", "n": 2})
+        return tx.peek("v1", "households", "h")["n"], tx.peek("v1", "households", "nobody")
+    assert store.write(fn) == (2, None)
+
+
+def test_a_patch_changes_part_of_a_document_and_reads_back_after_a_restart(open_store):
+    """tx.patch (issue 28): fields set; list items appended, put by id (in place) and dropped;
+    twice in one write and after a put in it; a new seq; nothing for an absent document."""
+    store = open_store()
+    first = store.write(lambda tx: tx.put("v1", "households", {"id": "h", "n": 0, "open": [{"id": "a"}]}))
+
+    def fn(tx):
+        tx.patch("v1", "households", "h", set={"n": 1}, items={"open": {"append": [{"id": "b"}]}})
+        tx.put("v1", "households", {"id": "g", "open": []})
+        tx.patch("v1", "households", "g", items={"open": {"put": [{"id": "x"}]}})
+        mid = tx.get("v1", "households", "h")
+        done = tx.patch("v1", "households", "h", items={"open": {"put": [{"id": "a", "s": 2}, {"id": "c"}],
+                                                                 "drop": ["b"]}})
+        return mid, done, tx.patch("v1", "households", "nobody", set={"n": 1})
+    mid, done, absent = store.write(fn)
+    assert mid["open"] == [{"id": "a"}, {"id": "b"}] and mid["n"] == 1 and absent is None
+    assert done["open"] == [{"id": "a", "s": 2}, {"id": "c"}] and done["seq"] > first["seq"]
+    with pytest.raises(UnstorableValue):
+        store.write(lambda tx: tx.patch("v1", "households", "h", set={"n": math.nan}))
+    before = {k: store.get("v1", "households", k) for k in ("h", "g")}
+    assert before["h"] == dict(done) and before["g"]["open"] == [{"id": "x"}]
+    assert store.partition_seq("v1") == store.seq
+    store.close()
+    again = open_store()
+    assert {k: again.get("v1", "households", k) for k in ("h", "g")} == before
+
+
+def test_family_partitions_are_listed_oldest_first(open_store):
+    store = open_store()
+    for day in ("20260502", "20260501", "20260601"):
+        store.write(lambda tx, day=day: tx.put(f"audit.{day}", "audit", {"id": day}))
+    assert store.partitions("audit") == ["audit.20260501", "audit.20260502", "audit.20260601"]
+    assert store.write(lambda tx: tx.partitions("audit"))[0] == "audit.20260501"
+    assert store.village_ids() == []  # a family's day is not a village
+
+
+def test_a_summary_is_kept_until_its_village_changes(open_store):
+    store = open_store()
+    store.write(lambda tx: tx.put("v1", "households", {"id": "a"}))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"households": store.count("v1", "households")}
+    assert store.summary("v1", "size", compute) == {"households": 1}
+    assert store.summary("v1", "size", compute) == {"households": 1} and len(calls) == 1
+    store.write(lambda tx: tx.put("v2", "households", {"id": "b"}))  # another village: still kept
+    assert store.summary("v1", "size", compute) == {"households": 1} and len(calls) == 1
+    store.write(lambda tx: tx.put("v1", "households", {"id": "c"}))
+    assert store.summary("v1", "size", compute) == {"households": 2} and len(calls) == 2
+
+
+def test_export_is_a_plain_tinydb_folder_of_everything(open_store, tmp_path):
+    import json
+    store = open_store()
+    store.write(lambda tx: [tx.put(CORE, "users", {"id": "u1"}), tx.put("v1", "households", {"id": "h1"}),
+                            tx.put("v1", "submissions", {"uuid": "s1"}),
+                            tx.put("audit.20260501", "audit", {"id": "e1"})])
+    out = tmp_path / "export"
+    seq = store.export_to(str(out))
+    assert seq == store.seq
+    village = json.loads((out / "villages" / "v1.json").read_text(encoding="utf-8"))
+    assert [d["id"] for d in village["households"].values()] == ["h1"]
+    assert [d["uuid"] for d in village["submissions"].values()] == ["s1"]
+    core = json.loads((out / "core.json").read_text(encoding="utf-8"))
+    assert [d["id"] for d in core["users"].values()] == ["u1"]
+    assert (out / "audit" / "20260501.json").exists()
+    again = Store(str(out), snapshot_every=0).open()  # the TinyDB store opens it as it is
+    try:
+        assert again.get("v1", "households", "h1")["id"] == "h1"
+        assert again.partition_of("submissions", "s1") == "v1"
+    finally:
+        again.close()
+
+
+def test_snapshot_loses_nothing_and_reopening_reads_the_same(open_store):
+    store = open_store()
+    store.write(lambda tx: tx.put("v1", "households", {"id": "h", "n": 1}))
+    store.snapshot()
+    store.write(lambda tx: tx.put("v1", "households", {"id": "h", "n": 2}))
+    store.close()
+    assert open_store().get("v1", "households", "h")["n"] == 2

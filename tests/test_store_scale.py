@@ -13,6 +13,7 @@ from tinydb import TinyDB
 from server.store import CORE, PartitionUnavailable, Store
 from server.store.tinydb import _KeyIndex
 from tests.conftest import Api
+from tests.helpers import app_config, new_uuid, phone_visit
 
 MB = 1 / 1024  # memory_mb for "almost nothing": every village is over budget
 
@@ -268,6 +269,45 @@ def test_a_corrupt_village_file_makes_only_that_village_unavailable(tmp_path, ca
         assert store.count("v2", "submissions") == 20
 
 
+@pytest.mark.parametrize("damage", ["meta_seq_null", "doc_seq_null", "meta_not_a_table"])
+def test_a_village_file_repaired_badly_is_unavailable_never_a_hang_or_a_refused_start(tmp_path, damage):
+    """A village file hand-repaired into valid JSON that is not what the store writes (a `null`
+    seq): the server used to refuse to start (TypeError), or answer 500 once and then hang every
+    reader of the village. Now any exception while loading makes that village unavailable."""
+    import json
+    import threading
+    with Store(tmp_path, snapshot_every=0) as store:
+        fill(store)
+    path = tmp_path / "villages" / "v2.json"
+    data = json.loads(path.read_bytes())
+    if damage == "meta_seq_null":
+        data["_meta"]["1"]["seq"] = None
+    elif damage == "doc_seq_null":
+        next(iter(data["submissions"].values()))["seq"] = None
+    else:
+        data["_meta"] = {"1": ["seq"]}
+    path.write_text(json.dumps(data))
+    with Store(tmp_path, snapshot_every=0) as store:                  # it starts
+        assert store.count("v1", "submissions") == 20
+        answers = []
+
+        def read_v2():
+            for _ in range(3):                                         # again and again
+                try:
+                    store.get("v2", "submissions", visit("v2", 1)["uuid"])
+                    answers.append("read")
+                except PartitionUnavailable as e:
+                    answers.append(e.partition)
+        reader = threading.Thread(target=read_v2)
+        reader.start()
+        reader.join(60)
+        assert not reader.is_alive(), "a reader of the broken village hangs"
+        assert answers == ["v2"] * 3
+        store.write(lambda tx: tx.put("v3", "submissions", visit("v3", 77)))
+        assert store.count("v3", "submissions") == 21
+    assert json.loads(path.read_bytes()) == data                       # left as it was, for repair
+
+
 def test_journal_entries_of_a_corrupt_village_are_kept_until_it_is_repaired(tmp_path):
     store = Store(tmp_path / "live", snapshot_every=0).open()
     fill(store, villages=("v1", "v2"), visits=2)
@@ -334,8 +374,6 @@ def test_audit_entries_live_in_day_partitions_not_in_core(app):
 
 @pytest.mark.tinydb_only
 def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api):
-    import uuid as uuidlib
-
     from server.store import close_app_store
     close_app_store(app)  # everything in its file
     path = os.path.join(app.config["DATA_DIR"], "villages", "v2.json")
@@ -350,7 +388,7 @@ def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api)
     assert body["error"] == "partition_unavailable" and body["partition"] == "v2"
     assert "v2" in body["message_zh"] and "v2" in body["message_en"]
     assert api.get("/api/v1/households/v1-0001").status_code == 200
-    item = {"uuid": str(uuidlib.uuid4()), "form": "household_visit", "form_version": 1,
+    item = {"uuid": new_uuid(), "form": "household_visit", "form_version": 1,
             "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
             "answers": {"visit_date": "2026-05-01", "visit_type": "phone", "present": "户主",
                         "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
@@ -358,7 +396,7 @@ def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api)
     r = api.post("/api/v1/submissions", {"submissions": [item]})
     assert r.status_code == 200 and r.get_json()["results"][0]["status"] == "created"
     assert api.login("cadre2").status_code == 200
-    r = api.post("/api/v1/submissions", {"submissions": [dict(item, uuid=str(uuidlib.uuid4()),
+    r = api.post("/api/v1/submissions", {"submissions": [dict(item, uuid=new_uuid(),
                                                               household_id="v2-0001")]})
     assert r.status_code == 503 and r.get_json()["partition"] == "v2"
     close_app_store(app)
@@ -366,10 +404,45 @@ def test_a_corrupt_village_answers_503_naming_it_while_the_others_work(app, api)
         assert f.read() == broken  # left untouched for repair
 
 
+@pytest.mark.tinydb_only
+def test_a_null_seq_village_leaves_the_dashboard_of_the_others_working(app, api):
+    """A supervisor of v1 and v2 with v2's file repaired into a `null` seq: the dashboard shows v1
+    and names v2 (it answered 503 for the whole page); v2 alone answers 503 naming it."""
+    import json
+
+    from server.store import close_app_store
+    close_app_store(app)
+    path = os.path.join(app.config["DATA_DIR"], "villages", "v2.json")
+    with open(path) as f:
+        data = json.load(f)
+    data["_meta"]["1"]["seq"] = None
+    with open(path, "w") as f:
+        json.dump(data, f)
+    assert api.login("super").status_code == 200
+    for _ in range(2):                                         # and again: no hang after the first
+        r = api.get("/api/v1/households/v2-0001")
+        assert r.status_code == 503 and r.get_json()["partition"] == "v2"
+    body = api.get("/api/v1/stats").get_json()
+    assert [v["id"] for v in body["villages"]] == ["v1"] and body["villages"][0]["households"] == 3
+    assert body["unavailable"] == [{"id": "v2", "name": "白沙村"}]
+    page = api.get("/dashboard")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "青石村" in text and "白沙村（v2）" in text and "无法读取" in text
+    r = api.get("/api/v1/stats?village=v2")
+    assert r.status_code == 503 and r.get_json()["partition"] == "v2"
+    assert api.get("/api/v1/stats?village=v1").get_json()["unavailable"] == []
+    listed = api.get("/api/v1/stats/list?kind=households").get_json()    # the lists behind numbers
+    assert [h["id"] for h in listed["items"]] == ["v1-0001", "v1-0002", "v1-0003"]
+    assert listed["unavailable"] == [{"id": "v2", "name": "白沙村"}]
+    page = api.get("/dashboard/list?kind=households").get_data(as_text=True)
+    assert "白沙村（v2）" in page and "v1-0001" in page
+    assert api.get("/api/v1/stats/list?kind=households&village=v2").status_code == 503
+
+
 def test_a_write_to_a_dropped_village_is_durable_across_kill_9(tmp_path):
     import threading
     import time
-    import uuid as uuidlib
 
     import subprocess
     import sys
@@ -378,11 +451,7 @@ def test_a_write_to_a_dropped_village_is_durable_across_kill_9(tmp_path):
     from tests.live import ROOT, Client, LiveServer, seed
 
     def visits(n):
-        return [{"uuid": str(uuidlib.uuid4()), "form": "household_visit", "form_version": 1,
-                 "household_id": "v1-0001", "created_at": "2026-05-01T10:00:00+08:00",
-                 "answers": {"visit_date": "2026-05-01", "visit_type": "phone", "present": "户主",
-                             "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}}
-                for _ in range(n)]
+        return [phone_visit("v1-0001") for _ in range(n)]
 
     def push(client, n):
         status, body = client.call("POST", "/api/v1/submissions", {"submissions": visits(n)})
@@ -451,8 +520,8 @@ def test_writers_readers_snapshots_and_evictions_at_once_lose_nothing(tmp_path):
         except Exception as e:  # reported below; the test fails on any
             errors.append(e)
 
-    def reader():
-        rng = random.Random()
+    def reader(k):
+        rng = random.Random(100 + k)
         try:
             while not stop.is_set():
                 doc = store.get(rng.choice(villages + ["v5", "v6"]), "meta", "counter")
@@ -462,7 +531,7 @@ def test_writers_readers_snapshots_and_evictions_at_once_lose_nothing(tmp_path):
 
     stop = threading.Event()
     threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
-    readers = [threading.Thread(target=reader) for _ in range(2)]
+    readers = [threading.Thread(target=reader, args=(k,)) for k in range(2)]
     for t in threads + readers:
         t.start()
     for t in threads:
@@ -486,8 +555,8 @@ def test_the_county_page_after_a_restart_reads_summaries_not_villages(app, api):
     assert api.login("super").status_code == 200
     before = api.get("/api/v1/stats").get_json()
     close_app_store(app)  # summaries go to the catalogue with the snapshot
-    again = create_app({"DATA_DIR": app.config["DATA_DIR"], "TESTING": True, "SNAPSHOT_EVERY": 0,
-                        "FIXED_NOW": "2026-05-20T02:00:00Z"})  # a fresh process: no cache in memory
+    # a fresh process: no cache in memory
+    again = create_app(app_config(app.config["DATA_DIR"], FIXED_NOW="2026-05-20T02:00:00Z"))
     client = Api(again.test_client())
     assert client.login("super").status_code == 200
     try:

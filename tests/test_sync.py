@@ -1,32 +1,11 @@
 """The phone API: idempotent ingest by uuid, per-item errors, attachments, scope, bad bodies."""
 
 import hashlib
-import io
 import json
 import threading
-import uuid
-
-from PIL import Image
 
 from tests.conftest import Api
-
-
-def visit(household="v1-0001", **answers):
-    base = {"visit_date": "2026-05-01", "visit_type": "home", "present": "户主本人",
-            "topics": ["income_jobs"], "family_changes": ["none"], "risk": "no"}
-    base.update(answers)
-    return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 1,
-            "household_id": household, "created_at": "2026-05-01T10:00:00+08:00", "answers": base}
-
-
-def push(api, *items):
-    return api.post("/api/v1/submissions", {"submissions": list(items)})
-
-
-def jpeg_bytes(color=(200, 30, 30)):
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 48), color).save(buf, "JPEG")
-    return buf.getvalue()
+from tests.helpers import attach, jpeg_bytes, push, visit
 
 
 def test_a_valid_visit_is_created_then_a_repeat_is_a_duplicate(api):
@@ -118,12 +97,6 @@ def test_concurrent_repeats_of_one_batch_store_it_once(app):
     a = Api(app.test_client())
     a.login("cadre1")
     assert len(a.get("/api/v1/submissions?household_id=v1-0001").get_json()["submissions"]) == 5
-
-
-def attach(api, sub_uuid, name, data, checksum=None):
-    return api.put(f"/api/v1/submissions/{sub_uuid}/attachments/{name}", data=data,
-                   headers={"X-Content-SHA256": checksum or hashlib.sha256(data).hexdigest(),
-                            "Content-Type": "application/octet-stream"})
 
 
 def test_photo_attachment_arrives_later_and_completes_the_submission(app, api):

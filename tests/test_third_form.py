@@ -9,6 +9,7 @@ import pytest
 from server import create_app
 from server.store import close_app_store, get_store
 from tests.conftest import Api, seed_world
+from tests.helpers import app_config
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LECTURE = ROOT / "tests" / "fixtures" / "pv_lecture.yaml"
@@ -19,8 +20,7 @@ def api(tmp_path):
     forms = tmp_path / "forms"
     shutil.copytree(ROOT / "forms", forms)
     shutil.copy(LECTURE, forms / "pv_lecture.yaml")
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "FORMS_DIR": str(forms), "TESTING": True,
-                      "SNAPSHOT_EVERY": 0})
+    app = create_app(app_config(str(tmp_path / "data"), FORMS_DIR=str(forms)))
     with app.app_context():
         seed_world(get_store())
     yield Api(app.test_client())

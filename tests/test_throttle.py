@@ -7,6 +7,7 @@ from server import create_app
 from server.store import close_app_store, get_store
 from server.web.throttle import LoginThrottle
 from tests.conftest import PASSWORD, Api, seed_world
+from tests.helpers import app_config
 
 
 class FakeClock:
@@ -106,8 +107,7 @@ def test_the_throttle_keeps_bounded_memory_and_never_stores_long_names(app, cloc
 
 
 def make_app(tmp_path, hops):
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True, "SNAPSHOT_EVERY": 0,
-                      "PROXY_HOPS": hops})
+    app = create_app(app_config(str(tmp_path / "data"), PROXY_HOPS=hops))
     with app.app_context():
         seed_world(get_store())
     return app

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from server.forms import conditions, formdefs
-from tests.test_formdefs import ALL_TYPES, TODAY
+from tests.helpers import ALL_TYPES, TODAY
 
 VALUES = [None, True, False, 0, 1, -3, 5, 7.0, -0.0, 2.5, -1.5, 2.51, 100, 101, 20000, 1e15, -1e15,
           1e15 + 2, 2 ** 60, float("nan"), float("inf"), "", " ", "\u3000", "x", "yes", "no", "home",

@@ -40,16 +40,20 @@ def print_logins():
 
 @click.command("backup")
 @click.argument("out", type=click.Path(file_okay=False))
+@click.option("--with-secret", is_flag=True,
+              help="Include the session key (secret_key): a restore keeps every login.")
 @with_appcontext
-def backup_command(out):
-    """A consistent copy of the data folder, safe while the server runs."""
+def backup_command(out, with_secret):
+    """A consistent copy of the data folder, safe while the server runs. Without --with-secret the
+    session key is left out: a server started on the copy makes a new one (every login ends), and
+    a stolen backup signs no session."""
     from server.services.backup import write_folder
     if os.path.exists(out) and os.listdir(out):
         raise click.ClickException(f"{out} 不是空目录 is not an empty folder")
     app = current_app._get_current_object()
     store = open_readonly(app)
     try:
-        seq = write_folder(store, app.config, out)
+        seq = write_folder(store, app.config, out, with_secret=with_secret)
     finally:
         store.close()
     click.echo(f"备份完成 Backup written to {out} (seq {seq})")

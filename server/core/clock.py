@@ -18,7 +18,8 @@ ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-def _setting(name, default=None):
+def app_setting(name, default=None):
+    """The running app's setting, or `default` outside an app (worker processes, benches)."""
     flask = sys.modules.get("flask")  # not imported here: worker processes run without Flask
     if flask is None:
         return default
@@ -30,7 +31,7 @@ def _setting(name, default=None):
 
 def zone():
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-    name = _setting("TIMEZONE") or os.environ.get("JIEDUI_TIMEZONE") or DEFAULT_ZONE
+    name = app_setting("TIMEZONE") or os.environ.get("JIEDUI_TIMEZONE") or DEFAULT_ZONE
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -39,7 +40,7 @@ def zone():
 
 def now():
     """Aware UTC now (or the pinned test time)."""
-    fixed = _setting("FIXED_NOW")
+    fixed = app_setting("FIXED_NOW")
     if fixed:
         return parse_datetime(fixed).astimezone(timezone.utc)
     return datetime.now(timezone.utc)

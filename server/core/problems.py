@@ -47,8 +47,32 @@ CATALOGUE = {
                             "The attachment's content is not the declared image type.", "bad_type"),
     "image_too_large": (413, "图片像素过多（上限 {limit} 百万像素）。",
                         "The image has too many pixels (at most {limit} megapixels)."),
+    "image_too_complex": (413, "图片编码过于复杂（渐进式 JPEG 扫描过多或尺寸过大），请用手机拍照后重新上传。",
+                          "The image is too costly to decode (a progressive JPEG with too many scans or "
+                          "pixels); take the photo on the phone and upload it again."),
     "image_unreadable": (415, "图片无法读取（文件损坏或不完整），请重新拍摄或上传。",
                          "The image cannot be read (damaged or incomplete); take or upload it again."),
+    # OpenRosa (ODK Collect, Enketo): web/openrosa.py answers these as OpenRosa XML
+    "openrosa_no_instance": (400, "缺少提交文件 xml_submission_file。", "No xml_submission_file in the request."),
+    "openrosa_not_xml": (400, "提交的 XML 格式不正确：{reason}", "The submitted XML is not well formed: {reason}"),
+    "openrosa_doctype": (400, "提交的 XML 不能包含 DOCTYPE 或实体声明。",
+                         "The submitted XML may not hold a DOCTYPE or entity declarations."),
+    "openrosa_unknown_form": (400, "没有这个表单或版本：{form} {version}。",
+                              "No such form or form version: {form} {version}.", "unknown_form"),
+    "openrosa_undeclared": (400, "附件 {name} 不在提交内容的答案中。",
+                            "The attachment {name} is not named by any answer of the submission.",
+                            "attachment_not_declared"),
+    "openrosa_missing_file": (400, "答案引用的附件 {name} 没有随提交上传。",
+                              "The attachment {name} named by an answer was not sent with the submission.",
+                              "attachment_missing"),
+    "openrosa_invalid": (400, "提交内容有误：{detail_zh}", "The submission is not valid: {detail_en}", "invalid"),
+    "openrosa_conflict": (409, "该 instanceID 已用于其他内容。",
+                          "This instanceID was already used with other content.", "conflict"),
+    "device_unknown": (401, "设备密钥无效或已撤销，请重新扫描二维码。",
+                       "The device key is unknown or revoked; scan a new QR code.", "login_required"),
+    "basic_needs_https": (403, "用户名密码登录只能通过 HTTPS 使用；请改用 HTTPS 地址或设备二维码。",
+                          "Username and password are accepted over HTTPS only; use the https:// address "
+                          "or a device QR code.", "https_required"),
     # printing
     "bad_lang": (400, "语言须为 zh 或 en。", "The language must be zh or en."),
     "bad_format": (400, "格式须为 {allowed}。", "The format must be {allowed}."),
@@ -63,6 +87,19 @@ CATALOGUE = {
     "database_unavailable": (503, "数据库暂时无法访问，未写入任何内容，请 {retry_after} 秒后重试。",
                              "The database cannot be reached right now; nothing was written. Retry in "
                              "{retry_after} s."),
+    "storage_full": (503, "服务器磁盘已满，未写入任何内容，请 {retry_after} 秒后重试，并请通知管理员。",
+                     "The server's disk is full; nothing was written. Retry in {retry_after} s, and "
+                     "tell an administrator."),
+    # restore
+    "backup_unusable": (400, "该备份无法恢复，未做任何更改：{reason_zh}",
+                        "This backup cannot be restored; nothing was changed: {reason_en}"),
+    "restore_on_database": (409, "使用 PostgreSQL 数据库时请用命令恢复：停止各服务器后运行 flask --app server restore 备份。"
+                                 "未做任何更改。",
+                            "On PostgreSQL restore with the command: stop the servers, then run "
+                            "flask --app server restore BACKUP. Nothing was changed."),
+    "restore_needs_stop": (409, "服务器正在运行：请先停止服务器再从命令行恢复，或在管理页面 /admin/backup 恢复。",
+                           "The server is running: stop it before restoring from the command line, or "
+                           "restore on the admin page /admin/backup."),
     # tests only
     "test_fault": (503, "测试故障。", "Injected test fault."),
     "internal_error": (500, "服务器内部错误，已记录。", "Internal server error; it has been logged."),

@@ -12,28 +12,49 @@ import warnings
 from PIL import Image, ImageOps
 
 from server.core.files import atomic_file
-from server.core.images import draft_size
+from server.core.images import ImageRefused, check_decode_cost, draft_size
 
 BOX = 480                     # the longest side of a preview, in pixels
-MAX_DECODE_PIXELS = 24_000_000  # what a preview may decode at most (~96 MB as RGBA)
+# What a preview may decode at most: 12 MP is ~48 MB as RGBA (sixteen previews of 24 MP PNGs at
+# once took the server from 58 MB to 1.2 GB). Phones send 2-3 MP photos and small signatures.
+MAX_DECODE_PIXELS = 12_000_000
 
 
 class TooLarge(ValueError):
     """The image would need more than the budget to decode."""
 
 
+class TooComplex(ValueError):
+    """A JPEG that would cost more than a photo to decode (see server/core/images.py)."""
+
+
 def path_for(files_dir, sub_uuid, name, box=BOX):
     return os.path.join(files_dir, "thumbs", str(box), sub_uuid, f"{name}.jpg")
+
+
+def cached(dest):
+    """The preview is there already (an empty one, from a power cut, is not)."""
+    try:
+        return os.stat(dest).st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def make(source, dest, box=BOX, budget=MAX_DECODE_PIXELS):
     """Write a JPEG preview of `source` to `dest` (atomically) unless it is there already. An empty
     one is made again: previews are written without fsync, and a power cut can leave one empty."""
+    if cached(dest):
+        return dest
+    if not os.path.exists(source):
+        raise FileNotFoundError(source)
     try:
-        if os.stat(dest).st_size > 0:
-            return dest
-    except FileNotFoundError:
-        pass
+        check_decode_cost(source)   # scans counted from the markers, before any decode
+    except ImageRefused as e:
+        if e.reason == "too_complex":
+            raise TooComplex(str(e)) from None
+        if e.reason == "too_large":
+            raise TooLarge(str(e)) from None
+        raise OSError(str(e)) from None
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

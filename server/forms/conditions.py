@@ -19,6 +19,8 @@ import datetime
 import math
 import re
 
+from server.forms import xpath
+
 OPS = ("eq", "ne", "gt", "ge", "lt", "le", "in", "contains", "answered")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -143,6 +145,9 @@ def _check(cond, path, problems, names, depth):
     if not isinstance(cond, dict):
         problems.append(f"{path}: a condition is an object")
         return
+    if "xpath" in cond:
+        _check_xpath(cond, path, problems, names)
+        return
     if "field" in cond:
         extra = set(cond) - {"field", "op", "value"}
         if extra:
@@ -179,6 +184,26 @@ def _check(cond, path, problems, names, depth):
         problems.append(f"{path}: unknown key {key!r} (expected field, all, any or not)")
 
 
+def _check_xpath(node, path, problems, names, columns=None):
+    """{"xpath": "..."}: an expression in ODK's XPath dialect (server/forms/xpath.py). Its ${names}
+    count as references ('.' too); bare names are choice columns, only for a choice_filter."""
+    if set(node) != {"xpath"} or not isinstance(node["xpath"], str):
+        problems.append(f"{path}: an XPath node is exactly {{\"xpath\": \"...\"}}")
+        return
+    try:
+        refs, dot, cols, _functions = xpath.references(node["xpath"])
+    except xpath.XPathError as exc:
+        problems.append(f"{path}: {exc.en}")
+        return
+    names.extend(refs)
+    if dot:
+        names.append(".")
+    if columns is None and cols:
+        problems.append(f"{path}: {cols[0]!r} is not a reference: write ${{{cols[0]}}}")
+    elif columns is not None:
+        columns.extend(cols)
+
+
 def check_condition(cond, path="condition"):
     """(problems, names): what is wrong with a condition, and the field names it refers to."""
     problems, names = [], []
@@ -193,6 +218,9 @@ def _check_expr(expr, path, problems, names, settings, depth):
     if is_number(expr):
         if isinstance(expr, float) and not math.isfinite(expr):
             problems.append(f"{path}: not a finite number")
+        return
+    if isinstance(expr, dict) and "xpath" in expr:
+        _check_xpath(expr, path, problems, names)
         return
     if isinstance(expr, str):
         if NAME_RE.match(expr):
@@ -323,7 +351,49 @@ def _compare(op, left_of, constant, right_of):
     return ordered
 
 
-def _compile(cond):
+class FormEnv:
+    """What XPath nodes of one form need beyond the answers: where each name inside a repeat lives
+    ({name: [repeat, ...]}) and the labels of choices (for jr:choice-name)."""
+
+    __slots__ = ("layout", "labels")
+
+    def __init__(self, layout=None, labels=None):
+        self.layout, self.labels = layout or {}, labels
+
+
+_NO_ENV = FormEnv()
+
+
+def _iso_day(t):
+    return t if isinstance(t, str) and ISO_DATE_RE.match(t) else _day(t).isoformat()
+
+
+def _compile_xpath(text, env):
+    tree = xpath.parse(text)
+    layout, labels = env.layout, env.labels
+
+    def run(a, e, s, t):
+        ctx = xpath.Context(a, e, None if s is _MISSING else s, _iso_day(t), None, layout, labels)
+        return xpath.to_bool(xpath.evaluate_tree(tree, ctx))
+    return run
+
+
+def xpath_value_node(text, env=None):
+    """node(answers, entry, self_value, today) -> the raw XPath value of an expression."""
+    tree = xpath.parse(text)
+    env = env or _NO_ENV
+    layout, labels = env.layout, env.labels
+
+    def run(a, e, s, t, previous=None):
+        ctx = xpath.Context(a, e, None if s is _MISSING else s, _iso_day(t), None, layout, labels,
+                            None, previous)
+        return xpath.evaluate_tree(tree, ctx)
+    return run
+
+
+def _compile(cond, env=_NO_ENV):
+    if "xpath" in cond:
+        return _compile_xpath(cond["xpath"], env)
     if "field" in cond:
         left_of = _getter(cond["field"])
         op = cond["op"]
@@ -334,9 +404,9 @@ def _compile(cond):
         return _compare(op, left_of, constant, right_of)
     (key, arg), = cond.items()
     if key == "not":
-        inner = _compile(arg)
+        inner = _compile(arg, env)
         return lambda a, e, s, t: not inner(a, e, s, t)
-    subs = tuple(_compile(sub) for sub in arg)
+    subs = tuple(_compile(sub, env) for sub in arg)
     if key == "all":
         def every(a, e, s, t):
             for sub in subs:
@@ -353,15 +423,16 @@ def _compile(cond):
     return some
 
 
-def compile_node(cond):
+def compile_node(cond, env=None):
     """The compiled node of a condition (None: always true): fn(answers, entry, self_value, today)
-    with answers a dict and entry a dict or None. ConditionError for a malformed condition."""
+    with answers a dict and entry a dict or None. ConditionError for a malformed condition.
+    env: the form's FormEnv, for XPath nodes."""
     if cond is None:
         return lambda a, e, s, t: True
     problems, _ = check_condition(cond)
     if problems:
         raise ConditionError("; ".join(problems))
-    return _compile(cond)
+    return _compile(cond, env or _NO_ENV)
 
 
 def compile_condition(cond):
@@ -408,6 +479,13 @@ def _compile_expr(expr):
     """node(answers, entry, settings) -> number or None."""
     if is_number(expr):
         return lambda a, e, settings: expr
+    if isinstance(expr, dict) and "xpath" in expr:  # as a number (formdefs holds other types apart)
+        node = xpath_value_node(expr["xpath"])
+
+        def number(a, e, settings):
+            value = xpath.to_number(node(a, e, _MISSING, None))
+            return value if math.isfinite(value) else None
+        return number
     if isinstance(expr, str):
         get = _getter(expr)
 

@@ -16,22 +16,39 @@ import yaml
 
 from server.forms import effects as form_effects
 from server.forms import conditions
+from server.forms import xpath
 from server.forms.conditions import (NAME_RE, ConditionError, check_condition, check_expression, is_answered, is_number)
 from server.core.files import write_atomic
 from server.core.text import CONTROL_RE
 
+# The types XLSForm brings (docs/forms.md, "Writing a form in Excel"): their answers are checked
+# here like the others; the phone renders what it knows (see docs for which).
+XLS_TYPES = ("time", "datetime", "range", "audio", "video", "file", "barcode", "calculate",
+             "acknowledge", "geotrace", "geoshape", "hidden", "start", "end", "today", "deviceid", "rank")
+SELECT_TYPES = ("select_one", "select_multiple", "rank")
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "select_one", "select_multiple",
-               "geopoint", "photo", "signature", "note", "repeat", "group")
+               "geopoint", "photo", "signature", "note", "repeat", "group") + XLS_TYPES
 FORM_KEYS = {"id", "version", "title", "subject", "fields", "effects", "profile", "settings"}
 FIELD_KEYS = {"name", "type", "label", "hint", "required", "choices", "min", "max", "relevant",
               "constraint", "constraint_message", "fields", "min_count", "max_count", "compute",
-              "readonly", "prefill"}
-GROUP_KEYS = {"name", "type", "label", "hint", "relevant", "fields"}
+              "readonly", "prefill", "required_message", "default", "appearance", "parameters",
+              "choice_filter", "step", "count", "choices_file"}
+GROUP_KEYS = {"name", "type", "label", "hint", "relevant", "fields", "appearance"}
+# Answer names: XLSForm's names are kept as they are (answers are keyed by them), so upper-case
+# letters and a leading _ are allowed; dots and hyphens are not (they would break answer paths).
+FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
+ATTACHMENT_TYPES = ("photo", "signature", "audio", "video", "file")
+# Types whose value an expression may compute (XPath `compute`).
+XPATH_COMPUTED = ("integer", "decimal", "text", "textarea", "date", "time", "datetime", "select_one",
+                  "select_multiple", "calculate", "hidden", "range", "barcode")
+MAX_REPEAT_DEPTH = 3
 PREFILLS = ("open_followups",)
 SUBJECTS = ("household",)
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-CHOICE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# A choice name: up to 64 characters without spaces (a select_multiple's answer separates them by
+# spaces in XLSForm) or control characters; exports keep leading = + - @ from running as formulas.
+CHOICE_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}\Z")
 ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # The same rule as the attachment upload: starts with a letter or digit, no "..", no slashes.
 ATTACHMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
@@ -86,11 +103,22 @@ class _Checker:
     fields before the repeat); a constraint may refer to any top-level field, to the fields of its
     own repeat entry, and to "." (its own value)."""
 
-    def __init__(self, settings, top_names):
+    def __init__(self, settings, top_names, fields=None):
         self.problems = []
         self.settings = settings
         self.top_names = set(top_names)
         self.group_names = set()
+        self.repeat_depth = 0
+        # Every name of the form in document order (for XPath references, which may reach into
+        # repeats: sum(${child})); a name used twice is ambiguous there.
+        self.order, self.position, self.twice = {}, {}, set()
+        for i, f in enumerate(_walk(fields)):
+            name = f.get("name")
+            if isinstance(name, str):
+                if name in self.order:
+                    self.twice.add(name)
+                self.order[name] = i
+                self.position[id(f)] = i
 
     def add(self, field, message):
         self.problems.append((field, message))
@@ -112,9 +140,9 @@ class _Checker:
                 self.add(f"{path}#{i + 1}" if path else f"#{i + 1}", "a field must be a mapping")
                 continue
             name = field.get("name")
-            if not isinstance(name, str) or not NAME_RE.match(name):
+            if not isinstance(name, str) or not FIELD_NAME_RE.match(name):
                 where = f"{path}#{i + 1}" if path else f"#{i + 1}"
-                self.add(where, "name must be lower-case letters, digits and _ (starting with a letter)")
+                self.add(where, "name must be letters, digits, _ and - (starting with a letter or _)")
                 continue
             where = f"{path}.{name}" if path else name
             if name in seen or name in self.group_names:
@@ -172,14 +200,52 @@ class _Checker:
                 self.add(where, f"{flag} must be true or false")
         if kind == "note" and (field.get("required") or "constraint" in field or "compute" in field):
             self.add(where, "a note takes no answer: no required, constraint or compute")
+        self.extras(field, kind, where)
         self.choices(field, kind, where)
         self.bounds(field, kind, where)
         self.conditions(field, where, earlier, repeat_names)
         self.repeat(field, kind, where, earlier, repeat_names)
         self.computed(field, kind, where, earlier)
 
+    def extras(self, field, kind, where):
+        """The keys XLSForm brings: kept as data (appearance, parameters, default) or checked."""
+        problem = _bilingual_problem(field.get("required_message"), required=False)
+        if problem:
+            self.add(where, "required_message " + problem)
+        for key in ("default", "appearance", "parameters", "choices_file"):
+            if key in field and not isinstance(field[key], str):
+                self.add(where, f"{key} must be text")
+        if "choice_filter" in field:
+            if kind not in SELECT_TYPES:
+                self.add(where, "choice_filter is only for select_one and select_multiple")
+            else:
+                for ref in self.xpath_node(field["choice_filter"], "choice_filter", where, columns=True) or ():
+                    if ref in self.order and not self.before(field, ref):
+                        self.add(where, f"choice_filter refers to ${{{ref}}}, which is not a field before this one")
+        if "step" in field and (kind != "range" or not is_number(field["step"]) or field["step"] <= 0):
+            self.add(where, "step is only for range, and must be a number > 0")
+        if "count" in field and kind != "repeat":
+            self.add(where, "count is only for repeat")
+
+    def xpath_node(self, node, key, where, columns=False):
+        """An {"xpath": ...} node: it parses, and its ${names} are questions of the form."""
+        if not isinstance(node, dict) or set(node) != {"xpath"} or not isinstance(node["xpath"], str):
+            self.add(where, f'{key} must be {{"xpath": "..."}}')
+            return None
+        try:
+            names, _dot, cols, _functions = xpath.references(node["xpath"])
+        except xpath.XPathError as exc:
+            self.add(where, f"{key}: {exc.en}")
+            return None
+        if cols and not columns:
+            self.add(where, f"{key}: {cols[0]!r} is not a reference: write ${{{cols[0]}}}")
+        for ref in names:
+            if ref not in self.order:
+                self.add(where, f"{key} refers to unknown field ${{{ref}}}")
+        return names
+
     def choices(self, field, kind, where):
-        if kind not in ("select_one", "select_multiple"):
+        if kind not in SELECT_TYPES:
             if "choices" in field:
                 self.add(where, "choices are only for select_one and select_multiple")
             return
@@ -189,13 +255,19 @@ class _Checker:
             return
         names = set()
         for i, choice in enumerate(choices):
-            if not isinstance(choice, dict) or set(choice) != {"name", "label"}:
-                self.add(where, f"choice #{i + 1} must have exactly name and label")
+            if not isinstance(choice, dict) or not {"name", "label"} <= set(choice) \
+                    or not set(choice) <= {"name", "label", "data"}:
+                self.add(where, f"choice #{i + 1} must have exactly name and label (and data)")
                 continue
+            data = choice.get("data", {})
+            if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in data.items()):
+                self.add(where, f"choice #{i + 1}: data must map column names to texts")
             name = choice["name"]
             if not isinstance(name, str) or not CHOICE_RE.match(name):
                 hint = " (quote yes/no/on/off in YAML)" if isinstance(name, bool) else ""
-                self.add(where, f"choice #{i + 1}: name {name!r} must be letters, digits and _{hint}")
+                self.add(where, f"choice #{i + 1}: name {name!r} must be 1 to 64 characters without "
+                                f"spaces{hint}")
                 continue
             if name in names:
                 self.add(where, f"choice {name!r} is listed twice")
@@ -208,7 +280,7 @@ class _Checker:
         present = [k for k in ("min", "max") if k in field]
         if not present:
             return
-        if kind in ("integer", "decimal"):
+        if kind in ("integer", "decimal", "range"):
             ok = lambda v: is_number(v) and math.isfinite(v)  # noqa: E731
             expected = "a number"
         elif kind == "date":
@@ -227,6 +299,11 @@ class _Checker:
         if len(present) == 2 and field["min"] > field["max"]:
             self.add(where, "min is larger than max")
 
+    def before(self, field, ref):
+        """An XPath reference to a field earlier in the document (inside a repeat too)."""
+        mine = self.position.get(id(field))
+        return ref in self.order and ref not in self.twice and mine is not None and self.order[ref] < mine
+
     def conditions(self, field, where, earlier, repeat_names):
         for key in ("relevant", "constraint"):
             if key not in field:
@@ -236,13 +313,20 @@ class _Checker:
                 self.add(where, p)
             if problems:
                 continue
+            uses_xpath = _uses_xpath(field[key])
             reachable = self.top_names | set(repeat_names or ())
             for ref in names:
-                if key == "relevant" and ref == ".":
+                if uses_xpath and ref != "." and ref in self.twice:
+                    self.add(where, f"{key} refers to ${{{ref}}}, a name used twice in the form")
+                elif key == "relevant" and ref == ".":
                     self.add(where, 'relevant cannot refer to the field itself (".")')
-                elif key == "relevant" and ref not in earlier:
-                    self.add(where, f"relevant refers to {ref!r}, which is not a field before this one")
-                elif key == "constraint" and ref != "." and ref not in reachable:
+                elif key == "relevant" and ref not in earlier and not (uses_xpath and self.before(field, ref)):
+                    if uses_xpath and ref not in self.order:
+                        self.add(where, f"relevant refers to unknown field ${{{ref}}}")
+                    else:
+                        self.add(where, f"relevant refers to {ref!r}, which is not a field before this one")
+                elif key == "constraint" and ref != "." and ref not in reachable \
+                        and not (uses_xpath and ref in self.order):
                     self.add(where, f"constraint refers to unknown field {ref!r}")
         if "constraint_message" in field:
             if "constraint" not in field:
@@ -259,9 +343,16 @@ class _Checker:
                 if key in field:
                     self.add(where, f"{key} is only for repeat")
             return
-        if repeat_names is not None:
-            self.add(where, "a repeat cannot be inside another repeat")
+        if self.repeat_depth >= MAX_REPEAT_DEPTH:
+            self.add(where, f"repeats may be nested at most {MAX_REPEAT_DEPTH} deep")
             return
+        count = field.get("count")
+        if "count" in field and not (isinstance(count, int) and not isinstance(count, bool)
+                                     and 0 <= count <= MAX_REPEAT_ENTRIES):
+            names = self.xpath_node(count, "count", where)
+            for ref in names or ():
+                if not self.before(field, ref):
+                    self.add(where, f"count refers to ${{{ref}}}, which is not a field before this one")
         for key in ("min_count", "max_count"):
             value = field.get(key)
             if key in field and (not isinstance(value, int) or isinstance(value, bool)
@@ -272,10 +363,23 @@ class _Checker:
             self.add(where, "min_count is larger than max_count")
         children = field.get("fields")
         names = [c.get("name") for c in children if isinstance(c, dict)] if isinstance(children, list) else []
-        self.fields(children, where, earlier, repeat_names=names)
+        self.repeat_depth += 1
+        self.fields(children, where, earlier, repeat_names=list(repeat_names or ()) + names)
+        self.repeat_depth -= 1
 
     def computed(self, field, kind, where, earlier):
         if "compute" not in field:
+            return
+        if isinstance(field["compute"], dict) and "xpath" in field["compute"]:
+            if kind not in XPATH_COMPUTED:
+                self.add(where, f"compute is not for {kind} fields")
+                return
+            for ref in self.xpath_node(field["compute"], "compute", where) or ():
+                if ref in self.twice:
+                    self.add(where, f"compute refers to ${{{ref}}}, a name used twice in the form")
+                elif ref in self.order and not self.before(field, ref):
+                    self.add(where, f"compute refers to ${{{ref}}}, which is not a field before this one"
+                                    + (" (a calculation cannot use itself)" if ref == field.get("name") else ""))
             return
         if kind not in ("integer", "decimal"):
             self.add(where, "compute is only for integer and decimal fields")
@@ -295,6 +399,17 @@ def check_definition(data, source, expected_id=None):
     """The definition as a plain JSON-able dict, or FormDefinitionError naming source and field."""
     if not isinstance(data, dict):
         raise FormDefinitionError(source, None, "the file must hold a mapping (id, version, title, ...)")
+    problems = definition_problems(data, expected_id)
+    if problems:
+        field, _ = problems[0]
+        lines = [f"field {f}: {m}" if f else m for f, m in problems]
+        raise FormDefinitionError(source, field, "; ".join(lines) if len(lines) > 1 else problems[0][1])
+    # A JSON round trip: plain dicts, lists, str, int, float, bool only (what the phone receives).
+    return json.loads(json.dumps(data, ensure_ascii=False))
+
+
+def definition_problems(data, expected_id=None):
+    """[(field or None, message)]: everything wrong with a definition (a mapping)."""
     problems = []
     unknown = set(data) - FORM_KEYS
     if unknown:
@@ -320,18 +435,32 @@ def check_definition(data, source, expected_id=None):
         settings = {}
     fields = data.get("fields")
     top_names = [n.get("name") for n in _opened(fields)] if isinstance(fields, list) else []
-    checker = _Checker(settings, [n for n in top_names if isinstance(n, str)])
+    checker = _Checker(settings, [n for n in top_names if isinstance(n, str)], fields)
     top = checker.fields(fields, "", {})
     problems.extend(checker.problems)
     if not checker.problems:
         problems.extend(form_effects.check_effects(data.get("effects"), top))
         problems.extend(form_effects.check_profile(data.get("profile"), top))
-    if problems:
-        field, _ = problems[0]
-        lines = [f"field {f}: {m}" if f else m for f, m in problems]
-        raise FormDefinitionError(source, field, "; ".join(lines) if len(lines) > 1 else problems[0][1])
-    # A JSON round trip: plain dicts, lists, str, int, float, bool only (what the phone receives).
-    return json.loads(json.dumps(data, ensure_ascii=False))
+    return problems
+
+
+def _walk(fields):
+    """Every field dict of a (raw, unchecked) field list in document order, groups and repeats
+    opened (the group or repeat itself first)."""
+    for f in fields if isinstance(fields, list) else ():
+        if isinstance(f, dict):
+            yield f
+            yield from _walk(f.get("fields"))
+
+
+def _uses_xpath(node, depth=0):
+    if depth > 40:
+        return False
+    if isinstance(node, dict):
+        return "xpath" in node or any(_uses_xpath(v, depth + 1) for v in node.values())
+    if isinstance(node, list):
+        return any(_uses_xpath(v, depth + 1) for v in node)
+    return False
 
 
 def _opened(fields):
@@ -379,6 +508,84 @@ def definition_sha256(definition):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# =============================================================================================
+# Reading YAML: no aliases, no lone surrogates
+
+# libyaml's safe loader reads the form files ten times faster than the pure-Python one, which stays
+# the fallback where PyYAML was built without it.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+ALIAS_TEXT = ("表单文件中不允许使用 YAML 别名（&锚点 … *别名）：请把内容直接写出",
+              "YAML aliases (&anchor … *alias) are not allowed in form files: write the content out")
+SURROGATE_TEXT = ("文字中含有无效字符（孤立的 UTF-16 代理项 {code}），请删除",
+                  "A text holds an invalid character (a lone UTF-16 surrogate {code}); remove it")
+SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+
+
+class YamlRefused(yaml.MarkedYAMLError):
+    """A form file that is valid YAML but not allowed in a form: `zh` and `en` say why."""
+
+    def __init__(self, zh, en, mark=None):
+        super().__init__(problem=f"{zh} / {en}", problem_mark=mark)
+        self.zh, self.en = zh, en
+
+
+def _refuse_aliases_and_surrogates(data):
+    """libyaml makes an alias the same object as its anchor, so a mapping or list met twice is an
+    alias (574 bytes of nested aliases were a million conditions: 15-37 s of checking, 3.5 GB on
+    the phone); found here before anything walks the expansion. A "\\ud800" escape gives a string
+    no UTF-8 can hold (hashing or saving it answered 500)."""
+    seen = set()
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            m = SURROGATE_RE.search(value)
+            if m:
+                code = f"U+{ord(m.group()):04X}"
+                raise YamlRefused(SURROGATE_TEXT[0].format(code=code), SURROGATE_TEXT[1].format(code=code))
+        elif isinstance(value, (dict, list)):
+            if id(value) in seen:
+                raise YamlRefused(*ALIAS_TEXT)
+            seen.add(id(value))
+            stack.extend(value.items() if isinstance(value, dict) else value)
+        elif isinstance(value, tuple):   # a mapping's (key, value)
+            stack.extend(value)
+
+
+def parse_yaml(text):
+    """A form file's YAML as data: yaml.YAMLError (YamlRefused for aliases and surrogates) when it
+    cannot be one. Every reader of form files goes through here."""
+    data = yaml.load(text, Loader=_YAML_LOADER)
+    _refuse_aliases_and_surrogates(data)
+    return data
+
+
+# (expected id, sha256 of the file's text) -> the checked definition as JSON (and the same for the
+# archive's files): every app of a process (each test's, a dry-run publish) reads the same files,
+# and parsing them was most of its start-up. Keyed by content, so a rewritten file is read afresh;
+# only good files are kept.
+_checked_texts = {}
+
+
+def _checked_text(text, path, expected_id, parse_error):
+    """check_definition of the YAML `text`, parsed once per process; a fresh copy each time, as
+    check_definition gives. parse_error(exc) -> the FormDefinitionError for unparsable text."""
+    key = (expected_id, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    hit = _checked_texts.get(key)
+    if hit is not None:
+        return json.loads(hit)
+    try:
+        data = parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise parse_error(exc) from None
+    definition = check_definition(data, path, expected_id=expected_id)
+    if len(_checked_texts) > 200:
+        _checked_texts.clear()
+    _checked_texts[key] = json.dumps(definition, ensure_ascii=False)
+    return definition
+
+
 def load_definition_file(path):
     """Parse and check one YAML file; FormDefinitionError names the file (and line or field)."""
     path = Path(path)
@@ -386,14 +593,13 @@ def load_definition_file(path):
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FormDefinitionError(path, None, f"cannot read the file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+
+    def not_yaml(exc):
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise FormDefinitionError(path, None, f"not valid YAML: {where}{problem}") from None
-    return check_definition(data, path, expected_id=path.stem)
+        return FormDefinitionError(path, None, f"not valid YAML: {where}{problem}")
+    return _checked_text(text, path, path.stem, not_yaml)
 
 
 # =============================================================================================
@@ -412,20 +618,38 @@ def _read_archive(archive_dir):
             if not path.stem.isdigit():
                 continue
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
+                text = path.read_text(encoding="utf-8")
             except (OSError, ValueError) as exc:
                 raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
-            if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
-                raise FormDefinitionError(path, None, "archived definition has no 'definition'")
-            definition = check_definition(record["definition"], path, expected_id=form_dir.name)
-            if definition["version"] != int(path.stem):
-                raise FormDefinitionError(path, "version", "archived version does not match the file name")
-            sha = definition_sha256(definition)
-            if record.get("sha256") != sha:
-                raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+            key = ("archive", form_dir.name, path.stem, hashlib.sha256(text.encode("utf-8")).hexdigest())
+            hit = _checked_texts.get(key)
+            if hit is None:
+                hit = _check_archived(path, form_dir.name, text)
+                if len(_checked_texts) > 200:
+                    _checked_texts.clear()
+                _checked_texts[key] = hit
+            definition_json, sha, source = hit
+            definition = json.loads(definition_json)
             found[(definition["id"], definition["version"])] = {
-                "sha256": sha, "definition": definition, "source": record.get("source")}
+                "sha256": sha, "definition": definition, "source": source}
     return found
+
+
+def _check_archived(path, form_id, text):
+    """(the checked definition as JSON, its sha256, its source) of one archived version's file."""
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
+        raise FormDefinitionError(path, None, "archived definition has no 'definition'")
+    definition = check_definition(record["definition"], path, expected_id=form_id)
+    if definition["version"] != int(path.stem):
+        raise FormDefinitionError(path, "version", "archived version does not match the file name")
+    sha = definition_sha256(definition)
+    if record.get("sha256") != sha:
+        raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+    return json.dumps(definition, ensure_ascii=False), sha, record.get("source")
 
 
 class FormRegistry:
@@ -572,11 +796,13 @@ def _history(history_dir, archive, current):
         if not path.is_file() or path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
             continue
         form_id = path.name.split(".")[0]
+        def unreadable(exc):
+            return FormDefinitionError(path, None, f"not readable YAML: {exc}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise FormDefinitionError(path, None, f"not readable YAML: {exc}") from None
-        definition = check_definition(data, path, expected_id=form_id)
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise unreadable(exc) from None
+        definition = _checked_text(text, path, form_id, unreadable)
         version = definition["version"]
         if form_id not in current or version >= current[form_id]:
             raise FormDefinitionError(path, "version", "a version in history/ must be older than "
@@ -689,24 +915,36 @@ class _FieldPlan:
     (choices, bounds, conditions, labels) worked out once per form version."""
 
     __slots__ = ("field", "name", "kind", "required", "relevant", "constraint", "compute", "where",
-                 "label", "choices", "children", "child_names", "low", "high", "attachment", "check")
+                 "label", "choices", "children", "child_names", "low", "high", "attachment", "check",
+                 "required_text", "count", "offered")
 
-    def __init__(self, field, top_level):
+    def __init__(self, field, top_level, env=None):
         self.field = field
         self.name, self.kind = field["name"], field["type"]
         self.required = bool(field.get("required"))
-        self.relevant = _node(conditions.compile_node, field.get("relevant"))
-        self.constraint = _node(conditions.compile_node, field["constraint"]) if "constraint" in field else None
-        self.compute = (_node(conditions.compile_expression_node, field["compute"])
-                        if "compute" in field else None)
+        compile_node = lambda c: conditions.compile_node(c, env)  # noqa: E731
+        self.relevant = _node(compile_node, field.get("relevant"))
+        self.constraint = _node(compile_node, field["constraint"]) if "constraint" in field else None
+        self.compute = None
+        if "compute" in field:
+            self.compute = (_xpath_compute(field, env) if isinstance(field["compute"], dict)
+                            and "xpath" in field["compute"]
+                            else _node(conditions.compile_expression_node, field["compute"]))
+        message = field.get("required_message")
+        self.required_text = (("required", message["zh"], message["en"]) if isinstance(message, dict)
+                              else _REQUIRED)
+        count = field.get("count")
+        self.count = (conditions.xpath_value_node(count["xpath"], env) if isinstance(count, dict)
+                      else count)
+        self.offered = _choice_filter(field, env) if "choice_filter" in field else None
         label = field["label"]
         self.label = (label["zh"], label["en"])
         self.where = (f"「{label['zh']}」", f"“{label['en']}”") if top_level else None
         self.choices = (frozenset(c["name"] for c in field["choices"])
-                        if self.kind in ("select_one", "select_multiple") else None)
-        self.attachment = self.kind in ("photo", "signature")
+                        if self.kind in SELECT_TYPES else None)
+        self.attachment = self.kind in ATTACHMENT_TYPES
         if self.kind == "repeat":
-            self.children = [_FieldPlan(c, False) for c in field["fields"]]
+            self.children = [_FieldPlan(c, False, env) for c in field["fields"]]
             self.child_names = frozenset(c.name for c in self.children)
             self.low = field.get("min_count", 0)
             self.high = field.get("max_count", MAX_REPEAT_ENTRIES)
@@ -731,6 +969,7 @@ class _FieldPlan:
 
         if compute is None and kind != "repeat":  # the common case, with nothing in between
             checker = _VALUE_CHECKERS[kind](self) if kind in _VALUE_CHECKERS else _unknown_type
+            offered = self.offered
             blank = conditions.BLANK_RE.match
 
             def check(v, raw_answers, clean, out, scope, path, where):
@@ -740,12 +979,14 @@ class _FieldPlan:
                 if raw is None or (blank(raw) if isinstance(raw, str) else
                                    isinstance(raw, (list, dict)) and not raw):  # not is_answered
                     if required and not v.already_reported(path):
-                        v.error(path, where, *_REQUIRED)
+                        v.error(path, where, *fp.required_text)
                     return
                 value = checker(v, raw, path, where)
+                if value is not None and offered is not None:
+                    value = offered(v, value, clean, scope, path, where)
                 if value is None:
                     if required and not v.already_reported(path):
-                        v.error(path, where, *_REQUIRED)
+                        v.error(path, where, *fp.required_text)
                     return
                 out[name] = value
                 if scope is not None:
@@ -754,12 +995,19 @@ class _FieldPlan:
                     v.pending.append((fp, path, where, scope, out, value))
             return check
 
-        if compute is not None:
+        if compute is not None and getattr(compute, "volatile", False):
+            # today(), now(), uuid(), once(): the phone's value stands, checked as an answer.
+            checker = _VALUE_CHECKERS.get(kind, _unknown_type)
+            checker = checker(self) if kind in _VALUE_CHECKERS else checker
+
+            def value_of(v, raw, clean, scope, path, where):
+                return None if not is_answered(raw) else checker(v, raw, path, where)
+        elif compute is not None:
             def value_of(v, raw, clean, scope, path, where):
                 return compute(clean, scope, v.settings)
         else:
             def value_of(v, raw, clean, scope, path, where):
-                return v.repeat(fp, raw, clean, path, where) or None
+                return v.repeat(fp, raw, clean, path, where, scope) or None
 
         def check(v, raw_answers, clean, out, scope, path, where):
             if relevant is not None and not relevant(clean, scope, missing, v.today):
@@ -767,7 +1015,7 @@ class _FieldPlan:
             value = value_of(v, raw_answers.get(name), clean, scope, path, where)
             if value is None:
                 if required and not v.already_reported(path):
-                    v.error(path, where, *_REQUIRED)
+                    v.error(path, where, *fp.required_text)
                 return
             out[name] = value
             if scope is not None:
@@ -904,11 +1152,133 @@ def _attachment_checker(fp):
     return check
 
 
+_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,3})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?\Z")
+_DATETIME_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?"
+                          r"(Z|[+-][0-9]{2}:?[0-9]{2})?\Z")
+PLAIN_TEXT_MAX = 5000
+MAX_TRACE_POINTS = 10000
+
+
+def _time_checker(fp):
+    def check(v, raw, path, where):
+        if not isinstance(raw, str) or not _TIME_RE.match(raw):
+            return v.error(path, where, "type", f"应为时间 HH:MM（收到 {_show(raw)}）",
+                           f"must be a time HH:MM (got {_show(raw)})")
+        return raw
+    return check
+
+
+def _datetime_checker(fp):
+    def check(v, raw, path, where):
+        m = _DATETIME_RE.match(raw) if isinstance(raw, str) else None
+        if not m or not _is_iso_date(m.group(1)):
+            return v.error(path, where, "type", f"应为日期时间 YYYY-MM-DDTHH:MM（收到 {_show(raw)}）",
+                           f"must be a date and time YYYY-MM-DDTHH:MM (got {_show(raw)})")
+        return raw
+    return check
+
+
+def _plain_text_checker(fp):
+    """Text the phone fills in or computes (barcode, hidden, calculate, device id)."""
+    def check(v, raw, path, where):
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+            return v.error(path, where, "type", "应为文字", "must be text")
+        if not isinstance(raw, str):
+            raw = xpath.result_string(float(raw))
+        if CONTROL_RE.search(raw) or _SURROGATE.search(raw):
+            return v.error(path, where, "bad_text", "含有控制字符", "contains control characters")
+        if len(raw) > PLAIN_TEXT_MAX:
+            return v.error(path, where, "max", f"最多 {PLAIN_TEXT_MAX} 个字", f"has at most {PLAIN_TEXT_MAX} characters")
+        return raw
+    return check
+
+
+def _acknowledge_checker(fp):
+    def check(v, raw, path, where):
+        if raw != "OK":
+            return v.error(path, where, "type", "确认的答案应为 \"OK\"", 'an acknowledgement is "OK"')
+        return raw
+    return check
+
+
+def _trace_checker(fp):
+    point = _geopoint_checker(fp)
+    least = 3 if fp.kind == "geoshape" else 2
+
+    def check(v, raw, path, where):
+        if not isinstance(raw, list) or not least <= len(raw) <= MAX_TRACE_POINTS:
+            return v.error(path, where, "type", f"应为至少 {least} 个位置的列表",
+                           f"must be a list of at least {least} locations")
+        out = []
+        for i, p in enumerate(raw):
+            clean = point(v, p, f"{path}.{i}", where)
+            if clean is None:
+                return None
+            out.append(clean)
+        return out
+    return check
+
+
 _VALUE_CHECKERS = {"text": _text_checker, "textarea": _text_checker, "integer": _number_checker,
                    "decimal": _number_checker, "date": _date_checker,
                    "select_one": _select_one_checker, "select_multiple": _select_multiple_checker,
                    "geopoint": _geopoint_checker, "photo": _attachment_checker,
-                   "signature": _attachment_checker}
+                   "signature": _attachment_checker, "audio": _attachment_checker,
+                   "video": _attachment_checker, "file": _attachment_checker, "time": _time_checker,
+                   "datetime": _datetime_checker, "start": _datetime_checker, "end": _datetime_checker,
+                   "today": _date_checker, "range": _number_checker, "barcode": _plain_text_checker,
+                   "hidden": _plain_text_checker, "calculate": _plain_text_checker,
+                   "deviceid": _plain_text_checker, "acknowledge": _acknowledge_checker,
+                   "geotrace": _trace_checker, "geoshape": _trace_checker, "rank": _select_multiple_checker}
+
+
+def _xpath_compute(field, env):
+    """compute: {"xpath": ...}: the value recomputed from the answers, as the field's type holds it
+    (None when it comes out empty). Marked volatile when the phone's value must stand instead."""
+    text = field["compute"]["xpath"]
+    node = conditions.xpath_value_node(text, env)
+    kind = field["type"]
+
+    def run(a, e, settings):
+        return xpath.computed_value(kind, node(a, e, conditions.MISSING, None))
+    run.volatile = xpath.is_volatile(text)
+    return run
+
+
+def _choice_filter(field, env):
+    """offered(v, value, clean, scope, path, where): the value when each choice in it passes the
+    field's choice_filter (bare names are the choice's columns: name, label, data), else an error."""
+    tree = xpath.parse(field["choice_filter"]["xpath"])
+    rows = {c["name"]: {**(c.get("data") or {}), "name": c["name"], "label": c["label"]["zh"]}
+            for c in field["choices"]}
+
+    def offered(v, value, clean, scope, path, where):
+        for item in value if isinstance(value, list) else [value]:
+            ctx = xpath.Context(clean, scope, None, v.today, None, env.layout, env.labels, rows.get(item))
+            if not xpath.to_bool(xpath.evaluate_tree(tree, ctx)):
+                return v.error(path, where, "choice", f"「{item}」不在此处可选的选项中",
+                               f"{item!r} is not among the choices offered here")
+        return value
+    return offered
+
+
+def _form_env(definition):
+    """Where each name inside a repeat lives, and choice labels, for a form's XPath nodes."""
+    layout, choices = {}, {}
+
+    def walk(fields, repeats):
+        for f in fields or []:
+            if f.get("type") == "group":
+                walk(f.get("fields"), repeats)
+                continue
+            if repeats:
+                layout[f["name"]] = list(repeats)
+            if f.get("choices"):
+                choices[f["name"]] = {c["name"]: c["label"]["zh"] for c in f["choices"]}
+            if f.get("type") == "repeat":
+                walk(f.get("fields"), repeats + [f["name"]])
+    walk(definition.get("fields"), [])
+    return conditions.FormEnv(layout, lambda field, value: choices.get(field, {}).get(value))
 
 
 class _FormPlan:
@@ -916,12 +1286,12 @@ class _FormPlan:
     and never changed) and reused for every item."""
 
     def __init__(self, definition):
-        self.fields = [_FieldPlan(f, True) for f in answer_fields(definition)]
+        env = _form_env(definition)
+        self.fields = [_FieldPlan(f, True, env) for f in answer_fields(definition)]
         self.known = frozenset(f.name for f in self.fields)
         self.settings = dict(definition.get("settings") or {})
         # Questions whose answers may name attachments, in form order (a repeat with such children).
-        self.attachment_fields = [f for f in self.fields
-                                  if f.attachment or (f.children and any(c.attachment for c in f.children))]
+        self.attachment_fields = [f for f in self.fields if _holds_attachments(f)]
         self.has_attachments = bool(self.attachment_fields)
         self.top = _top_level_function(self.fields)
 
@@ -929,11 +1299,17 @@ class _FormPlan:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def _holds_attachments(fp):
+    return fp.attachment or bool(fp.children and any(_holds_attachments(c) for c in fp.children))
+
+
 def _fast_test(fp, i):
     """A Python expression true exactly when `raw` is an answer the field's checker accepts as
     it is (the common case), or None when the field has no such shortcut."""
     field, kind = fp.field, fp.kind
     if fp.compute is not None:
+        return None
+    if "choice_filter" in field:
         return None
     if kind == "select_one":
         return f"raw.__class__ is str and raw in CH{i}"
@@ -1054,7 +1430,10 @@ class _Validator:
         dotted = path + "."
         return any(e["field"] == path or e["field"].startswith(dotted) for e in self.errors)
 
-    def repeat(self, fp, raw, clean, path, where):
+    def repeat(self, fp, raw, clean, path, where, scope=None):
+        if len(where) == 3:  # a repeat inside a repeat entry
+            _, entry_where, label = where
+            where = (f"{entry_where[0]}「{label[0]}」", f"{entry_where[1]} “{label[1]}”")
         if raw is None or raw == [] or raw == "":
             entries_raw = []
         elif not isinstance(raw, list):
@@ -1063,6 +1442,11 @@ class _Validator:
         else:
             entries_raw = raw
         low, high = fp.low, fp.high
+        if fp.count is not None:  # repeat_count: exactly that many entries
+            count = fp.count if isinstance(fp.count, int) else \
+                xpath.to_number(fp.count(clean, scope, conditions.MISSING, self.today))
+            if math.isfinite(count) and 0 <= count <= MAX_REPEAT_ENTRIES:
+                low = high = int(count)
         if len(entries_raw) > high:
             self.error(path, where, "too_many", f"最多 {high} 项（收到 {len(entries_raw)} 项）",
                        f"has at most {high} entries (got {len(entries_raw)})")
@@ -1083,7 +1467,8 @@ class _Validator:
                     self.error(f"{entry_path}.{name}",
                                (f"{entry_where[0]}「{name}」", f"{entry_where[1]} “{name}”"),
                                "unknown_field", "不是本表的问题", "is not a question of this form")
-            entry_clean, entry_scope = {}, dict.fromkeys(child_names)
+            entry_clean = {}
+            entry_scope = xpath.Scope(dict.fromkeys(child_names), fp.name, i + 1, scope)
             for child in children:
                 child.check(self, raw_entry, clean, entry_clean, entry_scope,
                             f"{entry_path}.{child.name}", ("child", entry_where, child.label))
@@ -1134,14 +1519,15 @@ def attachment_names(definition, answers):
         if is_safe_attachment_name(value) and value not in names:
             names.append(value)
 
-    for fp in _plan(definition).attachment_fields:
-        value = answers.get(fp.name)
-        if fp.attachment:
-            add(value)
-        elif isinstance(value, list):
-            for entry in value:
-                if isinstance(entry, dict):
-                    for child in fp.children:
-                        if child.attachment:
-                            add(entry.get(child.name))
+    def walk(plans, values):
+        for fp in plans:
+            value = values.get(fp.name)
+            if fp.attachment:
+                add(value)
+            elif fp.children and isinstance(value, list):
+                for entry in value:
+                    if isinstance(entry, dict):
+                        walk(fp.children, entry)
+
+    walk(_plan(definition).attachment_fields, answers)
     return names

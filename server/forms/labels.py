@@ -12,12 +12,19 @@ from flask import current_app
 
 from server.core.clock import show
 from server.core.i18n import PV_STAGE_WORDS, category_label, label, role_label, tr
+from server.core import words
 
 FIELD_TYPES = {
     "text": ("文字", "text"), "textarea": ("多行文字", "long text"), "integer": ("整数", "whole number"),
     "decimal": ("数字", "number"), "date": ("日期", "date"), "select_one": ("单选", "choose one"),
     "select_multiple": ("多选", "choose any"), "geopoint": ("定位", "location"), "photo": ("照片", "photo"),
     "signature": ("签名", "signature"), "note": ("说明", "note"), "repeat": ("可重复的一组", "repeated entries"),
+    "time": ("时间", "time"), "datetime": ("日期时间", "date and time"), "range": ("滑块数字", "range"),
+    "audio": ("录音", "audio"), "video": ("视频", "video"), "file": ("文件", "file"),
+    "barcode": ("条码", "barcode"), "calculate": ("计算值", "calculated"), "acknowledge": ("确认", "acknowledge"),
+    "geotrace": ("路线", "line"), "geoshape": ("地块轮廓", "shape"), "hidden": ("隐藏值", "hidden"),
+    "start": ("开始时间", "start time"), "end": ("结束时间", "end time"), "today": ("当天日期", "today"),
+    "deviceid": ("设备号", "device id"),
 }
 RELATIONS = ("户主", "配偶", "长子", "次子", "长女", "次女", "儿子", "女儿", "儿媳", "女婿", "孙子", "孙女",
              "父亲", "母亲", "兄弟", "姐妹", "其他")
@@ -127,15 +134,15 @@ def yuan(value):
 STATES = {
     "received": ("待审核", "Received"),
     "has_issues": ("需修改", "Returned for changes"),
-    "approved": ("已通过", "Approved"),
+    "approved": words.pair("approved"),
     "superseded": ("已更正", "Corrected"),
 }
 
 HOUSEHOLD_FIELDS = {
     "head_name": ("户主姓名", "Head of household"),
-    "phone": ("电话", "Phone"),
-    "address": ("地址", "Address"),
-    "group": ("组别", "Group"),
+    "phone": words.pair("phone"),
+    "address": words.pair("address"),
+    "group": words.pair("group"),
     "category": ("类别", "Category"),
     "population": ("家庭人口", "Population"),
     "members": ("家庭成员", "Members"),
@@ -157,15 +164,26 @@ ACTIONS = {
     "user_password": ("重置密码", "Password reset"),
     "user_deactivate": ("停用用户", "User deactivated"),
     "user_activate": ("启用用户", "User activated"),
+    "device_create": ("添加 ODK 设备", "ODK device added"),
+    "device_revoke": ("撤销 ODK 设备", "ODK device revoked"),
     "village_create": ("新建村", "Village created"),
     "village_update": ("修改村", "Village changed"),
     "pairing_bulk": ("批量结对", "Households paired"),
     "pairing_move": ("转移结对", "Pairing moved"),
     "form_publish": ("发布表单", "Form published"),
     "backup": ("备份", "Backup"),
+    "restore": ("从备份恢复", "Restored from a backup"),
+    "restore_staged": ("准备从备份恢复（下次启动生效）", "Restore staged (applies at the next start)"),
 }
 
 SEXES = {"male": ("男", "male"), "female": ("女", "female")}
+FOLLOWUP_STATES = {"done": ("已办结", "done"), "in_progress": ("办理中", "in progress"),
+                   "dropped": ("不再办理", "dropped")}
+
+
+def followup_status(code):
+    """A follow-up's state as people say it (a clash between two answers shows both)."""
+    return _pick(FOLLOWUP_STATES, code)
 
 
 def _pick(table, code):
@@ -231,7 +249,7 @@ def household_value(field, value, names=None):
     if field == "cadre_ids" and isinstance(value, list):
         return "、".join((names or {}).get(c, c) for c in value)
     if isinstance(value, bool):
-        return tr("是", "yes") if value else tr("否", "no")
+        return tr(*words.yes_no(value))
     return str(value)
 
 
@@ -247,7 +265,7 @@ def _row_value(key, value):
     if key == "sex":
         return sex_label(value) or tr("（空）", "(empty)")
     if key == "contract_signed":
-        return tr("已签", "signed") if value else tr("未签", "not signed")
+        return tr(*words.signed(value))
     return tr("（空）", "(empty)") if value in (None, "") else str(value)
 
 
@@ -283,22 +301,32 @@ def form_title(form_id, version=None):
 # Keys of audit entries' details, as the audit page shows them (the exports keep the raw JSON).
 DETAIL_KEYS = {
     "role": ("角色", "Role"), "villages": ("村", "Villages"), "village_id": ("村", "Village"),
-    "households": ("农户", "Households"), "submissions": ("记录", "Submissions"),
+    "households": words.pair("households"), "submissions": ("记录", "Submissions"),
     "reviews": ("审核", "Reviews"), "users": ("用户", "Users"), "rows": ("行数", "Rows"),
     "seq": ("序号", "Sequence"), "state": ("状态", "State"), "fields": ("字段", "Fields"),
     "version": ("版本", "Version"), "comment": ("意见", "Comment"), "created": ("新建", "Created"),
     "updated": ("更新", "Updated"), "paired": ("已结对", "Paired"), "moved": ("已转移", "Moved"),
-    "display_name": ("姓名", "Name"), "name": ("名称", "Name"), "township": ("乡镇", "Township"),
-    "county": ("县", "County"), "to": ("转给", "To"), "form_version": ("表单版本", "Form version"),
+    "display_name": words.pair("name"), "name": ("名称", "Name"), "township": words.pair("township"),
+    "county": words.pair("county"), "to": ("转给", "To"), "form_version": ("表单版本", "Form version"),
     "supersedes": ("更正的记录", "Corrects"), "household_id": ("农户", "Household"),
     "form": ("表单", "Form"), "from_state": ("原状态", "Previous state"), "clash": ("冲突", "Clash"),
     "category": ("类别", "Category"),
+    "source": ("来源", "Source"), "submission": ("依据记录", "From submission"),
+    "previous": ("原版本", "Previous version"), "sha256": ("文件校验", "File checksum"),
+    "base_version": ("依据版本", "Based on version"), "unchanged": ("未变", "Unchanged"),
+    "errors": ("错误", "Errors"), "cadre_id": ("驻村干部", "Cadre"), "from": ("原干部", "From"),
+    "epoch": ("数据纪元", "Data epoch"), "via": ("方式", "Via"),
 }
 CLASHES = {"soft": ("不同字段同时修改（已合并）", "different fields edited at once (merged)"),
-           "hard": ("同一字段同时修改", "the same field edited at once")}
+           "hard": ("同一字段同时修改", "the same field edited at once"),
+           "followup": ("已在别处办结的跟进事项又被回答", "a follow-up closed elsewhere answered again")}
 DETAIL_VALUES = {"role": role_label, "state": state_label, "from_state": state_label,
                  "form": form_title, "clash": lambda code: _pick(CLASHES, code),
-                 "category": category_label}
+                 "category": category_label, "source": source_label,
+                 "fields": lambda name: _pick(HOUSEHOLD_FIELDS, name) if name in HOUSEHOLD_FIELDS else name,
+                 "sha256": lambda digest: digest[:12] + "…" if len(digest) > 12 else digest}
+# Keys whose value is an internal reference a person cannot act on: left out of the page.
+HIDDEN_DETAIL_KEYS = ()
 
 
 def details_text(details, limit=2000):
@@ -308,7 +336,7 @@ def details_text(details, limit=2000):
         if key in DETAIL_VALUES and isinstance(v, str):
             return DETAIL_VALUES[key](v)
         if isinstance(v, bool):
-            return tr("是", "yes") if v else tr("否", "no")
+            return tr(*words.yes_no(v))
         if isinstance(v, list):
             return tr("、", ", ").join(value(key, x) for x in v) if v else tr("（无）", "(none)")
         if isinstance(v, dict):
@@ -316,8 +344,12 @@ def details_text(details, limit=2000):
         return "" if v is None else str(v)
 
     def pairs(d):
-        return tr("；", "; ").join(f"{_pick(DETAIL_KEYS, k) if k in DETAIL_KEYS else k}{tr('：', ': ')}"
-                                  f"{value(k, v)}" for k, v in sorted(d.items()))
+        """Each known key in words; an empty value (no clash, nothing superseded) says nothing, so
+        it is left out rather than shown as "key:"."""
+        shown = [(k, value(k, v)) for k, v in sorted(d.items())
+                 if v not in (None, "", [], {}) and k not in HIDDEN_DETAIL_KEYS]
+        return tr("；", "; ").join(f"{_pick(DETAIL_KEYS, k) if k in DETAIL_KEYS else k}{tr('：', ': ')}{text}"
+                                  for k, text in shown if text != "")
 
     if not isinstance(details, dict):
         return value("", details)[:limit]
@@ -332,4 +364,5 @@ def init_app(app):
         form_title=form_title, household_change=household_change, state_label=state_label,
         review_state=review_state, household_field_label=household_field_label,
         household_value=household_value, source_label=source_label, action_label=action_label,
-        pv_stage_label=pv_stage_label, sex_label=sex_label, show_time=show, form_label=label)
+        pv_stage_label=pv_stage_label, sex_label=sex_label, show_time=show, form_label=label,
+        followup_status=followup_status)

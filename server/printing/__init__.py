@@ -3,7 +3,7 @@ command (cli/printing.py) call.
 
 The pure core (context and rendering) is in `profile`, the cache, worker pools, the print lane and
 batches in `jobs`, profiles rendered ahead of time in `prerender`; this module reads the printing
-settings and hands the store to them, so no view or command opens it:
+settings (read by config.py) and hands the store to them, so no view or command opens it:
 
 - PRINT_WORKERS (JIEDUI_PRINT_WORKERS): print worker processes, default min(2, cores).
 - PRINT_QUEUE (JIEDUI_PRINT_QUEUE): single profiles waiting or rendering at once, default 2 per
@@ -14,18 +14,17 @@ settings and hands the store to them, so no view or command opens it:
   PRINT_IDLE_SECONDS (JIEDUI_PRINT_IDLE_SECONDS, default 90): a household's profile is rendered
   ahead once its data has been still that long; PRINT_POLL_SECONDS: how often the store's change
   cursors are read.
-- IMAGE_MAX_PIXELS: the pixel budget of a photo (server/images.py).
+- IMAGE_MAX_PIXELS: the pixel budget of a photo (core/images.py).
 """
 
-import os
 import threading
 
 from flask import url_for
 from werkzeug.routing import BuildError
 
-from server.core import images
 from server.core.problems import Problem
 from server.printing import jobs
+from server.records import households
 from server.printing.jobs import Busy, PrintJobs, default_workers, print_household, print_village
 from server.printing.profile import LANGS, build_profile_context, render_profile_pdf
 from server.store import get_store, open_readonly
@@ -38,22 +37,7 @@ zip_lock = threading.Lock()
 
 
 def configure(app):
-    """Printing's settings, from the environment unless the app's config (tests) already has them."""
-    env = os.environ.get
-
-    def number(name, default):
-        try:
-            value = float(env(name) or default)
-        except ValueError:
-            raise RuntimeError(f"{name} must be a number, not {env(name)!r}") from None
-        return value if value == value and 0 <= value < 1e9 else default
-
-    app.config.setdefault("PRINT_QUEUE", int(number("JIEDUI_PRINT_QUEUE", 0)) or None)
-    app.config.setdefault("PRINT_WAIT_SECONDS", 120)
-    app.config.setdefault("PRINT_PRERENDER", env("JIEDUI_PRINT_PRERENDER", "1") != "0" and not app.testing)
-    app.config.setdefault("PRINT_IDLE_SECONDS", number("JIEDUI_PRINT_IDLE_SECONDS", 90))
-    app.config.setdefault("PRINT_POLL_SECONDS", 30.0)  # a changed village costs a scan of its records
-    app.config.setdefault("IMAGE_MAX_PIXELS", images.MAX_PIXELS)
+    """The workers' pixel budget, from the app's settings (config.py)."""
     jobs.configure(max_pixels=app.config["IMAGE_MAX_PIXELS"])
 
 
@@ -132,14 +116,33 @@ def print_one(app, household, *, lang, mask, printed_by, host_url):
         jobs.lane.leave()
 
 
-def start_village_job(app, village_id, *, lang, mask, printed_by, user_id, host_url):
-    """Start (or join the running) batch print of a village: (job, created)."""
+def batch_selection(user, village_id, *, mine=False, group=None, lang="zh", db=None):
+    """Which households of a village a batch prints: (ids, or None for the whole village; the
+    words naming them on the cover). `mine`: those paired with `user`; `group`: one group."""
+    if not mine and not group:
+        return None, ""
+    ids = [h["id"] for h in households.in_village(village_id, db)
+           if (not mine or user.id in (h.get("cadre_ids") or []))
+           and (not group or h.get("group") == group)]
+    t = jobs.texts(lang)
+    words = []
+    if mine:
+        words.append(t["cover_mine"].format(name=user.display_name))
+    if group:
+        words.append(t["cover_group"].format(group=group))
+    return ids, " · ".join(words)
+
+
+def start_village_job(app, village_id, *, lang, mask, printed_by, user_id, host_url,
+                      household_ids=None, scope=""):
+    """Start (or join the running) batch print of a village, or of some of its households:
+    (job, created)."""
     remember_base_url(app, host_url)
     return print_jobs.start(
         get_store(app), village_id, files_dir=app.config["FILES_DIR"], forms=forms_for(app),
         lang=lang, mask=mask, printed_by=printed_by, user_id=user_id,
         record_url_for=record_url_builder(app, host_url), workers=workers_for(app),
-        printed_at=jobs.printed_now())
+        printed_at=jobs.printed_now(), household_ids=household_ids, scope=scope)
 
 
 def print_village_to(app, village_id, output, *, lang, mask, printed_by, workers=None, progress=None,

@@ -25,6 +25,7 @@ import threading
 import time
 import zipfile
 from collections import defaultdict
+from dataclasses import dataclass
 
 from server.core import images
 from server.core.clock import now_iso, show, today, zone
@@ -34,7 +35,7 @@ from server.records import submissions as submission_records
 from server.records import users as user_records
 from server.records import villages as village_records
 from server.printing.fonts import share_fonts
-from server.printing.profile import (TEXTS, build_profile_context, context_digest, render_profile_pdf, render_stamp_pdf, template_hash)
+from server.printing.profile import (TEXTS, build_profile_context, context_digest, render_cover_pdf, render_profile_pdf, render_stamp_pdf, template_hash)
 
 log = logging.getLogger(__name__)
 
@@ -312,13 +313,21 @@ class MergedPdf:
         from pypdf import PdfWriter
         self.writer = PdfWriter()
         self.count = 0
+        self.starts = []  # each appended profile's first page, 0-based
 
     def append(self, path):
         """Append one profile, each with its own outline as a top-level entry. PdfReader reads the
         file whole, so a later eviction from the cache cannot touch what was appended."""
         from pypdf import PdfReader
+        self.starts.append(len(self.writer.pages))
         self.writer.append(PdfReader(path), import_outline=True)
         self.count += 1
+
+    def prepend(self, pdf_bytes):
+        """Put a cover before the profiles (no bookmark of its own: one per household); theirs point
+        at their pages, not at page numbers, so they stay right."""
+        from pypdf import PdfReader
+        self.writer.merge(0, PdfReader(io.BytesIO(pdf_bytes)), import_outline=False)
 
     def write(self, stamp_pdf, out_path, metadata_title="", share=True):
         """Stamp every page and write the file. With `share`, the profiles use one CJK font program
@@ -528,124 +537,197 @@ def render_ahead(store, household, *, files_dir, forms, lang, mask, record_url, 
     return True
 
 
+@dataclass(frozen=True)
+class PrintOptions:
+    """How a batch prints: where files and the cache live, the forms' labels, the language, whether
+    phones are masked, the footer's "printed by" and time, the QR link of each household, and how
+    many worker processes render."""
+    files_dir: str
+    forms: object
+    lang: str = "zh"
+    mask: bool = True
+    printed_by: str = ""
+    record_url_for: object = None
+    workers: int = None
+    printed_at: str = None
+    cover: bool = True  # a cover and an index before the profiles
+    scope: str = ""     # what the batch holds, on the cover ("第一组", "李干部 的结对户"); "" the village
+
+
+class VillagePrint:
+    """One village (or a chosen set of its households) into one PDF, a bookmark per household:
+    each profile is looked up in the cache while the pool renders the ones missing, and appended to
+    the merged PDF, in household order, as soon as it and every one before it are ready. Only a few
+    profiles wait in the pool at a time, so a single profile asked for on a household page meanwhile
+    is rendered within a second, not after the whole village."""
+
+    def __init__(self, store, village_id, out_path, options, *, progress=None, household_ids=None):
+        self.village_id, self.out_path, self.options = village_id, out_path, options
+        self.progress = progress
+        households = household_records.in_village(village_id, store)
+        if household_ids is not None:
+            keep = set(household_ids)
+            households = [h for h in households if h["id"] in keep]
+        self.households = households
+        self.village = village_records.get(village_id, store) or {"id": village_id}
+        users = {u["id"]: u for u in user_records.list_all(store)}
+        by_household = defaultdict(list)
+        for s in submission_records.in_village(village_id, store):
+            by_household[s.get("household_id")].append(s)
+        o = options
+        self.wanted = [_Wanted(store, h, forms=o.forms, lang=o.lang, mask=o.mask, files_dir=o.files_dir,
+                               record_url=o.record_url_for(h["id"]) if o.record_url_for else "",
+                               users=users, submissions=by_household.get(h["id"], []),
+                               village=self.village) for h in households]
+        self.total = len(households)
+        self.summary = {"total": self.total, "cache_hits": 0, "rendered": 0, "errors": [], "paths": [],
+                        "labels": []}
+        self.paths = [None] * self.total   # each household's cache path, once looked up
+        self.ready = [False] * self.total  # rendered or found in the cache
+        self.looked = 0                    # households looked up in the cache so far, in order
+        self.todo, self.failed, self.in_flight = [], set(), {}
+        self.done = 0
+        self.merged = MergedPdf()
+        self.merged_upto = 0               # profiles before this index are appended or failed
+        self.pool = None
+
+    def run(self):
+        """Render and merge; returns the summary: total, cache_hits, rendered, errors, paths (the
+        cached singles), labels, stamp, out_path (None when nothing could be printed)."""
+        o = self.options
+        self._report()
+        self.pool = get_pool(o.workers)
+        t = texts(o.lang)
+        stamp_future = (_stamp_future(self.pool, stamp_text(t, o.printed_by, o.printed_at or printed_now()),
+                                      o.lang) if o.printed_by and self.households else None)
+        window = 2 * int(o.workers or default_workers()) + 1
+        try:
+            while self.looked < self.total or self.todo or self.in_flight:
+                while len(self.in_flight) < window and (self.todo or self.looked < self.total):
+                    if self.todo:
+                        i = self.todo.pop(0)
+                        self.in_flight[self.pool.submit(render_to_cache, self.wanted[i].context(),
+                                                        self.paths[i])] = i
+                    else:
+                        self._look_up()
+                self._merge_ready()
+                if not self.in_flight:
+                    continue
+                finished, _ = cf.wait(self.in_flight, timeout=0 if self.looked < self.total else None,
+                                      return_when=cf.FIRST_COMPLETED)
+                if not finished:  # only with households left to look up: wait() blocks otherwise
+                    self._look_up()
+                    continue
+                for fut in finished:
+                    self._collect(fut)
+            self._merge_ready()
+        except cf.process.BrokenProcessPool:
+            _discard_pool(self.pool)
+            raise
+        stamp = stamp_future.result(timeout=RENDER_TIMEOUT) if stamp_future else None
+        return self._finish(stamp, t)
+
+    def _report(self):
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def _look_up(self):
+        """Find the next household's profile in the cache, or queue it for rendering. Building
+        the context this needs is ~2.5 ms a household, so it goes on while the pool renders."""
+        i = self.looked
+        self.looked += 1
+        self.paths[i] = self.wanted[i].path()
+        if os.path.exists(self.paths[i]):
+            self.summary["cache_hits"] += 1
+            self.ready[i] = True
+            self.done += 1
+            self._report()
+        else:
+            self.todo.append(i)
+
+    def _collect(self, fut):
+        """A render has finished: ready, or a failure reported by household (one bad household
+        must not sink the village)."""
+        i = self.in_flight.pop(fut)
+        try:
+            fut.result()
+            self.summary["rendered"] += 1
+            self.ready[i] = True
+        except cf.process.BrokenProcessPool:
+            raise
+        except Exception as e:
+            log.exception("profile of %s failed", self.households[i]["id"])
+            self.failed.add(i)
+            self.summary["errors"].append({"household_id": self.households[i]["id"],
+                                           "message": str(e)[:300]})
+        self.done += 1
+        self._report()
+
+    def _merge_ready(self):
+        """Append the profiles ready at the head of the line, in household order."""
+        while self.merged_upto < self.total and (self.ready[self.merged_upto]
+                                                 or self.merged_upto in self.failed):
+            i = self.merged_upto
+            self.merged_upto += 1
+            if i in self.failed:
+                continue
+            try:
+                self.merged.append(self.paths[i])
+            except unreadable_cache_errors():
+                _render_again(self.pool, self.wanted[i], self.paths[i])
+                self.merged.append(self.paths[i])
+
+    def _add_cover(self, good):
+        """The cover and index, laid out once the page each profile starts on is known; laid out
+        again in the rare case the index's own length moves the numbers it prints."""
+        o = self.options
+        entries = [{"id": self.households[i]["id"], "head": self.households[i].get("head_name") or "",
+                    "group": self.households[i].get("group") or ""} for i in good]
+        body_pages = len(self.merged.writer.pages)
+        context = {"lang": o.lang, "village": {k: self.village.get(k) or "" for k in ("name", "township", "county")},
+                   "scope": o.scope, "households": len(good), "failed": len(self.failed),
+                   "date": (o.printed_at or printed_now())[:10],
+                   "printed_by": o.printed_by, "entries": entries}
+        cover_pages = 2
+        for _ in range(3):
+            for entry, start in zip(entries, self.merged.starts):
+                entry["page"] = cover_pages + start + 1
+            context["pages"] = cover_pages + body_pages
+            pdf, pages = _run(self.pool, render_cover_pdf, context)
+            if pages == cover_pages:
+                break
+            cover_pages = pages
+        self.merged.prepend(pdf)
+
+    def _finish(self, stamp, t):
+        summary, total = self.summary, self.total
+        good = [i for i in range(total) if i not in self.failed]
+        for i in good:  # the ZIP of singles reads them again: put back any evicted meanwhile
+            if not os.path.exists(self.paths[i]):
+                _render_again(self.pool, self.wanted[i], self.paths[i])
+        summary["paths"] = [self.paths[i] for i in good]
+        summary["labels"] = [(self.households[i]["id"], self.households[i].get("head_name") or "")
+                             for i in good]
+        summary["stamp"] = stamp
+        if good:
+            name = self.village.get("name") or self.village_id
+            title = f"{name} · {t['title']}" if t else self.village_id
+            if self.options.cover:
+                self._add_cover(good)
+            self.merged.write(stamp, self.out_path, metadata_title=title)
+        summary["out_path"] = self.out_path if good else None
+        return summary
+
+
 def print_village(store, village_id, out_path, *, files_dir, forms, lang="zh", mask=True,
                   printed_by="", record_url_for=None, workers=None, progress=None,
                   household_ids=None, printed_at=None):
-    """Every household of a village in one PDF (a bookmark per household), rendered by the pool,
-    unchanged households from the cache. progress(done, total) is called as households finish.
-    Returns a summary dict: total, cache_hits, rendered, errors, paths (the cached singles)."""
-    households = household_records.in_village(village_id, store)
-    if household_ids is not None:
-        keep = set(household_ids)
-        households = [h for h in households if h["id"] in keep]
-    village = village_records.get(village_id, store) or {"id": village_id}
-    users = {u["id"]: u for u in user_records.list_all(store)}
-    by_household = defaultdict(list)
-    for s in submission_records.in_village(village_id, store):
-        by_household[s.get("household_id")].append(s)
-    total = len(households)
-    summary = {"total": total, "cache_hits": 0, "rendered": 0, "errors": [], "paths": [],
-               "labels": []}
-    if progress:
-        progress(0, total)
-    wanted = [_Wanted(store, h, forms=forms, lang=lang, mask=mask, files_dir=files_dir,
-                      record_url=record_url_for(h["id"]) if record_url_for else "", users=users,
-                      submissions=by_household.get(h["id"], []), village=village) for h in households]
-    pool = get_pool(workers)
-    t = texts(lang)
-    stamp_future = (_stamp_future(pool, stamp_text(t, printed_by, printed_at or printed_now()), lang)
-                    if printed_by and households else None)
-    paths = [None] * total        # each household's cache path, once looked up
-    ready = [False] * total       # rendered or found in the cache
-    looked = 0                    # households looked up in the cache so far, in order
-    todo, failed, in_flight = [], set(), {}
-    done = 0
-    merged = MergedPdf()
-    merged_upto = 0               # profiles before this index are appended or failed
-
-    def look_up():
-        """Find the next household's profile in the cache, or queue it for rendering. Building
-        the context this needs is ~2.5 ms a household, so it goes on while the pool renders."""
-        nonlocal done, looked
-        i = looked
-        looked += 1
-        paths[i] = wanted[i].path()
-        if os.path.exists(paths[i]):
-            summary["cache_hits"] += 1
-            ready[i] = True
-            done += 1
-            if progress:
-                progress(done, total)
-        else:
-            todo.append(i)
-
-    def merge_ready():
-        """Append the profiles ready at the head of the line, in household order."""
-        nonlocal merged_upto
-        while merged_upto < total and (ready[merged_upto] or merged_upto in failed):
-            i = merged_upto
-            merged_upto += 1
-            if i in failed:
-                continue
-            try:
-                merged.append(paths[i])
-            except unreadable_cache_errors():
-                _render_again(pool, wanted[i], paths[i])
-                merged.append(paths[i])
-
-    # Only a few profiles wait in the pool at a time, so a single profile asked for on a household
-    # page meanwhile is rendered within a second, not after the whole village.
-    window = 2 * int(workers or default_workers()) + 1
-    try:
-        while looked < total or todo or in_flight:
-            while len(in_flight) < window and (todo or looked < total):
-                if todo:
-                    i = todo.pop(0)
-                    in_flight[pool.submit(render_to_cache, wanted[i].context(), paths[i])] = i
-                else:
-                    look_up()
-            merge_ready()
-            if not in_flight:
-                continue
-            finished, _ = cf.wait(in_flight, timeout=0 if looked < total else None,
-                                  return_when=cf.FIRST_COMPLETED)
-            if not finished:  # only with households left to look up: wait() blocks otherwise
-                look_up()
-                continue
-            for fut in finished:
-                i = in_flight.pop(fut)
-                try:
-                    fut.result()
-                    summary["rendered"] += 1
-                    ready[i] = True
-                except cf.process.BrokenProcessPool:
-                    raise
-                except Exception as e:  # one bad household must not sink the village
-                    log.exception("profile of %s failed", households[i]["id"])
-                    failed.add(i)
-                    summary["errors"].append({"household_id": households[i]["id"],
-                                              "message": str(e)[:300]})
-                done += 1
-                if progress:
-                    progress(done, total)
-        merge_ready()
-    except cf.process.BrokenProcessPool:
-        _discard_pool(pool)
-        raise
-    stamp = stamp_future.result(timeout=RENDER_TIMEOUT) if stamp_future else None
-    good = [i for i in range(total) if i not in failed]
-    for i in good:  # the ZIP of singles reads them again: put back any evicted meanwhile
-        if not os.path.exists(paths[i]):
-            _render_again(pool, wanted[i], paths[i])
-    summary["paths"] = [paths[i] for i in good]
-    summary["labels"] = [(households[i]["id"], households[i].get("head_name") or "")
-                         for i in good]
-    summary["stamp"] = stamp
-    if good:
-        title = f"{village.get('name') or village_id} · {t['title']}" if t else village_id
-        merged.write(stamp, out_path, metadata_title=title)
-    summary["out_path"] = out_path if good else None
-    return summary
+    """Every household of a village in one PDF (see VillagePrint); progress(done, total) is called
+    as households finish. Returns the summary."""
+    options = PrintOptions(files_dir=files_dir, forms=forms, lang=lang, mask=mask, printed_by=printed_by,
+                           record_url_for=record_url_for, workers=workers, printed_at=printed_at)
+    return VillagePrint(store, village_id, out_path, options, progress=progress,
+                        household_ids=household_ids).run()
 
 
 def write_zip(summary, zip_path):
@@ -689,11 +771,15 @@ class PrintJobs:
         self._jobs = {}
 
     def start(self, store, village_id, *, files_dir, forms, lang, mask, printed_by, user_id,
-              record_url_for=None, workers=None, printed_at=None):
+              record_url_for=None, workers=None, printed_at=None, household_ids=None, scope=""):
+        """`household_ids`: only these (a cadre's own households, one group); `scope` names them
+        on the cover. A second ask for the same print joins the running one."""
+        selection = tuple(sorted(household_ids)) if household_ids is not None else None
         with self._lock:
             for job in self._jobs.values():
                 if (job["village_id"] == village_id and job["lang"] == lang
                         and job["mask"] == mask and job["user_id"] == user_id
+                        and job.get("_selection") == selection
                         and job["state"] in ("queued", "running")):
                     return dict(job), False
             job_id = secrets.token_hex(8)
@@ -701,7 +787,8 @@ class PrintJobs:
             job = {"id": job_id, "village_id": village_id, "lang": lang, "mask": mask,
                    "state": "queued", "done": 0, "total": 0, "cache_hits": 0, "rendered": 0,
                    "errors": [], "error": None, "user_id": user_id, "path": out,
-                   "created_at": now_iso(), "finished_at": None, "_summary": None}
+                   "created_at": now_iso(), "finished_at": None, "_summary": None,
+                   "_selection": selection, "scope": scope}
             self._jobs[job_id] = job
             self._trim()
         remove_old_prints(files_dir)
@@ -712,10 +799,11 @@ class PrintJobs:
 
         def run():
             try:
-                summary = print_village(store, village_id, out, files_dir=files_dir, forms=forms,
-                                        lang=lang, mask=mask, printed_by=printed_by,
-                                        record_url_for=record_url_for, workers=workers,
-                                        progress=progress, printed_at=printed_at)
+                options = PrintOptions(files_dir=files_dir, forms=forms, lang=lang, mask=mask,
+                                       printed_by=printed_by, record_url_for=record_url_for,
+                                       workers=workers, printed_at=printed_at, scope=scope)
+                summary = VillagePrint(store, village_id, out, options, progress=progress,
+                                       household_ids=household_ids).run()
                 with self._lock:
                     job.update(cache_hits=summary["cache_hits"], rendered=summary["rendered"],
                                errors=summary["errors"], _summary=summary,

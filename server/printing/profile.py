@@ -30,6 +30,7 @@ from server.forms import effects
 from server.core.i18n import CATEGORY_LABELS, PV_STAGE_WORDS
 from server.core.text import NOT_PRINTABLE_RE
 from server.records import submissions as submission_records
+from server.core import words
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every rendering step at INFO: seven lines per profile would drown the server log.
@@ -59,12 +60,12 @@ TEXTS = {
     "title": ("结对帮扶一户一档", "Household assistance profile"),
     "head": ("户主", "Head of household"),
     "household_id": ("户编号", "Household ID"),
-    "village": ("村", "Village"),
-    "township": ("乡镇", "Township"),
-    "county": ("县", "County"),
-    "group": ("组别", "Group"),
-    "address": ("地址", "Address"),
-    "phone": ("电话", "Phone"),
+    "village": words.pair("village"),
+    "township": words.pair("township"),
+    "county": words.pair("county"),
+    "group": words.pair("group"),
+    "address": words.pair("address"),
+    "phone": words.pair("phone"),
     "category": ("户类别", "Category"),
     "population": ("家庭人口", "Household size"),
     "persons": ("人", "persons"),
@@ -73,7 +74,7 @@ TEXTS = {
     "scan_hint": ("扫码查看电子档案", "Scan for the online record"),
     "basic": ("基本情况", "Basic facts"),
     "members": ("家庭成员", "Household members"),
-    "name": ("姓名", "Name"),
+    "name": words.pair("name"),
     "relation": ("与户主关系", "Relation"),
     "sex": ("性别", "Sex"),
     "birth_year": ("出生年份", "Born"),
@@ -113,7 +114,7 @@ TEXTS = {
     "review": ("审核", "Review"),
     "review_received": ("已接收", "Received"),
     "review_has_issues": ("有问题", "Has issues"),
-    "review_approved": ("已通过", "Approved"),
+    "review_approved": words.pair("approved"),
     "pv": ("光伏帮扶", "Photovoltaic (PV) programme"),
     "pv_stage": ("进度", "Stage"),
     "pv_capacity_kw": ("装机容量", "Capacity"),
@@ -139,6 +140,26 @@ TEXTS = {
     "list_sep": ("、", ", "),
     "pair_sep": ("，", "; "),
     "gap": ("\u3000\u3000", "\u2003\u2003"),
+    "help": ("消费帮扶明细", "Consumption help"),
+    "help_item": ("帮扶内容", "Item"),
+    "help_quantity": ("数量", "Quantity"),
+    "help_price": ("单价（元）", "Price (yuan)"),
+    "help_amount": ("金额（元）", "Amount (yuan)"),
+    "date": ("日期", "Date"),
+    "signoff_head": ("户主签字", "Head of household"),
+    "signoff_cadre": ("帮扶干部签字", "Assisting cadre"),
+    "signoff_committee": ("村委会（盖章）", "Village committee (seal)"),
+    "signoff_date": ("日期：　　年　　月　　日", "Date: ____ / ____ / ______"),
+    "cover_bookmark": ("封面与目录", "Cover and contents"),
+    "cover_households": ("户数", "Households"),
+    "cover_pages": ("页数", "Pages"),
+    "cover_printed": ("打印日期", "Printed on"),
+    "cover_by": ("打印人", "Printed by"),
+    "cover_failed": ("未能打印", "Could not be printed"),
+    "cover_group": ("{group}", "Group {group}"),
+    "cover_mine": ("{name} 的结对户", "Households paired with {name}"),
+    "index": ("目录", "Contents"),
+    "index_page": ("页码", "Page"),
 }
 PV_KEYS = ("stage", "capacity_kw", "expected_kwh_year", "funding_mode", "lecture_attended",
            "lecture_date")
@@ -446,6 +467,9 @@ def _value_text(form, name, value, t):
     if kind == "geopoint" and isinstance(value, dict):
         lat, lon = _number(value.get("lat")), _number(value.get("lon"))
         return f"{lat:.5f}, {lon:.5f}" if lat is not None and lon is not None else _str(value)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        # a repeat inside a repeat (XLSForm nests them), a line or a shape: each entry's answers
+        return t["list_sep"].join(" ".join(_str(x) for x in v.values() if _answered(x)) for v in value)
     if isinstance(value, list):
         return t["list_sep"].join(_str(v) for v in value)
     return _str(value)
@@ -534,7 +558,7 @@ def _shown_fields(s, book, t, lang):
 def build_profile_context(household, village, cadres, submissions, forms, printed_by, lang,
                           attachments_dir, *, mask=None, record_url="", printed_at=None,
                           today=None, max_pixels=images.MAX_PIXELS):
-    """Everything the template shows, as plain JSON-able data.
+    """Everything the template shows, as plain JSON-able data, one section at a time.
 
     cadres: user documents of the paired cadres and of anyone who wrote a visit (names for the
     timeline); forms: the app's form registry (or, in tests, {id: definition}): each submission is
@@ -550,15 +574,75 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
     if mask is None:
         mask = not (isinstance(printed_by, dict) and printed_by.get("role") == "admin")
     phone = (mask_phone if mask else _str)
-
     t = {k: _pick(v, lang) for k, v in TEXTS.items()}
-    users = {}
-    for u in _list(cadres):
-        if isinstance(u, dict) and u.get("id"):
-            users[u["id"]] = u
-
+    users = {u["id"]: u for u in _list(cadres) if isinstance(u, dict) and u.get("id")}
     hid = _str(household.get("id"))
+
+    # A corrected submission is replaced by its correction: only the correction prints.
+    docs = [s for s in _list(submissions) if isinstance(s, dict)
+            and (not hid or s.get("household_id") in (None, hid)) and submission_records.is_current(s)]
+    subs = sorted((_Sub(d, forms, lang) for d in docs), key=lambda s: s.sort_key)
+    open_ids = {f.get("id"): f.get("status") for f in _list(household.get("open_followups"))
+                if isinstance(f, dict)}
+    promised, answered = _followup_book(subs, lang)
+    book = (promised, answered, open_ids)
+    visit_subs = [s for s in subs if s.section == "visits"]
+    pv_subs = [s for s in subs if s.section == "pv"]
+    visits = _visits_context(visit_subs, users, book, t, lang)
+    help_rows, help_total = _help_context(visit_subs, t)
+    plots, total_area = _plots_context(household, t)
+    photos, photos_note, signatures = _images_context(subs, attachments_dir, t)
+
+    printed_name = _user_name(printed_by)
+    if printed_at is None and printed_name:
+        printed_at = clock.show(clock.now_iso())
+
+    return {
+        "lang": lang,
+        "html_lang": "en" if lang == "en" else "zh-CN",
+        "t": t,
+        "masked": bool(mask),
+        "record_url": _str(record_url),
+        "household": _household_context(household, phone, lang),
+        "village": {"id": _str(village.get("id") or household.get("village_id")),
+                    "name": _str(village.get("name")), "township": _str(village.get("township")),
+                    "county": _str(village.get("county"))},
+        "members": _members_context(household, today, lang),
+        "plots": plots,
+        "plots_total_area": fmt_number(total_area, 2) if plots else "",
+        "cadres": _paired_context(household, users, phone),
+        "income": _income_context(visit_subs, household.get("population"), t),
+        "visits": visits,
+        "visit_count_text": t["visit_count"].format(n=len(visits)),
+        "help": help_rows,
+        "help_total": help_total,
+        "pv": _pv_context(household.get("pv_status"), pv_subs, forms, book, t, lang),
+        "photos": photos,
+        "photos_note": photos_note,
+        "signatures": signatures,
+        "image_max_pixels": int(max_pixels),
+        "printed_by": printed_name,
+        "printed_at": _str(printed_at) if printed_name else "",
+        "latest_submission_seq": max((s["seq"] for s in docs if isinstance(s.get("seq"), int)),
+                                     default=0),
+    }
+
+
+def _household_context(household, phone, lang):
     category = household.get("category")
+    return {
+        "id": _str(household.get("id")), "head_name": _str(household.get("head_name")),
+        "phone": phone(household.get("phone")), "address": _str(household.get("address")),
+        "group": _str(household.get("group")),
+        "category": category if category in CATEGORY else _str(category),
+        "category_label": _pick(CATEGORY[category], lang) if category in CATEGORY else _str(category),
+        "population": _str(household.get("population")),
+        "version": household.get("version") or 0,
+        "updated_at": _day(household.get("updated_at")),
+    }
+
+
+def _members_context(household, today, lang):
     members = []
     for m in _list(household.get("members")):
         if not isinstance(m, dict):
@@ -570,7 +654,11 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
             "sex": _pick(SEX[m["sex"]], lang) if m.get("sex") in SEX else _str(m.get("sex")),
             "birth_year": _str(by), "age": age, "health": _str(m.get("health")),
             "schooling": _str(m.get("schooling")), "work": _str(m.get("work"))})
+    return members
 
+
+def _plots_context(household, t):
+    """The land plots with their four boundaries, and their total area."""
     plots, total_area = [], 0.0
     for p in _list(household.get("plots")):
         if not isinstance(p, dict):
@@ -584,25 +672,21 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
             "south": _str(p.get("south")), "north": _str(p.get("north")),
             "contract_signed": signed is True,
             "contract": t["signed"] if signed is True else t["unsigned"]})
+    return plots, total_area
 
+
+def _paired_context(household, users, phone):
     paired = []
     for cid in _list(household.get("cadre_ids")):
         u = users.get(cid)
         paired.append({"id": _str(cid), "name": _user_name(u) or _str(cid),
                        "unit": _str((u or {}).get("unit")),
                        "phone": phone((u or {}).get("phone"))})
+    return paired
 
-    # A corrected submission is replaced by its correction: only the correction prints.
-    docs = [s for s in _list(submissions) if isinstance(s, dict)
-            and (not hid or s.get("household_id") in (None, hid)) and submission_records.is_current(s)]
-    subs = sorted((_Sub(d, forms, lang) for d in docs), key=lambda s: s.sort_key)
-    open_ids = {f.get("id"): f.get("status") for f in _list(household.get("open_followups"))
-                if isinstance(f, dict)}
-    promised, answered = _followup_book(subs, lang)
-    book = (promised, answered, open_ids)
-    visit_subs = [s for s in subs if s.section == "visits"]
-    pv_subs = [s for s in subs if s.section == "pv"]
 
+def _visits_context(visit_subs, users, book, t, lang):
+    """The visit timeline: each visit's date, cadre, review state and its answers in blocks."""
     visits = []
     for s in visit_subs:
         review = s.doc.get("review") if isinstance(s.doc.get("review"), dict) else {}
@@ -615,56 +699,43 @@ def build_profile_context(household, village, cadres, submissions, forms, printe
             "review": t.get(f"review_{state}", _str(state)) if state else "",
             "blocks": _blocks(_shown_fields(s, book, t, lang)),
         })
+    return visits
 
+
+def _help_context(visit_subs, t):
+    """Every entry of consumption help the visits record (the repeat a form's `help_value` effect
+    names), with its quantity, price and amount, oldest first, and the total in yuan."""
+    rows, total = [], 0.0
+    for s in visit_subs:
+        spec = s.effects.get("help_value")
+        if not isinstance(spec, dict):
+            continue
+        name, qty, price = spec.get("repeat"), spec.get("quantity"), spec.get("price")
+        others = [c["name"] for c in s.form.children(name)
+                  if c.get("name") not in (qty, price) and c.get("type") not in NOT_PRINTED_TYPES]
+        for e in _list(s.answers.get(name)):
+            if not isinstance(e, dict):
+                continue
+            q, p = _number(e.get(qty)), _number(e.get(price))
+            amount = round(q * p, 2) if q is not None and p is not None else None
+            total += amount or 0
+            rows.append({"date": s.date,
+                         "item": " ".join(_value_text(s.form, f"{name}.{c}", e.get(c), t)
+                                          for c in others if _answered(e.get(c))),
+                         "quantity": fmt_number(q), "price": fmt_number(p, 2),
+                         "amount": fmt_number(amount, 2) if amount is not None else ""})
+    return rows, (fmt_number(total, 2) if rows else "")
+
+
+def _images_context(subs, attachments_dir, t):
+    """Photos and signatures, newest first, within the page budget: (photos, note, signatures)."""
     photos, signatures = [], []
-    for s in reversed(subs):  # newest first
+    for s in reversed(subs):
         _collect_images(s, attachments_dir, photos, signatures)
     photos_total = len(photos)
     photos = photos[:MAX_PHOTOS]
-    signatures = signatures[:MAX_SIGNATURES]
-
-    printed_name = _user_name(printed_by)
-    if printed_at is None and printed_name:
-        printed_at = clock.show(clock.now_iso())
-
-    return {
-        "lang": lang,
-        "html_lang": "en" if lang == "en" else "zh-CN",
-        "t": t,
-        "masked": bool(mask),
-        "record_url": _str(record_url),
-        "household": {
-            "id": hid, "head_name": _str(household.get("head_name")),
-            "phone": phone(household.get("phone")), "address": _str(household.get("address")),
-            "group": _str(household.get("group")),
-            "category": category if category in CATEGORY else _str(category),
-            "category_label": _pick(CATEGORY[category], lang) if category in CATEGORY
-            else _str(category),
-            "population": _str(household.get("population")),
-            "version": household.get("version") or 0,
-            "updated_at": _day(household.get("updated_at")),
-        },
-        "village": {"id": _str(village.get("id") or household.get("village_id")),
-                    "name": _str(village.get("name")), "township": _str(village.get("township")),
-                    "county": _str(village.get("county"))},
-        "members": members,
-        "plots": plots,
-        "plots_total_area": fmt_number(total_area, 2) if plots else "",
-        "cadres": paired,
-        "income": _income_context(visit_subs, household.get("population"), t),
-        "visits": visits,
-        "visit_count_text": t["visit_count"].format(n=len(visits)),
-        "pv": _pv_context(household.get("pv_status"), pv_subs, forms, book, t, lang),
-        "photos": photos,
-        "photos_note": (t["photos_more"].format(n=photos_total, m=len(photos))
-                        if photos_total > len(photos) else ""),
-        "signatures": signatures,
-        "image_max_pixels": int(max_pixels),
-        "printed_by": printed_name,
-        "printed_at": _str(printed_at) if printed_name else "",
-        "latest_submission_seq": max((s["seq"] for s in docs if isinstance(s.get("seq"), int)),
-                                     default=0),
-    }
+    note = (t["photos_more"].format(n=photos_total, m=len(photos)) if photos_total > len(photos) else "")
+    return photos, note, signatures[:MAX_SIGNATURES]
 
 
 def _income_context(visit_subs, population, t):
@@ -1049,6 +1120,18 @@ def render_profile_document(context):
 def render_profile_pdf(context):
     """PDF bytes of one profile (A4). Safe to call repeatedly in one long-lived process."""
     return render_profile_document(context).write_pdf()
+
+
+def render_cover_pdf(context):
+    """The cover and index of a batch (print/cover.html), in the profile's style: (pdf bytes,
+    its number of pages)."""
+    lang = context.get("lang") if context.get("lang") in LANGS else "zh"
+    t = {k: _pick(v, lang) for k, v in TEXTS.items()}
+    html = _jinja().get_template("cover.html").render(c=dict(context, html_lang="en" if lang == "en" else "zh-CN"),
+                                                      t=t)
+    doc = _html_class()(string=html, base_url=TEMPLATE_DIR + os.sep, url_fetcher=_DataOnlyFetcher())
+    document = doc.render(stylesheets=[_profile_css()], font_config=_font_config())
+    return document.write_pdf(), len(document.pages)
 
 
 def render_stamp_pdf(text, lang="zh"):

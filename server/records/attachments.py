@@ -92,6 +92,8 @@ def accept(user, doc, name, read_body, sent_sha256, *, content_length, files_dir
     except images.ImageRefused as e:
         if e.reason == "too_large":
             raise Problem("image_too_large", limit=f"{max_pixels / 1e6:g}")
+        if e.reason == "too_complex":
+            raise Problem("image_too_complex")
         raise Problem("image_unreadable")
     if declared.get("received"):
         return {"status": "duplicate"}

@@ -505,6 +505,35 @@ def note_visit(tx, household_id, *, visit_date=None, opened=(), closed=(), submi
     return tx.patch(vid, TABLE, household_id, set=sets or None, items=items)
 
 
+def open_followup_ids(household_id, db=None):
+    """The ids of the follow-ups a household has open now."""
+    vid = village_of(household_id)
+    doc = (db or get_store()).peek(vid, TABLE, household_id) if vid else None
+    return {f["id"] for f in (doc or {}).get("open_followups") or []}
+
+
+def record_followup_clash(tx, actor, household_id, answers, closing, *, submission):
+    """A visit answered promises that were closed elsewhere meanwhile (two devices of one cadre,
+    offline): the promise stays as the first answer closed it, the visit and its answer are
+    stored, and the difference is a clash for review like any other. `answers`: [{"id", "status",
+    "note", "action", ...}]; `closing`: {id: the answer that closed it}."""
+    vid = village_of(household_id)
+    doc = tx.peek(vid, TABLE, household_id) if vid else None
+    if doc is None:
+        return None
+    ids = [a["id"] for a in answers]
+    clash = {"id": secrets.token_hex(8), "household_id": household_id, "kind": "followup",
+             "fields": ["open_followups"], "other_fields": [], "followups": ids,
+             "base_version": None, "server_version": doc.get("version", 1),
+             "incoming": {a["id"]: {"action": a.get("action"), "status": a["status"],
+                                    "note": a.get("note") or ""} for a in answers},
+             "overwritten": {}, "closed_by": {i: closing[i] for i in ids if i in closing},
+             "source": f"submission:{submission}", "submission": submission, "by": actor,
+             "at": now_iso(), "resolved": False}
+    tx.put(vid, CLASHES, clash)
+    return clash
+
+
 def set_last_visit_date(tx, household_id, visit_date):
     """Bookkeeping after a correction moved a visit's date (note_visit only moves it forward)."""
     vid = village_of(household_id)

@@ -123,6 +123,8 @@ def parse_item(user, item, registry, settings, *, max_attachment_bytes, db=None,
     if supersedes:
         prepared["correction"] = _correction_context(supersedes, household, effects, registry,
                                                      db or get_store())
+    if effects["followup_answers"]:
+        prepared["promises"] = _promise_context(household, effects, registry, db or get_store())
     return prepared, []
 
 
@@ -162,15 +164,57 @@ def _stored_form(p, record):
     return record
 
 
-def _followup_errors(effects, household, also=frozenset()):
+def _followup_errors(effects, household, also=frozenset(), made=()):
     """Answers about earlier promises must name a follow-up this household still has open (or, in
+<<<<<<< HEAD
     a correction, one the corrected visit answered: `also`)."""
     if not effects["followup_answers"]:
         return []  # most visits answer none: the household's promises are not read
+=======
+    a correction, one the corrected visit answered: `also`), or one it was promised and has closed
+    since (`made`: kept, and returned as late answers to record as a clash). (errors, late)."""
+>>>>>>> main
     open_ids = {f["id"] for f in household.get("open_followups") or []} | set(also)
-    return [_err(a["field"], "该户没有这项未办结的跟进事项（可能已办结）。",
-                 "This household has no such open follow-up (it may be closed already).")
-            for a in effects["followup_answers"] if a["id"] not in open_ids]
+    errors, late = [], []
+    for a in effects["followup_answers"]:
+        if a["id"] in open_ids:
+            continue
+        if a["id"] in made:
+            late.append(a)
+            continue
+        errors.append(_err(a["field"], "该户没有这项跟进事项。", "This household has no such follow-up."))
+    return errors, late
+
+
+def _promise_context(household, effects, registry, db):
+    """For each promise the visit answers: the promise as made (its visit declares it), so an answer
+    to one closed meanwhile elsewhere (another device of the cadre, offline) is kept as a clash
+    rather than refused; and, for those not open now, the answer that closed it. Read before the
+    write (answers never change once stored); whether it is still open is decided in the write."""
+    vid = household["village_id"]
+    made = {}
+    for a in effects["followup_answers"]:
+        origin_uuid, _, index = str(a["id"]).rpartition(":")
+        position = parse_index(index)
+        origin = db.get(vid, TABLE, origin_uuid) if canonical_uuid(origin_uuid) and position is not None \
+            else None
+        if origin is None or origin.get("household_id") != household["id"]:
+            continue
+        for f in _effects_of(origin, registry)["followups"]:
+            if f["index"] == position:
+                made[a["id"]] = {"action": f["action"], "due_date": f["due_date"], "submission": origin_uuid}
+    still_open = households.open_followup_ids(household["id"], db)
+    closed = {fid for fid in made if fid not in still_open}
+    closing = {}
+    if closed:
+        for doc in db.search(vid, TABLE, lambda d: d.get("household_id") == household["id"]
+                             and not d.get("superseded_by")):
+            for a in _effects_of(doc, registry)["followup_answers"]:
+                if a["id"] in closed and a["status"] in households.FOLLOWUP_CLOSED:
+                    closing[a["id"]] = {"submission": doc["uuid"], "status": a["status"],
+                                        "note": a["note"], "cadre_id": doc.get("cadre_id"),
+                                        "visit_date": doc.get("visit_date")}
+    return {"made": made, "closing": closing}
 
 
 def _correction_context(old_uuid, household, effects, registry, db):
@@ -266,8 +310,9 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
             return {"uuid": record["uuid"], "status": "rejected", "errors": [error]}, None
     household = tx.peek(record["village_id"], households.TABLE, hid)  # read only: no copy
     correction = p.get("correction") or {}
-    errors = _followup_errors(effects, household, set(correction.get("answered") or ())) \
-        if household else []
+    promises = p.get("promises") or {}
+    errors, late = _followup_errors(effects, household, set(correction.get("answered") or ()),
+                                    promises.get("made") or {}) if household else ([], [])
     if errors:
         return {"uuid": record["uuid"], "status": "rejected", "errors": errors}, None
     tx.put(record["village_id"], TABLE, _stored_form(p, record))
@@ -300,6 +345,11 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
     if record["visit_date"] or opened or closed:
         households.note_visit(tx, hid, visit_date=record["visit_date"], opened=opened, closed=closed,
                               submission=record["uuid"])
+    if late:  # promises closed elsewhere meanwhile: the answer is kept, the difference reviewed
+        late_clash = households.record_followup_clash(
+            tx, actor, hid, [dict(a, **promises["made"][a["id"]]) for a in late],
+            promises.get("closing") or {}, submission=record["uuid"])
+        clash = clash or late_clash
     if replaced is not None and replaced.get("visit_date") \
             and replaced["visit_date"] != record["visit_date"] \
             and replaced["visit_date"] >= ((household or {}).get("last_visit_date") or ""):
@@ -462,6 +512,26 @@ def own_since(user, since, limit, db=None):
     changed = in_scope(user, db, cond=lambda d: d.get("cadre_id") == user.id, since=since)
     page, nxt = households.page_by_seq(changed, since, limit)
     return [public(d) for d in page], nxt
+
+
+MAX_KNOWN = 1000
+
+
+def known(user, uuids, db=None):
+    """Which of `uuids` (canonical) the server holds for this user, each with the declared photos it
+    has not received: after a restore a phone re-sends the visits missing here and re-uploads the
+    photos missing there. A uuid out of the user's scope counts as unknown, as everywhere."""
+    db = db or get_store()
+    where = db.partitions_of(TABLE, list(uuids))
+    out = []
+    for sub_uuid in uuids:
+        vid = where.get(sub_uuid)
+        doc = db.get(vid, TABLE, sub_uuid) if vid else None
+        if doc is None or not user.can_see_village(doc["village_id"]):
+            continue
+        out.append({"uuid": sub_uuid,
+                    "missing": [a["name"] for a in doc.get("attachments", []) if not a.get("received")]})
+    return out
 
 
 def incomplete(user, db=None):

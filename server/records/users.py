@@ -18,7 +18,7 @@ from datetime import date
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.core import phones
-from server.core.clock import now_iso, today
+from server.core.clock import app_setting, now_iso, today
 from server.core.problems import field_error
 from server.store import CORE, get_store
 from server.records import audit
@@ -38,8 +38,9 @@ PUBLIC_FIELDS = ("id", "username", "display_name", "role", "villages", "unit", "
 LOGIN_IDLE_DAYS = 60
 MAX_LOGINS = 20
 
-# Checked when the username is unknown, so an unknown name costs the same time as a wrong password.
-_DUMMY_HASH = None
+# Checked when the username is unknown, so an unknown name costs the same time as a wrong password
+# (one per method: a TESTING app may hash with a cheaper one).
+_DUMMY_HASHES = {}
 
 
 def get(user_id, db=None):
@@ -88,27 +89,70 @@ def is_active(doc):
 # ---- passwords --------------------------------------------------------------------------------
 
 
-def hash_password(password, method=PASSWORD_METHOD):
-    return generate_password_hash(password, method=method)
+def password_method(default=PASSWORD_METHOD):
+    """`default`, except in a TESTING app that asked for a cheaper method (PASSWORD_HASH_METHOD, set
+    only by the tests: 200,000 rounds were most of each test's set-up). config.py refuses the
+    setting without TESTING, and it is ignored here unless TESTING is on, so production never
+    hashes cheaply."""
+    if app_setting("TESTING") is True:
+        return app_setting("PASSWORD_HASH_METHOD") or default
+    return default
+
+
+def hash_password(password, method=None):
+    return generate_password_hash(password, method=method or password_method())
 
 
 def _dummy_hash():
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
-    return _DUMMY_HASH
+    method = password_method()
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = hash_password(secrets.token_urlsafe(16), method)
+    return _DUMMY_HASHES[method]
+
+
+def _pbkdf2_iterations(stored):
+    """The iteration count of a werkzeug "pbkdf2:HASH:N$salt$hash", or None for other methods."""
+    parts = stored.split("$", 1)[0].split(":")
+    if len(parts) == 3 and parts[0] == "pbkdf2" and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
+STANDARD_ITERATIONS = _pbkdf2_iterations(PASSWORD_METHOD)
+
+
+def _pay_the_rest(stored):
+    """A hash cheaper than the method in use (an older account, or one made before the cost rose)
+    is topped up to its cost, so no answer tells such an account from the others; the next
+    successful login rehashes it (`rehash_if_needed`)."""
+    n = _pbkdf2_iterations(stored)
+    standard = _pbkdf2_iterations(password_method())
+    if n is not None and standard is not None and n < standard:
+        hashlib.pbkdf2_hmac("sha256", b"jiedui", b"equal-cost", standard - n)
 
 
 def check_password(doc, password):
-    """True when `password` is the account's. An unknown account is checked against a dummy hash of
-    the same method, so both answers take about the same time."""
+    """True when `password` is the account's. Every check costs one hash of the method in use: an
+    unknown account (or a name no account can have: doc None) is checked against a dummy hash of
+    that method, a cheaper stored hash is topped up to it."""
     if not isinstance(password, str) or len(password) > PASSWORD_MAX:
-        return False
+        password = ""   # still checked, at the same cost, and never matches a real password
     stored = doc.get("password_hash") if doc else None
     if not stored:
         check_password_hash(_dummy_hash(), password)
         return False
-    return check_password_hash(stored, password)
+    ok = check_password_hash(stored, password) and password != ""
+    _pay_the_rest(stored)
+    return ok
+
+
+def rehash_if_needed(doc, password):
+    """After a successful check: (old hash, new hash) when the stored hash is not of the method in
+    use (PASSWORD_METHOD; cheaper, dearer or another algorithm), else None. `start_login` stores it."""
+    stored = doc.get("password_hash") or ""
+    if stored.startswith(password_method() + "$"):
+        return None
+    return stored, hash_password(password)
 
 
 def normalise_username(raw):
@@ -377,8 +421,10 @@ def login_id(doc, token):
     return f"{doc['id']}:{int(doc.get('session_gen') or 0)}:{token}"
 
 
-def start_login(user_id, db=None):
-    """A new login for an active account: (doc, login_id), or (None, None)."""
+def start_login(user_id, db=None, rehash=None):
+    """A new login for an active account: (doc, login_id), or (None, None). `rehash` (old, new)
+    from `rehash_if_needed` replaces the password hash in the same write, unless it changed
+    meanwhile; sessions stay (the password is the same)."""
     token = secrets.token_urlsafe(24)
     digest = _token_hash(token)
     day = today()
@@ -387,6 +433,8 @@ def start_login(user_id, db=None):
         doc = tx.get(CORE, TABLE, user_id)
         if not is_active(doc):
             return None
+        if rehash and doc.get("password_hash") == rehash[0]:
+            doc["password_hash"] = rehash[1]
         logins = _live(doc.get("logins"), day)
         logins[digest] = {"at": now_iso(), "seen": day.isoformat()}
         if len(logins) > MAX_LOGINS:  # the least recently used go first

@@ -2,8 +2,10 @@
 and by /admin/backup (which packs it as one tar.gz under <data>/backups/ to download).
 
 A backup folder is a data folder: every partition as a plain TinyDB file (no journal needed), the
-attachments, the forms archive (every version ever served), the forms published from the web
-(forms-published/), and the secret key.
+attachments, the forms archive (every version ever served) and the forms published from the web
+(forms-published/). The session key (secret_key) only when asked (`backup OUT --with-secret`):
+whoever holds it can sign a session for any account, and a server started without one makes a new
+one, so every login ends and people log in again.
 """
 
 import logging
@@ -24,7 +26,7 @@ NAME_RE = re.compile(r"^jiedui-\d{8}-\d{6}\.tar\.gz\Z")
 KEEP = 10
 
 
-def write_folder(store, config, out):
+def write_folder(store, config, out, with_secret=False):
     """Write a backup folder at `out` (an empty or absent folder) from `store`; returns its seq."""
     store.export_to(out)
     files = config.get("FILES_DIR") or config["DATA_DIR"]
@@ -34,7 +36,7 @@ def write_folder(store, config, out):
                         ignore=shutil.ignore_patterns("*.part*", ".tmp-*"))
     # on PostgreSQL the generated session key lives in the shared files folder (config.py)
     key = os.path.join(files if config.get("DATABASE_URL") else config["DATA_DIR"], "secret_key")
-    if os.path.exists(key):
+    if with_secret and os.path.exists(key):
         shutil.copy2(key, os.path.join(out, "secret_key"))
     archive = os.path.join(files, "forms")  # the forms archive (formdefs.init_app)
     if os.path.isdir(archive):

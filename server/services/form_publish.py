@@ -7,6 +7,9 @@ with it still validate.
 
 A file that is not YAML, is too large, breaks the condition language, reuses a version or changes
 a served version's content is refused with the loader's message, and nothing changes.
+
+An XLSForm workbook (.xlsx, .xls) goes the same way: server/forms/xlsform.py reads it into a
+definition, which is written as YAML and then checked and published like an uploaded YAML file.
 """
 
 import shutil
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from server.forms import formdefs
+from server.core.i18n import tr
+from server.forms import formdefs, xlsform
 from server.core.files import write_atomic
 from server.forms.formdefs import FormDefinitionError
 from server.records import audit
@@ -47,12 +51,43 @@ def _current_file(folder, form_id):
     return None
 
 
-def check(app, data):
-    """Check uploaded bytes: {"ok", "problems": [(field, message)], "definition", "text",
-    "form_id", "version", "previous"} — previous: the version served now (None for a new form)."""
-    out = {"ok": False, "problems": [], "definition": None, "text": None, "form_id": None,
-           "version": None, "previous": None}
-    if len(data) > MAX_FORM_BYTES:
+def is_workbook(data, filename=None):
+    name = (filename or "").lower()
+    return name.endswith((".xlsx", ".xlsm", ".xls")) or data[:2] == b"PK" or data[:4] == b"\xd0\xcf\x11\xe0"
+
+
+def _from_workbook(data, filename, attachments, out):
+    """The YAML text of an XLSForm's definition, or None with out["errors"] and problems set."""
+    try:
+        definition, notes = xlsform.read_xlsform(data, filename or "form.xlsx", attachments)
+    except xlsform.XLSFormError as exc:
+        out["errors"] = exc.errors
+        out["problems"] = [(_where(e), f"{e['zh']} / {e['en']}") for e in exc.errors]
+        return None
+    out["notes"] = notes
+    return yaml.safe_dump(definition, allow_unicode=True, sort_keys=False, width=100)
+
+
+def _where(error):
+    parts = [p for p in (error.get("sheet"), f"row {error['row']}" if error.get("row") else None,
+                         error.get("column")) if p]
+    return " ".join(parts) or None
+
+
+def check(app, data, filename=None, attachments=None):
+    """Check uploaded bytes (a YAML file, or an XLSForm workbook with its CSV attachments):
+    {"ok", "problems": [(field, message)], "errors" (XLSForm: [{"sheet", "row", "column", "zh",
+    "en"}]), "notes", "definition", "text", "form_id", "version", "previous"} — previous: the
+    version served now (None for a new form)."""
+    out = {"ok": False, "problems": [], "errors": [], "notes": [], "definition": None, "text": None,
+           "form_id": None, "version": None, "previous": None, "xlsform": False}
+    if is_workbook(data, filename):
+        out["xlsform"] = True
+        text = _from_workbook(data, filename, attachments, out)
+        if text is None:
+            return out
+        data = text.encode("utf-8")
+    elif len(data) > MAX_FORM_BYTES:
         out["problems"] = [(None, f"the file is larger than {MAX_FORM_BYTES // 1024} KB")]
         return out
     try:
@@ -61,7 +96,11 @@ def check(app, data):
         out["problems"] = [(None, "not UTF-8 text: save the file as UTF-8")]
         return out
     try:
-        raw = yaml.safe_load(text)
+        raw = formdefs.parse_yaml(text)
+    except formdefs.YamlRefused as exc:
+        where = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
+        out["problems"] = [(None, where + tr(exc.zh, exc.en))]
+        return out
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -117,11 +156,11 @@ def _stage(published, target, form_id, text):
     (target / f"{form_id}.yaml").write_text(text, encoding="utf-8")
 
 
-def publish(app, data, actor=None):
+def publish(app, data, actor=None, filename=None, attachments=None):
     """Check, then write and serve: (result of check, registry or None). One at a time. A publish
     by a person (`actor`) is audited here, with the version it replaced and the file's sha256."""
     with _lock:
-        checked = check(app, data)
+        checked = check(app, data, filename, attachments)
         if not checked["ok"]:
             return checked, None
         published = Path(formdefs.published_dir(app))

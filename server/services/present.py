@@ -5,9 +5,10 @@ exports both read answers through here, so they never disagree about what an ans
 from server.forms import formdefs
 from server.core.i18n import label, tr
 from server.core.numbers import parse_index
+from server.core import words
 
 NOT_ANSWERS = ("note", "group")
-FILE_TYPES = ("photo", "signature")
+FILE_TYPES = ("photo", "signature", "audio", "video", "file")
 
 
 def questions(definition):
@@ -57,7 +58,7 @@ def text(field, value, sep="、"):
     if kind == "geopoint" and isinstance(value, dict):
         return geopoint_text(value)
     if isinstance(value, bool):
-        return tr("是", "yes") if value else tr("否", "no")
+        return tr(*words.yes_no(value))
     if isinstance(value, (int, float)):
         return str(number(value))
     return str(value)
@@ -108,3 +109,31 @@ def target_label(definition, name):
         return tr(f"{label(repeat.get('label'))} 第 {n} 条 · {label(child.get('label')) or parts[2]}",
                   f"{label(repeat.get('label'))} #{n} · {label(child.get('label')) or parts[2]}")
     return str(name)
+
+
+def _repeat_rows(field, value):
+    children = [c for c in field.get("fields") or [] if c.get("type") not in NOT_ANSWERS]
+    return ["；".join(f"{label(c.get('label')) or c['name']}：{text(c, entry.get(c['name']))}"
+                     for c in children if entry.get(c["name"]) not in (None, "", []))
+            for entry in (value or []) if isinstance(entry, dict)]
+
+
+def diff(old_definition, old_answers, new_definition, new_answers):
+    """What a correction changed, question by question, in form order (the correction's form,
+    then questions only the original had): [{"name", "label", "before", "after"}], each side as
+    people read it (a repeat as one line per entry). Unchanged answers are left out."""
+    old_fields = {f["name"]: f for f in questions(old_definition)}
+    new_fields = {f["name"]: f for f in questions(new_definition)}
+    names = list(new_fields) + [n for n in old_fields if n not in new_fields]
+    out = []
+    for name in names:
+        before, after = (old_answers or {}).get(name), (new_answers or {}).get(name)
+        if before == after:
+            continue
+        field = new_fields.get(name) or old_fields[name]
+        show = (lambda f, v: _repeat_rows(f, v)) if field.get("type") == "repeat" else \
+            (lambda f, v: [text(f, v)] if v not in (None, "", []) else [])
+        out.append({"name": name, "label": label(field.get("label")) or name,
+                    "before": show(old_fields.get(name, field), before),
+                    "after": show(field, after)})
+    return out

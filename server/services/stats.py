@@ -22,7 +22,7 @@ from server.core import clock
 from server.forms import labels
 from server.records import households, submissions, users, villages
 from server.records.submissions import is_current, is_returned, is_visit  # noqa: F401 (lists use them)
-from server.store import get_store
+from server.store import PartitionUnavailable, get_store
 
 SUMMARY_VERSION = 1
 NOT_VISITED_DAYS = 30
@@ -317,64 +317,23 @@ def _submission_item(s, heads):
 
 
 def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, date_from=None,
-               date_to=None):
+               date_to=None, unavailable=None):
     """The records behind one number: households, submissions or follow-ups, across `village_ids`
     (already checked against the caller's scope), optionally of one cadre. Sorted for reading.
     Records are read as stored and only the ones listed are copied, so a county-wide list stays
-    affordable."""
+    affordable. Given a list as `unavailable`, a village whose file cannot be read is added to it
+    and left out instead of failing the whole list."""
     db = db or get_store()
-    day, month, cutoff = today.isoformat(), today.isoformat()[:7], not_visited_cutoff(today)
     items = []
     for vid in village_ids:
-        if kind == "overdue_followups":
-            def on_household(h, vid=vid):
-                for f in open_followups(h):
-                    if f["due_date"] < day and (cadre_id is None or f.get("cadre_id") == cadre_id):
-                        items.append({"id": f.get("id"), "household_id": h["id"], "village_id": vid,
-                                      "head_name": h.get("head_name", ""), "cadre_id": f.get("cadre_id"),
-                                      "action": f.get("action", ""), "due_date": f["due_date"],
-                                      "status": f.get("status"), "submission": f.get("submission")})
-            households.scan(vid, on_household, db=db)
-        elif kind in HOUSEHOLD_KINDS:
-            last = {}
-
-            def on_visit(s, last=last):
-                if is_visit(s) and s["visit_date"] > last.get(s.get("household_id"), ""):
-                    last[s.get("household_id")] = s["visit_date"]
-            if kind in ("never_visited", "not_visited_30d", "households", "paired", "unpaired", "pv"):
-                submissions.scan(vid, on_visit, db=db)
-
-            def on_household(h, last=last):
-                paired = h.get("cadre_ids") or []
-                if cadre_id is not None and cadre_id not in paired:
-                    return
-                seen = last.get(h["id"], "")
-                keep = {"households": True, "paired": bool(paired), "unpaired": not paired,
-                        "never_visited": seen == "",
-                        "not_visited_30d": seen < cutoff,
-                        "pv": pv_stage(h) is not None and (stage is None or pv_stage(h) == stage)}[kind]
-                if keep:
-                    items.append(_household_item(h, last))
-            households.scan(vid, on_household, db=db)
-        else:
-            heads = dict(households.scan(vid, lambda h: (h["id"], h.get("head_name", "")), db=db))
-
-            def on_submission(s, heads=heads):
-                if cadre_id is not None and s.get("cadre_id") != cadre_id:
-                    return
-                if kind == "visits":
-                    keep = is_visit(s) and (not date_from or s["visit_date"] >= date_from) \
-                        and (not date_to or s["visit_date"] <= date_to)
-                elif kind == "visits_this_month":
-                    keep = is_visit(s) and s["visit_date"][:7] == month
-                elif kind == "returned":
-                    keep = is_returned(s)
-                else:  # help_value
-                    keep = help_of(s) > 0 and (not date_from or day_of(s) >= date_from) \
-                        and (not date_to or day_of(s) <= date_to)
-                if keep:
-                    items.append(_submission_item(s, heads))
-            submissions.scan(vid, on_submission, db=db)
+        listed = len(items)
+        try:
+            _list_village(items, vid, kind, today, db, cadre_id, stage, date_from, date_to)
+        except PartitionUnavailable:
+            if unavailable is None:
+                raise
+            del items[listed:]
+            unavailable.append(vid)
     if kind == "overdue_followups":
         items.sort(key=lambda i: (i["due_date"], i["household_id"]))
     elif kind in SUBMISSION_KINDS:
@@ -384,6 +343,60 @@ def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, 
     else:
         items.sort(key=lambda i: i["id"])
     return items
+
+
+def _list_village(items, vid, kind, today, db, cadre_id, stage, date_from, date_to):
+    """One village's part of list_items, appended to `items`."""
+    day, month, cutoff = today.isoformat(), today.isoformat()[:7], not_visited_cutoff(today)
+    if kind == "overdue_followups":
+        def on_household(h, vid=vid):
+            for f in open_followups(h):
+                if f["due_date"] < day and (cadre_id is None or f.get("cadre_id") == cadre_id):
+                    items.append({"id": f.get("id"), "household_id": h["id"], "village_id": vid,
+                                  "head_name": h.get("head_name", ""), "cadre_id": f.get("cadre_id"),
+                                  "action": f.get("action", ""), "due_date": f["due_date"],
+                                  "status": f.get("status"), "submission": f.get("submission")})
+        households.scan(vid, on_household, db=db)
+    elif kind in HOUSEHOLD_KINDS:
+        last = {}
+
+        def on_visit(s, last=last):
+            if is_visit(s) and s["visit_date"] > last.get(s.get("household_id"), ""):
+                last[s.get("household_id")] = s["visit_date"]
+        if kind in ("never_visited", "not_visited_30d", "households", "paired", "unpaired", "pv"):
+            submissions.scan(vid, on_visit, db=db)
+
+        def on_household(h, last=last):
+            paired = h.get("cadre_ids") or []
+            if cadre_id is not None and cadre_id not in paired:
+                return
+            seen = last.get(h["id"], "")
+            keep = {"households": True, "paired": bool(paired), "unpaired": not paired,
+                    "never_visited": seen == "",
+                    "not_visited_30d": seen < cutoff,
+                    "pv": pv_stage(h) is not None and (stage is None or pv_stage(h) == stage)}[kind]
+            if keep:
+                items.append(_household_item(h, last))
+        households.scan(vid, on_household, db=db)
+    else:
+        heads = dict(households.scan(vid, lambda h: (h["id"], h.get("head_name", "")), db=db))
+
+        def on_submission(s, heads=heads):
+            if cadre_id is not None and s.get("cadre_id") != cadre_id:
+                return
+            if kind == "visits":
+                keep = is_visit(s) and (not date_from or s["visit_date"] >= date_from) \
+                    and (not date_to or s["visit_date"] <= date_to)
+            elif kind == "visits_this_month":
+                keep = is_visit(s) and s["visit_date"][:7] == month
+            elif kind == "returned":
+                keep = is_returned(s)
+            else:  # help_value
+                keep = help_of(s) > 0 and (not date_from or day_of(s) >= date_from) \
+                    and (not date_to or day_of(s) <= date_to)
+            if keep:
+                items.append(_submission_item(s, heads))
+        submissions.scan(vid, on_submission, db=db)
 
 
 # ---- who the cadres are ---------------------------------------------------------------------------
@@ -399,10 +412,21 @@ def compute_stats(user, cache, village=None, db=None):
     """The /api/v1/stats body for `user` (their scope, or one village of it)."""
     db = db or get_store()
     chosen = [village] if village else villages.in_scope(user, db)
-    summaries = [cache.get(v["id"], db) for v in chosen]
-    cadre_ids, names = cadres_for([v["id"] for v in chosen], db)
+    summaries, unavailable = [], []
+    for v in chosen:
+        try:
+            summaries.append(cache.get(v["id"], db))
+        except PartitionUnavailable:
+            if village:   # the one village asked for: 503 naming it
+                raise
+            unavailable.append({"id": v["id"], "name": v.get("name") or v["id"]})
+    broken = {u["id"] for u in unavailable}
+    working = [v for v in chosen if v["id"] not in broken]
+    cadre_ids, names = cadres_for([v["id"] for v in working], db)
     body = {"as_of": clock.now().astimezone(clock.zone()).isoformat(timespec="seconds")}
     body.update(stats_from_summaries(
-        summaries, clock.today(), villages={v["id"]: v for v in chosen}, cadre_names=names,
+        summaries, clock.today(), villages={v["id"]: v for v in working}, cadre_names=names,
         cadre_ids=cadre_ids, stages=[s for s, _ in labels.pv_stages()], figures_of=cache.figures_of))
+    # A village whose file cannot be read is named, and the others are counted without it.
+    body["unavailable"] = unavailable
     return body

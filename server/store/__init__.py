@@ -1,15 +1,8 @@
 """Which store serves the app: the TinyDB store in the data folder (the embedded default), or the
-PostgreSQL store (postgres.py) when JIEDUI_DATABASE_URL names a database. Both answer one interface:
-  get(p, t, key), search(p, t, cond=None, since=None), count(p, t, cond=None),
-  partition_of(t, key) / partitions_of(t, keys) (a submission uuid -> its village),
-  village_ids(), partition_seq(p), seq, write(fn) -> fn(tx)'s result once durable, export_to(dir),
-  snapshot(), close(); tx: get, search, put, patch (a change in part: common.patch_step), delete,
-  partition_of, partitions_of, village_ids.
-The PostgreSQL store also has what the speed work (issue 14) adds to the TinyDB store: peek,
-locate, partitions(family), summary(p, name, compute).
-
-On PostgreSQL several app servers share one database and one files folder (JIEDUI_FILES_DIR), so
-there is no folder lock: writing commands work beside running servers.
+PostgreSQL store (postgres.py) when JIEDUI_DATABASE_URL names a database. Both keep one interface,
+server/store/protocol.py (a Protocol, with what only one of them does); tests/test_store_contract.py
+runs every method of it on both. `get_store()` is how owners and services reach the app's store;
+commands open one with `open_for_command` (writes: the folder lock) or `open_readonly`.
 """
 
 import atexit

@@ -172,3 +172,51 @@ def _migrate(conn, data_dir, echo, after_partition):
     if ok:
         echo(f"核对无误 All counts match: {total} documents in {len(expected)} partitions.")
     return ok
+
+
+def replace_database(data_dir, url, echo, *, files_dir=None, stamp="restore"):
+    """A restore on PostgreSQL: the database's documents replaced by the TinyDB folder `data_dir`
+    (a checked backup) in ONE transaction (a failure leaves the database as it was), counts checked
+    inside it. The shared files folder gets the backup's attachments (added: a file is named by its
+    submission's uuid, so none is overwritten by another) and its forms (the current ones moved to
+    `before-restore-<stamp>/`). Returns True when every count matched (else nothing was changed)."""
+    source = Store(data_dir, snapshot_every=0).open()
+    try:
+        source.snapshot()
+    finally:
+        source.close()
+    target = PgStore(url, pool_size=2).open()
+    try:
+        with target._connection() as conn:
+            with conn.transaction():
+                conn.execute("TRUNCATE jiedui_core, jiedui_village, jiedui_keys, jiedui_partitions, "
+                             "jiedui_summaries")
+                conn.execute("DELETE FROM jiedui_meta WHERE key LIKE 'migrated:%%'")
+                ok = _migrate(conn, data_dir, echo, None)
+                if not ok:
+                    raise _CountsDiffer()
+                # the data went back, and so does the seq (as on TinyDB): a phone whose cursor is
+                # ahead of the server is told to start again (records/epochs.py)
+                conn.execute("SELECT setval('jiedui_seq', GREATEST((SELECT COALESCE(max(last_seq), 0) "
+                             "FROM jiedui_partitions), 1))")
+    except _CountsDiffer:
+        return False
+    finally:
+        target.close()
+    if files_dir:
+        aside = os.path.join(files_dir, f"before-restore-{stamp}")
+        for folder in ("forms", "forms-published"):
+            current = os.path.join(files_dir, folder)
+            if os.path.isdir(current):
+                os.makedirs(aside, exist_ok=True)
+                shutil.move(current, os.path.join(aside, folder))
+        for folder in ("attachments", "forms", "forms-published"):
+            src = os.path.join(data_dir, folder)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(files_dir, folder), dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("*.part*", ".tmp-*"))
+    return True
+
+
+class _CountsDiffer(Exception):
+    """Rolls the restore's transaction back."""

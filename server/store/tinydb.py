@@ -94,6 +94,13 @@ class _MemoryStorage(Storage):
         self.memory = data
 
 
+def _cursor(value, what):
+    """A seq read from a file: a whole number >= 0, or ValueError (a hand repair may write null)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} is {value!r}, not a sequence number")
+    return value
+
+
 class _Partition:
     """One TinyDB: its tables live in memory keyed by str(doc_id), exactly like TinyDB's JSON file."""
 
@@ -118,13 +125,18 @@ class _Partition:
         if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
             raise ValueError("not a TinyDB file (tables of documents)")
         meta = data.pop("_meta", {}).get("1", {})
-        self.snapshot_seq = int(meta.get("seq", 0))
-        self.last_seq = int(meta.get("last_seq", 0))
+        if not isinstance(meta, dict):
+            raise ValueError("_meta is not a table of cursors")
+        self.snapshot_seq = _cursor(meta.get("seq", 0), "_meta seq")
+        self.last_seq = _cursor(meta.get("last_seq", 0), "_meta last_seq")
         self.tables.clear()
         self.tables.update(data)
         for table, docs in data.items():
             if not all(isinstance(d, dict) for d in docs.values()):
                 raise ValueError(f"table {table} holds something that is not a document")
+            for doc_id, d in docs.items():   # readers compare seqs: one `null` would answer 500s
+                if "seq" in d:
+                    _cursor(d["seq"], f"{table}/{doc_id} seq")
             kf = key_field(table)
             self.keys[table] = {doc[kf]: doc_id for doc_id, doc in docs.items() if kf in doc}
             self.next_id[table] = max((int(i) for i in docs if i.isdigit()), default=0) + 1
@@ -520,7 +532,6 @@ class Store:
         self._writes_at_settle = 0
         self._last_full_gc = time.monotonic()
         self.is_open = False
-        self._fault_before_fsync = False  # tests: make the next journal append fail
         self.stats = {"batches": 0, "writes": 0, "snapshots": 0, "loads": 0, "evictions": 0,
                       "scans": 0}
 
@@ -696,7 +707,7 @@ class Store:
             raw = self._file_bytes(entry, path)
             p = _Partition(name, path)
             p.load_bytes(raw)
-        except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
+        except Exception as e:  # anything at all: that village is unavailable, the server starts
             log.error("store: %s cannot be read (%s); it will answer 'unavailable' until repaired",
                       path, e)
             entry.broken = (self._file_signature(entry, path), f"{e.__class__.__name__}: {e}"[:200])
@@ -814,7 +825,7 @@ class Store:
             return p
         try:
             p.load_bytes(self._file_bytes(entry, path))
-        except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
+        except Exception as e:  # whatever a damaged or hand-repaired file raises: unavailable
             raise PartitionUnavailable(name, f"{os.path.relpath(path, self.data_dir)}: "
                                              f"{e.__class__.__name__}: {e}"[:300]) from None
         return p
@@ -843,20 +854,32 @@ class Store:
             if not mine:
                 waiter.wait()
                 continue
+            fresh, error = None, None
             try:
                 fresh = self._read_partition(name, entry)
-                error = None
             except PartitionUnavailable as e:
-                fresh, error = None, e
+                error = e
+            finally:
+                # Whatever happened, the readers waiting for this load are let go: a load that
+                # raised without this left every later reader of the village waiting for ever.
+                if fresh is None and error is None:
+                    error = PartitionUnavailable(name, "load failed")
+                with self._lock:
+                    self._loading.pop(name, None)
+                    waiter.set()
+                    if error is not None:
+                        self._mark_broken(name, entry, error)
+            if error is not None:
+                raise error
             with self._lock:
-                self._loading.pop(name, None)
-                waiter.set()
-                if error is not None:
-                    self._mark_broken(name, entry, error)
-                    raise error
                 if name in self._partitions or entry.generation != generation:
                     continue  # the writer loaded it meanwhile, or it changed: use theirs
-                self._install(name, fresh)
+                try:
+                    self._install(name, fresh)
+                except Exception as e:  # a journal op the file's documents cannot take: the ops
+                    error = PartitionUnavailable(name, f"{e.__class__.__name__}: {e}"[:300])
+                    self._mark_broken(name, entry, error)   # stay queued for after the repair
+                    raise error from None
             self._settle_gc()
             return fresh
 
@@ -908,7 +931,7 @@ class Store:
     def _install(self, name, p):
         """Make a freshly read partition the live one: its journal ops applied (lock held)."""
         entry = self._entries[name]
-        ops = self._replay.get(name, ()) if self.readonly else self._replay.pop(name, ())
+        ops = self._replay.get(name, ())  # dropped only once applied: a failure keeps them
         for op in ops:
             seq = op.get("seq", 0)
             if seq <= p.snapshot_seq:
@@ -928,6 +951,8 @@ class Store:
             p.size += int(1500 * MEMORY_PER_FILE_BYTE)  # a typical document; exact on reload
         if self.readonly:
             p.dirty = False  # nothing to snapshot: the journals stay the durable copy
+        else:
+            self._replay.pop(name, None)
         p.last_seq = max(p.last_seq, entry.last_seq)
         entry.last_seq = p.last_seq
         entry.snapshot_seq = max(entry.snapshot_seq, p.snapshot_seq)
@@ -1233,14 +1258,15 @@ class Store:
         if lines:
             data = b"".join(lines)
             try:
-                if self._fault_before_fsync:
-                    raise OSError("injected journal fault")
+                if self._journal.closed:  # a new journal could not be started after a failure
+                    self._start_journal(self._journal_no + 1)
                 self._journal.write(data)
                 self._journal.flush()
                 os.fsync(self._journal.fileno())
                 self._journal_bytes += len(data)
-            except OSError as e:  # not durable: nobody may be told it is, nor read it
-                log.exception("journal write failed")
+            except (OSError, ValueError) as e:  # not durable: nobody may be told it is, nor read it
+                # A full disk (ENOSPC) keeps its errno: the caller answers 503 storage_full.
+                log.error("journal write failed: %s", e)
                 done_txs = []
                 self._reopen_journal_after_failure()
                 for _fn, _done, box in batch:
@@ -1446,6 +1472,7 @@ class Store:
                               "partitions": {n: e.to_json() for n, e in out.items()}},
                              ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         write_atomic(os.path.join(out_dir, CATALOG), catalog)
+        return seq
 
 
 class _Retry(Exception):
@@ -1490,8 +1517,10 @@ def open_folder_for_command(app, page="/admin"):
     (snapshotted) afterwards. While a server owns the folder, the message names the admin `page`
     that does the same online. (stores.open_for_command chooses between this and PostgreSQL.)"""
     import click
+    from server.store.restore import apply_pending
     store = Store(app.config["DATA_DIR"], snapshot_every=0, memory_mb=app.config.get("MEMORY_MB"))
     try:
+        apply_pending(app.config["DATA_DIR"], app.config.get("FILES_DIR"))
         store.open()
     except StoreLocked as e:
         raise click.ClickException(
@@ -1504,7 +1533,10 @@ def open_folder_for_command(app, page="/admin"):
 
 
 def open_app_folder(config):
-    """The app server's TinyDB store in the data folder (stores.init_app opens it once a process)."""
+    """The app server's TinyDB store in the data folder (stores.init_app opens it once a process);
+    a restore staged from the web is swapped in first."""
+    from server.store.restore import apply_pending
+    apply_pending(config["DATA_DIR"], config.get("FILES_DIR"))
     return Store(config["DATA_DIR"], snapshot_every=config["SNAPSHOT_EVERY"],
                  journal_snapshot_bytes=config["JOURNAL_SNAPSHOT_BYTES"],
                  memory_mb=config.get("MEMORY_MB")).open()

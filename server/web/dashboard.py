@@ -17,6 +17,7 @@ from server.core.ids import is_village_id
 from server.web.parse import choice_arg, date_arg, int_arg
 from server.core.problems import Problem
 from server.records import users, villages
+from server.core import words
 
 bp = Blueprint("dashboard", __name__)
 IDENT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}\Z")
@@ -26,7 +27,7 @@ PER_PAGE = 100
 MAX_VILLAGE_BARS = 40
 
 KIND_WORDS = {
-    "households": ("农户", "Households"),
+    "households": words.pair("households"),
     "paired": ("已结对农户", "Paired households"),
     "unpaired": ("未结对农户", "Unpaired households"),
     "never_visited": ("从未走访的农户", "Households never visited"),
@@ -133,13 +134,20 @@ def api_list():
     return jsonify({"kind": q["kind"], "village": q["village"]["id"] if q["village"] else None,
                     "cadre": q["cadre"], "stage": q["stage"], "from": q["from"], "to": q["to"],
                     "today": clock.today_iso(), "count": len(items), "items": page,
+                    "unavailable": q["unavailable"],
                     "next_offset": offset + limit if offset + limit < len(items) else None})
 
 
 def _items(q):
+    """The list's items; across villages, one whose file cannot be read is left out and named in
+    q["unavailable"] (asked for alone, it answers 503 naming it)."""
     ids = [q["village"]["id"]] if q["village"] else [v["id"] for v in q["scope"]]
-    return stats.list_items(ids, q["kind"], clock.today(), cadre_id=q["cadre"],
-                            stage=q["stage"], date_from=q["from"], date_to=q["to"])
+    broken = None if q["village"] else []
+    items = stats.list_items(ids, q["kind"], clock.today(), cadre_id=q["cadre"], stage=q["stage"],
+                             date_from=q["from"], date_to=q["to"], unavailable=broken)
+    names = {v["id"]: v.get("name") or v["id"] for v in q["scope"]}
+    q["unavailable"] = [{"id": vid, "name": names.get(vid, vid)} for vid in broken or []]
+    return items
 
 
 # ---- pages ------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Where a Problem (or any HTTP error) becomes a reply: JSON under /api/ and for JSON clients, a page
 for people. Never a bare 500 for what a client sent: those are all catalogued in problems.py."""
 
+import errno
+
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -41,6 +43,22 @@ def problem_response(p):
     return error_response(p.status, p.code, p.zh, p.en, **p.extra)
 
 
+DISK_FULL_RETRY_AFTER = 60
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(e):
+    """This error, or one it was raised from, says the disk (or the quota) is full."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+            return True
+        if type(e).__name__ == "DiskFull":   # PostgreSQL's SQLSTATE 53100 (psycopg.errors.DiskFull)
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
 def init_app(app):
     @app.errorhandler(Problem)
     def handle_problem(e):
@@ -68,6 +86,12 @@ def init_app(app):
 
     @app.errorhandler(Exception)
     def handle_unexpected(e):
+        if disk_full(e):
+            # The journal, an attachment or a temp file found no room: nothing was acknowledged,
+            # so the phone keeps it in its outbox and retries.
+            app.logger.error("disk full: %s", e)
+            return problem_response(Problem("storage_full", retry_after=DISK_FULL_RETRY_AFTER,
+                                            extra={"retry_after": DISK_FULL_RETRY_AFTER}))
         app.logger.exception("unexpected error")
         return error_response(500, "internal_error", "服务器内部错误，已记录。",
                               "Internal server error; it has been logged.")

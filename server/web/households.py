@@ -7,7 +7,8 @@ from server.web.auth import role_required
 from server.core.i18n import CATEGORY_LABELS, tr
 from server.web.parse import int_arg, json_body, parse_decimal, parse_int, text_arg
 from server.core.problems import Problem, invalid
-from server.records import households, submissions, users, villages
+from server.records import epochs, households, submissions, users, villages
+from server.core import words
 
 bp = Blueprint("households", __name__)
 PER_PAGE = 50
@@ -21,8 +22,12 @@ PER_PAGE = 50
 def api_households():
     since = int_arg("since", 0, 0, 2**62)
     limit = int_arg("limit", 500, 1, 2000)
+    phone_epoch = request.args.get("epoch")
+    epoch, reset = epochs.check_cursor(current_user, since, phone_epoch[:64] if phone_epoch else None)
+    if reset:  # the data went back (a restore): the phone pulls everything again from 0
+        return jsonify({"households": [], "next": 0, "reset": True, "epoch": epoch})
     page, nxt = households.changed_since(current_user, since, limit)
-    return jsonify({"households": [households.public(d) for d in page], "next": nxt})
+    return jsonify({"households": [households.public(d) for d in page], "next": nxt, "epoch": epoch})
 
 
 @bp.get("/api/v1/households/<household_id>")
@@ -113,7 +118,7 @@ def edit(household_id):
         if not errors:
             saved, clash, errors = households.edit(current_user, household_id, changes, base)
             if saved is not None and not errors:
-                flash(tr("已保存。", "Saved.") + (tr(" 有人同时修改了这户，已记录冲突待审核。",
+                flash(tr(*words.pair("saved")) + (tr(" 有人同时修改了这户，已记录冲突待审核。",
                                                       " Someone else edited this household meanwhile; "
                                                       "the clash is recorded for review.") if clash else ""))
                 return redirect(url_for("households.detail", household_id=household_id))

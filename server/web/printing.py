@@ -11,6 +11,7 @@ from server import printing
 from server.core import clock
 from server.core.i18n import current_lang
 from server.core.problems import Problem
+from server.core.text import NOT_ONE_LINE_RE
 from server.printing import jobs, print_jobs
 from server.printing.jobs import write_zip
 from server.printing.profile import LANGS
@@ -62,6 +63,7 @@ def _job_json(job):
     vid = job["village_id"]
     out = {k: job[k] for k in ("id", "village_id", "state", "done", "total", "cache_hits",
                                "rendered", "errors", "error", "lang")}
+    out["scope"] = job.get("scope") or ""
     out["created_at"] = clock.show(job["created_at"]) if job.get("created_at") else None
     out["finished_at"] = clock.show(job["finished_at"]) if job.get("finished_at") else None
     out["status_url"] = url_for("printing.job_status", village_id=vid, job_id=job["id"])
@@ -69,6 +71,20 @@ def _job_json(job):
         out["download_url"] = url_for("printing.job_download", village_id=vid, job_id=job["id"])
         out["zip_url"] = out["download_url"] + "?format=zip"
     return out
+
+
+def _selection_args():
+    """?scope=mine (the caller's own households) and ?group=G (one group), from a form or JSON."""
+    body = request.get_json(silent=True) if request.is_json else None
+    values = body if isinstance(body, dict) else request.values
+    scope = values.get("scope") or "village"
+    if scope not in ("village", "mine"):
+        raise Problem("bad_parameter", name="scope", reason_zh="须为 village 或 mine",
+                      reason_en="must be village or mine")
+    group = values.get("group") or ""
+    if not isinstance(group, str) or len(group) > 30 or NOT_ONE_LINE_RE.search(group):
+        raise Problem("bad_parameter", name="group", reason_zh="组别不正确", reason_en="not a group")
+    return scope == "mine", group or None
 
 
 def _safe_download_name(text):
@@ -103,12 +119,17 @@ def profile_pdf(household_id):
 @login_required
 def village_page(village_id):
     village = _village_or_404(village_id)
-    count = households.count_in_village(village_id)
+    every = households.in_village(village_id)
+    count = len(every)
+    groups = sorted({h.get("group") for h in every if h.get("group")})
+    mine = sum(1 for h in every if current_user.id in (h.get("cadre_ids") or []))
     own = [j for j in print_jobs.for_village(village_id)
            if current_user.is_admin or j["user_id"] == current_user.id]
     current = request.args.get("job")
     current_job = next((j for j in own if j["id"] == current), None)
     return render_template("print/village.html", village=village, household_count=count,
+                           groups=groups, mine_count=mine, chosen_scope=request.args.get("scope", ""),
+                           chosen_group=request.args.get("group", ""),
                            jobs=[_job_json(j) for j in own[:10]],
                            current_job=_job_json(current_job) if current_job else None,
                            lang=current_lang())
@@ -119,10 +140,16 @@ def village_page(village_id):
 def start_job(village_id):
     """Start (or join the running) batch print of a village: 202 with the job's progress."""
     _village_or_404(village_id)
+    lang = _lang_arg()
+    mine, group = _selection_args()
+    ids, scope = printing.batch_selection(current_user, village_id, mine=mine, group=group, lang=lang)
+    if ids is not None and not ids:
+        raise Problem("bad_parameter", name="scope", reason_zh="没有符合条件的农户",
+                      reason_en="no household matches")
     job, created = printing.start_village_job(
-        current_app._get_current_object(), village_id, lang=_lang_arg(),
+        current_app._get_current_object(), village_id, lang=lang,
         mask=not current_user.is_admin, printed_by=current_user.display_name,
-        user_id=current_user.id, host_url=request.host_url)
+        user_id=current_user.id, host_url=request.host_url, household_ids=ids, scope=scope)
     if wants_json() or request.is_json or request.headers.get("X-CSRFToken"):
         body = _job_json(job)
         body["created"] = created

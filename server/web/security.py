@@ -1,6 +1,7 @@
 """What every response carries for safety, where redirects may go, and who the client is behind a
 reverse proxy."""
 
+import ipaddress
 import re
 
 from flask import current_app, request
@@ -81,6 +82,16 @@ def proxy_hops(raw):
     return int(text)
 
 
+def proxy_address(raw):
+    """JIEDUI_PROXY_ADDRESS: the address the proxy connects from (default 127.0.0.1, nginx on this
+    machine); only its X-Forwarded-For is believed under `serve`."""
+    text = str(raw or "").strip() or "127.0.0.1"
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        raise ValueError(f"JIEDUI_PROXY_ADDRESS must be an IP address, not {text[:40]!r}") from None
+
+
 def _refuse_huge_forms():
     """werkzeug bounds multipart text fields (MAX_FORM_MEMORY_SIZE) but reads a url-encoded form whole,
     up to MAX_CONTENT_LENGTH: refuse one past the same bound before anything reads it."""
@@ -97,4 +108,5 @@ def init_app(app):
     if hops:
         # The client address (and https) come from X-Forwarded-For/-Proto only as far as the
         # proxies we were told to trust; with 0 a client can't pretend to be someone else.
+        # Under `serve` waitress reads them instead, and only from PROXY_ADDRESS (web/serving.py).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)

@@ -10,7 +10,7 @@ from server.web.auth import csrf_token
 from server.web.errors import localise_errors
 from server.web.parse import int_arg, json_body, parse_int
 from server.core.problems import Problem
-from server.records import attachments, submissions, villages
+from server.records import attachments, epochs, submissions, villages
 
 bp = Blueprint("sync", __name__)
 
@@ -25,7 +25,10 @@ def forms():
 @bp.get("/api/v1/bootstrap")
 @login_required
 def bootstrap():
+    epoch = epochs.current()
+    epochs.note_seen(current_user.id, epoch)
     return jsonify({"user": current_user.public(),
+                    "epoch": epoch,
                     "villages": villages.in_scope(current_user),
                     "forms": forms().current(),
                     "settings": formdefs.served_settings(current_app),
@@ -49,6 +52,25 @@ def form_definition(form_id):
         return "", 304, {"ETag": f'"{etag}"'}
     resp = make_response(jsonify(definition))
     resp.set_etag(etag)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/api/v1/forms/<form_id>/<version>.xlsx")
+@login_required
+def form_xlsform(form_id, version):
+    """The form version as an XLSForm workbook (Excel, ODK, Kobo; importing it again gives the
+    same definition)."""
+    number = parse_int(version, 1, 10**6)
+    if number is None:
+        raise Problem("bad_parameter", name="version", reason_zh="须为整数", reason_en="must be a whole number")
+    definition = forms().get(form_id, number)
+    if definition is None:
+        raise Problem("form_not_found")
+    from server.forms import xlsform_write
+    resp = make_response(xlsform_write.write_xlsform(definition))
+    resp.headers["Content-Type"] = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    resp.headers["Content-Disposition"] = f'attachment; filename="{form_id}-v{number}.xlsx"'
     resp.headers["Cache-Control"] = "no-cache"
     return resp
 
@@ -88,11 +110,38 @@ def list_submissions():
     if "since" in request.args:
         since = int_arg("since", 0, 0, 2**62)
         limit = int_arg("limit", 200, 1, 1000)
+        epoch, reset = epochs.check_cursor(current_user, since, epoch_arg())
+        if reset:
+            return jsonify({"submissions": [], "next": 0, "reset": True, "epoch": epoch})
         page, nxt = submissions.own_since(current_user, since, limit)
-        return jsonify({"submissions": page, "next": nxt})
+        return jsonify({"submissions": page, "next": nxt, "epoch": epoch})
     raise Problem("bad_parameter", name="household_id|since|incomplete",
                   reason_zh="需要 household_id、since 或 incomplete 之一",
                   reason_en="give household_id, since or incomplete")
+
+
+@bp.post("/api/v1/submissions/known")
+@login_required
+def known_submissions():
+    """After a restore: which of the phone's visits the server holds, and their missing photos."""
+    shape = '{"uuids": ["..."]}'
+    body = json_body(shape=shape)
+    uuids = body.get("uuids")
+    if not isinstance(uuids, list) or set(body) - {"uuids"}:
+        raise Problem("bad_body", shape=shape)
+    if len(uuids) > submissions.MAX_KNOWN:
+        raise Problem("too_many_items", limit=submissions.MAX_KNOWN)
+    clean = [submissions.canonical_uuid(u.lower()) if isinstance(u, str) else None for u in uuids]
+    if None in clean:
+        raise Problem("bad_body", shape=shape)
+    return jsonify({"known": submissions.known(current_user, list(dict.fromkeys(clean))),
+                    "epoch": epochs.current()})
+
+
+def epoch_arg():
+    """The epoch a phone says it works in (?epoch=), or None."""
+    value = request.args.get("epoch")
+    return value[:64] if value else None
 
 
 @bp.get("/api/v1/submissions/<sub_uuid>")

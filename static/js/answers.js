@@ -4,7 +4,7 @@
 
 import { computeAll, evaluate, isAnswered, isNumber } from "./conditions.js";
 import { lang, pick, t } from "./i18n.js";
-import { flatFields, formShape } from "./sections.js";
+import { flatFields, formShape } from "./form-shape.js";
 import { isObject, normalizePath } from "./util.js";
 
 const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}$/;

@@ -9,6 +9,7 @@
 import { getDatabase } from "./db.js";
 import { clear, h } from "./dom.js";
 import { lang, loadLanguage, onLangChange, pick, setLang, t } from "./i18n.js";
+import { onDemand } from "./on-demand.js";
 import { collectPhotos, recoverJournal } from "./records.js";
 import { askToPersist, isPersisted } from "./storage.js";
 import { SyncEngine } from "./sync.js";
@@ -168,14 +169,13 @@ function syncPressed() {
 
 // ---- router ------------------------------------------------------------------------------------------
 
-// Screens other than Today, each fetched with the modules it needs that Today does not, side by
-// side: no chain of round trips (tests/js/shell.test.js checks each list against the imports).
-const withDeps = (...loads) => Promise.all(loads).then(([screen]) => screen);
+// Screens other than Today, loaded when first opened, each with the modules it needs that Today
+// does not, side by side (on-demand.js).
 const lazy = {
-  households: () => withDeps(import("./households-screen.js"), import("./sections.js")),
-  records: () => withDeps(import("./records-screen.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js")),
-  settings: () => import("./settings.js"),
-  form: () => withDeps(import("./form-screen.js"), import("./form.js"), import("./media.js"), import("./drafts.js"), import("./answers.js"), import("./conditions.js"), import("./sections.js")),
+  households: () => onDemand("households-screen.js"),
+  records: () => onDemand("records-screen.js"),
+  settings: () => onDemand("settings.js"),
+  form: () => onDemand("form-screen.js"),
 };
 
 function tabOf(name) {

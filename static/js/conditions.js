@@ -1,9 +1,11 @@
 // The condition language shared by the phone and the server (see docs/forms.md).
 // server/conditions.py is the same evaluator in Python; tests/vectors/conditions.json is run by
 // both, so a change here needs the same change there (and a vector that shows it).
-// Plain ES module without DOM access: importable by `node --test`.
+// Plain ES module without DOM access: importable by `node --test`. Standalone: it imports only
+// form-shape.js (which imports nothing), to walk a form in sections as one flat list.
 
-import { flatFields } from "./sections.js";
+import { flatFields } from "./form-shape.js";
+import { XPathError, computedValue, evaluate as xpathValue, references, toBool, toNumber } from "./xpath.js";
 
 export const OPS = ["eq", "ne", "gt", "ge", "lt", "le", "in", "contains", "answered"];
 const NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
@@ -129,6 +131,10 @@ function check(cond, path, problems, names, depth) {
     problems.push(`${path}: a condition is an object`);
     return;
   }
+  if (has(cond, "xpath")) {
+    checkXpath(cond, path, problems, names);
+    return;
+  }
   if (has(cond, "field")) {
     const extra = Object.keys(cond).filter((k) => !["field", "op", "value"].includes(k));
     if (extra.length) problems.push(`${path}: unknown keys ${show(extra.sort())}`);
@@ -168,6 +174,24 @@ function check(cond, path, problems, names, depth) {
   }
 }
 
+// {"xpath": "..."}: ODK's XPath dialect (xpath.js), as server/forms/conditions.py checks it.
+function checkXpath(node, path, problems, names) {
+  if (Object.keys(node).length !== 1 || typeof node.xpath !== "string") {
+    problems.push(`${path}: an XPath node is exactly {"xpath": "..."}`);
+    return;
+  }
+  try {
+    const refs = references(node.xpath);
+    names.push(...refs.names);
+    if (refs.dot) names.push(".");
+  } catch (exc) {
+    if (!(exc instanceof XPathError)) throw exc;
+    problems.push(`${path}: ${exc.en}`);
+  }
+}
+
+const isXpath = (node) => isObject(node) && has(node, "xpath");
+
 /** {problems, names}: what is wrong with a condition, and the field names it refers to. */
 export function checkCondition(cond, path = "condition") {
   const problems = [];
@@ -183,6 +207,10 @@ function checkExpr(expr, path, problems, names, settings, depth) {
   }
   if (typeof expr === "number") {
     if (!Number.isFinite(expr)) problems.push(`${path}: not a finite number`);
+    return;
+  }
+  if (isXpath(expr)) {
+    checkXpath(expr, path, problems, names);
     return;
   }
   if (typeof expr === "string") {
@@ -236,6 +264,9 @@ function makeScope(answers, entry, selfValue, today) {
   const ent = isObject(entry) ? entry : null;
   return {
     today,
+    answers: top,
+    entry: ent,
+    self: selfValue,
     lookup(name) {
       let v;
       if (name === ".") v = selfValue;
@@ -258,7 +289,12 @@ function operand(value, scope) {
   return value;
 }
 
+function xpathContext(scope) {
+  return { answers: scope.answers, entry: scope.entry, dot: scope.self, today: scope.today || todayISO() };
+}
+
 function evalCond(cond, scope) {
+  if (has(cond, "xpath")) return toBool(xpathValue(cond.xpath, xpathContext(scope)));
   if (has(cond, "field")) {
     const left = scope.lookup(cond.field);
     const op = cond.op;
@@ -300,6 +336,10 @@ export function evaluate(cond, answers, options = {}) {
 
 function computeExpr(expr, scope, settings) {
   if (typeof expr === "number") return expr;
+  if (isXpath(expr)) {
+    const n = toNumber(xpathValue(expr.xpath, xpathContext(scope)));
+    return Number.isFinite(n) ? n : null;
+  }
   if (typeof expr === "string") {
     const v = scope.lookup(expr);
     return isNumber(v) ? v : null;
@@ -362,7 +402,7 @@ export function computeAll(definition, answers, options = {}) {
       continue;
     }
     if (has(field, "compute")) {
-      const value = compute(field.compute, working, { settings });
+      const value = computeField(field, working, null, settings, today, result[name]);
       for (const target of [result, working]) {
         if (value === null) delete target[name];
         else target[name] = value;
@@ -375,6 +415,14 @@ export function computeAll(definition, answers, options = {}) {
     }
   }
   return result;
+}
+
+// A computed field's value: a JSON expression (a number), or XPath (held as the field's type holds
+// it; once() keeps the value it had, as on the server).
+function computeField(field, top, entry, settings, today, previous) {
+  if (!isXpath(field.compute)) return compute(field.compute, top, { entry, settings });
+  const raw = xpathValue(field.compute.xpath, { answers: top, entry, today: today || todayISO(), previous });
+  return computedValue(field.type, raw);
 }
 
 function computeEntry(field, entry, top, settings, today) {
@@ -390,7 +438,7 @@ function computeEntry(field, entry, top, settings, today) {
       continue;
     }
     if (has(child, "compute")) {
-      const value = compute(child.compute, top, { entry: scopeEntry, settings });
+      const value = computeField(child, top, scopeEntry, settings, today, entry[name]);
       scopeEntry[name] = value;
       if (value === null) delete out[name];
       else out[name] = value;

@@ -4,7 +4,7 @@
 
 import { attachmentNames, moveAnswers } from "./answers.js";
 import { ensurePhotos } from "./records.js";
-import { flatFields } from "./sections.js";
+import { flatFields } from "./form-shape.js";
 import { clone, isObject, isoNow, uuid } from "./util.js";
 
 export const PREFILL_FOLLOWUPS = "open_followups";

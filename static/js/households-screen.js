@@ -4,11 +4,11 @@
 
 import { h } from "./dom.js";
 import { lang, pick, t } from "./i18n.js";
-import { flatFields } from "./sections.js";
+import { flatFields } from "./form-shape.js";
 import {
   categoryBadge, fmtDate, fmtDay, fmtTime, formTitleOf, getHousehold, householdCard, page, phoneState, setMain, stateWords, visitFormId, visitLine,
 } from "./ui.js";
-import { compareText } from "./util.js";
+import { compareText, dayOf } from "./util.js";
 import { lastVisitDate, lastVisits, openPromises, visitDateOf } from "./visits.js";
 
 const LIST_PAGE = 60;
@@ -64,9 +64,19 @@ export async function showHouseholds(ctx, token) {
     h("div", { class: "searchbar" }, h("label", { for: "hh-search", class: "visually-hidden" }, t("search_label")), search),
     mine.length ? h("div", { class: "segmented", role: "group", "aria-label": t("filter_label") },
       filterBtn("mine", t("filter_mine"), mine.length), filterBtn("all", t("filter_all"), households.length)) : null,
-    countEl, ul, more));
+    countEl, ul, more, printMine(mine)));
   fill();
   if (hadFocus) search.focus();
+}
+
+/** My households' profiles in one PDF, per village (the server renders them, so only online). */
+function printMine(mine) {
+  const villages = [...new Set(mine.map((hh) => hh.village_id).filter(Boolean))];
+  if (!villages.length || navigator.onLine === false) return null;
+  return h("div", { class: "actions" }, villages.map((vid) => h("a", {
+    class: "button secondary wide", "data-action": "print-mine", target: "_blank", rel: "noopener",
+    href: `/villages/${encodeURIComponent(vid)}/print?scope=mine`,
+  }, t("print_mine", { n: mine.filter((hh) => hh.village_id === vid).length }))));
 }
 
 function factsList(pairs) {
@@ -152,7 +162,7 @@ export async function showHousehold(ctx, token, id) {
   const visitsCard = (known) => {
     const mine = new Set(own.map((r) => r.uuid));
     const others = ((known && known.list) || []).filter((r) => !mine.has(r.uuid) && !r.superseded_by);
-    const dated = [...own, ...others].map((r) => ({ r, date: visitDateOf(r, catalog) || String(r.created_at || "").slice(0, 10) }))
+    const dated = [...own, ...others].map((r) => ({ r, date: visitDateOf(r, catalog) || dayOf(r.created_at) }))
       .sort((a, b) => compareText(b.date, a.date));
     const rows = dated.slice(0, RECENT_VISITS).map(({ r, date }) => {
       const def = catalog.get(r.form, r.form_version) || catalog.current(r.form);

@@ -3,6 +3,8 @@
 // phone never downloads them. The choice is remembered on the phone (localStorage). Form texts
 // come from the form definitions themselves.
 
+import { onDemand } from "./on-demand.js";
+
 const ZH = {
   tab_today: "今日",
   tab_settings: "设置",
@@ -13,6 +15,7 @@ const ZH = {
   today_not_visited: "超过 30 天未走访（{n} 户）",
   today_nothing_due: "没有逾期或 7 天内到期的承诺。",
   today_all_visited: "结对户 30 天内都已走访。",
+  today_none_paired: "您还没有结对户。督导或管理员为您结对后，这里会列出 30 天未走访的结对户。",
   today_as_of: "按上次同步的数据（{time}）",
   today_never_synced: "还没有同步过：联网后点“同步”下载农户和表单。",
   first_sync: "正在从服务器下载农户和表单，请稍候。下载完成后没有信号也能照常填写。",
@@ -137,6 +140,7 @@ const ZH = {
   drafts_here: "未提交的草稿",
   print_profile: "打印帮扶档案 (PDF)",
   print_offline: "联网后可打印帮扶档案。",
+  print_mine: "打印我的 {n} 户结对户档案",
   edited_at: "编辑于 {time}",
   basic_facts: "基本信息",
   f_id: "户号",
@@ -285,7 +289,7 @@ export const lang = () => current;
 
 /** Makes a language's texts available (English is fetched the first time). */
 export async function loadLanguage(value) {
-  if (value === "en" && !STRINGS.en) STRINGS.en = (await import("./i18n-en.js")).EN;
+  if (value === "en" && !STRINGS.en) STRINGS.en = (await onDemand("i18n-en.js")).EN;
 }
 
 export async function setLang(value) {

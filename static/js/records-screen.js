@@ -6,7 +6,7 @@ import { errorText } from "./answers.js";
 import { h } from "./dom.js";
 import { lang, pick, t } from "./i18n.js";
 import { deleteDraft, isOutdated, thumbKey } from "./records.js";
-import { formShape } from "./sections.js";
+import { formShape } from "./form-shape.js";
 import { PENDING_STATES } from "./sync.js";
 import { returnedCard } from "./today.js";
 import { fmtDate, fmtTime, formTitleOf, householdLabel, page, phoneState, recordRow, setMain, stateWords, toast } from "./ui.js";

@@ -5,7 +5,7 @@
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { fmtDate, fmtDay, fmtTime, formTitleOf, householdCard, householdLabel, page, phoneState, setMain, visitFormId } from "./ui.js";
-import { localDate } from "./util.js";
+import { dayOf, localDate } from "./util.js";
 import { agenda, visitDateOf } from "./visits.js";
 
 const NOT_VISITED_SHOWN = 8;
@@ -40,7 +40,7 @@ function promiseItem(p, formHref, overdue) {
 export function returnedCard(ctx, record, state, { full = null } = {}) {
   const hh = state.households.find((x) => x.id === record.household_id);
   const review = record.review || {};
-  const date = visitDateOf(record, state.catalog) || String(record.created_at || "").slice(0, 10);
+  const date = visitDateOf(record, state.catalog) || dayOf(record.created_at);
   const draft = state.drafts.find((d) => d.supersedes === record.uuid);
   const fieldNotes = Object.keys(review.fields || {}).length;
   return h("li", { class: "card returned-card", "data-review": "has_issues", "data-uuid": record.uuid },
@@ -101,8 +101,14 @@ export async function showToday(ctx, token) {
     notices, promises, returned,
     h("section", { class: "today-block", "aria-labelledby": "today-visits" },
       h("h2", { id: "today-visits" }, t("today_not_visited", { n: day.notVisited.length })),
-      day.notVisited.length ? [list, more] : h("p", { class: "card muted" }, t("today_all_visited"))),
+      day.notVisited.length ? [list, more] : h("p", { class: "card muted" },
+        t(pairedWith(state).length ? "today_all_visited" : "today_none_paired"))),
     storageNote(ctx)));
+}
+
+function pairedWith(state) {
+  const me = state.user && state.user.id;
+  return state.households.filter((hh) => !me || (hh.cadre_ids || []).includes(me));
 }
 
 /** Storage the browser may clear: said at the end of the day's list (never pushing it down). */

@@ -53,6 +53,13 @@ export function localDate(now = new Date()) {
   return `${String(now.getFullYear()).padStart(4, "0")}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
 }
 
+/** The calendar day a stored time falls on where the phone is (the county's zone): "…T21:21:00Z"
+ * is the next morning in Beijing, which slicing the text would miss. */
+export function dayOf(iso) {
+  const d = new Date(iso);
+  return iso && !Number.isNaN(d.getTime()) ? localDate(d) : String(iso || "").slice(0, 10);
+}
+
 /** Deep copy of JSON-like data (drafts and answers). */
 export const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 

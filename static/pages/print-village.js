@@ -56,7 +56,11 @@ form.addEventListener("submit", async (ev) => {
   const r = await fetch(form.action, {
     method: "POST", credentials: "same-origin",
     headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": token},
-    body: JSON.stringify({lang: document.getElementById("print-lang").value}),
+    body: JSON.stringify({
+      lang: document.getElementById("print-lang").value,
+      scope: (form.querySelector("input[name=scope]:checked") || {}).value || "village",
+      group: (document.getElementById("print-group") || {}).value || "",
+    }),
   });
   const job = await r.json().catch(() => ({}));
   if (!r.ok) { errors.textContent = job.message || String(r.status); errors.hidden = false; return; }

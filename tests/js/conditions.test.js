@@ -64,3 +64,11 @@ test("todayISO is the local calendar day", () => {
   assert.throws(() => evaluate({ field: ".", op: "le", value: { today: 0 } }, {},
     { self: "2000-01-01", today: "2024-02-30" }), ConditionError);
 });
+
+test("the condition language stands alone: it imports only form-shape.js and xpath.js, which import nothing", () => {
+  const imports = (file) => [...readFileSync(fileURLToPath(new URL(`../../static/js/${file}`, import.meta.url)), "utf8")
+    .matchAll(/^(?:import|export)\s[^;]*?from\s+"([^"]+)";|\bimport\(\s*"([^"]+)"/gm)].map((m) => m[1] || m[2]);
+  assert.deepEqual(imports("conditions.js"), ["./form-shape.js", "./xpath.js"]);
+  assert.deepEqual(imports("form-shape.js"), []);
+  assert.deepEqual(imports("xpath.js"), []);
+});

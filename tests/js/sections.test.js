@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 
 import { attachmentNames, cleanAnswers, fieldAt, moveAnswers, relevance, validateAnswers } from "../../static/js/answers.js";
 import { computeAll } from "../../static/js/conditions.js";
-import { SectionNav, flatFields, formShape, sectionOfPath } from "../../static/js/sections.js";
+import { flatFields, formShape } from "../../static/js/form-shape.js";
+import { SectionNav, sectionOfPath } from "../../static/js/sections.js";
 import { VISIT_V1, VISIT_V2 } from "./fixture-forms.js";
 
 const TODAY = "2024-05-06";

@@ -1,10 +1,10 @@
-// The app shell as files: the service worker precaches every module, the size budget holds,
-// every text the code asks for exists in both languages, the manifest's icons are real.
+// The app shell as files: the size budget holds, every text the code asks for exists in both
+// languages, the manifest's icons are real. What the service worker precaches and which modules
+// are preloaded are derived from the files as they are served (tests/test_phone_shell.py).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, existsSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 import { STRINGS } from "../../static/js/i18n.js";
@@ -14,32 +14,7 @@ STRINGS.en = EN; // fetched by the app only when a phone reads English
 
 const STATIC = fileURLToPath(new URL("../../static/", import.meta.url));
 const read = (rel) => readFileSync(`${STATIC}${rel}`, "utf8");
-const jsFiles = readdirSync(`${STATIC}js`).filter((f) => f.endsWith(".js"));
-
-function precached() {
-  const src = read("sw.js");
-  const block = /const SHELL = \[([\s\S]*?)\];/.exec(src)[1];
-  return [...block.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
-}
-
-test("the service worker precaches every module, the stylesheet, the icons and the shell", () => {
-  const shell = precached();
-  for (const f of jsFiles) assert.ok(shell.includes(`/app/js/${f}`), `sw.js SHELL lacks /app/js/${f}`);
-  for (const f of readdirSync(`${STATIC}icons`)) assert.ok(shell.includes(`/app/icons/${f}`), `sw.js SHELL lacks /app/icons/${f}`);
-  for (const url of ["/app/", "/app/css/app.css", "/app/manifest.webmanifest"]) assert.ok(shell.includes(url), url);
-  for (const url of shell) {
-    const rel = url === "/app/" ? "index.html" : url.replace(/^\/app\//, "");
-    assert.ok(existsSync(`${STATIC}${rel}`), `${url} is precached but does not exist`);
-  }
-});
-
-test("the service worker's VERSION follows the content of the files it precaches", () => {
-  const hash = createHash("sha256");
-  for (const url of precached()) hash.update(readFileSync(`${STATIC}${url === "/app/" ? "index.html" : url.replace(/^\/app\//, "")}`));
-  const expected = hash.digest("hex").slice(0, 12);
-  const actual = /const VERSION = "([^"]+)"/.exec(read("sw.js"))[1];
-  assert.equal(actual, expected, `static/sw.js: a precached file changed; set const VERSION = "${expected}"`);
-});
+const jsFiles = readdirSync(`${STATIC}js`, { recursive: true }).filter((f) => f.endsWith(".js"));
 
 test("the service worker never caches API data other than form definitions", () => {
   const src = read("sw.js");
@@ -47,10 +22,11 @@ test("the service worker never caches API data other than form definitions", () 
   assert.match(src, /startsWith\("\/api\/"\)\) return;/);
 });
 
-test("the whole shell (HTML, CSS, JS) stays within 100 KB gzipped", () => {
+// 100 KB until turn 3; ODK's expression language (xpath.js, 9 KB gzipped) raised it to 112.
+test("the whole shell (HTML, CSS, JS) stays within 112 KB gzipped", () => {
   const files = ["index.html", "css/app.css", ...jsFiles.map((f) => `js/${f}`)];
   const total = files.reduce((sum, rel) => sum + gzipSync(readFileSync(`${STATIC}${rel}`), { level: 9 }).length, 0);
-  assert.ok(total <= 100 * 1024, `shell is ${total} bytes gzipped`);
+  assert.ok(total <= 112 * 1024, `shell is ${total} bytes gzipped`);
 });
 
 test("every text the code asks for exists in Chinese and English", () => {
@@ -87,51 +63,5 @@ test("the manifest's icons exist at their declared sizes", () => {
     const [w, h] = icon.sizes.split("x").map(Number);
     assert.equal(png.readUInt32BE(16), w);
     assert.equal(png.readUInt32BE(20), h);
-  }
-});
-
-/** The modules a module imports statically (import ... from "./x.js"; export ... from "./x.js"). */
-function staticImports(file) {
-  const src = read(`js/${file}`);
-  return [...src.matchAll(/^(?:import|export)\s[^;]*?from\s+"\.\/([\w-]+\.js)";/gm)].map((m) => m[1]);
-}
-
-function closure(roots) {
-  const seen = new Set();
-  const todo = [...roots];
-  while (todo.length) {
-    const f = todo.pop();
-    if (seen.has(f)) continue;
-    seen.add(f);
-    todo.push(...staticImports(f));
-  }
-  return seen;
-}
-
-test("the shell preloads exactly the home screen's import graph, so no module waits for another", () => {
-  const html = read("index.html");
-  const list = /const HOME_MODULES = \[([^\]]*)\]/.exec(html)[1];
-  const preloaded = new Set([...list.matchAll(/"([\w-]+)"/g)].map((m) => `${m[1]}.js`));
-  assert.deepEqual([...preloaded].sort(), [...closure(["app.js"])].sort());
-  assert.doesNotMatch(html, /<script[^>]*\ssrc=/, "nothing is fetched by the page before its first paint");
-});
-
-test("modules loaded on demand come with everything they import, fetched side by side", () => {
-  const eager = closure(["app.js"]);
-  // Every line of any module that imports on demand: what it imports together.
-  const lazyLines = jsFiles.flatMap((f) => read(`js/${f}`).split("\n")).filter((l) => /import\("\.\/[\w-]+\.js"\)/.test(l));
-  assert.ok(lazyLines.length >= 4, "screens other than Today are loaded when first opened");
-  for (const line of lazyLines) {
-    const together = new Set([...line.matchAll(/import\("\.\/([\w-]+\.js)"\)/g)].map((m) => m[1]));
-    for (const mod of together) {
-      assert.ok(!eager.has(mod), `${mod} is imported statically too`);
-      for (const dep of closure([mod])) {
-        assert.ok(eager.has(dep) || together.has(dep), `${mod} needs ${dep}: preload it or import it beside ${mod} (a chain of round trips otherwise)`);
-      }
-    }
-  }
-  for (const f of jsFiles) {
-    const reachable = eager.has(f) || lazyLines.some((l) => l.includes(`import("./${f}")`));
-    assert.ok(reachable, `${f} is neither imported by the app nor loaded on demand`);
   }
 });

@@ -1,14 +1,17 @@
 """Admin pages for accounts: the online twin of `user create`, `user set-password`, `user deactivate`,
 `user activate` and `user set-villages`, plus the profile (name, role, phone, sending unit)."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from server.web.auth import refresh_login, role_required
 from server.core.i18n import tr
+from server.records import devices
 from server.records import users as user_records
 from server.records import villages
+from server.services import openrosa
 from server.web.admin import bp
+from server.core import words
 
 
 def _errors_by_field(errors):
@@ -55,7 +58,7 @@ def user_edit(user_id):
                 "display_name": form.get("display_name", ""), "role": form.get("role", ""),
                 "villages": form.getlist("villages"), "phone": form.get("phone", ""),
                 "unit": form.get("unit", "")}, actor=current_user.id)
-            done = tr("已保存。", "Saved.")
+            done = tr(*words.pair("saved"))
         elif action == "password":
             password = request.form.get("password", "")
             if password != request.form.get("password2", ""):
@@ -71,6 +74,14 @@ def user_edit(user_id):
         elif action == "activate":
             changed, errors = user_records.activate(user_id, actor=current_user.id)
             done = tr("已启用。", "Activated.")
+        elif action == "device_create":
+            token, errors = devices.create(user_id, request.form.get("label", ""), actor=current_user.id)
+            if not errors:  # shown once, on this page: only the token's hash is kept
+                return _edit_page(user_records.get(user_id), [], {}, new_device=_device_settings(token))
+            changed = None
+        elif action == "device_revoke":
+            errors = devices.revoke(user_id, request.form.get("device", ""), actor=current_user.id)
+            changed, done = doc, tr("已撤销该设备。", "The device was revoked.")
         else:
             abort(400)
         if not errors:
@@ -85,6 +96,25 @@ def user_edit(user_id):
                         return redirect(url_for("households.index"))
             flash(done)
             return redirect(url_for("admin.user_edit", user_id=user_id))
+    return _edit_page(doc, errors, form)
+
+
+def _edit_page(doc, errors, form, new_device=None):
     return render_template("admin/user_edit.html", u=doc, errors=errors,
                            field_errors=_errors_by_field(errors), form=form,
-                           villages=villages.list_all()), (400 if errors else 200)
+                           villages=villages.list_all(), devices=devices.listed(doc),
+                           new_device=new_device), (400 if errors else 200)
+
+
+def _device_settings(token):
+    """A new device's base URL and Collect's settings QR code (a PNG data URL)."""
+    import base64
+    import io
+
+    import qrcode
+    root = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+    url = openrosa.base_url(root, token)
+    image = qrcode.make(openrosa.collect_settings(url), box_size=6, border=2)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return {"url": url, "qr": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")}

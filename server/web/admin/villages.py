@@ -7,6 +7,7 @@ from server.web.auth import role_required
 from server.core.i18n import tr
 from server.records import households, villages
 from server.web.admin import bp
+from server.core import words
 
 FIELDS = ("id", "name", "township", "county")
 
@@ -39,7 +40,7 @@ def village_edit(village_id):
         changes = {k: request.form.get(k, "") for k in ("name", "township", "county")}
         doc, errors = villages.update(village_id, actor=current_user.id, **changes)
         if not errors and doc is not None:
-            flash(tr("已保存。", "Saved."))
+            flash(tr(*words.pair("saved")))
             return redirect(url_for("admin.villages_page"))
         village = dict(village, **changes)
     return render_template("admin/village_edit.html", v=village, errors=errors), (400 if errors else 200)

@@ -1,6 +1,7 @@
 """Photos and signatures of a submission, to people who may see its village (the cadre who sent
 it, on a phone fixing a returned visit; supervisors; admins): the file, or `?thumb=1` a cached
-JPEG preview. The upload (PUT on the same address) lives in sync.py."""
+JPEG preview, made in the preview lane (server/web/lanes.py) when it is not cached yet. The upload
+(PUT on the same address) lives in sync_api.py."""
 
 from flask import current_app, send_file
 from flask_login import current_user, login_required
@@ -8,6 +9,8 @@ from PIL import UnidentifiedImageError
 
 from server.forms import formdefs
 from server.core import thumbnails
+from server.web import lanes
+from server.web.errors import disk_full
 from server.web.parse import choice_arg
 from server.core.problems import Problem
 from server.records import attachments, submissions
@@ -31,12 +34,21 @@ def attachment(sub_uuid, name):
     mimetype = declared.get("type") or "application/octet-stream"
     if thumb:
         try:
-            path = thumbnails.make(path, thumbnails.path_for(files_dir, doc["uuid"], name))
+            dest = thumbnails.path_for(files_dir, doc["uuid"], name)
+            if thumbnails.cached(dest):
+                path = dest
+            else:   # a decode: in the preview lane, so a flood of them holds a few threads at most
+                source = path
+                path = lanes.run("preview", current_user.id, lambda: thumbnails.make(source, dest))
         except FileNotFoundError:
             raise Problem("not_found") from None
         except thumbnails.TooLarge:
             raise Problem("image_too_large", limit=thumbnails.MAX_DECODE_PIXELS // 1_000_000) from None
-        except (UnidentifiedImageError, OSError):
+        except thumbnails.TooComplex:
+            raise Problem("image_too_complex") from None
+        except (UnidentifiedImageError, OSError) as e:
+            if disk_full(e):
+                raise   # no room for the preview: 503 storage_full, not the photo's fault
             raise Problem("attachment_bad_type") from None
         mimetype = "image/jpeg"
     try:

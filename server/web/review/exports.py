@@ -1,11 +1,14 @@
 """Exports (contract in DESIGN): submissions of a form as XLSX or as a ZIP of CSVs, the household
 ledger, and the attachments ZIP, each in the caller's scope. The book is written row by row to a
 temporary file (already unlinked, so nothing is left behind) and then streamed from it: memory stays
-flat however many rows there are."""
+flat however many rows there are. The attachments ZIP is made as it is sent, with no copy at all.
+
+Every export runs in the export lane (server/web/lanes.py): a few at once in all, one or two per
+user, 503 `busy` with Retry-After past that, so exports never hold every request thread."""
 
 import tempfile
 
-from flask import current_app, send_file
+from flask import Response, current_app, send_file
 from flask_login import current_user, login_required
 
 from server.forms import formdefs
@@ -13,6 +16,7 @@ from server.core.clock import today_iso
 from server.web.parse import text_arg
 from server.core.problems import Problem
 from server.records import villages
+from server.web import lanes
 from server.web.review import bp, filters
 from server.services import sheets
 from server.services.tabular import CsvBook, XlsxBook
@@ -23,7 +27,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def _send(write, mimetype, download_name):
     out = tempfile.TemporaryFile(prefix="jiedui-export-")
     try:
-        write(out)
+        lanes.run("export", current_user.id, lambda: write(out))
         out.seek(0)
     except BaseException:
         out.close()
@@ -87,5 +91,12 @@ def households_xlsx():
 def attachments_zip():
     wanted = filters.parse(form_required=True)
     files_dir = current_app.config["FILES_DIR"]
-    return _send(lambda out: sheets.write_attachments(out, current_user, wanted, files_dir),
-                 "application/zip", _name(f"{wanted.form}-attachments", wanted, "zip"))
+    user = current_user._get_current_object()
+    chunks, release = lanes.stream("export", user.id,
+                                   lambda: sheets.attachment_chunks(user, wanted, files_dir))
+    resp = Response(chunks, mimetype="application/zip")
+    resp.call_on_close(release)
+    name = _name(f"{wanted.form}-attachments", wanted, "zip")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp

@@ -54,7 +54,42 @@ def queue():
                       "day": submissions.day_of(doc)})
     return render_template("review/queue.html", items=items, total=len(rows), page=page, pages=pages,
                            wanted=wanted, args=filters.as_args(wanted, state_all=True),
-                           counts=reviews.counts(current_user, wanted), **_choices())
+                           counts=reviews.counts(current_user, wanted),
+                           can_bulk=wanted.state == "received" and bool(rows),
+                           queue_mark=_queue_mark(rows), **_choices())
+
+
+def _queue_mark(rows):
+    """A fingerprint of the queue as shown: a bulk approval applies only to exactly what the
+    supervisor confirmed, not to what arrived since."""
+    import hashlib
+    return hashlib.sha256("\n".join(r[2] for r in rows).encode()).hexdigest()[:32]
+
+
+@bp.post("/review/approve-all")
+@role_required(*REVIEWERS)
+def approve_all():
+    """Approve the whole filtered queue of waiting submissions: a first post shows the count and
+    asks to confirm; the confirmed post approves exactly those (refused when the queue changed)."""
+    wanted = filters.parse(request.form, default_state="received")
+    args = filters.as_args(wanted, state_all=True)
+    if wanted.state != "received":
+        flash(tr("只能批量通过待审核的记录。", "Only submissions waiting for review can be approved together."),
+              "error")
+        return redirect(url_for("review.queue", **args))
+    rows = reviews.rows(current_user, wanted)
+    mark = _queue_mark(rows)
+    if request.form.get("confirm") != "1":
+        return render_template("review/approve_all.html", count=len(rows), mark=mark, wanted=wanted,
+                               args=args)
+    if request.form.get("mark") != mark:
+        flash(tr("列表在确认期间有变化，请重新查看后再批量通过。",
+                 "The queue changed while you were confirming; look again before approving them all."),
+              "error")
+        return redirect(url_for("review.queue", **args)), 303
+    done = reviews.approve_many(current_user, [(r[3], r[2]) for r in rows])
+    flash(tr(f"已批量通过 {done} 条记录。", f"Approved {done} submissions."))
+    return redirect(url_for("review.queue", **args)), 303
 
 
 def _neighbours(doc, wanted):
@@ -78,6 +113,7 @@ def _answer(field, value, doc, comments):
     if kind == "repeat":
         children = [c for c in field.get("fields") or [] if c.get("type") not in present.NOT_ANSWERS]
         item["columns"] = [present.label(c.get("label")) or c["name"] for c in children]
+        item["column_names"] = [c["name"] for c in children]
         item["rows"] = [[present.text(c, entry.get(c["name"])) for c in children]
                         for entry in (value or []) if isinstance(entry, dict)]
     elif kind in present.FILE_TYPES:
@@ -121,6 +157,7 @@ def _detail(sub_uuid, *, errors=(), form=None, status=200):
     known = {f["name"] for f in present.questions(definition)}
     other_comments = {k: v for k, v in comments.items() if k not in known}
     household, past, based, changes = _history_changes(doc)
+    corrected = _correction_diff(doc, definition, registry)
     village_names, user_names = _names()
     before, after = _neighbours(doc, wanted)
     args = filters.as_args(wanted, state_all=True)
@@ -131,9 +168,31 @@ def _detail(sub_uuid, *, errors=(), form=None, status=200):
         cadre=users.get(doc.get("cadre_id")) or {"display_name": doc.get("cadre_id")},
         user_names=user_names, other_comments=other_comments, before=before, after=after, args=args,
         errors=list(errors), error_fields={e.get("field") for e in errors}, form=form or {},
-        complete=submissions.is_complete(doc),
+        complete=submissions.is_complete(doc), corrected=corrected,
+        repeat_comments=_repeat_comments(comments),
         target_label=lambda name: present.target_label(definition, name),
         can_decide=not doc.get("superseded_by")), status
+
+
+def _correction_diff(doc, definition, registry):
+    """A correction shown against the visit it corrects: what changed, answer by answer."""
+    if not doc.get("supersedes"):
+        return None
+    original = submissions.get_for(current_user, doc["supersedes"])
+    if original is None:
+        return None
+    old_definition = registry.get(original["form"], original["form_version"]) or {"fields": []}
+    return present.diff(old_definition, original.get("answers"), definition, doc.get("answers"))
+
+
+def _repeat_comments(comments):
+    """{repeat: {row index: {child: comment}}} from comments on single answers of a repeat."""
+    out = {}
+    for key, text in comments.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[1].isascii() and parts[1].isdigit():
+            out.setdefault(parts[0], {}).setdefault(int(parts[1]), {})[parts[2]] = text
+    return out
 
 
 @bp.get("/review/<sub_uuid>")

@@ -1,0 +1,183 @@
+"""Restoring a TinyDB data folder from a backup, the part that touches the folder's files: checking a
+backup folder with the store itself (every partition must load), and swapping a checked, staged
+folder in for the current one under the folder lock. What stays: the lock, backups/, logs; what
+was there before goes to `before-restore-<stamp>/` in the data folder (nothing acknowledged is ever
+deleted by a restore), and a failed swap puts everything back. The session key stays the server's
+own (the running process signs with it), so phones stay logged in and come back on their own.
+
+A restore staged from the web while the server runs waits in `restore-pending/` (its `data/` and a
+`ready.json`) and is swapped in when the store next opens the folder (the next start).
+"""
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+from contextlib import contextmanager
+
+from server.core.files import fsync_dir, write_atomic
+from server.store.common import CORE, FAMILIES, StoreLocked
+
+log = logging.getLogger(__name__)
+
+# What a data folder's store is made of (tinydb.py), and what lives in the files folder (backup.py).
+STORE_ENTRIES = ("core.json", "catalog.json", "keys.idx", "keys.new", "villages") + FAMILIES
+FILE_ENTRIES = ("attachments", "forms", "forms-published")
+PENDING = "restore-pending"
+READY = "ready.json"
+ASIDE_PREFIX = "before-restore-"
+
+
+class BackupUnusable(ValueError):
+    """The backup cannot be restored: (zh, en) say why; nothing was changed."""
+
+    def __init__(self, zh, en):
+        self.zh, self.en = zh, en
+        super().__init__(en)
+
+
+def check_folder(folder):
+    """Open `folder` read-only with the store and load every partition: {"seq", "villages",
+    "households", "submissions", "users"}; BackupUnusable when anything cannot be read."""
+    from server.store.tinydb import open_readonly
+    if not os.path.isfile(os.path.join(folder, "core.json")):
+        raise BackupUnusable("其中没有 core.json（不是本系统的备份文件夹）。",
+                             "it holds no core.json (not a backup folder of this system).")
+    try:
+        store = open_readonly(folder)
+    except Exception as e:  # any failure to read is a refusal, never a half restore
+        raise BackupUnusable(f"无法读取：{e.__class__.__name__}: {str(e)[:200]}",
+                             f"it cannot be read: {e.__class__.__name__}: {str(e)[:200]}") from None
+    counts = {"villages": 0, "households": 0, "submissions": 0, "users": 0}
+    try:
+        names = [CORE] + store.village_ids()
+        for family in FAMILIES:
+            names += store.partitions(family)
+        for name in names:
+            try:
+                if name == CORE:
+                    counts["users"] = store.count(CORE, "users")
+                    counts["villages"] = store.count(CORE, "villages")
+                elif "." in name:
+                    store.count(name, "audit")
+                else:
+                    counts["households"] += store.count(name, "households")
+                    counts["submissions"] += store.count(name, "submissions")
+            except Exception as e:
+                raise BackupUnusable(f"分区 {name} 无法读取：{str(e)[:200]}",
+                                     f"partition {name} cannot be read: {str(e)[:200]}") from None
+        if not any(u.get("role") == "admin" for u in store.search(CORE, "users")):
+            raise BackupUnusable("其中没有管理员账号。", "it holds no administrator account.")
+        counts["seq"] = store.seq
+    finally:
+        store.close()
+    return counts
+
+
+@contextmanager
+def folder_lock(data_dir):
+    """The data folder's lock (the one a running server holds), for the swap only."""
+    fd = os.open(os.path.join(data_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLocked(
+            f"另一个进程正在使用数据目录 {data_dir}（通常是正在运行的服务器）。"
+            f" Another process (usually the running server) owns the data folder {data_dir}.") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _store_entries(folder):
+    from server.store.tinydb import JOURNAL_RE
+    return list(STORE_ENTRIES) + sorted(n for n in os.listdir(folder) if JOURNAL_RE.match(n))
+
+
+def swap_in(data_dir, files_dir, staged, stamp):
+    """Put the staged folder's data in place of the current data (the caller holds the folder
+    lock). The current data goes to <data>/before-restore-<stamp>/; returns that path."""
+    files_dir = files_dir or data_dir
+    aside = os.path.join(data_dir, f"{ASIDE_PREFIX}{stamp}")
+    os.makedirs(aside)
+    out_names = [(data_dir, n) for n in _store_entries(data_dir)]
+    out_names += [(files_dir, n) for n in FILE_ENTRIES]
+    done = []  # (from, to), to undo
+    try:
+        for base, name in out_names:
+            src = os.path.join(base, name)
+            if os.path.lexists(src):
+                dst = os.path.join(aside, name)
+                shutil.move(src, dst)
+                done.append((src, dst))
+        # the session key is the server's own, not the backup's: logins (a phone's too) go on
+        wanted = set(_store_entries(staged)) | set(FILE_ENTRIES)
+        for name in sorted(n for n in os.listdir(staged) if n in wanted):
+            base = files_dir if name in FILE_ENTRIES else data_dir
+            src, dst = os.path.join(staged, name), os.path.join(base, name)
+            shutil.move(src, dst)
+            done.append((src, dst))
+        fsync_dir(data_dir)
+        if files_dir != data_dir:
+            fsync_dir(files_dir)
+    except BaseException:
+        for src, dst in reversed(done):  # put everything back as it was
+            try:
+                if os.path.lexists(src):
+                    shutil.rmtree(src) if os.path.isdir(src) else os.remove(src)
+                shutil.move(dst, src)
+            except OSError:
+                log.exception("restore: could not move %s back to %s", dst, src)
+        raise
+    return aside
+
+
+def pending_info(data_dir):
+    """The restore staged from the web, waiting for the next start ({"backup", "staged_at", "by",
+    ...}), or None."""
+    try:
+        with open(os.path.join(data_dir, PENDING, READY), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def stage_pending(data_dir, staged, info):
+    """Move a checked staged folder to restore-pending/ (replacing one staged before)."""
+    pending = os.path.join(data_dir, PENDING)
+    shutil.rmtree(pending, ignore_errors=True)
+    os.makedirs(pending)
+    shutil.move(staged, os.path.join(pending, "data"))
+    write_atomic(os.path.join(pending, READY), json.dumps(info, ensure_ascii=False).encode("utf-8"))
+
+
+def cancel_pending(data_dir):
+    shutil.rmtree(os.path.join(data_dir, PENDING), ignore_errors=True)
+
+
+def apply_pending(data_dir, files_dir):
+    """At start, before the store opens the folder: swap in a restore staged from the web, and
+    remove what a restore killed half way left (its staging folder, an uploaded archive)."""
+    info = pending_info(data_dir)
+    try:
+        leftovers = [n for n in os.listdir(data_dir) if n.startswith(".restore-")]
+    except OSError:
+        leftovers = []
+    if info is None and not leftovers:
+        return None
+    pending = os.path.join(data_dir, PENDING)
+    with folder_lock(data_dir):  # no other process works in the folder meanwhile
+        for name in leftovers:
+            path = os.path.join(data_dir, name)
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+        if info is None:
+            return None
+        aside = swap_in(data_dir, files_dir, os.path.join(pending, "data"), info.get("stamp") or "web")
+        shutil.rmtree(pending, ignore_errors=True)
+    log.warning("restored the data folder from %s (staged %s); the data before is in %s",
+                info.get("backup"), info.get("staged_at"), aside)
+    return dict(info, aside=aside)
