@@ -166,14 +166,10 @@ def _stored_form(p, record):
 
 def _followup_errors(effects, household, also=frozenset(), made=()):
     """Answers about earlier promises must name a follow-up this household still has open (or, in
-<<<<<<< HEAD
-    a correction, one the corrected visit answered: `also`)."""
-    if not effects["followup_answers"]:
-        return []  # most visits answer none: the household's promises are not read
-=======
     a correction, one the corrected visit answered: `also`), or one it was promised and has closed
     since (`made`: kept, and returned as late answers to record as a clash). (errors, late)."""
->>>>>>> main
+    if not effects["followup_answers"]:
+        return [], []  # most visits answer none: the household's promises are not read
     open_ids = {f["id"] for f in household.get("open_followups") or []} | set(also)
     errors, late = [], []
     for a in effects["followup_answers"]:
