@@ -2,7 +2,13 @@
 test client, the real store in a temporary folder with --stored visits already in it).
 
 Usage: .venv/bin/python bench/profile_push.py [--pushes 200] [--stored 20000] [--top 25] [--split]
+       .venv/bin/python bench/profile_push.py --single [--dense 20000] [--pushes 300] [--top 30]
 Prints the server-side ms per push, then the top functions by own time and by cumulative time.
+--single: the fixed cost of a write request: the process CPU (median, no profiler) of a one-visit
+push, a 20-visit push, a household edit (PUT /api/v1/households/<id>) and a bare GET /api/v1/csrf,
+then cProfile's top lines (own time and cumulative) of one-visit pushes and of household edits.
+--dense N: first N visits (each with one new promise) pushed into the 72 households of village v1,
+so the pushes land on a dense history (issue 28: a push must not slow as records age).
 --split: no profiler; the process CPU of a push (median), split into parsing and validating its
 items, the store write, and the rest (Flask, the session and login, reading and answering JSON),
 beside a bare GET /api/v1/csrf.
@@ -26,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from sync_bench import batch, prepare  # noqa: E402
+from sync_bench import DENSE_HOUSEHOLDS, batch, densify, prepare, promised_visit  # noqa: E402
 from tests.conftest import PASSWORD, Api  # noqa: E402
 
 
@@ -38,7 +44,11 @@ def main():
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--writer-thread", action="store_true")
     ap.add_argument("--split", action="store_true")
+    ap.add_argument("--single", action="store_true")
+    ap.add_argument("--dense", type=int, default=0)
     args = ap.parse_args()
+    if args.single:
+        return single(args)
     if args.split:
         return split(args)
     with tempfile.TemporaryDirectory() as d:
@@ -87,6 +97,86 @@ def main():
             pstats.Stats(p, stream=out).sort_stats(key).print_stats(args.top)
             text = out.getvalue()
             print(f"---- {name}, by {key}")
+            print(text[text.index("   ncalls"):] if "   ncalls" in text else text)
+
+
+def single(args):
+    """The fixed cost of one write request, measured, then profiled."""
+    import random
+    import statistics
+    rng = random.Random(28)
+    random.seed(28)
+    households = DENSE_HOUSEHOLDS if args.dense else 3
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "data")
+        prepare(data, args.stored, 1)
+        if args.dense:
+            t = time.perf_counter()
+            densify(data, args.dense, rng)
+            print(f"dense: {args.dense} visits with a promise each pushed into {households} households of v1 "
+                  f"in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        from server import create_app
+        from server.store import close_app_store
+        app = create_app({"DATA_DIR": data, "SNAPSHOT_EVERY": 0})
+        api = Api(app.test_client())
+        assert api.login("phone00", PASSWORD).status_code == 200
+        hid = lambda: f"v1-{rng.randint(1, households):04d}"  # noqa: E731
+
+        def push(n):
+            body = json.dumps({"submissions": [promised_visit(hid()) for _ in range(n)]})
+            t = time.process_time()
+            r = api.client.post("/api/v1/submissions", data=body, content_type="application/json",
+                                headers={"X-CSRFToken": api.token})
+            spent = time.process_time() - t
+            assert r.status_code == 200 and all(x["status"] == "created" for x in r.get_json()["results"]), \
+                r.get_data()[:300]
+            return spent
+
+        versions = {}
+
+        def edit(i):
+            h = hid()
+            body = json.dumps({"changes": {"address": f"{i}号"}, "base_version": versions.get(h)})
+            t = time.process_time()
+            r = api.client.put(f"/api/v1/households/{h}", data=body, content_type="application/json",
+                               headers={"X-CSRFToken": api.token})
+            spent = time.process_time() - t
+            assert r.status_code == 200, r.get_data()[:300]
+            versions[h] = r.get_json()["household"]["version"]
+            return spent
+
+        def bare(_i):
+            t = time.process_time()
+            api.client.get("/api/v1/csrf")
+            return time.process_time() - t
+
+        med = lambda xs: statistics.median(xs) * 1000  # noqa: E731
+        for _ in range(20):  # warm
+            push(1), edit(0), bare(0)
+        rows = {"1-visit push": [push(1) for _ in range(args.pushes)],
+                "20-visit push": [push(20) for _ in range(max(20, args.pushes // 5))],
+                "household edit (PUT)": [edit(i) for i in range(args.pushes)],
+                "bare GET /api/v1/csrf": [bare(i) for i in range(args.pushes)]}
+        print(f"process CPU per request, median (Flask's test client, no HTTP; {args.stored} visits in 50 "
+              f"other villages{f', {args.dense} in v1' if args.dense else ''}):")
+        for name, xs in rows.items():
+            print(f"  {name:<24} {med(xs):6.2f} ms")
+        profiles = {}
+        for name, fn in (("1-visit push", lambda i: push(1)), ("household edit (PUT)", edit),
+                         ("20-visit push", lambda i: push(20))):
+            prof = cProfile.Profile(time.process_time)  # CPU, not waiting for the disk
+            prof.enable()
+            for i in range(args.pushes):
+                fn(i)
+            prof.disable()
+            profiles[name] = prof
+        close_app_store(app)
+    for name, prof in profiles.items():
+        for key in ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats(key).print_stats(args.top)
+            text = out.getvalue()
+            print(f"---- {name}: {args.pushes} requests, by {key} (process CPU seconds)")
             print(text[text.index("   ncalls"):] if "   ncalls" in text else text)
 
 

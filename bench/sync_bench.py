@@ -10,8 +10,19 @@ For each size (visits already stored) it prints:
     (the 50 phones run here, on the same cores), and each server's CPU for a bare GET
     /api/v1/csrf, the floor that waitress, Flask and the session cost any request.
 
+Then (issue 28) the rows a single visit and an aged village are measured by, Jiedui's server CPU
+read from /proc (less noisy than latency on a busy machine):
+  - single visits: one phone pushing one visit at a time (`--single` pushes), and `--phones` phones
+    at once each sending visits one at a time (`--single-rounds` each): server CPU ms per visit,
+    beside the same for sqlite;
+  - a dense village: v1 grown to 72 households holding `--dense` visits (each with one new promise,
+    as the pushes that follow), then 20-visit pushes and single visits to random households of it:
+    server CPU ms per push and p50, so the cost can be compared from 1,000 to 20,000 stored visits.
+
 Usage: .venv/bin/python bench/sync_bench.py [--sizes 1000,20000] [--phones 50] [--visits 20]
                                             [--sequential 200] [--rounds 4] [--postgres]
+                                            [--rows batch,single,dense] [--single 300]
+                                            [--single-rounds 10] [--dense 1000,20000]
 """
 
 import argparse
@@ -86,6 +97,9 @@ class SqliteServer:
         self.proc.wait(10)
 
 
+DENSE_HOUSEHOLDS = 72
+
+
 def phone_visit(household):
     return {"uuid": str(uuid.uuid4()), "form": "household_visit", "form_version": 1,
             "household_id": household, "created_at": "2026-05-01T10:00:00+08:00",
@@ -97,12 +111,49 @@ def phone_visit(household):
                         "risk": "no", "notes": "家中房屋安全，饮水正常。" * 4}}
 
 
-def batch(visits):
-    return {"submissions": [phone_visit(f"v1-000{random.randint(1, 3)}") for _ in range(visits)]}
+def promised_visit(household, day="2026-05-01"):
+    """A visit with one new promise (what grows a household's open follow-ups)."""
+    v = phone_visit(household)
+    v["answers"] = dict(v["answers"], visit_date=day,
+                        followups=[{"action": "联系人社局就业岗位", "due_date": "2026-06-01"}])
+    return v
 
 
-def push(client, visits):
-    body = json.dumps(batch(visits)).encode()
+def batch(visits, households=3, promise=False):
+    make = promised_visit if promise else phone_visit
+    return {"submissions": [make(f"v1-{random.randint(1, households):04d}") for _ in range(visits)]}
+
+
+def densify(data_dir, visits, rng=random):
+    """Village v1 grows to 72 households and receives `visits` visits, each with one promise,
+    through the real pipeline (submissions.receive, 100 a push), without HTTP."""
+    from server import create_app
+    from server.forms import formdefs
+    from server.records import households, submissions
+    from server.store import close_app_store, get_store
+    from server.web.auth import get_user
+    app = create_app({"DATA_DIR": data_dir, "SNAPSHOT_EVERY": 0})
+    try:
+        with app.app_context():
+            def more(tx):
+                for i in range(4, DENSE_HOUSEHOLDS + 1):
+                    households.create(tx, "test", households.new_household(
+                        "v1", f"v1-{i:04d}", head_name=f"户{i}"), write_audit=False)
+            get_store().write(more)
+            user = get_user("cadre1")
+            settings = formdefs.served_settings(app)
+            for start in range(0, visits, 100):
+                items = [promised_visit(f"v1-{rng.randint(1, DENSE_HOUSEHOLDS):04d}")
+                         for _ in range(min(100, visits - start))]
+                results = submissions.receive(user, items, formdefs.registry(), settings,
+                                              max_attachment_bytes=app.config["MAX_ATTACHMENT_BYTES"])
+                assert all(r["status"] == "created" for r in results), results[:1]
+    finally:
+        close_app_store(app)
+
+
+def push(client, visits, households=3, promise=False):
+    body = json.dumps(batch(visits, households, promise)).encode()
     t0 = time.perf_counter()
     status, reply = client.call("POST", "/api/v1/submissions", body)
     ms = (time.perf_counter() - t0) * 1000
@@ -216,6 +267,80 @@ def run(stored, args):
     return t_ours, t_sql, e_ours + e_sql, b_ours, b_sql, cpu, bare
 
 
+def single_rows(args):
+    """One phone, then `--phones` phones at once, each pushing one visit at a time: server CPU ms
+    per visit (Jiedui and sqlite), pushes/s and p50/p99 of the burst."""
+    with tempfile.TemporaryDirectory() as d:
+        docs = prepare(os.path.join(d, "jiedui"), 1000, args.phones)
+        sqlite_path = os.path.join(d, "bench.sqlite")
+        sqlite_preload(sqlite_path, [(v["uuid"], v["household_id"], v["village_id"],
+                                      json.dumps(v, ensure_ascii=False)) for v in docs])
+        ours = LiveServer(os.path.join(d, "jiedui")).start()
+        theirs = SqliteServer(sqlite_path).start()
+        try:
+            times, errors, cpu, bare = sequential([ours, theirs], [PASSWORD, "bench"], args.single, 1)
+            b_sql = burst(theirs, "bench", args.phones, 1, args.single_rounds)
+            b_ours = burst(ours, PASSWORD, args.phones, 1, args.single_rounds)
+        finally:
+            ours.stop()
+            theirs.stop()
+    print(f"\nSingle visits (issue 28): one phone pushing one visit, {args.single} times per server; "
+          f"then {args.phones} phones at once, each sending {args.single_rounds} visits one at a time")
+    print(f"{'':>22} | {'jiedui p50':>10} {'server CPU ms/visit':>19} | {'sqlite p50':>10} "
+          f"{'server CPU ms/visit':>19} | {'push/s jiedui':>13} {'sqlite':>7} | errors")
+    print(f"{'1 phone':>22} | {statistics.median(times[0]):>10.2f} {cpu[0]:>19.2f} | "
+          f"{statistics.median(times[1]):>10.2f} {cpu[1]:>19.2f} | {'':>13} {'':>7} | {sum(errors)}")
+    (lo, wo, eo, (so, _co)), (ls, ws, es, (ss, _cs)) = b_ours, b_sql
+    print(f"{f'{args.phones} phones at once':>22} | {statistics.median(lo):>10.2f} {so:>19.2f} | "
+          f"{statistics.median(ls):>10.2f} {ss:>19.2f} | {len(lo) / wo:>13.1f} {len(ls) / ws:>7.1f} | "
+          f"{len(eo) + len(es)}")
+    print(f"{'bare GET /api/v1/csrf':>22} | {'':>10} {bare[0]:>19.2f} | {'':>10} {bare[1]:>19.2f} |")
+
+
+def dense_rows(args):
+    """v1 grown to 72 households holding N visits with a promise each; then, one phone: 20-visit
+    pushes (each visit with one new promise) and single visits to random households of it."""
+    rows = []
+    for n in [int(x) for x in args.dense.split(",") if x]:
+        random.seed(n)
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "jiedui")
+            prepare(data, 0, 1)
+            t = time.perf_counter()
+            densify(data, n, random.Random(n))
+            print(f"  dense village: {n} visits stored in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+            ours = LiveServer(data).start()
+            try:
+                c = Client(ours.url)
+                c.login("phone00", PASSWORD)
+                out = []
+                for visits, pushes in ((args.visits, args.sequential), (1, args.single)):
+                    for _ in range(5):
+                        push(c, visits, DENSE_HOUSEHOLDS, True)
+                    before = cpu_seconds(ours.proc.pid)
+                    times, errors = [], 0
+                    for _ in range(pushes):
+                        ms, ok = push(c, visits, DENSE_HOUSEHOLDS, True)
+                        times.append(ms)
+                        errors += not ok
+                    out.append((statistics.median(times), p99(times),
+                                (cpu_seconds(ours.proc.pid) - before) / pushes * 1000, errors))
+            finally:
+                ours.stop()
+        rows.append((n, out))
+    print(f"\nA dense village (issue 28): v1's 72 households holding N visits, each with one new promise; "
+          f"one phone pushing to random households of it (each visit with one new promise); ms")
+    print(f"{'stored in v1':>12} | {f'{args.visits}-visit p50':>13} {'p99':>7} {'server CPU/push':>15} | "
+          f"{'1-visit p50':>11} {'p99':>7} {'server CPU/push':>15} | errors")
+    for n, ((b50, b99, bcpu, berr), (s50, s99, scpu, serr)) in rows:
+        print(f"{n:>12} | {b50:>13.2f} {b99:>7.2f} {bcpu:>15.2f} | {s50:>11.2f} {s99:>7.2f} {scpu:>15.2f} | "
+              f"{berr + serr}")
+    if len(rows) > 1:
+        (n0, first), (n1, last) = rows[0], rows[-1]
+        print(f"{n1} / {n0}: server CPU per {args.visits}-visit push x{last[0][2] / first[0][2]:.2f}, "
+              f"per single visit x{last[1][2] / first[1][2]:.2f} (goal <= 1.5)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,20000")
@@ -225,7 +350,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=4, help="pushes per phone in the burst")
     ap.add_argument("--postgres", action="store_true",
                     help="also one and two app servers on PostgreSQL beside TinyDB (bench/pg_bench.py)")
+    ap.add_argument("--rows", default="batch,single,dense", help="which tables to measure")
+    ap.add_argument("--single", type=int, default=300, help="single visits by one phone")
+    ap.add_argument("--single-rounds", type=int, default=10, help="single visits per phone in the burst")
+    ap.add_argument("--dense", default="1000,20000", help="visits stored in the dense village")
     args = ap.parse_args()
+    wanted = set(args.rows.split(","))
+    if "batch" in wanted:
+        batch_rows(args)
+    if "single" in wanted:
+        single_rows(args)
+    if "dense" in wanted:
+        dense_rows(args)
+
+
+def batch_rows(args):
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         rows.append((n, run(n, args)))

@@ -213,6 +213,33 @@ def test_peek_reads_the_stored_document_inside_and_outside_a_write(open_store):
     assert store.write(fn) == (2, None)
 
 
+def test_a_patch_changes_part_of_a_document_and_reads_back_after_a_restart(open_store):
+    """tx.patch (issue 28): fields set; list items appended, put by id (in place) and dropped;
+    twice in one write and after a put in it; a new seq; nothing for an absent document."""
+    store = open_store()
+    first = store.write(lambda tx: tx.put("v1", "households", {"id": "h", "n": 0, "open": [{"id": "a"}]}))
+
+    def fn(tx):
+        tx.patch("v1", "households", "h", set={"n": 1}, items={"open": {"append": [{"id": "b"}]}})
+        tx.put("v1", "households", {"id": "g", "open": []})
+        tx.patch("v1", "households", "g", items={"open": {"put": [{"id": "x"}]}})
+        mid = tx.get("v1", "households", "h")
+        done = tx.patch("v1", "households", "h", items={"open": {"put": [{"id": "a", "s": 2}, {"id": "c"}],
+                                                                 "drop": ["b"]}})
+        return mid, done, tx.patch("v1", "households", "nobody", set={"n": 1})
+    mid, done, absent = store.write(fn)
+    assert mid["open"] == [{"id": "a"}, {"id": "b"}] and mid["n"] == 1 and absent is None
+    assert done["open"] == [{"id": "a", "s": 2}, {"id": "c"}] and done["seq"] > first["seq"]
+    with pytest.raises(UnstorableValue):
+        store.write(lambda tx: tx.patch("v1", "households", "h", set={"n": math.nan}))
+    before = {k: store.get("v1", "households", k) for k in ("h", "g")}
+    assert before["h"] == dict(done) and before["g"]["open"] == [{"id": "x"}]
+    assert store.partition_seq("v1") == store.seq
+    store.close()
+    again = open_store()
+    assert {k: again.get("v1", "households", k) for k in ("h", "g")} == before
+
+
 def test_family_partitions_are_listed_oldest_first(open_store):
     store = open_store()
     for day in ("20260502", "20260501", "20260601"):

@@ -105,25 +105,40 @@ def revoke(user_id, device, *, actor="system", db=None):
     return (db or get_store()).write(write)
 
 
+# Which account holds a token's hash, for one store at one core cursor: every OpenRosa request
+# names its token, and looking it up through every account each time cost a request as much as the
+# county has accounts. Rebuilt only when core changed (a token made or revoked, a login, an edit);
+# a hit is confirmed on the account itself, so a stale map can never let an ended token in.
+_owners = (None, None, {})  # (store, core seq, {digest: user id})
+
+
+def _owner_of(store, digest):
+    global _owners
+    seq = store.partition_seq(CORE)
+    cached_store, cached_seq, owners = _owners
+    if cached_store is not store or cached_seq != seq:
+        owners = {}
+
+        def visit(u):
+            for d in u.get("devices") or {}:
+                owners.setdefault(d, u["id"])
+            return False
+        store.search(CORE, TABLE, visit)
+        _owners = (store, seq, owners)
+    return owners.get(digest)
+
+
 def resolve(token, db=None):
     """The active account a token belongs to, or None (unknown, revoked, ended with the user's
-    logins, or the account deactivated)."""
+    logins, or the account deactivated). The account's document as stored: read it only."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100 or not token.isascii():
         return None
     digest = _digest(token)
-    found = []
-
-    def visit(u):
-        entry = (u.get("devices") or {}).get(digest)
-        if entry is not None:
-            found.append(u["id"])
-        return False
-
     store = db or get_store()
-    store.search(CORE, TABLE, visit)
-    if not found:
+    owner = _owner_of(store, digest)
+    if owner is None:
         return None
-    doc = users.get(found[0], store)
+    doc = store.peek(CORE, TABLE, owner)
     if not users.is_active(doc) or digest not in _live(doc):
         return None
     return doc

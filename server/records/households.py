@@ -544,13 +544,14 @@ def apply_changes(tx, actor, household_id, changes, *, base_version=None, source
     (a "soft" clash is noted); a field someone else changed since the base is a "hard" clash: the
     later edit wins, the other value is kept for review. Each change leaves a history entry (before
     and after, who, which submission) and an audit entry.
-    Returns (household, clash or None); household None when it does not exist."""
+    Returns (household, clash or None): the household as stored (read it, never change it), None
+    when it does not exist."""
     vid = village_of(household_id)
-    doc = tx.get(vid, TABLE, household_id) if vid else None
+    doc = tx.peek(vid, TABLE, household_id) if vid else None  # read only: the change is a patch
     if doc is None:
         return None, None
     version = doc.get("version", 1)
-    field_versions = doc.setdefault("field_versions", {})
+    field_versions = dict(doc.get("field_versions") or {})
     changed = {f: v for f, v in changes.items() if doc.get(f) != v}
     if not changed:
         return doc, None
@@ -566,12 +567,12 @@ def apply_changes(tx, actor, household_id, changes, *, base_version=None, source
                  "overwritten": {f: doc.get(f) for f in hard},
                  "source": source, "by": actor, "at": at, "resolved": False}
     before = {f: doc.get(f) for f in changed}
-    for f, v in changed.items():
-        doc[f] = v
+    for f in changed:
         field_versions[f] = version + 1
-    doc["version"] = version + 1
-    doc["updated_at"] = at
-    stored = tx.put(vid, TABLE, doc)
+    # Only what changed goes to the journal: an edit costs the same however long the household's
+    # bookkeeping (its open promises) has grown.
+    stored = tx.patch(vid, TABLE, household_id, set=dict(changed, field_versions=field_versions,
+                                                          version=version + 1, updated_at=at))
     tx.put(vid, HISTORY, {"id": secrets.token_hex(8), "household_id": household_id,
                           "version": version + 1, "fields": sorted(changed),
                           "before": before, "after": dict(changed), "by": actor, "source": source,
@@ -597,7 +598,9 @@ def create(tx, actor, doc, *, write_audit=True):
 def edit(user, household_id, changes, base_version, source="web", store=None):
     """A person's edit (web page or API): (household, clash, errors)."""
     store = store or get_store()
-    current = get_for(user, household_id, store)
+    # in scope and there; the stored document itself, read only (the helpers below copy what they change)
+    current = store.peek(village_of(household_id), TABLE, household_id) \
+        if stub_for(user, household_id, store) is not None else None
     if current is None:
         return None, None, []
     clean, errors = clean_changes(keep_member_extras(restore_masked(changes, current), current))
@@ -648,34 +651,57 @@ def set_pairing(user, household_id, cadre_ids, store=None):
 def note_visit(tx, household_id, *, visit_date=None, opened=(), closed=(), submission=None):
     """What a received visit leaves on its household without being an edit (the version, the base
     of merges, stays): the last visit date (forward only), follow-ups promised, and follow-ups
-    closed ({"id", "status", "note"}). Returns the stored household (when nothing changed, the
-    store's own copy: read it, never change it) or None."""
+    closed ({"id", "status", "note"}). Stored as a patch of what changed (tx.patch), so a visit
+    costs the same however many promises its household already holds. Returns the stored
+    household (read it, never change it) or None."""
     vid = village_of(household_id)
     current = tx.peek(vid, TABLE, household_id) if vid else None
     if current is None:
         return None
     if not opened and not closed and not (visit_date and visit_date > (current.get("last_visit_date") or "")):
         return current  # nothing to note (most visits of a busy day); read it, don't change it
-    doc = tx.get(vid, TABLE, household_id)
-    changed = False
-    if visit_date and visit_date > (doc.get("last_visit_date") or ""):
-        doc["last_visit_date"] = visit_date
-        changed = True
-    followups = list(doc.get("open_followups") or [])
+    sets = {}
+    if visit_date and visit_date > (current.get("last_visit_date") or ""):
+        sets["last_visit_date"] = visit_date
+    listed = current.get("open_followups") or []
+    count = len(listed)
+    held = None  # id -> follow-up, looked up only when a visit names earlier ones
+
+    def lookup():
+        nonlocal held
+        if held is None:
+            held = {f["id"]: f for f in listed}
+        return held
+
+    # A promise made by this very submission has an id no household holds yet (the uuid was
+    # never stored: ingest decided that), so it is appended without looking the list through.
+    fresh = f"{submission}:" if submission else None
+    append, put = {}, {}  # id -> the item as it will stand (in the order they are added)
     for item in opened:
-        if len(followups) < MAX_OPEN_FOLLOWUPS and not any(f["id"] == item["id"] for f in followups):
-            followups.append(item)
-            changed = True
+        new = fresh is not None and item["id"].startswith(fresh)
+        if count < MAX_OPEN_FOLLOWUPS and item["id"] not in append and item["id"] not in put \
+                and (new or item["id"] not in lookup()):
+            (append if new else put)[item["id"]] = item
+            count += 1
+    drop = []
     for c in closed:
-        for f in followups:
-            if f["id"] == c["id"]:
-                f.update(status=c["status"], note=c.get("note") or "", updated_by=submission)
-                changed = True
-        followups = [f for f in followups if f.get("status") not in FOLLOWUP_CLOSED]
-    if changed:
-        doc["open_followups"] = followups
-        return tx.put(vid, TABLE, doc)
-    return doc
+        f = append.get(c["id"]) or put.get(c["id"]) or lookup().get(c["id"])
+        if f is None:
+            continue
+        f = dict(f, status=c["status"], note=c.get("note") or "", updated_by=submission)
+        where = append if c["id"] in append else put
+        if f["status"] in FOLLOWUP_CLOSED:
+            where.pop(c["id"], None)
+            if c["id"] in lookup():
+                drop.append(c["id"])
+        else:
+            where[c["id"]] = f
+    if not sets and not append and not put and not drop:
+        return current
+    change = {k: v for k, v in (("append", list(append.values())), ("put", list(put.values())),
+                                ("drop", drop)) if v}
+    items = {"open_followups": change} if change else None
+    return tx.patch(vid, TABLE, household_id, set=sets or None, items=items)
 
 
 def open_followup_ids(household_id, db=None):

@@ -168,6 +168,8 @@ def _followup_errors(effects, household, also=frozenset(), made=()):
     """Answers about earlier promises must name a follow-up this household still has open (or, in
     a correction, one the corrected visit answered: `also`), or one it was promised and has closed
     since (`made`: kept, and returned as late answers to record as a clash). (errors, late)."""
+    if not effects["followup_answers"]:
+        return [], []  # most visits answer none: the household's promises are not read
     open_ids = {f["id"] for f in household.get("open_followups") or []} | set(also)
     errors, late = [], []
     for a in effects["followup_answers"]:
@@ -345,7 +347,11 @@ def store_prepared(tx, actor, p, *, received_at=None, write_audit=True):
             promises.get("closing") or {}, submission=record["uuid"])
         clash = clash or late_clash
     if replaced is not None and replaced.get("visit_date") \
-            and replaced["visit_date"] != record["visit_date"]:
+            and replaced["visit_date"] != record["visit_date"] \
+            and replaced["visit_date"] >= ((household or {}).get("last_visit_date") or ""):
+        # The corrected visit was the household's latest: the latest is looked for again among its
+        # visits. An earlier one moving leaves the latest where it is (a later date moved it
+        # forward in note_visit), so no correction but this one reads the village's visits.
         households.set_last_visit_date(tx, hid, last_visit_date(tx, record["village_id"], hid))
     if write_audit:
         audit.record(tx, actor, "submission", record["uuid"],

@@ -656,7 +656,9 @@ def resolve_login(login, db=None):
     if parts is None:
         return None
     user_id, gen, token = parts
-    doc = get(user_id, db)
+    # The stored document itself, not a copy: every request of a logged-in person reads it, and
+    # the account's logins make it grow; the User built on it only reads it.
+    doc = (db or get_store()).peek(CORE, TABLE, user_id) if user_id else None
     if not is_active(doc) or int(doc.get("session_gen") or 0) != gen:
         return None
     digest = _token_hash(token)

@@ -99,6 +99,45 @@ def encode(doc, handed_over=False):
     return Encoded(doc, handed_over)
 
 
+def patch_step(set=None, items=None):
+    """One change in part of a stored document, as the journal carries it: `set` {field: value},
+    `items` {field: {"append": [item], "put": [item], "drop": [id]}} for a list of {"id", ...}
+    objects: appended items are new (the caller knows no item has their id); an item put replaces
+    the one with its id where it stands, else is appended; dropped ids leave."""
+    step = {}
+    if set:
+        step["set"] = set
+    if items:
+        step["items"] = items
+    return step
+
+
+def patched(doc, steps):
+    """The document `steps` make of `doc`: a new dict and new lists where they change; `doc`, its
+    lists and the steps' values are shared, never changed (stored documents are read only).
+    Appending costs the same however long the list is; put and drop look the list through."""
+    new = dict(doc)
+    for step in steps:
+        new.update(step.get("set") or {})
+        for field, change in (step.get("items") or {}).items():
+            items = list(new.get(field) or [])
+            items.extend(change.get("append") or ())
+            if change.get("put"):
+                where = {item.get("id"): i for i, item in enumerate(items) if isinstance(item, dict)}
+                for item in change["put"]:
+                    i = where.get(item["id"])
+                    if i is None:
+                        where[item["id"]] = len(items)
+                        items.append(item)
+                    else:
+                        items[i] = item
+            drop = set(change.get("drop") or ())
+            if drop:
+                items = [item for item in items if not (isinstance(item, dict) and item.get("id") in drop)]
+            new[field] = items
+    return new
+
+
 def copy_doc(doc):
     """Readers get their own copy (a JSON round trip: documents are JSON, and it beats deepcopy)."""
     return json.loads(ENCODER.encode(doc))

@@ -40,7 +40,8 @@ except ImportError as e:  # an installed copy without the extra (pyproject.toml)
                       f"psycopg: pip install 'jiedui[postgres]' ({e})") from e
 
 from server.store.common import (CORE, PendingWrites, SchemaTooNew, StoreUnavailable, UnstorableValue,
-                                 check_partition, key_field, partition_file, write_json_atomic)
+                                 check_partition, key_field, partition_file, patch_step, patched,
+                                 write_json_atomic)
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,14 @@ class PgTransaction(PendingWrites):
         out = json.loads(json.dumps(stored, ensure_ascii=False))
         self._returned.setdefault(k, []).append(out)
         return out
+
+    def patch(self, partition, table, key, *, set=None, items=None):
+        """The TinyDB store's partial change (common.patch_step); here a row holds the whole
+        document, so it is read (held) and put whole."""
+        doc = self.get(partition, table, key)
+        if doc is None:
+            return None
+        return self.put(partition, table, patched(doc, [patch_step(set, items)]))
 
     def village_ids(self):
         return self._store._village_ids(self._conn)

@@ -33,6 +33,13 @@ class Transaction(Protocol):
     def search(self, partition: str, table: str, cond: Cond = None, since: Optional[int] = None) -> list: ...
     def put(self, partition: str, table: str, doc: Any) -> Doc:
         """Store a dict (or one prepared with `encode`); returns it with its new seq."""
+    def patch(self, partition: str, table: str, key: str, *, set: Optional[dict] = None,
+              items: Optional[dict] = None) -> Optional[Doc]:
+        """Change a stored document in part (common.patch_step): fields `set`, and in its lists of
+        {"id", ...} items, `items` appended, put (replacing the one with that id) or dropped.
+        Returns the document as stored (read it, never change it), None when there is none.
+        TinyDB's journal carries only the change, so bookkeeping on a long document (a
+        household's open promises) costs what changed; PostgreSQL writes the row whole."""
     def delete(self, partition: str, table: str, key: str) -> None: ...
     def village_ids(self) -> list: ...
     def partitions(self, family: str) -> list: ...

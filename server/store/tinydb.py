@@ -23,7 +23,7 @@ What start-up and memory cost does not grow with the county:
 
 The interface the record owners use (bench/sqlite_store.py implements it over SQLite, as a
 PostgreSQL store will): `write(fn)` runs fn(tx) and returns its result once durable, with tx.get,
-peek, search, put, delete, locate, village_ids, partitions; reads `get` (a copy), `peek` (the stored
+peek, search, put, patch (the journal line carries only the change), delete, locate, village_ids, partitions; reads `get` (a copy), `peek` (the stored
 document: read only), `search(partition, table, cond)`, `count`, `village_ids()`,
 `partitions(family)`, `locate(table, key)` (uuid -> village), `partition_seq(partition)`,
 `summary(partition, name, compute)`; and `seq`, `snapshot()`, `export_to(dir)`, `close()`.
@@ -51,7 +51,7 @@ from tinydb.storages import Storage
 from server.core.files import fsync_dir, write_atomic
 from server.store.common import (  # noqa: F401 (re-exported)
     CORE, PARTITION_RE, FAMILIES, FAMILY_RE, KEY_FIELDS, key_field, RETRY_AFTER_SECONDS, StoreUnavailable, SchemaTooNew, StoreLocked, UnstorableValue, PartitionUnavailable, Encoded, encode, copy_doc, partition_file, check_partition, write_json_atomic, PendingWrites, ENCODER,
-    encode_body, with_seq, ABSENT)
+    encode_body, with_seq, ABSENT, patch_step, patched)
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +379,7 @@ class Transaction(PendingWrites):
     def get(self, partition, table, key):
         hit = self._hit((partition, table, key))
         if hit is not ABSENT:
-            return json.loads(hit[1]) if hit is not None else None
+            return _copy_hit(hit) if hit is not None else None
         doc = self._store.peek(partition, table, key)
         return copy_doc(doc) if doc is not None else None
 
@@ -401,7 +401,7 @@ class Transaction(PendingWrites):
         for hit in mine.values():
             if hit is not None and (cond is None or cond(hit[0])) \
                     and (since is None or hit[0].get("seq", 0) > since):
-                out.append(json.loads(hit[1]))
+                out.append(_copy_hit(hit))
         return out
 
     def put(self, partition, table, doc):
@@ -429,6 +429,32 @@ class Transaction(PendingWrites):
         stored["seq"] = seq
         self._stage((partition, table, key), (stored, with_seq(body, seq)))
         return dict(original, seq=seq)
+
+    def patch(self, partition, table, key, *, set=None, items=None):
+        """Change a stored document in part (see common.patch_step): the journal carries only the
+        change, so bookkeeping on a document that has grown long (a household's open promises)
+        costs what changed, not the document. Returns the document as it will be stored (read
+        it, never change it), or None when there is none."""
+        check_partition(partition)
+        current = self.peek(partition, table, key)
+        if current is None:
+            return None
+        try:
+            raw = ENCODER.encode(patch_step(set, items)).encode("utf-8")
+        except (ValueError, TypeError, UnicodeEncodeError, RecursionError) as e:
+            raise UnstorableValue(f"{table} {key!r}: {e.__class__.__name__}") from None
+        stored = patched(current, [json.loads(raw)])  # decoded: never the caller's objects
+        seq = self._store._batch_seq + 1
+        self._store._batch_seq = seq
+        stored["seq"] = seq
+        k = (partition, table, key)
+        mine = self._pending.get(k, ABSENT)
+        if mine is ABSENT or (mine is not None and mine[1] is None):
+            steps = (mine[2] if mine is not ABSENT else []) + [raw]
+            self._stage(k, (stored, None, steps))
+        else:  # put or deleted earlier in this function: the whole document, as put does
+            self._stage(k, (stored, with_seq(encode_body(stored), seq)))
+        return dict(stored)
 
     def village_ids(self):
         with self._store._lock:
@@ -458,6 +484,12 @@ class Transaction(PendingWrites):
             if self._store.peek(p, table, key) is not None:
                 return p
         return None
+
+
+def _copy_hit(hit):
+    """A caller's own copy of a document staged in a batch: decoded from its bytes (a put) or
+    copied (a patch, whose bytes are only the change)."""
+    return json.loads(hit[1]) if hit[1] is not None else copy_doc(hit[0])
 
 
 class Store:
@@ -906,6 +938,13 @@ class Store:
                 continue
             if op["op"] == "put":
                 p.put(op["t"], dict(op["doc"]) if self.readonly else op["doc"])
+            elif op["op"] == "patch":
+                current = p.get(op["t"], op["k"])
+                if current is None:  # never written so (a patch follows its document's put)
+                    log.warning("journal: patch of %s %s %r, which is absent; skipped", name, op["t"], op["k"])
+                    continue
+                steps = json.loads(json.dumps(op["steps"])) if self.readonly else op["steps"]
+                p.put(op["t"], dict(patched(current, steps), seq=seq))
             else:
                 p.delete(op["t"], op["k"])
                 p.last_seq = max(p.last_seq, seq)
@@ -1163,6 +1202,9 @@ class Store:
                 tx._del_seq[k] = self._batch_seq
                 ops.append(head + b',"op":"del","k":' + json.dumps(key).encode()
                            + b',"seq":' + str(self._batch_seq).encode() + b"}")
+            elif hit[1] is None:  # a patch: only the change
+                ops.append(head + b',"op":"patch","k":' + json.dumps(key).encode() + b',"seq":'
+                           + str(hit[0]["seq"]).encode() + b',"steps":[' + b",".join(hit[2]) + b"]}")
             else:
                 ops.append(head + b',"op":"put","seq":' + str(hit[0]["seq"]).encode() + b',"doc":'
                            + hit[1] + b"}")
@@ -1179,10 +1221,11 @@ class Store:
                 seq = tx._del_seq[(part_name, table, key)]
                 part.last_seq = max(part.last_seq, seq)
             else:
-                doc, raw = hit
+                doc, raw = hit[0], hit[1]
                 part.put(table, doc)
                 seq = doc["seq"]
-                grown = int(len(raw) * MEMORY_PER_FILE_BYTE)
+                grown = int((len(raw) if raw is not None else sum(map(len, hit[2])))
+                            * MEMORY_PER_FILE_BYTE)
                 part.size += grown
                 self._memory += grown
                 if table in GLOBAL_TABLES:

@@ -24,7 +24,8 @@ OPENROSA_PREFIX = "/openrosa/"  # web/openrosa.py: a device token in the URL or 
 
 
 class User(UserMixin):
-    """The logged-in account: a read-only view of the users document, and which login it is."""
+    """The logged-in account: a read-only view of the users document (for the logged-in person,
+    the store's own copy: never change it), and which login it is."""
 
     def __init__(self, doc, login=None):
         self.doc = doc
@@ -326,6 +327,8 @@ def role_required(*roles):
 
 
 def init_app(app):
+    from server.web import sessions
+    sessions.init_app(app)
     app.extensions["jiedui_login_throttle"] = LoginThrottle()
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
