@@ -8,7 +8,7 @@ import pytest
 
 from server.records import households
 from server.store import Store, UnstorableValue
-from tests.helpers import visit_item
+from tests.helpers import login, visit_item
 
 
 def put_household(api, hid, body, raw=None):
@@ -287,3 +287,12 @@ def test_households_owner_refuses_what_its_schema_does_not_allow():
     clean, errors = households.clean_changes({"population": float("nan"), "members": [{"name": ""}],
                                               "category": "rich", "head_name": "\x00"})
     assert {e["field"] for e in errors} == {"population", "members", "category", "head_name"}
+
+
+@pytest.mark.parametrize("path", ["/admin/users/%00", "/admin/villages/%00", "/admin/users/a%00b",
+                                  "/villages/%00/print", "/households/%00", "/api/v1/households/v1-%00",
+                                  "/api/v1/submissions/%00", "/households/%00/profile.pdf", "/review/%00"])
+def test_a_nul_in_a_path_is_a_404_on_either_store_never_a_500(app, path):
+    """PostgreSQL cannot hold a NUL in text: a %00 in an admin path answered 500 there."""
+    admin = login(app.test_client(), "admin")
+    assert admin.get(path).status_code in (400, 404)

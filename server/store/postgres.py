@@ -130,6 +130,12 @@ def copy_doc(doc):
     return json.loads(json.dumps(doc, ensure_ascii=False))
 
 
+def _nul(*values):
+    """A text PostgreSQL cannot hold (a NUL from a URL's %00): no stored key or partition has one,
+    so a read for it finds nothing instead of failing the request."""
+    return any(isinstance(v, str) and "\x00" in v for v in values)
+
+
 def _unavailable(e):
     text = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
     return StoreUnavailable(f"数据库暂时无法访问 The database cannot be reached: {text}")
@@ -157,6 +163,8 @@ class PgTransaction(PendingWrites):
             self._held.add(partition)
 
     def get(self, partition, table, key):
+        if _nul(key):
+            return None
         k = (partition, table, key)
         if k in self._pending:
             return copy_doc(self._pending[k]) if self._pending[k] is not None else None
@@ -170,6 +178,8 @@ class PgTransaction(PendingWrites):
 
     def partition_of(self, table, key):
         """The partition holding `key` of `table` (None when absent), the key held from now on."""
+        if _nul(key):
+            return None
         for (p, t, k), doc in reversed(list(self._pending.items())):
             if t == table and k == key:
                 return p if doc is not None else None
@@ -475,9 +485,13 @@ class PgStore:
             (len(family) + 1, family + "."))]
 
     def get(self, partition, table, key):
+        if _nul(partition, key):
+            return None
         return self._read(lambda conn: self._fetch(conn, partition, table, key))
 
     def partition_of(self, table, key):
+        if _nul(key):
+            return None
         return self._read(lambda conn: self._partition_of(conn, table, key))
 
     peek = get
@@ -513,6 +527,9 @@ class PgStore:
 
     def partitions_of(self, table, keys):
         keys = list(dict.fromkeys(keys))
+        if any(_nul(k) for k in keys):
+            return dict({k: None for k in keys if _nul(k)},
+                        **self.partitions_of(table, [k for k in keys if not _nul(k)]))
         if table not in GLOBAL_KEYS:
             return {k: self.partition_of(table, k) for k in keys}
         found = dict(self._read(lambda conn: conn.execute(
@@ -520,9 +537,13 @@ class PgStore:
         return {k: found.get(k) for k in keys}
 
     def search(self, partition, table, cond=None, since=None):
+        if _nul(partition):
+            return []
         return self._read(lambda conn: self._search(conn, partition, table, cond, since))
 
     def count(self, partition, table, cond=None):
+        if _nul(partition):
+            return 0
         if cond is not None:
             return len(self.search(partition, table, cond))
         if partition == CORE:
@@ -536,6 +557,8 @@ class PgStore:
 
     def partition_seq(self, partition):
         """The newest seq written to a partition: a change cursor shared by every app server."""
+        if _nul(partition):
+            return 0
         row = self._read(lambda conn: conn.execute(
             "SELECT last_seq FROM jiedui_partitions WHERE partition = %s", (partition,)).fetchone())
         return row[0] if row else 0
