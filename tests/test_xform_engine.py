@@ -255,7 +255,7 @@ def _same_value(engine_text, value):
 
 def test_odk_engine_agrees_with_jiedui_validation(app, client, tmp_path):
     served = fetch_served_forms(app, client, tmp_path)
-    assert {f[0] for f in served} == {"household_visit", "pv_enrollment"}
+    assert {f[0] for f in served} == {"household_visit", "land_ledger", "pv_enrollment"}
     registry = formdefs.registry(app)
     settings = formdefs.served_settings(app)
     job, expected = {"forms": []}, {}

@@ -264,11 +264,11 @@ def phone_signatures(village_id, household_ids=None):
     """{household id: path} of the signature the head gave on a cadre's phone (the latest current
     land_ledger submission whose signature has arrived): what the sheet prints when no signature
     came from afar. One pass over the village's submissions."""
-    from server.records import submissions
+    from server.records import attachments, submissions
     latest = {}
 
     def keep(s):
-        return (s.get("form") == "land_ledger" and not s.get("superseded_by")
+        return (s.get("form") == "land_ledger" and submissions.is_current(s)
                 and (household_ids is None or s.get("household_id") in household_ids)
                 and any(a.get("name") == (s.get("answers") or {}).get("signature") and a.get("received")
                         for a in s.get("attachments") or []))
@@ -276,7 +276,7 @@ def phone_signatures(village_id, household_ids=None):
             village_id, lambda s: (s["household_id"], s.get("created_at") or "", s["uuid"],
                                    s["answers"]["signature"]), keep):
         if at >= latest.get(hid, ("",))[0]:
-            latest[hid] = (at, submissions.attachment_path(current_app.config["FILES_DIR"], uuid, name))
+            latest[hid] = (at, attachments.path(current_app.config["FILES_DIR"], uuid, name))
     return {hid: path for hid, (_at, path) in latest.items()}
 
 
