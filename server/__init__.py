@@ -20,7 +20,7 @@ def create_app(test_config=None):
     from server import cli, store as stores
     from server.forms import formdefs
     from server.web import language as i18n
-    from server.web import dashboard
+    from server.web import dashboard, figures
     from server.forms import labels
     from server.services import shared_forms
     stores.init_app(app)
@@ -31,7 +31,7 @@ def create_app(test_config=None):
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (auth, phone, household_views, admin, sync, printing, review, dashboard):
+    for module in (auth, phone, household_views, admin, sync, printing, review, dashboard, figures):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app
