@@ -143,27 +143,33 @@ def _texts():
     memo = {}
 
     def text(field, value):
-        key = (id(field), value if type(value) is str else tuple(value) if type(value) is list
-               and all(type(v) is str for v in value) else None)
-        if key[1] is None:
+        try:
+            key = (id(field), value if type(value) is not list else tuple(value))
+            hit = memo.get(key)
+        except TypeError:  # an answer that is not a plain choice (a dict, a nested list)
             return present.text(field, value, sep=";")
-        hit = memo.get(key)
         if hit is None:
             hit = memo[key] = present.text(field, value, sep=";")
         return hit
     return text
 
 
+def _plan(fields):
+    """(name, type, field) of each column's question: read once per export, not once per cell."""
+    return [(f["name"], f["type"], f) for f in fields]
+
+
 def _cells(fields, answers, own, link=None, text=None):
-    """The values of `fields` in `answers`, each read by the submission's own version (`own`):
-    numbers as numbers, dates as dates, a file answer as a link into the attachments ZIP when
-    `link` (name -> Link or None) is given. `text` reads a choice (default present.text)."""
+    """The values of `fields` (a _plan) in `answers`, each choice read by the submission's own
+    version of its question (`own`: {name: field}): numbers as numbers, dates as dates, a file
+    answer as a link into the attachments ZIP when `link` (name -> Link or None) is given. `text`
+    reads a choice (default present.text)."""
     out = []
     add = out.append
     answers = answers or {}
-    for f in fields:
-        name, kind = f["name"], f["type"]
-        value = answers.get(name)
+    get = answers.get
+    for name, kind, f in fields:
+        value = get(name)
         if value is None or value == "":
             if kind == "geopoint":
                 out.extend((None, None, None))
@@ -175,7 +181,8 @@ def _cells(fields, answers, own, link=None, text=None):
             add(int(value) if type(value) is float and value.is_integer() and abs(value) < 1e15
                 else value)
         elif kind in SELECT_TYPES:
-            add(text(own(f), value) if text is not None else present.text(own(f), value, sep=";"))
+            mine = own.get(name, f)
+            add(text(mine, value) if text is not None else present.text(mine, value, sep=";"))
         elif kind == "date" and isinstance(value, str):
             add(_day(value))
         elif kind in present.FILE_TYPES and link is not None and isinstance(value, str):
@@ -186,7 +193,7 @@ def _cells(fields, answers, own, link=None, text=None):
                        and not isinstance(point.get(part), bool) else None
                        for part, _zh, _en in GEO_PARTS)
         else:
-            add(present.text(own(f), value, sep=";"))
+            add(present.text(own.get(name, f), value, sep=";"))
     return out
 
 
@@ -259,48 +266,56 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     village_names, user_names = _names()
     zone = clock.zone()
     text = _texts()
+    top = _plan(cols.top)
+    plans = {name: _plan(repeat["children"]) for name, repeat in cols.repeats.items()}
+    own_children = {}  # (version, repeat) -> {name: that version's question}
+    states = {}
     count = 0
     for vid, uuids in submission_keys(user, filters, db):
         heads = {h["id"]: h.get("head_name", "") for h in households.in_village(vid, db)}
+        village = village_names.get(vid, vid)
         for doc in submissions.each_stored(vid, uuids, db):
             version = doc.get("form_version")
             review = doc.get("review") or {}
             answers = doc.get("answers") or {}
+            uuid, hid, cadre = doc["uuid"], doc["household_id"], doc.get("cadre_id")
             link = None
             if files_dir is not None:
                 arrived = shipped(doc, files_dir)
 
                 def link(value, doc=doc, arrived=arrived):
                     return Link(zip_name(doc, value), value) if value in arrived else None
-            main([doc["uuid"], doc["household_id"], heads.get(doc["household_id"], ""), vid,
-                  village_names.get(vid, vid), doc.get("cadre_id"),
-                  user_names.get(doc.get("cadre_id"), doc.get("cadre_id")),
+            state = review_state(doc)
+            if state not in states:
+                states[state] = state_label(state)
+            main([uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
                   _day(submissions.day_of(doc)), _local_time(doc.get("created_at"), zone),
                   _local_time(doc.get("received_at"), zone), version,
-                  state_label(review_state(doc)), review.get("comment") or None,
+                  states[state], review.get("comment") or None,
                   user_names.get(review.get("by"), review.get("by")),
                   _local_time(review.get("at"), zone),
                   doc.get("supersedes")]
-                 + _cells(cols.top, answers, lambda f: cols.field(version, f["name"], f), link, text))
+                 + _cells(top, answers, cols.by_version.get(version) or {}, link, text))
             for name, repeat in cols.repeats.items():
                 if len(repeat["path"]) > 1:
                     for index, entry in _nested_entries(answers, repeat["path"]):
-                        repeat_sheets[name]([doc["uuid"], doc["household_id"], index]
-                                            + _cells(repeat["children"], entry, lambda f: f, link, text))
+                        repeat_sheets[name]([uuid, hid, index] + _cells(plans[name], entry, {}, link, text))
                     continue
                 entries = answers.get(name)
                 if not isinstance(entries, list):
                     continue
-                own_repeat = cols.field(version, name, repeat["field"])
-                own_children = {c["name"]: c for c in own_repeat.get("fields") or []}
+                own = own_children.get((version, name))
+                if own is None:
+                    own_repeat = cols.field(version, name, repeat["field"])
+                    own = own_children[(version, name)] = {c["name"]: c for c in own_repeat.get("fields") or []}
                 is_help = spec is not None and name == spec["repeat"]
+                append = repeat_sheets[name]
                 for i, entry in enumerate(entries, 1):
                     if isinstance(entry, dict):
-                        row = [doc["uuid"], doc["household_id"], i] + _cells(
-                            repeat["children"], entry, lambda f: own_children.get(f["name"], f), link, text)
+                        row = [uuid, hid, i] + _cells(plans[name], entry, own, link, text)
                         if is_help:
                             row.append(_amount(entry, spec))
-                        repeat_sheets[name](row)
+                        append(row)
             count += 1
     return count
 

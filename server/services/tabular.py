@@ -26,6 +26,7 @@ from datetime import date, datetime
 from server.core.text import NOT_PRINTABLE_RE
 
 RISKY_START = ("=", "+", "-", "@", "\t", "\r")
+RISKY_CHARS = frozenset(RISKY_START)
 ILLEGAL_XML_RE = NOT_PRINTABLE_RE
 SHEET_NAME_RE = re.compile(r"[\[\]:*?/\\]")
 # What a text needs before it goes into XML: escaping, or leaving out what XML cannot hold.
@@ -338,8 +339,18 @@ class CsvBook:
         writer.writerow([self._value(v) for v in labels])
         writer.writerow([self._value(v) for v in names])
         write = writer.writerow
-        value = _csv_value
-        return lambda values: write([value(v) for v in values])
+
+        def append(values):
+            row = list(values)
+            for i, v in enumerate(row):  # most cells go as they are (csv writes None as "")
+                kind = type(v)
+                if kind is str:
+                    if v[:1] in RISKY_CHARS:
+                        row[i] = "'" + v
+                elif kind is not int and kind is not float and v is not None:
+                    row[i] = _csv_value(v)
+            write(row)
+        return append
 
     def about(self, rows):
         if self._about is None:
