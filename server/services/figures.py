@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from server.core import clock
 from server.forms import formdefs, labels
 from server.records import households, submissions, users, villages
-from server.records.submissions import day_of, is_current, is_visit
+from server.records.submissions import day_of, is_current
 from server.services import present, stats
 from server.store import get_store
 
@@ -364,8 +364,8 @@ def find_question(registry, form_id, name):
     if found.get("type") not in COUNTABLE:
         zh, en = TYPE_WORDS.get(found.get("type"), (found.get("type"), found.get("type")))
         return None, (f"“{name}”是{zh}题，只能统计单选、多选、整数和小数题",
-                      f"“{name}” is a {en} question: only single-choice, multiple-choice, integer "
-                      f"and decimal questions can be counted")
+                      (f"“{name}” is a {en} question: only single-choice, multiple-choice, integer "
+                       f"and decimal questions can be counted"))
     return found, None
 
 
@@ -513,12 +513,12 @@ def list_items(village_ids, kind, *, db=None, registry=None, cadre_id=None, stag
                 if cadre_id is not None and s.get("cadre_id") != cadre_id:
                     return
                 answer = (s.get("answers") or {}).get(field)
-                if value is not None:
-                    if spec["type"] in ("integer", "decimal") or value not in _values(spec, answer):
-                        return
-                elif spec["type"] in ("integer", "decimal") and _number(answer) is None:
-                    return
-                elif spec["type"] not in ("integer", "decimal") and not _values(spec, answer):
+                numeric = spec["type"] in ("integer", "decimal")
+                if value is not None:  # one choice's count (a number question has none)
+                    counted = not numeric and value in _values(spec, answer)
+                else:  # answered at all: what "answered" and "sum" count
+                    counted = _number(answer) is not None if numeric else bool(_values(spec, answer))
+                if not counted:
                     return
                 items.append({"uuid": s["uuid"], "household_id": s.get("household_id"),
                               "head_name": heads.get(s.get("household_id"), ""), "village_id": vid,
