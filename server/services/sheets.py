@@ -120,6 +120,24 @@ def _local_time(iso, zone):
     return value.astimezone(zone).replace(tzinfo=None, microsecond=0)
 
 
+def _local_text(iso, zone):
+    """_local_time as the text a CSV holds (YYYY-MM-DD HH:MM:SS)."""
+    value = _local_time(iso, zone)
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else value
+
+
+def _same(text):
+    return text
+
+
+def date_writers(book):
+    """(day, time) converters for `book`: Excel dates and times, or (a book that wants
+    `dates_as_text`, the CSVs) the same as ISO text, made once rather than converted back."""
+    if getattr(book, "dates_as_text", False):
+        return _same, _local_text
+    return _day, _local_time
+
+
 def zip_name(doc, name):
     """Where an attachment lies in the attachments ZIP (DESIGN): <household>/<date>-<uuid>-<name>."""
     return f"{doc['household_id']}/{submissions.day_of(doc)}-{doc['uuid']}-{name}"
@@ -159,7 +177,7 @@ def _plan(fields):
     return [(f["name"], f["type"], f) for f in fields]
 
 
-def _cells(fields, answers, own, link=None, text=None):
+def _cells(fields, answers, own, link=None, text=None, day=_day):
     """The values of `fields` (a _plan) in `answers`, each choice read by the submission's own
     version of its question (`own`: {name: field}): numbers as numbers, dates as dates, a file
     answer as a link into the attachments ZIP when `link` (name -> Link or None) is given. `text`
@@ -184,7 +202,7 @@ def _cells(fields, answers, own, link=None, text=None):
             mine = own.get(name, f)
             add(text(mine, value) if text is not None else present.text(mine, value, sep=";"))
         elif kind == "date" and isinstance(value, str):
-            add(_day(value))
+            add(day(value))
         elif kind in present.FILE_TYPES and link is not None and isinstance(value, str):
             add(link(value) or value)
         elif kind == "geopoint":
@@ -266,6 +284,7 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     village_names, user_names = _names()
     zone = clock.zone()
     text = _texts()
+    day, when = date_writers(book)
     top = _plan(cols.top)
     plans = {name: _plan(repeat["children"]) for name, repeat in cols.repeats.items()}
     own_children = {}  # (version, repeat) -> {name: that version's question}
@@ -289,17 +308,17 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
             if state not in states:
                 states[state] = state_label(state)
             main([uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
-                  _day(submissions.day_of(doc)), _local_time(doc.get("created_at"), zone),
-                  _local_time(doc.get("received_at"), zone), version,
+                  day(submissions.day_of(doc)), when(doc.get("created_at"), zone),
+                  when(doc.get("received_at"), zone), version,
                   states[state], review.get("comment") or None,
                   user_names.get(review.get("by"), review.get("by")),
-                  _local_time(review.get("at"), zone),
+                  when(review.get("at"), zone),
                   doc.get("supersedes")]
-                 + _cells(top, answers, cols.by_version.get(version) or {}, link, text))
+                 + _cells(top, answers, cols.by_version.get(version) or {}, link, text, day))
             for name, repeat in cols.repeats.items():
                 if len(repeat["path"]) > 1:
                     for index, entry in _nested_entries(answers, repeat["path"]):
-                        repeat_sheets[name]([uuid, hid, index] + _cells(plans[name], entry, {}, link, text))
+                        repeat_sheets[name]([uuid, hid, index] + _cells(plans[name], entry, {}, link, text, day))
                     continue
                 entries = answers.get(name)
                 if not isinstance(entries, list):
@@ -312,7 +331,7 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
                 append = repeat_sheets[name]
                 for i, entry in enumerate(entries, 1):
                     if isinstance(entry, dict):
-                        row = [uuid, hid, i] + _cells(plans[name], entry, own, link, text)
+                        row = [uuid, hid, i] + _cells(plans[name], entry, own, link, text, day)
                         if is_help:
                             row.append(_amount(entry, spec))
                         append(row)

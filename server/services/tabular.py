@@ -322,6 +322,8 @@ class CsvBook:
     """One CSV per sheet in a temporary folder, zipped by `save`. Dates as ISO text (YYYY-MM-DD,
     times as YYYY-MM-DD HH:MM:SS in the county's zone), which Excel and WPS read as dates."""
 
+    dates_as_text = True  # sheets.py hands dates over as that text already
+
     def __init__(self, about=False):
         self._dir = tempfile.mkdtemp(prefix="jiedui-csv-")
         self._files = []
@@ -342,7 +344,7 @@ class CsvBook:
 
         def append(values):
             row = list(values)
-            for i, v in enumerate(row):  # most cells go as they are (csv writes None as "")
+            for i, v in enumerate(row):  # csv writes None as ""
                 kind = type(v)
                 if kind is str:
                     if v[:1] in RISKY_CHARS:
