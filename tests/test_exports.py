@@ -279,3 +279,21 @@ def test_sheet_and_photos_together_link_each_photo_to_its_file(app):
     cadre2 = login(app.test_client(), "cadre2")
     theirs = zipfile.ZipFile(io.BytesIO(cadre2.get("/exports/submissions-attachments.zip?form=household_visit").data))
     assert theirs.namelist() == ["submissions.xlsx"]
+
+
+def test_xlsx_keeps_markup_spaces_and_large_numbers_as_entered(app):
+    """The streaming writer escapes what XML would misread and keeps edge spaces and numbers."""
+    cadre = login(app.test_client(), "cadre1")
+    odd = visit2("v1-0001", visit_date="2026-05-02", present="  <b>户主&配偶</b> \"x\" ",
+                 notes="-1", income_wages=9876543, income_farming=0.1 + 0.2)
+    result = push(cadre, odd).get_json()["results"][0]
+    assert result["status"] == "created", result
+    supervisor = login(app.test_client(), "super")
+    main = xlsx(supervisor, "/exports/submissions.xlsx?form=household_visit")["submissions"]
+    names = [c.value for c in main[2]]
+    row = {n: c for n, c in zip(names, main[3])}
+    stored = supervisor.get("/api/v1/review?form=household_visit&state=received").get_json()
+    kept = next(x for x in stored["submissions"] if x["uuid"] == odd["uuid"])["answers"]["present"]
+    assert "<b>户主&配偶</b>" in kept and row["present"].value == kept
+    assert row["notes"].value == "-1" and row["notes"].data_type == "s"
+    assert row["income_wages"].value == 9876543 and row["income_farming"].value == 0.1 + 0.2

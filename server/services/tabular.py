@@ -102,6 +102,8 @@ def _cell(value):
         return f"<c><v>{value!r}</v></c>"
     if kind is bool:
         return f'<c t="b"><v>{int(value)}</v></c>'
+    if (kind is datetime or kind is date) and value.year < 1900:  # before Excel's calendar
+        return _text_cell(value.isoformat(" ") if kind is datetime else value.isoformat())
     if kind is datetime:
         if value.tzinfo is not None:
             value = value.replace(tzinfo=None)
