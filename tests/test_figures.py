@@ -127,6 +127,10 @@ def test_a_select_multiple_and_a_decimal_are_counted_per_village_and_cadre(app, 
     page = api.get("/dashboard?range=this_month&question=household_visit:topics").get_data(as_text=True)
     assert "按问题统计" in page and "收入与就业" in page
     assert "kind=answers" in page and "value=schooling" in page
+    # A question that cannot be counted is said on the page; the rest of the page stays.
+    bad = api.get("/dashboard?question=household_visit:present")
+    assert bad.status_code == 200 and "文本题" in bad.get_data(as_text=True)
+    assert "本期统计" in bad.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("query, word_zh, word_en", [
