@@ -181,6 +181,7 @@ class FiguresCache:
     def __init__(self, limit=5000):
         self._lock = threading.Lock()
         self._by_village = {}
+        self._parts = {}  # village id -> [stats summary, figure summary, {(first, last): part}]
         self.limit = limit
         self.computed = 0
 
@@ -202,6 +203,29 @@ class FiguresCache:
             self._by_village[village_id] = [seq, summary]
         return summary
 
+    def part_of(self, s, f, first, last):
+        """village_part, kept while both summaries are the ones cached (a few ranges each)."""
+        vid = s["village_id"]
+        key = (first, last)
+        with self._lock:
+            hit = self._parts.get(vid)
+            if hit is not None and hit[0] is s and hit[1] is f:
+                found = hit[2].get(key)
+                if found is not None:
+                    return found
+            else:
+                hit = None
+        found = village_part(s, f, first, last)
+        with self._lock:
+            if hit is None:
+                if len(self._parts) >= self.limit:
+                    self._parts.clear()
+                hit = self._parts[vid] = [s, f, {}]
+            if len(hit[2]) > 4:
+                hit[2].clear()
+            hit[2][key] = found
+        return found
+
 
 def cache_of(app):
     cache = app.extensions.get("jiedui_figures_cache")
@@ -217,87 +241,87 @@ def _in(day, first, last):
     return first <= day <= last
 
 
+def _add(into, key, values):
+    found = into.get(key)
+    if found is None:
+        into[key] = list(values)
+    else:
+        for i, v in enumerate(values):
+            found[i] += v
+
+
+def village_part(s, f, first, last):
+    """One village's share of the range figures (small: a few products, months, cadres), from its
+    stats summary `s` and figure summary `f`. The cache keeps it beside the summaries, so a warm
+    county page only adds parts up."""
+    part = {"village_id": s["village_id"], "visits": 0, "help": [0, 0.0], "cadres": {},
+            "products": {}, "months": {}, "channels": {}, "changes": {}, "days": {},
+            "pv": {stage: list(v) for stage, v in f.get("pv", {}).items()}}
+    part["visits"] = sum(n for d, n in s.get("visits", {}).items() if first <= d <= last)
+    cadres = part["cadres"]
+    for cid, mine in s.get("cadres", {}).items():
+        n = sum(k for d, k in mine.get("visits", {}).items() if first <= d <= last)
+        if n:
+            cadres[cid] = [n, 0, 0.0]
+    for day, by_cadre in f.get("help_subs", {}).items():
+        if first <= day <= last:
+            for cid, (n, value) in by_cadre.items():
+                part["help"][0] += n
+                part["help"][1] += value
+                if cid:
+                    c = cadres.setdefault(cid, [0, 0, 0.0])
+                    c[1] += n
+                    c[2] += value
+    by_channel = bool(f.get("channels"))
+    for day, by_cadre in f.get("help", {}).items():
+        if first <= day <= last:
+            for cid, by_product in by_cadre.items():
+                for key, (n, q, value) in by_product.items():
+                    _add(part["products"], key, (n, q, value))
+                    _add(part["months"], day[:7], (n, value))
+                    if not by_channel:
+                        _add(part["channels"], ("cadre", cid), (n, value))
+    for day, chosen in f.get("channels", {}).items():
+        if first <= day <= last:
+            for name, (n, value) in chosen.items():
+                _add(part["channels"], ("channel", name), (n, value))
+    for day, by_stage in f.get("changes", {}).items():
+        if first <= day <= last:
+            for stage, (n, kw) in by_stage.items():
+                _add(part["changes"], stage, (n, kw))
+                _add(part["days"], (day, stage), (n, kw))
+    return part
+
+
 def range_figures(summaries, figure_summaries, first, last, *, villages_by_id=None, cadre_names=None,
-                  stages=()):
+                  stages=(), part_of=village_part):
     """The "range" object of /api/v1/stats from the village summaries (stats.py's, for visits) and
-    the figure summaries, for the days first..last (ISO strings, inclusive)."""
+    the figure summaries, for the days first..last (ISO strings, inclusive). part_of: how to get
+    village_part (the cache passes a memoised one)."""
     villages_by_id = villages_by_id or {}
     cadre_names = cadre_names or {}
     rows, per_cadre = [], {}
-    products, months, channels = {}, {}, {}
+    products, months, channels, changes, by_day = {}, {}, {}, {}, {}
+    pv = {stage: [0, 0] for stage in stages}
     total_visits = total_subs = 0
     total_help = 0.0
-    changes, by_day = {}, {}
-    pv = {stage: [0, 0] for stage in stages}
-
-    def cadre(cid):
-        found = per_cadre.get(cid)
-        if found is None:
-            found = per_cadre[cid] = {"visits": 0, "help_value": 0.0, "help_submissions": 0}
-        return found
-
     for s, f in zip(summaries, figure_summaries):
-        vid = s["village_id"]
-        v = villages_by_id.get(vid) or {}
-        visits = sum(n for d, n in s.get("visits", {}).items() if _in(d, first, last))
-        for cid, part in s.get("cadres", {}).items():
-            n = sum(k for d, k in part.get("visits", {}).items() if _in(d, first, last))
-            if n:
-                cadre(cid)["visits"] += n
-        help_value, help_subs = 0.0, 0
-        for day, by_cadre in f.get("help_subs", {}).items():
-            if not _in(day, first, last):
-                continue
-            for cid, (n, value) in by_cadre.items():
-                help_value += value
-                help_subs += n
-                if cid:
-                    c = cadre(cid)
-                    c["help_value"] += value
-                    c["help_submissions"] += n
-        for day, by_cadre in f.get("help", {}).items():
-            if not _in(day, first, last):
-                continue
-            for cid, by_product in by_cadre.items():
-                for key, (n, q, value) in by_product.items():
-                    p = products.setdefault(key, [0, 0, 0.0])
-                    p[0] += n
-                    p[1] += q
-                    p[2] += value
-                    m = months.setdefault(day[:7], [0, 0.0])
-                    m[0] += n
-                    m[1] += value
-                    if not f.get("channels"):
-                        ch = channels.setdefault(("cadre", cid), [0, 0.0])
-                        ch[0] += n
-                        ch[1] += value
-        for day, by_channel in f.get("channels", {}).items():
-            if _in(day, first, last):
-                for name, (n, value) in by_channel.items():
-                    ch = channels.setdefault(("channel", name), [0, 0.0])
-                    ch[0] += n
-                    ch[1] += value
-        for day, by_stage in f.get("changes", {}).items():
-            if not _in(day, first, last):
-                continue
-            for stage, (n, kw) in by_stage.items():
-                c = changes.setdefault(stage, [0, 0])
-                c[0] += n
-                c[1] += kw
-                d = by_day.setdefault((day, stage), [0, 0])
-                d[0] += n
-                d[1] += kw
-        for stage, (n, kw) in f.get("pv", {}).items():
-            p = pv.setdefault(stage, [0, 0])
-            p[0] += n
-            p[1] += kw
-        total_visits += visits
-        total_help += help_value
-        total_subs += help_subs
-        rows.append({"id": vid, "name": v.get("name") or vid, "visits": visits,
-                     "help_value": round(help_value, 2), "help_submissions": help_subs})
-    cadres = [{"id": cid, "name": cadre_names.get(cid, cid), "visits": c["visits"],
-               "help_value": round(c["help_value"], 2), "help_submissions": c["help_submissions"]}
+        part = part_of(s, f, first, last)
+        vid = part["village_id"]
+        for cid, values in part["cadres"].items():
+            _add(per_cadre, cid, values)
+        for into, key in ((products, "products"), (months, "months"), (channels, "channels"),
+                          (changes, "changes"), (by_day, "days"), (pv, "pv")):
+            for k, values in part[key].items():
+                _add(into, k, values)
+        n, value = part["help"]
+        total_visits += part["visits"]
+        total_subs += n
+        total_help += value
+        rows.append({"id": vid, "name": (villages_by_id.get(vid) or {}).get("name") or vid,
+                     "visits": part["visits"], "help_value": round(value, 2), "help_submissions": n})
+    cadres = [{"id": cid, "name": cadre_names.get(cid, cid), "visits": c[0],
+               "help_value": round(c[2], 2), "help_submissions": c[1]}
               for cid, c in sorted(per_cadre.items(), key=lambda kv: (cadre_names.get(kv[0], kv[0]), kv[0]))]
 
     def kw(x):
@@ -337,7 +361,7 @@ def compute_range(user, stats_cache, figures_cache, first, last, village=None, d
     return range_figures(summaries, figure_summaries, first, last,
                          villages_by_id={v["id"]: v for v in chosen},
                          cadre_names=users.display_names(db),
-                         stages=[s for s, _ in labels.pv_stages()])
+                         stages=[s for s, _ in labels.pv_stages()], part_of=figures_cache.part_of)
 
 
 # ---- a question of a form ---------------------------------------------------------------------------
