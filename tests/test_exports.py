@@ -228,6 +228,8 @@ def test_xlsx_has_an_about_sheet_real_dates_local_times_numbers_and_help_amounts
         [("红薯", 300, 1.5, 450), ("蜂蜜", 10, 60, 600)]
     ledger = xlsx(supervisor, "/exports/households.xlsx?village=v1")
     assert ledger.sheetnames[0] == "about"
+    about = {r[0]: r[1] for r in rows(ledger["about"])}
+    assert about["导出内容"] == "农户台账" and about["村"] == "青石村" and "审核状态" not in about
     table = ledger["households"]
     names = [c.value for c in table[2]]
     first = {n: c for n, c in zip(names, table[3])}

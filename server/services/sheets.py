@@ -339,7 +339,7 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     return count
 
 
-def about_rows(what, filters, user, count, *, form_title=None, bundled=False):
+def about_rows(what, filters, user, count, *, form_title=None, bundled=False, submissions_=True):
     """The first sheet of an export: what it holds, under which filters, made when and by whom."""
     village_names, user_names = _names()
     rows = [[tr("导出内容", "Export"), what]]
@@ -348,8 +348,8 @@ def about_rows(what, filters, user, count, *, form_title=None, bundled=False):
     for key, zh, en, value in (
             ("village", "村", "Village", village_names.get(filters.village, filters.village)
              if filters.village else tr("全部（权限内）", "All (in your scope)")),
-            ("state", "审核状态", "Review state", state_label(filters.state) if filters.state else
-             tr("全部", "All")),
+            ("state", "审核状态", "Review state", None if not submissions_ else
+             state_label(filters.state) if filters.state else tr("全部", "All")),
             ("cadre", "干部", "Cadre", user_names.get(filters.cadre, filters.cadre) if filters.cadre else None),
             ("from", "起始日期", "From", _day(filters.date_from) if filters.date_from else None),
             ("to", "截止日期", "To", _day(filters.date_to) if filters.date_to else None),

@@ -116,7 +116,7 @@ def households_xlsx():
         book = XlsxBook(about=True)
         count = sheets.write_households(book, current_user, village)
         book.about(sheets.about_rows(tr("农户台账", "Household ledger"), reviews.Filters(village=village),
-                                     current_user, count))
+                                     current_user, count, submissions_=False))
         book.save(out)
     return _send(write, XLSX, f"{'-'.join(['households'] + ([village] if village else []))}-{today_iso()}.xlsx")
 
