@@ -137,15 +137,16 @@ def build(app, total, village_count):
 
 def export(client, url, rows):
     with PeakRss() as mem:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         resp = client.get(url, buffered=False)
         assert resp.status_code == 200, resp.status_code
         size = 0
         for chunk in resp.response:
             size += len(chunk)
         resp.close()
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(f"  {url:<60} {rows:>7,} rows  {seconds:6.1f} s  {rows / seconds:8.0f} rows/s  "
+          f"CPU {cpu:6.1f} s = {rows / cpu:8.0f} rows per CPU-second  "
           f"{size / 1e6:6.1f} MB  RSS before {mem.before:5.0f} MB, peak {mem.peak:5.0f} MB, "
           f"export's own +{mem.peak - mem.before:4.0f} MB", flush=True)
 

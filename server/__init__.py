@@ -20,7 +20,7 @@ def create_app(test_config=None):
     from server import cli, store as stores
     from server.forms import formdefs
     from server.web import language as i18n
-    from server.web import dashboard, ledger as ledger_views
+    from server.web import dashboard, figures, ledger as ledger_views
     from server.forms import labels
     from server.services import shared_forms
     stores.init_app(app)
@@ -32,7 +32,7 @@ def create_app(test_config=None):
     errors.init_app(app)
     auth.init_app(app)
     for module in (auth, phone, household_views, admin, sync, device_api, openrosa, printing, review,
-                   dashboard, ledger_views):
+                   dashboard, ledger_views, figures):
         app.register_blueprint(module.bp)
     cli.init_app(app)
     return app

@@ -6,6 +6,7 @@ import hashlib
 import io
 import re
 import zipfile
+from datetime import datetime
 
 from openpyxl import load_workbook
 
@@ -56,7 +57,7 @@ def test_submissions_xlsx_has_labels_names_repeats_and_formulas_as_text(app):
     f = by_uuid[items["formula"]["uuid"]]
     assert f["topics"] == "收入与就业;健康与医保"
     assert f["visit_type"] == "入户走访" and f["review_state"] == "待审核" and f["village"] == "青石村"
-    assert f["location.accuracy"] == 12 and f["date"] == "2026-05-02" and f["cadre"] == "李干部"
+    assert f["location.accuracy"] == 12 and f["date"] == datetime(2026, 5, 2) and f["cadre"] == "李干部"
     # The formula is stored as text: openpyxl reads it back as a string cell, never a formula.
     present_cell = next(c for c in main.iter_rows(min_row=3) if c[0].value == items["formula"]["uuid"])[names.index("present")]
     assert present_cell.value == "=HYPERLINK(\"http://evil\",\"点我\")" and present_cell.data_type == "s"
@@ -143,7 +144,7 @@ def test_headers_follow_the_page_language(app):
 def test_household_ledger_has_members_and_plots_with_four_boundaries(app):
     supervisor = login(app.test_client(), "super")
     book = xlsx(supervisor, "/exports/households.xlsx")
-    assert book.sheetnames == ["households", "members", "plots"]
+    assert book.sheetnames == ["about", "households", "members", "plots"]
     households = rows(book["households"])
     assert households[1][:2] == ["id", "village_id"] and len(households) == 2 + 5
     assert households[2][households[1].index("category")] == "脱贫户"
@@ -187,7 +188,114 @@ def test_export_buttons_on_the_review_and_household_pages(app):
     supervisor = login(app.test_client(), "super")
     page = supervisor.get("/review").get_data(as_text=True)
     for path in ("/exports/submissions.xlsx?", "/exports/submissions.zip?", "/exports/attachments.zip?",
+                 "/exports/submissions-attachments.zip?",
                  "/exports/households.xlsx"):
         assert path in page, path
     listing = supervisor.get("/households?village=v1").get_data(as_text=True)
     assert re.search(r'href="/exports/households\.xlsx\?village=v1"', listing)
+
+
+def test_xlsx_has_an_about_sheet_real_dates_local_times_numbers_and_help_amounts(app):
+    """A statistician's workbook: the about sheet first (filters, time), the day as an Excel date,
+    times in the county's zone (a visit filled at 23:30 Beijing time is 23:30, not 15:30 UTC),
+    numbers as numbers, each help row with its amount."""
+    cadre = login(app.test_client(), "cadre1")
+    late = visit2("v1-0001", visit_date="2026-05-02", created_at="2026-05-02T15:30:00Z",
+                  income_wages=24000,
+                  help_given=[{"product": "红薯", "quantity": 300, "unit": "斤", "price": 1.5},
+                              {"product": "蜂蜜", "quantity": 10, "unit": "斤", "price": 60}])
+    assert push(cadre, late).get_json()["results"][0]["status"] == "created"
+    supervisor = login(app.test_client(), "super")
+    book = xlsx(supervisor, "/exports/submissions.xlsx?form=household_visit&village=v1&from=2026-05-01")
+    assert book.sheetnames[0] == "about"
+    about = {r[0]: r[1] for r in rows(book["about"])}
+    assert about["表单"].startswith("入户走访记录") and about["村"] == "青石村"
+    assert about["起始日期"] == datetime(2026, 5, 1) and about["记录数"] == 1
+    assert isinstance(about["导出时间"], datetime) and about["时区"] == "Asia/Shanghai"
+    main = book["submissions"]
+    names = [c.value for c in main[2]]
+    row = {n: c for n, c in zip(names, main[3])}
+    assert row["date"].is_date and row["date"].value == datetime(2026, 5, 2)
+    assert row["created_at"].is_date and row["created_at"].value == datetime(2026, 5, 2, 23, 30)
+    assert row["received_at"].is_date and row["visit_date"].value == datetime(2026, 5, 2)
+    assert row["income_wages"].data_type == "n" and row["income_wages"].value == 24000
+    assert row["form_version"].value == 2
+    helped = rows(book["help_given"])
+    names = helped[1]
+    assert names[-1] == "amount" and helped[0][-1] == "金额（元）"
+    amounts = [dict(zip(names, r)) for r in helped[2:]]
+    assert [(a["product"], a["quantity"], a["price"], a["amount"]) for a in amounts] == \
+        [("红薯", 300, 1.5, 450), ("蜂蜜", 10, 60, 600)]
+    ledger = xlsx(supervisor, "/exports/households.xlsx?village=v1")
+    assert ledger.sheetnames[0] == "about"
+    about = {r[0]: r[1] for r in rows(ledger["about"])}
+    assert about["导出内容"] == "农户台账" and about["村"] == "青石村" and "审核状态" not in about
+    table = ledger["households"]
+    names = [c.value for c in table[2]]
+    first = {n: c for n, c in zip(names, table[3])}
+    assert first["updated_at"].is_date and first["last_visit_date"].value == datetime(2026, 5, 2)
+
+
+def test_csv_has_the_about_sheet_and_dates_as_iso_text(app):
+    seed(app)
+    supervisor = login(app.test_client(), "super")
+    zf = zipfile.ZipFile(io.BytesIO(supervisor.get("/exports/submissions.zip?form=household_visit").data))
+    about = list(csv.reader(io.StringIO(zf.read("about.csv").decode("utf-8-sig"))))
+    assert about[0][0] == "导出内容" and any(r[0] == "记录数" and r[1] == "4" for r in about)
+    table = list(csv.reader(io.StringIO(zf.read("submissions.csv").decode("utf-8-sig"))))
+    names = table[1]
+    assert all(re.match(r"^\d{4}-\d\d-\d\d$", r[names.index("date")]) for r in table[2:])
+    assert all(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", r[names.index("created_at")]) for r in table[2:])
+
+
+def test_sheet_and_photos_together_link_each_photo_to_its_file(app):
+    """The bundle: submissions.xlsx beside the attachments ZIP's own folders; a photo that arrived
+    is a relative hyperlink to its file, one that has not is its bare name."""
+    cadre = login(app.test_client(), "cadre1")
+    photo = jpeg_bytes()
+    item = visit2("v1-0002", visit_date="2026-05-03", photo_1="p1.jpg")
+    item["attachments"] = [{"name": "p1.jpg", "sha256": hashlib.sha256(photo).hexdigest(),
+                            "size": len(photo), "type": "image/jpeg"}]
+    waiting = visit2("v1-0001", visit_date="2026-05-04", photo_1="p2.jpg")
+    waiting["attachments"] = [{"name": "p2.jpg", "sha256": "a" * 64, "size": 10, "type": "image/jpeg"}]
+    push(cadre, item, waiting)
+    assert cadre.put(f"/api/v1/submissions/{item['uuid']}/attachments/p1.jpg", data=photo,
+                     headers={"X-Content-SHA256": hashlib.sha256(photo).hexdigest()}).status_code == 200
+    supervisor = login(app.test_client(), "super")
+    r = supervisor.get("/exports/submissions-attachments.zip?form=household_visit")
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    zf = zipfile.ZipFile(io.BytesIO(r.data))
+    target = f"v1-0002/2026-05-03-{item['uuid']}-p1.jpg"
+    assert zf.namelist() == ["submissions.xlsx", target] and zf.read(target) == photo
+    book = load_workbook(io.BytesIO(zf.read("submissions.xlsx")))
+    main = book["submissions"]
+    names = [c.value for c in main[2]]
+    cells = {row[0].value: row[names.index("photo_1")] for row in main.iter_rows(min_row=3)}
+    arrived, missing = cells[item["uuid"]], cells[waiting["uuid"]]
+    assert arrived.value == "p1.jpg" and arrived.hyperlink.target == target
+    assert missing.value == "p2.jpg" and missing.hyperlink is None
+    assert any("<户编号>/<日期>-<记录编号>-<文件名>" in str(r[1]) for r in rows(book["about"]))
+    # The plain export names the file, without a link that would lead nowhere.
+    plain = xlsx(supervisor, "/exports/submissions.xlsx?form=household_visit")["submissions"]
+    assert all(row[names.index("photo_1")].hyperlink is None for row in plain.iter_rows(min_row=3))
+    cadre2 = login(app.test_client(), "cadre2")
+    theirs = zipfile.ZipFile(io.BytesIO(cadre2.get("/exports/submissions-attachments.zip?form=household_visit").data))
+    assert theirs.namelist() == ["submissions.xlsx"]
+
+
+def test_xlsx_keeps_markup_spaces_and_large_numbers_as_entered(app):
+    """The streaming writer escapes what XML would misread and keeps edge spaces and numbers."""
+    cadre = login(app.test_client(), "cadre1")
+    odd = visit2("v1-0001", visit_date="2026-05-02", present="  <b>户主&配偶</b> \"x\" ",
+                 notes="-1", income_wages=9876543, income_farming=0.1 + 0.2)
+    result = push(cadre, odd).get_json()["results"][0]
+    assert result["status"] == "created", result
+    supervisor = login(app.test_client(), "super")
+    main = xlsx(supervisor, "/exports/submissions.xlsx?form=household_visit")["submissions"]
+    names = [c.value for c in main[2]]
+    row = {n: c for n, c in zip(names, main[3])}
+    stored = supervisor.get("/api/v1/review?form=household_visit&state=received").get_json()
+    kept = next(x for x in stored["submissions"] if x["uuid"] == odd["uuid"])["answers"]["present"]
+    assert "<b>户主&配偶</b>" in kept and row["present"].value == kept
+    assert row["notes"].value == "-1" and row["notes"].data_type == "s"
+    assert row["income_wages"].value == 9876543 and row["income_farming"].value == 0.1 + 0.2

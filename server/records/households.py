@@ -513,6 +513,12 @@ def history_of(user, household_id, db=None):
                   key=lambda c: (c.get("version", 0), c.get("at", "")), reverse=True)
 
 
+def scan_history(village_id, project, keep=None, db=None):
+    """[project(entry)] for a village's household history entries that keep(entry) accepts, read
+    as stored (see scan_partition): the dashboard's PV stage changes walk them."""
+    return scan_partition(db or get_store(), village_id, HISTORY, project, keep)
+
+
 def history_entry(village_id, entry_id, db=None):
     return (db or get_store()).get(village_id, HISTORY, entry_id)
 

@@ -487,6 +487,16 @@ def each(village_id, uuids, db=None):
             yield doc
 
 
+def each_stored(village_id, uuids, db=None):
+    """The stored submissions named, as stored (the store's own documents, not copies): for
+    readers that only read them and keep nothing of them, like an export writing row after row."""
+    db = db or get_store()
+    for sub_uuid in uuids:
+        doc = db.peek(village_id, TABLE, sub_uuid)
+        if doc is not None:
+            yield doc
+
+
 def in_village(village_id, db=None, cond=None):
     return (db or get_store()).search(village_id, TABLE, cond)
 

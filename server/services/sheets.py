@@ -4,9 +4,12 @@ the household ledger (households, members, land plots with their four boundaries
 attachments of a form's submissions as a ZIP. Everything in the caller's scope; times in
 JIEDUI_TIMEZONE; labels in the page's language."""
 
+import functools
+import os
 import zipfile
+from datetime import date, datetime
 
-from server.core import idcard
+from server.core import clock, idcard
 from server.core.clock import show
 from server.core.ledger_words import state_label as ledger_state_label
 from server.core.i18n import category_label, tr
@@ -15,6 +18,7 @@ from server.services import present
 from server.forms.labels import pv_stage_label, review_state, sex_label, state_label
 from server.core import words
 from server.store import get_store
+from server.services.tabular import Link
 
 FIXED = (
     ("uuid", "记录编号", "Record id"),
@@ -93,22 +97,123 @@ def _headers(fields):
     return labels, names
 
 
-def _cells(fields, answers, own):
-    """The values of `fields` in `answers`, each read by the submission's own version (`own`)."""
+@functools.lru_cache(maxsize=4096)
+def _day(text):
+    """'YYYY-MM-DD' as a date (an Excel date cell); anything else stays as it was."""
+    try:
+        return date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else text
+    except ValueError:
+        return text
+
+
+def _local_time(iso, zone):
+    """A stored ISO time as the county's wall-clock time (a naive datetime: Excel has no zones);
+    None stays empty, an unreadable one stays as text."""
+    if not iso:
+        return None
+    try:
+        value = datetime.fromisoformat(iso) if isinstance(iso, str) else None
+    except ValueError:
+        value = None
+    if value is None:
+        return show(iso, seconds=True)
+    if value.tzinfo is None:
+        return value.replace(microsecond=0)
+    return value.astimezone(zone).replace(tzinfo=None, microsecond=0)
+
+
+def _local_text(iso, zone):
+    """_local_time as the text a CSV holds (YYYY-MM-DD HH:MM:SS)."""
+    value = _local_time(iso, zone)
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else value
+
+
+def _same(text):
+    return text
+
+
+def date_writers(book):
+    """(day, time) converters for `book`: Excel dates and times, or (a book that wants
+    `dates_as_text`, the CSVs) the same as ISO text, made once rather than converted back."""
+    if getattr(book, "dates_as_text", False):
+        return _same, _local_text
+    return _day, _local_time
+
+
+def zip_name(doc, name):
+    """Where an attachment lies in the attachments ZIP (DESIGN): <household>/<date>-<uuid>-<name>."""
+    return f"{doc['household_id']}/{submissions.day_of(doc)}-{doc['uuid']}-{name}"
+
+
+def shipped(doc, files_dir):
+    """The attachments of `doc` the attachments ZIP holds: arrived, and their file is there."""
+    return {a["name"] for a in doc.get("attachments") or []
+            if a.get("received") and os.path.isfile(attachments.path(files_dir, doc["uuid"], a["name"]))}
+
+
+TEXT_TYPES = ("text", "textarea", "string", "barcode")
+SELECT_TYPES = ("select_one", "select_multiple")
+NUMBER_TYPES = ("integer", "decimal")
+NUMBERS = (int, float)
+
+
+def _texts():
+    """present.text for one export, with choice labels remembered (the language is the export's
+    throughout; the fields are the registry's own, alive for the whole export)."""
+    memo = {}
+
+    def text(field, value):
+        try:
+            key = (id(field), value if type(value) is not list else tuple(value))
+            hit = memo.get(key)
+        except TypeError:  # an answer that is not a plain choice (a dict, a nested list)
+            return present.text(field, value, sep=";")
+        if hit is None:
+            hit = memo[key] = present.text(field, value, sep=";")
+        return hit
+    return text
+
+
+def _plan(fields):
+    """(name, type, field) of each column's question: read once per export, not once per cell."""
+    return [(f["name"], f["type"], f) for f in fields]
+
+
+def _cells(fields, answers, own, link=None, text=None, day=_day):
+    """The values of `fields` (a _plan) in `answers`, each choice read by the submission's own
+    version of its question (`own`: {name: field}): numbers as numbers, dates as dates, a file
+    answer as a link into the attachments ZIP when `link` (name -> Link or None) is given. `text`
+    reads a choice (default present.text)."""
     out = []
-    for f in fields:
-        value = (answers or {}).get(f["name"])
-        if f["type"] == "geopoint":
+    add = out.append
+    answers = answers or {}
+    get = answers.get
+    for name, kind, f in fields:
+        value = get(name)
+        if value is None or value == "":
+            if kind == "geopoint":
+                out.extend((None, None, None))
+            else:
+                add(None)
+        elif kind in TEXT_TYPES and type(value) is str:
+            add(value)
+        elif kind in NUMBER_TYPES and type(value) in NUMBERS:
+            add(int(value) if type(value) is float and value.is_integer() and abs(value) < 1e15
+                else value)
+        elif kind in SELECT_TYPES:
+            mine = own.get(name, f)
+            add(text(mine, value) if text is not None else present.text(mine, value, sep=";"))
+        elif kind == "date" and isinstance(value, str):
+            add(day(value))
+        elif kind in present.FILE_TYPES and link is not None and isinstance(value, str):
+            add(link(value) or value)
+        elif kind == "geopoint":
             point = value if isinstance(value, dict) else {}
-            out.extend(present.number(point.get(part)) if isinstance(point.get(part), (int, float)) else None
+            out.extend(present.number(point.get(part)) if isinstance(point.get(part), (int, float))
+                       and not isinstance(point.get(part), bool) else None
                        for part, _zh, _en in GEO_PARTS)
-        elif value is None or value == "":
-            out.append(None)
-        elif f["type"] in ("integer", "decimal") and isinstance(value, (int, float)) \
-                and not isinstance(value, bool):
-            out.append(present.number(value))
         else:
-            out.append(present.text(own(f), value, sep=";"))
+            add(present.text(own.get(name, f), value, sep=";"))
     return out
 
 
@@ -148,54 +253,134 @@ def submission_keys(user, filters, db=None):
     return out
 
 
-def write_submissions(book, user, filters, registry, db=None):
-    """The submissions sheet and one sheet per repeat; returns the number of submissions written."""
+def help_spec(cols):
+    """The form's consumption-help repeat ({"repeat", "quantity", "price"}), newest version first."""
+    for definition in cols.versions.values():
+        spec = ((definition or {}).get("effects") or {}).get("help_value")
+        if isinstance(spec, dict) and spec.get("repeat"):
+            return spec
+    return None
+
+
+def _amount(entry, spec):
+    """Quantity x price of one help entry, in yuan (as effects.help_value adds them up)."""
+    q, p = entry.get(spec["quantity"]), entry.get(spec["price"])
+    if isinstance(q, (int, float)) and isinstance(p, (int, float)) \
+            and not isinstance(q, bool) and not isinstance(p, bool):
+        return present.number(round(q * p, 2))
+    return None
+
+
+AMOUNT = ("amount", "金额（元）", "Amount (yuan)")
+
+
+def write_submissions(book, user, filters, registry, db=None, *, files_dir=None):
+    """The submissions sheet and one sheet per repeat; returns the number of submissions written.
+    Days are Excel dates and times the county's local time; the help repeat gets an amount column
+    (quantity x price); with `files_dir` (an export bundled with its attachments) a photo or
+    signature cell links to its file in the bundle, by the attachments ZIP's own names."""
     cols = FormColumns(registry, filters.form)
     labels, names = _headers(cols.top)
     main = book.sheet("submissions", [tr(zh, en) for _n, zh, en in FIXED] + labels,
                       [n for n, _zh, _en in FIXED] + names)
+    spec = help_spec(cols)
     repeat_sheets = {}
     for name, repeat in cols.repeats.items():
         r_labels, r_names = _headers(repeat["children"])
+        if spec and name == spec["repeat"]:
+            r_labels, r_names = r_labels + [tr(AMOUNT[1], AMOUNT[2])], r_names + [AMOUNT[0]]
         repeat_sheets[name] = book.sheet(
             name, [tr("记录编号", "Record id"), tr("户编号", "Household id"), tr("序号", "No.")] + r_labels,
             ["submission_uuid", "household_id", "index"] + r_names)
     village_names, user_names = _names()
+    zone = clock.zone()
+    text = _texts()
+    day, when = date_writers(book)
+    top = _plan(cols.top)
+    plans = {name: _plan(repeat["children"]) for name, repeat in cols.repeats.items()}
+    own_children = {}  # (version, repeat) -> {name: that version's question}
+    states = {}
     count = 0
     for vid, uuids in submission_keys(user, filters, db):
         heads = {h["id"]: h.get("head_name", "") for h in households.in_village(vid, db)}
-        for doc in submissions.each(vid, uuids, db):
+        village = village_names.get(vid, vid)
+        for doc in submissions.each_stored(vid, uuids, db):
             version = doc.get("form_version")
             review = doc.get("review") or {}
             answers = doc.get("answers") or {}
-            main([doc["uuid"], doc["household_id"], heads.get(doc["household_id"], ""), vid,
-                  village_names.get(vid, vid), doc.get("cadre_id"),
-                  user_names.get(doc.get("cadre_id"), doc.get("cadre_id")),
-                  submissions.day_of(doc), show(doc.get("created_at"), seconds=True),
-                  show(doc.get("received_at"), seconds=True), version,
-                  state_label(review_state(doc)), review.get("comment") or None,
+            uuid, hid, cadre = doc["uuid"], doc["household_id"], doc.get("cadre_id")
+            link = None
+            if files_dir is not None:
+                arrived = shipped(doc, files_dir)
+
+                def link(value, doc=doc, arrived=arrived):
+                    return Link(zip_name(doc, value), value) if value in arrived else None
+            state = review_state(doc)
+            if state not in states:
+                states[state] = state_label(state)
+            main([uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
+                  day(submissions.day_of(doc)), when(doc.get("created_at"), zone),
+                  when(doc.get("received_at"), zone), version,
+                  states[state], review.get("comment") or None,
                   user_names.get(review.get("by"), review.get("by")),
-                  show(review.get("at"), seconds=True) if review.get("at") else None,
+                  when(review.get("at"), zone),
                   doc.get("supersedes")]
-                 + _cells(cols.top, answers, lambda f: cols.field(version, f["name"], f)))
+                 + _cells(top, answers, cols.by_version.get(version) or {}, link, text, day))
             for name, repeat in cols.repeats.items():
                 if len(repeat["path"]) > 1:
                     for index, entry in _nested_entries(answers, repeat["path"]):
-                        repeat_sheets[name]([doc["uuid"], doc["household_id"], index]
-                                            + _cells(repeat["children"], entry, lambda f: f))
+                        repeat_sheets[name]([uuid, hid, index] + _cells(plans[name], entry, {}, link, text, day))
                     continue
                 entries = answers.get(name)
                 if not isinstance(entries, list):
                     continue
-                own_repeat = cols.field(version, name, repeat["field"])
-                own_children = {c["name"]: c for c in own_repeat.get("fields") or []}
+                own = own_children.get((version, name))
+                if own is None:
+                    own_repeat = cols.field(version, name, repeat["field"])
+                    own = own_children[(version, name)] = {c["name"]: c for c in own_repeat.get("fields") or []}
+                is_help = spec is not None and name == spec["repeat"]
+                append = repeat_sheets[name]
                 for i, entry in enumerate(entries, 1):
                     if isinstance(entry, dict):
-                        repeat_sheets[name]([doc["uuid"], doc["household_id"], i]
-                                            + _cells(repeat["children"], entry,
-                                                     lambda f: own_children.get(f["name"], f)))
+                        row = [uuid, hid, i] + _cells(plans[name], entry, own, link, text, day)
+                        if is_help:
+                            row.append(_amount(entry, spec))
+                        append(row)
             count += 1
     return count
+
+
+def about_rows(what, filters, user, count, *, form_title=None, bundled=False, submissions_=True):
+    """The first sheet of an export: what it holds, under which filters, made when and by whom."""
+    village_names, user_names = _names()
+    rows = [[tr("导出内容", "Export"), what]]
+    if form_title:
+        rows.append([tr("表单", "Form"), form_title])
+    for key, zh, en, value in (
+            ("village", "村", "Village", village_names.get(filters.village, filters.village)
+             if filters.village else tr("全部（权限内）", "All (in your scope)")),
+            ("state", "审核状态", "Review state", None if not submissions_ else
+             state_label(filters.state) if filters.state else tr("全部", "All")),
+            ("cadre", "干部", "Cadre", user_names.get(filters.cadre, filters.cadre) if filters.cadre else None),
+            ("from", "起始日期", "From", _day(filters.date_from) if filters.date_from else None),
+            ("to", "截止日期", "To", _day(filters.date_to) if filters.date_to else None),
+            ("household", "农户", "Household", filters.household)):
+        if value is not None:
+            rows.append([tr(zh, en), value, key])
+    zone = clock.zone()
+    rows += [[tr("导出时间", "Exported at"), _local_time(clock.now_iso(), zone)],
+             [tr("时区", "Time zone"), str(zone.key)],
+             [tr("导出人", "Exported by"), user_names.get(user.id, user.id)],
+             [tr("记录数", "Records"), count]]
+    rows.append([tr("日期和时间", "Dates and times"),
+                 tr("均为上述时区的当地时间，以 Excel 日期格式保存。",
+                    "Local time in the zone above, stored as Excel dates.")])
+    if bundled:
+        rows.append([tr("附件", "Attachments"),
+                     tr("照片和签名单元格链接到本压缩包中的文件：<户编号>/<日期>-<记录编号>-<文件名>。",
+                        "Photo and signature cells link to files in this ZIP: "
+                        "<household>/<date>-<uuid>-<name>.")])
+    return rows
 
 
 # ---- the household ledger ---------------------------------------------------------------------------
@@ -259,6 +444,7 @@ def write_households(book, user, village_id=None, db=None, *, full_ids=False):
     members = _sheet(book, "members", MEMBER_COLUMNS)
     plots = _sheet(book, "plots", PLOT_COLUMNS)
     village_names, user_names = _names()
+    zone = clock.zone()
     count = 0
     own = _own_only(user)
     for vid in villages.ids_in_scope(user, db, village_id):
@@ -272,8 +458,8 @@ def write_households(book, user, village_id=None, db=None, *, full_ids=False):
                   "、".join(user_names.get(c, c) for c in h.get("cadre_ids") or []),
                   pv_stage_label(pv.get("stage")) if pv else None,
                   present.number(pv.get("capacity_kw")) if pv.get("capacity_kw") is not None else None,
-                  h.get("last_visit_date")] + _ledger_cells(h)
-                 + [h.get("version"), show(h.get("updated_at"), seconds=True)])
+                  _day(h.get("last_visit_date"))] + _ledger_cells(h)
+                 + [h.get("version"), _local_time(h.get("updated_at"), zone)])
             for i, m in enumerate(h.get("members") or [], 1):
                 card = m.get("id_card") or None
                 members([h["id"], h.get("head_name"), i, m.get("name"), m.get("relation"),
@@ -357,3 +543,18 @@ def note_full_ids(actor, village, db=None):
     """An admin's export of whole ID numbers (households.xlsx?ids=full) is on record."""
     (db or get_store()).write(lambda tx: audit.record(tx, actor, "export_full_ids", village or "*",
                                                       {"export": "households.xlsx"}))
+
+
+def add_attachments(zf, user, filters, files_dir, db=None):
+    """The attachments ZIP's files, added to an open ZipFile (the bundle puts the workbook beside
+    them, so its links resolve once unpacked). Returns the number of files."""
+    count = 0
+    for vid, uuids in submission_keys(user, filters, db):
+        for doc in submissions.each(vid, uuids, db):
+            for a in doc.get("attachments") or []:
+                path = attachments.path(files_dir, doc["uuid"], a["name"])
+                if not a.get("received") or not os.path.isfile(path):
+                    continue
+                zf.write(path, zip_name(doc, a["name"]))
+                count += 1
+    return count

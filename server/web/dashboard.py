@@ -10,8 +10,9 @@ from flask_login import current_user
 
 from server.core import charts, clock
 from server.core.ledger_words import FIGURE_LABELS
-from server.forms import labels
-from server.services import stats
+from server.forms import formdefs, labels
+from server.services import figures, stats
+from server.web import figures as figure_args
 from server.web.auth import role_required
 from server.core.i18n import label, tr
 from server.core.ids import is_village_id
@@ -48,7 +49,17 @@ KIND_WORDS = {
     "ledger_away": ("外出未签的农户", "Households away"),
     "ledger_confirmed_remote": ("远程确认的农户", "Households confirmed from afar"),
     "ledger_not_started": ("台账未开始的农户", "Households not started"),
+    "help_entries": ("消费帮扶明细", "Consumption help, entry by entry"),
+    "stage_changes": ("光伏进度变化", "PV stage changes"),
+    "pv_capacity": ("光伏装机（千瓦）", "PV capacity (kW)"),
+    "answers": ("问题的回答", "Answers to a question"),
 }
+
+
+def _presets():
+    """The range presets with their words, for the range picker."""
+    return [("this_month", tr("本月", "This month")), ("last_month", tr("上月", "Last month")),
+            ("this_year", tr("今年", "This year"))]
 TILES = ("households", "paired", "never_visited", "not_visited_30d", "visits_this_month",
          "overdue_followups", "returned", "help_value")
 
@@ -97,14 +108,14 @@ def _stage_arg():
 def _list_query():
     scope = villages.in_scope(current_user)
     village = _village_arg(scope)
-    kind = choice_arg("kind", stats.KINDS)
+    kind = choice_arg("kind", stats.KINDS + figures.KINDS)
     if kind is None:
         raise _bad("kind", "须指明列表种类", "must name the list")
     date_from, date_to = date_arg("from"), date_arg("to")
     if date_from and date_to and date_from > date_to:
         raise _bad("from", "开始日期晚于结束日期", "is after to")
     return {"scope": scope, "village": village, "kind": kind, "cadre": _cadre_arg(),
-            "stage": _stage_arg(), "from": date_from, "to": date_to}
+            "stage": _stage_arg(), "from": date_from, "to": date_to, **figure_args.list_params()}
 
 
 # ---- computing --------------------------------------------------------------------------------------
@@ -130,7 +141,12 @@ def list_url(kind, **params):
 @role_required(*users.REVIEWERS)
 def api_stats():
     village = _village_arg(villages.in_scope(current_user))
-    return jsonify(stats.compute_stats(current_user, stats.cache_of(current_app), village))
+    first, last, preset = figure_args.range_arg()
+    body = stats.compute_stats(current_user, stats.cache_of(current_app), village)
+    body["range"] = dict(figures.compute_range(current_user, stats.cache_of(current_app),
+                                               figures.cache_of(current_app), first, last, village),
+                         preset=preset)
+    return jsonify(body)
 
 
 @bp.get("/api/v1/stats/list")
@@ -143,9 +159,13 @@ def api_list():
     page = items[offset:offset + limit]
     return jsonify({"kind": q["kind"], "village": q["village"]["id"] if q["village"] else None,
                     "cadre": q["cadre"], "stage": q["stage"], "from": q["from"], "to": q["to"],
+                    **{k: q[k] for k in FIGURE_PARAMS if q.get(k)},
                     "today": clock.today_iso(), "count": len(items), "items": page,
                     "unavailable": q["unavailable"],
                     "next_offset": offset + limit if offset + limit < len(items) else None})
+
+
+FIGURE_PARAMS = ("product", "unit", "month", "channel", "form", "field", "value")
 
 
 def _items(q):
@@ -153,8 +173,13 @@ def _items(q):
     q["unavailable"] (asked for alone, it answers 503 naming it)."""
     ids = [q["village"]["id"]] if q["village"] else [v["id"] for v in q["scope"]]
     broken = None if q["village"] else []
-    items = stats.list_items(ids, q["kind"], clock.today(), cadre_id=q["cadre"], stage=q["stage"],
-                             date_from=q["from"], date_to=q["to"], unavailable=broken)
+    if q["kind"] in figures.KINDS:
+        items = figures.list_items(ids, q["kind"], cadre_id=q["cadre"], stage=q["stage"],
+                                   date_from=q["from"], date_to=q["to"], unavailable=broken,
+                                   **{k: q.get(k) for k in FIGURE_PARAMS})
+    else:
+        items = stats.list_items(ids, q["kind"], clock.today(), cadre_id=q["cadre"], stage=q["stage"],
+                                 date_from=q["from"], date_to=q["to"], unavailable=broken)
     names = {v["id"]: v.get("name") or v["id"] for v in q["scope"]}
     q["unavailable"] = [{"id": vid, "name": names.get(vid, vid)} for vid in broken or []]
     return items
@@ -196,7 +221,24 @@ def index():
         tr("各村本月走访次数", "Visits this month, per village"),
         tr("每行一个村，数字为本月走访次数，点击查看记录。",
            "One row per village: visits this month; follow a bar to the visits."))
+    first, last, preset = figure_args.range_arg()
+    span = figures.compute_range(current_user, stats.cache_of(current_app), figures.cache_of(current_app),
+                                 first, last, village)
+    question, question_error = None, None
+    picked = request.args.get("question", "")
+    if picked:
+        form_id, _sep, field = picked.partition(":")
+        try:
+            question = figure_args.question_body(current_user, dict(
+                request.args.items(), village=vid or "", form=form_id, field=field))
+        except Problem as e:  # a bad pick is said on the page, the rest of it stays
+            question_error = e
     return render_template("dashboard/index.html", s=body, village=village, scope=scope,
+                           span=span, preset=preset, question=question, question_error=question_error,
+                           questions=figures.countable_questions(formdefs.registry()),
+                           stage_text=stage_text, presets=_presets(), picked=picked,
+                           range_url=lambda kind, **p: list_url(kind, **{"village": vid, "from": first,
+                                                                         "to": last, **p}),
                            week_chart=week_chart, pv_chart=pv_chart, village_chart=village_chart,
                            village_note=note, tiles=TILES, kind_words=KIND_WORDS, list_url=list_url,
                            stage_words=stage_words, ledger_figures=LEDGER_COLUMNS)
@@ -217,11 +259,15 @@ def list_page():
     cadre = users.get(q["cadre"]) if q["cadre"] else None
     names = {v["id"]: v["name"] for v in q["scope"]}
     title = tr(*KIND_WORDS[q["kind"]])
+    if q.get("product"):
+        title += " · " + q["product"]
     if q["kind"] == "pv" and q["stage"]:
         title += " · " + labels.pv_stage_label(q["stage"])
     params = {"kind": q["kind"], "village": q["village"]["id"] if q["village"] else None,
-              "cadre": q["cadre"], "stage": q["stage"], "from": q["from"], "to": q["to"]}
+              "cadre": q["cadre"], "stage": q["stage"], "from": q["from"], "to": q["to"],
+              **{k: q.get(k) for k in FIGURE_PARAMS}}
     return render_template("dashboard/list.html", q=q, items=items[(page - 1) * PER_PAGE:page * PER_PAGE],
                            count=len(items), page=page, pages=pages, title=title, cadre=cadre,
                            names=names, params={k: v for k, v in params.items() if v},
-                           today=clock.today_iso(), user_names=stats.cadres_for([])[1])
+                           today=clock.today_iso(), user_names=stats.cadres_for([])[1],
+                           figure_kinds=figures.KINDS)

@@ -7,15 +7,18 @@ Every export runs in the export lane (server/web/lanes.py): a few at once in all
 user, 503 `busy` with Retry-After past that, so exports never hold every request thread."""
 
 import tempfile
+import zipfile
 
 from flask import Response, current_app, request, send_file
 from flask_login import current_user, login_required
 
 from server.forms import formdefs
+from server.services import present
 from server.core.clock import today_iso
 from server.web.parse import text_arg
 from server.core.problems import Problem
-from server.records import villages
+from server.core.i18n import tr
+from server.records import reviews, villages
 from server.web import lanes
 from server.web.review import bp, filters
 from server.services import sheets
@@ -50,10 +53,43 @@ def submissions_xlsx():
     registry = formdefs.registry()
 
     def write(out):
-        book = XlsxBook()
-        sheets.write_submissions(book, current_user, wanted, registry)
+        book = XlsxBook(about=True)
+        count = sheets.write_submissions(book, current_user, wanted, registry)
+        book.about(_about(wanted, registry, count))
         book.save(out)
     return _send(write, XLSX, _name(wanted.form, wanted, "xlsx"))
+
+
+def _about(wanted, registry, count, bundled=False):
+    return sheets.about_rows(
+        tr("走访等表单记录", "Submissions of a form"), wanted, current_user, count,
+        form_title=f"{present.form_title(registry.get(wanted.form), wanted.form)}（{wanted.form}）",
+        bundled=bundled)
+
+
+@bp.get("/exports/submissions-attachments.zip")
+@login_required
+def submissions_with_attachments():
+    """The XLSX and the attachments in one ZIP: submissions.xlsx at the top, the files beside it
+    as <household>/<date>-<uuid>-<name>, and every photo or signature cell a relative link to its
+    file (it opens once the ZIP is unpacked)."""
+    wanted = filters.parse(form_required=True)
+    registry = formdefs.registry()
+    files_dir = current_app.config["FILES_DIR"]
+
+    def write(out):
+        book = XlsxBook(about=True)
+        with tempfile.TemporaryFile(prefix="jiedui-bundle-") as xlsx:
+            count = sheets.write_submissions(book, current_user, wanted, registry, files_dir=files_dir)
+            book.about(_about(wanted, registry, count, bundled=True))
+            book.save(xlsx)
+            xlsx.seek(0)
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+                with zf.open("submissions.xlsx", "w", force_zip64=True) as dest:
+                    while chunk := xlsx.read(1 << 20):
+                        dest.write(chunk)
+                sheets.add_attachments(zf, current_user, wanted, files_dir)
+    return _send(write, "application/zip", _name(f"{wanted.form}-with-attachments", wanted, "zip"))
 
 
 @bp.get("/exports/submissions.zip")
@@ -63,9 +99,10 @@ def submissions_zip():
     registry = formdefs.registry()
 
     def write(out):
-        book = CsvBook()
+        book = CsvBook(about=True)
         try:
-            sheets.write_submissions(book, current_user, wanted, registry)
+            count = sheets.write_submissions(book, current_user, wanted, registry)
+            book.about(_about(wanted, registry, count))
             book.save(out)
         finally:
             book.close()
@@ -86,8 +123,10 @@ def households_xlsx():
         sheets.note_full_ids(current_user.id, village)
 
     def write(out):
-        book = XlsxBook()
-        sheets.write_households(book, current_user, village, full_ids=full_ids)
+        book = XlsxBook(about=True)
+        count = sheets.write_households(book, current_user, village, full_ids=full_ids)
+        book.about(sheets.about_rows(tr("农户台账", "Household ledger"), reviews.Filters(village=village),
+                                     current_user, count, submissions_=False))
         book.save(out)
     return _send(write, XLSX, f"{'-'.join(['households'] + ([village] if village else []))}-{today_iso()}.xlsx")
 
