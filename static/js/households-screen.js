@@ -270,7 +270,7 @@ export async function showHousehold(ctx, token, id) {
     ])),
     h("section", { class: "card" }, h("h2", {}, t("members_title", { n: (hh.members || []).length })),
       members.length ? h("ul", { class: "plain lines" }, members) : h("p", { class: "muted" }, t("none"))),
-    plotsSection),
+    plotsSection,
     h("section", { class: "card" }, h("h2", {}, t("pv_title")), pv ? factsList([
       [t("pv_stage"), pv.stage ? choiceLabel(catalog, pv.stage) : null], [t("pv_capacity"), pv.capacity_kw ? `${pv.capacity_kw} kW` : null],
       [t("pv_kwh"), pv.expected_kwh_year ? `${pv.expected_kwh_year} kWh` : null],
@@ -326,7 +326,7 @@ export function plotsFromRows(rows) {
 
 /** Draws the editor into `section` (the household's plots card); done() redraws the screen. */
 export function editPlots(ctx, section, hh, done) {
-  const cards = h("ol", { class: "plain plot-cards" });
+  const cards = h("ul", { class: "plain plot-cards" });
   const renumber = () => [...cards.children].forEach((li, i) => { li.firstChild.textContent = t("plots_plot_n", { n: i + 1 }); });
   const card = (plot) => {
     const li = h("li", { class: "card plot-card", "data-plot-card": "", "data-plot": (plot && plot.id) || "" }, h("h3"));
