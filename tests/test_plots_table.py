@@ -154,3 +154,15 @@ def test_the_village_publicity_period_is_set_on_its_page_and_kept_by_the_owner(c
     assert pdf.status_code == 200
     text = pdf_text(pdf.data)
     assert "2026-05-10" in text or "2026年5月10日" in text or "10 天" in text or "10天" in text
+
+
+def test_the_publicity_period_from_the_command_line(app, runner):
+    from server.records import villages
+    from server.store import close_app_store, get_store
+    close_app_store(app)  # a command takes the data folder for itself, as when no server runs
+    r = runner.invoke(args=["village", "update", "v2", "--publicity-days", "61"])
+    assert r.exit_code != 0 and "公示天数" in r.output
+    r = runner.invoke(args=["village", "update", "v2", "--publicity-days", "14"])
+    assert r.exit_code == 0, r.output
+    with app.app_context():
+        assert villages.get("v2", get_store(app))["publicity_days"] == 14

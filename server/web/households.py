@@ -189,7 +189,8 @@ def _plots_from_form(form):
     indices = sorted({int(m.group(1)) for k in form if (m := PLOT_ROW_RE.match(k))})[:households.MAX_PLOTS + 1]
     plots, errors = [], []
     for i in indices:
-        get = lambda f: form.get(f"plots.{i}.{f}", "")  # noqa: E731
+        row = {f: form.get(f"plots.{i}.{f}", "") for f in (*PLOT_TEXT, "id", "area_mu", "contract_signed")}
+        get = row.__getitem__
         area = get("area_mu").strip()
         if not area and not any(get(f).strip() for f in PLOT_TEXT if f != "state"):
             continue

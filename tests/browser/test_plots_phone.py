@@ -2,7 +2,13 @@
 one removed, one added (a bad area first, named on its card), one save; the change survives a
 reload without signal, waits in the outbox, and once online the server has it in one version."""
 
-from tests.browser.phone_steps import log_in, open_page, press_sync, wait_pending, wait_service_worker
+from tests.browser.phone_steps import (
+    log_in,
+    open_page,
+    press_sync,
+    wait_pending,
+    wait_service_worker,
+)
 
 HOUSEHOLD = "v1-0002"
 
