@@ -85,3 +85,47 @@ def test_plots_edited_offline_then_synced(server, launch_phone, server_client, t
     assert plots[0]["id"] and plots[1]["id"] and plots[0]["id"] != plots[1]["id"]
     page.wait_for_selector("[data-section=ledger]:not(:has([data-edit-state]))")
     assert page.script_errors == []
+
+
+def test_a_refused_plot_edit_and_a_clash_are_said_in_words(server, launch_phone, server_client):
+    status, other = server_client.call("GET", "/api/v1/households/v1-0003")
+    status, body = server_client.call("PUT", "/api/v1/households/v1-0003", {
+        "base_version": other["version"], "changes": {"plots": [dict(other["plots"][0], code="TAKEN-1")]}})
+    assert status == 200, body
+    ctx = launch_phone("plots-words")
+    page = open_page(ctx)
+    log_in(page, server.url, "cadre1")
+    wait_service_worker(page)
+    page.goto(f"{server.url}/app/#/households/{HOUSEHOLD}")
+    # a code another household of the village holds: refused by the server, named by row and column
+    page.click("[data-action=edit-plots]")
+    _field(page, 0, "code").fill("TAKEN-1")
+    page.click("[data-action=save-plots]")
+    note = page.locator("[data-section=ledger] [data-edit-state=refused]")
+    note.wait_for()
+    assert "地块 1 地块编码" in note.inner_text() and "v1-0003" in note.inner_text()
+    status, h = server_client.call("GET", f"/api/v1/households/{HOUSEHOLD}")
+    assert "code" not in h["plots"][0]  # nothing saved
+    page.click("[data-action=discard-edit]")
+    page.wait_for_selector("[data-section=ledger]:not(:has([data-edit-state]))")
+    assert "TAKEN-1" not in page.locator("[data-section=ledger]").inner_text()
+    # someone else changes the plots while the phone is offline and edits them too: a clash, in words
+    ctx.set_offline(True)
+    status, body = server_client.call("PUT", f"/api/v1/households/{HOUSEHOLD}", {
+        "base_version": h["version"], "changes": {"plots": [dict(h["plots"][0], area_mu=3.0)]}})
+    assert status == 200, body
+    page.click("[data-action=edit-plots]")
+    _field(page, 0, "area_mu").fill("2")
+    page.click("[data-action=save-plots]")
+    wait_pending(page, 1)
+    ctx.set_offline(False)
+    press_sync(page)
+    wait_pending(page, 0)
+    clash = page.locator("[data-section=ledger] [data-edit-clash]")
+    clash.wait_for()
+    assert "冲突" in clash.inner_text()
+    status, h = server_client.call("GET", f"/api/v1/households/{HOUSEHOLD}")
+    assert h["plots"][0]["area_mu"] == 2.0  # the later edit wins; the other value is kept for review
+    page.click("[data-action=clash-read]")
+    page.wait_for_selector("[data-section=ledger]:not(:has([data-edit-clash]))")
+    assert page.script_errors == []
