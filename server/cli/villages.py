@@ -36,11 +36,12 @@ def create_command(village_id, name, township, county):
 @click.option("--name", default=None)
 @click.option("--township", default=None)
 @click.option("--county", default=None)
+@click.option("--publicity-days", default=None, help="公示天数 the land ledger notice's period, 1-60")
 @with_appcontext
-def update_command(village_id, name, township, county):
-    """Rename a village or change its township or county."""
-    fields = {k: v for k, v in (("name", name), ("township", township), ("county", county))
-              if v is not None}
+def update_command(village_id, name, township, county, publicity_days):
+    """Rename a village, change its township or county, or its publicity period (公示天数)."""
+    fields = {k: v for k, v in (("name", name), ("township", township), ("county", county),
+                                ("publicity_days", publicity_days)) if v is not None}
     with open_for_command(current_app._get_current_object()) as store:
         doc, errors = villages.update(village_id, actor="cli", store=store, **fields)
     if errors:

@@ -105,7 +105,8 @@ PATH_WORDS = {
     "birth_year": ("出生年份", "birth year"), "health": ("健康", "health"),
     "schooling": ("文化/在校", "schooling"), "work": ("就业", "work"), "area_mu": ("面积（亩）", "area (mu)"),
     "east": ("东至", "east"), "west": ("西至", "west"), "south": ("南至", "south"), "north": ("北至", "north"),
-    "contract_signed": ("承包合同", "contract"),
+    "contract_signed": ("承包合同", "contract"), "code": ("地块编码", "plot code"),
+    "contract_no": ("合同编号", "contract no."), "state": ("状态", "state"), "note": ("备注", "note"),
 }
 
 

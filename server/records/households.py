@@ -151,46 +151,98 @@ def _boundary(value):
     return _text(value, MAX_BOUNDARY)
 
 
+class RowErrors(ValueError):
+    """Every bad cell of a table of rows (plots), each as {"field": "plots.<i>.<column>", "zh",
+    "en"}: a page names the row and the column of each, all at once."""
+
+    def __init__(self, errors):
+        super().__init__(errors[0]["zh"], errors[0]["en"])
+        self.errors = errors
+
+
+def _column(column, check, *args):
+    """check(*args), its ValueError tagged with the column it is about."""
+    try:
+        return check(*args)
+    except ValueError as e:
+        raise ValueError(e.args[0], column) from None
+
+
 def _plot(row):
+    """One plot, cleaned; a ValueError names ((zh, en), column)."""
     signed = row.get("contract_signed")
     if signed not in (True, False, None):
-        raise ValueError(("合同签订须为是或否", "Contract signed must be true or false"))
+        raise ValueError(("合同签订须为是或否", "Contract signed must be true or false"), "contract_signed")
     area = row.get("area_mu")
     if area is not None and area != "" and (isinstance(area, bool) or not isinstance(area, (int, float))
                                             or not math.isfinite(area) or area <= 0
                                             or area > MAX_PLOT_AREA_MU):
         raise ValueError((f"面积须大于 0 且不超过 {MAX_PLOT_AREA_MU} 亩",
-                          f"The area must be more than 0 and at most {MAX_PLOT_AREA_MU} mu"))
-    out = {"name": _text(row.get("name"), 50),
+                          f"The area must be more than 0 and at most {MAX_PLOT_AREA_MU} mu"), "area_mu")
+    out = {"name": _column("name", _text, row.get("name"), 50),
            "area_mu": float(area) if area not in (None, "") else None,
-           **{side: _boundary(row.get(side)) for side in ("east", "west", "south", "north")},
+           **{side: _column(side, _boundary, row.get(side)) for side in ("east", "west", "south", "north")},
            "contract_signed": bool(signed)}
     for key in ("id", "code"):
         if row.get(key):
-            value = _text(row.get(key), 40)
+            value = _column(key, _text, row.get(key), 40)
             if not PLOT_ID_RE.match(value):
                 raise ValueError(("地块编码只能含字母、数字、- 和 _（最多 40 位）",
-                                  "A plot code may hold letters, digits, - and _ (at most 40)"))
+                                  "A plot code may hold letters, digits, - and _ (at most 40)"), key)
             out[key] = value
     if row.get("contract_no"):
-        out["contract_no"] = _text(row.get("contract_no"), 50)
+        out["contract_no"] = _column("contract_no", _text, row.get("contract_no"), 50)
     if row.get("note"):
-        out["note"] = _text(row.get("note"), 200)
+        out["note"] = _column("note", _text, row.get("note"), 200)
     if row.get("state"):
         if row["state"] not in LEDGER_STATES:
-            raise ValueError(("地块状态不正确", "Unknown plot state"))
+            raise ValueError(("地块状态不正确", "Unknown plot state"), "state")
         out["state"] = row["state"]
     return out
 
 
-def _unique_plots(plots):
+def _plots(rows):
+    """The plots table, every bad row and column at once (RowErrors), then unique ids and codes."""
+    if not isinstance(rows, list) or len(rows) > MAX_PLOTS:
+        raise ValueError((f"须为列表（最多 {MAX_PLOTS} 行）", f"Must be a list (at most {MAX_PLOTS} rows)"))
+    out, errors = [], []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or set(row) - set(PLOT_FIELDS):
+            errors.append({"field": f"plots.{i}", "zh": f"第 {i + 1} 行格式不正确", "en": f"Row {i + 1} is malformed"})
+            continue
+        try:
+            out.append(_plot(row))
+        except ValueError as e:
+            (zh, en), column = e.args[0], (e.args[1] if len(e.args) > 1 else None)
+            errors.append({"field": f"plots.{i}.{column}" if column else f"plots.{i}", "zh": zh, "en": en})
     for key, zh, en in (("id", "地块编号", "plot id"), ("code", "地块编码", "plot code")):
         seen = set()
-        for p in plots:
+        for i, p in enumerate(out if not errors else []):
             if p.get(key) and p[key] in seen:
-                raise ValueError((f"{zh} {p[key]} 重复", f"The {en} {p[key]} appears twice"))
+                errors.append({"field": f"plots.{i}.{key}", "zh": f"{zh} {p[key]} 重复",
+                               "en": f"The {en} {p[key]} appears twice"})
             seen.add(p.get(key))
-    return plots
+    if errors:
+        raise RowErrors(errors[:50])
+    return out
+
+
+def plot_code_clashes(db, household_id, plots):
+    """A plot code is the village's: errors for each of `plots` whose code another household of
+    the village holds already (run inside the write, so two saves cannot both take one code)."""
+    vid = village_of(household_id)
+    wanted = {p["code"]: i for i, p in enumerate(plots) if p.get("code")}
+    if not vid or not wanted:
+        return []
+    owners = {}
+    for hid, codes in scan(vid, lambda d: (d["id"], [p.get("code") for p in d.get("plots") or []]),
+                           lambda d: d.get("id") != household_id, db=db):
+        for code in codes:
+            if code in wanted:
+                owners.setdefault(code, hid)
+    return [{"field": f"plots.{wanted[code]}.code", "zh": f"地块编码 {code} 已属于本村另一户 {hid}",
+             "en": f"Plot code {code} already belongs to another household of the village, {hid}"}
+            for code, hid in sorted(owners.items(), key=lambda x: wanted[x[0]])]
 
 
 def settle_plots(plots, existing):
@@ -362,7 +414,7 @@ CLEANERS = {
     "category": _category,
     "population": lambda v: _number(v, 0, MAX_POPULATION, integer=True) or 0,
     "members": lambda v: _rows(v, MAX_MEMBERS, _member),
-    "plots": lambda v: _unique_plots(_rows(v, MAX_PLOTS, _plot)),
+    "plots": _plots,
     "pv_status": _pv_status,
     "ledger": _ledger,
 }
@@ -380,6 +432,8 @@ def clean_changes(changes, allowed=EDITABLE_FIELDS):
             continue
         try:
             clean[field] = CLEANERS[field](value)
+        except RowErrors as e:
+            errors.extend(e.errors)
         except ValueError as e:
             zh, en = e.args[0]
             errors.append({"field": field, "zh": zh, "en": en})
@@ -615,9 +669,14 @@ def edit(user, household_id, changes, base_version, source="web", store=None):
     if "plots" in clean:
         clean["plots"] = settle_plots(clean["plots"], current.get("plots"))
     actor = user.id  # read here: the write runs on the store's thread, outside this request
-    doc, clash = store.write(
-        lambda tx: apply_changes(tx, actor, household_id, clean, base_version=base_version, source=source))
-    return doc, clash, []
+
+    def write(tx):
+        taken = plot_code_clashes(tx, household_id, clean["plots"]) if "plots" in clean else []
+        if taken:
+            return None, None, taken
+        return (*apply_changes(tx, actor, household_id, clean, base_version=base_version, source=source), [])
+
+    return store.write(write)
 
 
 def undo(user, household_id, entry_id, store=None):

@@ -1,5 +1,6 @@
 """Villages (owner): the registry of villages and who may see which; creating and renaming one."""
 
+import re
 
 from server.core.ids import VILLAGE_ID_RE
 from server.core.problems import field_error
@@ -57,6 +58,24 @@ def put(tx, village):
 ID_RE = VILLAGE_ID_RE
 TEXT_LIMITS = {"name": 50, "township": 50, "county": 50}
 RESERVED_IDS = {CORE.lower()}  # a village's partition must never be the core one
+# The 公示 period of the land ledger (issue 25): days a notice stays posted; the 公示表 reads it.
+PUBLICITY_DAYS = 7
+PUBLICITY_RANGE = (1, 60)
+
+
+def _publicity_days(value, errors):
+    """A whole number of days 1..60 (a form sends text); None and '' leave the default."""
+    lo, hi = PUBLICITY_RANGE
+    if isinstance(value, str):
+        value = value.strip()
+        value = int(value) if re.fullmatch(r"[0-9]{1,3}", value) else (None if value == "" else value)
+    if value is None:
+        return PUBLICITY_DAYS
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        errors.append(field_error("publicity_days", f"公示天数须为 {lo}–{hi} 的整数",
+                                  f"The publicity period must be a whole number of days {lo}–{hi}"))
+        return None
+    return value
 
 
 def _clean(fields, errors):
@@ -109,16 +128,22 @@ def create(village_id, *, name, township="", county="", actor, store=None):
 
 
 def update(village_id, *, actor, store=None, **fields):
-    """Change a village's name, township or county (audited): (village or None, errors)."""
+    """Change a village's name, township, county or publicity period (audited): (village or None,
+    errors)."""
     store = store or get_store()
     errors = []
-    unknown = set(fields) - set(TEXT_LIMITS)
+    unknown = set(fields) - set(TEXT_LIMITS) - {"publicity_days"}
     if unknown:
         errors.append(field_error(sorted(unknown)[0], "不能修改该项", "This cannot be changed"))
     current = get(village_id, store)
     if current is None:
         return None, []
+    days = fields.pop("publicity_days", None)
     clean = _clean(dict({k: current.get(k, "") for k in TEXT_LIMITS}, **fields), errors)
+    if days is not None or "publicity_days" in current:
+        days = _publicity_days(days if days is not None else current.get("publicity_days"), errors)
+        if days is not None:
+            clean["publicity_days"] = days
     if errors:
         return None, errors
 
@@ -127,6 +152,9 @@ def update(village_id, *, actor, store=None, **fields):
         if old is None:
             return None
         changed = {k: v for k, v in clean.items() if old.get(k, "") != v}
+        if old.get("publicity_days", PUBLICITY_DAYS) == changed.get("publicity_days", PUBLICITY_DAYS) \
+                and "publicity_days" not in old:
+            changed.pop("publicity_days", None)  # the default, never written: nothing to record
         if not changed:
             return old
         stored = tx.put(CORE, TABLE, dict(old, **changed))

@@ -1,5 +1,7 @@
 """Household and village pages, and the households API: thin views over the record owners."""
 
+import re
+
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -127,7 +129,8 @@ def edit(household_id):
                                                       "the clash is recorded for review.") if clash else ""))
                 return redirect(url_for("households.detail", household_id=household_id))
         doc.update(changes)
-    return render_template("households/edit.html", h=households.public(doc, current_user), errors=errors, categories=CATEGORY_LABELS), \
+    return render_template("households/edit.html", h=households.public(doc, current_user), errors=errors, categories=CATEGORY_LABELS,
+                           ledger_states=households.LEDGER_STATES), \
         (400 if errors else 200)
 
 
@@ -169,25 +172,38 @@ def _changes_from_form(form):
                            for f in ("id_card", "born", "phone", "work_place") if f"members.{i}.{f}" in form}})
     if "members.0.name" in form:
         changes["members"] = members
-    plots = []
-    for i in range(households.MAX_PLOTS):
-        name = form.get(f"plots.{i}.name")
-        if name is None:
-            break
-        area = form.get(f"plots.{i}.area_mu", "").strip()
-        if not name.strip() and not area:
+    if "plots.present" in form or "plots.0.name" in form:
+        changes["plots"], plot_errors = _plots_from_form(form)
+        errors.extend(plot_errors)
+    return changes, errors
+
+
+PLOT_TEXT = ("name", "code", "east", "west", "south", "north", "contract_no", "state", "note")
+PLOT_ROW_RE = re.compile(r"^plots\.([0-9]{1,4})\.name\Z")
+
+
+def _plots_from_form(form):
+    """The plots table: its rows in page order (rows removed in the page leave gaps in the
+    numbering, so the indices are read, not counted); a row left wholly empty is no plot. Error
+    fields name the row as the table shows it (its position) and the column."""
+    indices = sorted({int(m.group(1)) for k in form if (m := PLOT_ROW_RE.match(k))})[:households.MAX_PLOTS + 1]
+    plots, errors = [], []
+    for i in indices:
+        row = {f: form.get(f"plots.{i}.{f}", "") for f in (*PLOT_TEXT, "id", "area_mu", "contract_signed")}
+        get = row.__getitem__
+        area = get("area_mu").strip()
+        if not area and not any(get(f).strip() for f in PLOT_TEXT if f != "state"):
             continue
         area_v = parse_decimal(area) if area else None
         if area and area_v is None:
-            errors.append(_error(f"plots.{i}.area_mu", "面积须为数字（亩）", "Area must be a number (mu)"))
-        plots.append({"name": name, "area_mu": area_v,
-                      **{s: form.get(f"plots.{i}.{s}", "") for s in ("east", "west", "south", "north")},
-                      "contract_signed": form.get(f"plots.{i}.contract_signed") == "on",
-                      **{f: form.get(f"plots.{i}.{f}", "").strip()
-                         for f in ("id", "code", "contract_no", "state", "note") if form.get(f"plots.{i}.{f}")}})
-    if "plots.0.name" in form:
-        changes["plots"] = plots
-    return changes, errors
+            errors.append(_error(f"plots.{len(plots)}.area_mu", "面积须为数字（亩）", "Area must be a number (mu)"))
+            area_v = area  # shown again as typed; nothing is saved while a row is wrong
+        plot = {"name": get("name"), "area_mu": area_v,
+                **{s: get(s) for s in ("east", "west", "south", "north")},
+                "contract_signed": get("contract_signed") in ("on", "1", "true")}
+        plot.update({f: get(f).strip() for f in ("id", "code", "contract_no", "state", "note") if get(f).strip()})
+        plots.append(plot)
+    return plots, errors
 
 
 @bp.post("/households/<household_id>/pairing")

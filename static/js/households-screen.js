@@ -1,14 +1,17 @@
 // The households in the cadre's scope (searchable list), and one household at a glance, offline:
 // its facts, members, land plots with their four boundaries, PV status, its open promises and the
-// last visits this phone holds.
+// last visits this phone holds; its plots edited as cards, offline (one save, synced as an edit).
 
+import { parseNumber } from "./answers.js";
 import { h } from "./dom.js";
 import { lang, pick, t } from "./i18n.js";
 import { flatFields } from "./form-shape.js";
 import {
-  categoryBadge, fmtDate, fmtDay, fmtTime, formTitleOf, getHousehold, householdCard, page, phoneState, setMain, stateWords, visitFormId, visitLine,
+  categoryBadge, fmtDate, fmtDay, fmtTime, formTitleOf, getHousehold, householdCard, page, phoneState, setMain, stateWords, toast, visitFormId,
+  visitLine,
 } from "./ui.js";
 import { compareText, dayOf } from "./util.js";
+import { editKey, noticeKey, withPendingEdit } from "./sync/edits.js";
 import { lastVisitDate, lastVisits, openPromises, visitDateOf } from "./visits.js";
 
 const LIST_PAGE = 60;
@@ -136,10 +139,43 @@ async function refreshServerVisits(ctx, id) {
   }
 }
 
+/** What became of the phone's last plot edit: not sent yet, refused (why), or merged with a clash. */
+function editNote(ctx, edit, notice, id) {
+  const redraw = () => showHousehold(ctx, ctx.token(), id);
+  const out = [];
+  if (edit && edit.state === "refused") {
+    out.push(h("div", { class: "notice error", role: "alert", "data-edit-state": "refused" },
+      h("p", {}, t("plots_refused")),
+      h("ul", {}, (edit.errors || []).map((e) => {
+        const m = /^plots\.(\d+)\.?(\w*)/.exec(e.field); // the row and column named, as on the cards
+        return h("li", {}, m ? `${t("plots_plot_n", { n: +m[1] + 1 })} ${m[2] ? t(`plot_f_${m[2]}`) : ""}：` : "", pick(e.message, lang()));
+      })),
+      h("button", { type: "button", class: "link danger", "data-action": "discard-edit", onclick: async () => {
+        await ctx.engine.discard(edit.uuid);
+        redraw();
+      } }, t("plots_discard"))));
+  } else if (edit) {
+    out.push(h("p", { class: "pill wait", "data-edit-state": edit.state }, t("plots_unsent")));
+  }
+  if (notice) {
+    out.push(h("div", { class: "notice", role: "status", "data-edit-clash": notice.kind },
+      h("p", {}, t("plots_clash")),
+      h("button", { type: "button", class: "secondary", "data-action": "clash-read", onclick: async () => {
+        await ctx.db.delete("meta", noticeKey(id));
+        redraw();
+      } }, t("got_it"))));
+  }
+  return out;
+}
+
 export async function showHousehold(ctx, token, id) {
   ctx.screen.refresh = () => showHousehold(ctx, ctx.token(), id);
-  const hh = await getHousehold(ctx, id);
+  const stored = await getHousehold(ctx, id);
   if (!ctx.live(token)) return;
+  // An edit not yet on the server shows as made (a pull may have brought the older copy meanwhile).
+  const [edit, notice] = stored ? await Promise.all([ctx.db.get("outbox", editKey(id)), ctx.db.get("meta", noticeKey(id))]) : [];
+  if (!ctx.live(token)) return;
+  const hh = withPendingEdit(stored, edit);
   if (!hh) {
     setMain(page(t("not_found"), h("p", {}, t("household_missing", { id })), h("a", { class: "button", href: "#/households" }, t("back_home"))));
     return;
@@ -201,6 +237,11 @@ export async function showHousehold(ctx, token, id) {
       lg.away_at ? t("ledger_away_at", { place: lg.away_at }) : null,
       lg.objection ? t("ledger_objection", { text: lg.objection }) : null].filter(Boolean).join(" · "));
   const pv = hh.pv_status;
+  const plotsSection = h("section", { class: "card", "data-section": "ledger" }, h("h2", {}, t("plots_title")), ledgerLine,
+    editNote(ctx, edit, notice, hh.id),
+    plots.length ? h("ul", { class: "plain lines" }, plots) : h("p", { class: "muted" }, t("none")),
+    h("button", { type: "button", class: "secondary wide", "data-action": "edit-plots",
+      onclick: () => editPlots(ctx, plotsSection, hh, () => showHousehold(ctx, ctx.token(), id)) }, t("plots_edit")));
   setMain(
     h("p", { class: "crumb" }, h("a", { href: "#/households" }, `‹ ${t("tab_households")}`)),
     h("div", { class: "title-row" }, h("h1", { class: "page-title" }, hh.head_name || hh.id), categoryBadge(hh.category)),
@@ -229,8 +270,7 @@ export async function showHousehold(ctx, token, id) {
     ])),
     h("section", { class: "card" }, h("h2", {}, t("members_title", { n: (hh.members || []).length })),
       members.length ? h("ul", { class: "plain lines" }, members) : h("p", { class: "muted" }, t("none"))),
-    h("section", { class: "card", "data-section": "ledger" }, h("h2", {}, t("plots_title")), ledgerLine,
-      plots.length ? h("ul", { class: "plain lines" }, plots) : h("p", { class: "muted" }, t("none"))),
+    plotsSection,
     h("section", { class: "card" }, h("h2", {}, t("pv_title")), pv ? factsList([
       [t("pv_stage"), pv.stage ? choiceLabel(catalog, pv.stage) : null], [t("pv_capacity"), pv.capacity_kw ? `${pv.capacity_kw} kW` : null],
       [t("pv_kwh"), pv.expected_kwh_year ? `${pv.expected_kwh_year} kWh` : null],
@@ -243,4 +283,103 @@ export async function showHousehold(ctx, token, id) {
     visitsEl.replaceWith(next);
     visitsEl = next;
   }
+}
+
+// ---- the plots edited offline (issue 25): a card a plot (nothing squeezed at 360 px), one save --------
+// Rows are checked as the server does, so a bad area shows without signal; the server checks again.
+
+const STATES = ["not_started", "surveyed", "boundaries_confirmed", "publicised", "objected", "signed", "away", "confirmed_remote"];
+const BAD_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// field and its limit (text) or kind; the label is t(`plot_f_${field}`)
+const FIELDS = [["name", 50], ["code", "code"], ["area_mu", "area"], ["east", 100], ["west", 100], ["south", 100],
+  ["north", 100], ["contract_no", 50], ["state", "state"], ["note", 200]];
+
+/** Rows as typed ([{plot, values}]) -> {plots, errors [{index, field, message}]}; empty new rows are dropped. */
+export function plotsFromRows(rows) {
+  const plots = [];
+  const errors = [];
+  rows.forEach(({ plot, values }, index) => {
+    const text = (f) => String(values[f] || "").trim();
+    if (!plot && FIELDS.every(([f]) => f === "state" || !text(f))) return;
+    const out = { contract_signed: false, ...plot }; // a kept plot keeps its id and contract flag
+    const bad = (field, key, params) => errors.push({ index, field, message: t(key, params) });
+    for (const [f, kind] of FIELDS) {
+      const v = text(f);
+      if (kind === "area") {
+        out.area_mu = v ? parseNumber(v) : null;
+        if (v && !(out.area_mu > 0 && out.area_mu <= 10000)) bad(f, "plot_err_area");
+      } else if (kind === "code") {
+        if (v && !/^[A-Za-z0-9_-]{1,40}$/.test(v)) bad(f, "plot_err_code"); // twice in the table: the server says
+        out.code = v;
+      } else if (kind === "state") {
+        out.state = STATES.includes(v) ? v : "";
+      } else {
+        if (v.length > kind || BAD_TEXT.test(v)) bad(f, "plot_err_text", { n: kind });
+        out[f] = v;
+      }
+    }
+    for (const f of ["code", "contract_no", "state", "note"]) if (!out[f]) delete out[f];
+    plots.push(out);
+  });
+  return { plots, errors };
+}
+
+/** Draws the editor into `section` (the household's plots card); done() redraws the screen. */
+export function editPlots(ctx, section, hh, done) {
+  const cards = h("ul", { class: "plain plot-cards" });
+  const renumber = () => [...cards.children].forEach((li, i) => { li.firstChild.textContent = t("plots_plot_n", { n: i + 1 }); });
+  const card = (plot) => {
+    const li = h("li", { class: "card plot-card", "data-plot-card": "", "data-plot": (plot && plot.id) || "" }, h("h3"));
+    li.plot = plot;
+    for (const [f, kind] of FIELDS) {
+      const name = t(`plot_f_${f}`);
+      const v = plot && plot[f] !== null && plot[f] !== undefined ? String(plot[f]) : "";
+      const input = kind === "state"
+        ? h("select", { "data-plot-field": f, "aria-label": name }, h("option", { value: "" }, "—"),
+          STATES.map((s) => h("option", { value: s, selected: v === s }, t(`ledger_${s}`))))
+        : h("input", { "data-plot-field": f, "aria-label": name, value: v, autocomplete: "off", inputmode: kind === "area" ? "decimal" : null,
+          maxlength: typeof kind === "number" ? kind : kind === "code" ? 40 : null });
+      li.append(h("div", { class: "field", "data-plot-cell": f }, h("span", { class: "label", "aria-hidden": "true" }, name), input,
+        h("p", { class: "field-error", role: "alert" })));
+    }
+    li.append(h("button", { type: "button", class: "link danger", "data-action": "remove-plot", onclick: () => {
+      const next = li.nextElementSibling || li.previousElementSibling;
+      li.remove();
+      renumber();
+      ((next && next.querySelector("input")) || add).focus();
+    } }, t("plots_remove")));
+    return li;
+  };
+  const add = h("button", { type: "button", class: "secondary wide", "data-action": "add-plot", onclick: () => {
+    const li = card(null);
+    cards.append(li);
+    renumber();
+    li.querySelector("input").focus();
+  } }, t("plots_add"));
+  const save = h("button", { type: "button", class: "primary", "data-action": "save-plots", onclick: async () => {
+    const lis = [...cards.children];
+    const { plots, errors } = plotsFromRows(lis.map((li) => ({
+      plot: li.plot, values: Object.fromEntries([...li.querySelectorAll("[data-plot-field]")].map((el) => [el.dataset.plotField, el.value])),
+    })));
+    for (const el of section.querySelectorAll("[data-plot-field]")) el.removeAttribute("aria-invalid");
+    for (const p of section.querySelectorAll(".field-error")) p.textContent = "";
+    if (errors.length) {
+      for (const e of errors) {
+        const cell = lis[e.index].querySelector(`[data-plot-cell="${e.field}"]`);
+        cell.lastChild.textContent = e.message;
+        cell.querySelector("[data-plot-field]").setAttribute("aria-invalid", "true");
+      }
+      section.querySelector("[aria-invalid]").focus();
+      return;
+    }
+    await ctx.engine.queueEdit(hh, { plots });
+    toast(t("plots_saved"));
+    if (navigator.onLine !== false) ctx.engine.run("edit").then(() => ctx.screen.refresh && ctx.screen.refresh());
+    done();
+  } }, t("plots_save"));
+  cards.append(...(hh.plots || []).map(card));
+  renumber();
+  section.replaceChildren(h("h2", {}, t("plots_title")), cards, add,
+    h("div", { class: "row actions" }, save, h("button", { type: "button", class: "secondary", "data-action": "cancel-plots", onclick: done }, t("cancel"))));
+  section.dataset.editing = "true";
 }

@@ -184,6 +184,10 @@ export async function showOutbox(ctx, token) {
   const byTime = (a, b) => compareText(b.queued_at || b.sent_at || "", a.queued_at || a.sent_at || "");
   const refused = state.outbox.filter((i) => i.state === "refused").sort(byTime);
   const pending = state.outbox.filter((i) => PENDING_STATES.has(i.state)).sort(byTime);
+  // household edits (sync/edits.js): their state is on the household's screen
+  const edits = state.edits.map((i) => h("li", { class: "record", "data-uuid": i.uuid, "data-state": i.state },
+    h("a", { href: `#/households/${encodeURIComponent(i.household_id)}` }, `${t("plots_title")} · ${householdLabel(households.get(i.household_id), i.household_id)}`,
+      h("span", { class: `pill ${i.state === "refused" ? "bad" : "wait"}` }, t(i.state === "refused" ? "state_refused" : "plots_unsent")))));
   const done = [...state.sent].sort((a, b) => compareText(b.sent_at, a.sent_at)).slice(0, 50);
   const returned = returnedRecords(state.sent, state.outbox);
   const syncing = ctx.engine.status.running;
@@ -197,7 +201,7 @@ export async function showOutbox(ctx, token) {
     refused.length ? h("section", {}, h("h2", {}, t("section_refused", { n: refused.length })),
       h("ul", { class: "plain" }, refused.map((i) => refusedCard(ctx, i, state)))) : null,
     h("section", { class: "card" }, h("h2", {}, t("section_pending", { n: pending.length })),
-      pending.length ? h("ul", { class: "plain records" }, pending.map(row)) : h("p", { class: "muted" }, t("nothing_pending")),
+      pending.length || edits.length ? h("ul", { class: "plain records" }, pending.map(row), edits) : h("p", { class: "muted" }, t("nothing_pending")),
       h("button", { type: "button", class: "secondary", "data-action": "sync-again" }, t("sync_now"))),
     h("section", { class: "card" }, h("h2", {}, t("section_sent")),
       done.length ? h("ul", { class: "plain records" }, done.map(row)) : h("p", { class: "muted" }, t("nothing_sent")))));

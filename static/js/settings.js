@@ -22,7 +22,7 @@ export async function showSettings(ctx, token) {
     },
   }, t("storage_request")) : null;
   const logout = async () => {
-    const waiting = state.pending.length + state.outbox.filter((i) => i.state === "refused").length;
+    const waiting = state.pending.length + [...state.outbox, ...state.edits].filter((i) => i.state === "refused").length;
     if (!window.confirm(waiting ? t("logout_confirm_pending", { n: waiting }) : t("logout_confirm"))) return;
     try {
       await ctx.engine.send("POST", "/logout", { json: {} });

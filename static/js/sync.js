@@ -211,6 +211,8 @@ export class SyncEngine {
 
   discard(itemUuid) { return this.outbox.discard(itemUuid); }
 
+  queueEdit(household, changes) { return this.outbox.queueEdit(household, changes); }
+
   formDefinition(id, version = null) { return this.forms.definition(id, version); }
 
   fetchDefinition(id, version) { return this.forms.fetchDefinition(id, version); }

@@ -64,7 +64,7 @@ export async function showToday(ctx, token) {
   const formId = visitFormId(state.catalog);
   const formHref = (hid) => `#/households/${encodeURIComponent(hid)}/forms/${encodeURIComponent(formId)}`;
   const lastSync = ctx.engine.status.lastSync;
-  const refused = state.outbox.filter((i) => i.state === "refused").length;
+  const refused = [...state.outbox, ...state.edits].filter((i) => i.state === "refused").length;
   const notices = [
     refused ? h("a", { class: "notice error", href: "#/outbox" }, t("notice_refused", { n: refused })) : null,
     state.drafts.length ? h("a", { class: "notice", href: "#/drafts" }, t("notice_drafts", { n: state.drafts.length })) : null,

@@ -5,6 +5,7 @@
 import { append, clear, h } from "./dom.js";
 import { lang, pick, t } from "./i18n.js";
 import { PENDING_STATES } from "./sync.js";
+import { isEdit } from "./sync/edits.js";
 import { daysSince } from "./util.js";
 import { NOT_VISITED_DAYS, reviewState } from "./visits.js";
 
@@ -143,7 +144,7 @@ export function recordRow(item, { catalog, who = null, syncing = false, visitDat
 
 /**
  * What the phone holds, read once for a screen: households in the cadre's scope, the user, this
- * cadre's outbox items and sent records, drafts, the stored form definitions, and when households
+ * cadre's outbox items (visits; household edits apart) and sent records, drafts, the stored form definitions, and when households
  * were last pulled (visits.js uses it to tell what the server already reflects).
  */
 export async function phoneState(db, engine) {
@@ -156,7 +157,9 @@ export async function phoneState(db, engine) {
   return {
     households: all.filter((hh) => !scope || scope.has(hh.village_id)),
     user: user || null,
-    outbox: outbox.filter(mine),
+    // the visits waiting; household edits (sync/edits.js) are their own list, counted as pending too
+    outbox: outbox.filter((i) => mine(i) && !isEdit(i)),
+    edits: outbox.filter((i) => mine(i) && isEdit(i)),
     pending: outbox.filter((i) => mine(i) && PENDING_STATES.has(i.state)),
     sent: sent.filter(mine),
     drafts,

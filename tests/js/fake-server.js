@@ -146,6 +146,22 @@ export class FakeServer {
       });
       return json(200, { results });
     }
+    m = /^\/api\/v1\/households\/([^/]+)$/.exec(path);
+    if (m && method === "PUT") {
+      // the households owner as far as the phone sees it: merge on a stale base, a clash said; a
+      // plot code listed in refusedCodes is another household's (400 naming the row and column)
+      const h = this.households.get(decodeURIComponent(m[1]));
+      if (!h) return json(404, { error: "household_not_found", message: "no such household" });
+      const body = JSON.parse(init.body);
+      const plots = body.changes.plots || [];
+      const bad = plots.findIndex((p) => (this.refusedCodes || []).includes(p.code));
+      if (bad >= 0) return json(400, { error: "invalid", errors: [{ field: `plots.${bad}.code`, zh: "地块编码已属于本村另一户", en: "Plot code taken" }] });
+      const stale = Number.isInteger(body.base_version) && body.base_version < h.version;
+      this.seq += 1;
+      Object.assign(h, body.changes, { version: h.version + 1, seq: this.seq });
+      this.edits = [...(this.edits || []), body];
+      return json(200, { household: structuredClone(h), clash: stale ? { kind: "hard", fields: Object.keys(body.changes) } : null });
+    }
     m = /^\/api\/v1\/submissions\/([^/]+)\/attachments\/([^/]+)$/.exec(path);
     if (m && method === "PUT") {
       if (this.failPutAfter !== null) {

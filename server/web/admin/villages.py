@@ -37,10 +37,11 @@ def village_edit(village_id):
         abort(404)
     errors = []
     if request.method == "POST":
-        changes = {k: request.form.get(k, "") for k in ("name", "township", "county")}
+        changes = {k: request.form.get(k, "") for k in ("name", "township", "county", "publicity_days")}
         doc, errors = villages.update(village_id, actor=current_user.id, **changes)
         if not errors and doc is not None:
             flash(tr(*words.pair("saved")))
             return redirect(url_for("admin.villages_page"))
         village = dict(village, **changes)
-    return render_template("admin/village_edit.html", v=village, errors=errors), (400 if errors else 200)
+    return render_template("admin/village_edit.html", v=village, errors=errors,
+                           publicity_default=villages.PUBLICITY_DAYS), (400 if errors else 200)

@@ -8,6 +8,7 @@
 import { onDemand } from "../on-demand.js";
 import { compareText, isoNow, normalizePath, uuid as newUuid } from "../util.js";
 import { API, HttpError, describeError, serverMessage } from "./transport.js";
+import { discardEdit, isEdit, pushEdits, queueEdit } from "./edits.js";
 
 /** Outbox states: waiting (to send), sending (a request is out), uploading (stored, photos to go), refused. */
 export const PENDING_STATES = new Set(["waiting", "sending", "uploading"]);
@@ -195,8 +196,21 @@ export class Outbox {
     return draft;
   }
 
+  /** Queues a household edit made on the phone (sync/edits.js): one item per household. */
+  async queueEdit(household, changes) {
+    const user = this.session.user;
+    const item = await queueEdit(this.db, household, changes, { userId: user ? user.id : null, now: this.now() });
+    await this.changed();
+    return item;
+  }
+
   /** Drops a refused item the cadre gave up on, with its photos. */
   async discard(itemUuid) {
+    if (isEdit(await this.db.get("outbox", itemUuid))) {
+      await discardEdit(this.db, itemUuid);
+      await this.changed();
+      return;
+    }
     await this.db.tx(["outbox", "photos"], "readwrite", async (o) => {
       const item = await o.get("outbox", itemUuid);
       if (!item) return;
@@ -211,10 +225,18 @@ export class Outbox {
     return this.db.update("outbox", itemUuid, (item) => (item ? { ...item, ...(typeof changes === "function" ? changes(item) : changes) } : undefined));
   }
 
-  /** Sends what waits, oldest first, in batches (halved while the server finds one too large). */
+  /**
+   * Sends what waits, oldest first, in batches (halved while the server finds one too large);
+   * then the household edits (sync/edits.js), each its own PUT.
+   */
   async push() {
+    await this.pushSubmissions();
+    await pushEdits(this);
+  }
+
+  async pushSubmissions() {
     const all = await this.db.all("outbox");
-    let items = all.filter((i) => (i.state === "waiting" || i.state === "sending") && this.mine(i))
+    let items = all.filter((i) => !isEdit(i) && (i.state === "waiting" || i.state === "sending") && this.mine(i))
       .sort((a, b) => compareText(a.queued_at, b.queued_at));
     let size = this.batchSize;
     while (items.length) {
