@@ -24,12 +24,13 @@ test("the service worker never caches API data other than form definitions", () 
 
 // Everything the service worker precaches, the screens loaded later included: 100 KB until turn 3;
 // ODK's expressions (xpath.js, 9 KB), the PIN lock's encryption (vault.js, lock.js, lock-screen.js,
-// 10 KB) and the restore's re-send (sync/epoch.js) made it 128. What the first screen needs is held
-// to its own, tighter budget (tests/test_phone_shell.py).
-test("the whole shell (HTML, CSS, JS) stays within 128 KB gzipped", () => {
+// 10 KB), the restore's re-send (sync/epoch.js), XLSForm's question types (widgets/xls.js, 4 KB) and
+// offline plot editing (sync/edits.js and the household screen, 6 KB) made it 136. What the first
+// screen needs is held to its own, tighter budget (tests/test_phone_shell.py).
+test("the whole shell (HTML, CSS, JS) stays within 136 KB gzipped", () => {
   const files = ["index.html", "css/app.css", ...jsFiles.map((f) => `js/${f}`)];
   const total = files.reduce((sum, rel) => sum + gzipSync(readFileSync(`${STATIC}${rel}`), { level: 9 }).length, 0);
-  assert.ok(total <= 128 * 1024, `shell is ${total} bytes gzipped`);
+  assert.ok(total <= 136 * 1024, `shell is ${total} bytes gzipped`);
 });
 
 test("every text the code asks for exists in Chinese and English", () => {
