@@ -352,3 +352,22 @@ def test_household_page_and_edit_page_use_words_and_choices(app, api):
         "csrf_token": api.token, "base_version": households.get("v1-0001", get_store(app))["version"],
         "head_name": "张v11", "population": "x"})
     assert r.status_code == 400 and "家庭人口" in r.get_data(as_text=True)
+
+
+def test_one_villages_ledger_progress_is_also_shown_per_group_each_number_its_list(demo_api):
+    """The land ledger per group (issue 25): each figure of each group links to its list, and the
+    groups add up to the village."""
+    demo_api.login("zhoujian", "super-demo-2026")
+    page = demo_api.get("/dashboard?village=430699101001").get_data(as_text=True)
+    table = page[page.index('id="ledger-groups"'):]
+    table = table[:table.index("</table>")]
+    groups = {}
+    for href, inner in re.findall(r'<a href="([^"]+)" data-ledger="households" data-group="[^"]*">([\d,.]+)</a>', table):
+        params = dict(parse_qsl(urlsplit(html.unescape(href)).query))
+        body = listed(demo_api, params.pop("kind"), **params)
+        assert body["count"] == int(inner), href
+        groups[params["group"]] = int(inner)
+    assert len(groups) > 1
+    stats = demo_api.get("/api/v1/stats?village=430699101001").get_json()["villages"][0]
+    assert sum(groups.values()) == stats["ledger"]["households"]
+    assert sum(g["households"] for g in stats["ledger_groups"].values()) == stats["ledger"]["households"]

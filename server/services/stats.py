@@ -24,7 +24,7 @@ from server.records import households, submissions, users, villages
 from server.records.submissions import is_current, is_returned, is_visit  # noqa: F401 (lists use them)
 from server.store import PartitionUnavailable, get_store
 
-SUMMARY_VERSION = 2  # 2: the land ledger's figures
+SUMMARY_VERSION = 3  # 2: the land ledger's figures; 3: and per group
 NOT_VISITED_DAYS = 30
 WEEKS = 12
 # The land ledger's figures (DESIGN, turn 3): households in the ledger by the state they are in now,
@@ -116,9 +116,10 @@ def village_summary(village_id, db):
     Reads each record once, as stored (no copies): a county of them is computed in seconds."""
     out = {"version": SUMMARY_VERSION, "village_id": village_id, "households": 0, "paired": 0,
            "last_visit": {}, "due": {}, "visits": {}, "help": {}, "returned": 0, "pv": {},
-           "cadres": {}, "ledger": blank_ledger()}
+           "cadres": {}, "ledger": blank_ledger(), "ledger_groups": {}}
     cadres = out["cadres"]
     ledger = out["ledger"]
+    ledger_groups = out["ledger_groups"]
     last = {}
 
     def cadre(cid):
@@ -174,16 +175,20 @@ def village_summary(village_id, db):
         if stage:
             _bump(out["pv"], stage)
         if in_ledger(h):
-            ledger["households"] += 1
-            for p in h.get("plots") or ():
-                ledger["plots"] += 1
-                area = p.get("area_mu")
-                if isinstance(area, (int, float)) and not isinstance(area, bool):
-                    ledger["area_mu"] += area
-            state = ledger_state(h)
-            for figure, wanted in LEDGER_STATE_OF.items():
-                if state == wanted:
-                    ledger[figure] += 1
+            group = h.get("group") or ""
+            if group not in ledger_groups:
+                ledger_groups[group] = blank_ledger()
+            for counts in (ledger, ledger_groups[group]):  # the village's figures, and its group's
+                counts["households"] += 1
+                for p in h.get("plots") or ():
+                    counts["plots"] += 1
+                    area = p.get("area_mu")
+                    if isinstance(area, (int, float)) and not isinstance(area, bool):
+                        counts["area_mu"] += area
+                state = ledger_state(h)
+                for figure, wanted in LEDGER_STATE_OF.items():
+                    if state == wanted:
+                        counts[figure] += 1
 
     submissions.scan(village_id, on_submission, db=db)
     households.scan(village_id, on_household, db=db)
@@ -288,6 +293,8 @@ def village_figures(summary, today):
     ledger = dict(summary.get("ledger") or blank_ledger())
     ledger["area_mu"] = round(ledger["area_mu"], 4)
     row["ledger"] = ledger
+    row["ledger_groups"] = {g: dict(c, area_mu=round(c["area_mu"], 4))
+                            for g, c in sorted((summary.get("ledger_groups") or {}).items())}
     return {"row": row, "pv": dict(summary.get("pv", {})), "weeks": counts,
             "cadres": {cid: figures(part, today) for cid, part in summary.get("cadres", {}).items()}}
 
@@ -368,7 +375,7 @@ def _submission_item(s, heads):
 
 
 def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, date_from=None,
-               date_to=None, unavailable=None):
+               date_to=None, unavailable=None, group=None):
     """The records behind one number: households, submissions or follow-ups, across `village_ids`
     (already checked against the caller's scope), optionally of one cadre. Sorted for reading.
     Records are read as stored and only the ones listed are copied, so a county-wide list stays
@@ -379,7 +386,7 @@ def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, 
     for vid in village_ids:
         listed = len(items)
         try:
-            _list_village(items, vid, kind, today, db, cadre_id, stage, date_from, date_to)
+            _list_village(items, vid, kind, today, db, cadre_id, stage, date_from, date_to, group)
         except PartitionUnavailable:
             if unavailable is None:
                 raise
@@ -398,12 +405,13 @@ def list_items(village_ids, kind, today, *, db=None, cadre_id=None, stage=None, 
     return items
 
 
-def _list_village(items, vid, kind, today, db, cadre_id, stage, date_from, date_to):
-    """One village's part of list_items, appended to `items`."""
+def _list_village(items, vid, kind, today, db, cadre_id, stage, date_from, date_to, group=None):
+    """One village's part of list_items, appended to `items` (the ledger's lists: of one group when
+    `group` is given, "" for households without one)."""
     day, month, cutoff = today.isoformat(), today.isoformat()[:7], not_visited_cutoff(today)
     if kind == "ledger_plots":
         def on_household(h, vid=vid):
-            if ledger_keep(kind, h):
+            if ledger_keep(kind, h) and (group is None or (h.get("group") or "") == group):
                 for p in h.get("plots") or ():
                     items.append({"household_id": h["id"], "village_id": vid,
                                   "head_name": h.get("head_name", ""), "group": h.get("group", ""),
@@ -413,7 +421,8 @@ def _list_village(items, vid, kind, today, db, cadre_id, stage, date_from, date_
         households.scan(vid, on_household, db=db)
     elif kind in LEDGER_KINDS:
         def on_household(h, vid=vid):
-            if ledger_keep(kind, h) and (cadre_id is None or cadre_id in (h.get("cadre_ids") or [])):
+            if ledger_keep(kind, h) and (cadre_id is None or cadre_id in (h.get("cadre_ids") or [])) \
+                    and (group is None or (h.get("group") or "") == group):
                 item = _household_item(h, {})
                 item.update(ledger_state=ledger_state(h), plots=len(h.get("plots") or ()))
                 items.append(item)

@@ -18,6 +18,7 @@ from server.core.i18n import label, tr
 from server.core.ids import is_village_id
 from server.web.parse import choice_arg, date_arg, int_arg
 from server.core.problems import Problem
+from server.core.text import NOT_ONE_LINE_RE
 from server.records import users, villages
 from server.core import words
 
@@ -114,8 +115,13 @@ def _list_query():
     date_from, date_to = date_arg("from"), date_arg("to")
     if date_from and date_to and date_from > date_to:
         raise _bad("from", "开始日期晚于结束日期", "is after to")
+    group = request.args.get("group")  # "~": the households without a group
+    if group is not None and (len(group) > 30 or NOT_ONE_LINE_RE.search(group)):
+        raise _bad("group", "组别不正确", "not a group")
+    group = "" if group == "~" else group
     return {"scope": scope, "village": village, "kind": kind, "cadre": _cadre_arg(),
-            "stage": _stage_arg(), "from": date_from, "to": date_to, **figure_args.list_params()}
+            "stage": _stage_arg(), "from": date_from, "to": date_to, "group": group,
+            **figure_args.list_params()}
 
 
 # ---- computing --------------------------------------------------------------------------------------
@@ -179,7 +185,8 @@ def _items(q):
                                    **{k: q.get(k) for k in FIGURE_PARAMS})
     else:
         items = stats.list_items(ids, q["kind"], clock.today(), cadre_id=q["cadre"], stage=q["stage"],
-                                 date_from=q["from"], date_to=q["to"], unavailable=broken)
+                                 date_from=q["from"], date_to=q["to"], unavailable=broken,
+                                 group=q["group"] if q["kind"].startswith("ledger_") else None)
     names = {v["id"]: v.get("name") or v["id"] for v in q["scope"]}
     q["unavailable"] = [{"id": vid, "name": names.get(vid, vid)} for vid in broken or []]
     return items
@@ -265,7 +272,7 @@ def list_page():
         title += " · " + labels.pv_stage_label(q["stage"])
     params = {"kind": q["kind"], "village": q["village"]["id"] if q["village"] else None,
               "cadre": q["cadre"], "stage": q["stage"], "from": q["from"], "to": q["to"],
-              **{k: q.get(k) for k in FIGURE_PARAMS}}
+              "group": ("~" if q["group"] == "" else q["group"]), **{k: q.get(k) for k in FIGURE_PARAMS}}
     return render_template("dashboard/list.html", q=q, items=items[(page - 1) * PER_PAGE:page * PER_PAGE],
                            count=len(items), page=page, pages=pages, title=title, cadre=cadre,
                            names=names, params={k: v for k, v in params.items() if v},
