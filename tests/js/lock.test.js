@@ -6,7 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { Database } from "../../static/js/db.js";
-import { PhoneLock, SealedDatabase } from "../../static/js/lock.js";
+import { PhoneLock } from "../../static/js/lock.js";
+import { SealedDatabase } from "../../static/js/sealed.js";
 import { ITERATIONS, WrongPin, changePin, createKey, isSealed, open, seal, unwrapKey } from "../../static/js/vault.js";
 import { FakeIndexedDB } from "./fake-idb.js";
 
