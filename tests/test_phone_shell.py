@@ -152,3 +152,18 @@ def test_what_the_first_screen_needs_stays_small(client):
         with open(os.path.join(STATIC, "js", f"{name}.js"), "rb") as f:
             total += len(gzip.compress(f.read(), 9))
     assert total <= 60 * 1024, f"the first screen needs {total} bytes gzipped"
+
+
+def test_a_phone_without_a_pin_starts_without_the_locks_code(client):
+    """The app PIN's modules (the lock, its screens, the encryption) are not on the home screen's
+    path: the page asks for them with the home modules only when the phone keeps a lock record,
+    as it asks for the English texts only on a phone that reads English."""
+    page = client.get("/app/").get_data(as_text=True)
+    home = served_list(page, "HOME_MODULES")
+    later = served_list(page, "LATER_MODULES")
+    assert not {"lock", "lock-screen", "sealed", "vault", "i18n-en"} & set(home)
+    assert later["english"] == ["i18n-en"]
+    assert set(later["locked"]) == {"lock", "lock-screen", "sealed", "vault"}
+    assert 'localStorage.getItem("jiedui.lock")' in page and 'localStorage.getItem("jiedui.lang")' in page
+    needs = served_list(client.get("/app/js/on-demand.js").get_data(as_text=True), "NEEDS")
+    assert set(needs["lock-screen"]) == {"lock-screen", "sealed", "vault"}  # the PIN screen brings the encryption

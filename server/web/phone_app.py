@@ -35,7 +35,8 @@ PRECACHED = ("manifest.webmanifest", "css/app.css", "icons/", "js/")
 HOME = "js/app.js"  # the module the page starts; its static imports are preloaded with it
 # What the served files say instead of their placeholders (each must be in the file once).
 FILLED = {
-    "index.html": ("const HOME_MODULES = [];", "const HOME_MODULES = {home};"),
+    "index.html": ("const HOME_MODULES = [];\n  const LATER_MODULES = {};",
+                   "const HOME_MODULES = {home};\n  const LATER_MODULES = {later};"),
     "sw.js": ('const VERSION = "";\nconst SHELL = [];', "const VERSION = {version};\nconst SHELL = {shell};"),
     "js/on-demand.js": ("const NEEDS = {};", "const NEEDS = {needs};"),
 }
@@ -46,7 +47,7 @@ _built = (None, None)  # (what it was built from, Built): replaced whole, never 
 
 class Built:
     """What the phone is served from static/ that is not a file as it is: the page (app.css inline,
-    HOME_MODULES), the service worker (SHELL, VERSION) and on-demand.js (NEEDS)."""
+    HOME_MODULES, LATER_MODULES), the service worker (SHELL, VERSION) and on-demand.js (NEEDS)."""
 
     def __init__(self, static_dir, files):
         texts = {rel: _read(static_dir, rel) for rel in files if rel.endswith(".js")}
@@ -62,7 +63,13 @@ class Built:
         self.version = digest.hexdigest()[:12]
         self.home = [_module(HOME), *sorted(_module(m) for m in home - {HOME})]
         self.needs, self.shell, self.graph = needs, shell, graph
-        values = {"home": json.dumps(self.home), "version": json.dumps(self.version),
+        # What the page asks for beside the home modules when it knows the start will need it: the
+        # English texts on a phone that reads English, the lock's modules on a phone with a PIN.
+        # Otherwise each would be one more round trip after app.js has run (seconds on slow 3G).
+        self.later = {"english": needs.get("i18n-en", []),
+                      "locked": sorted({*needs.get("lock", []), *needs.get("lock-screen", [])})}
+        values = {"home": json.dumps(self.home), "later": json.dumps(self.later),
+                  "version": json.dumps(self.version),
                   "shell": json.dumps(shell, indent=2), "needs": json.dumps(needs)}
         self.text = {}
         for rel, (placeholder, filled) in FILLED.items():
