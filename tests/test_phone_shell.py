@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 from server.web.security import CONTENT_SECURITY_POLICY
@@ -152,3 +153,50 @@ def test_what_the_first_screen_needs_stays_small(client):
         with open(os.path.join(STATIC, "js", f"{name}.js"), "rb") as f:
             total += len(gzip.compress(f.read(), 9))
     assert total <= 60 * 1024, f"the first screen needs {total} bytes gzipped"
+
+
+def test_a_phone_without_a_pin_starts_without_the_locks_code(client):
+    """The app PIN's modules (the lock, its screens, the encryption) are not on the home screen's
+    path: the page asks for them with the home modules only when the phone keeps a lock record,
+    as it asks for the English texts only on a phone that reads English."""
+    page = client.get("/app/").get_data(as_text=True)
+    home = served_list(page, "HOME_MODULES")
+    later = served_list(page, "LATER_MODULES")
+    assert not {"lock", "lock-screen", "sealed", "vault", "i18n-en"} & set(home)
+    assert later["english"] == ["i18n-en"]
+    assert set(later["locked"]) == {"lock", "lock-screen", "sealed", "vault"}
+    assert 'localStorage.getItem("jiedui.lock")' in page and 'localStorage.getItem("jiedui.lang")' in page
+    needs = served_list(client.get("/app/js/on-demand.js").get_data(as_text=True), "NEEDS")
+    assert set(needs["lock-screen"]) == {"lock-screen", "sealed", "vault"}  # the PIN screen brings the encryption
+
+
+def test_modules_travel_without_their_comments_and_still_parse(client, tmp_path):
+    """Whole-line comments are left home (a quarter of the start's gzipped bytes); the code is the
+    same line for line (an error's line number is the file's), and node parses every served module."""
+    served_dir = tmp_path / "served"
+    for rel in sorted(phone_module(client.application).built(STATIC).text):
+        if not rel.startswith("js/"):
+            continue
+        r = client.get(f"/app/{rel}")
+        assert r.status_code == 200 and r.mimetype == "text/javascript", rel
+        served = r.get_data(as_text=True)
+        with open(os.path.join(STATIC, rel), encoding="utf-8") as f:
+            source = f.read()
+        assert served.count("\n") == source.count("\n"), rel
+        for mine, theirs in zip(served.split("\n"), source.split("\n")):
+            stripped = theirs.strip()
+            if mine != theirs:  # blanked: a comment line, or a placeholder filled in
+                assert mine == "" and (stripped.startswith(("//", "/*", "*")) or stripped.endswith("*/")) \
+                    or rel == "js/on-demand.js" and "NEEDS" in theirs, (rel, theirs)
+        target = served_dir / rel.replace(".js", ".mjs")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(served, encoding="utf-8")
+    node = shutil.which("node")
+    if node:
+        for path in sorted(served_dir.rglob("*.mjs")):
+            done = subprocess.run([node, "--check", str(path)], capture_output=True, text=True)
+            assert done.returncode == 0, (path.name, done.stderr)
+    page = client.get("/app/js/app.js")
+    again = client.get("/app/js/app.js", headers={"If-None-Match": page.headers["ETag"]})
+    assert again.status_code == 304 and page.headers["Cache-Control"] == "no-cache"
+    assert "// " not in client.get("/app/js/db.js").get_data(as_text=True).split("\n")[0]

@@ -6,10 +6,9 @@
 //         #/households/<id>/forms/<form> (a NEW form; test hook)  #/drafts  #/drafts/<id>
 //         #/outbox  #/outbox/<uuid>  #/returned  #/returned/<uuid>/fix  #/settings
 
-import { getDatabase } from "./db.js";
+import { LOCK_RECORD, gatedDatabase, getDatabase } from "./db.js";
 import { clear, h } from "./dom.js";
 import { lang, loadLanguage, onLangChange, pick, setLang, t } from "./i18n.js";
-import { PhoneLock } from "./lock.js";
 import { onDemand } from "./on-demand.js";
 import { clearJournal, collectPhotos, recoverJournal, setJournaling } from "./records.js";
 import { askToPersist, isPersisted } from "./storage.js";
@@ -22,9 +21,27 @@ const TABS = ["today", "households", "drafts", "outbox", "settings"];
 
 const localStore = (() => { try { return globalThis.localStorage || null; } catch (_) { return null; } })();
 // The app PIN (lock.js): without one, `db` is IndexedDB as it always was; with one, what it holds
-// is encrypted and it answers only while unlocked.
-const lock = new PhoneLock({ raw: getDatabase(), storage: localStore });
-const db = lock.db;
+// is encrypted and it answers only while unlocked. lock.js (and the encryption it loads) is asked
+// for only when this phone keeps a PIN or the county requires one: a phone without a PIN starts
+// with none of it. Kept, the lock holds every operation from the start until it is loaded.
+const raw = getDatabase();
+const db = gatedDatabase(raw);
+let lock = null; // the PhoneLock, once loaded
+let lockLoading = null;
+const lockKept = () => { try { return !!(localStore && localStore.getItem(LOCK_RECORD)); } catch (_) { return false; } };
+function phoneLock() {
+  if (!lockLoading) {
+    lockLoading = onDemand("lock.js").then(({ PhoneLock }) => {
+      lock = new PhoneLock({ raw, storage: localStore, db });
+      return lock;
+    }).catch((err) => {
+      lockLoading = null; // asked again next time
+      throw err;
+    });
+  }
+  return lockLoading;
+}
+if (lockKept()) db.gate.target = () => phoneLock().then((l) => l.target());
 const engine = new SyncEngine({ db, gate: lockGate, loggedOut: () => checkErase() });
 const statusEl = document.getElementById("sync-status");
 const bannersEl = document.getElementById("banners");
@@ -39,7 +56,7 @@ const ui = { waitingWorker: null, updateAccepted: false, persisted: null, today:
 const ctx = {
   db,
   engine,
-  lock,
+  get lock() { return lock; },
   get screen() { return current; },
   get persisted() { return ui.persisted; },
   token: () => navToken,
@@ -195,7 +212,7 @@ function tabOf(name) {
 }
 
 async function route() {
-  if (halted || covered || lock.state === "locked") return; // the lock screen shows until the PIN
+  if (halted || covered || (lock && lock.state === "locked")) return; // the lock screen shows until the PIN
   if (current.leave) current.leave();
   const token = ++navToken;
   const parts = (location.hash.replace(/^#\/?/, "") || "").split("/").filter(Boolean).map(decodeURIComponent);
@@ -258,7 +275,9 @@ async function cover(show) {
 /** After each bootstrap: this phone's device token, and the PIN when the county requires one. */
 async function lockGate(settings) {
   device().then((d) => d.register(engine.session.user)).catch((err) => console.warn("device not registered", err));
-  if (!lock.applySettings(settings.phone_lock)) return;
+  const required = !!(settings.phone_lock && settings.phone_lock.required);
+  if (!lock && !required && !lockKept()) return; // no PIN here and none asked: lock.js not needed
+  if (!(await phoneLock()).applySettings(settings.phone_lock)) return;
   setJournaling(false);
   await cover((screens) => screens.setupPin(lock));
   recoverJournal(db).catch((err) => console.warn(err)); // drafts journaled before the PIN, now encrypted
@@ -267,13 +286,13 @@ async function lockGate(settings) {
 }
 
 function watchIdle() {
-  if (idleWatch || !lock.enabled) return;
+  if (idleWatch || !lock || !lock.enabled) return;
   idleWatch = lockScreens().then((s) => s.watchIdle(() => lock.idleMinutes, lockNow));
 }
 
 /** Locks now (idle): the key and the decrypted records are forgotten, the screen behind is gone. */
 async function lockNow() {
-  if (lock.state !== "unlocked" || unlocking || covered || halted) return;
+  if (!lock || lock.state !== "unlocked" || unlocking || covered || halted) return;
   if (current.leave) current.leave();
   lock.lock();
   engine.forms.forget();
@@ -315,7 +334,8 @@ async function eraseIfAsked() {
     const token = phone.token;
     engine.stop();
     let send = true;
-    const wasLocked = lock.state === "locked";
+    if (lockKept()) await phoneLock();
+    const wasLocked = !!lock && lock.state === "locked";
     if (wasLocked && (lock.record || {}).needs_login) {
       // Ten wrong PINs already: only a fresh login could open the outbox, and a deactivated
       // account has none. It goes with the rest.
@@ -338,7 +358,7 @@ async function eraseIfAsked() {
     if (current.leave) current.leave();
     current = { name: "erased" };
     navToken += 1;
-    await lock.eraseAll();
+    await (await phoneLock()).eraseAll();
     clearJournal();
     if (globalThis.caches) await caches.delete("jiedui-forms").catch(() => {});
     await phone.confirmErased(token);
@@ -400,7 +420,8 @@ async function start() {
     else if (e.target.closest("[data-action=switch-language]")) setLang(lang() === "zh" ? "en" : "zh");
   });
   renderChrome();
-  if (lock.enabled) {
+  if (lockKept()) lockScreens().catch(() => {}); // the PIN screen's modules alongside the lock's
+  if (lockKept() && (await phoneLock()).enabled) {
     // Locked at start: the PIN before anything is read (the erase check needs no PIN).
     setJournaling(false);
     window.addEventListener("online", () => { if (lock.state === "locked") checkErase(); });

@@ -227,3 +227,26 @@ export function getDatabase() {
   }
   return shared;
 }
+
+/** Where the app PIN's lock record is kept (localStorage), read here to know whether lock.js is needed. */
+export const LOCK_RECORD = "jiedui.lock";
+
+/**
+ * The one database every module uses: `raw` as it is, until the app PIN's lock (lock.js) takes
+ * the gate and decides what answers (the encrypted records while unlocked; operations wait while
+ * locked). Here rather than in lock.js, so a phone without a PIN starts without the lock's code.
+ * gate.target() is the database an operation runs on; the lock replaces it.
+ */
+export function gatedDatabase(raw) {
+  const gate = { target: () => Promise.resolve(raw) };
+  const db = {
+    gate,
+    get volatile() { return raw.volatile; },
+    get memory() { return raw.memory; },
+    probe: () => raw.probe(),
+  };
+  for (const name of ["tx", "get", "put", "delete", "all", "keys", "clear", "update"]) {
+    db[name] = (...args) => gate.target().then((target) => target[name](...args));
+  }
+  return db;
+}

@@ -9,7 +9,7 @@
 
 import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
-import { WrongPin } from "./vault.js";
+import { WrongPin } from "./sealed.js"; // brings the encryption alongside this module
 
 const ACTIVITY = ["pointerdown", "keydown", "input", "touchstart", "wheel"];
 const main = () => document.getElementById("main");

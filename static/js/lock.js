@@ -1,11 +1,8 @@
 // The app PIN (issue 24: a lost phone gives nothing away), DOM-free. Where the county requires it,
 // every record the app keeps in IndexedDB is encrypted (vault.js) and the app shows the
 // database's contents only while unlocked:
-// - SealedDatabase: the Database interface over encrypted records. Decrypting is asynchronous and
-//   an IndexedDB transaction cannot wait for it, so the records are decrypted once at unlock into
-//   a MemoryDatabase (the same transactions, run one at a time); each transaction's writes are
-//   encrypted and written to IndexedDB in one transaction before it resolves, and a failed write
-//   rolls the memory back: what resolved is on the phone, encrypted.
+// - SealedDatabase (sealed.js, with vault.js's cryptography): the Database interface over encrypted
+//   records, loaded on demand when a PIN is set or given, so a phone without one starts without it.
 // - PhoneLock: the state (plain: no PIN, the app exactly as without the lock; locked; unlocked),
 //   the lock record in localStorage (the wrapped key and how many wrong PINs in a row), and `db`,
 //   the one database every module uses: it passes through to IndexedDB when there is no PIN and
@@ -15,98 +12,34 @@
 // cadre's work is not lost to someone else's guesses. The PIN may be tried again only after a
 // fresh login with the password (the old login is ended at the erase), then the outbox is sent.
 
-import { STORES, MemoryDatabase } from "./db.js";
-import { WrongPin, changePin, createKey, isSealed, open, seal, unwrapKey } from "./vault.js";
+import { LOCK_RECORD, STORES, gatedDatabase } from "./db.js";
+import { onDemand } from "./on-demand.js";
 
-const RECORD = "jiedui.lock";
+/** The encryption's modules (sealed.js, vault.js): only when a PIN is set, given or changed. */
+const sealing = () => onDemand("sealed.js");
+
+const RECORD = LOCK_RECORD;
 const FAILURES = "jiedui.lock.failures";
 export const WRONG_PINS = 10;
 export const IDLE_MINUTES = 5;
 /** What ten wrong PINs erase; the outbox (and full photos) stay, encrypted. */
 export const PULLED = ["households", "drafts", "sent", "meta"];
 
-export class SealedDatabase {
-  constructor(raw, key) {
-    this.raw = raw;
-    this.key = key;
-    this.mirror = new MemoryDatabase();
-    this.volatile = raw.volatile;
-  }
-
-  /** Decrypts every record into memory; plain records (kept before the PIN) are encrypted now. */
-  static async load(raw, key) {
-    const sealed = new SealedDatabase(raw, key);
-    const plain = [];
-    for (const name of STORES) {
-      const [keys, values] = await raw.tx(name, "readonly", (o) => Promise.all([o.keys(name), o.all(name)]));
-      const map = sealed.mirror.data.get(name);
-      for (let i = 0; i < keys.length; i++) {
-        if (!isSealed(values[i])) plain.push([name, keys[i]]);
-        map.set(keys[i], await open(key, values[i]));
-      }
-    }
-    // Each store's plain records in one transaction (a village's households at set-up).
-    for (const name of STORES) {
-      const mine = plain.filter(([n]) => n === name);
-      const values = [];
-      for (const [, k] of mine) values.push([k, await seal(key, sealed.mirror.data.get(name).get(k))]);
-      if (values.length) await raw.tx(name, "readwrite", (o) => Promise.all(values.map(([k, v]) => o.put(name, k, v))));
-    }
-    return sealed;
-  }
-
-  probe() { return this.raw.probe(); }
-
-  tx(stores, mode, fn) {
-    return this.mirror.tx(stores, mode, async (ops) => {
-      const writes = [];
-      const recorded = {
-        ...ops,
-        put: (name, key, value) => { writes.push(["put", name, key, value]); return ops.put(name, key, value); },
-        delete: (name, key) => { writes.push(["delete", name, key]); return ops.delete(name, key); },
-        clear: (name) => { writes.push(["clear", name]); return ops.clear(name); },
-      };
-      const result = await fn(recorded);
-      if (writes.length) {
-        const sealed = [];
-        for (const [op, name, key, value] of writes) sealed.push([op, name, key, op === "put" ? await seal(this.key, value) : undefined]);
-        const names = [...new Set(sealed.map((w) => w[1]))];
-        await this.raw.tx(names, "readwrite", async (o) => {
-          for (const [op, name, key, value] of sealed) {
-            if (op === "put") await o.put(name, key, value);
-            else if (op === "delete") await o.delete(name, key);
-            else await o.clear(name);
-          }
-        });
-      }
-      return result;
-    });
-  }
-}
-for (const name of ["get", "put", "delete", "all", "keys", "clear", "update"]) {
-  SealedDatabase.prototype[name] = MemoryDatabase.prototype[name];
-}
-
 const noStorage = { getItem: () => null, setItem: () => {}, removeItem: () => {} };
 
 export class PhoneLock {
-  /** options: raw (Database or MemoryDatabase), storage (localStorage). */
-  constructor({ raw, storage }) {
+  /**
+   * options: raw (Database or MemoryDatabase), storage (localStorage), db (the app's
+   * gatedDatabase(raw), made before this module was loaded; a new one when not given).
+   */
+  constructor({ raw, storage, db }) {
     this.raw = raw;
     this.storage = storage || noStorage;
     this.sealed = null; // a SealedDatabase while unlocked
     this.waiters = [];
     this.listeners = new Set();
-    const lock = this;
-    const pass = (name) => function (...args) {
-      return lock.target().then((db) => db[name](...args));
-    };
-    this.db = {
-      get volatile() { return raw.volatile; },
-      get memory() { return raw.memory; },
-      probe: () => raw.probe(),
-    };
-    for (const name of ["tx", "get", "put", "delete", "all", "keys", "clear", "update"]) this.db[name] = pass(name);
+    this.db = db || gatedDatabase(raw);
+    this.db.gate.target = () => this.target();
   }
 
   read(key) {
@@ -168,6 +101,7 @@ export class PhoneLock {
   /** Sets the PIN: a new data key; what the phone holds is encrypted under it, from now on. */
   async setup(pin, { iterations } = {}) {
     const s = this.pendingSettings || {};
+    const { SealedDatabase, createKey } = await sealing();
     const { key, record } = await createKey(pin, { iterations });
     this.write(RECORD, { ...record, idle_minutes: Number(s.idle_minutes) > 0 ? Number(s.idle_minutes) : IDLE_MINUTES,
       wrong_pins: Number.isInteger(s.wrong_pins) && s.wrong_pins > 0 ? s.wrong_pins : WRONG_PINS });
@@ -188,6 +122,7 @@ export class PhoneLock {
     const record = this.record;
     if (!record) return {};
     if (record.needs_login) throw new Error("login needed");
+    const { SealedDatabase, WrongPin, unwrapKey } = await sealing(); // before the try is counted
     const failures = this.failures + 1;
     this.write(FAILURES, failures);
     let key;
@@ -213,6 +148,7 @@ export class PhoneLock {
   async changePin(oldPin, newPin) {
     const record = this.record;
     if (!record || !this.sealed) throw new Error("locked");
+    const { changePin } = await sealing();
     this.write(RECORD, { ...record, ...(await changePin(record, oldPin, newPin)) });
   }
 

@@ -5,8 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { Database } from "../../static/js/db.js";
-import { PhoneLock, SealedDatabase } from "../../static/js/lock.js";
+import { Database, LOCK_RECORD, gatedDatabase } from "../../static/js/db.js";
+import { PhoneLock } from "../../static/js/lock.js";
+import { SealedDatabase } from "../../static/js/sealed.js";
 import { ITERATIONS, WrongPin, changePin, createKey, isSealed, open, seal, unwrapKey } from "../../static/js/vault.js";
 import { FakeIndexedDB } from "./fake-idb.js";
 
@@ -63,6 +64,29 @@ test("without a PIN the database is IndexedDB as it is", async () => {
   await lock.db.put("households", "v1-0001", { head_name: "张三丰" });
   assert.deepEqual(await raw.get("households", "v1-0001"), { head_name: "张三丰" });
   assert.equal(lock.applySettings({ required: false }), false);
+});
+
+test("the app's database is made before the lock is loaded; the lock, loaded later, takes its gate", async () => {
+  // app.js: a phone without a PIN never loads lock.js, yet `db` is handed to every module at start.
+  const raw = new Database("test", new FakeIndexedDB());
+  const storage = new Storage();
+  const db = gatedDatabase(raw);
+  await db.put("households", "v1-0001", { head_name: "张三丰" });
+  assert.deepEqual(await raw.get("households", "v1-0001"), { head_name: "张三丰" });
+  const lock = new PhoneLock({ raw, storage, db });
+  assert.equal(lock.db, db);
+  lock.applySettings({ required: true });
+  await lock.setup("246810", FAST);
+  assert.ok(storage.getItem(LOCK_RECORD), "the record app.js looks for at start");
+  assert.ok(isSealed(await raw.get("households", "v1-0001")));
+  lock.lock();
+  let answered = null;
+  const read = db.get("households", "v1-0001").then((v) => { answered = v; });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(answered, null); // the same `db` waits for the PIN
+  await lock.unlock("246810");
+  await read;
+  assert.deepEqual(answered, { head_name: "张三丰" });
 });
 
 test("setting a PIN encrypts what the phone holds; locked, reads wait; unlocked, they answer", async () => {
