@@ -142,3 +142,16 @@ def test_the_rules_catch_each_leak_they_name(tmp_path):
     assert [o.split(":")[0] for o in stores] == ["web/admin/backup.py", "web/dashboard.py",
                                                  "web/printing.py"]
     assert [o.split(" imports ")[1] for o in _http_in_domain_offences(tree)] == ["click", "flask"]
+
+
+def test_form_definitions_and_the_store_import_no_layer_above_them():
+    """forms/ and store/ sit under the owners: what they need from a service (a workbook's caps,
+    say) belongs in core/."""
+    offences = []
+    for layer in ("forms", "store"):
+        for path in _modules(SERVER / layer):
+            for line, module, _names in _imports(path):
+                if module.startswith(("server.services", "server.web", "server.cli", "server.printing",
+                                      "server.records")):
+                    offences.append(f"{layer}/{path.name}:{line} imports {module}")
+    assert offences == []

@@ -4,7 +4,7 @@ form in Excel (XLSForm)").
 
 Like pyxform, the workbook is first read into plain data (rows of header -> text), then turned into
 a definition. The workbook is read with openpyxl in read-only mode behind the same caps as the
-roster (zip directory checked before anything unpacks; rows and columns capped). Anything outside
+rosters (core/workbooks.py: the zip directory checked before anything unpacks; rows and columns capped). Anything outside
 the supported subset is refused with the sheet, row and column and the construct named, in Chinese
 and English; what is kept but not rendered (appearance, parameters, media columns, other languages)
 is reported as a note, never silently dropped.
@@ -19,7 +19,7 @@ import warnings
 
 from server.forms import formdefs, xpath
 from server.forms.conditions import ConditionError
-from server.services import roster
+from server.core import workbooks
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 5000          # survey rows; choices may have more
@@ -117,9 +117,9 @@ def read_workbook(data, filename="form.xlsx"):
     if not data.startswith(b"PK"):
         raise XLSFormError([_err(None, None, None, "该文件不是有效的 XLSX 表格。",
                                  "The file is not a valid XLSX workbook.")])
-    too_large = roster._xlsx_too_large(data)  # the zip directory, before anything unpacks
+    too_large = workbooks.too_large(data)  # the zip directory, before anything unpacks
     if too_large:
-        raise XLSFormError([_err(None, None, None, too_large["zh"], too_large["en"])])
+        raise XLSFormError([_err(None, None, None, *too_large)])
     from openpyxl import load_workbook
     try:
         with warnings.catch_warnings():  # styles and document properties it does not know

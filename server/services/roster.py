@@ -13,7 +13,8 @@ import re
 
 from server.core.numbers import parse_int
 from server.records import audit, households, users, villages
-from server.core import phones
+from server.core import phones, workbooks
+from server.core.workbooks import XLSX_MAX_PART_BYTES, XLSX_MAX_PARTS, XLSX_MAX_TOTAL_BYTES  # noqa: F401
 from server.records.households import MAX_POPULATION
 from server.records.users import USERNAME_RE
 from server.store import get_store
@@ -117,30 +118,12 @@ def _csv_grid(data):
 
 
 XLSX_MAX_COLUMNS = 64            # a roster has about ten columns
-XLSX_MAX_PARTS = 1000            # files inside the workbook's zip
-XLSX_MAX_PART_BYTES = 16 << 20   # any one part (a sheet, sharedStrings) unpacked
-XLSX_MAX_TOTAL_BYTES = 40 << 20  # every part together unpacked
 
 
 def _xlsx_too_large(data):
-    """An error when the workbook's parts would unpack past the caps, read from the zip directory
-    before openpyxl touches them (zipfile enforces each entry's declared size: a lie fails its CRC)."""
-    import zipfile
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
-        return None  # not a zip at all: openpyxl says so below, in the usual words
-    total = sum(i.file_size for i in infos)
-    if (len(infos) > XLSX_MAX_PARTS or total > XLSX_MAX_TOTAL_BYTES
-            or any(i.file_size > XLSX_MAX_PART_BYTES for i in infos)):
-        return _error(None, None,
-                      f"XLSX 表格解压后过大（上限 {XLSX_MAX_TOTAL_BYTES >> 20} MB），请删去多余的工作表"
-                      f"和格式，或另存为 CSV。",
-                      f"The XLSX workbook is too large once unpacked (at most "
-                      f"{XLSX_MAX_TOTAL_BYTES >> 20} MB); remove extra sheets and formatting, or save "
-                      f"it as CSV.")
-    return None
+    """The workbook caps (core/workbooks.py) as a roster error, or None."""
+    found = workbooks.too_large(data)
+    return _error(None, None, *found) if found else None
 
 
 def _xlsx_grid(data):
