@@ -632,13 +632,15 @@ def load_definition_file(path):
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise FormDefinitionError(path, None, f"cannot read the file: {exc}") from None
+        raise FormDefinitionError(path, None, said(f"无法读取文件：{exc}", f"cannot read the file: {exc}")) from None
 
     def not_yaml(exc):
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        where_zh = f"第 {mark.line + 1} 行第 {mark.column + 1} 列：" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        return FormDefinitionError(path, None, f"not valid YAML: {where}{problem}")
+        return FormDefinitionError(path, None, said(f"不是有效的 YAML：{where_zh}{problem}",
+                                                    f"not valid YAML: {where}{problem}"))
     return _checked_text(text, path, path.stem, not_yaml)
 
 
@@ -660,7 +662,8 @@ def _read_archive(archive_dir):
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, ValueError) as exc:
-                raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+                raise FormDefinitionError(path, None, said(f"存档的定义无法读取：{exc}",
+                                                           f"archived definition unreadable: {exc}")) from None
             key = ("archive", form_dir.name, path.stem, hashlib.sha256(text.encode("utf-8")).hexdigest())
             hit = _checked_texts.get(key)
             if hit is None:
@@ -680,15 +683,18 @@ def _check_archived(path, form_id, text):
     try:
         record = json.loads(text)
     except ValueError as exc:
-        raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+        raise FormDefinitionError(path, None, said(f"存档的定义无法读取：{exc}",
+                                                           f"archived definition unreadable: {exc}")) from None
     if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
-        raise FormDefinitionError(path, None, "archived definition has no 'definition'")
+        raise FormDefinitionError(path, None, said("存档的定义缺少 'definition'", "archived definition has no 'definition'"))
     definition = check_definition(record["definition"], path, expected_id=form_id)
     if definition["version"] != int(path.stem):
-        raise FormDefinitionError(path, "version", "archived version does not match the file name")
+        raise FormDefinitionError(path, "version", said("存档的版本与文件名不一致",
+                                                        "archived version does not match the file name"))
     sha = definition_sha256(definition)
     if record.get("sha256") != sha:
-        raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+        raise FormDefinitionError(path, None, said("存档的定义与其 sha256 不符",
+                                                  "archived definition does not match its sha256"))
     return json.dumps(definition, ensure_ascii=False), sha, record.get("source")
 
 
@@ -714,13 +720,14 @@ class FormRegistry:
         then. write_archive=False reads only (a command beside a server, a dry run)."""
         forms_dir, archive_dir = Path(forms_dir), Path(archive_dir)
         if settings is not None and not isinstance(settings, dict):
-            raise FormDefinitionError("settings", None, "settings must be a mapping")
+            raise FormDefinitionError("settings", None, said("settings 必须是映射", "settings must be a mapping"))
         settings = dict(settings or {})
         if not forms_dir.is_dir():
-            raise FormDefinitionError(forms_dir, None, "the forms folder does not exist")
+            raise FormDefinitionError(forms_dir, None, said("表单文件夹不存在", "the forms folder does not exist"))
         paths = _yaml_files(forms_dir)
         if not paths:
-            raise FormDefinitionError(forms_dir, None, "no form definitions (*.yaml) found")
+            raise FormDefinitionError(forms_dir, None, said("没有找到表单定义（*.yaml）",
+                                                               "no form definitions (*.yaml) found"))
         archive = _read_archive(archive_dir)
         candidates = {}  # form id -> [(path, definition, sha)], the code's file first
         for path in paths + (_yaml_files(Path(published_dir)) if published_dir else []):
@@ -767,8 +774,9 @@ class FormRegistry:
         for path, definition, sha in older:  # a lower version beside the current one: history
             known = archive.get((definition["id"], definition["version"]))
             if known is not None and known["sha256"] != sha:
-                raise FormDefinitionError(path, "version", f"version {definition['version']} is archived "
-                                                           f"with other content")
+                raise FormDefinitionError(path, "version", said(
+                    f"第 {definition['version']} 版已存档，但内容不同",
+                    f"version {definition['version']} is archived with other content"))
             if known is None and all(d is not definition for _p, d, _s in new):
                 new.append((path, definition, sha))
         new.extend(_history(forms_dir / "history", archive, current))
@@ -784,7 +792,8 @@ class FormRegistry:
             try:
                 write_atomic(target, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
             except OSError as exc:
-                raise FormDefinitionError(target, None, f"cannot archive the definition: {exc}") from None
+                raise FormDefinitionError(target, None, said(f"无法存档定义：{exc}",
+                                                             f"cannot archive the definition: {exc}")) from None
             archive[(definition["id"], definition["version"])] = {
                 "sha256": sha, "definition": definition, "source": path.name}
         versions = {key: _with_settings(record["definition"], settings)
@@ -844,7 +853,7 @@ def _history(history_dir, archive, current):
             continue
         form_id = path.name.split(".")[0]
         def unreadable(exc):
-            return FormDefinitionError(path, None, f"not readable YAML: {exc}")
+            return FormDefinitionError(path, None, said(f"无法读取的 YAML：{exc}", f"not readable YAML: {exc}"))
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -852,13 +861,15 @@ def _history(history_dir, archive, current):
         definition = _checked_text(text, path, form_id, unreadable)
         version = definition["version"]
         if form_id not in current or version >= current[form_id]:
-            raise FormDefinitionError(path, "version", "a version in history/ must be older than "
-                                                       "the current file of its form")
+            raise FormDefinitionError(path, "version", said(
+                "history/ 中的版本必须比该表单当前的文件旧",
+                "a version in history/ must be older than the current file of its form"))
         sha = definition_sha256(definition)
         known = archive.get((form_id, version))
         if known is not None and known["sha256"] != sha:
-            raise FormDefinitionError(path, "version", f"version {version} is archived with other "
-                                                       f"content; history must not change")
+            raise FormDefinitionError(path, "version", said(
+                f"第 {version} 版已存档，但内容不同；历史版本不能修改",
+                f"version {version} is archived with other content; history must not change"))
         if known is None:
             out.append((path, definition, sha))
     return out
