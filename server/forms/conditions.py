@@ -122,21 +122,26 @@ def _is_offset(value):
 def _check_operand(value, path, problems, names):
     if isinstance(value, dict):
         if len(value) != 1:
-            problems.append(said(f"{path}：操作数对象只能有一个键：field、today 或 today_year", f"{path}: an operand object has exactly one key: field, today or today_year"))
+            problems.append(said(f"{path}：操作数对象只能有一个键：field、today 或 today_year",
+                                  f"{path}: an operand object has exactly one key: field, today or today_year"))
             return
         (key, arg), = value.items()
         if key == "field":
             if not isinstance(arg, str) or not (arg == "." or NAME_RE.match(arg)):
-                problems.append(said(f"{path}.field：{arg!r} 不是字段名", f"{path}.field: {arg!r} is not a field name"))
+                problems.append(said(f"{path}.field：{arg!r} 不是字段名",
+                                      f"{path}.field: {arg!r} is not a field name"))
             else:
                 names.append(arg)
         elif key in ("today", "today_year"):
             if not _is_offset(arg):
-                problems.append(said(f"{path}.{key}：必须是整数天数或年数，而不是 {arg!r}", f"{path}.{key}: must be a whole number of days/years, not {arg!r}"))
+                problems.append(said(f"{path}.{key}：必须是整数天数或年数，而不是 {arg!r}",
+                                      f"{path}.{key}: must be a whole number of days/years, not {arg!r}"))
         else:
-            problems.append(said(f"{path}：未知的操作数 {key!r}（应为 field、today 或 today_year）", f"{path}: unknown operand {key!r} (expected field, today or today_year)"))
+            problems.append(said(f"{path}：未知的操作数 {key!r}（应为 field、today 或 today_year）",
+                                  f"{path}: unknown operand {key!r} (expected field, today or today_year)"))
     elif not _is_literal(value):
-        problems.append(said(f"{path}：值只能是 null、布尔值、数字、文字或它们的列表", f"{path}: a value is null, a boolean, a number, a text or a list of those"))
+        problems.append(said(f"{path}：值只能是 null、布尔值、数字、文字或它们的列表",
+                              f"{path}: a value is null, a boolean, a number, a text or a list of those"))
 
 
 def _check(cond, path, problems, names, depth):
@@ -155,22 +160,26 @@ def _check(cond, path, problems, names, depth):
             problems.append(said(f"{path}：未知的键 {sorted(extra)}", f"{path}: unknown keys {sorted(extra)}"))
         field = cond.get("field")
         if not isinstance(field, str) or not (field == "." or NAME_RE.match(field)):
-            problems.append(said(f"{path}.field：{field!r} 不是字段名", f"{path}.field: {field!r} is not a field name"))
+            problems.append(said(f"{path}.field：{field!r} 不是字段名",
+                                  f"{path}.field: {field!r} is not a field name"))
         else:
             names.append(field)
         op = cond.get("op")
         if op not in OPS:
-            problems.append(said(f"{path}.op：{op!r} 不是以下之一：{', '.join(OPS)}", f"{path}.op: {op!r} is not one of {', '.join(OPS)}"))
+            problems.append(said(f"{path}.op：{op!r} 不是以下之一：{', '.join(OPS)}",
+                                  f"{path}.op: {op!r} is not one of {', '.join(OPS)}"))
         elif op == "answered":
             if "value" in cond and not isinstance(cond["value"], bool):
-                problems.append(said(f"{path}.value：answered 只接受 true 或 false", f"{path}.value: answered takes true or false"))
+                problems.append(said(f"{path}.value：answered 只接受 true 或 false",
+                                      f"{path}.value: answered takes true or false"))
         elif "value" not in cond:
             problems.append(said(f"{path}：op {op} 需要一个 value", f"{path}: op {op} needs a value"))
         else:
             _check_operand(cond["value"], f"{path}.value", problems, names)
         return
     if len(cond) != 1:
-        problems.append(said(f"{path}：应为 field、all、any、not 之一（现在是 {sorted(cond)}）", f"{path}: expected one of field, all, any, not (got {sorted(cond)})"))
+        problems.append(said(f"{path}：应为 field、all、any、not 之一（现在是 {sorted(cond)}）",
+                              f"{path}: expected one of field, all, any, not (got {sorted(cond)})"))
         return
     (key, arg), = cond.items()
     if key in ("all", "any"):
@@ -182,14 +191,16 @@ def _check(cond, path, problems, names, depth):
     elif key == "not":
         _check(arg, f"{path}.not", problems, names, depth + 1)
     else:
-        problems.append(said(f"{path}：未知的键 {key!r}（应为 field、all、any 或 not）", f"{path}: unknown key {key!r} (expected field, all, any or not)"))
+        problems.append(said(f"{path}：未知的键 {key!r}（应为 field、all、any 或 not）",
+                              f"{path}: unknown key {key!r} (expected field, all, any or not)"))
 
 
 def _check_xpath(node, path, problems, names, columns=None):
     """{"xpath": "..."}: an expression in ODK's XPath dialect (server/forms/xpath.py). Its ${names}
     count as references ('.' too); bare names are choice columns, only for a choice_filter."""
     if set(node) != {"xpath"} or not isinstance(node["xpath"], str):
-        problems.append(said(f"{path}：XPath 节点必须正好是 {{\"xpath\": \"...\"}}", f"{path}: an XPath node is exactly {{\"xpath\": \"...\"}}"))
+        problems.append(said(f"{path}：XPath 节点必须正好是 {{\"xpath\": \"...\"}}",
+                              f"{path}: an XPath node is exactly {{\"xpath\": \"...\"}}"))
         return
     try:
         refs, dot, cols, _functions = xpath.references(node["xpath"])
@@ -200,7 +211,8 @@ def _check_xpath(node, path, problems, names, columns=None):
     if dot:
         names.append(".")
     if columns is None and cols:
-        problems.append(said(f"{path}：{cols[0]!r} 不是引用：请写 ${{{cols[0]}}}", f"{path}: {cols[0]!r} is not a reference: write ${{{cols[0]}}}"))
+        problems.append(said(f"{path}：{cols[0]!r} 不是引用：请写 ${{{cols[0]}}}",
+                              f"{path}: {cols[0]!r} is not a reference: write ${{{cols[0]}}}"))
     elif columns is not None:
         columns.extend(cols)
 
@@ -230,7 +242,8 @@ def _check_expr(expr, path, problems, names, settings, depth):
             problems.append(said(f"{path}：{expr!r} 不是字段名", f"{path}: {expr!r} is not a field name"))
         return
     if not isinstance(expr, dict) or len(expr) != 1:
-        problems.append(said(f"{path}：表达式只能是数字、字段名，或 sum、mul、round、setting 之一", f"{path}: an expression is a number, a field name or one of sum, mul, round, setting"))
+        problems.append(said(f"{path}：表达式只能是数字、字段名，或 sum、mul、round、setting 之一",
+                              f"{path}: an expression is a number, a field name or one of sum, mul, round, setting"))
         return
     (key, arg), = expr.items()
     if key in ("sum", "mul"):
@@ -242,16 +255,20 @@ def _check_expr(expr, path, problems, names, settings, depth):
     elif key == "round":
         if (not isinstance(arg, list) or len(arg) != 2 or not is_number(arg[1])
                 or not float(arg[1]).is_integer() or not 0 <= arg[1] <= MAX_ROUND_DIGITS):
-            problems.append(said(f"{path}.round：必须是 [表达式, 小数位数 0..{MAX_ROUND_DIGITS}]", f"{path}.round: must be [expression, digits 0..{MAX_ROUND_DIGITS}]"))
+            problems.append(said(f"{path}.round：必须是 [表达式, 小数位数 0..{MAX_ROUND_DIGITS}]",
+                                  f"{path}.round: must be [expression, digits 0..{MAX_ROUND_DIGITS}]"))
             return
         _check_expr(arg[0], f"{path}.round.0", problems, names, settings, depth + 1)
     elif key == "setting":
         if not isinstance(arg, str) or not NAME_RE.match(arg):
-            problems.append(said(f"{path}.setting：{arg!r} 不是设置名", f"{path}.setting: {arg!r} is not a setting name"))
+            problems.append(said(f"{path}.setting：{arg!r} 不是设置名",
+                                  f"{path}.setting: {arg!r} is not a setting name"))
         elif settings is not None and arg not in settings:
-            problems.append(said(f"{path}.setting：{arg!r} 没有在表单的 settings 中声明", f"{path}.setting: {arg!r} is not declared under the form's settings"))
+            problems.append(said(f"{path}.setting：{arg!r} 没有在表单的 settings 中声明",
+                                  f"{path}.setting: {arg!r} is not declared under the form's settings"))
     else:
-        problems.append(said(f"{path}：未知的运算 {key!r}（应为 sum、mul、round 或 setting）", f"{path}: unknown operator {key!r} (expected sum, mul, round or setting)"))
+        problems.append(said(f"{path}：未知的运算 {key!r}（应为 sum、mul、round 或 setting）",
+                              f"{path}: unknown operator {key!r} (expected sum, mul, round or setting)"))
 
 
 def check_expression(expr, path="compute", settings=None):

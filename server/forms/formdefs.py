@@ -686,7 +686,8 @@ def _check_archived(path, form_id, text):
         raise FormDefinitionError(path, None, said(f"存档的定义无法读取：{exc}",
                                                            f"archived definition unreadable: {exc}")) from None
     if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
-        raise FormDefinitionError(path, None, said("存档的定义缺少 'definition'", "archived definition has no 'definition'"))
+        raise FormDefinitionError(path, None, said("存档的定义缺少 'definition'",
+                                                    "archived definition has no 'definition'"))
     definition = check_definition(record["definition"], path, expected_id=form_id)
     if definition["version"] != int(path.stem):
         raise FormDefinitionError(path, "version", said("存档的版本与文件名不一致",
