@@ -13,6 +13,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from server.forms import xlsform
+from server.forms.wording import en_of, zh_of
 from server.services import form_publish
 
 
@@ -51,7 +52,8 @@ def _errors(checked):
     out = []
     for field, message in checked.get("problems") or []:
         sheet, column = ("settings", "version") if field == "version" else (None, field)
-        out.append({"sheet": sheet, "row": None, "column": column, "zh": message, "en": message})
+        out.append({"sheet": sheet, "row": None, "column": column, "zh": zh_of(message),
+                    "en": en_of(message)})
     return out
 
 

@@ -20,6 +20,7 @@ import math
 import re
 
 from server.forms import xpath
+from server.forms.wording import said
 
 OPS = ("eq", "ne", "gt", "ge", "lt", "le", "in", "contains", "answered")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -121,29 +122,34 @@ def _is_offset(value):
 def _check_operand(value, path, problems, names):
     if isinstance(value, dict):
         if len(value) != 1:
-            problems.append(f"{path}: an operand object has exactly one key: field, today or today_year")
+            problems.append(said(f"{path}：操作数对象只能有一个键：field、today 或 today_year",
+                                  f"{path}: an operand object has exactly one key: field, today or today_year"))
             return
         (key, arg), = value.items()
         if key == "field":
             if not isinstance(arg, str) or not (arg == "." or NAME_RE.match(arg)):
-                problems.append(f"{path}.field: {arg!r} is not a field name")
+                problems.append(said(f"{path}.field：{arg!r} 不是字段名",
+                                      f"{path}.field: {arg!r} is not a field name"))
             else:
                 names.append(arg)
         elif key in ("today", "today_year"):
             if not _is_offset(arg):
-                problems.append(f"{path}.{key}: must be a whole number of days/years, not {arg!r}")
+                problems.append(said(f"{path}.{key}：必须是整数天数或年数，而不是 {arg!r}",
+                                      f"{path}.{key}: must be a whole number of days/years, not {arg!r}"))
         else:
-            problems.append(f"{path}: unknown operand {key!r} (expected field, today or today_year)")
+            problems.append(said(f"{path}：未知的操作数 {key!r}（应为 field、today 或 today_year）",
+                                  f"{path}: unknown operand {key!r} (expected field, today or today_year)"))
     elif not _is_literal(value):
-        problems.append(f"{path}: a value is null, a boolean, a number, a text or a list of those")
+        problems.append(said(f"{path}：值只能是 null、布尔值、数字、文字或它们的列表",
+                              f"{path}: a value is null, a boolean, a number, a text or a list of those"))
 
 
 def _check(cond, path, problems, names, depth):
     if depth > MAX_DEPTH:
-        problems.append(f"{path}: nested too deeply")
+        problems.append(said(f"{path}：嵌套太深", f"{path}: nested too deeply"))
         return
     if not isinstance(cond, dict):
-        problems.append(f"{path}: a condition is an object")
+        problems.append(said(f"{path}：条件必须是对象（映射）", f"{path}: a condition is an object"))
         return
     if "xpath" in cond:
         _check_xpath(cond, path, problems, names)
@@ -151,55 +157,62 @@ def _check(cond, path, problems, names, depth):
     if "field" in cond:
         extra = set(cond) - {"field", "op", "value"}
         if extra:
-            problems.append(f"{path}: unknown keys {sorted(extra)}")
+            problems.append(said(f"{path}：未知的键 {sorted(extra)}", f"{path}: unknown keys {sorted(extra)}"))
         field = cond.get("field")
         if not isinstance(field, str) or not (field == "." or NAME_RE.match(field)):
-            problems.append(f"{path}.field: {field!r} is not a field name")
+            problems.append(said(f"{path}.field：{field!r} 不是字段名",
+                                  f"{path}.field: {field!r} is not a field name"))
         else:
             names.append(field)
         op = cond.get("op")
         if op not in OPS:
-            problems.append(f"{path}.op: {op!r} is not one of {', '.join(OPS)}")
+            problems.append(said(f"{path}.op：{op!r} 不是以下之一：{', '.join(OPS)}",
+                                  f"{path}.op: {op!r} is not one of {', '.join(OPS)}"))
         elif op == "answered":
             if "value" in cond and not isinstance(cond["value"], bool):
-                problems.append(f"{path}.value: answered takes true or false")
+                problems.append(said(f"{path}.value：answered 只接受 true 或 false",
+                                      f"{path}.value: answered takes true or false"))
         elif "value" not in cond:
-            problems.append(f"{path}: op {op} needs a value")
+            problems.append(said(f"{path}：op {op} 需要一个 value", f"{path}: op {op} needs a value"))
         else:
             _check_operand(cond["value"], f"{path}.value", problems, names)
         return
     if len(cond) != 1:
-        problems.append(f"{path}: expected one of field, all, any, not (got {sorted(cond)})")
+        problems.append(said(f"{path}：应为 field、all、any、not 之一（现在是 {sorted(cond)}）",
+                              f"{path}: expected one of field, all, any, not (got {sorted(cond)})"))
         return
     (key, arg), = cond.items()
     if key in ("all", "any"):
         if not isinstance(arg, list):
-            problems.append(f"{path}.{key}: must be a list of conditions")
+            problems.append(said(f"{path}.{key}：必须是条件的列表", f"{path}.{key}: must be a list of conditions"))
             return
         for i, sub in enumerate(arg):
             _check(sub, f"{path}.{key}.{i}", problems, names, depth + 1)
     elif key == "not":
         _check(arg, f"{path}.not", problems, names, depth + 1)
     else:
-        problems.append(f"{path}: unknown key {key!r} (expected field, all, any or not)")
+        problems.append(said(f"{path}：未知的键 {key!r}（应为 field、all、any 或 not）",
+                              f"{path}: unknown key {key!r} (expected field, all, any or not)"))
 
 
 def _check_xpath(node, path, problems, names, columns=None):
     """{"xpath": "..."}: an expression in ODK's XPath dialect (server/forms/xpath.py). Its ${names}
     count as references ('.' too); bare names are choice columns, only for a choice_filter."""
     if set(node) != {"xpath"} or not isinstance(node["xpath"], str):
-        problems.append(f"{path}: an XPath node is exactly {{\"xpath\": \"...\"}}")
+        problems.append(said(f"{path}：XPath 节点必须正好是 {{\"xpath\": \"...\"}}",
+                              f"{path}: an XPath node is exactly {{\"xpath\": \"...\"}}"))
         return
     try:
         refs, dot, cols, _functions = xpath.references(node["xpath"])
     except xpath.XPathError as exc:
-        problems.append(f"{path}: {exc.en}")
+        problems.append(said(f"{path}：{exc.zh}", f"{path}: {exc.en}"))
         return
     names.extend(refs)
     if dot:
         names.append(".")
     if columns is None and cols:
-        problems.append(f"{path}: {cols[0]!r} is not a reference: write ${{{cols[0]}}}")
+        problems.append(said(f"{path}：{cols[0]!r} 不是引用：请写 ${{{cols[0]}}}",
+                              f"{path}: {cols[0]!r} is not a reference: write ${{{cols[0]}}}"))
     elif columns is not None:
         columns.extend(cols)
 
@@ -213,11 +226,11 @@ def check_condition(cond, path="condition"):
 
 def _check_expr(expr, path, problems, names, settings, depth):
     if depth > MAX_DEPTH:
-        problems.append(f"{path}: nested too deeply")
+        problems.append(said(f"{path}：嵌套太深", f"{path}: nested too deeply"))
         return
     if is_number(expr):
         if isinstance(expr, float) and not math.isfinite(expr):
-            problems.append(f"{path}: not a finite number")
+            problems.append(said(f"{path}：不是有限的数", f"{path}: not a finite number"))
         return
     if isinstance(expr, dict) and "xpath" in expr:
         _check_xpath(expr, path, problems, names)
@@ -226,31 +239,36 @@ def _check_expr(expr, path, problems, names, settings, depth):
         if NAME_RE.match(expr):
             names.append(expr)
         else:
-            problems.append(f"{path}: {expr!r} is not a field name")
+            problems.append(said(f"{path}：{expr!r} 不是字段名", f"{path}: {expr!r} is not a field name"))
         return
     if not isinstance(expr, dict) or len(expr) != 1:
-        problems.append(f"{path}: an expression is a number, a field name or one of sum, mul, round, setting")
+        problems.append(said(f"{path}：表达式只能是数字、字段名，或 sum、mul、round、setting 之一",
+                              f"{path}: an expression is a number, a field name or one of sum, mul, round, setting"))
         return
     (key, arg), = expr.items()
     if key in ("sum", "mul"):
         if not isinstance(arg, list) or not arg:
-            problems.append(f"{path}.{key}: must be a non-empty list")
+            problems.append(said(f"{path}.{key}：必须是非空列表", f"{path}.{key}: must be a non-empty list"))
             return
         for i, sub in enumerate(arg):
             _check_expr(sub, f"{path}.{key}.{i}", problems, names, settings, depth + 1)
     elif key == "round":
         if (not isinstance(arg, list) or len(arg) != 2 or not is_number(arg[1])
                 or not float(arg[1]).is_integer() or not 0 <= arg[1] <= MAX_ROUND_DIGITS):
-            problems.append(f"{path}.round: must be [expression, digits 0..{MAX_ROUND_DIGITS}]")
+            problems.append(said(f"{path}.round：必须是 [表达式, 小数位数 0..{MAX_ROUND_DIGITS}]",
+                                  f"{path}.round: must be [expression, digits 0..{MAX_ROUND_DIGITS}]"))
             return
         _check_expr(arg[0], f"{path}.round.0", problems, names, settings, depth + 1)
     elif key == "setting":
         if not isinstance(arg, str) or not NAME_RE.match(arg):
-            problems.append(f"{path}.setting: {arg!r} is not a setting name")
+            problems.append(said(f"{path}.setting：{arg!r} 不是设置名",
+                                  f"{path}.setting: {arg!r} is not a setting name"))
         elif settings is not None and arg not in settings:
-            problems.append(f"{path}.setting: {arg!r} is not declared under the form's settings")
+            problems.append(said(f"{path}.setting：{arg!r} 没有在表单的 settings 中声明",
+                                  f"{path}.setting: {arg!r} is not declared under the form's settings"))
     else:
-        problems.append(f"{path}: unknown operator {key!r} (expected sum, mul, round or setting)")
+        problems.append(said(f"{path}：未知的运算 {key!r}（应为 sum、mul、round 或 setting）",
+                              f"{path}: unknown operator {key!r} (expected sum, mul, round or setting)"))
 
 
 def check_expression(expr, path="compute", settings=None):

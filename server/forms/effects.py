@@ -20,6 +20,7 @@ form that declares them needs no Python or JS change (see docs/forms.md).
 Nothing here knows Flask or the store.
 """
 
+from server.forms.wording import said
 from server.forms.conditions import ConditionError, check_condition, compiled, is_number
 
 MEMBER_FIELDS = ("name", "relation", "sex", "birth_year", "health", "schooling", "work")
@@ -33,10 +34,12 @@ EFFECT_KEYS = ("visit_date", "members", "followups", "followup_answers", "help_v
 def _field(top, name, types, where, problems):
     field = top.get(name) if isinstance(name, str) else None
     if field is None:
-        problems.append((where, f"names {name!r}, which is not a question of this form"))
+        problems.append((where, said(f"{name!r} 不是本表单的问题",
+                                      f"names {name!r}, which is not a question of this form")))
         return None
     if field.get("type") not in types:
-        problems.append((where, f"{name!r} must be a {' or '.join(types)} question"))
+        problems.append((where, said(f"{name!r} 必须是 {' 或 '.join(types)} 类型的问题",
+                                      f"{name!r} must be a {' or '.join(types)} question")))
         return None
     return field
 
@@ -47,19 +50,23 @@ def _child(repeat, name, types, where, problems, required=True):
     children = {c["name"]: c for c in repeat.get("fields") or [] if isinstance(c, dict) and "name" in c}
     child = children.get(name) if isinstance(name, str) else None
     if child is None:
-        problems.append((where, f"names {name!r}, which is not a question of the repeat {repeat['name']!r}"))
+        problems.append((where, said(f"{name!r} 不是重复组 {repeat['name']!r} 中的问题",
+                                      f"names {name!r}, which is not a question of the repeat {repeat['name']!r}")))
         return None
     if child.get("type") not in types:
-        problems.append((where, f"{repeat['name']}.{name} must be a {' or '.join(types)} question"))
+        problems.append((where, said(f"{repeat['name']}.{name} 必须是 {' 或 '.join(types)} 类型的问题",
+                                      f"{repeat['name']}.{name} must be a {' or '.join(types)} question")))
         return None
     return child
 
 
 def _mapping(value, keys, where, problems, required):
     if not isinstance(value, dict) or set(value) - set(keys) or not set(required) <= set(value):
-        problems.append((where, f"must be a mapping with {', '.join(required)}"
-                                + (f" (and optionally {', '.join(k for k in keys if k not in required)})"
-                                   if set(keys) - set(required) else "")))
+        optional = ', '.join(k for k in keys if k not in required)
+        problems.append((where, said(f"必须是含有 {', '.join(required)} 的映射"
+                                     + (f"（可选：{optional}）" if optional else ""),
+                                     f"must be a mapping with {', '.join(required)}"
+                                     + (f" (and optionally {optional})" if optional else ""))))
         return None
     return value
 
@@ -71,7 +78,8 @@ def check_effects(effects, top):
     if effects is None:
         return problems
     if not isinstance(effects, dict) or set(effects) - set(EFFECT_KEYS):
-        return [("effects", f"effects may hold only {', '.join(EFFECT_KEYS)}")]
+        return [("effects", said(f"effects 只能包含 {', '.join(EFFECT_KEYS)}",
+                                 f"effects may hold only {', '.join(EFFECT_KEYS)}"))]
     if "visit_date" in effects:
         _field(top, effects["visit_date"], ("date",), "effects.visit_date", problems)
     if "members" in effects:
@@ -80,8 +88,10 @@ def check_effects(effects, top):
             names = {c.get("name") for c in repeat.get("fields") or []}
             extra = sorted(n for n in names if n not in MEMBER_FIELDS)
             if "name" not in names or extra:
-                problems.append(("effects.members", "the repeat's questions must be household member "
-                                 f"fields ({', '.join(MEMBER_FIELDS)}), with name"))
+                problems.append(("effects.members", said(
+                    f"这个重复组的问题必须是家庭成员字段（{', '.join(MEMBER_FIELDS)}），且含有 name",
+                    "the repeat's questions must be household member "
+                    f"fields ({', '.join(MEMBER_FIELDS)}), with name")))
     if "followups" in effects:
         spec = _mapping(effects["followups"], ("repeat", "action", "due"), "effects.followups",
                         problems, ("repeat", "action", "due"))
@@ -96,11 +106,13 @@ def check_effects(effects, top):
         repeat = spec and _field(top, spec["repeat"], ("repeat",), where + ".repeat", problems)
         if repeat:
             if repeat.get("prefill") != "open_followups":
-                problems.append((where, f"the repeat {repeat['name']!r} needs prefill: open_followups"))
+                problems.append((where, said(f"重复组 {repeat['name']!r} 需要 prefill: open_followups",
+                                              f"the repeat {repeat['name']!r} needs prefill: open_followups")))
             _child(repeat, spec["id"], ("text",), where + ".id", problems)
             status = _child(repeat, spec["status"], ("select_one",), where + ".status", problems)
             if status and not {c.get("name") for c in status.get("choices") or []} <= set(FOLLOWUP_STATES):
-                problems.append((where + ".status", f"choices must be among {', '.join(FOLLOWUP_STATES)}"))
+                problems.append((where + ".status", said(f"选项必须在 {', '.join(FOLLOWUP_STATES)} 之中",
+                                                          f"choices must be among {', '.join(FOLLOWUP_STATES)}")))
             _child(repeat, spec.get("note"), ("text", "textarea"), where + ".note", problems, required=False)
     if "help_value" in effects:
         where = "effects.help_value"
@@ -118,33 +130,40 @@ def check_effects(effects, top):
 def _check_cases(cases, top, problems):
     where = "effects.household"
     if not isinstance(cases, list) or not cases:
-        problems.append((where, "must be a list of {if: CONDITION, set: {...}} cases"))
+        problems.append((where, said("必须是 {if: 条件, set: {...}} 情形的列表",
+                                      "must be a list of {if: CONDITION, set: {...}} cases")))
         return
     for i, case in enumerate(cases):
         at = f"{where}#{i + 1}"
         if not isinstance(case, dict) or set(case) - {"if", "set"} or "set" not in case:
-            problems.append((at, "a case is {if: CONDITION, set: {ATTRIBUTE: VALUE}} (if is optional)"))
+            problems.append((at, said("每个情形写成 {if: 条件, set: {属性: 值}}（if 可省略）",
+                                       "a case is {if: CONDITION, set: {ATTRIBUTE: VALUE}} (if is optional)")))
             continue
         if "if" in case:
             found, names = check_condition(case["if"], at + ".if")
             problems.extend((at, p) for p in found)
-            problems.extend((at, f"if refers to {n!r}, which is not a question of this form")
+            problems.extend((at, said(f"if 引用了 {n!r}，它不是本表单的问题",
+                                      f"if refers to {n!r}, which is not a question of this form"))
                             for n in names if n not in top)
         sets = case["set"]
         if not isinstance(sets, dict) or not sets or set(sets) - set(SETTABLE):
-            problems.append((at, f"set may change only {', '.join(SETTABLE)}"))
+            problems.append((at, said(f"set 只能修改 {', '.join(SETTABLE)}",
+                                       f"set may change only {', '.join(SETTABLE)}")))
             continue
         for attribute, value in sets.items():
             values = value.values() if attribute in MERGED and isinstance(value, dict) else [value]
             if attribute in MERGED and not isinstance(value, dict):
-                problems.append((at, f"set.{attribute} must be a mapping of its keys"))
+                problems.append((at, said(f"set.{attribute} 必须是其各键的映射",
+                                           f"set.{attribute} must be a mapping of its keys")))
             for v in values:
                 if isinstance(v, dict):
                     if set(v) != {"field"} or v["field"] not in top:
-                        problems.append((at, f"set.{attribute}: a value is a literal or {{field: NAME}} "
-                                             f"naming a question of this form"))
+                        problems.append((at, said(f"set.{attribute}：值只能是常量或指向本表单问题的 {{field: 名称}}",
+                                                  f"set.{attribute}: a value is a literal or {{field: NAME}} "
+                                                  f"naming a question of this form")))
                 elif isinstance(v, list):
-                    problems.append((at, f"set.{attribute}: a value is a literal or {{field: NAME}}"))
+                    problems.append((at, said(f"set.{attribute}：值只能是常量或 {{field: 名称}}",
+                                               f"set.{attribute}: a value is a literal or {{field: NAME}}")))
 
 
 def check_profile(profile, top):
@@ -153,23 +172,27 @@ def check_profile(profile, top):
         return problems
     keys = ("section", "date", "fields", "income")
     if not isinstance(profile, dict) or set(profile) - set(keys):
-        return [("profile", f"profile may hold only {', '.join(keys)}")]
+        return [("profile", said(f"profile 只能包含 {', '.join(keys)}",
+                                  f"profile may hold only {', '.join(keys)}"))]
     if profile.get("section", "visits") not in PROFILE_SECTIONS:
-        problems.append(("profile.section", f"must be one of {', '.join(PROFILE_SECTIONS)}"))
+        problems.append(("profile.section", said(f"必须是以下之一：{', '.join(PROFILE_SECTIONS)}",
+                                                  f"must be one of {', '.join(PROFILE_SECTIONS)}")))
     if "date" in profile:
         _field(top, profile["date"], ("date",), "profile.date", problems)
     shown = profile.get("fields", [])
     if not isinstance(shown, list):
-        problems.append(("profile.fields", "must be a list of question names"))
+        problems.append(("profile.fields", said("必须是问题名称的列表", "must be a list of question names")))
     else:
         for name in shown:
             if name not in top:
-                problems.append(("profile.fields", f"{name!r} is not a question of this form"))
+                problems.append(("profile.fields", said(f"{name!r} 不是本表单的问题",
+                                                         f"{name!r} is not a question of this form")))
     if "income" in profile:
         income = _mapping(profile["income"], ("sources", "total"), "profile.income", problems, ("sources",))
         if income:
             if not isinstance(income["sources"], list) or not income["sources"]:
-                problems.append(("profile.income.sources", "must be a list of number questions"))
+                problems.append(("profile.income.sources", said("必须是数字问题的列表",
+                                                                 "must be a list of number questions")))
             else:
                 for name in income["sources"]:
                     _field(top, name, ("integer", "decimal"), "profile.income.sources", problems)

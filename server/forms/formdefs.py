@@ -17,6 +17,7 @@ import yaml
 from server.forms import effects as form_effects
 from server.forms import conditions
 from server.forms import xpath
+from server.forms.wording import Said, prefixed, said, zh_of
 from server.forms.conditions import (NAME_RE, ConditionError, check_condition, check_expression, is_answered, is_number)
 from server.core.files import write_atomic
 from server.core.text import CONTROL_RE
@@ -66,8 +67,10 @@ MAX_ERRORS = 50
 class FormDefinitionError(Exception):
     """A form file (or archived version) that cannot be used; str() names the file and field."""
 
-    def __init__(self, file, field, message):
+    def __init__(self, file, field, message, problems=None):
         self.file, self.field, self.message = str(file), field, message
+        # [(field, Said)] when the checker found several problems (the page lists them one by one)
+        self.problems = problems
         where = f"{self.file}: field {field}: " if field else f"{self.file}: "
         super().__init__(where + message)
 
@@ -81,7 +84,7 @@ def _bilingual_problem(value, required=True):
         return None
     if (not isinstance(value, dict) or set(value) != {"zh", "en"}
             or not all(isinstance(v, str) and v.strip() for v in value.values())):
-        return "must be {zh: ..., en: ...} with both texts filled in"
+        return said("必须写成 {zh: ..., en: ...}，中英文都要填写", "must be {zh: ..., en: ...} with both texts filled in")
     return None
 
 
@@ -120,37 +123,42 @@ class _Checker:
                 self.order[name] = i
                 self.position[id(f)] = i
 
-    def add(self, field, message):
-        self.problems.append((field, message))
+    def add(self, field, zh, en=None):
+        """A problem: (field, Chinese, English), or (field, message) for a message that is already
+        bilingual (from conditions.py)."""
+        self.problems.append((field, zh if en is None else Said(zh, en)))
 
     def fields(self, fields, path, base, repeat_names=None, in_group=False):
         """Check a list of fields; base: the fields visible before the list starts (name -> field).
         Returns the answer fields checked, by name (a group's fields, not the group itself)."""
         if not isinstance(fields, list) or not fields:
-            self.add(path or None, "fields must be a non-empty list")
+            self.add(path or None, "fields 必须是非空列表", "fields must be a non-empty list")
             return {}
         seen = {}
         top_level = not path and repeat_names is None and not in_group
         kinds = {f.get("type") == "group" for f in fields if isinstance(f, dict)}
         if top_level and kinds == {True, False}:
-            self.add(None, "when a form has sections (type: group), every top-level question must be "
-                           "inside one, so the phone has a page for it")
+            self.add(None, "表单有分节（type: group）时，顶层的每个问题都必须放在某一节里，手机才有对应的页面",
+                     "when a form has sections (type: group), every top-level question must be "
+                     "inside one, so the phone has a page for it")
         for i, field in enumerate(fields):
             if not isinstance(field, dict):
-                self.add(f"{path}#{i + 1}" if path else f"#{i + 1}", "a field must be a mapping")
+                self.add(f"{path}#{i + 1}" if path else f"#{i + 1}", "字段必须是映射（键: 值）", "a field must be a mapping")
                 continue
             name = field.get("name")
             if not isinstance(name, str) or not FIELD_NAME_RE.match(name):
                 where = f"{path}#{i + 1}" if path else f"#{i + 1}"
-                self.add(where, "name must be letters, digits, _ and - (starting with a letter or _)")
+                self.add(where, "name 只能由字母、数字、_ 和 - 组成（以字母或 _ 开头）",
+                         "name must be letters, digits, _ and - (starting with a letter or _)")
                 continue
             where = f"{path}.{name}" if path else name
             if name in seen or name in self.group_names:
-                self.add(where, "the name is used twice")
+                self.add(where, "这个名称用了两次", "the name is used twice")
                 continue
             if field.get("type") == "group":
                 if not top_level:
-                    self.add(where, "a section (type: group) may only stand at the top level of a form")
+                    self.add(where, "分节（type: group）只能放在表单的顶层",
+                             "a section (type: group) may only stand at the top level of a form")
                     continue
                 self.group_names.add(name)
                 seen.update(self.group(field, where, {**base, **seen}))
@@ -164,42 +172,47 @@ class _Checker:
         refer only to questions before it, so the phone can decide it before showing the page."""
         unknown = set(field) - GROUP_KEYS
         if unknown:
-            self.add(where, f"unknown keys for a section: {', '.join(sorted(map(str, unknown)))}")
+            keys = ', '.join(sorted(map(str, unknown)))
+            self.add(where, f"分节中有未知的键：{keys}", f"unknown keys for a section: {keys}")
         problem = _bilingual_problem(field.get("label"))
         if problem:
-            self.add(where, "label " + problem)
+            self.add(where, prefixed("label ", "label ", problem))
         problem = _bilingual_problem(field.get("hint"), required=False)
         if problem:
-            self.add(where, "hint " + problem)
+            self.add(where, prefixed("hint ", "hint ", problem))
         if "relevant" in field:
             problems, names = check_condition(field["relevant"], "relevant")
             for p in problems:
                 self.add(where, p)
             for ref in names:
                 if ref == "." or ref not in earlier:
-                    self.add(where, f"a section's relevant refers to {ref!r}, which is not a question "
-                                    f"before the section")
+                    self.add(where, f"分节的 relevant 引用了 {ref!r}，它不是本节之前的问题",
+                             f"a section's relevant refers to {ref!r}, which is not a question "
+                             f"before the section")
         return self.fields(field.get("fields"), "", earlier, in_group=True)
 
     def field(self, field, where, earlier, repeat_names):
         unknown = set(field) - FIELD_KEYS
         if unknown:
-            self.add(where, f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
+            keys = ', '.join(sorted(map(str, unknown)))
+            self.add(where, f"未知的键：{keys}", f"unknown keys: {keys}")
         kind = field.get("type")
         if kind not in FIELD_TYPES:
-            self.add(where, f"type must be one of {', '.join(FIELD_TYPES)} (got {kind!r})")
+            self.add(where, f"type 必须是以下之一：{', '.join(FIELD_TYPES)}（现在是 {kind!r}）",
+                     f"type must be one of {', '.join(FIELD_TYPES)} (got {kind!r})")
             return
         problem = _bilingual_problem(field.get("label"))
         if problem:
-            self.add(where, "label " + problem)
+            self.add(where, prefixed("label ", "label ", problem))
         problem = _bilingual_problem(field.get("hint"), required=False)
         if problem:
-            self.add(where, "hint " + problem)
+            self.add(where, prefixed("hint ", "hint ", problem))
         for flag in ("required", "readonly"):
             if flag in field and not isinstance(field[flag], bool):
-                self.add(where, f"{flag} must be true or false")
+                self.add(where, f"{flag} 必须是 true 或 false", f"{flag} must be true or false")
         if kind == "note" and (field.get("required") or "constraint" in field or "compute" in field):
-            self.add(where, "a note takes no answer: no required, constraint or compute")
+            self.add(where, "说明（note）不接受回答：不能有 required、constraint 或 compute",
+                     "a note takes no answer: no required, constraint or compute")
         self.extras(field, kind, where)
         self.choices(field, kind, where)
         self.bounds(field, kind, where)
@@ -211,70 +224,78 @@ class _Checker:
         """The keys XLSForm brings: kept as data (appearance, parameters, default) or checked."""
         problem = _bilingual_problem(field.get("required_message"), required=False)
         if problem:
-            self.add(where, "required_message " + problem)
+            self.add(where, prefixed("required_message ", "required_message ", problem))
         for key in ("default", "appearance", "parameters", "choices_file"):
             if key in field and not isinstance(field[key], str):
-                self.add(where, f"{key} must be text")
+                self.add(where, f"{key} 必须是文字", f"{key} must be text")
         if "choice_filter" in field:
             if kind not in SELECT_TYPES:
-                self.add(where, "choice_filter is only for select_one and select_multiple")
+                self.add(where, "choice_filter 只用于 select_one 和 select_multiple",
+                         "choice_filter is only for select_one and select_multiple")
             else:
                 for ref in self.xpath_node(field["choice_filter"], "choice_filter", where, columns=True) or ():
                     if ref in self.order and not self.before(field, ref):
-                        self.add(where, f"choice_filter refers to ${{{ref}}}, which is not a field before this one")
+                        self.add(where, f"choice_filter 引用了 ${{{ref}}}，它不是本题之前的字段",
+                                 f"choice_filter refers to ${{{ref}}}, which is not a field before this one")
         if "step" in field and (kind != "range" or not is_number(field["step"]) or field["step"] <= 0):
-            self.add(where, "step is only for range, and must be a number > 0")
+            self.add(where, "step 只用于 range，且必须是大于 0 的数", "step is only for range, and must be a number > 0")
         if "count" in field and kind != "repeat":
-            self.add(where, "count is only for repeat")
+            self.add(where, "count 只用于 repeat", "count is only for repeat")
 
     def xpath_node(self, node, key, where, columns=False):
         """An {"xpath": ...} node: it parses, and its ${names} are questions of the form."""
         if not isinstance(node, dict) or set(node) != {"xpath"} or not isinstance(node["xpath"], str):
-            self.add(where, f'{key} must be {{"xpath": "..."}}')
+            self.add(where, f'{key} 必须写成 {{"xpath": "..."}}', f'{key} must be {{"xpath": "..."}}')
             return None
         try:
             names, _dot, cols, _functions = xpath.references(node["xpath"])
         except xpath.XPathError as exc:
-            self.add(where, f"{key}: {exc.en}")
+            self.add(where, f"{key}：{exc.zh}", f"{key}: {exc.en}")
             return None
         if cols and not columns:
-            self.add(where, f"{key}: {cols[0]!r} is not a reference: write ${{{cols[0]}}}")
+            self.add(where, f"{key}：{cols[0]!r} 不是引用：请写 ${{{cols[0]}}}",
+                     f"{key}: {cols[0]!r} is not a reference: write ${{{cols[0]}}}")
         for ref in names:
             if ref not in self.order:
-                self.add(where, f"{key} refers to unknown field ${{{ref}}}")
+                self.add(where, f"{key} 引用了不存在的字段 ${{{ref}}}", f"{key} refers to unknown field ${{{ref}}}")
         return names
 
     def choices(self, field, kind, where):
         if kind not in SELECT_TYPES:
             if "choices" in field:
-                self.add(where, "choices are only for select_one and select_multiple")
+                self.add(where, "choices 只用于 select_one 和 select_multiple",
+                         "choices are only for select_one and select_multiple")
             return
         choices = field.get("choices")
         if not isinstance(choices, list) or not choices:
-            self.add(where, "choices must be a non-empty list")
+            self.add(where, "choices 必须是非空列表", "choices must be a non-empty list")
             return
         names = set()
         for i, choice in enumerate(choices):
             if not isinstance(choice, dict) or not {"name", "label"} <= set(choice) \
                     or not set(choice) <= {"name", "label", "data"}:
-                self.add(where, f"choice #{i + 1} must have exactly name and label (and data)")
+                self.add(where, f"第 {i + 1} 个选项必须正好有 name 和 label（以及可选的 data）",
+                         f"choice #{i + 1} must have exactly name and label (and data)")
                 continue
             data = choice.get("data", {})
             if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                      for k, v in data.items()):
-                self.add(where, f"choice #{i + 1}: data must map column names to texts")
+                self.add(where, f"第 {i + 1} 个选项：data 必须把列名对应到文字",
+                         f"choice #{i + 1}: data must map column names to texts")
             name = choice["name"]
             if not isinstance(name, str) or not CHOICE_RE.match(name):
                 hint = " (quote yes/no/on/off in YAML)" if isinstance(name, bool) else ""
-                self.add(where, f"choice #{i + 1}: name {name!r} must be 1 to 64 characters without "
-                                f"spaces{hint}")
+                hint_zh = "（YAML 中 yes/no/on/off 要加引号）" if isinstance(name, bool) else ""
+                self.add(where, f"第 {i + 1} 个选项：name {name!r} 必须是 1 到 64 个字符，不含空格{hint_zh}",
+                         f"choice #{i + 1}: name {name!r} must be 1 to 64 characters without "
+                         f"spaces{hint}")
                 continue
             if name in names:
-                self.add(where, f"choice {name!r} is listed twice")
+                self.add(where, f"选项 {name!r} 列了两次", f"choice {name!r} is listed twice")
             names.add(name)
             problem = _bilingual_problem(choice["label"])
             if problem:
-                self.add(where, f"choice {name!r}: label {problem}")
+                self.add(where, prefixed(f"选项 {name!r}：label ", f"choice {name!r}: label ", problem))
 
     def bounds(self, field, kind, where):
         present = [k for k in ("min", "max") if k in field]
@@ -282,22 +303,24 @@ class _Checker:
             return
         if kind in ("integer", "decimal", "range"):
             ok = lambda v: is_number(v) and math.isfinite(v)  # noqa: E731
-            expected = "a number"
+            expected, expected_zh = "a number", "数"
         elif kind == "date":
             ok = _is_iso_date
-            expected = 'a quoted ISO date "YYYY-MM-DD"'
+            expected, expected_zh = 'a quoted ISO date "YYYY-MM-DD"', '加引号的 ISO 日期 "YYYY-MM-DD"'
         elif kind in ("text", "textarea"):
             ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
             expected = "a length in characters (whole number >= 0)"
+            expected_zh = "字符数（大于等于 0 的整数）"
         else:
-            self.add(where, f"min/max are not used for {kind}")
+            self.add(where, f"{kind} 不使用 min/max", f"min/max are not used for {kind}")
             return
         for key in present:
             if not ok(field[key]):
-                self.add(where, f"{key} must be {expected} (got {field[key]!r})")
+                self.add(where, f"{key} 必须是{expected_zh}（现在是 {field[key]!r}）",
+                         f"{key} must be {expected} (got {field[key]!r})")
                 return
         if len(present) == 2 and field["min"] > field["max"]:
-            self.add(where, "min is larger than max")
+            self.add(where, "min 大于 max", "min is larger than max")
 
     def before(self, field, ref):
         """An XPath reference to a field earlier in the document (inside a repeat too)."""
@@ -317,34 +340,37 @@ class _Checker:
             reachable = self.top_names | set(repeat_names or ())
             for ref in names:
                 if uses_xpath and ref != "." and ref in self.twice:
-                    self.add(where, f"{key} refers to ${{{ref}}}, a name used twice in the form")
+                    self.add(where, f"{key} 引用了 ${{{ref}}}，这个名称在表单中用了两次",
+                             f"{key} refers to ${{{ref}}}, a name used twice in the form")
                 elif key == "relevant" and ref == ".":
-                    self.add(where, 'relevant cannot refer to the field itself (".")')
+                    self.add(where, 'relevant 不能引用本题自己（"."）', 'relevant cannot refer to the field itself (".")')
                 elif key == "relevant" and ref not in earlier and not (uses_xpath and self.before(field, ref)):
                     if uses_xpath and ref not in self.order:
-                        self.add(where, f"relevant refers to unknown field ${{{ref}}}")
+                        self.add(where, f"relevant 引用了不存在的字段 ${{{ref}}}", f"relevant refers to unknown field ${{{ref}}}")
                     else:
-                        self.add(where, f"relevant refers to {ref!r}, which is not a field before this one")
+                        self.add(where, f"relevant 引用了 {ref!r}，它不是本题之前的字段",
+                                 f"relevant refers to {ref!r}, which is not a field before this one")
                 elif key == "constraint" and ref != "." and ref not in reachable \
                         and not (uses_xpath and ref in self.order):
-                    self.add(where, f"constraint refers to unknown field {ref!r}")
+                    self.add(where, f"constraint 引用了不存在的字段 {ref!r}", f"constraint refers to unknown field {ref!r}")
         if "constraint_message" in field:
             if "constraint" not in field:
-                self.add(where, "constraint_message without a constraint")
+                self.add(where, "有 constraint_message 却没有 constraint", "constraint_message without a constraint")
             problem = _bilingual_problem(field["constraint_message"])
             if problem:
-                self.add(where, "constraint_message " + problem)
+                self.add(where, prefixed("constraint_message ", "constraint_message ", problem))
 
     def repeat(self, field, kind, where, earlier, repeat_names):
         if "prefill" in field and (kind != "repeat" or field["prefill"] not in PREFILLS):
-            self.add(where, f"prefill is only for a repeat, and one of: {', '.join(PREFILLS)}")
+            self.add(where, f"prefill 只用于 repeat，且必须是以下之一：{', '.join(PREFILLS)}",
+                     f"prefill is only for a repeat, and one of: {', '.join(PREFILLS)}")
         if kind != "repeat":
             for key in ("fields", "min_count", "max_count"):
                 if key in field:
-                    self.add(where, f"{key} is only for repeat")
+                    self.add(where, f"{key} 只用于 repeat", f"{key} is only for repeat")
             return
         if self.repeat_depth >= MAX_REPEAT_DEPTH:
-            self.add(where, f"repeats may be nested at most {MAX_REPEAT_DEPTH} deep")
+            self.add(where, f"repeat 最多嵌套 {MAX_REPEAT_DEPTH} 层", f"repeats may be nested at most {MAX_REPEAT_DEPTH} deep")
             return
         count = field.get("count")
         if "count" in field and not (isinstance(count, int) and not isinstance(count, bool)
@@ -352,15 +378,16 @@ class _Checker:
             names = self.xpath_node(count, "count", where)
             for ref in names or ():
                 if not self.before(field, ref):
-                    self.add(where, f"count refers to ${{{ref}}}, which is not a field before this one")
+                    self.add(where, f"count 引用了 ${{{ref}}}，它不是本题之前的字段",
+                             f"count refers to ${{{ref}}}, which is not a field before this one")
         for key in ("min_count", "max_count"):
             value = field.get(key)
             if key in field and (not isinstance(value, int) or isinstance(value, bool)
                                  or not 0 <= value <= MAX_REPEAT_ENTRIES):
-                self.add(where, f"{key} must be a whole number 0..{MAX_REPEAT_ENTRIES}")
+                self.add(where, f"{key} 必须是 0 到 {MAX_REPEAT_ENTRIES} 的整数", f"{key} must be a whole number 0..{MAX_REPEAT_ENTRIES}")
                 return
         if field.get("min_count", 0) > field.get("max_count", MAX_REPEAT_ENTRIES):
-            self.add(where, "min_count is larger than max_count")
+            self.add(where, "min_count 大于 max_count", "min_count is larger than max_count")
         children = field.get("fields")
         names = [c.get("name") for c in children if isinstance(c, dict)] if isinstance(children, list) else []
         self.repeat_depth += 1
@@ -372,17 +399,21 @@ class _Checker:
             return
         if isinstance(field["compute"], dict) and "xpath" in field["compute"]:
             if kind not in XPATH_COMPUTED:
-                self.add(where, f"compute is not for {kind} fields")
+                self.add(where, f"{kind} 字段不能用 compute", f"compute is not for {kind} fields")
                 return
             for ref in self.xpath_node(field["compute"], "compute", where) or ():
                 if ref in self.twice:
-                    self.add(where, f"compute refers to ${{{ref}}}, a name used twice in the form")
+                    self.add(where, f"compute 引用了 ${{{ref}}}，这个名称在表单中用了两次",
+                             f"compute refers to ${{{ref}}}, a name used twice in the form")
                 elif ref in self.order and not self.before(field, ref):
-                    self.add(where, f"compute refers to ${{{ref}}}, which is not a field before this one"
-                                    + (" (a calculation cannot use itself)" if ref == field.get("name") else ""))
+                    itself = ref == field.get("name")
+                    self.add(where, f"compute 引用了 ${{{ref}}}，它不是本题之前的字段"
+                             + ("（计算不能用到自己）" if itself else ""),
+                             f"compute refers to ${{{ref}}}, which is not a field before this one"
+                             + (" (a calculation cannot use itself)" if itself else ""))
             return
         if kind not in ("integer", "decimal"):
-            self.add(where, "compute is only for integer and decimal fields")
+            self.add(where, "compute 只用于 integer 和 decimal 字段", "compute is only for integer and decimal fields")
             return
         problems, names = check_expression(field["compute"], "compute", self.settings)
         for p in problems:
@@ -390,20 +421,25 @@ class _Checker:
         for ref in names:
             target = earlier.get(ref)
             if target is None:
-                self.add(where, f"compute refers to {ref!r}, which is not a field before this one")
+                self.add(where, f"compute 引用了 {ref!r}，它不是本题之前的字段",
+                         f"compute refers to {ref!r}, which is not a field before this one")
             elif target.get("type") not in ("integer", "decimal"):
-                self.add(where, f"compute refers to {ref!r}, which is not a number field")
+                self.add(where, f"compute 引用了 {ref!r}，它不是数字字段", f"compute refers to {ref!r}, which is not a number field")
 
 
 def check_definition(data, source, expected_id=None):
     """The definition as a plain JSON-able dict, or FormDefinitionError naming source and field."""
     if not isinstance(data, dict):
-        raise FormDefinitionError(source, None, "the file must hold a mapping (id, version, title, ...)")
+        raise FormDefinitionError(source, None, said("文件内容必须是映射（id、version、title……）",
+                                                     "the file must hold a mapping (id, version, title, ...)"))
     problems = definition_problems(data, expected_id)
     if problems:
         field, _ = problems[0]
         lines = [f"field {f}: {m}" if f else m for f, m in problems]
-        raise FormDefinitionError(source, field, "; ".join(lines) if len(lines) > 1 else problems[0][1])
+        zh_lines = [f"字段 {f}：{zh_of(m)}" if f else zh_of(m) for f, m in problems]
+        message = (Said("；".join(zh_lines), "; ".join(lines)) if len(lines) > 1
+                   else Said(zh_of(problems[0][1]), str(problems[0][1])))
+        raise FormDefinitionError(source, field, message, problems=problems)
     # A JSON round trip: plain dicts, lists, str, int, float, bool only (what the phone receives).
     return json.loads(json.dumps(data, ensure_ascii=False))
 
@@ -413,25 +449,29 @@ def definition_problems(data, expected_id=None):
     problems = []
     unknown = set(data) - FORM_KEYS
     if unknown:
-        problems.append((None, f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}"))
+        keys = ', '.join(sorted(map(str, unknown)))
+        problems.append((None, said(f"未知的顶层键：{keys}", f"unknown top-level keys: {keys}")))
     form_id = data.get("id")
     if not isinstance(form_id, str) or not ID_RE.match(form_id):
-        problems.append(("id", "id must be lower-case letters, digits and _ (starting with a letter)"))
+        problems.append(("id", said("id 只能由小写字母、数字和 _ 组成（以字母开头）",
+                                    "id must be lower-case letters, digits and _ (starting with a letter)")))
     elif expected_id is not None and form_id != expected_id:
-        problems.append(("id", f"id {form_id!r} must match the file name ({expected_id!r})"))
+        problems.append(("id", said(f"id {form_id!r} 必须与文件名一致（{expected_id!r}）",
+                                    f"id {form_id!r} must match the file name ({expected_id!r})")))
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        problems.append(("version", "version must be a whole number >= 1"))
+        problems.append(("version", said("version 必须是大于等于 1 的整数", "version must be a whole number >= 1")))
     problem = _bilingual_problem(data.get("title"))
     if problem:
-        problems.append(("title", "title " + problem))
+        problems.append(("title", prefixed("title ", "title ", problem)))
     if data.get("subject") not in SUBJECTS:
-        problems.append(("subject", f"subject must be one of {', '.join(SUBJECTS)}"))
+        problems.append(("subject", said(f"subject 必须是以下之一：{', '.join(SUBJECTS)}",
+                                         f"subject must be one of {', '.join(SUBJECTS)}")))
     settings = data.get("settings", {})
     if not isinstance(settings, dict) or not all(
             isinstance(k, str) and NAME_RE.match(k) and is_number(v) and math.isfinite(v)
             for k, v in settings.items()):
-        problems.append(("settings", "settings must map names to numbers"))
+        problems.append(("settings", said("settings 必须把名称对应到数字", "settings must map names to numbers")))
         settings = {}
     fields = data.get("fields")
     top_names = [n.get("name") for n in _opened(fields)] if isinstance(fields, list) else []
@@ -592,13 +632,15 @@ def load_definition_file(path):
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise FormDefinitionError(path, None, f"cannot read the file: {exc}") from None
+        raise FormDefinitionError(path, None, said(f"无法读取文件：{exc}", f"cannot read the file: {exc}")) from None
 
     def not_yaml(exc):
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        where_zh = f"第 {mark.line + 1} 行第 {mark.column + 1} 列：" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        return FormDefinitionError(path, None, f"not valid YAML: {where}{problem}")
+        return FormDefinitionError(path, None, said(f"不是有效的 YAML：{where_zh}{problem}",
+                                                    f"not valid YAML: {where}{problem}"))
     return _checked_text(text, path, path.stem, not_yaml)
 
 
@@ -620,7 +662,8 @@ def _read_archive(archive_dir):
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, ValueError) as exc:
-                raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+                raise FormDefinitionError(path, None, said(f"存档的定义无法读取：{exc}",
+                                                           f"archived definition unreadable: {exc}")) from None
             key = ("archive", form_dir.name, path.stem, hashlib.sha256(text.encode("utf-8")).hexdigest())
             hit = _checked_texts.get(key)
             if hit is None:
@@ -640,15 +683,19 @@ def _check_archived(path, form_id, text):
     try:
         record = json.loads(text)
     except ValueError as exc:
-        raise FormDefinitionError(path, None, f"archived definition unreadable: {exc}") from None
+        raise FormDefinitionError(path, None, said(f"存档的定义无法读取：{exc}",
+                                                           f"archived definition unreadable: {exc}")) from None
     if not isinstance(record, dict) or not isinstance(record.get("definition"), dict):
-        raise FormDefinitionError(path, None, "archived definition has no 'definition'")
+        raise FormDefinitionError(path, None, said("存档的定义缺少 'definition'",
+                                                    "archived definition has no 'definition'"))
     definition = check_definition(record["definition"], path, expected_id=form_id)
     if definition["version"] != int(path.stem):
-        raise FormDefinitionError(path, "version", "archived version does not match the file name")
+        raise FormDefinitionError(path, "version", said("存档的版本与文件名不一致",
+                                                        "archived version does not match the file name"))
     sha = definition_sha256(definition)
     if record.get("sha256") != sha:
-        raise FormDefinitionError(path, None, "archived definition does not match its sha256")
+        raise FormDefinitionError(path, None, said("存档的定义与其 sha256 不符",
+                                                  "archived definition does not match its sha256"))
     return json.dumps(definition, ensure_ascii=False), sha, record.get("source")
 
 
@@ -674,13 +721,14 @@ class FormRegistry:
         then. write_archive=False reads only (a command beside a server, a dry run)."""
         forms_dir, archive_dir = Path(forms_dir), Path(archive_dir)
         if settings is not None and not isinstance(settings, dict):
-            raise FormDefinitionError("settings", None, "settings must be a mapping")
+            raise FormDefinitionError("settings", None, said("settings 必须是映射", "settings must be a mapping"))
         settings = dict(settings or {})
         if not forms_dir.is_dir():
-            raise FormDefinitionError(forms_dir, None, "the forms folder does not exist")
+            raise FormDefinitionError(forms_dir, None, said("表单文件夹不存在", "the forms folder does not exist"))
         paths = _yaml_files(forms_dir)
         if not paths:
-            raise FormDefinitionError(forms_dir, None, "no form definitions (*.yaml) found")
+            raise FormDefinitionError(forms_dir, None, said("没有找到表单定义（*.yaml）",
+                                                               "no form definitions (*.yaml) found"))
         archive = _read_archive(archive_dir)
         candidates = {}  # form id -> [(path, definition, sha)], the code's file first
         for path in paths + (_yaml_files(Path(published_dir)) if published_dir else []):
@@ -688,16 +736,19 @@ class FormRegistry:
             form_id = definition["id"]
             mine = candidates.setdefault(form_id, [])
             if any(p.parent == path.parent for p, _d, _s in mine):
-                raise FormDefinitionError(path, "id", f"id {form_id!r} is also used by {mine[0][0].name}")
+                raise FormDefinitionError(path, "id", said(f"id {form_id!r} 已被 {mine[0][0].name} 使用",
+                                                           f"id {form_id!r} is also used by {mine[0][0].name}"))
             mine.append((path, definition, definition_sha256(definition)))
         current, new, older = {}, [], []
         for form_id, found in candidates.items():
             found.sort(key=lambda c: c[1]["version"])
             if len(found) == 2 and found[0][1]["version"] == found[1][1]["version"] \
                     and found[0][2] != found[1][2]:
-                raise FormDefinitionError(found[1][0], "version",
-                                          f"version {found[1][1]['version']} differs from {found[0][0]}; "
-                                          f"a published form needs a version of its own")
+                same = found[1][1]['version']
+                raise FormDefinitionError(found[1][0], "version", said(
+                    f"第 {same} 版与 {found[0][0]} 不同；发布的表单需要自己的版本号",
+                    f"version {same} differs from {found[0][0]}; "
+                    f"a published form needs a version of its own"))
             path, definition, sha = found[-1]
             version = definition["version"]
             older.extend(found[:-1])
@@ -705,23 +756,28 @@ class FormRegistry:
             if known is not None and known["sha256"] != sha:
                 latest = max(v for (i, v) in archive if i == form_id)
                 raise FormDefinitionError(
-                    path, "version",
-                    f"the content changed but version is still {version}; give it version {latest + 1} "
-                    f"(version {version} is archived in {archive_dir / form_id})")
+                    path, "version", said(
+                        f"内容改了，但 version 仍是 {version}；请改为 {latest + 1}"
+                        f"（第 {version} 版已存档于 {archive_dir / form_id}）",
+                        f"the content changed but version is still {version}; give it version {latest + 1} "
+                        f"(version {version} is archived in {archive_dir / form_id})"))
             for (other_id, other_version), record in archive.items():
                 if other_id == form_id and other_version > version and known is None:
                     raise FormDefinitionError(
-                        path, "version",
-                        f"version {version} is new but version {other_version} is already archived; "
-                        f"give it version {max(v for (i, v) in archive if i == form_id) + 1}")
+                        path, "version", said(
+                            f"第 {version} 版是新的，但第 {other_version} 版已存档；"
+                            f"请改为 {max(v for (i, v) in archive if i == form_id) + 1}",
+                            f"version {version} is new but version {other_version} is already archived; "
+                            f"give it version {max(v for (i, v) in archive if i == form_id) + 1}"))
             if known is None:
                 new.append((path, definition, sha))
             current[form_id] = version
         for path, definition, sha in older:  # a lower version beside the current one: history
             known = archive.get((definition["id"], definition["version"]))
             if known is not None and known["sha256"] != sha:
-                raise FormDefinitionError(path, "version", f"version {definition['version']} is archived "
-                                                           f"with other content")
+                raise FormDefinitionError(path, "version", said(
+                    f"第 {definition['version']} 版已存档，但内容不同",
+                    f"version {definition['version']} is archived with other content"))
             if known is None and all(d is not definition for _p, d, _s in new):
                 new.append((path, definition, sha))
         new.extend(_history(forms_dir / "history", archive, current))
@@ -737,7 +793,8 @@ class FormRegistry:
             try:
                 write_atomic(target, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
             except OSError as exc:
-                raise FormDefinitionError(target, None, f"cannot archive the definition: {exc}") from None
+                raise FormDefinitionError(target, None, said(f"无法存档定义：{exc}",
+                                                             f"cannot archive the definition: {exc}")) from None
             archive[(definition["id"], definition["version"])] = {
                 "sha256": sha, "definition": definition, "source": path.name}
         versions = {key: _with_settings(record["definition"], settings)
@@ -797,7 +854,7 @@ def _history(history_dir, archive, current):
             continue
         form_id = path.name.split(".")[0]
         def unreadable(exc):
-            return FormDefinitionError(path, None, f"not readable YAML: {exc}")
+            return FormDefinitionError(path, None, said(f"无法读取的 YAML：{exc}", f"not readable YAML: {exc}"))
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -805,13 +862,15 @@ def _history(history_dir, archive, current):
         definition = _checked_text(text, path, form_id, unreadable)
         version = definition["version"]
         if form_id not in current or version >= current[form_id]:
-            raise FormDefinitionError(path, "version", "a version in history/ must be older than "
-                                                       "the current file of its form")
+            raise FormDefinitionError(path, "version", said(
+                "history/ 中的版本必须比该表单当前的文件旧",
+                "a version in history/ must be older than the current file of its form"))
         sha = definition_sha256(definition)
         known = archive.get((form_id, version))
         if known is not None and known["sha256"] != sha:
-            raise FormDefinitionError(path, "version", f"version {version} is archived with other "
-                                                       f"content; history must not change")
+            raise FormDefinitionError(path, "version", said(
+                f"第 {version} 版已存档，但内容不同；历史版本不能修改",
+                f"version {version} is archived with other content; history must not change"))
         if known is None:
             out.append((path, definition, sha))
     return out

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from server.core.i18n import tr
 from server.forms import formdefs, xlsform
 from server.core.files import write_atomic
 from server.forms.formdefs import FormDefinitionError
+from server.forms.wording import said
 from server.records import audit
 from server.store import get_store
 
@@ -31,7 +31,13 @@ _lock = threading.Lock()
 
 
 def _problems(exc):
-    """A loader error as [(field, message)] lines (it joins several problems with '; ')."""
+    """A loader error as [(field, message)] lines: the checker's own list when it has one (each
+    message carries .zh and .en: server/forms/wording.py; the page shows its language's), else the
+    message split at '; '."""
+    if exc.problems:
+        return [(field, message) for field, message in exc.problems]
+    if hasattr(exc.message, "zh"):
+        return [(exc.field, exc.message)]
     parts = [p.strip() for p in exc.message.split("; ") if p.strip()] or [exc.message]
     out = []
     for part in parts:
@@ -62,7 +68,7 @@ def _from_workbook(data, filename, attachments, out):
         definition, notes = xlsform.read_xlsform(data, filename or "form.xlsx", attachments)
     except xlsform.XLSFormError as exc:
         out["errors"] = exc.errors
-        out["problems"] = [(_where(e), f"{e['zh']} / {e['en']}") for e in exc.errors]
+        out["problems"] = [(_where(e), said(e["zh"], e["en"])) for e in exc.errors]
         return None
     out["notes"] = notes
     return yaml.safe_dump(definition, allow_unicode=True, sort_keys=False, width=100)
@@ -88,26 +94,30 @@ def check(app, data, filename=None, attachments=None):
             return out
         data = text.encode("utf-8")
     elif len(data) > MAX_FORM_BYTES:
-        out["problems"] = [(None, f"the file is larger than {MAX_FORM_BYTES // 1024} KB")]
+        out["problems"] = [(None, said(f"文件大于 {MAX_FORM_BYTES // 1024} KB",
+                                      f"the file is larger than {MAX_FORM_BYTES // 1024} KB"))]
         return out
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        out["problems"] = [(None, "not UTF-8 text: save the file as UTF-8")]
+        out["problems"] = [(None, said("不是 UTF-8 文本：请把文件存为 UTF-8", "not UTF-8 text: save the file as UTF-8"))]
         return out
     try:
         raw = formdefs.parse_yaml(text)
     except formdefs.YamlRefused as exc:
-        where = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
-        out["problems"] = [(None, where + tr(exc.zh, exc.en))]
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        out["problems"] = [(None, said((f"第 {line} 行：" if line else "") + exc.zh,
+                                       (f"line {line}: " if line else "") + exc.en))]
         return out
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        where_zh = f"第 {mark.line + 1} 行第 {mark.column + 1} 列：" if mark else ""
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        out["problems"] = [(None, f"not valid YAML: {where}{getattr(exc, 'problem', None) or exc}")]
+        detail = getattr(exc, 'problem', None) or exc
+        out["problems"] = [(None, said(f"不是有效的 YAML：{where_zh}{detail}", f"not valid YAML: {where}{detail}"))]
         return out
     except RecursionError:
-        out["problems"] = [(None, "not valid YAML: nested too deeply")]
+        out["problems"] = [(None, said("不是有效的 YAML：嵌套太深", "not valid YAML: nested too deeply"))]
         return out
     form_id = raw.get("id") if isinstance(raw, dict) else None
     try:
@@ -116,7 +126,7 @@ def check(app, data, filename=None, attachments=None):
         out["problems"] = _problems(exc)
         return out
     except RecursionError:
-        out["problems"] = [(None, "the definition is nested too deeply")]
+        out["problems"] = [(None, said("表单定义嵌套太深", "the definition is nested too deeply"))]
         return out
     form_id, version = definition["id"], definition["version"]
     out.update(definition=definition, text=text, form_id=form_id, version=version)
@@ -127,13 +137,18 @@ def check(app, data, filename=None, attachments=None):
     if version in previous:
         same = registry.sha256(form_id, version) == formdefs.definition_sha256(
             formdefs._with_settings(definition, registry.settings))
-        out["problems"] = [("version", f"version {version} is already published"
-                            + (" with exactly this content: nothing to publish" if same else
-                               f" with other content; give it version {max(previous) + 1}"))]
+        out["problems"] = [("version", said(
+            f"第 {version} 版已经发布" + ("，内容完全相同：无需发布" if same else
+                                       f"，内容不同；请改为第 {max(previous) + 1} 版"),
+            f"version {version} is already published"
+            + (" with exactly this content: nothing to publish" if same else
+               f" with other content; give it version {max(previous) + 1}")))]
         return out
     if previous and version < max(previous):
-        out["problems"] = [("version", f"version {version} is older than version {max(previous)}, "
-                                       f"which is published; give it version {max(previous) + 1}")]
+        out["problems"] = [("version", said(
+            f"第 {version} 版比已发布的第 {max(previous)} 版旧；请改为第 {max(previous) + 1} 版",
+            f"version {version} is older than version {max(previous)}, "
+            f"which is published; give it version {max(previous) + 1}"))]
         return out
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -183,7 +198,8 @@ def publish(app, data, actor=None, filename=None, attachments=None):
                 target.unlink()
             checked["ok"] = False
             checked["problems"] = (_problems(exc) if isinstance(exc, FormDefinitionError)
-                                   else [(None, f"cannot write the published-forms folder: {exc.strerror}")])
+                                   else [(None, said(f"无法写入已发布表单的文件夹：{exc.strerror}",
+                                                 f"cannot write the published-forms folder: {exc.strerror}"))])
             return checked, None
         app.extensions["jiedui_forms"] = registry
     if actor is not None:
