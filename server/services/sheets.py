@@ -125,6 +125,8 @@ def _local_time(iso, zone):
 def _local_text(iso, zone):
     """_local_time as the text a CSV holds (YYYY-MM-DD HH:MM:SS)."""
     value = _local_time(iso, zone)
+    if type(value) is datetime and value.year >= 1000:  # isoformat is strftime's text, faster
+        return value.isoformat(" ")
     return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else value
 
 
@@ -174,46 +176,89 @@ def _texts():
     return text
 
 
+# What each column does with its answer, decided once per export (_plan) rather than per cell.
+TEXT, NUMBER, SELECT, DAY, FILE, GEO, OTHER = range(7)
+
+
+def _code(kind):
+    if kind in TEXT_TYPES:
+        return TEXT
+    if kind in NUMBER_TYPES:
+        return NUMBER
+    if kind in SELECT_TYPES:
+        return SELECT
+    if kind == "date":
+        return DAY
+    if kind in present.FILE_TYPES:
+        return FILE
+    if kind == "geopoint":
+        return GEO
+    return OTHER
+
+
 def _plan(fields):
-    """(name, type, field) of each column's question: read once per export, not once per cell."""
-    return [(f["name"], f["type"], f) for f in fields]
+    """([name], [(what to do, name, field)]) of the columns' questions: read once per export, not
+    once per cell (the names apart, so a row's answers are fetched in one map)."""
+    return [f["name"] for f in fields], [(_code(f["type"]), f["name"], f) for f in fields]
 
 
-def _cells(fields, answers, own, link=None, text=None, day=_day):
+def _point(point):
+    """A geopoint's three cells (latitude, longitude, accuracy): numbers, or empty."""
+    if not isinstance(point, dict):
+        return (None, None, None)
+    out = []
+    for part, _zh, _en in GEO_PARTS:
+        v = point.get(part)
+        out.append(present.number(v) if type(v) in NUMBERS or (isinstance(v, (int, float))
+                                                                and not isinstance(v, bool)) else None)
+    return out
+
+
+def _cells(fields, answers, own, link=None, text=None, day=_day, out=None):
     """The values of `fields` (a _plan) in `answers`, each choice read by the submission's own
     version of its question (`own`: {name: field}): numbers as numbers, dates as dates, a file
     answer as a link into the attachments ZIP when `link` (name -> Link or None) is given. `text`
-    reads a choice (default present.text)."""
-    out = []
+    reads a choice (default present.text). The cells go after `out` (the row's first cells), if
+    given. The hot path of every export: one branch per column, chosen by its plan."""
+    names, steps = fields
+    if out is None:
+        out = []
     add = out.append
-    answers = answers or {}
-    get = answers.get
-    for name, kind, f in fields:
-        value = get(name)
-        if value is None or value == "":
-            if kind == "geopoint":
+    for (code, name, f), value in zip(steps, map((answers or {}).get, names)):
+        if not value and (value is None or value == ""):
+            if code == GEO:
                 out.extend((None, None, None))
             else:
                 add(None)
-        elif kind in TEXT_TYPES and type(value) is str:
-            add(value)
-        elif kind in NUMBER_TYPES and type(value) in NUMBERS:
-            add(int(value) if type(value) is float and value.is_integer() and abs(value) < 1e15
-                else value)
-        elif kind in SELECT_TYPES:
+            continue
+        kind = type(value)
+        if code == TEXT:
+            if kind is str:
+                add(value)
+                continue
+        elif code == SELECT:
             mine = own.get(name, f)
             add(text(mine, value) if text is not None else present.text(mine, value, sep=";"))
-        elif kind == "date" and isinstance(value, str):
-            add(day(value))
-        elif kind in present.FILE_TYPES and link is not None and isinstance(value, str):
-            add(link(value) or value)
-        elif kind == "geopoint":
-            point = value if isinstance(value, dict) else {}
-            out.extend(present.number(point.get(part)) if isinstance(point.get(part), (int, float))
-                       and not isinstance(point.get(part), bool) else None
-                       for part, _zh, _en in GEO_PARTS)
-        else:
-            add(present.text(own.get(name, f), value, sep=";"))
+            continue
+        elif code == NUMBER:
+            if kind is int:
+                add(value)
+                continue
+            if kind is float:
+                add(int(value) if value.is_integer() and abs(value) < 1e15 else value)
+                continue
+        elif code == DAY:
+            if isinstance(value, str):
+                add(day(value))
+                continue
+        elif code == FILE:
+            if link is not None and isinstance(value, str):
+                add(link(value) or value)
+                continue
+        elif code == GEO:
+            out.extend(_point(value))
+            continue
+        add(present.text(own.get(name, f), value, sep=";"))
     return out
 
 
@@ -318,18 +363,18 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
             state = review_state(doc)
             if state not in states:
                 states[state] = state_label(state)
-            main([uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
-                  day(submissions.day_of(doc)), when(doc.get("created_at"), zone),
-                  when(doc.get("received_at"), zone), version,
-                  states[state], review.get("comment") or None,
-                  user_names.get(review.get("by"), review.get("by")),
-                  when(review.get("at"), zone),
-                  doc.get("supersedes")]
-                 + _cells(top, answers, cols.by_version.get(version) or {}, link, text, day))
+            main(_cells(top, answers, cols.by_version.get(version) or {}, link, text, day,
+                        [uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
+                         day(submissions.day_of(doc)), when(doc.get("created_at"), zone),
+                         when(doc.get("received_at"), zone), version,
+                         states[state], review.get("comment") or None,
+                         user_names.get(review.get("by"), review.get("by")),
+                         when(review.get("at"), zone),
+                         doc.get("supersedes")]))
             for name, repeat in cols.repeats.items():
                 if len(repeat["path"]) > 1:
                     for index, entry in _nested_entries(answers, repeat["path"]):
-                        repeat_sheets[name]([uuid, hid, index] + _cells(plans[name], entry, {}, link, text, day))
+                        repeat_sheets[name](_cells(plans[name], entry, {}, link, text, day, [uuid, hid, index]))
                     continue
                 entries = answers.get(name)
                 if not isinstance(entries, list):
@@ -342,7 +387,7 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
                 append = repeat_sheets[name]
                 for i, entry in enumerate(entries, 1):
                     if isinstance(entry, dict):
-                        row = [uuid, hid, i] + _cells(plans[name], entry, own, link, text, day)
+                        row = _cells(plans[name], entry, own, link, text, day, [uuid, hid, i])
                         if is_help:
                             row.append(_amount(entry, spec))
                         append(row)
