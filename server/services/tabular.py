@@ -331,17 +331,28 @@ class _Sink:
         self.write = self.parts.append
 
 
+def _csv_text(value):
+    """What the csv module writes for a value _csv_value leaves as it is (a date: its isoformat)."""
+    value = _csv_value(value)
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 CSV_BATCH = 512  # rows held before they go to the file: a few hundred KB at most
-PLAIN = frozenset((int, float))  # what csv writes as it is (None too: as "")
 
 
 class CsvBook:
     """One CSV per sheet in a temporary folder, zipped by `save`. Dates as ISO text (YYYY-MM-DD,
     times as YYYY-MM-DD HH:MM:SS in the county's zone), which Excel and WPS read as dates.
 
-    The hot path (bench/export_bench.py): rows are kept in batches and written with one
-    `writerows` into a list, then joined and encoded once per batch; a cell is looked at once,
-    in one comprehension, with the commonest types first."""
+    The hot path (bench/export_bench.py): each cell becomes the text the csv module would write,
+    in one comprehension (commonest types first), and a row that needs no quoting (no comma,
+    quote, line break or NUL inside a cell) is joined with commas as it is; any other row goes
+    through csv.writer, so the bytes are the csv module's either way. Rows are written to the
+    file in batches (one encode and one write each)."""
 
     dates_as_text = True  # sheets.py hands dates over as that text already
 
@@ -349,7 +360,6 @@ class CsvBook:
         self._dir = tempfile.mkdtemp(prefix="jiedui-csv-")
         self._files = []  # (path, file, flush)
         self._titles = set()
-        self._pending = []  # each sheet's last rows, written by `save`
         self._about = self._open("about") if about else None
 
     def _open(self, name):
@@ -364,37 +374,36 @@ class CsvBook:
                 f.write("".join(parts))
                 parts.clear()
         self._files.append((path, f, flush))
-        return writer, flush
+        return writer, parts, flush
 
     def sheet(self, name, labels, names):
-        writer, flush = self._open(name)
+        writer, parts, flush = self._open(name)
         writer.writerow([self._value(v) for v in labels])
         writer.writerow([self._value(v) for v in names])
-        pending = []
-        keep = pending.append
-        writerows = writer.writerows
-        risky, plain, value_of = RISKY_CHARS, PLAIN, _csv_value
+        add = parts.append
+        writerow = writer.writerow
+        risky, text_of = RISKY_CHARS, _csv_text
 
         def append(values):
-            keep([(("'" + v) if v[:1] in risky else v) if type(v) is str
-                  else v if v is None or type(v) in plain else value_of(v)
-                  for v in values])
-            if len(pending) >= CSV_BATCH:
-                writerows(pending)
-                pending.clear()
+            cells = [(("'" + v) if v[:1] in risky else v) if type(v) is str
+                     else "" if v is None else str(v) if type(v) is int
+                     else repr(v) if type(v) is float else text_of(v)
+                     for v in values]
+            line = ",".join(cells)
+            # what the csv module would quote (and a row with no text at all, which it writes as "")
+            if not line or '"' in line or "\n" in line or "\r" in line or "\0" in line \
+                    or line.count(",") != len(cells) - 1:
+                writerow(cells)
+            else:
+                add(line + "\r\n")
+            if len(parts) >= CSV_BATCH:
                 flush()
-
-        def finish():
-            writerows(pending)
-            pending.clear()
-            flush()
-        self._pending.append(finish)
         return append
 
     def about(self, rows):
         if self._about is None:
             self._about = self._open("about")
-        writer, flush = self._about
+        writer, _parts, flush = self._about
         for row in rows:
             writer.writerow([_csv_value(v) for v in row])
         flush()
@@ -403,8 +412,6 @@ class CsvBook:
 
     def save(self, fileobj):
         try:
-            for finish in self._pending:
-                finish()
             with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
                 for path, f, flush in self._files:
                     flush()
