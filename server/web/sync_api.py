@@ -92,6 +92,12 @@ def _result(r):
 @bp.post("/api/v1/submissions")
 @login_required
 def post_submissions():
+    return push_as(current_user._get_current_object())
+
+
+def push_as(user):
+    """A push read from the request and received as `user`: the phone's, and a lost phone's last
+    one through its device token (device_api.py)."""
     body = json_body(shape='{"submissions": [...]}')
     items = body.get("submissions")
     if not isinstance(items, list) or set(body) - {"submissions"}:
@@ -100,7 +106,7 @@ def post_submissions():
     if len(items) > limit:
         raise Problem("too_many_items", limit=limit)
     results = submissions.receive(
-        current_user._get_current_object(), items, forms(), formdefs.served_settings(current_app),
+        user, items, forms(), formdefs.served_settings(current_app),
         max_attachment_bytes=current_app.config["MAX_ATTACHMENT_BYTES"])
     return jsonify({"results": [_result(r) for r in results]})
 
@@ -166,9 +172,14 @@ def get_submission(sub_uuid):
 @bp.put("/api/v1/submissions/<sub_uuid>/attachments/<name>")
 @login_required
 def put_attachment(sub_uuid, name):
-    doc = submissions.get_for(current_user, sub_uuid) if attachments.is_safe_name(name) else None
+    return upload_as(current_user._get_current_object(), sub_uuid, name)
+
+
+def upload_as(user, sub_uuid, name):
+    """An attachment's bytes from the request, accepted for `user`'s submission."""
+    doc = submissions.get_for(user, sub_uuid) if attachments.is_safe_name(name) else None
     result = attachments.accept(
-        current_user, doc, name, lambda: request.get_data(cache=False),
+        user, doc, name, lambda: request.get_data(cache=False),
         request.headers.get("X-Content-SHA256"), content_length=request.content_length,
         files_dir=current_app.config["FILES_DIR"], max_bytes=current_app.config["MAX_ATTACHMENT_BYTES"],
         max_pixels=current_app.config.get("IMAGE_MAX_PIXELS", images.MAX_PIXELS))
