@@ -488,6 +488,22 @@ def _member_key(m):
     return m.get("name", "")
 
 
+def _claim(key, hid, r, in_file, owner, column, zh, en):
+    """One household's claim on a key that only one household may hold (an ID number, a plot code):
+    an error when another household of the file lists it, or another household in Jiedui holds it;
+    else the claim is noted in `in_file` and None."""
+    other = in_file.get(key)
+    if other and other[0] != hid:
+        return _err(r["sheet"], r["row"], column,
+                    f"{zh} 同时列在两户中（另见表“{other[1]}”第 {other[2]} 行）。",
+                    f"{en} is listed in two households (also sheet {other[1]} row {other[2]}).")
+    in_file[key] = (hid, r["sheet"], r["row"])
+    if owner.get(key) not in (None, hid):
+        return _err(r["sheet"], r["row"], column, f"{zh} 已属于另一户 {owner[key]}。",
+                    f"{en} already belongs to household {owner[key]}.")
+    return None
+
+
 def _plot_key(p):
     return p.get("code") or p.get("name", "")
 
@@ -590,18 +606,10 @@ def plan(tx, village_id, groups, take=(), errors=None):
             names_seen[m["name"]] = m
             card = m.get("id_card")
             if card:
-                other = file_card.get(card)
-                if other and other[0] != hid:
-                    errors.append(_err(r["sheet"], r["row"], "身份证号码",
-                                       f"身份证号码 {idcard.mask(card)} 同时列在两户中（另见表“{other[1]}”第 {other[2]} 行）。",
-                                       f"ID number {idcard.mask(card)} is listed in two households (also sheet "
-                                       f"{other[1]} row {other[2]})."))
-                    continue
-                file_card[card] = (hid, r["sheet"], r["row"])
-                if card_owner.get(card) not in (None, hid):
-                    errors.append(_err(r["sheet"], r["row"], "身份证号码",
-                                       f"身份证号码 {idcard.mask(card)} 已属于另一户 {card_owner[card]}。",
-                                       f"ID number {idcard.mask(card)} already belongs to household {card_owner[card]}."))
+                error = _claim(card, hid, r, file_card, card_owner, "身份证号码", f"身份证号码 {idcard.mask(card)}",
+                               f"ID number {idcard.mask(card)}")
+                if error:
+                    errors.append(error)
                     continue
             new_members.append(m)
         for r, p in entry["plots"]:
@@ -613,17 +621,9 @@ def plan(tx, village_id, groups, take=(), errors=None):
             plots_seen[pk] = r["row"]
             code = p.get("code")
             if code:
-                other = file_code.get(code)
-                if other and other[0] != hid:
-                    errors.append(_err(r["sheet"], r["row"], "地块编码",
-                                       f"地块编码 {code} 同时列在两户中（另见表“{other[1]}”第 {other[2]} 行）。",
-                                       f"Plot code {code} is listed in two households (also sheet {other[1]} row {other[2]})."))
-                    continue
-                file_code[code] = (hid, r["sheet"], r["row"])
-                if code_owner.get(code) not in (None, hid):
-                    errors.append(_err(r["sheet"], r["row"], "地块编码",
-                                       f"地块编码 {code} 已属于另一户 {code_owner[code]}。",
-                                       f"Plot code {code} already belongs to household {code_owner[code]}."))
+                error = _claim(code, hid, r, file_code, code_owner, "地块编码", f"地块编码 {code}", f"Plot code {code}")
+                if error:
+                    errors.append(error)
                     continue
             new_plots.append(p)
         work.append(_compare(hid, doc, hh, new_members, new_plots, cur_members, cur_plots, take, report))
