@@ -14,7 +14,6 @@ no buyer-channel question, so help is broken down by the cadre who recorded it (
 which the household sold); a form whose help repeat has a `channel` child is counted by it instead.
 """
 
-import threading
 from datetime import date, timedelta
 
 from server.core import clock
@@ -175,33 +174,16 @@ def village_figures_summary(village_id, db, registry):
     return out
 
 
-class FiguresCache:
-    """Figure summaries by (village, partition_seq), as stats.SummaryCache keeps its own."""
+class FiguresCache(stats.PartitionSummaries):
+    """Figure summaries by (village, partition_seq), kept as the dashboard's own are."""
 
     def __init__(self, limit=5000):
-        self._lock = threading.Lock()
-        self._by_village = {}
+        super().__init__(limit)
         self._parts = {}  # village id -> [stats summary, figure summary, {(first, last): part}]
-        self.limit = limit
-        self.computed = 0
 
     def get(self, village_id, db, registry):
-        seq = db.partition_seq(village_id)
-        with self._lock:
-            hit = self._by_village.get(village_id)
-        if hit is not None and hit[0] == seq:
-            return hit[1]
-
-        def compute():
-            with self._lock:
-                self.computed += 1
-            return village_figures_summary(village_id, db, registry)
-        summary = db.summary(village_id, f"figures.{FIGURES_VERSION}", compute)
-        with self._lock:
-            if len(self._by_village) >= self.limit and village_id not in self._by_village:
-                self._by_village.clear()
-            self._by_village[village_id] = [seq, summary]
-        return summary
+        return self._summary(village_id, db, f"figures.{FIGURES_VERSION}",
+                             lambda: village_figures_summary(village_id, db, registry))
 
     def part_of(self, s, f, first, last):
         """village_part, kept while both summaries are the ones cached (a few ranges each)."""

@@ -195,18 +195,20 @@ def village_summary(village_id, db):
     return out
 
 
-class SummaryCache:
+class PartitionSummaries:
     """Summaries by (village, store.partition_seq(village)): a village nobody wrote to since is
-    never read again; beside each, its figures for the day asked (the same all day). Thread-safe;
-    two requests may compute the same summary once each, harmlessly."""
+    never read again. The store keeps each beside the village's cursor (and across restarts), so
+    a county page on a fresh server reads summaries, not villages. Thread-safe; two requests may
+    compute the same summary once each, harmlessly."""
 
     def __init__(self, limit=5000):
         self._lock = threading.Lock()
-        self._by_village = {}  # village id -> [seq, summary, {today: figures}]
+        self._by_village = {}  # village id -> [seq, summary, {memo}]
         self.limit = limit
         self.computed = 0
 
-    def get(self, village_id, db):
+    def _summary(self, village_id, db, name, build):
+        """The summary `name` of a village, built by build() only when the village changed."""
         seq = db.partition_seq(village_id)
         with self._lock:
             hit = self._by_village.get(village_id)
@@ -216,15 +218,21 @@ class SummaryCache:
         def compute():
             with self._lock:
                 self.computed += 1
-            return village_summary(village_id, db)
-        # The store keeps the summary beside the village's cursor (and across restarts): a county
-        # page on a fresh server reads summaries, not villages.
-        summary = db.summary(village_id, f"stats.{SUMMARY_VERSION}", compute)
+            return build()
+        summary = db.summary(village_id, name, compute)
         with self._lock:
             if len(self._by_village) >= self.limit and village_id not in self._by_village:
                 self._by_village.clear()
             self._by_village[village_id] = [seq, summary, {}]
         return summary
+
+
+class SummaryCache(PartitionSummaries):
+    """The dashboard's village summaries; beside each, its figures for the day asked (the same all
+    day)."""
+
+    def get(self, village_id, db):
+        return self._summary(village_id, db, f"stats.{SUMMARY_VERSION}", lambda: village_summary(village_id, db))
 
     def figures_of(self, summary, today):
         """village_figures, kept for the summary's life (one entry per day asked, the last few)."""
