@@ -7,6 +7,9 @@ modules hold no switch.
   a push the server kept: it must resend without duplicates).
 - JIEDUI_TEST_PRINT_GATE=FIFO: each single print admitted to the print lane reads one byte from the
   FIFO before rendering, so a test holds prints "slow" deterministically.
+- JIEDUI_TEST_EXPORT_GATE=FIFO: likewise each submissions export, once inside the export lane
+  (JIEDUI_TEST_EXPORT_ARRIVED=FIFO, optional, is told of each arrival), so a test knows which
+  exports hold a slot without sleeping.
 """
 
 import os
@@ -16,6 +19,7 @@ from flask import jsonify, request
 
 import server.printing as printing
 from server import create_app as create_server_app
+from server.services import sheets
 from server.core.problems import Problem
 from server.web.errors import problem_response
 from server.web.parse import json_body
@@ -28,7 +32,11 @@ def create_app(test_config=None):
     _install_push_faults(app)
     gate = os.environ.get("JIEDUI_TEST_PRINT_GATE")
     if gate:
-        _install_print_gate(gate)
+        printing.print_household = _gated(printing.print_household, gate)
+    gate = os.environ.get("JIEDUI_TEST_EXPORT_GATE")
+    if gate:
+        sheets.write_submissions = _gated(sheets.write_submissions, gate,
+                                          os.environ.get("JIEDUI_TEST_EXPORT_ARRIVED"))
     return app
 
 
@@ -66,11 +74,14 @@ def _install_push_faults(app):
     app.add_url_rule("/api/v1/_test/faults", "test_faults", set_faults, methods=["POST"])
 
 
-def _install_print_gate(path):
-    render = printing.print_household
-
-    def gated(*args, **kwargs):
-        with open(path, "rb", buffering=0) as gate:
-            gate.read(1)
-        return render(*args, **kwargs)
-    printing.print_household = gated
+def _gated(fn, gate, arrived=None):
+    """`fn`, run only once a byte can be read from the FIFO `gate` (after writing one to `arrived`,
+    when given, so the test knows a call is waiting)."""
+    def held_at_the_gate(*args, **kwargs):
+        if arrived:
+            with open(arrived, "wb", buffering=0) as f:
+                f.write(b"1")
+        with open(gate, "rb", buffering=0) as f:
+            f.read(1)
+        return fn(*args, **kwargs)
+    return held_at_the_gate

@@ -159,3 +159,36 @@ ALL_TYPES = formdefs.check_definition({
              {"name": "total", "type": "integer", "label": {"zh": "合计", "en": "Total"},
               "compute": {"mul": ["qty", "i"]}}]},
     ]}, "all_types")
+
+
+# ---- the dashboard's numbers and their lists ------------------------------------------------------
+
+VILLAGE_KINDS = ("households", "paired", "never_visited", "not_visited_30d", "visits_this_month",
+                 "overdue_followups", "returned")
+CADRE_KINDS = ("households", "never_visited", "not_visited_30d", "visits_this_month",
+               "overdue_followups", "returned")
+
+
+def listed(api, kind, **params):
+    query = "&".join(f"{k}={v}" for k, v in dict(kind=kind, limit=5000, **params).items() if v is not None)
+    r = api.get(f"/api/v1/stats/list?{query}")
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def assert_stats_match_lists(api, stats):
+    """Every village and cadre figure equals the size (or the sum) of its list."""
+    for row in stats["villages"]:
+        for kind in VILLAGE_KINDS:
+            assert listed(api, kind, village=row["id"])["count"] == row[kind], (row["id"], kind)
+        help_items = listed(api, "help_value", village=row["id"])["items"]
+        assert round(sum(i["help_value"] for i in help_items), 2) == row["help_value"]
+        for stage, n in row["pv"].items():
+            assert listed(api, "pv", village=row["id"], stage=stage)["count"] == n, (row["id"], stage)
+    for c in stats["cadres"]:
+        for kind in CADRE_KINDS:
+            assert listed(api, kind, cadre=c["id"])["count"] == c[kind], (c["id"], kind)
+        help_items = listed(api, "help_value", cadre=c["id"])["items"]
+        assert round(sum(i["help_value"] for i in help_items), 2) == c["help_value"]
+    for kind in VILLAGE_KINDS:
+        assert listed(api, kind)["count"] == sum(r[kind] for r in stats["villages"])

@@ -37,7 +37,7 @@ def seed(data_dir, demo=False):
 class LiveServer:
     def __init__(self, data_dir, port=None, extra_env=None, faults=False, app=None):
         """`faults`: the app of tests/fault_app.py (test-only fault switches), not the plain one;
-        `app`: another test app module (tests/gated_app.py)."""
+        `app`: another test app module."""
         self.data_dir, self.port = str(data_dir), port or free_port()
         self.app = app or ("tests.fault_app" if faults else "server")
         self.url = f"http://127.0.0.1:{self.port}"
@@ -169,3 +169,12 @@ def exchange(sock, data, timeout=10):
         return got, False
     except OSError:  # reset, or a TLS connection cut without its close_notify: closed all the same
         return got, True
+
+
+def fetch(client, path, timeout=120):
+    """(status, headers, body) of a GET through a Client, whatever the status."""
+    try:
+        with client.opener.open(urllib.request.Request(client.base + path), timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()

@@ -91,7 +91,7 @@ def test_a_full_disk_answers_503_storage_full_and_loses_nothing_acknowledged(app
     Retry-After (the phone keeps the visit and retries), and every push acknowledged before and
     after is there after a restart."""
     from server.store import close_app_store, get_store
-    from tests.test_sync import visit
+    from tests.helpers import visit
     api.login("cadre1")
     before, lost, after = visit(), visit("v1-0002"), visit("v1-0003")
     assert api.post("/api/v1/submissions", {"submissions": [before]}).status_code == 200
@@ -116,7 +116,7 @@ def test_a_photo_that_finds_no_room_answers_503_and_is_taken_once_there_is(app, 
     import hashlib
 
     from server.records import attachments
-    from tests.test_sync import jpeg_bytes, visit
+    from tests.helpers import jpeg_bytes, visit
     api.login("cadre1")
     photo = jpeg_bytes()
     item = visit(photo_1="p.jpg")

@@ -276,7 +276,7 @@ def _on_disk(app, api, name, data, mime):
 
 
 def test_a_scan_bomb_on_disk_is_neither_previewed_nor_printed(app, api):
-    from tests.test_printing import pdf_text
+    from tests.helpers import pdf_text
     item = _on_disk(app, api, "photo_1.jpg", scan_bomb(), "image/jpeg")
     r = api.get(f"/api/v1/submissions/{item['uuid']}/attachments/photo_1.jpg?thumb=1")
     assert r.status_code == 413 and r.get_json()["error"] == "image_too_complex"

@@ -7,8 +7,6 @@ import io
 import os
 import queue
 import threading
-import urllib.error
-import urllib.request
 import zipfile
 
 import pytest
@@ -16,9 +14,8 @@ import pytest
 from server.services import sheets
 from server.web import lanes
 from tests.conftest import PASSWORD
-from tests.live import Client, LiveServer, seed
-from tests.test_review import login
-from tests.test_sync import jpeg_bytes, push, visit
+from tests.live import Client, LiveServer, fetch, seed
+from tests.helpers import jpeg_bytes, login, push, visit
 
 EXPORT = "/exports/submissions.xlsx?form=household_visit"
 JSON = {"Accept": "application/json"}
@@ -205,7 +202,7 @@ def gated_server(tmp_path):
     gate = str(tmp_path / "gate")
     os.mkfifo(gate)
     writer = os.open(gate, os.O_RDWR)   # held open: readers block in read(), not in open()
-    server = LiveServer(data, app="tests.gated_app",
+    server = LiveServer(data, faults=True,
                         extra_env={"JIEDUI_TEST_EXPORT_GATE": gate, "JIEDUI_EXPORT_LANE": "2",
                                    "JIEDUI_EXPORT_LANE_PER_USER": "1"}).start()
     try:
@@ -214,14 +211,6 @@ def gated_server(tmp_path):
         os.write(writer, b"x" * 64)       # never leave a request thread stuck behind the gate
         os.close(writer)
         server.stop()
-
-
-def fetch(client, path, timeout=120):
-    try:
-        with client.opener.open(urllib.request.Request(client.base + path), timeout=timeout) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
 
 
 def test_twelve_exports_by_one_cadre_leave_another_cadres_push_alone(gated_server):

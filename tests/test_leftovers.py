@@ -75,7 +75,7 @@ def test_a_killed_export_and_a_killed_backup_leave_nothing_after_a_restart(tmp_p
     os.mkfifo(gate)
     os.mkfifo(arrived)
     writer = os.open(gate, os.O_RDWR)
-    server = LiveServer(data, app="tests.gated_app",
+    server = LiveServer(data, faults=True,
                         extra_env={"JIEDUI_TEST_EXPORT_GATE": gate,
                                    "JIEDUI_TEST_EXPORT_ARRIVED": arrived}).start()
     try:

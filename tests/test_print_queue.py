@@ -9,13 +9,11 @@ test holds them exactly as long as it wants and releases them by writing bytes.
 import os
 import queue
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.live import Client, LiveServer, seed
+from tests.live import Client, LiveServer, fetch, seed
 
 
 @pytest.fixture
@@ -35,15 +33,6 @@ def gated_server(tmp_path):
         os.write(writer, b"x" * 64)       # never leave a request thread stuck behind the gate
         os.close(writer)
         server.stop()
-
-
-def fetch(client, path, timeout=120):
-    """(status, headers, body) of a GET, whatever the status."""
-    try:
-        with client.opener.open(urllib.request.Request(client.base + path), timeout=timeout) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
 
 
 def test_a_print_flood_fills_the_lane_and_the_server_keeps_answering(gated_server):

@@ -14,7 +14,7 @@ from server.records import audit, households
 from server.store import Store, get_store
 from tests.conftest import PASSWORD, Api
 from tests.live import Client, LiveServer, seed
-from tests.test_dashboard import assert_stats_match_lists
+from tests.helpers import assert_stats_match_lists
 
 HOUSEHOLDS = ("v1-0001", "v1-0002", "v1-0003")
 

@@ -11,7 +11,7 @@ import pytest
 
 from server.store import close_app_store
 from tests.conftest import Api
-from tests.test_sync import attach, jpeg_bytes, push, visit
+from tests.helpers import attach, jpeg_bytes, push, visit
 
 # The restore works on the TinyDB folder; on PostgreSQL it is refused (the last test).
 tinydb_only = pytest.mark.tinydb_only

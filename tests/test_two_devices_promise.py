@@ -2,8 +2,7 @@
 offline; the second visit is stored whole, its answer kept, and the difference is a clash to review."""
 
 from tests.conftest import Api
-from tests.test_review import household, visit2
-from tests.test_sync import push
+from tests.helpers import household, push, visit2
 
 
 def login(app, name):
