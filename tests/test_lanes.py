@@ -11,6 +11,7 @@ import zipfile
 
 import pytest
 
+from server.core import thumbnails
 from server.services import sheets
 from server.web import lanes
 from tests.conftest import PASSWORD
@@ -54,23 +55,23 @@ def test_a_lane_lets_a_few_wait_and_refuses_the_rest_at_once():
 
 
 class Held:
-    """Exports wait inside the lane until released: `entered` counts them in."""
+    """Calls of `module.name` wait inside their lane until released: `entered` counts them in."""
 
-    def __init__(self, monkeypatch):
+    def __init__(self, monkeypatch, module, name):
         self.entered = threading.Semaphore(0)
         self.go = threading.Event()
-        real = sheets.write_submissions
+        real = getattr(module, name)
 
         def held(*args, **kwargs):
             self.entered.release()
             self.go.wait(60)
             return real(*args, **kwargs)
-        monkeypatch.setattr(sheets, "write_submissions", held)
+        monkeypatch.setattr(module, name, held)
 
 
 def test_exports_past_the_lane_answer_busy_at_once(app, monkeypatch):
     app.config.update(EXPORT_LANE=2, EXPORT_LANE_PER_USER=1)
-    held = Held(monkeypatch)
+    held = Held(monkeypatch, sheets, "write_submissions")
     apis = {name: login(app.test_client(), name) for name in ("super", "admin", "cadre1")}
     answers = queue.Queue()
 
@@ -143,23 +144,10 @@ def _two_photos(app):
     return cadre, f"/api/v1/submissions/{item['uuid']}/attachments"
 
 
-class SlowPreviews:
-    def __init__(self, monkeypatch):
-        from server.core import thumbnails
-        self.entered, self.go = threading.Semaphore(0), threading.Event()
-        real = thumbnails.make
-
-        def slow_make(*args, **kwargs):
-            self.entered.release()
-            self.go.wait(60)
-            return real(*args, **kwargs)
-        monkeypatch.setattr(thumbnails, "make", slow_make)
-
-
 def test_previews_past_the_lane_and_its_waiting_room_answer_busy(app, monkeypatch):
     app.config.update(PREVIEW_LANE=4, PREVIEW_LANE_PER_USER=1, PREVIEW_LANE_WAITING=0)
     cadre, url = _two_photos(app)
-    slow = SlowPreviews(monkeypatch)
+    slow = Held(monkeypatch, thumbnails, "make")
     supervisor = login(app.test_client(), "super")
     answers = queue.Queue()
     t = threading.Thread(target=lambda: answers.put(supervisor.get(f"{url}/p1.jpg?thumb=1")))
@@ -178,7 +166,7 @@ def test_a_pages_previews_wait_their_turn_instead_of_breaking(app, monkeypatch):
     """A review page asks for all its previews at once: past the user's slots they wait briefly."""
     app.config.update(PREVIEW_LANE=4, PREVIEW_LANE_PER_USER=1)
     _cadre, url = _two_photos(app)
-    slow = SlowPreviews(monkeypatch)
+    slow = Held(monkeypatch, thumbnails, "make")
     supervisor = login(app.test_client(), "super")
     answers = queue.Queue()
     first = threading.Thread(target=lambda: answers.put(supervisor.get(f"{url}/p1.jpg?thumb=1")))
