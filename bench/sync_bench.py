@@ -328,8 +328,8 @@ def dense_rows(args):
             finally:
                 ours.stop()
         rows.append((n, out))
-    print(f"\nA dense village (issue 28): v1's 72 households holding N visits, each with one new promise; "
-          f"one phone pushing to random households of it (each visit with one new promise); ms")
+    print("\nA dense village (issue 28): v1's 72 households holding N visits, each with one new promise; "
+          "one phone pushing to random households of it (each visit with one new promise); ms")
     print(f"{'stored in v1':>12} | {f'{args.visits}-visit p50':>13} {'p99':>7} {'server CPU/push':>15} | "
           f"{'1-visit p50':>11} {'p99':>7} {'server CPU/push':>15} | errors")
     for n, ((b50, b99, bcpu, berr), (s50, s99, scpu, serr)) in rows:
