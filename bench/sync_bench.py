@@ -17,12 +17,13 @@ read from /proc (less noisy than latency on a busy machine):
     beside the same for sqlite;
   - a dense village: v1 grown to 72 households holding `--dense` visits (each with one new promise,
     as the pushes that follow), then 20-visit pushes and single visits to random households of it:
-    server CPU ms per push and p50, so the cost can be compared from 1,000 to 20,000 stored visits.
+    server CPU ms per push and p50, so the cost can be compared from 1,000 to 20,000 and 100,000
+    stored visits (five years of monthly visits is 60 a household; 100,000 is 1,400).
 
 Usage: .venv/bin/python bench/sync_bench.py [--sizes 1000,20000] [--phones 50] [--visits 20]
                                             [--sequential 200] [--rounds 4] [--postgres]
                                             [--rows batch,single,dense] [--single 300]
-                                            [--single-rounds 10] [--dense 1000,20000]
+                                            [--single-rounds 10] [--dense 1000,20000,100000]
 """
 
 import argparse
@@ -353,7 +354,7 @@ def main():
     ap.add_argument("--rows", default="batch,single,dense", help="which tables to measure")
     ap.add_argument("--single", type=int, default=300, help="single visits by one phone")
     ap.add_argument("--single-rounds", type=int, default=10, help="single visits per phone in the burst")
-    ap.add_argument("--dense", default="1000,20000", help="visits stored in the dense village")
+    ap.add_argument("--dense", default="1000,20000,100000", help="visits stored in the dense village")
     args = ap.parse_args()
     wanted = set(args.rows.split(","))
     if "batch" in wanted:
