@@ -205,7 +205,7 @@ def fill_for_exports(base, visits=2000):
 
 
 def image_bombs():
-    from tests.test_image_bombs import png_bomb, scan_bomb
+    from tests.bombs import png_bomb, scan_bomb
     return [("scan_bomb.jpg", scan_bomb((7680, 5200), 1000), "image/jpeg"),
             ("png_bomb.png", png_bomb(), "image/png")]
 
