@@ -40,9 +40,13 @@ $(ODK_ENGINE): tests/js/odk/package.json tests/js/odk/package-lock.json
 	npm ci --prefix tests/js/odk --no-audit --no-fund
 	touch $@
 
+# pytest-xdist: one worker per core (TEST_WORKERS=1 for one process, e.g. to read a failure in order);
+# every test has its own temp folder, server port and PostgreSQL schema, so workers share nothing.
+TEST_WORKERS ?= auto
+
 test: $(VENV)/.installed test-system-deps $(PRINT_FONT) $(ODK_ENGINE)
 	node --test --test-reporter=dot tests/js/
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests
 
 bench: $(VENV)/.installed system-deps $(PRINT_FONT)
 	$(PY) bench/store_bench.py
