@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
@@ -178,3 +179,23 @@ def fetch(client, path, timeout=120):
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
+
+
+@contextmanager
+def server_behind_gate(data_dir, gate_dir, gate_env, extra_env=None):
+    """A LiveServer of tests/fault_app.py whose gated work (`gate_env`: JIEDUI_TEST_PRINT_GATE or
+    JIEDUI_TEST_EXPORT_GATE) reads a byte from a FIFO before it goes on: yields (server, writer),
+    and `os.write(writer, b"x")` lets one through. The writer end is held open, so readers block
+    in read(), not in open(); at the end every waiter is let go before the server stops."""
+    gate = os.path.join(gate_dir, "gate")
+    os.mkfifo(gate)
+    writer = os.open(gate, os.O_RDWR)
+    try:
+        server = LiveServer(data_dir, faults=True, extra_env={gate_env: gate, **(extra_env or {})}).start()
+        try:
+            yield server, writer
+        finally:
+            os.write(writer, b"x" * 64)       # never leave a request thread stuck behind the gate
+            server.stop()
+    finally:
+        os.close(writer)

@@ -15,7 +15,7 @@ from server.core import thumbnails
 from server.services import sheets
 from server.web import lanes
 from tests.conftest import PASSWORD
-from tests.live import Client, LiveServer, fetch, seed
+from tests.live import Client, fetch, seed, server_behind_gate
 from tests.helpers import jpeg_bytes, login, push, visit
 
 EXPORT = "/exports/submissions.xlsx?form=household_visit"
@@ -187,18 +187,9 @@ def gated_server(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     seed(data)
-    gate = str(tmp_path / "gate")
-    os.mkfifo(gate)
-    writer = os.open(gate, os.O_RDWR)   # held open: readers block in read(), not in open()
-    server = LiveServer(data, faults=True,
-                        extra_env={"JIEDUI_TEST_EXPORT_GATE": gate, "JIEDUI_EXPORT_LANE": "2",
-                                   "JIEDUI_EXPORT_LANE_PER_USER": "1"}).start()
-    try:
-        yield server, writer
-    finally:
-        os.write(writer, b"x" * 64)       # never leave a request thread stuck behind the gate
-        os.close(writer)
-        server.stop()
+    with server_behind_gate(data, tmp_path, "JIEDUI_TEST_EXPORT_GATE",
+                      {"JIEDUI_EXPORT_LANE": "2", "JIEDUI_EXPORT_LANE_PER_USER": "1"}) as gated:
+        yield gated
 
 
 def test_twelve_exports_by_one_cadre_leave_another_cadres_push_alone(gated_server):

@@ -12,7 +12,7 @@ from server.services.backup import write_folder
 from server.store import close_app_store
 from server.store.tinydb import open_readonly
 from tests.conftest import PASSWORD, Api
-from tests.live import Client, LiveServer, seed
+from tests.live import Client, LiveServer, seed, server_behind_gate
 
 
 def test_backups_leave_out_the_secret_key_unless_asked_and_a_server_without_one_ends_every_login(
@@ -71,14 +71,10 @@ def test_a_killed_export_and_a_killed_backup_leave_nothing_after_a_restart(tmp_p
     (stale / "jiedui-csv-x").mkdir(parents=True)
     (stale / "openpyxl.abc").write_text("sheet rows")
 
-    gate, arrived = str(tmp_path / "gate"), str(tmp_path / "arrived")
-    os.mkfifo(gate)
+    arrived = str(tmp_path / "arrived")
     os.mkfifo(arrived)
-    writer = os.open(gate, os.O_RDWR)
-    server = LiveServer(data, faults=True,
-                        extra_env={"JIEDUI_TEST_EXPORT_GATE": gate,
-                                   "JIEDUI_TEST_EXPORT_ARRIVED": arrived}).start()
-    try:
+    with server_behind_gate(data, tmp_path, "JIEDUI_TEST_EXPORT_GATE",
+                            {"JIEDUI_TEST_EXPORT_ARRIVED": arrived}) as (server, _gate):
         assert not work.exists() and not (data / "backups" / ".tmp-half").exists()
         assert not stale.exists() and kept.exists()
         mine = data / "tmp" / str(server.proc.pid)
@@ -101,10 +97,6 @@ def test_a_killed_export_and_a_killed_backup_leave_nothing_after_a_restart(tmp_p
         server.kill9()
         t.join(60)
         assert mine.exists()                                   # what the kill left behind
-    finally:
-        os.write(writer, b"x" * 8)
-        os.close(writer)
-        server.stop()
     again = LiveServer(data).start()
     try:
         assert not mine.exists()

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.live import Client, LiveServer, fetch, seed
+from tests.live import Client, fetch, seed, server_behind_gate
 
 
 @pytest.fixture
@@ -21,18 +21,10 @@ def gated_server(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     seed(data)
-    gate = str(tmp_path / "gate")
-    os.mkfifo(gate)
-    writer = os.open(gate, os.O_RDWR)   # held open: readers block in read(), not in open()
-    server = LiveServer(data, faults=True, extra_env={"JIEDUI_TEST_PRINT_GATE": gate,
-                                         "JIEDUI_PRINT_QUEUE": "2", "JIEDUI_PRINT_WORKERS": "1",
-                                         "JIEDUI_PRINT_PRERENDER": "0"}).start()
-    try:
-        yield server, writer
-    finally:
-        os.write(writer, b"x" * 64)       # never leave a request thread stuck behind the gate
-        os.close(writer)
-        server.stop()
+    with server_behind_gate(data, tmp_path, "JIEDUI_TEST_PRINT_GATE",
+                      {"JIEDUI_PRINT_QUEUE": "2", "JIEDUI_PRINT_WORKERS": "1",
+                       "JIEDUI_PRINT_PRERENDER": "0"}) as gated:
+        yield gated
 
 
 def test_a_print_flood_fills_the_lane_and_the_server_keeps_answering(gated_server):

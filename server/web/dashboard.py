@@ -15,7 +15,6 @@ from server.services import figures, stats
 from server.web import figures as figure_args
 from server.web.auth import role_required
 from server.core.i18n import label, tr
-from server.core.ids import is_village_id
 from server.web.parse import choice_arg, date_arg, int_arg
 from server.core.problems import Problem
 from server.core.text import NOT_ONE_LINE_RE
@@ -72,20 +71,6 @@ def _bad(name, zh, en):
     return Problem("bad_parameter", name=name, reason_zh=zh, reason_en=en)
 
 
-def _village_arg(scope):
-    """The ?village= village (in scope) or None for all; a malformed id is a 400, an unknown or
-    out-of-scope one a 404 (alike, so scope does not leak)."""
-    raw = request.args.get("village", "")
-    if raw == "":
-        return None
-    if not is_village_id(raw):
-        raise _bad("village", "须为村编号（字母和数字）", "must be a village id (letters and digits)")
-    for v in scope:
-        if v["id"] == raw:
-            return v
-    raise Problem("village_not_found")
-
-
 def _cadre_arg():
     raw = request.args.get("cadre", "")
     if raw == "":
@@ -108,7 +93,7 @@ def _stage_arg():
 
 def _list_query():
     scope = villages.in_scope(current_user)
-    village = _village_arg(scope)
+    village = figure_args.village_arg(scope)
     kind = choice_arg("kind", stats.KINDS + figures.KINDS)
     if kind is None:
         raise _bad("kind", "须指明列表种类", "must name the list")
@@ -146,7 +131,7 @@ def list_url(kind, **params):
 @bp.get("/api/v1/stats")
 @role_required(*users.REVIEWERS)
 def api_stats():
-    village = _village_arg(villages.in_scope(current_user))
+    village = figure_args.village_arg(villages.in_scope(current_user))
     first, last, preset = figure_args.range_arg()
     body = stats.compute_stats(current_user, stats.cache_of(current_app), village)
     body["range"] = dict(figures.compute_range(current_user, stats.cache_of(current_app),
@@ -199,7 +184,7 @@ def _items(q):
 @role_required(*users.REVIEWERS)
 def index():
     scope = villages.in_scope(current_user)
-    village = _village_arg(scope)
+    village = figure_args.village_arg(scope)
     body = stats.compute_stats(current_user, stats.cache_of(current_app), village)
     vid = village["id"] if village else None
     stage_text = dict(labels.pv_stages())

@@ -46,6 +46,8 @@ def range_arg(args=None, today=None):
 
 
 def village_arg(scope, args=None):
+    """The ?village= village (in scope) or None for all; a malformed id is a 400, an unknown or
+    out-of-scope one a 404 (alike, so scope does not leak)."""
     args = request.args if args is None else args
     raw = args.get("village", "")
     if raw == "":

@@ -24,15 +24,15 @@ function normalizeErrors(errors) {
   }));
 }
 
+/** The visit itself, as the contract names it: what the wire item and the sent record share. */
+function visitFields({ uuid, form, form_version, household_id, created_at, answers }) {
+  return { uuid, form, form_version, household_id, created_at, answers };
+}
+
 /** What goes over the wire for an outbox item: exactly the contract's fields, nothing local. */
 export function wireItem(item) {
   const out = {
-    uuid: item.uuid,
-    form: item.form,
-    form_version: item.form_version,
-    household_id: item.household_id,
-    created_at: item.created_at,
-    answers: item.answers,
+    ...visitFields(item),
     attachments: (item.attachments || []).map(({ name, sha256, size, type }) => ({ name, sha256, size, type })),
   };
   if (Number.isInteger(item.base_version)) out.base_version = item.base_version;
@@ -102,12 +102,7 @@ export function normalizeReview(review) {
 /** The sent-items record kept after an item leaves the outbox (to show its review state). */
 function sentRecord(item, now) {
   return {
-    uuid: item.uuid,
-    form: item.form,
-    form_version: item.form_version,
-    household_id: item.household_id,
-    created_at: item.created_at,
-    answers: item.answers,
+    ...visitFields(item),
     // with what declares them again: after a restore the phone re-sends what the server lacks (epoch.js)
     attachments: (item.attachments || []).map(({ name, sha256, size, type, uploaded, failed }) => ({ name, sha256, size, type, uploaded: !!uploaded, failed: failed || null })),
     base_version: Number.isInteger(item.base_version) ? item.base_version : null,
