@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -249,42 +250,41 @@ def p99(xs):
     return xs[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
 
 
-def run(stored, args):
+@contextmanager
+def both_servers(stored, phones):
+    """Jiedui and the sqlite server, started on the same `stored` old visits: (ours, theirs)."""
     with tempfile.TemporaryDirectory() as d:
-        docs = prepare(os.path.join(d, "jiedui"), stored, args.phones)
+        docs = prepare(os.path.join(d, "jiedui"), stored, phones)
         sqlite_path = os.path.join(d, "bench.sqlite")
         sqlite_preload(sqlite_path, [(v["uuid"], v["household_id"], v["village_id"],
                                       json.dumps(v, ensure_ascii=False)) for v in docs])
         ours = LiveServer(os.path.join(d, "jiedui")).start()
-        theirs = SqliteServer(sqlite_path).start()
         try:
-            (t_ours, t_sql), (e_ours, e_sql), cpu, bare = sequential(
-                [ours, theirs], [PASSWORD, "bench"], args.sequential, args.visits)
-            b_sql = burst(theirs, "bench", args.phones, args.visits, args.rounds)
-            b_ours = burst(ours, PASSWORD, args.phones, args.visits, args.rounds)
+            theirs = SqliteServer(sqlite_path).start()
+            try:
+                yield ours, theirs
+            finally:
+                theirs.stop()
         finally:
             ours.stop()
-            theirs.stop()
+
+
+def run(stored, args):
+    with both_servers(stored, args.phones) as (ours, theirs):
+        (t_ours, t_sql), (e_ours, e_sql), cpu, bare = sequential(
+            [ours, theirs], [PASSWORD, "bench"], args.sequential, args.visits)
+        b_sql = burst(theirs, "bench", args.phones, args.visits, args.rounds)
+        b_ours = burst(ours, PASSWORD, args.phones, args.visits, args.rounds)
     return t_ours, t_sql, e_ours + e_sql, b_ours, b_sql, cpu, bare
 
 
 def single_rows(args):
     """One phone, then `--phones` phones at once, each pushing one visit at a time: server CPU ms
     per visit (Jiedui and sqlite), pushes/s and p50/p99 of the burst."""
-    with tempfile.TemporaryDirectory() as d:
-        docs = prepare(os.path.join(d, "jiedui"), 1000, args.phones)
-        sqlite_path = os.path.join(d, "bench.sqlite")
-        sqlite_preload(sqlite_path, [(v["uuid"], v["household_id"], v["village_id"],
-                                      json.dumps(v, ensure_ascii=False)) for v in docs])
-        ours = LiveServer(os.path.join(d, "jiedui")).start()
-        theirs = SqliteServer(sqlite_path).start()
-        try:
-            times, errors, cpu, bare = sequential([ours, theirs], [PASSWORD, "bench"], args.single, 1)
-            b_sql = burst(theirs, "bench", args.phones, 1, args.single_rounds)
-            b_ours = burst(ours, PASSWORD, args.phones, 1, args.single_rounds)
-        finally:
-            ours.stop()
-            theirs.stop()
+    with both_servers(1000, args.phones) as (ours, theirs):
+        times, errors, cpu, bare = sequential([ours, theirs], [PASSWORD, "bench"], args.single, 1)
+        b_sql = burst(theirs, "bench", args.phones, 1, args.single_rounds)
+        b_ours = burst(ours, PASSWORD, args.phones, 1, args.single_rounds)
     print(f"\nSingle visits (issue 28): one phone pushing one visit, {args.single} times per server; "
           f"then {args.phones} phones at once, each sending {args.single_rounds} visits one at a time")
     print(f"{'':>22} | {'jiedui p50':>10} {'server CPU ms/visit':>19} | {'sqlite p50':>10} "
