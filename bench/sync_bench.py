@@ -14,7 +14,9 @@ Then (issue 28) the rows a single visit and an aged village are measured by, Jie
 read from /proc (less noisy than latency on a busy machine):
   - single visits: one phone pushing one visit at a time (`--single` pushes), and `--phones` phones
     at once each sending visits one at a time (`--single-rounds` each): server CPU ms per visit,
-    beside the same for sqlite;
+    beside the same for sqlite; and one ODK Collect sending PV enrollments over OpenRosa
+    (multipart, a device token, one request a form), the way Central was measured in issue 28
+    (Central: 31 ms of server CPU a submission there);
   - a dense village: v1 grown to 72 households holding `--dense` visits (each with one new promise,
     as the pushes that follow), then 20-visit pushes and single visits to random households of it:
     server CPU ms per push and p50, so the cost can be compared from 1,000 to 20,000 and 100,000
@@ -46,6 +48,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 from server.store import CORE, Store  # noqa: E402
 from sqlite_server import preload as sqlite_preload  # noqa: E402
 from store_bench import visit as stored_visit  # noqa: E402
+from tests.collect import COLLECT_HEADERS, pv_instance  # noqa: E402
 from tests.conftest import PASSWORD, seed_world  # noqa: E402
 from tests.live import Client, LiveServer, free_port  # noqa: E402
 
@@ -53,14 +56,16 @@ EXTRA_VILLAGES = [f"v{i:03d}" for i in range(50)]
 
 
 def prepare(data_dir, stored, phones):
-    """The tests' small world plus `stored` old visits spread over 50 more villages."""
+    """The tests' small world plus `stored` old visits spread over 50 more villages; returns those
+    visits and an OpenRosa device token of phone00 (Collect's server URL carries it)."""
     store = Store(data_dir, snapshot_every=0).open()
     seed_world(store)
-    from server.records import users
+    from server.records import devices, users
     fast = users.hash_password(PASSWORD, method="pbkdf2:sha256:1000")
     for n in range(phones):
         users.create(f"phone{n:02d}", "cadre", PASSWORD, villages=["v1"], store=store,
                      password_hash=fast)
+    token, _errors = devices.create("phone00", "collect", db=store) if phones else (None, [])
 
     def villages(tx):
         for vid in EXTRA_VILLAGES:
@@ -73,7 +78,7 @@ def prepare(data_dir, stored, phones):
                 tx.put(d["village_id"], "submissions", d)
         store.write(write)
     store.close()
-    return docs
+    return docs, token
 
 
 class SqliteServer:
@@ -161,6 +166,34 @@ def push(client, visits, households=3, promise=False):
     ms = (time.perf_counter() - t0) * 1000
     ok = status == 200 and all(r["status"] == "created" for r in reply["results"])
     return ms, ok
+
+
+def collect_submission(client, token, household):
+    """One PV enrollment as ODK Collect posts it: multipart, `xml_submission_file`, no cookie."""
+    boundary = uuid.uuid4().hex
+    xml = pv_instance(household, instance_id=f"uuid:{uuid.uuid4()}")
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+            f'filename="submission.xml"\r\nContent-Type: text/xml\r\n\r\n').encode() + xml + \
+        f"\r\n--{boundary}--\r\n".encode()
+    headers = dict(COLLECT_HEADERS, **{"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    t0 = time.perf_counter()
+    status, _reply = client.call("POST", f"/openrosa/key/{token}/submission", body, headers=headers)
+    return (time.perf_counter() - t0) * 1000, status == 201
+
+
+def collect_singles(server, token, submissions):
+    """One Collect sending `submissions` instances one at a time, as it does (one request a form):
+    (latencies, server CPU ms per submission, errors)."""
+    client = Client(server.url)
+    for _ in range(5):
+        collect_submission(client, token, "v1-0001")
+    before = cpu_seconds(server.proc.pid)
+    times, errors = [], 0
+    for _ in range(submissions):
+        ms, ok = collect_submission(client, token, f"v1-{random.randint(1, 3):04d}")
+        times.append(ms)
+        errors += not ok
+    return times, (cpu_seconds(server.proc.pid) - before) / submissions * 1000, errors
 
 
 def cpu_seconds(pid):
@@ -252,9 +285,10 @@ def p99(xs):
 
 @contextmanager
 def both_servers(stored, phones):
-    """Jiedui and the sqlite server, started on the same `stored` old visits: (ours, theirs)."""
+    """Jiedui and the sqlite server, started on the same `stored` old visits: (ours, theirs,
+    phone00's OpenRosa token)."""
     with tempfile.TemporaryDirectory() as d:
-        docs = prepare(os.path.join(d, "jiedui"), stored, phones)
+        docs, token = prepare(os.path.join(d, "jiedui"), stored, phones)
         sqlite_path = os.path.join(d, "bench.sqlite")
         sqlite_preload(sqlite_path, [(v["uuid"], v["household_id"], v["village_id"],
                                       json.dumps(v, ensure_ascii=False)) for v in docs])
@@ -262,7 +296,7 @@ def both_servers(stored, phones):
         try:
             theirs = SqliteServer(sqlite_path).start()
             try:
-                yield ours, theirs
+                yield ours, theirs, token
             finally:
                 theirs.stop()
         finally:
@@ -270,7 +304,7 @@ def both_servers(stored, phones):
 
 
 def run(stored, args):
-    with both_servers(stored, args.phones) as (ours, theirs):
+    with both_servers(stored, args.phones) as (ours, theirs, _token):
         (t_ours, t_sql), (e_ours, e_sql), cpu, bare = sequential(
             [ours, theirs], [PASSWORD, "bench"], args.sequential, args.visits)
         b_sql = burst(theirs, "bench", args.phones, args.visits, args.rounds)
@@ -281,8 +315,9 @@ def run(stored, args):
 def single_rows(args):
     """One phone, then `--phones` phones at once, each pushing one visit at a time: server CPU ms
     per visit (Jiedui and sqlite), pushes/s and p50/p99 of the burst."""
-    with both_servers(1000, args.phones) as (ours, theirs):
+    with both_servers(1000, args.phones) as (ours, theirs, token):
         times, errors, cpu, bare = sequential([ours, theirs], [PASSWORD, "bench"], args.single, 1)
+        collect = collect_singles(ours, token, args.single)
         b_sql = burst(theirs, "bench", args.phones, 1, args.single_rounds)
         b_ours = burst(ours, PASSWORD, args.phones, 1, args.single_rounds)
     print(f"\nSingle visits (issue 28): one phone pushing one visit, {args.single} times per server; "
@@ -295,6 +330,9 @@ def single_rows(args):
     print(f"{f'{args.phones} phones at once':>22} | {statistics.median(lo):>10.2f} {so:>19.2f} | "
           f"{statistics.median(ls):>10.2f} {ss:>19.2f} | {len(lo) / wo:>13.1f} {len(ls) / ws:>7.1f} | "
           f"{len(eo) + len(es)}")
+    c_times, c_cpu, c_errors = collect
+    print(f"{'1 Collect (OpenRosa)':>22} | {statistics.median(c_times):>10.2f} {c_cpu:>19.2f} | "
+          f"{'':>10} {'':>19} | {'':>13} {'':>7} | {c_errors}")
     print(f"{'bare GET /api/v1/csrf':>22} | {'':>10} {bare[0]:>19.2f} | {'':>10} {bare[1]:>19.2f} |")
 
 
