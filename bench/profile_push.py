@@ -5,8 +5,9 @@ Usage: .venv/bin/python bench/profile_push.py [--pushes 200] [--stored 20000] [-
        .venv/bin/python bench/profile_push.py --single [--dense 20000] [--pushes 300] [--top 30]
 Prints the server-side ms per push, then the top functions by own time and by cumulative time.
 --single: the fixed cost of a write request: the process CPU (median, no profiler) of a one-visit
-push, a 20-visit push, a household edit (PUT /api/v1/households/<id>) and a bare GET /api/v1/csrf,
-then cProfile's top lines (own time and cumulative) of one-visit pushes and of household edits.
+push, a 20-visit push, a household edit (PUT /api/v1/households/<id>), an ODK Collect submission
+(OpenRosa, one PV enrollment) and a bare GET /api/v1/csrf, then cProfile's top lines (own time
+and cumulative) of each.
 --dense N: first N visits (each with one new promise) pushed into the 72 households of village v1,
 so the pushes land on a dense history (issue 28: a push must not slow as records age).
 --split: no profiler; the process CPU of a push (median), split into parsing and validating its
@@ -27,12 +28,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 from sync_bench import DENSE_HOUSEHOLDS, batch, densify, prepare, promised_visit  # noqa: E402
+from tests.collect import COLLECT_HEADERS, pv_instance  # noqa: E402
 from tests.conftest import PASSWORD, Api  # noqa: E402
 
 
@@ -109,7 +112,7 @@ def single(args):
     households = DENSE_HOUSEHOLDS if args.dense else 3
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "data")
-        prepare(data, args.stored, 1)
+        _docs, token = prepare(data, args.stored, 1)
         if args.dense:
             t = time.perf_counter()
             densify(data, args.dense, rng)
@@ -145,6 +148,19 @@ def single(args):
             versions[h] = r.get_json()["household"]["version"]
             return spent
 
+        def collect(_i):
+            """One PV enrollment as ODK Collect posts it (multipart, a device token, no cookie)."""
+            boundary = uuid.uuid4().hex
+            body = (f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+                    f'filename="submission.xml"\r\nContent-Type: text/xml\r\n\r\n').encode() + \
+                pv_instance(hid(), instance_id=f"uuid:{uuid.uuid4()}") + f"\r\n--{boundary}--\r\n".encode()
+            t = time.process_time()
+            r = api.client.post(f"/openrosa/key/{token}/submission", data=body, headers=COLLECT_HEADERS,
+                                content_type=f"multipart/form-data; boundary={boundary}")
+            spent = time.process_time() - t
+            assert r.status_code == 201, r.get_data()[:300]
+            return spent
+
         def bare(_i):
             t = time.process_time()
             api.client.get("/api/v1/csrf")
@@ -152,10 +168,11 @@ def single(args):
 
         med = lambda xs: statistics.median(xs) * 1000  # noqa: E731
         for _ in range(20):  # warm
-            push(1), edit(0), bare(0)
+            push(1), edit(0), collect(0), bare(0)
         rows = {"1-visit push": [push(1) for _ in range(args.pushes)],
                 "20-visit push": [push(20) for _ in range(max(20, args.pushes // 5))],
                 "household edit (PUT)": [edit(i) for i in range(args.pushes)],
+                "Collect submission": [collect(i) for i in range(args.pushes)],
                 "bare GET /api/v1/csrf": [bare(i) for i in range(args.pushes)]}
         print(f"process CPU per request, median (Flask's test client, no HTTP; {args.stored} visits in 50 "
               f"other villages{f', {args.dense} in v1' if args.dense else ''}):")
@@ -163,7 +180,7 @@ def single(args):
             print(f"  {name:<24} {med(xs):6.2f} ms")
         profiles = {}
         for name, fn in (("1-visit push", lambda i: push(1)), ("household edit (PUT)", edit),
-                         ("20-visit push", lambda i: push(20))):
+                         ("20-visit push", lambda i: push(20)), ("Collect submission", collect)):
             prof = cProfile.Profile(time.process_time)  # CPU, not waiting for the disk
             prof.enable()
             for i in range(args.pushes):
