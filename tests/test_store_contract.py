@@ -6,6 +6,7 @@ import threading
 import pytest
 from tinydb import Query
 
+from server.records.layout import LAYOUT
 from server.store import CORE, Store, UnstorableValue
 
 
@@ -18,9 +19,9 @@ def open_store(store_kind, tmp_path, request):
     def make():
         if url:
             from server.store.postgres import PgStore
-            store = PgStore(url, pool_size=10).open()
+            store = PgStore(url, layout=LAYOUT, pool_size=10).open()
         else:
-            store = Store(tmp_path / "data", snapshot_every=0).open()
+            store = Store(tmp_path / "data", layout=LAYOUT, snapshot_every=0).open()
         opened.append(store)
         return store
     yield make
@@ -280,7 +281,7 @@ def test_export_is_a_plain_tinydb_folder_of_everything(open_store, tmp_path):
     core = json.loads((out / "core.json").read_text(encoding="utf-8"))
     assert [d["id"] for d in core["users"].values()] == ["u1"]
     assert (out / "audit" / "20260501.json").exists()
-    again = Store(str(out), snapshot_every=0).open()  # the TinyDB store opens it as it is
+    again = Store(str(out), layout=LAYOUT, snapshot_every=0).open()  # the TinyDB store opens it as it is
     try:
         assert again.get("v1", "households", "h1")["id"] == "h1"
         assert again.partition_of("submissions", "s1") == "v1"
