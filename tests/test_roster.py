@@ -20,6 +20,7 @@ from server.services.roster import (MAX_ROWS, RosterError, format_errors, import
                                     parse_roster, run_import)
 from server.records import audit  # noqa: E402
 from server.store import CORE, Store  # noqa: E402
+from server.store import init_app as init_store  # noqa: E402
 from tests.helpers import HEADER, xlsx_bytes  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -341,6 +342,7 @@ def cli(tmp_path):
         seed(s)
     app = Flask("roster_test")
     app.config["DATA_DIR"] = data_dir
+    init_store(app, LAYOUT)  # as the app factory does: the store is told where records live
     return app, app.test_cli_runner()
 
 

@@ -56,7 +56,10 @@ def store_layout(app=None):
     if app is None:
         from flask import current_app
         app = current_app
-    return app.extensions["jiedui_store_layout"]
+    try:
+        return app.extensions["jiedui_store_layout"]
+    except KeyError:
+        raise RuntimeError("the app has no store layout: call store.init_app(app, layout)") from None
 
 
 @contextmanager
