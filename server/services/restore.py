@@ -18,7 +18,8 @@ import tarfile
 
 from server.core.clock import now, now_iso, zone
 from server.core.problems import Problem
-from server.records import audit, epochs, households, submissions, users, villages
+from server.records import audit, epochs
+from server.records.layout import tally
 from server.store import Store, get_store, store_layout, uses_database
 from server.store import restore as folder_restore
 from server.store.restore import BackupUnusable, check_folder
@@ -52,19 +53,6 @@ def _unpack(archive, into):
     return os.path.join(into, tops.pop())
 
 
-def census(db):
-    """What a backup holds, as the restore reports it ({"villages", "households", "submissions",
-    "users"}); BackupUnusable when it holds no administrator account (not a usable backup)."""
-    people = users.list_all(db)
-    if not any(u.get("role") == "admin" for u in people):
-        raise BackupUnusable("其中没有管理员账号。", "it holds no administrator account.")
-    village_ids = db.village_ids()
-    return {"villages": len(villages.list_all(db)),
-            "households": sum(households.count_in_village(v, db) for v in village_ids),
-            "submissions": sum(submissions.count_in_village(v, db) for v in village_ids),
-            "users": len(people)}
-
-
 def stage(source, config, *, actor, where):
     """Unpack or copy `source` into a staging folder in the data folder, check it, and start the
     new epoch in it: (staged folder, its work folder to remove afterwards, summary). Problem
@@ -87,9 +75,11 @@ def stage(source, config, *, actor, where):
         else:
             raise refuse("找不到该备份。", "no such backup file or folder.")
         try:
-            summary = check_folder(staged, layout, census)
+            summary = check_folder(staged, layout, tally)
         except BackupUnusable as e:
             raise refuse(e.zh, e.en) from None
+        if not summary.pop("admins", 0):
+            raise refuse("其中没有管理员账号。", "it holds no administrator account.")
         name = os.path.basename(os.path.normpath(source))
         store = Store(staged, layout=layout, snapshot_every=0).open()
         try:
@@ -150,8 +140,8 @@ def into_database(config, source, *, actor, echo):
     from server.store.migrate import replace_database
     staged, work, summary = stage(source, config, actor=actor, where="cli")
     try:
-        ok = replace_database(staged, config["DATABASE_URL"], echo, store_layout(), files_dir=config.get("FILES_DIR"),
-                              stamp=stamp())
+        ok = replace_database(staged, config["DATABASE_URL"], echo, store_layout(),
+                              files_dir=config.get("FILES_DIR"), stamp=stamp())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not ok:

@@ -13,7 +13,6 @@ from server.core.ids import VILLAGE_ID_RE
 CORE = "core"
 PARTITION_RE = VILLAGE_ID_RE  # a village (villages/<id>.json)
 FAMILY_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\Z")
-DAY_RE = re.compile(r"^[0-9]{8}\Z")  # a family's partition: one a day, "<family>.YYYYMMDD"
 # What a data folder holds besides the families' folders: no family may take one of these names.
 RESERVED_NAMES = frozenset({CORE, "villages", "catalog", "keys", "journal", "lock", "backups",
                             "attachments", "forms", "forms-published", "restore-pending"})

@@ -38,11 +38,11 @@ class BackupUnusable(ValueError):
         super().__init__(en)
 
 
-def check_folder(folder, layout, census):
+def check_folder(folder, layout, tally):
     """Open `folder` read-only with the store (opened with `layout`) and load every partition: core,
-    the villages, each record family's days. Then `census(store)`, the records layer's summary of
-    what it holds (a dict; it raises BackupUnusable for a folder it cannot use), is returned with
-    the store's "seq". BackupUnusable when anything cannot be read."""
+    the villages, each record family's days. `tally(store, partition)` (the records layer's: the
+    store names no record) counts what each holds, {name: number}; the sums are returned with the
+    store's "seq". BackupUnusable when anything cannot be read."""
     from server.store.tinydb import open_readonly
     if not os.path.isfile(os.path.join(folder, "core.json")):
         raise BackupUnusable("其中没有 core.json（不是本系统的备份文件夹）。",
@@ -56,13 +56,16 @@ def check_folder(folder, layout, census):
         names = [CORE] + store.village_ids()
         for family in layout.families:
             names += store.partitions(family)
+        summary = {}
         for name in names:
             try:
                 store._ensure(name, install_empty=(name == CORE))
+                counts = tally(store, name)
             except Exception as e:
                 raise BackupUnusable(f"分区 {name} 无法读取：{str(e)[:200]}",
                                      f"partition {name} cannot be read: {str(e)[:200]}") from None
-        summary = dict(census(store))
+            for key, n in counts.items():
+                summary[key] = summary.get(key, 0) + n
         summary["seq"] = store.seq
     finally:
         store.close()
