@@ -38,6 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+from server.records.layout import LAYOUT  # noqa: E402
 from server.store import CORE, Store, encode  # noqa: E402
 from sqlite_server import preload as sqlite_preload  # noqa: E402
 from sync_bench import SqliteServer, cpu_seconds, p99, phone_visit  # noqa: E402
@@ -160,7 +161,7 @@ def build(args, data):
     from werkzeug.security import generate_password_hash
     fast = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
     t0 = time.perf_counter()
-    store = Store(data, snapshot_every=0, memory_mb=256, idle_seconds=0).open()
+    store = Store(data, layout=LAYOUT, snapshot_every=0, memory_mb=256, idle_seconds=0).open()
     audit_days = {}
     photo_files = []
 

@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+from server.records.layout import LAYOUT  # noqa: E402
 from server.store import CORE, Store  # noqa: E402
 from server.store.postgres import PgStore  # noqa: E402
 from store_bench import measure_pushes, percentile, preload  # noqa: E402
@@ -40,13 +41,13 @@ def store_rows(cluster, sizes, writes):
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as d:
-            tiny = Store(os.path.join(d, "jiedui"), snapshot_every=2.0).open()
+            tiny = Store(os.path.join(d, "jiedui"), layout=LAYOUT, snapshot_every=2.0).open()
             preload(tiny, n)
             tiny.snapshot()
             ours = measure_pushes(tiny, writes)
             tiny.close()
         url = cluster.new_database(f"store_{n}")
-        pg = PgStore(url).open()
+        pg = PgStore(url, layout=LAYOUT).open()
         preload(pg, n)
         theirs = measure_pushes(pg, writes)
         pg.close()
@@ -117,7 +118,7 @@ def sync_rows(cluster, sizes, phones, visits):
     for n in sizes:
         with tempfile.TemporaryDirectory() as d:
             data = os.path.join(d, "tiny")
-            store = Store(data, snapshot_every=0).open()
+            store = Store(data, layout=LAYOUT, snapshot_every=0).open()
             prepare(store, n, phones)
             store.close()
             server = LiveServer(data).start()
@@ -126,7 +127,7 @@ def sync_rows(cluster, sizes, phones, visits):
             finally:
                 server.stop()
             url = cluster.new_database(f"sync_{n}")
-            with PgStore(url).open() as pg:
+            with PgStore(url, layout=LAYOUT).open() as pg:
                 prepare(pg, n, phones)
             env = {"JIEDUI_DATABASE_URL": url, "JIEDUI_FILES_DIR": os.path.join(d, "files")}
             for count in (1, 2):

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from server.records.layout import LAYOUT
 from server.printing import profile
 from tests import print_samples as samples
 from server.printing.jobs import cache_dir, get_pool, print_village, shutdown_pools, stamp_bytes  # noqa: E402
@@ -53,7 +54,7 @@ def build_village(data_dir, count, visits, photos):
     """A real store with one village of `count` households, each with `visits` visits (each closing
     the previous visit's follow-up) and `photos` photos and a signature on its latest visit (hard
     links to one phone-sized JPEG), written through the record owners where they have a door."""
-    store = Store(data_dir, snapshot_every=0).open()
+    store = Store(data_dir, layout=LAYOUT, snapshot_every=0).open()
     photo = os.path.join(data_dir, "sample.jpg")
     samples.write_photo(photo, size=(1280, 960))
     sig = os.path.join(data_dir, "sample_sig.png")

@@ -8,14 +8,13 @@ The interface, as server/store.py's Store offers it and the record owners use it
   village_ids(), partitions(family), locate(table, key), partition_seq(p), summary(p, name, compute)
   seq, snapshot(), export_to(dir), close()
 Documents may come prepared by server.store.encode (an object with .doc): only .doc matters here.
+Like the real stores it names no record: `layout` (server.store.StoreLayout, the records layer's
+server/records/layout.py) says which tables' keys are unique server-wide, and their key field.
 """
 
 import json
 import sqlite3
 import threading
-
-KEY_FIELDS = {"submissions": "uuid"}
-GLOBAL_TABLES = ("submissions",)
 
 
 def _doc(doc):
@@ -41,7 +40,7 @@ class _Tx:
     def put(self, partition, table, doc):
         self.store.seq += 1
         doc = dict(_doc(doc), seq=self.store.seq)
-        key = doc[KEY_FIELDS.get(table, "id")]
+        key = doc[self.store.layout.key_field(table)]
         self.cur.execute("INSERT OR REPLACE INTO docs (p, t, k, seq, doc) VALUES (?,?,?,?,?)",
                          (partition, table, key, doc["seq"], json.dumps(doc, ensure_ascii=False)))
         self._cursor(partition, doc["seq"])
@@ -65,14 +64,15 @@ class _Tx:
             "SELECT p FROM cursors WHERE p LIKE ? ORDER BY p", (family + ".%",))]
 
     def locate(self, table, key):
-        if table not in GLOBAL_TABLES:
+        if not self.store.layout.is_global(table):
             raise ValueError(f"{table} keys are not indexed across partitions")
         row = self.cur.execute("SELECT p FROM docs WHERE t=? AND k=?", (table, key)).fetchone()
         return row[0] if row else None
 
 
 class SqliteStore:
-    def __init__(self, path):
+    def __init__(self, path, layout):
+        self.layout = layout
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")

@@ -24,6 +24,7 @@ from types import SimpleNamespace
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from server.records.layout import LAYOUT  # noqa: E402
 from server.forms import effects as form_effects  # noqa: E402
 from server.forms import formdefs  # noqa: E402
 from server.records import households, submissions, users, villages  # noqa: E402
@@ -40,7 +41,7 @@ def build(data_dir, n_villages, n_households, n_visits, seed=2026):
     registry = formdefs.FormRegistry.load(os.path.join(ROOT, "forms"), os.path.join(data_dir, "forms"))
     definition = registry.get("household_visit")
     today = date.today()
-    store = Store(data_dir, snapshot_every=0, journal_snapshot_bytes=1 << 40).open()
+    store = Store(data_dir, layout=LAYOUT, snapshot_every=0, journal_snapshot_bytes=1 << 40).open()
     t0 = time.perf_counter()
     vids = [f"4306{i // 15:04d}{i % 15 + 1:04d}" for i in range(n_villages)]
 

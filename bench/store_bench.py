@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from tinydb import TinyDB  # noqa: E402
 
+from server.records.layout import LAYOUT  # noqa: E402
 from server.store import Store  # noqa: E402
 from sqlite_store import SqliteStore  # noqa: E402
 
@@ -102,12 +103,12 @@ def main():
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as d:
-            store = Store(os.path.join(d, "jiedui"), snapshot_every=2.0).open()
+            store = Store(os.path.join(d, "jiedui"), layout=LAYOUT, snapshot_every=2.0).open()
             preload(store, n)
             store.snapshot()
             ours = measure_pushes(store, args.writes)
             store.close()
-            sql = SqliteStore(os.path.join(d, "bench.sqlite"))
+            sql = SqliteStore(os.path.join(d, "bench.sqlite"), LAYOUT)
             preload(sql, n)
             theirs = measure_pushes(sql, args.writes)
             sql.close()

@@ -45,6 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+from server.records.layout import LAYOUT  # noqa: E402
 from server.store import CORE, Store  # noqa: E402
 from sqlite_server import preload as sqlite_preload  # noqa: E402
 from store_bench import visit as stored_visit  # noqa: E402
@@ -58,7 +59,7 @@ EXTRA_VILLAGES = [f"v{i:03d}" for i in range(50)]
 def prepare(data_dir, stored, phones):
     """The tests' small world plus `stored` old visits spread over 50 more villages; returns those
     visits and an OpenRosa device token of phone00 (Collect's server URL carries it)."""
-    store = Store(data_dir, snapshot_every=0).open()
+    store = Store(data_dir, layout=LAYOUT, snapshot_every=0).open()
     seed_world(store)
     from server.records import devices, users
     fast = users.hash_password(PASSWORD, method="pbkdf2:sha256:1000")

@@ -23,7 +23,8 @@ def create_app(test_config=None):
     from server.web import dashboard, figures, ledger as ledger_views
     from server.forms import labels
     from server.services import shared_forms
-    stores.init_app(app)
+    from server.records.layout import LAYOUT
+    stores.init_app(app, LAYOUT)  # the records layer says where its records live; the store names none
     formdefs.init_app(app)
     shared_forms.init_app(app)
     i18n.init_app(app)

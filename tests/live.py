@@ -30,8 +30,9 @@ def seed(data_dir, demo=False):
                        check=True, capture_output=True)
         return
     code = ("import sys; sys.path.insert(0, '.');"
-            "from server.store import Store; from tests.conftest import seed_world;"
-            f"s = Store({str(data_dir)!r}, snapshot_every=0).open(); seed_world(s); s.close()")
+            "from server.store import Store; from server.records.layout import LAYOUT;"
+            "from tests.conftest import seed_world;"
+            f"s = Store({str(data_dir)!r}, layout=LAYOUT, snapshot_every=0).open(); seed_world(s); s.close()")
     subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True)
 
 

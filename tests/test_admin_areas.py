@@ -407,8 +407,9 @@ def test_backup_from_the_web_is_the_cli_backup_as_one_download(app, api, tmp_pat
     # the same picture as the command-line backup makes
     cli_out = tmp_path / "cli"
     from server.services.backup import write_folder
+    from server.store import store_layout
     from server.store.tinydb import open_readonly
-    write_folder(open_readonly(app.config["DATA_DIR"]), app.config, str(cli_out))
+    write_folder(open_readonly(app.config["DATA_DIR"], store_layout(app)), app.config, str(cli_out))
     restored = tmp_path / "restored" / top
     assert sorted(p.name for p in restored.iterdir()) == sorted(p.name for p in cli_out.iterdir())
     page = api.get("/admin/backup").get_data(as_text=True)

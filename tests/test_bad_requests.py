@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from server.records.layout import LAYOUT
 from server.records import households
 from server.store import Store, UnstorableValue
 from tests.helpers import login, visit_item
@@ -32,7 +33,7 @@ def test_a_lone_surrogate_is_refused_and_later_writes_go_on(app, api):
 
 
 def test_the_store_refuses_unstorable_documents_and_keeps_writing(tmp_path):
-    with Store(str(tmp_path / "d"), snapshot_every=0) as store:
+    with Store(str(tmp_path / "d"), layout=LAYOUT, snapshot_every=0) as store:
         for bad in ({"id": "x", "name": "a\ud800"}, {"id": "x", "n": float("nan")},
                     {"id": "x", "n": float("inf")}, {"id": "x", "o": object()}):
             with pytest.raises(UnstorableValue):
@@ -43,7 +44,7 @@ def test_the_store_refuses_unstorable_documents_and_keeps_writing(tmp_path):
             assert store.get("v1", "households", "x") is None
         store.write(lambda tx: tx.put("v1", "households", {"id": "fine"}))
         assert store.get("v1", "households", "fine")["id"] == "fine"
-    with Store(str(tmp_path / "d"), snapshot_every=0) as store:  # and the journal replays cleanly
+    with Store(str(tmp_path / "d"), layout=LAYOUT, snapshot_every=0) as store:  # and the journal replays cleanly
         assert store.get("v1", "households", "fine") is not None
         assert store.get("v1", "households", "x") is None
 
@@ -73,7 +74,7 @@ def fill_the_disk(store, monkeypatch):
 
 
 def test_a_failed_fsync_leaves_memory_as_it_was(tmp_path, monkeypatch):
-    with Store(str(tmp_path / "d"), snapshot_every=0) as store:
+    with Store(str(tmp_path / "d"), layout=LAYOUT, snapshot_every=0) as store:
         store.write(lambda tx: tx.put("v1", "households", {"id": "h", "v": 1}))
         with monkeypatch.context() as m:
             fill_the_disk(store, m)
@@ -81,7 +82,7 @@ def test_a_failed_fsync_leaves_memory_as_it_was(tmp_path, monkeypatch):
                 store.write(lambda tx: tx.put("v1", "households", {"id": "h", "v": 2}))
         assert store.get("v1", "households", "h")["v"] == 1  # not durable, so not readable
         store.write(lambda tx: tx.put("v1", "households", {"id": "h", "v": 3}))
-    with Store(str(tmp_path / "d"), snapshot_every=0) as store:
+    with Store(str(tmp_path / "d"), layout=LAYOUT, snapshot_every=0) as store:
         assert store.get("v1", "households", "h")["v"] == 3
 
 
@@ -149,7 +150,7 @@ def test_a_photo_that_finds_no_room_answers_503_and_is_taken_once_there_is(app, 
 
 
 def test_an_exception_in_a_write_function_fails_only_that_write(tmp_path):
-    with Store(str(tmp_path / "d"), snapshot_every=0) as store:
+    with Store(str(tmp_path / "d"), layout=LAYOUT, snapshot_every=0) as store:
         def boom(tx):
             tx.put("v1", "households", {"id": "half"})
             raise RuntimeError("a bug in a write function")

@@ -9,6 +9,7 @@ import threading
 import pytest
 from tinydb import TinyDB
 
+from server.records.layout import LAYOUT
 from tests.conftest import PASSWORD
 from tests.helpers import new_uuid, phone_visit
 from tests.live import Client, LiveServer, seed
@@ -114,7 +115,7 @@ def test_kill_9_of_one_of_two_servers_on_one_database_loses_nothing_it_acknowled
     random moment, each round; everything either acknowledged is read back through the other."""
     from server.store.postgres import PgStore
     from tests.conftest import seed_world
-    with PgStore(pg_url).open() as store:
+    with PgStore(pg_url, layout=LAYOUT).open() as store:
         seed_world(store)
     env = {"JIEDUI_DATABASE_URL": pg_url, "JIEDUI_FILES_DIR": str(tmp_path / "files")}
     for name in ("a", "b"):

@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 from werkzeug.security import check_password_hash
 
+from server.records.layout import LAYOUT
 from server.forms import formdefs
 from server.services.demo import DEMO_LOGINS, generate_demo, load_demo
 from server.records import households as household_records
@@ -125,13 +126,13 @@ def test_submissions_belong_to_paired_households(demo):
 def test_load_demo_writes_once_through_the_pipeline_and_logins_work(tmp_path, registry):
     data_dir = str(tmp_path / "data")
     settings = {"pv_yield_kwh_per_kw": 1100}
-    with Store(data_dir, snapshot_every=0) as store:
+    with Store(data_dir, layout=LAYOUT, snapshot_every=0) as store:
         counts = load_demo(store, registry, settings)
         assert counts["households"] == len(generate_demo()["households"])
         seq = store.seq
         assert load_demo(store, registry, settings) is None  # already there: nothing overwritten
         assert store.seq == seq
-    with Store(data_dir, snapshot_every=0) as store:  # durable across a reopen
+    with Store(data_dir, layout=LAYOUT, snapshot_every=0) as store:  # durable across a reopen
         assert len(store.village_ids()) == 3
         stored = [h for v in store.village_ids() for h in household_records.in_village(v, store)]
         assert len(stored) == counts["households"]

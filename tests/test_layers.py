@@ -5,12 +5,16 @@ The tree says where a rule lives (docs/architecture.md draws it):
 - server/services/  work across owners (roster, stats, exports, backup, demo, publishing); no Flask
 - server/records/   one owner per record kind; the only modules that name a table or a partition
 - server/forms/     form definitions; server/printing/ the printing service; server/core/ the bottom
-- server/store/     the store seam (get_store) and the two stores; the only importer of TinyDB
+- server/store/     the store seam (get_store) and the two stores; the only importer of TinyDB. It
+                    names no record: the layout it is opened with (records/layout.py) does
 - server/cli/       click commands: a thin layer, like the views
 """
 
 import ast
+import io
 import pathlib
+import re
+import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SERVER = ROOT / "server"
@@ -155,3 +159,67 @@ def test_form_definitions_and_the_store_import_no_layer_above_them():
                                       "server.records")):
                     offences.append(f"{layer}/{path.name}:{line} imports {module}")
     assert offences == []
+
+
+def _domain_names():
+    """The names the records layer's layout gives the store: its global tables and their key
+    fields, its record families ("submissions", "uuid", "audit")."""
+    from server.records.layout import LAYOUT
+    return set(LAYOUT.global_keys) | set(LAYOUT.global_keys.values()) | set(LAYOUT.families)
+
+
+def _domain_name_offences(root=SERVER, names=None):
+    """Where server/store/ names one of the domain's records in its code: a string (an f-string's
+    text too), a name, an attribute, an argument or a comment. Docstrings may, as examples."""
+    words = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names or _domain_names()))) + r")\b")
+    offences = []
+    for path in _modules(root / "store"):
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(root).as_posix()
+        tree = ast.parse(text, str(path))
+        docstrings = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                    docstrings.add(id(body[0].value))
+        for node in ast.walk(tree):
+            found = []
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                found.append(node.value)
+            elif isinstance(node, ast.Name):
+                found.append(node.id)
+            elif isinstance(node, ast.Attribute):
+                found.append(node.attr)
+            elif isinstance(node, ast.arg):
+                found.append(node.arg)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.append(node.name)
+            for value in found:
+                if words.search(value):
+                    offences.append(f"{rel}:{node.lineno} names {words.search(value).group(1)!r}")
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT and words.search(token.string):
+                offences.append(f"{rel}:{token.start[0]} names {words.search(token.string).group(1)!r} "
+                                f"in a comment")
+    return sorted(offences)
+
+
+def test_the_store_names_no_record_of_the_domain():
+    """The store is told where records live (a StoreLayout from records/layout.py, passed in by
+    whoever opens it): it never names the domain's tables, key fields or families itself."""
+    assert _domain_names() >= {"submissions", "uuid", "audit"}
+    assert _domain_name_offences() == []
+
+
+def test_the_domain_name_rule_catches_a_leak_and_spares_docstrings(tmp_path):
+    store = tmp_path / "server" / "store"
+    store.mkdir(parents=True)
+    (store / "ok.py").write_text('"""Keys such as a submission\'s uuid; families like "audit.20260501"."""\n'
+                                 'def f(layout):\n    """e.g. audit/20260501.json"""\n'
+                                 '    return layout.families\n')
+    (store / "leaks.py").write_text('GLOBAL = ("submissions",)\n'
+                                    'def f(doc, uuid):\n    return f"audit.{doc}"  # by uuid\n')
+    assert _domain_name_offences(tmp_path / "server") == [
+        "store/leaks.py:1 names 'submissions'", "store/leaks.py:2 names 'uuid'",
+        "store/leaks.py:3 names 'audit'", "store/leaks.py:3 names 'uuid' in a comment"]

@@ -9,7 +9,7 @@ import urllib.request
 
 from server import create_app
 from server.services.backup import write_folder
-from server.store import close_app_store
+from server.store import close_app_store, store_layout
 from server.store.tinydb import open_readonly
 from tests.conftest import PASSWORD, Api
 from tests.live import Client, LiveServer, seed, server_behind_gate
@@ -46,7 +46,7 @@ def test_backups_leave_out_the_secret_key_unless_asked_and_a_server_without_one_
 
 def test_the_web_backup_holds_no_secret_key(app, tmp_path):
     out = tmp_path / "out"
-    write_folder(open_readonly(app.config["DATA_DIR"]), app.config, str(out))
+    write_folder(open_readonly(app.config["DATA_DIR"], store_layout(app)), app.config, str(out))
     assert not (out / "secret_key").exists() and (out / "core.json").exists()
 
 

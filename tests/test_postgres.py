@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from tinydb import TinyDB
 
+from server.records.layout import LAYOUT
 from server import create_app
 from server.store import close_app_store, get_store
 from server.store.postgres import COMMIT_LOCK, SCHEMA_VERSION, PgStore
@@ -228,7 +229,7 @@ def test_an_exhausted_pool_answers_503_and_never_hangs(tmp_path, pg_url):
 
 
 def test_deadlocks_are_retried(pg_url):
-    with PgStore(pg_url).open() as store:
+    with PgStore(pg_url, layout=LAYOUT).open() as store:
         # core keys are held one by one (a village is held whole, so it cannot deadlock)
         store.write(lambda tx: [tx.put("core", "meta", {"id": k, "n": 0}) for k in ("A", "B")])
         barrier = threading.Barrier(2)
@@ -271,14 +272,14 @@ def test_a_database_that_cannot_be_reached_stops_init_and_serve_with_a_clear_mes
 
 
 def test_a_schema_newer_than_the_code_refuses_to_start(tmp_path, pg_url):
-    with PgStore(pg_url).open() as store:
+    with PgStore(pg_url, layout=LAYOUT).open() as store:
         with store._connection() as conn:
             assert conn.execute("SELECT value FROM jiedui_meta WHERE key = 'schema_version'").fetchone()[0] \
                 == SCHEMA_VERSION
             conn.execute("UPDATE jiedui_meta SET value = %s WHERE key = 'schema_version'",
                          (json.dumps(SCHEMA_VERSION + 1),))
     with pytest.raises(SchemaTooNew, match="newer than this code"):
-        PgStore(pg_url).open()
+        PgStore(pg_url, layout=LAYOUT).open()
     env = dict(os.environ, JIEDUI_DATA_DIR=str(tmp_path / "d"), JIEDUI_DATABASE_URL=pg_url)
     for args in (["init"], ["serve", "--port", "1"]):
         r = flask(*args, env=env)
@@ -286,11 +287,11 @@ def test_a_schema_newer_than_the_code_refuses_to_start(tmp_path, pg_url):
 
 
 def test_an_older_schema_is_upgraded_in_place_keeping_the_data(pg_url):
-    with PgStore(pg_url).open() as store:
+    with PgStore(pg_url, layout=LAYOUT).open() as store:
         store.write(lambda tx: tx.put("v1", "households", {"id": "h"}))
         with store._connection() as conn:
             conn.execute("UPDATE jiedui_meta SET value = '0' WHERE key = 'schema_version'")
-    with PgStore(pg_url).open() as store:
+    with PgStore(pg_url, layout=LAYOUT).open() as store:
         assert store.get("v1", "households", "h")["id"] == "h"
         with store._connection() as conn:
             assert conn.execute("SELECT value FROM jiedui_meta WHERE key = 'schema_version'").fetchone()[0] \
@@ -299,7 +300,7 @@ def test_an_older_schema_is_upgraded_in_place_keeping_the_data(pg_url):
 
 def test_reads_raise_store_unavailable_once_the_database_is_gone(tmp_path, pg_cluster):
     url = pg_cluster.new_database("gone_soon")
-    store = PgStore(url, pool_timeout=0.5, connect_timeout=1).open()
+    store = PgStore(url, layout=LAYOUT, pool_timeout=0.5, connect_timeout=1).open()
     try:
         with pg_cluster.connect() as conn:
             conn.execute("DROP DATABASE gone_soon WITH (FORCE)")
@@ -328,12 +329,12 @@ def test_migrate_copies_a_tinydb_folder_idempotently_and_resumes(tmp_path, pg_ur
     def stop_after_first(partition):
         raise KeyboardInterrupt  # the operator pressed Ctrl-C after the first partition
     with pytest.raises(KeyboardInterrupt):
-        migrate(str(data), pg_url, lines.append, _after_partition=stop_after_first)
+        migrate(str(data), pg_url, lines.append, LAYOUT, _after_partition=stop_after_first)
     lines.clear()
-    assert migrate(str(data), pg_url, lines.append)  # resumes: the first partition is skipped
+    assert migrate(str(data), pg_url, lines.append, LAYOUT)  # resumes: the first partition is skipped
     assert sum("already copied" in line for line in lines) == 1 and "All counts match" in lines[-1]
     lines.clear()
-    assert migrate(str(data), pg_url, lines.append)  # idempotent: nothing copied again
+    assert migrate(str(data), pg_url, lines.append, LAYOUT)  # idempotent: nothing copied again
     partitions = 3 + len(list((data / "audit").glob("*.json")))  # core, v1, v2, the audit days
     assert sum("already copied" in line for line in lines) == partitions
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from server.records.layout import LAYOUT
 from server.records import audit, households
 from server.store import Store, get_store
 from tests.conftest import PASSWORD, Api
@@ -152,7 +153,7 @@ def test_a_dense_household_keeps_its_promises_exact_past_the_cap(app, api):
 def test_patches_read_back_the_same_after_a_restart(tmp_path):
     """tx.patch: twice in one write, after a put in the same write, and before a put; what memory
     holds is what the journal replays (TinyDB), and the journal line carries only the change."""
-    store = Store(tmp_path / "d", snapshot_every=0).open()
+    store = Store(tmp_path / "d", layout=LAYOUT, snapshot_every=0).open()
     store.write(lambda tx: tx.put("v1", "households", {"id": "h", "open_followups": [], "n": 0}))
 
     def twice(tx):
@@ -181,7 +182,7 @@ def test_patches_read_back_the_same_after_a_restart(tmp_path):
     # the folder as a crash leaves it: the journal fsynced, no snapshot since; its copy opens
     shutil.copytree(tmp_path / "d", tmp_path / "crashed")
     store.close()
-    again = Store(tmp_path / "crashed", snapshot_every=0).open()
+    again = Store(tmp_path / "crashed", layout=LAYOUT, snapshot_every=0).open()
     try:
         assert {k: again.get("v1", "households", k) for k in ("h", "g")} == before
         assert again.seq == store.seq
@@ -236,7 +237,7 @@ def test_kill_9_after_single_pushes_keeps_promises_audit_and_every_visit(tmp_pat
         server.stop()
     assert after == before
     assert stored == set(acked)
-    store = Store(data, snapshot_every=0).open()
+    store = Store(data, layout=LAYOUT, snapshot_every=0).open()
     try:
         assert sorted(e["target"] for e in audit.entries(store, action="submission")) == sorted(acked)
     finally:

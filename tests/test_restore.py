@@ -307,3 +307,40 @@ def test_what_a_killed_restore_left_is_removed_at_the_next_start(app):
     phone = logged_in(app, "cadre1")
     assert phone.get("/api/v1/bootstrap").get_json()["epoch"] == "1"
     assert not [n for n in os.listdir(data_dir) if n.startswith(".restore")]
+
+
+@tinydb_only
+def test_the_check_reads_every_log_day_counts_the_backup_and_wants_an_administrator(app, runner, tmp_path):
+    """The store loads every partition the layout names (an unreadable audit day refuses the
+    backup); the records layer counts what it holds and a backup with no administrator is refused."""
+    import json
+    phone = logged_in(app, "cadre1")
+    assert push(phone, visit(), visit("v1-0002")).get_json()["results"][0]["status"] == "created"
+    out = tmp_path / "backup"
+    assert runner.invoke(args=["backup", str(out)]).exit_code == 0
+    close_app_store(app)
+    day = sorted((out / "audit").glob("*.json"))[-1]
+    kept = day.read_bytes()
+    day.write_text("{ not json", encoding="utf-8")
+    r = runner.invoke(args=["restore", str(out)])
+    assert r.exit_code == 1 and f"audit.{day.stem}" in r.output and "nothing was changed" in r.output
+    day.write_bytes(kept)
+
+    core_file = out / "core.json"
+    core = json.loads(core_file.read_bytes())
+    without = json.loads(json.dumps(core))
+    for user in without["users"].values():
+        user["role"] = "supervisor" if user["role"] == "admin" else user["role"]
+    core_file.write_text(json.dumps(without, ensure_ascii=False), encoding="utf-8")
+    r = runner.invoke(args=["restore", str(out)])
+    assert r.exit_code == 1 and "administrator" in r.output
+    core_file.write_text(json.dumps(core, ensure_ascii=False), encoding="utf-8")
+
+    villages = [json.loads(p.read_bytes()) for p in (out / "villages").glob("*.json")]
+    households = sum(len(v.get("households", {})) for v in villages)
+    submissions = sum(len(v.get("submissions", {})) for v in villages)
+    assert households and submissions == 2
+    r = runner.invoke(args=["restore", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (f"{len(core['villages'])} 村 villages, {households} 户 households, {submissions} 条记录 "
+            f"submissions") in r.output

@@ -14,11 +14,13 @@ from flask import Flask
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from server.records.layout import LAYOUT
 from server.cli.roster import import_roster_command
 from server.services.roster import (MAX_ROWS, RosterError, format_errors, import_roster, parse_phone,
                                     parse_roster, run_import)
 from server.records import audit  # noqa: E402
 from server.store import CORE, Store  # noqa: E402
+from server.store import init_app as init_store  # noqa: E402
 from tests.helpers import HEADER, xlsx_bytes  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -201,7 +203,7 @@ def seed(store):
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store(str(tmp_path / "data"), snapshot_every=0).open()
+    s = Store(str(tmp_path / "data"), layout=LAYOUT, snapshot_every=0).open()
     seed(s)
     yield s
     s.close()
@@ -336,10 +338,11 @@ def test_sample_files_parse_alike_and_import(store):
 @pytest.fixture
 def cli(tmp_path):
     data_dir = str(tmp_path / "data")
-    with Store(data_dir, snapshot_every=0) as s:
+    with Store(data_dir, layout=LAYOUT, snapshot_every=0) as s:
         seed(s)
     app = Flask("roster_test")
     app.config["DATA_DIR"] = data_dir
+    init_store(app, LAYOUT)  # as the app factory does: the store is told where records live
     return app, app.test_cli_runner()
 
 
@@ -352,7 +355,7 @@ def test_command_prints_summary_and_is_idempotent(cli, tmp_path):
     assert "新建 4 户" in result.output and "4 created" in result.output
     result = runner.invoke(import_roster_command, [str(path), "--village", VID])
     assert result.exit_code == 0 and "4 unchanged" in result.output
-    with Store(app.config["DATA_DIR"], snapshot_every=0) as s:
+    with Store(app.config["DATA_DIR"], layout=LAYOUT, snapshot_every=0) as s:
         assert len(s.search(VID, "households")) == 4
 
 
@@ -363,7 +366,7 @@ def test_command_reports_errors_and_exits_nonzero(cli, tmp_path):
     result = runner.invoke(import_roster_command, [str(path), "--village", VID])
     assert result.exit_code == 1
     assert "第 6 行" in result.output and "row 6" in result.output and "nothing was written" in result.output
-    with Store(app.config["DATA_DIR"], snapshot_every=0) as s:
+    with Store(app.config["DATA_DIR"], layout=LAYOUT, snapshot_every=0) as s:
         assert s.search(VID, "households") == []
 
 
@@ -371,7 +374,7 @@ def test_command_refuses_while_a_server_owns_the_folder(cli, tmp_path):
     app, runner = cli
     path = tmp_path / "r.csv"
     path.write_bytes(GOOD.encode())
-    with Store(app.config["DATA_DIR"], snapshot_every=0):
+    with Store(app.config["DATA_DIR"], layout=LAYOUT, snapshot_every=0):
         result = runner.invoke(import_roster_command, [str(path), "--village", VID])
     assert result.exit_code != 0
     assert "/admin" in result.output

@@ -6,21 +6,26 @@ import threading
 import pytest
 from tinydb import Query
 
-from server.store import CORE, Store, UnstorableValue
+from server.records.layout import LAYOUT
+from server.store import CORE, Store, StoreLayout, UnstorableValue
+
+# Another domain than this one: nothing in the store may depend on the names records/layout.py gives.
+OTHER = StoreLayout(global_keys={"things": "code"}, families=("log",))
 
 
 @pytest.fixture
 def open_store(store_kind, tmp_path, request):
-    """open_store() opens (again) the same store: a folder for TinyDB, a schema for PostgreSQL."""
+    """open_store() opens (again) the same store: a folder for TinyDB, a schema for PostgreSQL;
+    with the domain's layout (records/layout.py) unless another is given."""
     opened = []
     url = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
 
-    def make():
+    def make(layout=LAYOUT):
         if url:
             from server.store.postgres import PgStore
-            store = PgStore(url, pool_size=10).open()
+            store = PgStore(url, layout=layout, pool_size=10).open()
         else:
-            store = Store(tmp_path / "data", snapshot_every=0).open()
+            store = Store(tmp_path / "data", layout=layout, snapshot_every=0).open()
         opened.append(store)
         return store
     yield make
@@ -280,7 +285,7 @@ def test_export_is_a_plain_tinydb_folder_of_everything(open_store, tmp_path):
     core = json.loads((out / "core.json").read_text(encoding="utf-8"))
     assert [d["id"] for d in core["users"].values()] == ["u1"]
     assert (out / "audit" / "20260501.json").exists()
-    again = Store(str(out), snapshot_every=0).open()  # the TinyDB store opens it as it is
+    again = Store(str(out), layout=LAYOUT, snapshot_every=0).open()  # the TinyDB store opens it as it is
     try:
         assert again.get("v1", "households", "h1")["id"] == "h1"
         assert again.partition_of("submissions", "s1") == "v1"
@@ -295,3 +300,96 @@ def test_snapshot_loses_nothing_and_reopening_reads_the_same(open_store):
     store.write(lambda tx: tx.put("v1", "households", {"id": "h", "n": 2}))
     store.close()
     assert open_store().get("v1", "households", "h")["n"] == 2
+
+
+# ---- the layout is passed in: the store names no record ------------------------------------------
+
+
+def test_another_layout_decides_keys_families_folders_and_reopening(open_store, tmp_path):
+    """Opened with a layout of another domain ({"things": "code"} unique server-wide, a "log"
+    family by day), everything the domain's layout decides follows it: keyed lookups and locate,
+    the family's partitions, the backup's folders, the key index after a reopen; the domain's own
+    names ("submissions" by uuid, "audit.<day>") mean nothing to it."""
+    import json
+    store = open_store(OTHER)
+    assert store.layout == OTHER
+    store.write(lambda tx: [tx.put("v1", "things", {"code": "t-1", "n": 1}),
+                            tx.put("v2", "things", {"code": "t-2"}),
+                            tx.put("log.20260502", "entries", {"id": "e2"}),
+                            tx.put("log.20260501", "entries", {"id": "e1"})])
+
+    def check(store):
+        assert store.get("v1", "things", "t-1")["n"] == 1
+        assert store.locate("things", "t-2") == "v2" and store.partition_of("things", "t-1") == "v1"
+        assert store.partitions_of("things", ["t-1", "t-2", "t-3"]) == {"t-1": "v1", "t-2": "v2", "t-3": None}
+        assert store.write(lambda tx: (tx.locate("things", "t-2"), tx.partitions("log"))) == \
+            ("v2", ["log.20260501", "log.20260502"])
+        assert store.partitions("log") == ["log.20260501", "log.20260502"]
+        assert store.get("log.20260501", "entries", "e1")["id"] == "e1"
+        assert store.village_ids() == ["v1", "v2"] and store.partitions("audit") == []
+    check(store)
+    if not isinstance(store, Store):  # indexed as a global key, not found by a scan of every village
+        indexed = store._read(lambda conn: conn.execute("SELECT tbl, key, village FROM jiedui_keys "
+                                                        "ORDER BY key").fetchall())
+        assert indexed == [("things", "t-1", "v1"), ("things", "t-2", "v2")]
+    # keys by "code" in "things" only: by "id" elsewhere, the domain's names included
+    with pytest.raises(ValueError, match="'code'"):
+        store.write(lambda tx: tx.put("v1", "things", {"id": "t-9"}))
+    with pytest.raises(ValueError, match="'id'"):
+        store.write(lambda tx: tx.put("v1", "submissions", {"uuid": "s-1"}))
+    with pytest.raises(ValueError, match="bad partition"):  # a family this layout does not have
+        store.write(lambda tx: tx.put("audit.20260501", "audit", {"id": "a"}))
+    found = store.write(lambda tx: [tx.put("v1", "things", {"code": "t-1", "n": 1, "again": True}),
+                                    tx.search("v1", "things")])[1]  # a write reads its own, by code
+    assert [(d["code"], d.get("again")) for d in found] == [("t-1", True)]
+
+    out = tmp_path / "export"
+    store.export_to(str(out))
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["log", "villages"]
+    assert sorted(p.name for p in (out / "log").iterdir()) == ["20260501.json", "20260502.json"]
+    day = json.loads((out / "log" / "20260501.json").read_text(encoding="utf-8"))
+    assert day["_meta"]["1"]["partition"] == "log.20260501" and list(day["entries"].values())[0]["id"] == "e1"
+    village = json.loads((out / "villages" / "v2.json").read_text(encoding="utf-8"))
+    assert [d["code"] for d in village["things"].values()] == ["t-2"]
+    backup = Store(str(out), layout=OTHER, snapshot_every=0).open()  # its key index names "things"
+    try:
+        check(backup)
+    finally:
+        backup.close()
+
+    store.close()
+    again = open_store(OTHER)
+    if isinstance(again, Store):  # found through the key index: only the village holding it loads
+        assert again.locate("things", "t-2") == "v2" and "v1" not in again._partitions
+    check(again)
+    if isinstance(again, Store):  # the folder's files, and the key index rebuilt from them alone
+        again.close()
+        data = tmp_path / "data"
+        assert (data / "log" / "20260502.json").exists() and not (data / "audit").exists()
+        for name in ("catalog.json", "keys.idx", "keys.new"):
+            (data / name).unlink()
+        rebuilt = open_store(OTHER)
+        assert rebuilt.locate("things", "t-1") == "v1" and "v2" not in rebuilt._partitions
+        check(rebuilt)
+
+
+def test_a_layout_is_a_checked_value_that_cannot_change():
+    assert OTHER.key_field("things") == "code" and OTHER.key_field("submissions") == "id"
+    assert OTHER.family_of("log.20260501") == ("log", "20260501") and OTHER.family_of("audit.20260501") is None
+    assert OTHER.family_of("log.2026") is None and OTHER.folders() == ("villages", "log")
+    assert OTHER == StoreLayout({"things": "code"}, ["log"]) and hash(OTHER) == hash(StoreLayout({"things": "code"}, ("log",)))
+    assert OTHER != LAYOUT
+    with pytest.raises(AttributeError):
+        OTHER.families = ("audit",)
+    with pytest.raises(TypeError):
+        OTHER.global_keys["submissions"] = "uuid"
+    for bad in ("villages", "core", "Log", "log.day", "", "a/b", 7):
+        with pytest.raises(ValueError):
+            StoreLayout(families=(bad,))
+    for bad in ({"things": ""}, {"": "code"}, {"things": None}):
+        with pytest.raises(ValueError):
+            StoreLayout(global_keys=bad)
+    with pytest.raises(TypeError):  # no store opens without being told its layout
+        Store("/nonexistent")
+    with pytest.raises(TypeError):
+        Store("/nonexistent", layout={"submissions": "uuid"})

@@ -10,6 +10,7 @@ import shutil
 import pytest
 from tinydb import TinyDB
 
+from server.records.layout import LAYOUT
 from server.store import CORE, PartitionUnavailable, Store
 from server.store.tinydb import _KeyIndex
 from tests.conftest import Api
@@ -52,7 +53,7 @@ def everything(store, vid):
 
 
 def test_a_village_dropped_under_the_budget_reloads_and_answers_the_same(tmp_path):
-    with Store(tmp_path, snapshot_every=0, memory_mb=MB, idle_seconds=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0, memory_mb=MB, idle_seconds=0) as store:
         fill(store)
         store.snapshot()
         before = {vid: everything(store, vid) for vid in ("v1", "v2", "v3")}
@@ -64,7 +65,7 @@ def test_a_village_dropped_under_the_budget_reloads_and_answers_the_same(tmp_pat
 
 
 def test_a_dirty_village_is_never_dropped(tmp_path):
-    with Store(tmp_path, snapshot_every=0, memory_mb=MB, idle_seconds=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0, memory_mb=MB, idle_seconds=0) as store:
         fill(store)
         assert store._evict() == 0 and loaded(store) == {"v1", "v2", "v3"}  # nothing snapshotted
         store.snapshot()
@@ -75,7 +76,7 @@ def test_a_dirty_village_is_never_dropped(tmp_path):
 
 
 def test_writes_to_a_dropped_village_survive_a_crash_and_a_restart(tmp_path):
-    store = Store(tmp_path / "live", snapshot_every=0, memory_mb=MB, idle_seconds=0).open()
+    store = Store(tmp_path / "live", layout=LAYOUT, snapshot_every=0, memory_mb=MB, idle_seconds=0).open()
     fill(store)
     store.snapshot()
     store._evict()
@@ -83,16 +84,16 @@ def test_writes_to_a_dropped_village_survive_a_crash_and_a_restart(tmp_path):
     store.write(lambda tx: tx.put("v1", "submissions", visit("v1", 500)))  # reloads v1, then writes
     crash_image(tmp_path / "live", tmp_path / "crashed")
     store.close()
-    with Store(tmp_path / "crashed", snapshot_every=0) as again:
+    with Store(tmp_path / "crashed", layout=LAYOUT, snapshot_every=0) as again:
         assert again.count("v1", "submissions") == 21
         assert again.get("v1", "submissions", visit("v1", 500)["uuid"])["n"] == 500
 
 
 def test_a_budget_smaller_than_one_village_loads_it_anyway_and_says_so(tmp_path, caplog):
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         fill(store, villages=("v1",), visits=50)
     caplog.set_level(logging.WARNING, logger="server.store")
-    with Store(tmp_path, snapshot_every=0, memory_mb=MB) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0, memory_mb=MB) as store:
         assert store.count("v1", "submissions") == 50
         assert "more than the memory budget" in caplog.text and "v1" in caplog.text
         store.write(lambda tx: tx.put("v1", "submissions", visit("v1", 50)))
@@ -100,11 +101,11 @@ def test_a_budget_smaller_than_one_village_loads_it_anyway_and_says_so(tmp_path,
 
 
 def test_opening_loads_no_village_and_knows_them_all(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         fill(store, villages=[f"v{i}" for i in range(1, 10)], visits=5)
         store.write(lambda tx: tx.put("audit.20260501", "audit", {"id": "a1", "action": "x"}))
         seqs = {vid: store.partition_seq(vid) for vid in store.village_ids()}
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         assert loaded(store) == set() and store.stats["scans"] == 0  # no file read to open
         assert store.village_ids() == sorted(seqs)
         assert {vid: store.partition_seq(vid) for vid in store.village_ids()} == seqs
@@ -117,7 +118,7 @@ def test_opening_loads_no_village_and_knows_them_all(tmp_path):
 
 
 def test_the_journal_replays_into_villages_that_are_not_loaded_yet(tmp_path):
-    store = Store(tmp_path / "live", snapshot_every=0).open()
+    store = Store(tmp_path / "live", layout=LAYOUT, snapshot_every=0).open()
     fill(store, villages=("v1", "v2", "v3"), visits=3)
     store.snapshot()
     store.write(lambda tx: tx.put("v2", "submissions", visit("v2", 40)))
@@ -126,7 +127,7 @@ def test_the_journal_replays_into_villages_that_are_not_loaded_yet(tmp_path):
     seqs = {vid: store.partition_seq(vid) for vid in ("v1", "v2", "v3", "v9")}
     crash_image(tmp_path / "live", tmp_path / "crashed")
     store.close()
-    with Store(tmp_path / "crashed", snapshot_every=0) as again:
+    with Store(tmp_path / "crashed", layout=LAYOUT, snapshot_every=0) as again:
         assert loaded(again) == set()
         assert {vid: again.partition_seq(vid) for vid in seqs} == seqs
         assert again.village_ids() == ["v1", "v2", "v3", "v9"]
@@ -138,16 +139,16 @@ def test_the_journal_replays_into_villages_that_are_not_loaded_yet(tmp_path):
     journals = [p for p in os.listdir(tmp_path / "crashed") if p.startswith("journal")]
     assert all(os.path.getsize(tmp_path / "crashed" / p) == 0 for p in journals)
     assert len(TinyDB(tmp_path / "crashed" / "villages" / "v2.json").table("submissions")) == 4
-    with Store(tmp_path / "crashed", snapshot_every=0) as third:
+    with Store(tmp_path / "crashed", layout=LAYOUT, snapshot_every=0) as third:
         assert third.count("v3", "submissions") == 2 and third.partition_seq("v2") == seqs["v2"]
 
 
 def test_the_snapshot_loads_what_the_journal_named_so_the_journal_can_go(tmp_path):
-    store = Store(tmp_path / "live", snapshot_every=0).open()
+    store = Store(tmp_path / "live", layout=LAYOUT, snapshot_every=0).open()
     fill(store, villages=("v1", "v2"), visits=2)
     crash_image(tmp_path / "live", tmp_path / "crashed")
     store.close()
-    with Store(tmp_path / "crashed", snapshot_every=0) as again:
+    with Store(tmp_path / "crashed", layout=LAYOUT, snapshot_every=0) as again:
         assert loaded(again) == set()
         again.snapshot()
         assert loaded(again) == {"v1", "v2"}
@@ -155,33 +156,33 @@ def test_the_snapshot_loads_what_the_journal_named_so_the_journal_can_go(tmp_pat
 
 
 def test_the_catalogue_and_index_are_rebuilt_when_missing(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         fill(store)
         seqs = {vid: store.partition_seq(vid) for vid in store.village_ids()}
     os.remove(tmp_path / "catalog.json")
     os.remove(tmp_path / "keys.idx")
     os.remove(tmp_path / "keys.new")
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         assert {vid: store.partition_seq(vid) for vid in store.village_ids()} == seqs
         assert store.locate("submissions", visit("v3", 5)["uuid"]) == "v3"
     assert os.path.exists(tmp_path / "catalog.json") and os.path.exists(tmp_path / "keys.idx")
 
 
 def test_a_village_file_changed_behind_the_stores_back_is_read_again(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         fill(store, villages=("v1",), visits=2)
     path = tmp_path / "villages" / "v1.json"
     data = json.loads(path.read_text())
     data["submissions"]["99"] = visit("v1", 99, seq=1)
     path.write_text(json.dumps(data, ensure_ascii=False))  # e.g. restored by hand
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         assert store.locate("submissions", visit("v1", 99)["uuid"]) == "v1"
         assert store.count("v1", "submissions") == 3
 
 
 def test_the_key_index_never_misses_even_when_every_key_collides(tmp_path, monkeypatch):
     monkeypatch.setattr(_KeyIndex, "hash", staticmethod(lambda key: 42))
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         fill(store, visits=3)
         for vid in ("v1", "v2", "v3"):
             for n in range(3):
@@ -189,7 +190,7 @@ def test_the_key_index_never_misses_even_when_every_key_collides(tmp_path, monke
         assert store.locate("submissions", visit("v1", 77)["uuid"]) is None
         store.write(lambda tx: tx.delete("v2", "submissions", visit("v2", 1)["uuid"]))
         assert store.locate("submissions", visit("v2", 1)["uuid"]) is None
-    with Store(tmp_path, snapshot_every=0) as store:  # persisted, merged, read back
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:  # persisted, merged, read back
         assert store.locate("submissions", visit("v3", 2)["uuid"]) == "v3"
 
 
@@ -213,7 +214,7 @@ def test_the_key_index_survives_a_merge_and_a_round_trip():
 
 
 def test_locate_inside_a_write_sees_the_batch(tmp_path):
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         def write(tx):
             tx.put("v4", "submissions", visit("v4", 1))
             return tx.locate("submissions", visit("v4", 1)["uuid"])
@@ -233,11 +234,11 @@ def test_a_summary_is_kept_across_restarts_and_recomputed_after_a_write(tmp_path
             return {"visits": len(store.search(vid, "submissions"))}
         return store.summary(vid, "stats", compute)
 
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         fill(store)
         assert count_of(store, "v1") == {"visits": 20} and calls == ["v1"]
         assert count_of(store, "v1") == {"visits": 20} and calls == ["v1"]
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         assert count_of(store, "v1") == {"visits": 20} and calls == ["v1"]
         assert loaded(store) == set()  # answered from the catalogue
         store.write(lambda tx: tx.put("v1", "submissions", visit("v1", 20)))
@@ -248,13 +249,13 @@ def test_a_summary_is_kept_across_restarts_and_recomputed_after_a_write(tmp_path
 
 
 def test_a_corrupt_village_file_makes_only_that_village_unavailable(tmp_path, caplog):
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         fill(store)
     path = tmp_path / "villages" / "v2.json"
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])  # torn by a disk fault
     broken = path.read_bytes()
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         assert store.count("v1", "submissions") == 20
         with pytest.raises(PartitionUnavailable) as info:
             store.get("v2", "submissions", visit("v2", 1)["uuid"])
@@ -265,7 +266,7 @@ def test_a_corrupt_village_file_makes_only_that_village_unavailable(tmp_path, ca
         assert store.count("v3", "submissions") == 21
     assert path.read_bytes() == broken  # left as it was, for repair
     path.write_bytes(raw)  # repaired
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         assert store.count("v2", "submissions") == 20
 
 
@@ -276,7 +277,7 @@ def test_a_village_file_repaired_badly_is_unavailable_never_a_hang_or_a_refused_
     reader of the village. Now any exception while loading makes that village unavailable."""
     import json
     import threading
-    with Store(tmp_path, snapshot_every=0) as store:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:
         fill(store)
     path = tmp_path / "villages" / "v2.json"
     data = json.loads(path.read_bytes())
@@ -287,7 +288,7 @@ def test_a_village_file_repaired_badly_is_unavailable_never_a_hang_or_a_refused_
     else:
         data["_meta"] = {"1": ["seq"]}
     path.write_text(json.dumps(data))
-    with Store(tmp_path, snapshot_every=0) as store:                  # it starts
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as store:                  # it starts
         assert store.count("v1", "submissions") == 20
         answers = []
 
@@ -309,7 +310,7 @@ def test_a_village_file_repaired_badly_is_unavailable_never_a_hang_or_a_refused_
 
 
 def test_journal_entries_of_a_corrupt_village_are_kept_until_it_is_repaired(tmp_path):
-    store = Store(tmp_path / "live", snapshot_every=0).open()
+    store = Store(tmp_path / "live", layout=LAYOUT, snapshot_every=0).open()
     fill(store, villages=("v1", "v2"), visits=2)
     store.snapshot()
     store.write(lambda tx: tx.put("v2", "submissions", visit("v2", 30)))
@@ -318,12 +319,12 @@ def test_journal_entries_of_a_corrupt_village_are_kept_until_it_is_repaired(tmp_
     path = tmp_path / "crashed" / "villages" / "v2.json"
     good = path.read_bytes()
     path.write_bytes(b"{not json")
-    with Store(tmp_path / "crashed", snapshot_every=0) as again:
+    with Store(tmp_path / "crashed", layout=LAYOUT, snapshot_every=0) as again:
         again.write(lambda tx: tx.put("v1", "submissions", visit("v1", 30)))
         again.snapshot()  # v1 goes to its file; v2's journal entry is carried into the new journal
         again.snapshot()
     path.write_bytes(good)
-    with Store(tmp_path / "crashed", snapshot_every=0) as again:
+    with Store(tmp_path / "crashed", layout=LAYOUT, snapshot_every=0) as again:
         assert again.get("v2", "submissions", visit("v2", 30)["uuid"])["n"] == 30
         assert again.count("v1", "submissions") == 3
 
@@ -332,7 +333,7 @@ def test_journal_entries_of_a_corrupt_village_are_kept_until_it_is_repaired(tmp_
 
 
 def test_backup_and_snapshot_with_dropped_villages_hold_everything(tmp_path):
-    with Store(tmp_path / "data", snapshot_every=0, memory_mb=MB, idle_seconds=0) as store:
+    with Store(tmp_path / "data", layout=LAYOUT, snapshot_every=0, memory_mb=MB, idle_seconds=0) as store:
         fill(store, villages=("v1", "v2", "v3", "v4"), visits=10)
         store.snapshot()
         store._evict()
@@ -345,7 +346,7 @@ def test_backup_and_snapshot_with_dropped_villages_hold_everything(tmp_path):
     for vid, n in expected.items():  # plain TinyDB reads both the snapshot and the backup
         assert len(TinyDB(tmp_path / "data" / "villages" / f"{vid}.json").table("submissions")) == n
         assert len(TinyDB(tmp_path / "backup" / "villages" / f"{vid}.json").table("submissions")) == n
-    with Store(tmp_path / "backup", snapshot_every=0) as restored:
+    with Store(tmp_path / "backup", layout=LAYOUT, snapshot_every=0) as restored:
         assert loaded(restored) == set()  # the backup carries its catalogue and key index
         assert {vid: restored.count(vid, "submissions") for vid in restored.village_ids()} == expected
         assert restored.locate("submissions", visit("v2", 200)["uuid"]) == "v2"
@@ -499,7 +500,7 @@ def test_writers_readers_snapshots_and_evictions_at_once_lose_nothing(tmp_path):
     import threading
 
     villages = [f"v{i}" for i in range(1, 5)]  # written all along; v5 and v6 only read
-    store = Store(tmp_path, snapshot_every=0.005, journal_snapshot_bytes=2000, memory_mb=MB,
+    store = Store(tmp_path, layout=LAYOUT, snapshot_every=0.005, journal_snapshot_bytes=2000, memory_mb=MB,
                   idle_seconds=0).open()
     store.write(lambda tx: [tx.put(v, "meta", {"id": "counter", "n": 0})
                             for v in villages + ["v5", "v6"]])
@@ -543,7 +544,7 @@ def test_writers_readers_snapshots_and_evictions_at_once_lose_nothing(tmp_path):
     assert sum(store.get(v, "meta", "counter")["n"] for v in villages) == sum(done) == 480
     assert store.stats["evictions"] > 0 and store.stats["loads"] > 7 and store.stats["snapshots"] > 1
     store.close()
-    with Store(tmp_path, snapshot_every=0) as again:
+    with Store(tmp_path, layout=LAYOUT, snapshot_every=0) as again:
         assert sum(again.get(v, "meta", "counter")["n"] for v in villages) == 480
 
 

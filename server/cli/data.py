@@ -9,7 +9,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from server.cli.common import fail, read_password
-from server.store import SchemaTooNew, StoreLocked, StoreUnavailable, open_for_command, open_readonly
+from server.store import (SchemaTooNew, StoreLocked, StoreUnavailable, open_for_command, open_readonly,
+                          store_layout)
 
 
 def on_terminal():
@@ -125,7 +126,8 @@ def migrate_command(url):
         raise click.ClickException("--to must be a postgresql:// URL")
     click.echo(f"从 From {app.config['DATA_DIR']} 复制到 into PostgreSQL")
     try:
-        ok = migrate(app.config["DATA_DIR"], url, click.echo, files_dir=app.config["FILES_DIR"])
+        ok = migrate(app.config["DATA_DIR"], url, click.echo, store_layout(app),
+                     files_dir=app.config["FILES_DIR"])
     except StoreLocked as e:
         raise click.ClickException(f"{e}\n请先停止 TinyDB 服务器。Stop the TinyDB server first.")
     except (StoreUnavailable, SchemaTooNew, ValueError) as e:

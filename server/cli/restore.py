@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from server.core.problems import Problem
-from server.store import StoreLocked
+from server.store import StoreLocked, store_layout
 
 
 @click.command("restore")
@@ -42,7 +42,7 @@ def restore_command(backup):
         with folder_lock(data_dir):
             staged, work, summary = stage(os.path.abspath(backup), app.config, actor="cli", where="cli")
             try:
-                aside = swap_in(data_dir, app.config.get("FILES_DIR"), staged, stamp())
+                aside = swap_in(data_dir, app.config.get("FILES_DIR"), staged, stamp(), store_layout(app))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             cancel_pending(data_dir)  # one staged on the web page earlier is superseded

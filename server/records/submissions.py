@@ -19,6 +19,7 @@ from server.records import attachments as attachment_records
 from server.records import audit, households, scan_partition, villages
 
 TABLE = "submissions"
+KEY = "uuid"  # a submission's key: unique server-wide, so the store finds its village (layout.py)
 ITEM_KEYS = {"uuid", "form", "form_version", "household_id", "created_at", "answers", "attachments",
              "base_version", "supersedes"}
 REVIEW_STATES = ("received", "has_issues", "approved")

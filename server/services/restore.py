@@ -19,7 +19,8 @@ import tarfile
 from server.core.clock import now, now_iso, zone
 from server.core.problems import Problem
 from server.records import audit, epochs
-from server.store import Store, get_store, uses_database
+from server.records.layout import tally
+from server.store import Store, get_store, store_layout, uses_database
 from server.store import restore as folder_restore
 from server.store.restore import BackupUnusable, check_folder
 
@@ -57,6 +58,7 @@ def stage(source, config, *, actor, where):
     new epoch in it: (staged folder, its work folder to remove afterwards, summary). Problem
     `backup_unusable` (nothing changed) when the backup cannot be used."""
     data_dir = config["DATA_DIR"]
+    layout = store_layout()
     work = os.path.join(data_dir, f".restore-{stamp()}")
     os.makedirs(work)
     try:
@@ -73,11 +75,13 @@ def stage(source, config, *, actor, where):
         else:
             raise refuse("找不到该备份。", "no such backup file or folder.")
         try:
-            summary = check_folder(staged)
+            summary = check_folder(staged, layout, tally)
         except BackupUnusable as e:
             raise refuse(e.zh, e.en) from None
+        if not summary.pop("admins", 0):
+            raise refuse("其中没有管理员账号。", "it holds no administrator account.")
         name = os.path.basename(os.path.normpath(source))
-        store = Store(staged, snapshot_every=0).open()
+        store = Store(staged, layout=layout, snapshot_every=0).open()
         try:
             def write(tx):
                 doc = epochs.start_new(tx, "restore", backup=name)
@@ -136,8 +140,8 @@ def into_database(config, source, *, actor, echo):
     from server.store.migrate import replace_database
     staged, work, summary = stage(source, config, actor=actor, where="cli")
     try:
-        ok = replace_database(staged, config["DATABASE_URL"], echo, files_dir=config.get("FILES_DIR"),
-                              stamp=stamp())
+        ok = replace_database(staged, config["DATABASE_URL"], echo, store_layout(),
+                              files_dir=config.get("FILES_DIR"), stamp=stamp())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not ok:

@@ -1,25 +1,100 @@
-"""What both stores share: partition names, key fields, the errors they raise, how a document is
-encoded for the journal and the database, and the pending writes of a transaction. Neither store
-reaches into the other; both import from here."""
+"""What both stores share: partition names, the layout they are opened with (StoreLayout), the
+errors they raise, how a document is encoded for the journal and the database, and the pending
+writes of a transaction. Neither store reaches into the other; both import from here."""
 
 import json
 import os
 import re
+from types import MappingProxyType
 
 from server.core.files import write_atomic
 from server.core.ids import VILLAGE_ID_RE
 
 CORE = "core"
 PARTITION_RE = VILLAGE_ID_RE  # a village (villages/<id>.json)
-# Partitions of other record families, e.g. "audit.20260501" (audit/20260501.json): one a day, so
-# the log grows in small files that load and go like villages instead of in core.
-FAMILIES = ("audit",)
-FAMILY_RE = re.compile(r"^(audit)\.([0-9]{8})$")
-KEY_FIELDS = {"submissions": "uuid"}
+FAMILY_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*\Z")
+# What a data folder holds besides the families' folders: no family may take one of these names.
+RESERVED_NAMES = frozenset({CORE, "villages", "catalog", "keys", "journal", "lock", "backups",
+                            "attachments", "forms", "forms-published", "restore-pending"})
 
 
-def key_field(table):
-    return KEY_FIELDS.get(table, "id")
+class StoreLayout:
+    """Where a domain's records live beyond "core" and the villages, told to a store when it is
+    opened (the store names no record of its own). Immutable.
+
+    `global_keys` {table: key field}: tables whose keys are unique server-wide, so `locate` finds
+    the village holding one without reading every village (TinyDB's keys.idx, PostgreSQL's
+    jiedui_keys); e.g. {"submissions": "uuid"}. Every other table keys its documents by "id".
+    `families`: record families partitioned by day, e.g. ("audit",): partition "audit.20260501"
+    in the file audit/20260501.json, so a log grows in small files that load and go like villages.
+
+    The domain's own layout is declared by the records layer (server/records/layout.py) and passed
+    in by whoever opens a store (the app factory, commands, services, tests, benches)."""
+
+    __slots__ = ("global_keys", "families", "_family_re")
+
+    def __init__(self, global_keys=None, families=()):
+        keys = dict(global_keys or {})
+        for table, field in keys.items():
+            if not (isinstance(table, str) and table and isinstance(field, str) and field):
+                raise ValueError(f"bad global key: {table!r} -> {field!r}")
+        families = tuple(families)
+        for family in families:
+            if not (isinstance(family, str) and FAMILY_NAME_RE.match(family)) or family in RESERVED_NAMES:
+                raise ValueError(f"bad record family name: {family!r}")
+        if len(set(families)) != len(families):
+            raise ValueError(f"a record family is named twice: {families!r}")
+        alternatives = "|".join(map(re.escape, families)) or "(?!)"
+        object.__setattr__(self, "global_keys", MappingProxyType(keys))
+        object.__setattr__(self, "families", families)
+        object.__setattr__(self, "_family_re", re.compile(rf"^({alternatives})\.([0-9]{{8}})\Z"))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a StoreLayout cannot change")
+
+    def __eq__(self, other):
+        return (isinstance(other, StoreLayout) and dict(self.global_keys) == dict(other.global_keys)
+                and self.families == other.families)
+
+    def __hash__(self):
+        return hash((tuple(sorted(self.global_keys.items())), self.families))
+
+    def __repr__(self):
+        return f"StoreLayout(global_keys={dict(self.global_keys)!r}, families={self.families!r})"
+
+    def key_field(self, table):
+        """The field a table's documents are keyed by."""
+        return self.global_keys.get(table, "id")
+
+    def is_global(self, table):
+        return table in self.global_keys
+
+    def family_of(self, name):
+        """(family, day) of a family's partition name ("audit.20260501"), else None."""
+        m = self._family_re.match(name) if isinstance(name, str) else None
+        return (m.group(1), m.group(2)) if m else None
+
+    def check_partition(self, name):
+        """`name` when it is a partition of this layout ("core", a village id, a family's day);
+        ValueError otherwise."""
+        if name != CORE and not (isinstance(name, str) and (PARTITION_RE.match(name)
+                                                             or self.family_of(name))):
+            raise ValueError(f"bad partition name: {name!r}")
+        return name
+
+    def partition_file(self, data_dir, name):
+        """Where a partition's snapshot lives in a data folder: core.json, villages/<id>.json, or
+        <family>/<day>.json (e.g. audit/20260501.json)."""
+        if name == CORE:
+            return os.path.join(data_dir, "core.json")
+        family = self.family_of(name)
+        if family:
+            return os.path.join(data_dir, family[0], f"{family[1]}.json")
+        return os.path.join(data_dir, "villages", f"{name}.json")
+
+    def folders(self):
+        """The folders of a data folder that hold partition files: villages/ and one a family."""
+        return ("villages",) + self.families
 
 
 RETRY_AFTER_SECONDS = 5
@@ -143,24 +218,6 @@ def copy_doc(doc):
     return json.loads(ENCODER.encode(doc))
 
 
-def partition_file(data_dir, name):
-    """Where a partition's snapshot lives in a data folder: core.json, villages/<id>.json, or
-    <family>/<day>.json (audit/20260501.json)."""
-    if name == CORE:
-        return os.path.join(data_dir, "core.json")
-    m = FAMILY_RE.match(name)
-    if m:
-        return os.path.join(data_dir, m.group(1), f"{m.group(2)}.json")
-    return os.path.join(data_dir, "villages", f"{name}.json")
-
-
-def check_partition(name):
-    if name != CORE and not (isinstance(name, str) and (PARTITION_RE.match(name)
-                                                         or FAMILY_RE.match(name))):
-        raise ValueError(f"bad partition name: {name!r}")
-    return name
-
-
 def write_json_atomic(path, data):
     """Temp file, fsync, rename: a reader or a crash sees the old file or the new one, never half.
     Returns the number of bytes written."""
@@ -183,5 +240,5 @@ class PendingWrites:
         self._pending[k] = value
 
     def delete(self, partition, table, key):
-        check_partition(partition)
+        self._store.layout.check_partition(partition)
         self._stage((partition, table, key), None)

@@ -15,26 +15,26 @@ import json
 import os
 import shutil
 
-from server.store.common import CORE, FAMILIES, FAMILY_RE, PARTITION_RE, key_field
+from server.store.common import CORE, PARTITION_RE
 from server.store.tinydb import Store
-from server.store.postgres import GLOBAL_KEYS, PgStore
+from server.store.postgres import PgStore
 
 CHUNK = 2000
 
 
-def _partition_files(data_dir):
+def _partition_files(data_dir, layout):
     yield CORE, os.path.join(data_dir, "core.json")
     villages = os.path.join(data_dir, "villages")
     if os.path.isdir(villages):
         for name in sorted(os.listdir(villages)):
             if name.endswith(".json") and PARTITION_RE.match(name[:-5]):
                 yield name[:-5], os.path.join(villages, name)
-    for family in FAMILIES:  # e.g. audit/20260501.json: partition "audit.20260501"
+    for family in layout.families:  # <family>/<day>.json: partition "<family>.<day>"
         folder = os.path.join(data_dir, family)
         if os.path.isdir(folder):
             for name in sorted(os.listdir(folder)):
                 partition = f"{family}.{name[:-5]}"
-                if name.endswith(".json") and FAMILY_RE.match(partition):
+                if name.endswith(".json") and layout.family_of(partition):
                     yield partition, os.path.join(folder, name)
 
 
@@ -46,12 +46,12 @@ def _read(path):
     return hashlib.sha256(raw).hexdigest(), data, meta
 
 
-def _copy_partition(conn, partition, tables, meta):
+def _copy_partition(conn, partition, tables, meta, layout):
     """One partition in one transaction; returns {table: documents in the file}."""
     counts = {}
     max_seq = int(meta.get("last_seq") or 0)
     for table, docs in tables.items():
-        kf = key_field(table)
+        kf = layout.key_field(table)
         rows = []
         for doc in docs.values():
             key = doc.get(kf)
@@ -76,7 +76,7 @@ def _copy_partition(conn, partition, tables, meta):
                 "SELECT %s, %s, * FROM unnest(%s::text[], %s::bigint[], %s::jsonb[]) "
                 "ON CONFLICT (village, tbl, key) DO UPDATE SET seq = EXCLUDED.seq, doc = EXCLUDED.doc "
                 "WHERE jiedui_village.seq <= EXCLUDED.seq", (partition, table, keys, seqs, texts))
-            if table in GLOBAL_KEYS:
+            if layout.is_global(table):
                 taken = conn.execute(
                     "INSERT INTO jiedui_keys (tbl, key, village) SELECT %s, k, %s FROM unnest(%s::text[]) k "
                     "ON CONFLICT (tbl, key) DO UPDATE SET village = jiedui_keys.village "
@@ -117,15 +117,17 @@ def copy_files(data_dir, files_dir, echo):
         shutil.copy2(key, os.path.join(files_dir, "secret_key"))
 
 
-def migrate(data_dir, url, echo, *, files_dir=None, _after_partition=None):
-    """Copy the TinyDB folder `data_dir` into the database at `url`; True when every count matches."""
-    source = Store(data_dir, snapshot_every=0).open()  # StoreLocked while a TinyDB server runs
+def migrate(data_dir, url, echo, layout, *, files_dir=None, _after_partition=None):
+    """Copy the TinyDB folder `data_dir` into the database at `url`; True when every count matches.
+    `layout` (common.StoreLayout) is the one both stores are opened with."""
+    # StoreLocked while a TinyDB server runs
+    source = Store(data_dir, layout=layout, snapshot_every=0).open()
     try:
         source.snapshot()  # the journal folded into the partition files, which we then read
-        target = PgStore(url, pool_size=2).open()
+        target = PgStore(url, layout=layout, pool_size=2).open()
         try:
             with target._connection() as conn:
-                ok = _migrate(conn, data_dir, echo, _after_partition)
+                ok = _migrate(conn, data_dir, echo, _after_partition, layout)
         finally:
             target.close()
     finally:
@@ -135,10 +137,10 @@ def migrate(data_dir, url, echo, *, files_dir=None, _after_partition=None):
     return ok
 
 
-def _migrate(conn, data_dir, echo, after_partition):
+def _migrate(conn, data_dir, echo, after_partition, layout):
     copied = skipped = 0
     expected = {}
-    for partition, path in _partition_files(data_dir):
+    for partition, path in _partition_files(data_dir, layout):
         if not os.path.exists(path):
             continue
         sha, tables, meta = _read(path)
@@ -150,7 +152,7 @@ def _migrate(conn, data_dir, echo, after_partition):
                 skipped += 1
                 echo(f"  {partition}: 已复制过，跳过 already copied, skipped")
                 continue
-            counts = _copy_partition(conn, partition, tables, meta)
+            counts = _copy_partition(conn, partition, tables, meta, layout)
             conn.execute("INSERT INTO jiedui_meta (key, value) VALUES (%s, %s::jsonb) "
                          "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                          (marker, json.dumps({"sha256": sha, "counts": counts})))
@@ -174,25 +176,25 @@ def _migrate(conn, data_dir, echo, after_partition):
     return ok
 
 
-def replace_database(data_dir, url, echo, *, files_dir=None, stamp="restore"):
+def replace_database(data_dir, url, echo, layout, *, files_dir=None, stamp="restore"):
     """A restore on PostgreSQL: the database's documents replaced by the TinyDB folder `data_dir`
     (a checked backup) in ONE transaction (a failure leaves the database as it was), counts checked
     inside it. The shared files folder gets the backup's attachments (added: a file is named by its
     submission's uuid, so none is overwritten by another) and its forms (the current ones moved to
     `before-restore-<stamp>/`). Returns True when every count matched (else nothing was changed)."""
-    source = Store(data_dir, snapshot_every=0).open()
+    source = Store(data_dir, layout=layout, snapshot_every=0).open()
     try:
         source.snapshot()
     finally:
         source.close()
-    target = PgStore(url, pool_size=2).open()
+    target = PgStore(url, layout=layout, pool_size=2).open()
     try:
         with target._connection() as conn:
             with conn.transaction():
                 conn.execute("TRUNCATE jiedui_core, jiedui_village, jiedui_keys, jiedui_partitions, "
                              "jiedui_summaries")
                 conn.execute("DELETE FROM jiedui_meta WHERE key LIKE 'migrated:%%'")
-                ok = _migrate(conn, data_dir, echo, None)
+                ok = _migrate(conn, data_dir, echo, None, layout)
                 if not ok:
                     raise _CountsDiffer()
                 # the data went back, and so does the seq (as on TinyDB): a phone whose cursor is

@@ -1,12 +1,13 @@
 """The store on PostgreSQL: the same interface as store.Store, for several app servers on one
 database (JIEDUI_DATABASE_URL=postgresql://...).
 
-Documents are JSONB rows keyed by (partition, table, key), in two tables: `jiedui_core` (users,
-villages, audit: small and read everywhere, a Citus reference table) and `jiedui_village` (a village's
-households, submissions, history, clashes: `village` is the Citus distribution column). Owners'
-`search(partition, table, cond)` passes a Python callable, so a search fetches that partition's table
-and filters in Python (a village is at most ~1,600 households and their visits); get by key, the
-uuid -> village lookup (`jiedui_keys`, which also makes a submission uuid unique server-wide) and the
+Documents are JSONB rows keyed by (partition, table, key), in two tables: `jiedui_core` (the core
+partition: users, villages: small and read everywhere, a Citus reference table) and `jiedui_village`
+(every other partition: a village's households, submissions, history, clashes, or a record family's
+day: `village` is the Citus distribution column). Owners' `search(partition, table, cond)` passes a
+Python callable, so a search fetches that partition's table and filters in Python (a village is at
+most ~1,600 households and their visits); get by key, the key -> village lookup of the layout's global
+keys (`jiedui_keys`, which also makes such a key, a submission's uuid, unique server-wide) and the
 seq cursor of pull sync (`since=`) are index lookups.
 
 A write function runs in one transaction (READ COMMITTED). What it reads is held first, with
@@ -39,15 +40,12 @@ except ImportError as e:  # an installed copy without the extra (pyproject.toml)
     raise ImportError(f"PostgreSQL 需要 psycopg：pip install 'jiedui[postgres]' / PostgreSQL needs "
                       f"psycopg: pip install 'jiedui[postgres]' ({e})") from e
 
-from server.store.common import (CORE, PendingWrites, SchemaTooNew, StoreUnavailable, UnstorableValue,
-                                 check_partition, key_field, partition_file, patch_step, patched,
-                                 write_json_atomic)
+from server.store.common import (CORE, PendingWrites, SchemaTooNew, StoreLayout, StoreUnavailable,
+                                 UnstorableValue, patch_step, patched, write_json_atomic)
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
-# Tables whose key is unique server-wide, indexed key -> village (submission uuids).
-GLOBAL_KEYS = ("submissions",)
 COMMIT_LOCK = 0x4A494544  # advisory lock that orders commits (and so seqs); "JIED"
 SCHEMA_LOCK = 0x4A494545
 RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected, pgerrors.UniqueViolation,
@@ -157,7 +155,7 @@ class PgTransaction(PendingWrites):
 
     def _hold_village(self, partition):
         if partition != CORE and partition not in self._held:
-            check_partition(partition)
+            self._store.layout.check_partition(partition)
             self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                                (f"village\x1f{partition}",))
             self._held.add(partition)
@@ -168,7 +166,7 @@ class PgTransaction(PendingWrites):
         k = (partition, table, key)
         if k in self._pending:
             return copy_doc(self._pending[k]) if self._pending[k] is not None else None
-        check_partition(partition)
+        self._store.layout.check_partition(partition)
         if k in self._read:  # held since it was read: nobody else can have changed it
             return copy_doc(self._read[k]) if self._read[k] is not None else None
         self._held.add(partition)
@@ -185,7 +183,7 @@ class PgTransaction(PendingWrites):
                 return p if doc is not None else None
         if (table, key) in self._known:
             return self._known[(table, key)]
-        if table in GLOBAL_KEYS:
+        if self._store.layout.is_global(table):
             return self._conn.execute("SELECT jiedui_locked_key(%s, %s)", (table, key)).fetchone()[0]
         self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{table}\x1f{key}",))
         return self._store._partition_of(self._conn, table, key)
@@ -202,7 +200,7 @@ class PgTransaction(PendingWrites):
         """partition_of for many keys at once ({key: partition or None}), all held from now on:
         one round trip for a pushed batch's uuids, locked in sorted order (no deadlocks)."""
         keys = list(dict.fromkeys(keys))
-        if table in GLOBAL_KEYS:
+        if self._store.layout.is_global(table):
             todo = [k for k in keys if (table, k) not in self._known]
             if todo:
                 found = dict(self._conn.execute("SELECT * FROM jiedui_locked_keys(%s, %s)", (table, todo)).fetchall())
@@ -216,7 +214,7 @@ class PgTransaction(PendingWrites):
         mine = {k[2]: d for k, d in self._pending.items() if k[0] == partition and k[1] == table}
         if not mine:
             return base
-        kf = key_field(table)
+        kf = self._store.layout.key_field(table)
         out = [d for d in base if d.get(kf) not in mine]
         for d in mine.values():
             if d is not None and (cond is None or cond(d)) and (since is None or d.get("seq", 0) > since):
@@ -227,9 +225,9 @@ class PgTransaction(PendingWrites):
         return len(self.search(partition, table, cond))
 
     def put(self, partition, table, doc):
-        check_partition(partition)
+        self._store.layout.check_partition(partition)
         doc = getattr(doc, "doc", doc)  # store.encode(...) wraps a document
-        kf = key_field(table)
+        kf = self._store.layout.key_field(table)
         key = doc.get(kf)
         if not isinstance(key, str) or not key:
             raise ValueError(f"document for {table} needs a string {kf!r}")
@@ -263,6 +261,7 @@ class PgTransaction(PendingWrites):
             "SELECT nextval('jiedui_seq') FROM pg_advisory_xact_lock(%s), generate_series(1, %s)",
             (COMMIT_LOCK, n)))
         core_rows, village_rows, key_rows, deletes = [], [], [], []
+        is_global = self._store.layout.is_global
         last = {}
         for seq, k in zip(seqs, self._order):
             partition, table, key = k
@@ -279,7 +278,7 @@ class PgTransaction(PendingWrites):
                 core_rows.append((table, key, seq, text))
             else:
                 village_rows.append((partition, table, key, seq, text))
-                if table in GLOBAL_KEYS:
+                if is_global(table):
                     key_rows.append((table, key, partition))
         with conn.pipeline(), conn.cursor() as cur:
             for partition, table, key in deletes:
@@ -288,7 +287,7 @@ class PgTransaction(PendingWrites):
                 else:
                     cur.execute("DELETE FROM jiedui_village WHERE village = %s AND tbl = %s AND key = %s",
                                 (partition, table, key))
-                    if table in GLOBAL_KEYS:
+                    if is_global(table):
                         cur.execute("DELETE FROM jiedui_keys WHERE tbl = %s AND key = %s AND village = %s",
                                     (table, key, partition))
             if key_rows:
@@ -318,8 +317,8 @@ class PgTransaction(PendingWrites):
                 "GREATEST(jiedui_partitions.last_seq, EXCLUDED.last_seq)",
                 (list(last), list(last.values())))
         if key_rows:
-            # A key already held by another village refuses the write: uuids are unique
-            # server-wide (the owners check first; this is the guarantee).
+            # A key already held by another village refuses the write: the layout's global keys
+            # are unique server-wide (the owners check first; this is the guarantee).
             wanted = {(t, k): v for t, k, v in key_rows}
             clash = [(t, k, v) for t, k, v in keys_cur.fetchall() if wanted.get((t, k)) != v]
             if clash:
@@ -328,12 +327,17 @@ class PgTransaction(PendingWrites):
 
 
 class PgStore:
-    """The store interface over a PostgreSQL database; one per app server process."""
+    """The store interface over a PostgreSQL database; one per app server process. `layout`
+    (common.StoreLayout, declared by the records layer) names the tables whose keys are unique
+    server-wide (kept in jiedui_keys) and the record families partitioned by day."""
 
     kind = "postgresql"
 
-    def __init__(self, url, *, pool_size=10, pool_timeout=5.0, connect_timeout=5.0, retries=8,
+    def __init__(self, url, *, layout, pool_size=10, pool_timeout=5.0, connect_timeout=5.0, retries=8,
                  readonly=False, application_name="jiedui"):
+        if not isinstance(layout, StoreLayout):
+            raise TypeError(f"layout must be a StoreLayout, not {layout!r}")
+        self.layout = layout
         self.url = url
         self.pool_size = pool_size
         self.pool_timeout = pool_timeout
@@ -448,7 +452,7 @@ class PgStore:
         return row[0] if row else None
 
     def _partition_of(self, conn, table, key):
-        if table in GLOBAL_KEYS:
+        if self.layout.is_global(table):
             row = conn.execute("SELECT village FROM jiedui_keys WHERE tbl = %s AND key = %s",
                                (table, key)).fetchone()
             return row[0] if row else None
@@ -479,7 +483,7 @@ class PgStore:
             "ORDER BY partition", (CORE,))]
 
     def _partitions(self, conn, family):
-        """Partitions named <family>.<part> (e.g. the audit log by day)."""
+        """Partitions named <family>.<day> (e.g. the audit log by day)."""
         return [r[0] for r in conn.execute(
             "SELECT partition FROM jiedui_partitions WHERE left(partition, %s) = %s ORDER BY partition",
             (len(family) + 1, family + "."))]
@@ -530,7 +534,7 @@ class PgStore:
         if any(_nul(k) for k in keys):
             return dict({k: None for k in keys if _nul(k)},
                         **self.partitions_of(table, [k for k in keys if not _nul(k)]))
-        if table not in GLOBAL_KEYS:
+        if not self.layout.is_global(table):
             return {k: self.partition_of(table, k) for k in keys}
         found = dict(self._read(lambda conn: conn.execute(
             "SELECT key, village FROM jiedui_keys WHERE tbl = %s AND key = ANY(%s)", (table, keys)).fetchall()))
@@ -603,9 +607,10 @@ class PgStore:
     # ---- backup: a plain TinyDB data folder ------------------------------------------------------
 
     def export_to(self, out_dir):
-        """Every partition as a plain TinyDB file (core.json, villages/<id>.json), from one
-        consistent snapshot of the database; the folder opens with the TinyDB store as it is."""
-        for folder in ("villages", "audit"):  # the same folders as a TinyDB backup has
+        """Every partition as a plain TinyDB file (core.json, villages/<id>.json, <family>/<day>.json),
+        from one consistent snapshot of the database; the folder opens with the TinyDB store as it
+        is."""
+        for folder in self.layout.folders():  # the same folders as a TinyDB backup has
             os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
         with self._connection() as conn:
             with conn.transaction():
@@ -620,7 +625,7 @@ class PgStore:
                     else:
                         rows = conn.execute("SELECT tbl, doc FROM jiedui_village WHERE village = %s "
                                             "ORDER BY tbl, seq, key", (partition,))
-                    path = partition_file(out_dir, partition)  # audit days: audit/<day>.json
+                    path = self.layout.partition_file(out_dir, partition)  # <family>/<day>.json too
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     for table, doc in rows:
                         docs = tables.setdefault(table, {})
@@ -628,11 +633,12 @@ class PgStore:
                     write_json_atomic(path, {"_meta": {"1": {  # first: its header is readable alone
                         "seq": seq, "partition": partition, "last_seq": last[partition]}}, **tables})
         from server.store.tinydb import write_catalog
-        write_catalog(out_dir)  # as a TinyDB backup has it: a server on the folder reads no file to open
+        # as a TinyDB backup has it: a server on the folder reads no file to open
+        write_catalog(out_dir, self.layout)
         return seq
 
 
-def store_from_config(config, *, readonly=False):
-    return PgStore(config["DATABASE_URL"], pool_size=config["DB_POOL_SIZE"],
+def store_from_config(config, layout, *, readonly=False):
+    return PgStore(config["DATABASE_URL"], layout=layout, pool_size=config["DB_POOL_SIZE"],
                    pool_timeout=config["DB_POOL_TIMEOUT"], connect_timeout=config["DB_CONNECT_TIMEOUT"],
                    readonly=readonly)

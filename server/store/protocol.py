@@ -3,8 +3,18 @@ as a Protocol so it is checked, not only described. tests/test_store_contract.py
 against both stores; record owners use nothing else.
 
 A partition is "core" (users, villages, pairing), a village id (its households, submissions,
-history, clashes), or a family's day ("audit.20260501"). Documents are JSON objects keyed by "id"
-("uuid" for submissions); every stored document carries the server-wide `seq` of its last write.
+history, clashes), or a record family's day ("audit.20260501"). Documents are JSON objects keyed by
+"id", or by the key field of a table whose keys are unique server-wide ("uuid" for submissions);
+every stored document carries the server-wide `seq` of its last write.
+
+The store names no record. Which tables have server-wide keys (and their key field) and which
+record families are partitioned by day is the layout a store is opened with: a `StoreLayout`
+(common.py), an immutable value both stores take as their required `layout=` argument
+(`Store(data_dir, layout=...)`, `PgStore(url, layout=...)`), and with it `locate`, the key index
+(keys.idx, jiedui_keys), `partitions(family)`, the family folders of snapshots and backups, migrate
+and restore. The domain's layout is declared by the records layer, the owners of those tables
+(server/records/layout.py: {"submissions": "uuid"}, ("audit",)); the app factory hands it to the
+store seam (store.init_app) and commands, services, tests and benches that open a store pass it.
 
 What only one store does, and why the interface leaves it out:
 - TinyDB: one process owns a data folder (an OS lock; a second server exits with a message, and
@@ -17,6 +27,8 @@ What only one store does, and why the interface leaves it out:
 """
 
 from typing import Any, Callable, Optional, Protocol, runtime_checkable
+
+from server.store.common import StoreLayout
 
 Doc = dict
 Cond = Optional[Callable[[dict], bool]]
@@ -62,9 +74,11 @@ class Store(Protocol):
     def village_ids(self) -> list:
         """Every village partition, in order."""
     def partitions(self, family: str) -> list:
-        """Every partition of a record family ("audit" -> "audit.20260501", ...), oldest first."""
+        """Every partition of a record family of the layout ("audit" -> "audit.20260501", ...),
+        oldest first."""
     def locate(self, table: str, key: str) -> Optional[str]:
-        """The partition holding a key of a table whose keys are unique server-wide (submissions)."""
+        """The partition holding a key of a table whose keys are unique server-wide (one of the
+        layout's global keys: submissions)."""
     def partition_of(self, table: str, key: str) -> Optional[str]: ...
     def partitions_of(self, table: str, keys: list) -> dict: ...
     def partition_seq(self, partition: str) -> int:
@@ -72,6 +86,9 @@ class Store(Protocol):
     def summary(self, partition: str, name: str, compute: Callable[[], Any]) -> Any:
         """compute() (reading that partition only), kept beside the partition's cursor and
         recomputed only when the partition changed since."""
+    @property
+    def layout(self) -> StoreLayout:
+        """Where this store keeps what the records layer named: global keys, record families."""
     @property
     def seq(self) -> int:
         """The newest seq readers can see."""

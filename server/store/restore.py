@@ -17,12 +17,13 @@ import shutil
 from contextlib import contextmanager
 
 from server.core.files import fsync_dir, write_atomic
-from server.store.common import CORE, FAMILIES, StoreLocked
+from server.store.common import CORE, StoreLocked
 
 log = logging.getLogger(__name__)
 
-# What a data folder's store is made of (tinydb.py), and what lives in the files folder (backup.py).
-STORE_ENTRIES = ("core.json", "catalog.json", "keys.idx", "keys.new", "villages") + FAMILIES
+# What a data folder's store is made of (tinydb/; with the folders of its layout: villages/ and one
+# a record family), and what lives in the files folder (backup.py).
+STORE_FILES = ("core.json", "catalog.json", "keys.idx", "keys.new")
 FILE_ENTRIES = ("attachments", "forms", "forms-published")
 PENDING = "restore-pending"
 READY = "ready.json"
@@ -37,42 +38,38 @@ class BackupUnusable(ValueError):
         super().__init__(en)
 
 
-def check_folder(folder):
-    """Open `folder` read-only with the store and load every partition: {"seq", "villages",
-    "households", "submissions", "users"}; BackupUnusable when anything cannot be read."""
+def check_folder(folder, layout, tally):
+    """Open `folder` read-only with the store (opened with `layout`) and load every partition: core,
+    the villages, each record family's days. `tally(store, partition)` (the records layer's: the
+    store names no record) counts what each holds, {name: number}; the sums are returned with the
+    store's "seq". BackupUnusable when anything cannot be read."""
     from server.store.tinydb import open_readonly
     if not os.path.isfile(os.path.join(folder, "core.json")):
         raise BackupUnusable("其中没有 core.json（不是本系统的备份文件夹）。",
                              "it holds no core.json (not a backup folder of this system).")
     try:
-        store = open_readonly(folder)
+        store = open_readonly(folder, layout)
     except Exception as e:  # any failure to read is a refusal, never a half restore
         raise BackupUnusable(f"无法读取：{e.__class__.__name__}: {str(e)[:200]}",
                              f"it cannot be read: {e.__class__.__name__}: {str(e)[:200]}") from None
-    counts = {"villages": 0, "households": 0, "submissions": 0, "users": 0}
     try:
         names = [CORE] + store.village_ids()
-        for family in FAMILIES:
+        for family in layout.families:
             names += store.partitions(family)
+        summary = {}
         for name in names:
             try:
-                if name == CORE:
-                    counts["users"] = store.count(CORE, "users")
-                    counts["villages"] = store.count(CORE, "villages")
-                elif "." in name:
-                    store.count(name, "audit")
-                else:
-                    counts["households"] += store.count(name, "households")
-                    counts["submissions"] += store.count(name, "submissions")
+                store._ensure(name, install_empty=(name == CORE))
+                counts = tally(store, name)
             except Exception as e:
                 raise BackupUnusable(f"分区 {name} 无法读取：{str(e)[:200]}",
                                      f"partition {name} cannot be read: {str(e)[:200]}") from None
-        if not any(u.get("role") == "admin" for u in store.search(CORE, "users")):
-            raise BackupUnusable("其中没有管理员账号。", "it holds no administrator account.")
-        counts["seq"] = store.seq
+            for key, n in counts.items():
+                summary[key] = summary.get(key, 0) + n
+        summary["seq"] = store.seq
     finally:
         store.close()
-    return counts
+    return summary
 
 
 @contextmanager
@@ -93,18 +90,22 @@ def folder_lock(data_dir):
         os.close(fd)
 
 
-def _store_entries(folder):
+def store_entries(folder, layout):
+    """The names in a data folder that make up its store: its files, the folders of `layout`
+    (villages/, one a record family), and the journals."""
     from server.store.tinydb import JOURNAL_RE
-    return list(STORE_ENTRIES) + sorted(n for n in os.listdir(folder) if JOURNAL_RE.match(n))
+    return (list(STORE_FILES) + list(layout.folders())
+            + sorted(n for n in os.listdir(folder) if JOURNAL_RE.match(n)))
 
 
-def swap_in(data_dir, files_dir, staged, stamp):
+def swap_in(data_dir, files_dir, staged, stamp, layout):
     """Put the staged folder's data in place of the current data (the caller holds the folder
-    lock). The current data goes to <data>/before-restore-<stamp>/; returns that path."""
+    lock). The current data goes to <data>/before-restore-<stamp>/; returns that path. `layout`
+    is the one the store opens the folder with (its folders move with the rest)."""
     files_dir = files_dir or data_dir
     aside = os.path.join(data_dir, f"{ASIDE_PREFIX}{stamp}")
     os.makedirs(aside)
-    out_names = [(data_dir, n) for n in _store_entries(data_dir)]
+    out_names = [(data_dir, n) for n in store_entries(data_dir, layout)]
     out_names += [(files_dir, n) for n in FILE_ENTRIES]
     done = []  # (from, to), to undo
     try:
@@ -115,7 +116,7 @@ def swap_in(data_dir, files_dir, staged, stamp):
                 shutil.move(src, dst)
                 done.append((src, dst))
         # the session key is the server's own, not the backup's: logins (a phone's too) go on
-        wanted = set(_store_entries(staged)) | set(FILE_ENTRIES)
+        wanted = set(store_entries(staged, layout)) | set(FILE_ENTRIES)
         for name in sorted(n for n in os.listdir(staged) if n in wanted):
             base = files_dir if name in FILE_ENTRIES else data_dir
             src, dst = os.path.join(staged, name), os.path.join(base, name)
@@ -159,9 +160,10 @@ def cancel_pending(data_dir):
     shutil.rmtree(os.path.join(data_dir, PENDING), ignore_errors=True)
 
 
-def apply_pending(data_dir, files_dir):
-    """At start, before the store opens the folder: swap in a restore staged from the web, and
-    remove what a restore killed half way left (its staging folder, an uploaded archive)."""
+def apply_pending(data_dir, files_dir, layout):
+    """At start, before the store opens the folder (with `layout`): swap in a restore staged from
+    the web, and remove what a restore killed half way left (its staging folder, an uploaded
+    archive)."""
     info = pending_info(data_dir)
     try:
         leftovers = [n for n in os.listdir(data_dir) if n.startswith(".restore-")]
@@ -176,7 +178,8 @@ def apply_pending(data_dir, files_dir):
             shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
         if info is None:
             return None
-        aside = swap_in(data_dir, files_dir, os.path.join(pending, "data"), info.get("stamp") or "web")
+        aside = swap_in(data_dir, files_dir, os.path.join(pending, "data"), info.get("stamp") or "web",
+                        layout)
         shutil.rmtree(pending, ignore_errors=True)
     log.warning("restored the data folder from %s (staged %s); the data before is in %s",
                 info.get("backup"), info.get("staged_at"), aside)

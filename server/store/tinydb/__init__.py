@@ -15,7 +15,8 @@ What start-up and memory cost does not grow with the county:
   the summaries callers keep beside it (`summary`). Villages load on first use.
 - The journal is replayed on start into per-partition lists; a partition applies its list when it
   loads (the snapshotter loads the ones a journal names, so the journal can go).
-- Keys unique across partitions (submission uuids) are found without loading every village: a
+- Keys unique across partitions (the layout's global keys: submission uuids) are found without
+  loading every village: a
   compact index (`keys.idx`: 48-bit hash + partition number, 8 bytes a key; a hit is only a
   candidate, confirmed in the partition, so a collision costs a look, never a wrong answer).
 - Under a memory budget, clean, idle villages are dropped and reloaded on demand; a dirty one (or
@@ -27,7 +28,9 @@ peek, search, put, patch (the journal line carries only the change), delete, loc
 document: read only), `search(partition, table, cond)`, `count`, `village_ids()`,
 `partitions(family)`, `locate(table, key)` (uuid -> village), `partition_seq(partition)`,
 `summary(partition, name, compute)`; and `seq`, `snapshot()`, `export_to(dir)`, `close()`.
-A partition is "core", a village id, or a family's day ("audit.20260501").
+A partition is "core", a village id, or a family's day ("audit.20260501"). Which tables' keys are
+unique server-wide and which families exist is the `layout` the store is opened with
+(common.StoreLayout, declared by server/records/layout.py): the store names no record itself.
 
 Split by concern: parts (a partition, the catalogue entry, the key index, a transaction), folder
 (the lock, catalogue and journal files), loading (partitions on first use, the memory budget),
@@ -36,10 +39,10 @@ store (the Store made of them, opening and closing), and the functions below tha
 """
 
 from server.store.common import (  # noqa: F401 (the names callers import from here)
-    CORE, FAMILIES, FAMILY_RE, PARTITION_RE, PartitionUnavailable, SchemaTooNew, StoreLocked,
+    CORE, PARTITION_RE, PartitionUnavailable, SchemaTooNew, StoreLayout, StoreLocked,
     StoreUnavailable, UnstorableValue, encode)
 from server.store.tinydb.parts import (  # noqa: F401
-    CATALOG, GLOBAL_TABLES, HEADER_RE, JOURNAL_RE, KEYS_FILE, KEYS_NEW, MEMORY_PER_FILE_BYTE,
+    CATALOG, HEADER_RE, JOURNAL_RE, KEYS_FILE, KEYS_NEW, MEMORY_PER_FILE_BYTE,
     Transaction, _Entry, _KeyIndex, _MemoryStorage, _Partition, _read_header, default_memory_mb, log)
 from server.store.tinydb.store import (  # noqa: F401
     Store, open_app_folder, open_folder_for_command, open_readonly, write_catalog)

@@ -8,9 +8,8 @@ import time
 
 
 from server.core.files import fsync_dir
-from server.store.common import (
-    CORE, FAMILIES, FAMILY_RE, PARTITION_RE, StoreLocked, check_partition, key_field, partition_file)
-from server.store.tinydb.parts import CATALOG, CATALOG_FORMAT, GLOBAL_TABLES, JOURNAL_RE, KEYS_FILE, KEYS_NEW, _Entry, _KeyIndex, _Partition, _Retry, _raise_fd_limit, _read_header, log
+from server.store.common import CORE, PARTITION_RE, StoreLocked
+from server.store.tinydb.parts import CATALOG, CATALOG_FORMAT, JOURNAL_RE, KEYS_FILE, KEYS_NEW, _Entry, _KeyIndex, _Partition, _Retry, _raise_fd_limit, _read_header, log
 
 
 class FolderFiles:
@@ -38,7 +37,7 @@ class FolderFiles:
             self._lock_fd = None
 
     def _partition_path(self, name):
-        return partition_file(self.data_dir, name)
+        return self.layout.partition_file(self.data_dir, name)
 
     def _journal_files(self):
         found = []
@@ -57,12 +56,12 @@ class FolderFiles:
             for fn in os.listdir(self.villages_dir):
                 if fn.endswith(".json") and PARTITION_RE.match(fn[:-5]) and fn[:-5] != CORE:
                     files[fn[:-5]] = os.path.join(self.villages_dir, fn)
-        for family in FAMILIES:
+        for family in self.layout.families:
             folder = os.path.join(self.data_dir, family)
             if os.path.isdir(folder):
                 for fn in os.listdir(folder):
                     name = f"{family}.{fn[:-5]}"
-                    if fn.endswith(".json") and FAMILY_RE.match(name):
+                    if fn.endswith(".json") and self.layout.family_of(name):
                         files[name] = os.path.join(folder, fn)
         return files
 
@@ -135,7 +134,7 @@ class FolderFiles:
         path = self._partition_path(name)
         try:
             raw = self._file_bytes(entry, path)
-            p = _Partition(name, path)
+            p = _Partition(name, path, self.layout.key_field)
             p.load_bytes(raw)
         except Exception as e:  # anything at all: that village is unavailable, the server starts
             log.error("store: %s cannot be read (%s); it will answer 'unavailable' until repaired",
@@ -145,7 +144,7 @@ class FolderFiles:
         self.stats["scans"] += 1
         entry.snapshot_seq, entry.last_seq = p.snapshot_seq, p.last_seq
         entry.size, entry.header = len(raw), _read_header(path)
-        for table in GLOBAL_TABLES:
+        for table in self.layout.global_keys:
             for key in p.keys.get(table, {}):
                 self._keys.add(key, name)
 
@@ -161,7 +160,7 @@ class FolderFiles:
                 rec = json.loads(raw)
                 ops = rec["ops"]
                 for op in ops:
-                    check_partition(op["p"])
+                    self.layout.check_partition(op["p"])
             except (ValueError, KeyError, TypeError):
                 if i == len(lines) - 1:
                     log.warning("journal %s: discarding a torn last line (%d bytes)", path, len(raw))
@@ -177,8 +176,8 @@ class FolderFiles:
                     continue
                 self._replay.setdefault(name, []).append(op)
                 entry.last_seq = max(entry.last_seq, seq)
-                if op["op"] == "put" and op["t"] in GLOBAL_TABLES:
-                    self._keys.add(op["doc"].get(key_field(op["t"])), name)
+                if op["op"] == "put" and self.layout.is_global(op["t"]):
+                    self._keys.add(op["doc"].get(self.layout.key_field(op["t"])), name)
             self._seq = max(self._seq, rec["seq"])
 
     def _start_journal(self, no):

@@ -20,7 +20,7 @@ class PartitionLoading:
     def _read_partition(self, name, entry):
         """A partition from its file (no lock held): PartitionUnavailable when the file is bad."""
         path = self._partition_path(name)
-        p = _Partition(name, path)
+        p = _Partition(name, path, self.layout.key_field)
         if entry.fd is None and not os.path.exists(path):
             if entry.size is not None:  # the catalogue says it had a file
                 raise PartitionUnavailable(name, f"{os.path.relpath(path, self.data_dir)} is missing")

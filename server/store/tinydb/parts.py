@@ -15,12 +15,11 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 
 from server.store.common import (
-    ABSENT, ENCODER, Encoded, PendingWrites, UnstorableValue, check_partition, copy_doc, encode_body, key_field, with_seq, write_json_atomic, patch_step, patched)
+    ABSENT, ENCODER, Encoded, PendingWrites, UnstorableValue, copy_doc, encode_body, with_seq, write_json_atomic, patch_step, patched)
 
 
 log = logging.getLogger(__name__)
 
-GLOBAL_TABLES = ("submissions",)  # keys unique across partitions: `locate` finds them
 JOURNAL_RE = re.compile(r"^journal\.(\d{8})\.log$")
 CATALOG = "catalog.json"
 KEYS_FILE = "keys.idx"  # the key index's sorted array
@@ -67,11 +66,13 @@ def _cursor(value, what):
 
 
 class _Partition:
-    """One TinyDB: its tables live in memory keyed by str(doc_id), exactly like TinyDB's JSON file."""
+    """One TinyDB: its tables live in memory keyed by str(doc_id), exactly like TinyDB's JSON file.
+    `key_field(table)` (the store's layout) names the field each table's documents are keyed by."""
 
-    def __init__(self, name, path):
+    def __init__(self, name, path, key_field):
         self.name = name
         self.path = path
+        self.key_field = key_field
         self.db = TinyDB(storage=_MemoryStorage)
         self.tables = self.db.storage.memory  # the live dict TinyDB reads (never replaced)
         self.snapshot_seq = 0
@@ -102,7 +103,7 @@ class _Partition:
             for doc_id, d in docs.items():   # readers compare seqs: one `null` would answer 500s
                 if "seq" in d:
                     _cursor(d["seq"], f"{table}/{doc_id} seq")
-            kf = key_field(table)
+            kf = self.key_field(table)
             self.keys[table] = {doc[kf]: doc_id for doc_id, doc in docs.items() if kf in doc}
             self.next_id[table] = max((int(i) for i in docs if i.isdigit()), default=0) + 1
         if not self.last_seq:
@@ -136,7 +137,7 @@ class _Partition:
         return self.tables[table][doc_id]
 
     def put(self, table, doc):
-        kf = key_field(table)
+        kf = self.key_field(table)
         keys = self.keys.setdefault(table, {})
         docs = self.tables.setdefault(table, {})
         doc_id = keys.get(doc[kf])
@@ -361,7 +362,7 @@ class Transaction(PendingWrites):
         mine.update({k[2]: d for k, d in self._pending.items() if k[0] == partition and k[1] == table})
         if not mine:
             return base
-        kf = key_field(table)
+        kf = self._store.layout.key_field(table)
         out = [d for d in base if d.get(kf) not in mine]
         for hit in mine.values():
             if hit is not None and (cond is None or cond(hit[0])) \
@@ -375,8 +376,8 @@ class Transaction(PendingWrites):
         before anything is applied. The journal line carries the encoded bytes, and the stored copy
         is decoded from them, so memory is exactly what a replay rebuilds and never aliases the
         caller's object."""
-        check_partition(partition)
-        kf = key_field(table)
+        self._store.layout.check_partition(partition)
+        kf = self._store.layout.key_field(table)
         original = doc.doc if isinstance(doc, Encoded) else doc
         key = original.get(kf)
         if not isinstance(key, str) or not key:
@@ -400,7 +401,7 @@ class Transaction(PendingWrites):
         change, so bookkeeping on a document that has grown long (a household's open promises)
         costs what changed, not the document. Returns the document as it will be stored (read
         it, never change it), or None when there is none."""
-        check_partition(partition)
+        self._store.layout.check_partition(partition)
         current = self.peek(partition, table, key)
         if current is None:
             return None

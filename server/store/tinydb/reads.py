@@ -4,9 +4,7 @@ import json
 import time
 
 
-from server.store.common import (
-    CORE, FAMILY_RE, PARTITION_RE, copy_doc)
-from server.store.tinydb.parts import GLOBAL_TABLES
+from server.store.common import CORE, PARTITION_RE, copy_doc
 
 
 class Reads:
@@ -34,12 +32,13 @@ class Reads:
         return sorted(n for n in self._entries if n != CORE and PARTITION_RE.match(n))
 
     def _family_locked(self, family):
-        return sorted(n for n in self._entries if n.startswith(family + ".") and FAMILY_RE.match(n))
+        prefix = family + "."
+        return sorted(n for n in self._entries if n.startswith(prefix) and self.layout.family_of(n))
 
     def _candidates_locked(self, table, key):
         """Partitions that may hold `key`: from the key index for tables whose keys are unique
         across partitions, else every village (slow: read each; only such tables are asked)."""
-        if table not in GLOBAL_TABLES:
+        if not self.layout.is_global(table):
             return self._village_ids_locked()
         return self._keys.candidates(key)
 
@@ -71,13 +70,14 @@ class Reads:
             return self._village_ids_locked()
 
     def partitions(self, family):
-        """Every partition of a record family (e.g. "audit": "audit.20260501", ...), oldest first."""
+        """Every partition of a record family of the layout (e.g. "audit": "audit.20260501", ...),
+        oldest first."""
         with self._lock:
             return self._family_locked(family)
 
     def locate(self, table, key):
         """The partition holding `key` of a table whose keys are unique across partitions
-        (submissions), or None; loads only the partition that holds it."""
+        (the layout's global keys, e.g. submissions), or None; loads only the partition that holds it."""
         with self._lock:
             candidates = self._candidates_locked(table, key)
         for name in candidates:

@@ -8,9 +8,8 @@ import time
 
 
 from server.core.files import fsync_dir, write_atomic
-from server.store.common import (
-    CORE, FAMILIES, PartitionUnavailable)
-from server.store.tinydb.parts import CATALOG, CATALOG_FORMAT, GLOBAL_TABLES, KEYS_FILE, KEYS_NEW, _Entry, _KeyIndex, log
+from server.store.common import CORE, PartitionUnavailable
+from server.store.tinydb.parts import CATALOG, CATALOG_FORMAT, KEYS_FILE, KEYS_NEW, _Entry, _KeyIndex, log
 
 
 class Snapshots:
@@ -148,16 +147,16 @@ class Snapshots:
         read-only view of its own folder: one consistent picture without stopping writes."""
         if not self.readonly:
             from server.store.tinydb.store import open_readonly  # the store module builds on this one
-            view = open_readonly(self.data_dir, memory_mb=self.memory_budget >> 20)
+            view = open_readonly(self.data_dir, self.layout, memory_mb=self.memory_budget >> 20)
             try:
                 return view.export_to(out_dir)
             finally:
                 view.close()
-        for folder in ("villages",) + FAMILIES:  # the same folders whatever the data
+        for folder in self.layout.folders():  # the same folders whatever the data
             os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
         with self._lock:
             names = [CORE] + self._village_ids_locked()
-            for family in FAMILIES:
+            for family in self.layout.families:
                 names += self._family_locked(family)
             seq = self._seq
         out, keys = {}, _KeyIndex()
@@ -170,7 +169,7 @@ class Snapshots:
                 tables = p.picture()
                 if name != CORE:
                     p.used = 0.0  # written out: the first to go when memory is short
-            for table in GLOBAL_TABLES:  # the index again from what is written: no stale keys
+            for table in self.layout.global_keys:  # the index again from what is written: no stale keys
                 for key in p.keys.get(table, {}):
                     keys.add(key, name)
             target = os.path.join(out_dir, os.path.relpath(p.path, self.data_dir))

@@ -9,8 +9,7 @@ from contextlib import contextmanager
 
 
 from server.core.files import write_atomic
-from server.store.common import (
-    CORE, StoreLocked)
+from server.store.common import CORE, StoreLayout, StoreLocked
 from server.store.tinydb.parts import CATALOG, KEYS_FILE, KEYS_NEW, _KeyIndex, default_memory_mb
 from server.store.tinydb.folder import FolderFiles
 from server.store.tinydb.loading import PartitionLoading
@@ -20,10 +19,15 @@ from server.store.tinydb.writer import JournalWriter
 
 
 class Store(FolderFiles, PartitionLoading, Reads, JournalWriter, Snapshots):
-    """TinyDB partitions in memory + journal. Open once per process (see the folder lock)."""
+    """TinyDB partitions in memory + journal. Open once per process (see the folder lock).
+    `layout` (common.StoreLayout, declared by the records layer) says which tables' keys are
+    unique server-wide and which record families are partitioned by day: the store names none."""
 
-    def __init__(self, data_dir, *, snapshot_every=2.0, journal_snapshot_bytes=8 << 20,
+    def __init__(self, data_dir, *, layout, snapshot_every=2.0, journal_snapshot_bytes=8 << 20,
                  readonly=False, memory_mb=None, idle_seconds=0.5):
+        if not isinstance(layout, StoreLayout):
+            raise TypeError(f"layout must be a StoreLayout, not {layout!r}")
+        self.layout = layout
         self.data_dir = os.path.abspath(data_dir)
         self.villages_dir = os.path.join(self.data_dir, "villages")
         self.snapshot_every = snapshot_every
@@ -115,11 +119,11 @@ class Store(FolderFiles, PartitionLoading, Reads, JournalWriter, Snapshots):
         self.close()
 
 
-def write_catalog(data_dir):
+def write_catalog(data_dir, layout):
     """catalog.json and the key index for a folder of snapshot files written by another store (a
     backup from PostgreSQL), so a TinyDB server started on it reads no file to open: each file is
     read once here."""
-    store = Store(data_dir, readonly=True)
+    store = Store(data_dir, layout=layout, readonly=True)
     store._catalog_seq = 0
     for name in sorted(store._partition_files()):
         store._scan(name)
@@ -133,21 +137,22 @@ def write_catalog(data_dir):
     write_atomic(os.path.join(data_dir, CATALOG), store._catalog_bytes(seq))
 
 
-def open_readonly(data_dir, memory_mb=None):
+def open_readonly(data_dir, layout, memory_mb=None):
     """Load the files as they are (snapshots + journal) without taking the lock: for backup/print."""
-    return Store(data_dir, readonly=True, memory_mb=memory_mb, idle_seconds=0).open()
+    return Store(data_dir, layout=layout, readonly=True, memory_mb=memory_mb, idle_seconds=0).open()
 
 
 @contextmanager
-def open_folder_for_command(app, page="/admin"):
+def open_folder_for_command(app, layout, page="/admin"):
     """For CLI commands that write on the TinyDB store: the app's data folder, locked, closed
     (snapshotted) afterwards. While a server owns the folder, the message names the admin `page`
     that does the same online. (stores.open_for_command chooses between this and PostgreSQL.)"""
     import click
     from server.store.restore import apply_pending
-    store = Store(app.config["DATA_DIR"], snapshot_every=0, memory_mb=app.config.get("MEMORY_MB"))
+    store = Store(app.config["DATA_DIR"], layout=layout, snapshot_every=0,
+                  memory_mb=app.config.get("MEMORY_MB"))
     try:
-        apply_pending(app.config["DATA_DIR"], app.config.get("FILES_DIR"))
+        apply_pending(app.config["DATA_DIR"], app.config.get("FILES_DIR"), layout)
         store.open()
     except StoreLocked as e:
         raise click.ClickException(
@@ -159,11 +164,11 @@ def open_folder_for_command(app, page="/admin"):
         store.close()
 
 
-def open_app_folder(config):
+def open_app_folder(config, layout):
     """The app server's TinyDB store in the data folder (stores.init_app opens it once a process);
     a restore staged from the web is swapped in first."""
     from server.store.restore import apply_pending
-    apply_pending(config["DATA_DIR"], config.get("FILES_DIR"))
-    return Store(config["DATA_DIR"], snapshot_every=config["SNAPSHOT_EVERY"],
+    apply_pending(config["DATA_DIR"], config.get("FILES_DIR"), layout)
+    return Store(config["DATA_DIR"], layout=layout, snapshot_every=config["SNAPSHOT_EVERY"],
                  journal_snapshot_bytes=config["JOURNAL_SNAPSHOT_BYTES"],
                  memory_mb=config.get("MEMORY_MB")).open()

@@ -8,7 +8,7 @@ import threading
 import time
 
 
-from server.store.tinydb.parts import GLOBAL_TABLES, MEMORY_PER_FILE_BYTE, Transaction, log
+from server.store.tinydb.parts import MEMORY_PER_FILE_BYTE, Transaction, log
 
 
 class JournalWriter:
@@ -131,7 +131,7 @@ class JournalWriter:
                             * MEMORY_PER_FILE_BYTE)
                 part.size += grown
                 self._memory += grown
-                if table in GLOBAL_TABLES:
+                if self.layout.is_global(table):
                     self._keys.add(key, part_name)
             entry.last_seq = max(entry.last_seq, seq)
 
