@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 from server.core import clock
 from server.core.i18n import label, tr
-from server.forms import formdefs, labels
+from server.forms import effects, formdefs, labels
 from server.records import households, submissions, users, villages
 from server.records.submissions import day_of, is_current
 from server.services import present, stats
@@ -31,7 +31,7 @@ MAX_RANGE_YEARS = 10
 PRESETS = ("this_month", "last_month", "this_year")
 KINDS = ("help_entries", "stage_changes", "pv_capacity", "answers")
 COUNTABLE = ("select_one", "select_multiple", "integer", "decimal")
-CHANNEL_FIELDS = ("channel", "buyer_channel")
+CHANNEL_FIELDS = effects.HELP_CHANNELS
 NOT_RECORDED = "-"  # the channel id (and list filter) of help entries that name no channel
 SEP = "\t"
 TYPE_WORDS = {"text": ("文本", "text"), "textarea": ("多行文本", "multi-line text"), "date": ("日期", "date"),
