@@ -52,6 +52,7 @@ def visit(household="v1-0001", day="2026-05-01", *, version=1, created_at=None, 
 
 
 visit2 = functools.partial(visit, version=2)
+visit3 = functools.partial(visit, version=3)  # help entries may name a buyer channel
 
 
 def phone_visit(household="v1-0001", **answers):

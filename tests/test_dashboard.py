@@ -128,6 +128,15 @@ def test_every_number_on_the_dashboard_links_to_a_list_of_that_size(demo_api):
                 assert demo_api.get(html.unescape(href)).status_code == 200
 
 
+def test_demo_help_is_counted_by_buyer_channel_and_the_rows_add_up(demo_api):
+    demo_api.login("zhoujian", "super-demo-2026")
+    help_ = demo_api.get("/api/v1/stats?range=this_year").get_json()["range"]["help"]
+    assert help_["channel_is"] == "channel" and {c["kind"] for c in help_["by_channel"]} == {"channel"}
+    assert "单位食堂采购" in [c["name"] for c in help_["by_channel"]] and help_["by_channel"][-1]["id"] == "-"
+    assert round(sum(c["value"] for c in help_["by_channel"]), 2) == help_["value"]
+    assert sum(c["entries"] for c in help_["by_channel"]) == help_["entries"]
+
+
 def test_dashboard_page_has_accessible_charts_and_prints(demo_api):
     demo_api.login("admin", "admin-demo-2026")
     page = demo_api.get("/dashboard").get_data(as_text=True)

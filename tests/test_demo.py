@@ -105,7 +105,7 @@ def test_submissions_belong_to_paired_households(demo):
         assert str(uuid.UUID(s["uuid"])) == s["uuid"]
         h = households[s["household_id"]]
         assert s["cadre_id"] in h["cadre_ids"]
-        assert s["form_version"] == 2 and s["attachments"] == []
+        assert s["form_version"] == (3 if s["form"] == "household_visit" else 2) and s["attachments"] == []
         assert datetime.fromisoformat(s["created_at"]) < datetime.fromisoformat(s["received_at"])
         a = s["answers"]
         if s["form"] == "household_visit":
@@ -116,11 +116,13 @@ def test_submissions_belong_to_paired_households(demo):
             assert a["topics"] and a["needs"] and a["needs_detail"]
             assert a["risk"] in ("yes", "no") and (a["risk"] == "yes") == ("risk_reason" in a)
             for item in a.get("help_given", []):
-                assert set(item) == {"product", "quantity", "unit", "price"}
+                assert set(item) - {"channel"} == {"product", "quantity", "unit", "price"}
         else:
             assert a["expected_kwh_year"] == a["capacity_kw"] * 1100
     helped = [i["product"] for s in demo["submissions"] for i in s["answers"].get("help_given", [])]
     assert helped  # 消费帮扶 shows up somewhere
+    channels = [i.get("channel") for s in demo["submissions"] for i in s["answers"].get("help_given", [])]
+    assert "canteen" in channels and None in channels  # who bought, and now and then not said
 
 
 def test_load_demo_writes_once_through_the_pipeline_and_logins_work(tmp_path, registry):

@@ -80,9 +80,9 @@ def test_exported_repeat_rows_are_byte_for_byte_as_before(app):
     u = item["uuid"]
     help_rows = zf.read("help_given.csv").decode("utf-8").split("\r\n", 2)[2]
     assert help_rows == (
-        f'{u},v1-0001,1,"红薯,""大""",300,斤,1.5,450\r\n'
-        f"{u},v1-0001,2,'=蜂蜜,10,斤,60,600\r\n"
-        f'{u},v1-0001,3,"两行\n文字",2.5,斤,4,10\r\n')
+        f'{u},v1-0001,1,"红薯,""大""",300,斤,1.5,,450\r\n'     # ,, : no buyer channel (version 2)
+        f"{u},v1-0001,2,'=蜂蜜,10,斤,60,,600\r\n"
+        f'{u},v1-0001,3,"两行\n文字",2.5,斤,4,,10\r\n')
     followup_rows = zf.read("followups.csv").decode("utf-8").split("\r\n", 2)[2]
     assert followup_rows == (f"{u},v1-0001,1,'-联系医院,2026-06-01,\r\n"
                              f"{u},v1-0001,2,回访,2026-06-30,\r\n")

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from openpyxl import load_workbook
 
-from tests.helpers import jpeg_bytes, login, push, review, visit, visit2
+from tests.helpers import jpeg_bytes, login, push, review, visit, visit2, visit3
 
 
 def seed(app):
@@ -299,3 +299,31 @@ def test_xlsx_keeps_markup_spaces_and_large_numbers_as_entered(app):
     assert "<b>户主&配偶</b>" in kept and row["present"].value == kept
     assert row["notes"].value == "-1" and row["notes"].data_type == "s"
     assert row["income_wages"].value == 9876543 and row["income_farming"].value == 0.1 + 0.2
+
+
+def test_the_help_sheet_has_a_channel_column_by_label_empty_for_older_visits(app):
+    """household_visit version 3 names each help entry's buyer channel: the help sheet has a channel
+    column after the price, its label (in the page's language) in XLSX and CSV; a version-2 entry
+    and an entry naming none leave it empty."""
+    cadre = login(app.test_client(), "cadre1")
+    old = visit2("v1-0001", visit_date="2026-05-02",
+                 help_given=[{"product": "红薯", "quantity": 300, "unit": "斤", "price": 1.5}])
+    new = visit3("v1-0002", visit_date="2026-05-03",
+                 help_given=[{"product": "蜂蜜", "quantity": 10, "unit": "斤", "price": 60, "channel": "online"},
+                             {"product": "土鸡蛋", "quantity": 30, "unit": "枚", "price": 1.2}])
+    assert [r["status"] for r in push(cadre, old, new).get_json()["results"]] == ["created"] * 2
+    supervisor = login(app.test_client(), "super")
+    helped = rows(xlsx(supervisor, "/exports/submissions.xlsx?form=household_visit")["help_given"])
+    labels, names = helped[0], helped[1]
+    assert names[-3:] == ["price", "channel", "amount"] and labels[names.index("channel")] == "购买渠道"
+    got = {(r[0], r[2]): dict(zip(names, r)) for r in helped[2:]}
+    assert got[(new["uuid"], 1)]["channel"] == "电商平台" and got[(new["uuid"], 1)]["amount"] == 600
+    assert got[(new["uuid"], 2)]["channel"] in (None, "") and got[(old["uuid"], 1)]["channel"] in (None, "")
+    zf = zipfile.ZipFile(io.BytesIO(supervisor.get("/exports/submissions.zip?form=household_visit").data))
+    table = list(csv.reader(io.StringIO(zf.read("help_given.csv").decode("utf-8-sig"))))
+    assert table[1][-2] == "channel"
+    assert sorted(row[-2] for row in table[2:]) == ["", "", "电商平台"]
+    supervisor.client.set_cookie("lang", "en")
+    helped = rows(xlsx(supervisor, "/exports/submissions.xlsx?form=household_visit")["help_given"])
+    assert helped[0][helped[1].index("channel")] == "Buyer channel"
+    assert "Online platform" in [r[helped[1].index("channel")] for r in helped[2:]]

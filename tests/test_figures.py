@@ -5,7 +5,7 @@ to its list, the range read in the county's calendar (Asia/Shanghai) around midn
 import pytest
 
 from server.services import figures
-from tests.helpers import new_uuid, push, visit2
+from tests.helpers import new_uuid, push, visit2, visit3
 
 PV = {"interested": "yes", "consent": "yes", "roof_type": "flat_concrete", "roof_area_m2": 80,
       "orientation": "flat", "shading": "none", "structure_ok": "yes", "capacity_kw": 8,
@@ -220,3 +220,114 @@ def test_range_figures_come_from_summaries_kept_until_the_village_changes(app, a
     r = api.get("/api/v1/stats?range=this_month").get_json()["range"]
     assert cache.computed == computed + 1  # v1 again; v2 unchanged
     assert "土鸡" in [p["product"] for p in r["help"]["by_product"]]
+
+
+# ---- help by buyer channel (household_visit version 3) ------------------------------------------
+
+MAY = {"from": "2026-05-01", "to": "2026-05-31"}
+
+
+def seed_channels(app, api):
+    """May: a version-2 visit (no channel) in v1, a version-3 visit in v1 with two channels and one
+    entry naming none, and in v2 only a version-2 visit (so one village alone would have no
+    channel). June: version 2 only."""
+    app.config["FIXED_NOW"] = "2026-06-10T02:00:00Z"
+    api.login("cadre1")
+    old = visit2("v1-0001", "2026-05-03",
+                 help_given=[{"product": "红薯", "quantity": 100, "unit": "斤", "price": 1.5}])
+    new = visit3("v1-0002", "2026-05-20",
+                 help_given=[{"product": "蜂蜜", "quantity": 5, "unit": "斤", "price": 60, "channel": "canteen"},
+                             {"product": "土鸡蛋", "quantity": 30, "unit": "枚", "price": 1.2, "channel": "staff"},
+                             {"product": "红薯", "quantity": 20, "unit": "斤", "price": 1.5},
+                             {"product": "蜂蜜", "quantity": 1, "unit": "斤", "price": 60, "channel": "canteen"}])
+    june = visit2("v1-0003", "2026-06-02",
+                  help_given=[{"product": "土鸡", "quantity": 1, "unit": "只", "price": 120}])
+    sent(api, old, new, june)
+    api.login("cadre2")
+    sent(api, visit2("v2-0001", "2026-05-10",
+                     help_given=[{"product": "茶叶", "quantity": 2, "unit": "斤", "price": 80}]))
+    api.login("super")
+    return old, new
+
+
+def test_help_by_buyer_channel_adds_up_with_old_and_new_visits_and_each_row_is_its_list(app, api):
+    old, new = seed_channels(app, api)
+    r = api.get("/api/v1/stats?from=2026-05-01&to=2026-05-31").get_json()["range"]
+    help_ = r["help"]
+    assert help_["value"] == 150 + 300 + 36 + 30 + 60 + 160 and help_["entries"] == 6
+    assert help_["channel_is"] == "channel"
+    rows = help_["by_channel"]
+    # every row a channel (never a cadre), the largest first, the entries naming none last
+    assert [(c["kind"], c["id"], c["name"], c["entries"], c["value"]) for c in rows] == [
+        ("channel", "canteen", "单位食堂采购", 2, 360),
+        ("channel", "staff", "干部职工个人购买", 1, 36),
+        ("channel", "-", "未填渠道", 3, 150 + 30 + 160)]
+    assert sum(c["value"] for c in rows) == help_["value"]
+    assert sum(c["entries"] for c in rows) == help_["entries"]
+    for c in rows:
+        found = listed(api, "help_entries", channel=c["id"], **MAY)
+        assert found["count"] == c["entries"], c
+        assert round(sum(i["amount"] for i in found["items"]), 2) == c["value"], c
+    canteen = listed(api, "help_entries", channel="canteen", **MAY)["items"]
+    assert {(i["uuid"], i["index"], i["channel"], i["channel_text"]) for i in canteen} == \
+        {(new["uuid"], 1, "canteen", "单位食堂采购"), (new["uuid"], 4, "canteen", "单位食堂采购")}
+    unnamed = listed(api, "help_entries", channel="-", **MAY)["items"]
+    assert sorted((i["uuid"], i["index"]) for i in unnamed) == sorted(
+        [(old["uuid"], 1), (new["uuid"], 3)] + [(i["uuid"], 1) for i in unnamed if i["village_id"] == "v2"])
+    assert all(i["channel"] is None and i["channel_text"] == "" for i in unnamed)
+    # one village alone: v2 has no channel in May, so its table is by cadre
+    v2 = api.get("/api/v1/stats?from=2026-05-01&to=2026-05-31&village=v2").get_json()["range"]["help"]
+    assert v2["channel_is"] == "cadre" and [(c["kind"], c["id"], c["value"]) for c in v2["by_channel"]] == \
+        [("cadre", "cadre2", 160)]
+    # the labels follow the page's language; the ids do not
+    api.client.set_cookie("lang", "en")
+    en = api.get("/api/v1/stats?from=2026-05-01&to=2026-05-31").get_json()["range"]["help"]["by_channel"]
+    assert [(c["id"], c["name"]) for c in en] == [("canteen", "Work-unit canteen"),
+                                                  ("staff", "Bought by staff members"), ("-", "Not recorded")]
+
+
+def test_a_range_without_any_channel_keeps_the_table_by_cadre(app, api):
+    seed_channels(app, api)
+    june = api.get("/api/v1/stats?from=2026-06-01&to=2026-06-30").get_json()["range"]["help"]
+    assert june["channel_is"] == "cadre"
+    assert [(c["kind"], c["id"], c["name"], c["entries"], c["value"]) for c in june["by_channel"]] == \
+        [("cadre", "cadre1", "李干部", 1, 120)]
+    found = listed(api, "help_entries", cadre="cadre1", **{"from": "2026-06-01", "to": "2026-06-30"})
+    assert found["count"] == 1 and sum(i["amount"] for i in found["items"]) == 120
+    page = api.get("/dashboard?from=2026-06-01&to=2026-06-30").get_data(as_text=True)
+    assert "按购买渠道（经办干部）" in page and "未填渠道" not in page
+
+
+def test_the_dashboard_links_every_channel_figure_to_its_list(app, api):
+    seed_channels(app, api)
+    page = api.get("/dashboard?from=2026-05-01&to=2026-05-31").get_data(as_text=True)
+    table = page.split("按购买渠道", 1)[1].split("</table>", 1)[0]
+    assert "（经办干部）" not in table[:20] and "李干部" not in table and "王干部" not in table
+    assert "单位食堂采购" in table and "干部职工个人购买" in table and "未填渠道" in table
+    for cid in ("canteen", "staff", "-"):
+        assert table.count(f"kind=help_entries&amp;from=2026-05-01&amp;to=2026-05-31&amp;channel={cid}\"") == 2
+    listing = api.get("/dashboard/list?kind=help_entries&from=2026-05-01&to=2026-05-31&channel=-")
+    assert listing.status_code == 200
+    text = listing.get_data(as_text=True)
+    assert "未填渠道" in text and "红薯" in text and "蜂蜜" not in text
+    text = api.get("/dashboard/list?kind=help_entries&from=2026-05-01&to=2026-05-31&channel=staff")\
+        .get_data(as_text=True)
+    assert "干部职工个人购买" in text and "土鸡蛋" in text
+    api.client.set_cookie("lang", "en")
+    page = api.get("/dashboard?from=2026-05-01&to=2026-05-31").get_data(as_text=True)
+    assert "By buyer channel</h3>" in page and "Work-unit canteen" in page and "Not recorded" in page
+
+
+@pytest.mark.parametrize("channel, status", [
+    ("nonsense", 200), ("canteen%20x", 200), ("--", 200), ("%E5%8D%95%E4%BD%8D", 200),
+    ("x" * 65, 400), ("a%01b", 400), ("a%0Ab", 400)])
+def test_a_bad_channel_is_an_empty_list_or_a_400_never_a_500(app, api, channel, status):
+    seed_channels(app, api)
+    for path in ("/api/v1/stats/list", "/dashboard/list"):
+        r = api.get(f"{path}?kind=help_entries&channel={channel}")
+        assert r.status_code == status, (path, r.status_code)
+        if path.startswith("/api") and status == 200:
+            assert r.get_json()["count"] == 0
+        if status == 400 and path.startswith("/api"):
+            body = r.get_json()
+            assert "channel" in body["message_zh"] + body["message_en"], body

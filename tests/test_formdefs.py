@@ -74,7 +74,7 @@ def good_pv():
 def test_shipped_forms_load_with_the_fixed_field_names(registry):
     assert [f["id"] for f in registry.current()] == ["household_visit", "land_ledger", "pv_enrollment"]
     visit = registry.get("household_visit")
-    assert visit["version"] == 2 and registry.versions("household_visit") == [1, 2]
+    assert visit["version"] == 3 and registry.versions("household_visit") == [1, 2, 3]
     assert all(f["type"] == "group" for f in visit["fields"])  # sections, in conversation order
     assert [f["name"] for f in visit["fields"]] == [
         "section_visit", "section_family", "section_income", "section_needs", "section_help",
@@ -95,7 +95,13 @@ def test_shipped_forms_load_with_the_fixed_field_names(registry):
     assert choice_names("risk") == ["yes", "no"]
     assert [c["name"] for c in by_name["members"]["fields"]] == [
         "name", "relation", "sex", "birth_year", "health", "schooling", "work"]
-    assert [c["name"] for c in by_name["help_given"]["fields"]] == ["product", "quantity", "unit", "price"]
+    assert [c["name"] for c in by_name["help_given"]["fields"]] == ["product", "quantity", "unit", "price",
+                                                                    "channel"]
+    channel = by_name["help_given"]["fields"][-1]
+    assert channel["type"] == "select_one" and not channel.get("required")
+    assert [c["name"] for c in channel["choices"]] == ["canteen", "staff", "online", "market", "other"]
+    old = {f["name"]: f for f in formdefs.answer_fields(registry.get("household_visit", 2))}
+    assert [c["name"] for c in old["help_given"]["fields"]] == ["product", "quantity", "unit", "price"]
     assert [c["name"] for c in by_name["followups"]["fields"]] == ["action", "due_date"]
     assert by_name["promises"]["prefill"] == "open_followups"
     assert [c["name"] for c in by_name["promises"]["fields"]] == ["followup_id", "status", "note"]

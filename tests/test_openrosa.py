@@ -507,3 +507,33 @@ def test_a_submission_sent_in_parts_is_taken_in_once_the_last_part_arrives(app, 
     assert not os.listdir(os.path.join(app.config["FILES_DIR"], "openrosa-parts",
                                        os.listdir(os.path.join(app.config["FILES_DIR"], "openrosa-parts"))[0]))
     assert part([("roof.png", roof)], incomplete=True).status_code == 202  # a part sent again
+
+
+def test_a_collect_visit_names_its_buyer_channel_and_the_figures_count_it(app, client):
+    """household_visit version 3 from ODK Collect: a help entry's channel arrives as its choice name,
+    an empty <channel/> as no channel; the range figures count both, by channel."""
+    base = token_for(app)
+    xform = client.get(f"{base}/forms/household_visit/3.xml")
+    assert xform.status_code == 200 and b"channel" in xform.data and "单位食堂采购".encode() in xform.data
+    sub_uuid = str(uuidlib.UUID(int=31))
+    xml = ('<data id="household_visit" version="3"><household_id>v1-0001</household_id>'
+           '<section_visit><visit_date>2026-05-02</visit_date><visit_type>home</visit_type>'
+           '<present>户主本人</present><topics>income_jobs</topics></section_visit>'
+           '<section_family><family_changes>none</family_changes></section_family>'
+           '<section_needs><risk>no</risk></section_needs><section_help>'
+           '<help_given><product>蜂蜜</product><quantity>5</quantity><unit>斤</unit><price>60</price>'
+           '<channel>online</channel></help_given>'
+           '<help_given><product>红薯</product><quantity>20</quantity><unit>斤</unit><price>1.5</price>'
+           '<channel/></help_given></section_help>'
+           f'<meta><instanceID>uuid:{sub_uuid}</instanceID></meta></data>').encode()
+    r = submit(client, base, xml)
+    assert r.status_code == 201, r.data
+    sub = stored(app, sub_uuid)
+    assert sub["form_version"] == 3 and sub["answers"]["help_given"] == [
+        {"product": "蜂蜜", "quantity": 5, "unit": "斤", "price": 60, "channel": "online"},
+        {"product": "红薯", "quantity": 20, "unit": "斤", "price": 1.5}]
+    supervisor = Api(app.test_client())
+    supervisor.login("super")
+    help_ = supervisor.get("/api/v1/stats?from=2026-05-01&to=2026-05-31").get_json()["range"]["help"]
+    assert [(c["id"], c["name"], c["entries"], c["value"]) for c in help_["by_channel"]] == \
+        [("online", "电商平台", 1, 300), ("-", "未填渠道", 1, 30)]

@@ -386,3 +386,32 @@ def test_the_running_heads_keep_to_the_page_margins(tmp_path):
         assert abs(page_no[1] - right) < 0.5
     text = pdf_text(doc.write_pdf())
     assert ctx["household"]["id"] in text and "户主欧阳娜仁其木格·石门乡新华村" in text
+
+
+def test_the_help_list_prints_each_entry_s_buyer_channel_by_its_label(tmp_path):
+    """Version 3 of the visit asks who bought: the help list shows the channel's label after the
+    product (an entry naming none, and a version-2 visit, print as before), within the page."""
+    h = samples.household()
+    old = samples.visit(h["id"], 0, seq=1)
+    new = samples.visit(h["id"], 1, seq=2)
+    new["form_version"] = 3
+    new["answers"]["help_given"] = [
+        {"product": "蜂蜜", "quantity": 5, "unit": "斤", "price": 60, "channel": "canteen"},
+        {"product": "土鸡蛋", "quantity": 30, "unit": "枚", "price": 1.2, "channel": "market"},
+        {"product": "茶叶" * 40, "quantity": 2, "unit": "斤", "price": 80, "channel": "staff"},
+        {"product": "红薯", "quantity": 20, "unit": "斤", "price": 1.5}]
+    ctx = build_profile_context(h, samples.VILLAGE, samples.CADRES, [new, old], FORMS, CADRE, "zh",
+                                str(tmp_path))
+    assert [r["item"] for r in ctx["help"]] == ["红薯 斤", "蜂蜜 斤（单位食堂采购）",
+                                                "土鸡蛋 枚（展销会、超市或商户）",
+                                                "茶叶" * 40 + " 斤（干部职工个人购买）", "红薯 斤"]
+    doc = profile.render_profile_document(ctx)
+    for page in doc.pages:  # a long product and its channel wrap inside the page
+        right_edge = page.width - page._page_box.margin_right + 0.5
+        for box in page._page_box.descendants():
+            if getattr(box, "text", None):
+                assert box.position_x + box.width <= right_edge, (box.text[:20], box.position_x)
+    text = pdf_text(doc.write_pdf())
+    assert "蜂蜜斤（单位食堂采购）" in text and "购买渠道" in text  # the list, and the visit's own lines
+    en = build_profile_context(h, samples.VILLAGE, samples.CADRES, [new], FORMS, CADRE, "en", str(tmp_path))
+    assert en["help"][0]["item"] == "蜂蜜 斤 (Work-unit canteen)"

@@ -29,6 +29,9 @@ MERGED = ("pv_status", "ledger")  # dict attributes a case merges into rather th
 FOLLOWUP_STATES = ("done", "in_progress", "dropped")
 PROFILE_SECTIONS = ("visits", "pv")
 EFFECT_KEYS = ("visit_date", "members", "followups", "followup_answers", "help_value", "household")
+# The child of the help_value repeat that names who bought (figures count help by it; the profile
+# prints it beside the product). household_visit has `channel` from version 3.
+HELP_CHANNELS = ("channel", "buyer_channel")
 
 
 def _field(top, name, types, where, problems):

@@ -141,6 +141,7 @@ TEXTS = {
     "pair_sep": ("，", "; "),
     "gap": ("\u3000\u3000", "\u2003\u2003"),
     "help": ("消费帮扶明细", "Consumption help"),
+    "help_channel": ("（{channel}）", " ({channel})"),
     "help_item": ("帮扶内容", "Item"),
     "help_quantity": ("数量", "Quantity"),
     "help_price": ("单价（元）", "Price (yuan)"),
@@ -712,16 +713,23 @@ def _help_context(visit_subs, t):
             continue
         name, qty, price = spec.get("repeat"), spec.get("quantity"), spec.get("price")
         others = [c["name"] for c in s.form.children(name)
-                  if c.get("name") not in (qty, price) and c.get("type") not in NOT_PRINTED_TYPES]
+                  if c.get("name") not in (qty, price) + effects.HELP_CHANNELS
+                  and c.get("type") not in NOT_PRINTED_TYPES]
+        channel = next((c["name"] for c in s.form.children(name)
+                        if c.get("name") in effects.HELP_CHANNELS), None)
         for e in _list(s.answers.get(name)):
             if not isinstance(e, dict):
                 continue
             q, p = _number(e.get(qty)), _number(e.get(price))
             amount = round(q * p, 2) if q is not None and p is not None else None
             total += amount or 0
+            item = " ".join(_value_text(s.form, f"{name}.{c}", e.get(c), t)
+                            for c in others if _answered(e.get(c)))
+            if channel and _answered(e.get(channel)):  # who bought, after what was bought
+                item += t["help_channel"].format(
+                    channel=_value_text(s.form, f"{name}.{channel}", e.get(channel), t))
             rows.append({"date": s.date,
-                         "item": " ".join(_value_text(s.form, f"{name}.{c}", e.get(c), t)
-                                          for c in others if _answered(e.get(c))),
+                         "item": item,
                          "quantity": fmt_number(q), "price": fmt_number(p, 2),
                          "amount": fmt_number(amount, 2) if amount is not None else ""})
     return rows, (fmt_number(total, 2) if rows else "")

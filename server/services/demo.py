@@ -71,6 +71,8 @@ HELP_PRODUCTS = (("红薯", "斤", 1.5, (100, 800)), ("蜂蜜", "斤", 60.0, (5,
                  ("土鸡蛋", "个", 1.2, (60, 300)), ("茶油", "斤", 70.0, (5, 20)),
                  ("腊肉", "斤", 45.0, (5, 20)), ("土鸡", "只", 120.0, (2, 8)),
                  ("黄桃", "斤", 5.0, (50, 200)), ("大米", "斤", 3.5, (100, 500)))
+# who bought (the visit form's buyer channel, version 3), by weight; None: the cadre left it out
+HELP_CHANNELS = (("canteen", 35), ("staff", 30), ("online", 12), ("market", 10), ("other", 3), (None, 10))
 NEEDS = {
     "employment": ("儿子在外务工不稳定，希望了解县内工业园的就业岗位。",
                    "户主想在附近找一份公益岗或季节性零工。"),
@@ -114,6 +116,7 @@ def _iso_day(d, hour=0, minute=0, tz_hours=0):
 class _Generator:
     def __init__(self, today):
         self.rng = random.Random(SEED)
+        self.channels = random.Random(SEED + 2)  # its own draws: the rest of the data stays as it was
         self.today = today
         self.updated_at = _iso_day(today - timedelta(days=120), 8)
 
@@ -336,7 +339,7 @@ class _Generator:
             promises = []
             for n, day in enumerate(days):
                 cadre_id = r.choice(household["cadre_ids"])
-                item = self.submission("household_visit", 2, household, cadre_id, day,
+                item = self.submission("household_visit", 3, household, cadre_id, day,
                                        self.visit_answers(household, day, centre, promises))
                 promises = [f"{item['uuid']}:{i}" for i in range(len(item["answers"].get("followups", [])))]
                 out.append(item)
@@ -382,6 +385,9 @@ class _Generator:
             for product, unit, price, (lo, hi) in r.sample(HELP_PRODUCTS, r.randint(1, 2)):
                 help_given.append({"product": product, "quantity": r.randint(lo, hi), "unit": unit,
                                    "price": price})
+                channel = self.channels.choices(*zip(*HELP_CHANNELS))[0]
+                if channel:
+                    help_given[-1]["channel"] = channel
         followups = [{"action": FOLLOWUPS[n],
                       "due_date": (day + timedelta(days=r.randint(14, 45))).isoformat()}
                      for n in needs if n != "sales" or not help_given]

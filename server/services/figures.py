@@ -9,26 +9,30 @@ the local day it was filled in; a stage change's day is the local day of the pho
 made it (pv_status.updated_at), else of the server's.
 
 The lists (`list_items`) walk the records with the same predicates (`help_entries`,
-`stage_changes`), so a number and its list cannot disagree. Help "by channel": the visit form has
-no buyer-channel question, so help is broken down by the cadre who recorded it (the channel through
-which the household sold); a form whose help repeat has a `channel` child is counted by it instead.
+`stage_changes`), so a number and its list cannot disagree. Help "by channel": a help entry names
+its buyer channel in the repeat's `channel` child (the visit form from version 3; older versions
+have none). When any entry of the range names one, help is broken down by channel (the choice's
+label), with one row for the entries that name none, so the rows add up to the total; when none
+does, by the cadre who recorded it, as before the form asked. One table never mixes the two.
 """
 
 from datetime import date, timedelta
 
 from server.core import clock
-from server.forms import formdefs, labels
+from server.core.i18n import label, tr
+from server.forms import effects, formdefs, labels
 from server.records import households, submissions, users, villages
 from server.records.submissions import day_of, is_current
 from server.services import present, stats
 from server.store import PartitionUnavailable, get_store
 
-FIGURES_VERSION = 1
+FIGURES_VERSION = 2  # 2: "channels" counts every help entry, NOT_RECORDED for those naming none
 MAX_RANGE_YEARS = 10
 PRESETS = ("this_month", "last_month", "this_year")
 KINDS = ("help_entries", "stage_changes", "pv_capacity", "answers")
 COUNTABLE = ("select_one", "select_multiple", "integer", "decimal")
-CHANNEL_FIELDS = ("channel", "buyer_channel")
+CHANNEL_FIELDS = effects.HELP_CHANNELS
+NOT_RECORDED = "-"  # the channel id (and list filter) of help entries that name no channel
 SEP = "\t"
 TYPE_WORDS = {"text": ("文本", "text"), "textarea": ("多行文本", "multi-line text"), "date": ("日期", "date"),
               "photo": ("照片", "photo"), "signature": ("签名", "signature"), "geopoint": ("位置", "location"),
@@ -71,6 +75,37 @@ def help_spec(form_id, version, registry):
     definition = registry.get(form_id, version) if registry is not None else None
     spec = ((definition or {}).get("effects") or {}).get("help_value")
     return spec if isinstance(spec, dict) and spec.get("repeat") else None
+
+
+def channel_field(definition, spec):
+    """The buyer-channel child (CHANNEL_FIELDS) of a form version's help repeat, or None."""
+    for f in formdefs.answer_fields(definition or {}):
+        if f.get("name") == spec.get("repeat") and f.get("type") == "repeat":
+            children = {c.get("name"): c for c in f.get("fields") or []}
+            return next((children[c] for c in CHANNEL_FIELDS if c in children), None)
+    return None
+
+
+def channel_labels(registry):
+    """{channel name: {zh, en}}: the choices of every form's buyer-channel question, the newest
+    version's label first (a name no form offers, e.g. a typed text, is shown as itself)."""
+    out = {}
+    for form_id in registry.ids():
+        for version in sorted(registry.versions(form_id), reverse=True):
+            definition = registry.get(form_id, version)
+            spec = help_spec(form_id, version, registry)
+            field = channel_field(definition, spec) if spec else None
+            for choice in (field or {}).get("choices") or []:
+                if isinstance(choice.get("name"), str):
+                    out.setdefault(choice["name"], choice.get("label"))
+    return out
+
+
+def channel_words(registry):
+    """{channel id: its words in the page's language}, the not-recorded row's included."""
+    out = {name: label(words) or name for name, words in channel_labels(registry).items()}
+    out[NOT_RECORDED] = tr("未填渠道", "Not recorded")
+    return out
 
 
 def _number(value):
@@ -125,7 +160,7 @@ def change_day(at):
 def village_figures_summary(village_id, db, registry):
     """{"version", "village_id",
         "help": {day: {cadre: {"product\\tunit": [entries, quantity, yuan]}}},
-        "channels": {day: {channel: [entries, yuan]}} (only when a form records a channel),
+        "channels": {day: {channel or NOT_RECORDED: [entries, yuan]}} (every help entry),
         "help_subs": {day: {cadre: [submissions, yuan]}},
         "changes": {day: {stage: [changes, kW]}},
         "pv": {stage: [households, kW]}}. Independent of today."""
@@ -148,10 +183,9 @@ def village_figures_summary(village_id, db, registry):
             bucket[0] += 1
             bucket[1] += q
             bucket[2] += amount
-            if channel:
-                ch = out["channels"].setdefault(day, {}).setdefault(channel, [0, 0])
-                ch[0] += 1
-                ch[1] += amount
+            ch = out["channels"].setdefault(day, {}).setdefault(channel or NOT_RECORDED, [0, 0])
+            ch[0] += 1
+            ch[1] += amount
 
     def on_change(entry):
         found = stage_changes(entry)
@@ -237,7 +271,7 @@ def village_part(s, f, first, last):
     stats summary `s` and figure summary `f`. The cache keeps it beside the summaries, so a warm
     county page only adds parts up."""
     part = {"village_id": s["village_id"], "visits": 0, "help": [0, 0.0], "cadres": {},
-            "products": {}, "months": {}, "channels": {}, "changes": {}, "days": {},
+            "products": {}, "months": {}, "channels": {}, "help_cadres": {}, "changes": {}, "days": {},
             "pv": {stage: list(v) for stage, v in f.get("pv", {}).items()}}
     part["visits"] = sum(n for d, n in s.get("visits", {}).items() if first <= d <= last)
     cadres = part["cadres"]
@@ -254,19 +288,17 @@ def village_part(s, f, first, last):
                     c = cadres.setdefault(cid, [0, 0, 0.0])
                     c[1] += n
                     c[2] += value
-    by_channel = bool(f.get("channels"))
     for day, by_cadre in f.get("help", {}).items():
         if first <= day <= last:
             for cid, by_product in by_cadre.items():
                 for key, (n, q, value) in by_product.items():
                     _add(part["products"], key, (n, q, value))
                     _add(part["months"], day[:7], (n, value))
-                    if not by_channel:
-                        _add(part["channels"], ("cadre", cid), (n, value))
+                    _add(part["help_cadres"], cid, (n, value))
     for day, chosen in f.get("channels", {}).items():
         if first <= day <= last:
             for name, (n, value) in chosen.items():
-                _add(part["channels"], ("channel", name), (n, value))
+                _add(part["channels"], name, (n, value))
     for day, by_stage in f.get("changes", {}).items():
         if first <= day <= last:
             for stage, (n, kw) in by_stage.items():
@@ -275,15 +307,30 @@ def village_part(s, f, first, last):
     return part
 
 
+def help_by_channel(channels, help_cadres, cadre_names, channel_names):
+    """(rows, "channel"|"cadre"): by buyer channel when any entry names one (the not-recorded row
+    last), else by the cadre who recorded it; largest amount first."""
+    def largest(items):
+        return sorted(items, key=lambda kv: (-kv[1][1], kv[0]))
+    if any(name != NOT_RECORDED and n for name, (n, _v) in channels.items()):
+        named = largest((k, v) for k, v in channels.items() if k != NOT_RECORDED and v[0])
+        if channels.get(NOT_RECORDED, [0])[0]:
+            named.append((NOT_RECORDED, channels[NOT_RECORDED]))
+        return [{"kind": "channel", "id": name, "name": channel_names.get(name, name),
+                 "entries": n, "value": round(value, 2)} for name, (n, value) in named], "channel"
+    return [{"kind": "cadre", "id": cid, "name": cadre_names.get(cid, cid), "entries": n,
+             "value": round(value, 2)} for cid, (n, value) in largest(help_cadres.items())], "cadre"
+
+
 def range_figures(summaries, figure_summaries, first, last, *, villages_by_id=None, cadre_names=None,
-                  stages=(), part_of=village_part):
+                  stages=(), part_of=village_part, channel_names=None):
     """The "range" object of /api/v1/stats from the village summaries (stats.py's, for visits) and
     the figure summaries, for the days first..last (ISO strings, inclusive). part_of: how to get
-    village_part (the cache passes a memoised one)."""
+    village_part (the cache passes a memoised one); channel_names: {channel id: words}."""
     villages_by_id = villages_by_id or {}
     cadre_names = cadre_names or {}
     rows, per_cadre = [], {}
-    products, months, channels, changes, by_day = {}, {}, {}, {}, {}
+    products, months, channels, help_cadres, changes, by_day = {}, {}, {}, {}, {}, {}
     pv = {stage: [0, 0] for stage in stages}
     total_visits = total_subs = 0
     total_help = 0.0
@@ -293,7 +340,7 @@ def range_figures(summaries, figure_summaries, first, last, *, villages_by_id=No
         for cid, values in part["cadres"].items():
             _add(per_cadre, cid, values)
         for into, key in ((products, "products"), (months, "months"), (channels, "channels"),
-                          (changes, "changes"), (by_day, "days"), (pv, "pv")):
+                          (help_cadres, "help_cadres"), (changes, "changes"), (by_day, "days"), (pv, "pv")):
             for k, values in part[key].items():
                 _add(into, k, values)
         n, value = part["help"]
@@ -311,10 +358,7 @@ def range_figures(summaries, figure_summaries, first, last, *, villages_by_id=No
     by_product = [{"product": key.split(SEP, 1)[0], "unit": key.split(SEP, 1)[1], "entries": n,
                    "quantity": present.number(round(q, 3)), "value": round(value, 2)}
                   for key, (n, q, value) in sorted(products.items(), key=lambda kv: (-kv[1][2], kv[0]))]
-    by_channel = [{"kind": kind, "id": name,
-                   "name": cadre_names.get(name, name) if kind == "cadre" else name,
-                   "entries": n, "value": round(value, 2)}
-                  for (kind, name), (n, value) in sorted(channels.items(), key=lambda kv: (-kv[1][1], kv[0]))]
+    by_channel, channel_is = help_by_channel(channels, help_cadres, cadre_names, channel_names or {})
     return {
         "from": first, "to": last, "visits": total_visits,
         "help": {"value": round(total_help, 2), "submissions": total_subs,
@@ -322,8 +366,7 @@ def range_figures(summaries, figure_summaries, first, last, *, villages_by_id=No
                  "by_product": by_product,
                  "by_month": [{"month": m, "entries": n, "value": round(value, 2)}
                               for m, (n, value) in sorted(months.items())],
-                 "by_channel": by_channel,
-                 "channel_is": "cadre" if not any(k == "channel" for k, _ in channels) else "channel"},
+                 "by_channel": by_channel, "channel_is": channel_is},
         "pv": {"stages": [{"stage": stage, "households": n, "kw": kw(k)} for stage, (n, k) in pv.items()],
                "installed_kw": kw(changes.get("installed", [0, 0])[1]),
                "connected_kw": kw(changes.get("connected", [0, 0])[1]),
@@ -351,7 +394,8 @@ def compute_range(user, stats_cache, figures_cache, first, last, village=None, d
     return range_figures(summaries, figure_summaries, first, last,
                          villages_by_id={v["id"]: v for v in chosen},
                          cadre_names=users.display_names(db),
-                         stages=[s for s, _ in labels.pv_stages()], part_of=figures_cache.part_of)
+                         stages=[s for s, _ in labels.pv_stages()], part_of=figures_cache.part_of,
+                         channel_names=channel_words(registry))
 
 
 # ---- a question of a form ---------------------------------------------------------------------------
@@ -504,15 +548,20 @@ def list_items(village_ids, kind, *, db=None, registry=None, cadre_id=None, stag
                 day = day_of(s)
                 if not in_range(day) or (month and day[:7] != month):
                     return
+                asked = None  # the channel question of the submission's own form version
                 for i, prod, u, q, p, amount, ch in help_entries(s, registry):
                     if (product is None or prod == product) and (unit is None or u == unit) \
-                            and (channel is None or ch == channel):
+                            and (channel is None or (ch or NOT_RECORDED) == channel):
+                        if ch and asked is None:
+                            asked = channel_field(registry.get(s.get("form"), s.get("form_version")),
+                                                  help_spec(s.get("form"), s.get("form_version"), registry)) or {}
                         items.append({"uuid": s["uuid"], "index": i, "household_id": s.get("household_id"),
                                       "head_name": heads.get(s.get("household_id"), ""),
                                       "village_id": vid, "cadre_id": s.get("cadre_id"), "day": day,
                                       "product": prod, "unit": u, "quantity": present.number(q),
                                       "price": present.number(p), "amount": round(amount, 2),
-                                      "channel": ch})
+                                      "channel": ch,
+                                      "channel_text": present.choice_label(asked, ch) if ch else ""})
             submissions.scan(vid, on, db=db)
         elif kind == "stage_changes":
             def on_change(entry, heads=heads, vid=vid):

@@ -253,6 +253,8 @@ def list_page():
     title = tr(*KIND_WORDS[q["kind"]])
     if q.get("product"):
         title += " · " + q["product"]
+    if q["kind"] == "help_entries" and q.get("channel"):
+        title += " · " + figures.channel_words(formdefs.registry()).get(q["channel"], q["channel"])
     if q["kind"] == "pv" and q["stage"]:
         title += " · " + labels.pv_stage_label(q["stage"])
     params = {"kind": q["kind"], "village": q["village"]["id"] if q["village"] else None,

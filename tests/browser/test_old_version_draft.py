@@ -1,7 +1,7 @@
 """A draft typed on version 1 of the visit form (phones in the field still hold such drafts after
-the form moved to version 2): the drafts list and the draft itself say so; "move to the new
-version" carries the answers whose questions still exist, says what was dropped, and the moved
-draft is sent as version 2."""
+the form moved on): the drafts list and the draft itself say so; "move to the new version" carries
+the answers whose questions still exist, says what was dropped, and the moved draft is sent as the
+current version (3)."""
 
 import uuid
 
@@ -57,7 +57,7 @@ def test_a_draft_on_an_older_form_version_is_flagged_and_moved(server, launch_ph
     subs = server_submissions(_client(server), HOUSEHOLD)
     assert [s["uuid"] for s in subs] == [draft_id]
     sub = server_submission(_client(server), draft_id)
-    assert sub["form_version"] == 2
+    assert sub["form_version"] == 3
     assert sub["answers"]["followups"] == [{"action": "送化肥", "due_date": "2025-10-20"}]
     assert page.script_errors == []
 

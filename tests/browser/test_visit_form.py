@@ -2,7 +2,7 @@
 and syncs; the server holds exactly that visit, its files, and the household's new member list.
 Also: the phone's own checks show next to the field, and the PV form computes its output live."""
 
-from tests.browser.phone_steps import (VISIT_DATE, add_member, add_photo, check, fill, log_in, open_new_form, open_page, press_sync, server_household, server_submission, server_submissions, show, sign, small_jpeg, submit, wait_pending)
+from tests.browser.phone_steps import (VISIT_DATE, add_member, add_photo, check, fill, log_in, open_new_form, open_page, open_section, press_sync, server_household, server_submission, server_submissions, show, sign, small_jpeg, submit, wait_pending)
 
 MEMBERS = [
     {"name": "张青山", "relation": "户主", "sex": "male", "birth_year": 1968},
@@ -36,6 +36,21 @@ def test_visit_with_members_photo_and_signature_reaches_the_server(server, launc
     add_member(page, 0, MEMBERS[0])
     add_member(page, 1, {**MEMBERS[1], "birth_year": None})  # the year is left out for now
     check(page, "risk", "no")
+    # consumption help (form version 3): the buyer channel is an optional choice in each entry
+    open_section(page, "section_help")  # an empty repeat has no input to find its section by
+    page.click("[data-action=add-repeat][data-repeat=help_given]")
+    page.fill("input[name='help_given.0.product']", "蜂蜜")
+    page.fill("input[name='help_given.0.quantity']", "5")
+    page.fill("input[name='help_given.0.unit']", "斤")
+    page.fill("input[name='help_given.0.price']", "60")
+    channel = page.locator("#f-help_given-0-channel")
+    assert "购买渠道" in channel.inner_text() and "单位食堂采购" in channel.inner_text()
+    page.check("input[name='help_given.0.channel'][value=canteen]")
+    page.click("[data-action=add-repeat][data-repeat=help_given]")  # a second entry, no channel
+    page.fill("input[name='help_given.1.product']", "红薯")
+    page.fill("input[name='help_given.1.quantity']", "20")
+    page.fill("input[name='help_given.1.unit']", "斤")
+    page.fill("input[name='help_given.1.price']", "1.5")
     add_photo(page, "photo_1", small_jpeg(tmp_path / "visit.jpg"))
     sign(page)
 
@@ -58,7 +73,10 @@ def test_visit_with_members_photo_and_signature_reaches_the_server(server, launc
     assert len(subs) == 1
     sub = server_submission(server_client, subs[0]["uuid"])
     answers = sub["answers"]
-    assert sub["form"] == "household_visit" and sub["cadre_id"] == "cadre1"
+    assert sub["form"] == "household_visit" and sub["cadre_id"] == "cadre1" and sub["form_version"] == 3
+    assert answers["help_given"] == [
+        {"product": "蜂蜜", "quantity": 5, "unit": "斤", "price": 60, "channel": "canteen"},
+        {"product": "红薯", "quantity": 20, "unit": "斤", "price": 1.5}]
     assert answers["visit_date"] == VISIT_DATE
     assert answers["visit_type"] == "home"
     assert sorted(answers["topics"]) == ["income_jobs", "pv"]
