@@ -8,7 +8,7 @@ import zipfile
 from datetime import date, datetime
 
 from server.services.tabular import CsvBook, Link
-from tests.helpers import login, push, visit2
+from tests.helpers import login, push, review, visit, visit2
 
 BOM = "\ufeff"
 
@@ -87,3 +87,38 @@ def test_exported_repeat_rows_are_byte_for_byte_as_before(app):
     assert followup_rows == (f"{u},v1-0001,1,'-联系医院,2026-06-01,\r\n"
                              f"{u},v1-0001,2,回访,2026-06-30,\r\n")
     assert zf.read("followups.csv").startswith(b"\xef\xbb\xbf")
+
+
+def test_exported_visit_rows_are_byte_for_byte_as_before(app):
+    """The submissions sheet of the ZIP through the real route, for visits whose every column is
+    hard: formula starts, quotes, commas and line breaks in answers and in the review comment,
+    whole and fractional numbers, choices (one, several), a point, an empty answer, an
+    older form version, times with offsets turned into the county's zone, a review. The expected
+    bytes were written by the writer before the one-pass CSV rows, and are kept here literally."""
+    app.config["FIXED_NOW"] = "2026-05-03T16:04:05+00:00"
+    cadre = login(app.test_client(), "cadre1")
+    tricky = visit2("v1-0001", "2026-05-02", created_at="2026-05-02T23:30:15.5-05:00",
+                    present='=HYPERLINK("x","点")', topics=["income_jobs", "health_insurance"],
+                    income_wages=1.5, income_farming=2.0, income_total=3.5,
+                    needs=["employment", "medical"], needs_detail="两行\n文字,逗号",
+                    risk="yes", risk_reason="-住院", notes="@SUM(A1)",
+                    location={"lat": 28.7, "lon": 113.5, "accuracy": 12.0})
+    plain = visit2("v1-0002", "2026-05-01", created_at="2026-05-01T08:00:00Z", present="户主",
+                   notes="'already quoted", income_wages=0)
+    old = visit("v1-0003", "2026-04-20", created_at="2026-04-20T10:00:00+08:00", present=" 空格 ")
+    assert [r["status"] for r in push(cadre, tricky, plain, old).get_json()["results"]] == ["created"] * 3
+    supervisor = login(app.test_client(), "super")
+    assert review(supervisor, tricky["uuid"], state="has_issues", comment='核实,"收入"\n再报').status_code == 200
+    r = supervisor.get("/exports/submissions.zip?form=household_visit&village=v1")
+    assert r.status_code == 200
+    rows = zipfile.ZipFile(io.BytesIO(r.data)).read("submissions.csv").decode("utf-8").split("\r\n", 2)[2]
+    a, b, c = old["uuid"], plain["uuid"], tricky["uuid"]
+    assert rows == (
+        f"{a},v1-0003,张v13,v1,青石村,cadre1,李干部,2026-04-20,2026-04-20 10:00:00,2026-05-04 00:04:05,1,"
+        "待审核,,,,,2026-04-20,入户走访, 空格 ,收入与就业,无变化,,,,,,,,,否,,,,,,,,,\r\n"
+        f"{b},v1-0002,张v12,v1,青石村,cadre1,李干部,2026-05-01,2026-05-01 16:00:00,2026-05-04 00:04:05,2,"
+        "待审核,,,,,2026-05-01,入户走访,户主,收入与就业,无变化,0,,,,,0,,,否,,,,,,,,,'already quoted\r\n"
+        f"{c},v1-0001,张v11,v1,青石村,cadre1,李干部,2026-05-02,2026-05-03 12:30:15,2026-05-04 00:04:05,2,"
+        '需修改,"核实,""收入""\n再报",赵督导,2026-05-04 00:04:05,,2026-05-02,入户走访,"\'=HYPERLINK(""x"",""点"")",'
+        "收入与就业;健康与医保,无变化,1.5,2,,,,3.5,就业岗位;医疗救助,\"两行\n文字,逗号\",是,'-住院,,,,28.7,113.5,12,,"
+        "'@SUM(A1)\r\n")
