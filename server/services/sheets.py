@@ -18,7 +18,7 @@ from server.services import present
 from server.forms.labels import pv_stage_label, review_state, sex_label, state_label
 from server.core import words
 from server.store import get_store
-from server.services.tabular import Link
+from server.services.tabular import RISKY_CHARS, Link, csv_cell, csv_cells
 
 FIXED = (
     ("uuid", "记录编号", "Record id"),
@@ -123,7 +123,19 @@ def _local_time(iso, zone):
 
 
 def _local_text(iso, zone):
-    """_local_time as the text a CSV holds (YYYY-MM-DD HH:MM:SS)."""
+    """_local_time as the text a CSV holds (YYYY-MM-DD HH:MM:SS). The common case straight: the
+    zone's wall clock from its date and time (no naive copy: replace is the costly step, and an
+    aware isoformat asks the zone its offset again)."""
+    if type(iso) is str and iso:
+        try:
+            value = datetime.fromisoformat(iso)
+        except ValueError:
+            value = None
+        if value is not None:
+            if value.tzinfo is not None:
+                value = value.astimezone(zone)
+            if value.year >= 1000:  # isoformat is strftime's text then
+                return value.date().isoformat() + " " + value.time().isoformat()[:8]
     value = _local_time(iso, zone)
     if type(value) is datetime and value.year >= 1000:  # isoformat is strftime's text, faster
         return value.isoformat(" ")
@@ -159,9 +171,10 @@ NUMBER_TYPES = ("integer", "decimal")
 NUMBERS = (int, float)
 
 
-def _texts():
+def _texts(cell=_same):
     """present.text for one export, with choice labels remembered (the language is the export's
-    throughout; the fields are the registry's own, alive for the whole export)."""
+    throughout; the fields are the registry's own, alive for the whole export); `cell` turns the
+    label into what the book takes (a CSV's text), once per choice rather than per cell."""
     memo = {}
 
     def text(field, value):
@@ -169,9 +182,9 @@ def _texts():
             key = (id(field), value if type(value) is not list else tuple(value))
             hit = memo.get(key)
         except TypeError:  # an answer that is not a plain choice (a dict, a nested list)
-            return present.text(field, value, sep=";")
+            return cell(present.text(field, value, sep=";"))
         if hit is None:
-            hit = memo[key] = present.text(field, value, sep=";")
+            hit = memo[key] = cell(present.text(field, value, sep=";"))
         return hit
     return text
 
@@ -227,18 +240,51 @@ _STEPS = {
 }
 
 
-def _plan(fields):
+# The same for a book that takes each cell as its text (CsvBook.cells_as_text): the step turns the
+# answer straight into the text tabular.csv_cells would make of the value above (the commonest
+# answers inline, the rest through `cell`), so no second pass over the row's cells is needed;
+# `text` returns that text already (_texts(cell)), and a date answer is its ISO text as it is.
+_TEXT_STEPS = {
+    TEXT: ("if type(v) is str and v: add(\"'\" + v if v[0] in risky else v)",
+           "elif v is None or v == '': add('')",
+           "else: add(cell(other(own, {n}, {f}, v)))"),
+    NUMBER: ("if type(v) is int: add(str(v))",
+             "elif v is None or v == '': add('')",
+             "elif type(v) is float: add(str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v))",
+             "else: add(cell(other(own, {n}, {f}, v)))"),
+    SELECT: ("if v is None or v == '': add('')",
+             "elif text is not None: add(text(own.get({n}, {f}), v))",
+             "else: add(cell(present.text(own.get({n}, {f}), v, sep=';')))"),
+    DAY: ("if v is None or v == '': add('')",
+          "elif type(v) is str: add(\"'\" + v if v[0] in risky else v)",
+          "elif isinstance(v, str): add(cell(day(v)))",
+          "else: add(cell(other(own, {n}, {f}, v)))"),
+    FILE: ("if v is None or v == '': add('')",
+           "elif link is not None and isinstance(v, str): add(cell(link(v) or v))",
+           "else: add(cell(other(own, {n}, {f}, v)))"),
+    GEO: ("if v is None or v == '': extend(EMPTY3)",
+          "else: extend(point_texts(v))"),
+    OTHER: ("if v is None or v == '': add('')",
+            "else: add(cell(other(own, {n}, {f}, v)))"),
+}
+
+
+def _plan(fields, as_text=False):
     """The columns of `fields` as one function (answers, own, link, text, day, out) -> out, made
     once per export: each column's step chosen by its type here rather than per cell, written
-    out one after another (no loop, no per-cell dispatch: the hot path of every export)."""
+    out one after another (no loop, no per-cell dispatch: the hot path of every export). With
+    `as_text`, each cell is its CSV text (_TEXT_STEPS; `day` must leave a date's text as it is)."""
     lines = ["def cells(answers, own, link, text, day, out):",
              "    get = answers.get", "    add = out.append", "    extend = out.extend"]
-    scope = {"present": present, "other": _other, "point": _point, "NONE3": (None, None, None)}
+    scope = {"present": present, "other": _other, "point": _point, "NONE3": (None, None, None),
+             "EMPTY3": ("", "", ""), "risky": RISKY_CHARS, "cell": csv_cell,
+             "point_texts": _point_texts}
+    steps = _TEXT_STEPS if as_text else _STEPS
     for i, f in enumerate(fields):
         scope[f"f{i}"], scope[f"n{i}"] = f, f["name"]
         name = repr(f["name"]) if type(f["name"]) is str else f"n{i}"  # a literal when it can be
         lines.append(f"    v = get({name})")
-        lines += ["    " + step.format(n=name, f=f"f{i}") for step in _STEPS[_code(f["type"])]]
+        lines += ["    " + step.format(n=name, f=f"f{i}") for step in steps[_code(f["type"])]]
     lines.append("    return out")
     exec(compile("\n".join(lines), "<export columns>", "exec"), scope)  # noqa: S102 - our own text
     return scope["cells"]
@@ -256,13 +302,21 @@ def _point(point):
     return out
 
 
-def _cells(fields, answers, own, link=None, text=None, day=_day, out=None):
-    """The values of `fields` (a _plan) in `answers`, each choice read by the submission's own
-    version of its question (`own`: {name: field}): numbers as numbers, dates as dates, a file
-    answer as a link into the attachments ZIP when `link` (name -> Link or None) is given. `text`
-    reads a choice (default present.text). The cells go after `out` (the row's first cells), if
-    given."""
-    return fields(answers or {}, own, link, text, day, [] if out is None else out)
+def _point_texts(point):
+    """_point as a CSV's three texts (csv_cells of it), the common numbers straight."""
+    if type(point) is not dict:
+        return csv_cells(_point(point))
+    out = []
+    for part in ("lat", "lon", "accuracy"):
+        v = point.get(part)
+        if type(v) is float:
+            out.append(str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v))
+        elif type(v) is int:
+            out.append(str(v))
+        else:  # as _point reads it: another number kind as a number, anything else empty
+            out.append(csv_cell(present.number(v)) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                       else "")
+    return out
 
 
 def _nested_entries(answers, path):
@@ -326,31 +380,41 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     """The submissions sheet and one sheet per repeat; returns the number of submissions written.
     Days are Excel dates and times the county's local time; the help repeat gets an amount column
     (quantity x price); with `files_dir` (an export bundled with its attachments) a photo or
-    signature cell links to its file in the bundle, by the attachments ZIP's own names."""
+    signature cell links to its file in the bundle, by the attachments ZIP's own names.
+
+    A book that takes cells as text (the CSVs) gets each cell as its text, made in the same pass
+    that reads the answer (_plan(as_text=True), csv_cells for the row's first cells)."""
+    as_text = getattr(book, "cells_as_text", False)
+    sheet = book.text_sheet if as_text else book.sheet
+    firsts = csv_cells if as_text else _same  # the row's first cells as the book takes them
+    number, one = (str, csv_cell) if as_text else (_same, _same)
     cols = FormColumns(registry, filters.form)
     labels, names = _headers(cols.top)
-    main = book.sheet("submissions", [tr(zh, en) for _n, zh, en in FIXED] + labels,
-                      [n for n, _zh, _en in FIXED] + names)
+    main = sheet("submissions", [tr(zh, en) for _n, zh, en in FIXED] + labels,
+                 [n for n, _zh, _en in FIXED] + names)
     spec = help_spec(cols)
-    repeat_sheets = {}
+    repeats = []  # (name, path if nested, plan, append, is help): decided once, not per visit
     for name, repeat in cols.repeats.items():
         r_labels, r_names = _headers(repeat["children"])
-        if spec and name == spec["repeat"]:
+        is_help = spec is not None and name == spec["repeat"]
+        if is_help:
             r_labels, r_names = r_labels + [tr(AMOUNT[1], AMOUNT[2])], r_names + [AMOUNT[0]]
-        repeat_sheets[name] = book.sheet(
+        append = sheet(
             name, [tr("记录编号", "Record id"), tr("户编号", "Household id"), tr("序号", "No.")] + r_labels,
             ["submission_uuid", "household_id", "index"] + r_names)
+        repeats.append((name, repeat["path"] if len(repeat["path"]) > 1 else None,
+                        _plan(repeat["children"], as_text), append, is_help))
     village_names, user_names = _names()
     zone = clock.zone()
-    text = _texts()
+    text = _texts(csv_cell) if as_text else _texts()
     day, when = date_writers(book)
-    top = _plan(cols.top)
-    plans = {name: _plan(repeat["children"]) for name, repeat in cols.repeats.items()}
+    top = _plan(cols.top, as_text)
+    by_version = cols.by_version
     own_children = {}  # (version, repeat) -> {name: that version's question}
     states = {}
     count = 0
     for vid, uuids in submission_keys(user, filters, db):
-        heads = {h["id"]: h.get("head_name", "") for h in households.in_village(vid, db)}
+        heads = dict(households.scan(vid, lambda h: (h["id"], h.get("head_name", "")), db=db))
         village = village_names.get(vid, vid)
         for doc in submissions.each_stored(vid, uuids, db):
             version = doc.get("form_version")
@@ -366,35 +430,35 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
             state = review_state(doc)
             if state not in states:
                 states[state] = state_label(state)
-            main(_cells(top, answers, cols.by_version.get(version) or {}, link, text, day,
-                        [uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
-                         day(submissions.day_of(doc)), when(doc.get("created_at"), zone),
-                         when(doc.get("received_at"), zone), version,
-                         states[state], review.get("comment") or None,
-                         user_names.get(review.get("by"), review.get("by")),
-                         when(review.get("at"), zone),
-                         doc.get("supersedes")]))
-            for name, repeat in cols.repeats.items():
-                if len(repeat["path"]) > 1:
-                    for index, entry in _nested_entries(answers, repeat["path"]):
-                        repeat_sheets[name](_cells(plans[name], entry, {}, link, text, day, [uuid, hid, index]))
+            by = review.get("by")
+            first = firsts([uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
+                            day(submissions.day_of(doc)), when(doc.get("created_at"), zone),
+                            when(doc.get("received_at"), zone), version,
+                            states[state], review.get("comment") or None, user_names.get(by, by),
+                            when(review.get("at"), zone), doc.get("supersedes")])
+            ids = first[:2]  # uuid and household, which every repeat row starts with
+            main(top(answers, by_version.get(version) or {}, link, text, day, first))
+            count += 1
+            if not answers:
+                continue
+            for name, nested, plan, append, is_help in repeats:
+                if nested is not None:
+                    for index, entry in _nested_entries(answers, nested):
+                        append(plan(entry, {}, link, text, day, ids + [one(index)]))
                     continue
                 entries = answers.get(name)
                 if not isinstance(entries, list):
                     continue
                 own = own_children.get((version, name))
                 if own is None:
-                    own_repeat = cols.field(version, name, repeat["field"])
+                    own_repeat = cols.field(version, name, cols.repeats[name]["field"])
                     own = own_children[(version, name)] = {c["name"]: c for c in own_repeat.get("fields") or []}
-                is_help = spec is not None and name == spec["repeat"]
-                append = repeat_sheets[name]
                 for i, entry in enumerate(entries, 1):
                     if isinstance(entry, dict):
-                        row = _cells(plans[name], entry, own, link, text, day, [uuid, hid, i])
+                        row = plan(entry, own, link, text, day, ids + [number(i)])
                         if is_help:
-                            row.append(_amount(entry, spec))
+                            row.append(one(_amount(entry, spec)))
                         append(row)
-            count += 1
     return count
 
 

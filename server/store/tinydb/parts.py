@@ -130,7 +130,8 @@ class _Partition:
         return best
 
     def get(self, table, key):
-        doc_id = self.keys.get(table, {}).get(key)
+        keys = self.keys.get(table)  # no empty dict made per read: exports read 100,000 in a row
+        doc_id = keys.get(key) if keys is not None else None
         if doc_id is None:
             return None
         return self.tables[table][doc_id]
