@@ -146,12 +146,30 @@ def _same(text):
     return text
 
 
+def _remembered(convert, limit=4096):
+    """convert(iso, zone) remembering what it made of each text (at most `limit` at a time), for
+    one export (one zone): the visits a phone sent in one sync share their received_at, and a
+    time is converted once rather than per row."""
+    memo = {}
+
+    def when(iso, zone):
+        if type(iso) is not str:
+            return convert(iso, zone)
+        hit = memo.get(iso)
+        if hit is None:
+            if len(memo) >= limit:
+                memo.clear()
+            hit = memo[iso] = convert(iso, zone)
+        return hit
+    return when
+
+
 def date_writers(book):
-    """(day, time) converters for `book`: Excel dates and times, or (a book that wants
-    `dates_as_text`, the CSVs) the same as ISO text, made once rather than converted back."""
+    """(day, time) converters for one export into `book`: Excel dates and times, or (a book that
+    wants `dates_as_text`, the CSVs) the same as ISO text, made once rather than converted back."""
     if getattr(book, "dates_as_text", False):
-        return _same, _local_text
-    return _day, _local_time
+        return _same, _remembered(_local_text)
+    return _day, _remembered(_local_time)
 
 
 def zip_name(doc, name):
