@@ -122,3 +122,48 @@ def test_exported_visit_rows_are_byte_for_byte_as_before(app):
         '需修改,"核实,""收入""\n再报",赵督导,2026-05-04 00:04:05,,2026-05-02,入户走访,"\'=HYPERLINK(""x"",""点"")",'
         "收入与就业;健康与医保,无变化,1.5,2,,,,3.5,就业岗位;医疗救助,\"两行\n文字,逗号\",是,'-住院,,,,28.7,113.5,12,,"
         "'@SUM(A1)\r\n")
+
+
+def test_cells_made_as_text_are_the_texts_of_the_cells_made_as_values(app):
+    """The CSV's one-pass plan (each answer straight to its text) against the values plan the
+    XLSX takes, turned into text afterwards as the CSV writer always did: the same texts for
+    answers of every shape a stored visit may hold (seeded, so a failure replays)."""
+    import random
+
+    from server.forms import formdefs
+    from server.services import sheets
+    from server.services.tabular import csv_cells
+
+    rnd = random.Random(26)
+    texts = ["", "x", "=1+1", "-5", "+86", "@a", "\tt", "\rr", 'a "q"', "a,b", "两行\n文字", " ", "'q",
+             "2026-05-02", "home", "income_jobs", "nul\0x"]
+    numbers = [0, -3, 7, 1.5, 2.0, -0.0, 1e15, 1e16, float("nan"), float("inf"), True, False, 10 ** 20]
+
+    def shape(depth=0):
+        kind = rnd.randrange(7 if depth < 2 else 4)
+        if kind == 0:
+            return None
+        if kind == 1:
+            return rnd.choice(texts)
+        if kind == 2:
+            return rnd.choice(numbers)
+        if kind == 3:
+            return rnd.choice(["home", "phone", "yes", "no", "none", "income_jobs", "zzz"])
+        if kind == 4:
+            return [shape(depth + 1) for _ in range(rnd.randrange(4))]
+        if kind == 5:
+            return {k: shape(depth + 1) for k in rnd.sample(["lat", "lon", "accuracy", "x"], rnd.randrange(4))}
+        return [rnd.choice(["income_jobs", "health_insurance", "zzz"]) for _ in range(rnd.randrange(3))]
+
+    with app.app_context():
+        cols = sheets.FormColumns(formdefs.registry(), "household_visit")
+        groups = [cols.top] + [r["children"] for r in cols.repeats.values()]
+        for version in list(cols.by_version) + [99]:
+            own = cols.by_version.get(version) or {}
+            for fields in groups:
+                as_values = sheets._plan(fields, own, as_text=False)
+                as_text = sheets._plan(fields, own, as_text=True)
+                for _ in range(300):
+                    answers = {f["name"]: shape() for f in fields if rnd.random() < 0.8}
+                    assert as_text(answers, None, sheets._same, ["first"]) == \
+                        csv_cells(as_values(answers, None, sheets._same, ["first"])), answers

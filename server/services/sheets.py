@@ -189,24 +189,6 @@ NUMBER_TYPES = ("integer", "decimal")
 NUMBERS = (int, float)
 
 
-def _texts(cell=_same):
-    """present.text for one export, with choice labels remembered (the language is the export's
-    throughout; the fields are the registry's own, alive for the whole export); `cell` turns the
-    label into what the book takes (a CSV's text), once per choice rather than per cell."""
-    memo = {}
-
-    def text(field, value):
-        try:
-            key = (id(field), value if type(value) is not list else tuple(value))
-            hit = memo.get(key)
-        except TypeError:  # an answer that is not a plain choice (a dict, a nested list)
-            return cell(present.text(field, value, sep=";"))
-        if hit is None:
-            hit = memo[key] = cell(present.text(field, value, sep=";"))
-        return hit
-    return text
-
-
 # What each column does with its answer, decided once per export (_plan) rather than per cell.
 TEXT, NUMBER, SELECT, DAY, FILE, GEO, OTHER = range(7)
 
@@ -227,82 +209,101 @@ def _code(kind):
     return OTHER
 
 
-def _other(own, name, field, value):
+def _other(field, value):
     """An answer its column's type does not expect, as text (by the submission's own question)."""
-    return present.text(own.get(name, field), value, sep=";")
+    return present.text(field, value, sep=";")
+
+
+def _remembering(cell):
+    """remember(memo, field, value): a choice answer's labels (present.text) as `cell` makes them
+    (a CSV's text, or as they are), kept in `memo` (one per column and form version: choices
+    repeat row after row, and the language is the export's throughout)."""
+    def remember(memo, field, value):
+        try:
+            key = value if type(value) is not list else tuple(value)
+            hit = memo.get(key)
+        except TypeError:  # an answer that is not a plain choice (a dict, a nested list)
+            return cell(present.text(field, value, sep=";"))
+        if hit is None:
+            hit = memo[key] = cell(present.text(field, value, sep=";"))
+        return hit
+    return remember
 
 
 # How each kind of column turns its answer `v` into a cell (`add` appends one, `extend` three);
-# {n} is the question's name as a literal, {f} the question itself.
+# {f} is the question as the submission's own form version asked it, {m} the column's memo of
+# choice labels.
 _STEPS = {
     TEXT: ("if type(v) is str and v: add(v)",
            "elif v is None or v == '': add(None)",
-           "else: add(other(own, {n}, {f}, v))"),
+           "else: add(other({f}, v))"),
     NUMBER: ("if type(v) is int: add(v)",
              "elif v is None or v == '': add(None)",
              "elif type(v) is float: add(int(v) if v.is_integer() and abs(v) < 1e15 else v)",
-             "else: add(other(own, {n}, {f}, v))"),
+             "else: add(other({f}, v))"),
     SELECT: ("if v is None or v == '': add(None)",
-             "elif text is not None: add(text(own.get({n}, {f}), v))",
-             "else: add(present.text(own.get({n}, {f}), v, sep=';'))"),
+             "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
+             "else: add(remember({m}, {f}, v))"),
     DAY: ("if v is None or v == '': add(None)",
           "elif isinstance(v, str): add(day(v))",
-          "else: add(other(own, {n}, {f}, v))"),
+          "else: add(other({f}, v))"),
     FILE: ("if v is None or v == '': add(None)",
            "elif link is not None and isinstance(v, str): add(link(v) or v)",
-           "else: add(other(own, {n}, {f}, v))"),
+           "else: add(other({f}, v))"),
     GEO: ("if v is None or v == '': extend(NONE3)",
           "else: extend(point(v))"),
     OTHER: ("if v is None or v == '': add(None)",
-            "else: add(other(own, {n}, {f}, v))"),
+            "else: add(other({f}, v))"),
 }
 
 
 # The same for a book that takes each cell as its text (CsvBook.cells_as_text): the step turns the
 # answer straight into the text tabular.csv_cells would make of the value above (the commonest
 # answers inline, the rest through `cell`), so no second pass over the row's cells is needed;
-# `text` returns that text already (_texts(cell)), and a date answer is its ISO text as it is.
+# the choice memo holds texts, and a date answer is its ISO text as it is.
 _TEXT_STEPS = {
     TEXT: ("if type(v) is str and v: add(\"'\" + v if v[0] in risky else v)",
            "elif v is None or v == '': add('')",
-           "else: add(cell(other(own, {n}, {f}, v)))"),
+           "else: add(cell(other({f}, v)))"),
     NUMBER: ("if type(v) is int: add(str(v))",
              "elif v is None or v == '': add('')",
              "elif type(v) is float: add(str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v))",
-             "else: add(cell(other(own, {n}, {f}, v)))"),
+             "else: add(cell(other({f}, v)))"),
     SELECT: ("if v is None or v == '': add('')",
-             "elif text is not None: add(text(own.get({n}, {f}), v))",
-             "else: add(cell(present.text(own.get({n}, {f}), v, sep=';')))"),
+             "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
+             "else: add(remember({m}, {f}, v))"),
     DAY: ("if v is None or v == '': add('')",
           "elif type(v) is str: add(\"'\" + v if v[0] in risky else v)",
           "elif isinstance(v, str): add(cell(day(v)))",
-          "else: add(cell(other(own, {n}, {f}, v)))"),
+          "else: add(cell(other({f}, v)))"),
     FILE: ("if v is None or v == '': add('')",
            "elif link is not None and isinstance(v, str): add(cell(link(v) or v))",
-           "else: add(cell(other(own, {n}, {f}, v)))"),
+           "else: add(cell(other({f}, v)))"),
     GEO: ("if v is None or v == '': extend(EMPTY3)",
           "else: extend(point_texts(v))"),
     OTHER: ("if v is None or v == '': add('')",
-            "else: add(cell(other(own, {n}, {f}, v)))"),
+            "else: add(cell(other({f}, v)))"),
 }
 
 
-def _plan(fields, as_text=False):
-    """The columns of `fields` as one function (answers, own, link, text, day, out) -> out, made
-    once per export: each column's step chosen by its type here rather than per cell, written
-    out one after another (no loop, no per-cell dispatch: the hot path of every export). With
-    `as_text`, each cell is its CSV text (_TEXT_STEPS; `day` must leave a date's text as it is)."""
-    lines = ["def cells(answers, own, link, text, day, out):",
+def _plan(fields, own, as_text=False):
+    """The columns of `fields` as one function (answers, link, day, out) -> out, for submissions
+    of one form version (`own`: {name: that version's question}, by which an answer is read;
+    a question it lacks is read as `fields` has it). Made once per export and version: each
+    column's step chosen by its type here rather than per cell, written out one after another
+    (no loop, no per-cell dispatch: the hot path of every export). With `as_text`, each cell is
+    its CSV text (_TEXT_STEPS; `day` must leave a date's text as it is)."""
+    lines = ["def cells(answers, link, day, out):",
              "    get = answers.get", "    add = out.append", "    extend = out.extend"]
-    scope = {"present": present, "other": _other, "point": _point, "NONE3": (None, None, None),
+    scope = {"other": _other, "point": _point, "NONE3": (None, None, None),
              "EMPTY3": ("", "", ""), "risky": RISKY_CHARS, "cell": csv_cell,
-             "point_texts": _point_texts}
+             "point_texts": _point_texts, "remember": _remembering(csv_cell if as_text else _same)}
     steps = _TEXT_STEPS if as_text else _STEPS
     for i, f in enumerate(fields):
-        scope[f"f{i}"], scope[f"n{i}"] = f, f["name"]
+        scope[f"f{i}"], scope[f"n{i}"], scope[f"m{i}"] = own.get(f["name"], f), f["name"], {}
         name = repr(f["name"]) if type(f["name"]) is str else f"n{i}"  # a literal when it can be
         lines.append(f"    v = get({name})")
-        lines += ["    " + step.format(n=name, f=f"f{i}") for step in steps[_code(f["type"])]]
+        lines += ["    " + step.format(f=f"f{i}", m=f"m{i}") for step in steps[_code(f["type"])]]
     lines.append("    return out")
     exec(compile("\n".join(lines), "<export columns>", "exec"), scope)  # noqa: S102 - our own text
     return scope["cells"]
@@ -421,14 +422,12 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
             name, [tr("记录编号", "Record id"), tr("户编号", "Household id"), tr("序号", "No.")] + r_labels,
             ["submission_uuid", "household_id", "index"] + r_names)
         repeats.append((name, repeat["path"] if len(repeat["path"]) > 1 else None,
-                        _plan(repeat["children"], as_text), append, is_help))
+                        repeat["children"], append, is_help))
     village_names, user_names = _names()
     zone = clock.zone()
-    text = _texts(csv_cell) if as_text else _texts()
     day, when = date_writers(book)
-    top = _plan(cols.top, as_text)
-    by_version = cols.by_version
-    own_children = {}  # (version, repeat) -> {name: that version's question}
+    tops = {}  # version -> its plan of the submissions sheet
+    plans = {}  # (version, repeat) -> its plan of that repeat's sheet
     states = {}
     count = 0
     for vid, uuids in submission_keys(user, filters, db):
@@ -455,25 +454,34 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
                             states[state], review.get("comment") or None, user_names.get(by, by),
                             when(review.get("at"), zone), doc.get("supersedes")])
             ids = first[:2]  # uuid and household, which every repeat row starts with
-            main(top(answers, by_version.get(version) or {}, link, text, day, first))
+            top = tops.get(version)
+            if top is None:
+                top = tops[version] = _plan(cols.top, cols.by_version.get(version) or {}, as_text)
+            main(top(answers, link, day, first))
             count += 1
             if not answers:
                 continue
-            for name, nested, plan, append, is_help in repeats:
+            for name, nested, children, append, is_help in repeats:
                 if nested is not None:
-                    for index, entry in _nested_entries(answers, nested):
-                        append(plan(entry, {}, link, text, day, ids + [one(index)]))
+                    entries = _nested_entries(answers, nested)
+                    if entries:
+                        plan = plans.get(name)
+                        if plan is None:
+                            plan = plans[name] = _plan(children, {}, as_text)
+                        for index, entry in entries:
+                            append(plan(entry, link, day, ids + [one(index)]))
                     continue
                 entries = answers.get(name)
                 if not isinstance(entries, list):
                     continue
-                own = own_children.get((version, name))
-                if own is None:
+                plan = plans.get((version, name))
+                if plan is None:
                     own_repeat = cols.field(version, name, cols.repeats[name]["field"])
-                    own = own_children[(version, name)] = {c["name"]: c for c in own_repeat.get("fields") or []}
+                    plan = plans[(version, name)] = _plan(
+                        children, {c["name"]: c for c in own_repeat.get("fields") or []}, as_text)
                 for i, entry in enumerate(entries, 1):
                     if isinstance(entry, dict):
-                        row = plan(entry, own, link, text, day, ids + [number(i)])
+                        row = plan(entry, link, day, ids + [number(i)])
                         if is_help:
                             row.append(one(_amount(entry, spec)))
                         append(row)
