@@ -164,12 +164,26 @@ def _remembered(convert, limit=4096):
     return when
 
 
-def date_writers(book):
+def date_writers(book, cell=_same):
     """(day, time) converters for one export into `book`: Excel dates and times, or (a book that
-    wants `dates_as_text`, the CSVs) the same as ISO text, made once rather than converted back."""
+    wants `dates_as_text`, the CSVs) the same as ISO text, made once rather than converted back.
+    A time comes as `cell` makes it (a CSV's text: tabular.csv_cell)."""
     if getattr(book, "dates_as_text", False):
-        return _same, _remembered(_local_text)
+        convert = _local_text if cell is _same else (lambda iso, zone: cell(_local_text(iso, zone)))
+        return _same, _remembered(convert)
     return _day, _remembered(_local_time)
+
+
+class _Cells(dict):
+    """key -> make(key), made when first asked (a dict lookup after that)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        value = self[key] = self._make(key)
+        return value
 
 
 def zip_name(doc, name):
@@ -243,6 +257,10 @@ _STEPS = {
              "else: add(other({f}, v))"),
     SELECT: ("if v is None or v == '': add(None)",
              "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
+             "elif type(v) is list:",
+             "    try: t = {m}.get(tuple(v))",
+             "    except TypeError: t = None  # not plain choices: remember says how they read",
+             "    add(t if t is not None else remember({m}, {f}, v))",
              "else: add(remember({m}, {f}, v))"),
     DAY: ("if v is None or v == '': add(None)",
           "elif isinstance(v, str): add(day(v))",
@@ -271,6 +289,10 @@ _TEXT_STEPS = {
              "else: add(cell(other({f}, v)))"),
     SELECT: ("if v is None or v == '': add('')",
              "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
+             "elif type(v) is list:",
+             "    try: t = {m}.get(tuple(v))",
+             "    except TypeError: t = None  # not plain choices: remember says how they read",
+             "    add(t if t is not None else remember({m}, {f}, v))",
              "else: add(remember({m}, {f}, v))"),
     DAY: ("if v is None or v == '': add('')",
           "elif type(v) is str: add(\"'\" + v if v[0] in risky else v)",
@@ -280,6 +302,11 @@ _TEXT_STEPS = {
            "elif link is not None and isinstance(v, str): add(cell(link(v) or v))",
            "else: add(cell(other({f}, v)))"),
     GEO: ("if v is None or v == '': extend(EMPTY3)",
+          "elif type(v) is dict:",
+          "    for v in (v.get('lat'), v.get('lon'), v.get('accuracy')):",
+          "        if type(v) is float: add(str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v))",
+          "        elif type(v) is int: add(str(v))",
+          "        else: add(number_text(v))",
           "else: extend(point_texts(v))"),
     OTHER: ("if v is None or v == '': add('')",
             "else: add(cell(other({f}, v)))"),
@@ -297,7 +324,7 @@ def _plan(fields, own, as_text=False):
              "    get = answers.get", "    add = out.append", "    extend = out.extend"]
     scope = {"other": _other, "point": _point, "NONE3": (None, None, None),
              "EMPTY3": ("", "", ""), "risky": RISKY_CHARS, "cell": csv_cell,
-             "point_texts": _point_texts, "remember": _remembering(csv_cell if as_text else _same)}
+             "point_texts": _point_texts, "number_text": _number_text, "remember": _remembering(csv_cell if as_text else _same)}
     steps = _TEXT_STEPS if as_text else _STEPS
     for i, f in enumerate(fields):
         scope[f"f{i}"], scope[f"n{i}"], scope[f"m{i}"] = own.get(f["name"], f), f["name"], {}
@@ -322,20 +349,14 @@ def _point(point):
 
 
 def _point_texts(point):
-    """_point as a CSV's three texts (csv_cells of it), the common numbers straight."""
-    if type(point) is not dict:
-        return csv_cells(_point(point))
-    out = []
-    for part in ("lat", "lon", "accuracy"):
-        v = point.get(part)
-        if type(v) is float:
-            out.append(str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v))
-        elif type(v) is int:
-            out.append(str(v))
-        else:  # as _point reads it: another number kind as a number, anything else empty
-            out.append(csv_cell(present.number(v)) if isinstance(v, (int, float)) and not isinstance(v, bool)
-                       else "")
-    return out
+    """_point as a CSV's three texts (csv_cells of it)."""
+    return csv_cells(_point(point))
+
+
+def _number_text(v):
+    """One part of a point as its CSV text, as _point reads it: a number as a number (not a
+    plain int or float: the text plan has those itself), anything else empty."""
+    return csv_cell(present.number(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
 
 
 def _nested_entries(answers, path):
@@ -386,8 +407,8 @@ def help_spec(cols):
 def _amount(entry, spec):
     """Quantity x price of one help entry, in yuan (as effects.help_value adds them up)."""
     q, p = entry.get(spec["quantity"]), entry.get(spec["price"])
-    if isinstance(q, (int, float)) and isinstance(p, (int, float)) \
-            and not isinstance(q, bool) and not isinstance(p, bool):
+    if (type(q) in NUMBERS or isinstance(q, (int, float)) and not isinstance(q, bool)) \
+            and (type(p) in NUMBERS or isinstance(p, (int, float)) and not isinstance(p, bool)):
         return present.number(round(q * p, 2))
     return None
 
@@ -402,17 +423,17 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     signature cell links to its file in the bundle, by the attachments ZIP's own names.
 
     A book that takes cells as text (the CSVs) gets each cell as its text, made in the same pass
-    that reads the answer (_plan(as_text=True), csv_cells for the row's first cells)."""
+    that reads the answer (_plan(as_text=True)); what repeats row after row (names, villages,
+    states, times) is turned into its text once."""
     as_text = getattr(book, "cells_as_text", False)
     sheet = book.text_sheet if as_text else book.sheet
-    firsts = csv_cells if as_text else _same  # the row's first cells as the book takes them
-    number, one = (str, csv_cell) if as_text else (_same, _same)
+    number, one = (str, csv_cell) if as_text else (_same, _same)  # a value as the book takes it
     cols = FormColumns(registry, filters.form)
     labels, names = _headers(cols.top)
     main = sheet("submissions", [tr(zh, en) for _n, zh, en in FIXED] + labels,
                  [n for n, _zh, _en in FIXED] + names)
     spec = help_spec(cols)
-    repeats = []  # (name, path if nested, plan, append, is help): decided once, not per visit
+    repeats = []  # (name, path if nested, questions, append, is help): decided once, not per visit
     for name, repeat in cols.repeats.items():
         r_labels, r_names = _headers(repeat["children"])
         is_help = spec is not None and name == spec["repeat"]
@@ -425,14 +446,29 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
                         repeat["children"], append, is_help))
     village_names, user_names = _names()
     zone = clock.zone()
-    day, when = date_writers(book)
-    tops = {}  # version -> its plan of the submissions sheet
-    plans = {}  # (version, repeat) -> its plan of that repeat's sheet
+    day, when = date_writers(book, one)
+    names = _Cells(lambda key: one(user_names.get(key, key)))  # account -> its name's cell
+
+    def layout(version):
+        """The plans for submissions of one form version: the submissions sheet's, and each
+        repeat's with the sheet it goes to (those nested in repeats apart, their entries found
+        by path)."""
+        flat, nested = [], []
+        for name, path, children, append, is_help in repeats:
+            if path is not None:
+                nested.append((path, _plan(children, {}, as_text), append))
+                continue
+            own_repeat = cols.field(version, name, cols.repeats[name]["field"])
+            own = {c["name"]: c for c in own_repeat.get("fields") or []}
+            flat.append((name, _plan(children, own, as_text), append, is_help))
+        return _plan(cols.top, cols.by_version.get(version) or {}, as_text), flat, nested
+
+    layouts = {}  # version -> layout(version), made when a submission of that version comes
     states = {}
     count = 0
     for vid, uuids in submission_keys(user, filters, db):
-        heads = dict(households.scan(vid, lambda h: (h["id"], h.get("head_name", "")), db=db))
-        village = village_names.get(vid, vid)
+        heads = dict(households.scan(vid, lambda h: (h["id"], one(h.get("head_name", ""))), db=db))
+        village, vid_cell = one(village_names.get(vid, vid)), one(vid)
         for doc in submissions.each_stored(vid, uuids, db):
             version = doc.get("form_version")
             review = doc.get("review") or {}
@@ -446,45 +482,34 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
                     return Link(zip_name(doc, value), value) if value in arrived else None
             state = review_state(doc)
             if state not in states:
-                states[state] = state_label(state)
-            by = review.get("by")
-            first = firsts([uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
-                            day(submissions.day_of(doc)), when(doc.get("created_at"), zone),
-                            when(doc.get("received_at"), zone), version,
-                            states[state], review.get("comment") or None, user_names.get(by, by),
-                            when(review.get("at"), zone), doc.get("supersedes")])
-            ids = first[:2]  # uuid and household, which every repeat row starts with
-            top = tops.get(version)
-            if top is None:
-                top = tops[version] = _plan(cols.top, cols.by_version.get(version) or {}, as_text)
+                states[state] = one(state_label(state))
+            ids = [one(uuid), one(hid)]  # which every repeat row starts with too
+            first = ids + [heads.get(hid, ""), vid_cell, village, one(cadre), names[cadre],
+                           one(day(submissions.day_of(doc))), when(doc.get("created_at"), zone),
+                           when(doc.get("received_at"), zone), one(version), states[state],
+                           one(review.get("comment") or None), names[review.get("by")],
+                           when(review.get("at"), zone), one(doc.get("supersedes"))]
+            plans = layouts.get(version)
+            if plans is None:
+                plans = layouts[version] = layout(version)
+            top, flat, nested = plans
             main(top(answers, link, day, first))
             count += 1
             if not answers:
                 continue
-            for name, nested, children, append, is_help in repeats:
-                if nested is not None:
-                    entries = _nested_entries(answers, nested)
-                    if entries:
-                        plan = plans.get(name)
-                        if plan is None:
-                            plan = plans[name] = _plan(children, {}, as_text)
-                        for index, entry in entries:
-                            append(plan(entry, link, day, ids + [one(index)]))
-                    continue
+            for name, plan, append, is_help in flat:
                 entries = answers.get(name)
                 if not isinstance(entries, list):
                     continue
-                plan = plans.get((version, name))
-                if plan is None:
-                    own_repeat = cols.field(version, name, cols.repeats[name]["field"])
-                    plan = plans[(version, name)] = _plan(
-                        children, {c["name"]: c for c in own_repeat.get("fields") or []}, as_text)
                 for i, entry in enumerate(entries, 1):
                     if isinstance(entry, dict):
                         row = plan(entry, link, day, ids + [number(i)])
                         if is_help:
                             row.append(one(_amount(entry, spec)))
                         append(row)
+            for path, plan, append in nested:
+                for index, entry in _nested_entries(answers, path):
+                    append(plan(entry, link, day, ids + [one(index)]))
     return count
 
 
