@@ -136,6 +136,14 @@ class _Partition:
             return None
         return self.tables[table][doc_id]
 
+    def get_many(self, table, keys):
+        """get for each of `keys`, in their order, those not stored left out."""
+        ids = self.keys.get(table)
+        if ids is None:
+            return []
+        docs, find = self.tables[table], ids.get
+        return [docs[doc_id] for doc_id in map(find, keys) if doc_id is not None]
+
     def put(self, table, doc):
         kf = key_field(table)
         keys = self.keys.setdefault(table, {})
