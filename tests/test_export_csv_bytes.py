@@ -167,3 +167,11 @@ def test_cells_made_as_text_are_the_texts_of_the_cells_made_as_values(app):
                     answers = {f["name"]: shape() for f in fields if rnd.random() < 0.8}
                     assert as_text(answers, None, sheets._same, ["first"]) == \
                         csv_cells(as_values(answers, None, sheets._same, ["first"])), answers
+                # a repeat's rows made in one loop: a row per entry that is a dict, numbered by place
+                rows = sheets._plan(fields, own, as_text=True, rows=True, amount=lambda entry: "amount")
+                entries = [{f["name"]: shape() for f in fields} if rnd.random() < 0.8 else shape()
+                           for _ in range(20)]
+                got = []
+                rows(entries, ["u", "h"], None, sheets._same, got.append)
+                assert got == [as_text(e, None, sheets._same, ["u", "h", str(i)]) + ["amount"]
+                               for i, e in enumerate(entries, 1) if isinstance(e, dict)]

@@ -231,13 +231,17 @@ def _other(field, value):
 def _remembering(cell):
     """remember(memo, field, value): a choice answer's labels (present.text) as `cell` makes them
     (a CSV's text, or as they are), kept in `memo` (one per column and form version: choices
-    repeat row after row, and the language is the export's throughout)."""
+    repeat row after row, and the language is the export's throughout). Only a text or a list
+    of texts is kept: 0, 0.0 and False are equal keys but read differently."""
     def remember(memo, field, value):
-        try:
-            key = value if type(value) is not list else tuple(value)
-            hit = memo.get(key)
-        except TypeError:  # an answer that is not a plain choice (a dict, a nested list)
+        kind = type(value)
+        if kind is str:
+            key = value
+        elif kind is list and all(type(v) is str for v in value):
+            key = tuple(value)
+        else:  # not plain choices: read each time
             return cell(present.text(field, value, sep=";"))
+        hit = memo.get(key)
         if hit is None:
             hit = memo[key] = cell(present.text(field, value, sep=";"))
         return hit
@@ -259,7 +263,7 @@ _STEPS = {
              "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
              "elif type(v) is list:",
              "    try: t = {m}.get(tuple(v))",
-             "    except TypeError: t = None  # not plain choices: remember says how they read",
+             "    except TypeError: t = None  # not plain choices: remember reads them",
              "    add(t if t is not None else remember({m}, {f}, v))",
              "else: add(remember({m}, {f}, v))"),
     DAY: ("if v is None or v == '': add(None)",
@@ -291,7 +295,7 @@ _TEXT_STEPS = {
              "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
              "elif type(v) is list:",
              "    try: t = {m}.get(tuple(v))",
-             "    except TypeError: t = None  # not plain choices: remember says how they read",
+             "    except TypeError: t = None  # not plain choices: remember reads them",
              "    add(t if t is not None else remember({m}, {f}, v))",
              "else: add(remember({m}, {f}, v))"),
     DAY: ("if v is None or v == '': add('')",
@@ -313,25 +317,42 @@ _TEXT_STEPS = {
 }
 
 
-def _plan(fields, own, as_text=False):
+def _plan(fields, own, as_text=False, *, rows=False, amount=None):
     """The columns of `fields` as one function (answers, link, day, out) -> out, for submissions
     of one form version (`own`: {name: that version's question}, by which an answer is read;
     a question it lacks is read as `fields` has it). Made once per export and version: each
     column's step chosen by its type here rather than per cell, written out one after another
     (no loop, no per-cell dispatch: the hot path of every export). With `as_text`, each cell is
-    its CSV text (_TEXT_STEPS; `day` must leave a date's text as it is)."""
-    lines = ["def cells(answers, link, day, out):",
-             "    get = answers.get", "    add = out.append", "    extend = out.extend"]
+    its CSV text (_TEXT_STEPS; `day` must leave a date's text as it is).
+
+    With `rows`, a repeat's rows instead: (entries, first, link, day, append) appends a row per
+    entry that is a dict: `first`, the entry's number, its cells, and amount(entry) if given."""
+    if rows:
+        lines = ["def cells(entries, first, link, day, append):",
+                 "    for i, answers in enumerate(entries, 1):",
+                 "        if not isinstance(answers, dict):", "            continue",
+                 "        out = first + [number(i)]"]
+        pad = "        "
+    else:
+        lines = ["def cells(answers, link, day, out):"]
+        pad = "    "
+    lines += [pad + "get = answers.get", pad + "add = out.append", pad + "extend = out.extend"]
     scope = {"other": _other, "point": _point, "NONE3": (None, None, None),
              "EMPTY3": ("", "", ""), "risky": RISKY_CHARS, "cell": csv_cell,
-             "point_texts": _point_texts, "number_text": _number_text, "remember": _remembering(csv_cell if as_text else _same)}
+             "point_texts": _point_texts, "number_text": _number_text,
+             "remember": _remembering(csv_cell if as_text else _same),
+             "number": str if as_text else _same, "amount": amount}
     steps = _TEXT_STEPS if as_text else _STEPS
     for i, f in enumerate(fields):
         scope[f"f{i}"], scope[f"n{i}"], scope[f"m{i}"] = own.get(f["name"], f), f["name"], {}
         name = repr(f["name"]) if type(f["name"]) is str else f"n{i}"  # a literal when it can be
-        lines.append(f"    v = get({name})")
-        lines += ["    " + step.format(f=f"f{i}", m=f"m{i}") for step in steps[_code(f["type"])]]
-    lines.append("    return out")
+        lines.append(f"{pad}v = get({name})")
+        lines += [pad + step.format(f=f"f{i}", m=f"m{i}") for step in steps[_code(f["type"])]]
+    if rows:
+        lines += [pad + "add(amount(answers))"] if amount is not None else []
+        lines.append(pad + "append(out)")
+    else:
+        lines.append("    return out")
     exec(compile("\n".join(lines), "<export columns>", "exec"), scope)  # noqa: S102 - our own text
     return scope["cells"]
 
@@ -427,7 +448,7 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     states, times) is turned into its text once."""
     as_text = getattr(book, "cells_as_text", False)
     sheet = book.text_sheet if as_text else book.sheet
-    number, one = (str, csv_cell) if as_text else (_same, _same)  # a value as the book takes it
+    one = csv_cell if as_text else _same  # a value as the book takes it
     cols = FormColumns(registry, filters.form)
     labels, names = _headers(cols.top)
     main = sheet("submissions", [tr(zh, en) for _n, zh, en in FIXED] + labels,
@@ -460,7 +481,9 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
                 continue
             own_repeat = cols.field(version, name, cols.repeats[name]["field"])
             own = {c["name"]: c for c in own_repeat.get("fields") or []}
-            flat.append((name, _plan(children, own, as_text), append, is_help))
+            flat.append((name, _plan(children, own, as_text, rows=True,
+                                     amount=(lambda entry: one(_amount(entry, spec))) if is_help else None),
+                         append))
         return _plan(cols.top, cols.by_version.get(version) or {}, as_text), flat, nested
 
     layouts = {}  # version -> layout(version), made when a submission of that version comes
@@ -497,16 +520,10 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
             count += 1
             if not answers:
                 continue
-            for name, plan, append, is_help in flat:
+            for name, rows, append in flat:
                 entries = answers.get(name)
-                if not isinstance(entries, list):
-                    continue
-                for i, entry in enumerate(entries, 1):
-                    if isinstance(entry, dict):
-                        row = plan(entry, link, day, ids + [number(i)])
-                        if is_help:
-                            row.append(one(_amount(entry, spec)))
-                        append(row)
+                if isinstance(entries, list):
+                    rows(entries, ids, link, day, append)
             for path, plan, append in nested:
                 for index, entry in _nested_entries(answers, path):
                     append(plan(entry, link, day, ids + [one(index)]))
