@@ -132,7 +132,7 @@ def test_cells_made_as_text_are_the_texts_of_the_cells_made_as_values(app):
 
     from server.forms import formdefs
     from server.services import sheets
-    from server.services.tabular import csv_cells
+    from server.services.tabular import csv_cell, csv_cells
 
     rnd = random.Random(26)
     texts = ["", "x", "=1+1", "-5", "+86", "@a", "\tt", "\rr", 'a "q"', "a,b", "两行\n文字", " ", "'q",
@@ -167,11 +167,17 @@ def test_cells_made_as_text_are_the_texts_of_the_cells_made_as_values(app):
                     answers = {f["name"]: shape() for f in fields if rnd.random() < 0.8}
                     assert as_text(answers, None, sheets._same, ["first"]) == \
                         csv_cells(as_values(answers, None, sheets._same, ["first"])), answers
-                # a repeat's rows made in one loop: a row per entry that is a dict, numbered by place
-                rows = sheets._plan(fields, own, as_text=True, rows=True, amount=lambda entry: "amount")
-                entries = [{f["name"]: shape() for f in fields} if rnd.random() < 0.8 else shape()
-                           for _ in range(20)]
-                got = []
-                rows(entries, ["u", "h"], None, sheets._same, got.append)
-                assert got == [as_text(e, None, sheets._same, ["u", "h", str(i)]) + ["amount"]
-                               for i, e in enumerate(entries, 1) if isinstance(e, dict)]
+                # a repeat's rows made in one loop: a row per entry that is a dict, numbered by
+                # place, with the help amount (quantity x price) as _amount makes it
+                spec = {"quantity": "quantity", "price": "price"}
+                entries = [dict({f["name"]: shape() for f in fields},
+                                quantity=rnd.choice(numbers + texts[:2] + [None, 3, 2.5]),
+                                price=rnd.choice(numbers + [None, 1, 1.5, 60]))
+                           if rnd.random() < 0.8 else shape() for _ in range(40)]
+                for text_rows, make, number in ((True, as_text, str), (False, as_values, sheets._same)):
+                    rows, got = sheets._plan(fields, own, text_rows, rows=True, amount=spec), []
+                    rows(entries, ["u", "h"], None, sheets._same, got.append)
+                    amount = csv_cell if text_rows else sheets._same
+                    expected = [make(e, None, sheets._same, ["u", "h", number(i)]) + [amount(sheets._amount(e, spec))]
+                                for i, e in enumerate(entries, 1) if isinstance(e, dict)]
+                    assert [list(map(repr, r)) for r in got] == [list(map(repr, r)) for r in expected]  # nan != nan

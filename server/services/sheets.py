@@ -317,6 +317,21 @@ _TEXT_STEPS = {
 }
 
 
+# A help entry's amount (_amount: quantity x price, rounded to fen), the plain numbers straight.
+_AMOUNT_STEPS = (
+    "q, p = get(qn), get(pn)",
+    "if (type(q) is int or type(q) is float) and (type(p) is int or type(p) is float):",
+    "    a = round(q * p, 2)",
+    "    add(int(a) if type(a) is float and a.is_integer() and abs(a) < 1e15 else a)",
+    "else: add(amount(answers, spec))")
+_AMOUNT_TEXT_STEPS = (
+    "q, p = get(qn), get(pn)",
+    "if (type(q) is int or type(q) is float) and (type(p) is int or type(p) is float):",
+    "    a = round(q * p, 2)",
+    "    add(str(a) if type(a) is int else str(int(a)) if a.is_integer() and abs(a) < 1e15 else repr(a))",
+    "else: add(cell(amount(answers, spec)))")
+
+
 def _plan(fields, own, as_text=False, *, rows=False, amount=None):
     """The columns of `fields` as one function (answers, link, day, out) -> out, for submissions
     of one form version (`own`: {name: that version's question}, by which an answer is read;
@@ -326,7 +341,8 @@ def _plan(fields, own, as_text=False, *, rows=False, amount=None):
     its CSV text (_TEXT_STEPS; `day` must leave a date's text as it is).
 
     With `rows`, a repeat's rows instead: (entries, first, link, day, append) appends a row per
-    entry that is a dict: `first`, the entry's number, its cells, and amount(entry) if given."""
+    entry that is a dict: `first`, the entry's number, its cells, and (`amount`: the help spec)
+    the entry's amount (_amount, the common numbers straight)."""
     if rows:
         lines = ["def cells(entries, first, link, day, append):",
                  "    for i, answers in enumerate(entries, 1):",
@@ -341,7 +357,8 @@ def _plan(fields, own, as_text=False, *, rows=False, amount=None):
              "EMPTY3": ("", "", ""), "risky": RISKY_CHARS, "cell": csv_cell,
              "point_texts": _point_texts, "number_text": _number_text,
              "remember": _remembering(csv_cell if as_text else _same),
-             "number": str if as_text else _same, "amount": amount}
+             "number": str if as_text else _same, "amount": _amount, "spec": amount,
+             "qn": (amount or {}).get("quantity"), "pn": (amount or {}).get("price")}
     steps = _TEXT_STEPS if as_text else _STEPS
     for i, f in enumerate(fields):
         scope[f"f{i}"], scope[f"n{i}"], scope[f"m{i}"] = own.get(f["name"], f), f["name"], {}
@@ -349,7 +366,9 @@ def _plan(fields, own, as_text=False, *, rows=False, amount=None):
         lines.append(f"{pad}v = get({name})")
         lines += [pad + step.format(f=f"f{i}", m=f"m{i}") for step in steps[_code(f["type"])]]
     if rows:
-        lines += [pad + "add(amount(answers))"] if amount is not None else []
+        if amount is not None:
+            lines += [pad + line for line in _AMOUNT_TEXT_STEPS if as_text] + \
+                [pad + line for line in _AMOUNT_STEPS if not as_text]
         lines.append(pad + "append(out)")
     else:
         lines.append("    return out")
@@ -469,6 +488,7 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     zone = clock.zone()
     day, when = date_writers(book, one)
     names = _Cells(lambda key: one(user_names.get(key, key)))  # account -> its name's cell
+    accounts, versions, empty = _Cells(one), _Cells(one), one(None)  # cells of what repeats
 
     def layout(version):
         """The plans for submissions of one form version: the submissions sheet's, and each
@@ -481,8 +501,7 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
                 continue
             own_repeat = cols.field(version, name, cols.repeats[name]["field"])
             own = {c["name"]: c for c in own_repeat.get("fields") or []}
-            flat.append((name, _plan(children, own, as_text, rows=True,
-                                     amount=(lambda entry: one(_amount(entry, spec))) if is_help else None),
+            flat.append((name, _plan(children, own, as_text, rows=True, amount=spec if is_help else None),
                          append))
         return _plan(cols.top, cols.by_version.get(version) or {}, as_text), flat, nested
 
@@ -491,7 +510,7 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     count = 0
     for vid, uuids in submission_keys(user, filters, db):
         heads = dict(households.scan(vid, lambda h: (h["id"], one(h.get("head_name", ""))), db=db))
-        village, vid_cell = one(village_names.get(vid, vid)), one(vid)
+        village, vid_cell, households_ = one(village_names.get(vid, vid)), one(vid), _Cells(one)
         for doc in submissions.each_stored(vid, uuids, db):
             version = doc.get("form_version")
             review = doc.get("review") or {}
@@ -506,12 +525,13 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
             state = review_state(doc)
             if state not in states:
                 states[state] = one(state_label(state))
-            ids = [one(uuid), one(hid)]  # which every repeat row starts with too
-            first = ids + [heads.get(hid, ""), vid_cell, village, one(cadre), names[cadre],
+            ids = [one(uuid), households_[hid]]  # which every repeat row starts with too
+            comment, corrects = review.get("comment"), doc.get("supersedes")
+            first = ids + [heads.get(hid, ""), vid_cell, village, accounts[cadre], names[cadre],
                            one(day(submissions.day_of(doc))), when(doc.get("created_at"), zone),
-                           when(doc.get("received_at"), zone), one(version), states[state],
-                           one(review.get("comment") or None), names[review.get("by")],
-                           when(review.get("at"), zone), one(doc.get("supersedes"))]
+                           when(doc.get("received_at"), zone), versions[version], states[state],
+                           one(comment) if comment else empty, names[review.get("by")],
+                           when(review.get("at"), zone), empty if corrects is None else one(corrects)]
             plans = layouts.get(version)
             if plans is None:
                 plans = layouts[version] = layout(version)
