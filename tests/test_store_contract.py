@@ -218,6 +218,15 @@ def test_peek_reads_the_stored_document_inside_and_outside_a_write(open_store):
     assert store.write(fn) == (2, None)
 
 
+def test_peek_many_reads_stored_documents_in_the_order_asked(open_store):
+    store = open_store()
+    store.write(lambda tx: [tx.put("v1", "households", {"id": h, "n": n}) for n, h in enumerate("abc")])
+    got = store.peek_many("v1", "households", ["c", "nobody", "a", "c", "nul\x00"])
+    assert [(d["id"], d["n"]) for d in got] == [("c", 2), ("a", 0), ("c", 2)]
+    assert store.peek_many("v1", "households", []) == []
+    assert store.peek_many("v2", "households", ["a"]) == []
+
+
 def test_a_patch_changes_part_of_a_document_and_reads_back_after_a_restart(open_store):
     """tx.patch (issue 28): fields set; list items appended, put by id (in place) and dropped;
     twice in one write and after a put in it; a new seq; nothing for an absent document."""

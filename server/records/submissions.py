@@ -488,14 +488,15 @@ def each(village_id, uuids, db=None):
             yield doc
 
 
+PEEK_BATCH = 256  # documents read under one lock: a writer waits for no more than that
+
+
 def each_stored(village_id, uuids, db=None):
     """The stored submissions named, as stored (the store's own documents, not copies): for
     readers that only read them and keep nothing of them, like an export writing row after row."""
     db = db or get_store()
-    for sub_uuid in uuids:
-        doc = db.peek(village_id, TABLE, sub_uuid)
-        if doc is not None:
-            yield doc
+    for start in range(0, len(uuids), PEEK_BATCH):
+        yield from db.peek_many(village_id, TABLE, uuids[start:start + PEEK_BATCH])
 
 
 def in_village(village_id, db=None, cond=None):

@@ -18,7 +18,7 @@ from server.services import present
 from server.forms.labels import pv_stage_label, review_state, sex_label, state_label
 from server.core import words
 from server.store import get_store
-from server.services.tabular import Link
+from server.services.tabular import RISKY_CHARS, Link, csv_cell, csv_cells
 
 FIXED = (
     ("uuid", "记录编号", "Record id"),
@@ -123,7 +123,19 @@ def _local_time(iso, zone):
 
 
 def _local_text(iso, zone):
-    """_local_time as the text a CSV holds (YYYY-MM-DD HH:MM:SS)."""
+    """_local_time as the text a CSV holds (YYYY-MM-DD HH:MM:SS). The common case straight: the
+    zone's wall clock from its date and time (no naive copy: replace is the costly step, and an
+    aware isoformat asks the zone its offset again)."""
+    if type(iso) is str and iso:
+        try:
+            value = datetime.fromisoformat(iso)
+        except ValueError:
+            value = None
+        if value is not None:
+            if value.tzinfo is not None:
+                value = value.astimezone(zone)
+            if value.year >= 1000:  # isoformat is strftime's text then
+                return value.date().isoformat() + " " + value.time().isoformat()[:8]
     value = _local_time(iso, zone)
     if type(value) is datetime and value.year >= 1000:  # isoformat is strftime's text, faster
         return value.isoformat(" ")
@@ -134,12 +146,44 @@ def _same(text):
     return text
 
 
-def date_writers(book):
-    """(day, time) converters for `book`: Excel dates and times, or (a book that wants
-    `dates_as_text`, the CSVs) the same as ISO text, made once rather than converted back."""
+def _remembered(convert, limit=4096):
+    """convert(iso, zone) remembering what it made of each text (at most `limit` at a time), for
+    one export (one zone): the visits a phone sent in one sync share their received_at, and a
+    time is converted once rather than per row."""
+    memo = {}
+
+    def when(iso, zone):
+        if type(iso) is not str:
+            return convert(iso, zone)
+        hit = memo.get(iso)
+        if hit is None:
+            if len(memo) >= limit:
+                memo.clear()
+            hit = memo[iso] = convert(iso, zone)
+        return hit
+    return when
+
+
+def date_writers(book, cell=_same):
+    """(day, time) converters for one export into `book`: Excel dates and times, or (a book that
+    wants `dates_as_text`, the CSVs) the same as ISO text, made once rather than converted back.
+    A time comes as `cell` makes it (a CSV's text: tabular.csv_cell)."""
     if getattr(book, "dates_as_text", False):
-        return _same, _local_text
-    return _day, _local_time
+        convert = _local_text if cell is _same else (lambda iso, zone: cell(_local_text(iso, zone)))
+        return _same, _remembered(convert)
+    return _day, _remembered(_local_time)
+
+
+class _Cells(dict):
+    """key -> make(key), made when first asked (a dict lookup after that)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        value = self[key] = self._make(key)
+        return value
 
 
 def zip_name(doc, name):
@@ -157,23 +201,6 @@ TEXT_TYPES = ("text", "textarea", "string", "barcode")
 SELECT_TYPES = ("select_one", "select_multiple")
 NUMBER_TYPES = ("integer", "decimal")
 NUMBERS = (int, float)
-
-
-def _texts():
-    """present.text for one export, with choice labels remembered (the language is the export's
-    throughout; the fields are the registry's own, alive for the whole export)."""
-    memo = {}
-
-    def text(field, value):
-        try:
-            key = (id(field), value if type(value) is not list else tuple(value))
-            hit = memo.get(key)
-        except TypeError:  # an answer that is not a plain choice (a dict, a nested list)
-            return present.text(field, value, sep=";")
-        if hit is None:
-            hit = memo[key] = present.text(field, value, sep=";")
-        return hit
-    return text
 
 
 # What each column does with its answer, decided once per export (_plan) rather than per cell.
@@ -196,50 +223,155 @@ def _code(kind):
     return OTHER
 
 
-def _other(own, name, field, value):
+def _other(field, value):
     """An answer its column's type does not expect, as text (by the submission's own question)."""
-    return present.text(own.get(name, field), value, sep=";")
+    return present.text(field, value, sep=";")
+
+
+def _remembering(cell):
+    """remember(memo, field, value): a choice answer's labels (present.text) as `cell` makes them
+    (a CSV's text, or as they are), kept in `memo` (one per column and form version: choices
+    repeat row after row, and the language is the export's throughout). Only a text or a list
+    of texts is kept: 0, 0.0 and False are equal keys but read differently."""
+    def remember(memo, field, value):
+        kind = type(value)
+        if kind is str:
+            key = value
+        elif kind is list and all(type(v) is str for v in value):
+            key = tuple(value)
+        else:  # not plain choices: read each time
+            return cell(present.text(field, value, sep=";"))
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = cell(present.text(field, value, sep=";"))
+        return hit
+    return remember
 
 
 # How each kind of column turns its answer `v` into a cell (`add` appends one, `extend` three);
-# {n} is the question's name as a literal, {f} the question itself.
+# {f} is the question as the submission's own form version asked it, {m} the column's memo of
+# choice labels.
 _STEPS = {
     TEXT: ("if type(v) is str and v: add(v)",
            "elif v is None or v == '': add(None)",
-           "else: add(other(own, {n}, {f}, v))"),
+           "else: add(other({f}, v))"),
     NUMBER: ("if type(v) is int: add(v)",
              "elif v is None or v == '': add(None)",
              "elif type(v) is float: add(int(v) if v.is_integer() and abs(v) < 1e15 else v)",
-             "else: add(other(own, {n}, {f}, v))"),
+             "else: add(other({f}, v))"),
     SELECT: ("if v is None or v == '': add(None)",
-             "elif text is not None: add(text(own.get({n}, {f}), v))",
-             "else: add(present.text(own.get({n}, {f}), v, sep=';'))"),
+             "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
+             "elif type(v) is list:",
+             "    try: t = {m}.get(tuple(v))",
+             "    except TypeError: t = None  # not plain choices: remember reads them",
+             "    add(t if t is not None else remember({m}, {f}, v))",
+             "else: add(remember({m}, {f}, v))"),
     DAY: ("if v is None or v == '': add(None)",
           "elif isinstance(v, str): add(day(v))",
-          "else: add(other(own, {n}, {f}, v))"),
+          "else: add(other({f}, v))"),
     FILE: ("if v is None or v == '': add(None)",
            "elif link is not None and isinstance(v, str): add(link(v) or v)",
-           "else: add(other(own, {n}, {f}, v))"),
+           "else: add(other({f}, v))"),
     GEO: ("if v is None or v == '': extend(NONE3)",
           "else: extend(point(v))"),
     OTHER: ("if v is None or v == '': add(None)",
-            "else: add(other(own, {n}, {f}, v))"),
+            "else: add(other({f}, v))"),
 }
 
 
-def _plan(fields):
-    """The columns of `fields` as one function (answers, own, link, text, day, out) -> out, made
-    once per export: each column's step chosen by its type here rather than per cell, written
-    out one after another (no loop, no per-cell dispatch: the hot path of every export)."""
-    lines = ["def cells(answers, own, link, text, day, out):",
-             "    get = answers.get", "    add = out.append", "    extend = out.extend"]
-    scope = {"present": present, "other": _other, "point": _point, "NONE3": (None, None, None)}
+# The same for a book that takes each cell as its text (CsvBook.cells_as_text): the step turns the
+# answer straight into the text tabular.csv_cells would make of the value above (the commonest
+# answers inline, the rest through `cell`), so no second pass over the row's cells is needed;
+# the choice memo holds texts, and a date answer is its ISO text as it is.
+_TEXT_STEPS = {
+    TEXT: ("if type(v) is str and v: add(\"'\" + v if v[0] in risky else v)",
+           "elif v is None or v == '': add('')",
+           "else: add(cell(other({f}, v)))"),
+    NUMBER: ("if type(v) is int: add(str(v))",
+             "elif v is None or v == '': add('')",
+             "elif type(v) is float: add(str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v))",
+             "else: add(cell(other({f}, v)))"),
+    SELECT: ("if v is None or v == '': add('')",
+             "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
+             "elif type(v) is list:",
+             "    try: t = {m}.get(tuple(v))",
+             "    except TypeError: t = None  # not plain choices: remember reads them",
+             "    add(t if t is not None else remember({m}, {f}, v))",
+             "else: add(remember({m}, {f}, v))"),
+    DAY: ("if v is None or v == '': add('')",
+          "elif type(v) is str: add(\"'\" + v if v[0] in risky else v)",
+          "elif isinstance(v, str): add(cell(day(v)))",
+          "else: add(cell(other({f}, v)))"),
+    FILE: ("if v is None or v == '': add('')",
+           "elif link is not None and isinstance(v, str): add(cell(link(v) or v))",
+           "else: add(cell(other({f}, v)))"),
+    GEO: ("if v is None or v == '': extend(EMPTY3)",
+          "elif type(v) is dict:",
+          "    for v in (v.get('lat'), v.get('lon'), v.get('accuracy')):",
+          "        if type(v) is float: add(str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v))",
+          "        elif type(v) is int: add(str(v))",
+          "        else: add(number_text(v))",
+          "else: extend(point_texts(v))"),
+    OTHER: ("if v is None or v == '': add('')",
+            "else: add(cell(other({f}, v)))"),
+}
+
+
+# A help entry's amount (_amount: quantity x price, rounded to fen), the plain numbers straight.
+_AMOUNT_STEPS = (
+    "q, p = get(qn), get(pn)",
+    "if (type(q) is int or type(q) is float) and (type(p) is int or type(p) is float):",
+    "    a = round(q * p, 2)",
+    "    add(int(a) if type(a) is float and a.is_integer() and abs(a) < 1e15 else a)",
+    "else: add(amount(answers, spec))")
+_AMOUNT_TEXT_STEPS = (
+    "q, p = get(qn), get(pn)",
+    "if (type(q) is int or type(q) is float) and (type(p) is int or type(p) is float):",
+    "    a = round(q * p, 2)",
+    "    add(str(a) if type(a) is int else str(int(a)) if a.is_integer() and abs(a) < 1e15 else repr(a))",
+    "else: add(cell(amount(answers, spec)))")
+
+
+def _plan(fields, own, as_text=False, *, rows=False, amount=None):
+    """The columns of `fields` as one function (answers, link, day, out) -> out, for submissions
+    of one form version (`own`: {name: that version's question}, by which an answer is read;
+    a question it lacks is read as `fields` has it). Made once per export and version: each
+    column's step chosen by its type here rather than per cell, written out one after another
+    (no loop, no per-cell dispatch: the hot path of every export). With `as_text`, each cell is
+    its CSV text (_TEXT_STEPS; `day` must leave a date's text as it is).
+
+    With `rows`, a repeat's rows instead: (entries, first, link, day, append) appends a row per
+    entry that is a dict: `first`, the entry's number, its cells, and (`amount`: the help spec)
+    the entry's amount (_amount, the common numbers straight)."""
+    if rows:
+        lines = ["def cells(entries, first, link, day, append):",
+                 "    for i, answers in enumerate(entries, 1):",
+                 "        if not isinstance(answers, dict):", "            continue",
+                 "        out = first + [number(i)]"]
+        pad = "        "
+    else:
+        lines = ["def cells(answers, link, day, out):"]
+        pad = "    "
+    lines += [pad + "get = answers.get", pad + "add = out.append", pad + "extend = out.extend"]
+    scope = {"other": _other, "point": _point, "NONE3": (None, None, None),
+             "EMPTY3": ("", "", ""), "risky": RISKY_CHARS, "cell": csv_cell,
+             "point_texts": _point_texts, "number_text": _number_text,
+             "remember": _remembering(csv_cell if as_text else _same),
+             "number": str if as_text else _same, "amount": _amount, "spec": amount,
+             "qn": (amount or {}).get("quantity"), "pn": (amount or {}).get("price")}
+    steps = _TEXT_STEPS if as_text else _STEPS
     for i, f in enumerate(fields):
-        scope[f"f{i}"], scope[f"n{i}"] = f, f["name"]
+        scope[f"f{i}"], scope[f"n{i}"], scope[f"m{i}"] = own.get(f["name"], f), f["name"], {}
         name = repr(f["name"]) if type(f["name"]) is str else f"n{i}"  # a literal when it can be
-        lines.append(f"    v = get({name})")
-        lines += ["    " + step.format(n=name, f=f"f{i}") for step in _STEPS[_code(f["type"])]]
-    lines.append("    return out")
+        lines.append(f"{pad}v = get({name})")
+        lines += [pad + step.format(f=f"f{i}", m=f"m{i}") for step in steps[_code(f["type"])]]
+    if rows:
+        if amount is not None:
+            lines += [pad + line for line in _AMOUNT_TEXT_STEPS if as_text] + \
+                [pad + line for line in _AMOUNT_STEPS if not as_text]
+        lines.append(pad + "append(out)")
+    else:
+        lines.append("    return out")
     exec(compile("\n".join(lines), "<export columns>", "exec"), scope)  # noqa: S102 - our own text
     return scope["cells"]
 
@@ -256,13 +388,15 @@ def _point(point):
     return out
 
 
-def _cells(fields, answers, own, link=None, text=None, day=_day, out=None):
-    """The values of `fields` (a _plan) in `answers`, each choice read by the submission's own
-    version of its question (`own`: {name: field}): numbers as numbers, dates as dates, a file
-    answer as a link into the attachments ZIP when `link` (name -> Link or None) is given. `text`
-    reads a choice (default present.text). The cells go after `out` (the row's first cells), if
-    given."""
-    return fields(answers or {}, own, link, text, day, [] if out is None else out)
+def _point_texts(point):
+    """_point as a CSV's three texts (csv_cells of it)."""
+    return csv_cells(_point(point))
+
+
+def _number_text(v):
+    """One part of a point as its CSV text, as _point reads it: a number as a number (not a
+    plain int or float: the text plan has those itself), anything else empty."""
+    return csv_cell(present.number(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
 
 
 def _nested_entries(answers, path):
@@ -313,8 +447,8 @@ def help_spec(cols):
 def _amount(entry, spec):
     """Quantity x price of one help entry, in yuan (as effects.help_value adds them up)."""
     q, p = entry.get(spec["quantity"]), entry.get(spec["price"])
-    if isinstance(q, (int, float)) and isinstance(p, (int, float)) \
-            and not isinstance(q, bool) and not isinstance(p, bool):
+    if (type(q) in NUMBERS or isinstance(q, (int, float)) and not isinstance(q, bool)) \
+            and (type(p) in NUMBERS or isinstance(p, (int, float)) and not isinstance(p, bool)):
         return present.number(round(q * p, 2))
     return None
 
@@ -326,32 +460,57 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
     """The submissions sheet and one sheet per repeat; returns the number of submissions written.
     Days are Excel dates and times the county's local time; the help repeat gets an amount column
     (quantity x price); with `files_dir` (an export bundled with its attachments) a photo or
-    signature cell links to its file in the bundle, by the attachments ZIP's own names."""
+    signature cell links to its file in the bundle, by the attachments ZIP's own names.
+
+    A book that takes cells as text (the CSVs) gets each cell as its text, made in the same pass
+    that reads the answer (_plan(as_text=True)); what repeats row after row (names, villages,
+    states, times) is turned into its text once."""
+    as_text = getattr(book, "cells_as_text", False)
+    sheet = book.text_sheet if as_text else book.sheet
+    one = csv_cell if as_text else _same  # a value as the book takes it
     cols = FormColumns(registry, filters.form)
     labels, names = _headers(cols.top)
-    main = book.sheet("submissions", [tr(zh, en) for _n, zh, en in FIXED] + labels,
-                      [n for n, _zh, _en in FIXED] + names)
+    main = sheet("submissions", [tr(zh, en) for _n, zh, en in FIXED] + labels,
+                 [n for n, _zh, _en in FIXED] + names)
     spec = help_spec(cols)
-    repeat_sheets = {}
+    repeats = []  # (name, path if nested, questions, append, is help): decided once, not per visit
     for name, repeat in cols.repeats.items():
         r_labels, r_names = _headers(repeat["children"])
-        if spec and name == spec["repeat"]:
+        is_help = spec is not None and name == spec["repeat"]
+        if is_help:
             r_labels, r_names = r_labels + [tr(AMOUNT[1], AMOUNT[2])], r_names + [AMOUNT[0]]
-        repeat_sheets[name] = book.sheet(
+        append = sheet(
             name, [tr("记录编号", "Record id"), tr("户编号", "Household id"), tr("序号", "No.")] + r_labels,
             ["submission_uuid", "household_id", "index"] + r_names)
+        repeats.append((name, repeat["path"] if len(repeat["path"]) > 1 else None,
+                        repeat["children"], append, is_help))
     village_names, user_names = _names()
     zone = clock.zone()
-    text = _texts()
-    day, when = date_writers(book)
-    top = _plan(cols.top)
-    plans = {name: _plan(repeat["children"]) for name, repeat in cols.repeats.items()}
-    own_children = {}  # (version, repeat) -> {name: that version's question}
+    day, when = date_writers(book, one)
+    names = _Cells(lambda key: one(user_names.get(key, key)))  # account -> its name's cell
+    accounts, versions, empty = _Cells(one), _Cells(one), one(None)  # cells of what repeats
+
+    def layout(version):
+        """The plans for submissions of one form version: the submissions sheet's, and each
+        repeat's with the sheet it goes to (those nested in repeats apart, their entries found
+        by path)."""
+        flat, nested = [], []
+        for name, path, children, append, is_help in repeats:
+            if path is not None:
+                nested.append((path, _plan(children, {}, as_text), append))
+                continue
+            own_repeat = cols.field(version, name, cols.repeats[name]["field"])
+            own = {c["name"]: c for c in own_repeat.get("fields") or []}
+            flat.append((name, _plan(children, own, as_text, rows=True, amount=spec if is_help else None),
+                         append))
+        return _plan(cols.top, cols.by_version.get(version) or {}, as_text), flat, nested
+
+    layouts = {}  # version -> layout(version), made when a submission of that version comes
     states = {}
     count = 0
     for vid, uuids in submission_keys(user, filters, db):
-        heads = {h["id"]: h.get("head_name", "") for h in households.in_village(vid, db)}
-        village = village_names.get(vid, vid)
+        heads = dict(households.scan(vid, lambda h: (h["id"], one(h.get("head_name", ""))), db=db))
+        village, vid_cell, households_ = one(village_names.get(vid, vid)), one(vid), _Cells(one)
         for doc in submissions.each_stored(vid, uuids, db):
             version = doc.get("form_version")
             review = doc.get("review") or {}
@@ -365,36 +524,29 @@ def write_submissions(book, user, filters, registry, db=None, *, files_dir=None)
                     return Link(zip_name(doc, value), value) if value in arrived else None
             state = review_state(doc)
             if state not in states:
-                states[state] = state_label(state)
-            main(_cells(top, answers, cols.by_version.get(version) or {}, link, text, day,
-                        [uuid, hid, heads.get(hid, ""), vid, village, cadre, user_names.get(cadre, cadre),
-                         day(submissions.day_of(doc)), when(doc.get("created_at"), zone),
-                         when(doc.get("received_at"), zone), version,
-                         states[state], review.get("comment") or None,
-                         user_names.get(review.get("by"), review.get("by")),
-                         when(review.get("at"), zone),
-                         doc.get("supersedes")]))
-            for name, repeat in cols.repeats.items():
-                if len(repeat["path"]) > 1:
-                    for index, entry in _nested_entries(answers, repeat["path"]):
-                        repeat_sheets[name](_cells(plans[name], entry, {}, link, text, day, [uuid, hid, index]))
-                    continue
-                entries = answers.get(name)
-                if not isinstance(entries, list):
-                    continue
-                own = own_children.get((version, name))
-                if own is None:
-                    own_repeat = cols.field(version, name, repeat["field"])
-                    own = own_children[(version, name)] = {c["name"]: c for c in own_repeat.get("fields") or []}
-                is_help = spec is not None and name == spec["repeat"]
-                append = repeat_sheets[name]
-                for i, entry in enumerate(entries, 1):
-                    if isinstance(entry, dict):
-                        row = _cells(plans[name], entry, own, link, text, day, [uuid, hid, i])
-                        if is_help:
-                            row.append(_amount(entry, spec))
-                        append(row)
+                states[state] = one(state_label(state))
+            ids = [one(uuid), households_[hid]]  # which every repeat row starts with too
+            comment, corrects = review.get("comment"), doc.get("supersedes")
+            first = ids + [heads.get(hid, ""), vid_cell, village, accounts[cadre], names[cadre],
+                           one(day(submissions.day_of(doc))), when(doc.get("created_at"), zone),
+                           when(doc.get("received_at"), zone), versions[version], states[state],
+                           one(comment) if comment else empty, names[review.get("by")],
+                           when(review.get("at"), zone), empty if corrects is None else one(corrects)]
+            plans = layouts.get(version)
+            if plans is None:
+                plans = layouts[version] = layout(version)
+            top, flat, nested = plans
+            main(top(answers, link, day, first))
             count += 1
+            if not answers:
+                continue
+            for name, rows, append in flat:
+                entries = answers.get(name)
+                if isinstance(entries, list):
+                    rows(entries, ids, link, day, append)
+            for path, plan, append in nested:
+                for index, entry in _nested_entries(answers, path):
+                    append(plan(entry, link, day, ids + [one(index)]))
     return count
 
 

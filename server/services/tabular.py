@@ -341,6 +341,32 @@ def _csv_text(value):
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def csv_cells(values):
+    """The texts the CSV holds for `values`, exactly as the csv module would write each (before
+    any quoting): a text with a formula start gets its apostrophe, None is empty, a float is its
+    repr, anything rarer goes through _csv_text. The one conversion every CSV cell goes through
+    (CsvBook.sheet, and sheets.py for the cells it hands over as text)."""
+    risky, text_of = RISKY_CHARS, _csv_text
+    return [(("'" + v) if v[:1] in risky else v) if type(v) is str
+            else "" if v is None else str(v) if type(v) is int
+            else repr(v) if type(v) is float else text_of(v)
+            for v in values]
+
+
+def csv_cell(value):
+    """csv_cells for one value (the same steps, in the same order)."""
+    kind = type(value)
+    if kind is str:
+        return ("'" + value) if value[:1] in RISKY_CHARS else value
+    if value is None:
+        return ""
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return repr(value)
+    return _csv_text(value)
+
+
 CSV_BATCH = 512  # rows held before they go to the file: a few hundred KB at most
 
 
@@ -348,13 +374,15 @@ class CsvBook:
     """One CSV per sheet in a temporary folder, zipped by `save`. Dates as ISO text (YYYY-MM-DD,
     times as YYYY-MM-DD HH:MM:SS in the county's zone), which Excel and WPS read as dates.
 
-    The hot path (bench/export_bench.py): each cell becomes the text the csv module would write,
-    in one comprehension (commonest types first), and a row that needs no quoting (no comma,
-    quote, line break or NUL inside a cell) is joined with commas as it is; any other row goes
-    through csv.writer, so the bytes are the csv module's either way. Rows are written to the
-    file in batches (one encode and one write each)."""
+    The hot path (bench/export_bench.py): a row arrives as the texts its cells hold (`text_sheet`:
+    sheets.py turns each answer straight into its text, by its column's plan; `sheet` takes
+    values and converts them with csv_cells), and a row that needs no quoting (no comma, quote,
+    line break or NUL inside a cell) is joined with commas as it is; any other row goes through
+    csv.writer, so the bytes are the csv module's either way. Rows are written to the file in
+    batches (one encode and one write each)."""
 
     dates_as_text = True  # sheets.py hands dates over as that text already
+    cells_as_text = True  # ... and may hand every cell over as its text (text_sheet)
 
     def __init__(self, about=False):
         self._dir = tempfile.mkdtemp(prefix="jiedui-csv-")
@@ -376,19 +404,16 @@ class CsvBook:
         self._files.append((path, f, flush))
         return writer, parts, flush
 
-    def sheet(self, name, labels, names):
+    def text_sheet(self, name, labels, names):
+        """A sheet whose rows come as texts already (what csv_cells makes of each value): returns
+        append(texts)."""
         writer, parts, flush = self._open(name)
         writer.writerow([self._value(v) for v in labels])
         writer.writerow([self._value(v) for v in names])
         add = parts.append
         writerow = writer.writerow
-        risky, text_of = RISKY_CHARS, _csv_text
 
-        def append(values):
-            cells = [(("'" + v) if v[:1] in risky else v) if type(v) is str
-                     else "" if v is None else str(v) if type(v) is int
-                     else repr(v) if type(v) is float else text_of(v)
-                     for v in values]
+        def append(cells):
             line = ",".join(cells)
             # what the csv module would quote (and a row with no text at all, which it writes as "")
             if not line or '"' in line or "\n" in line or "\r" in line or "\0" in line \
@@ -399,6 +424,11 @@ class CsvBook:
             if len(parts) >= CSV_BATCH:
                 flush()
         return append
+
+    def sheet(self, name, labels, names):
+        """A sheet taking values (csv_cells turns them into texts): returns append(values)."""
+        append = self.text_sheet(name, labels, names)
+        return lambda values: append(csv_cells(values))
 
     def about(self, rows):
         if self._about is None:

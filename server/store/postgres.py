@@ -500,6 +500,23 @@ class PgStore:
 
     peek = get
 
+    def peek_many(self, partition, table, keys):
+        """get for each of `keys` in one query, in their order (those not stored left out)."""
+        keys = [k for k in keys if not _nul(k)]
+        if not keys or _nul(partition):
+            return []
+
+        def fetch(conn):
+            if partition == CORE:
+                rows = conn.execute("SELECT key, doc FROM jiedui_core WHERE tbl = %s AND key = ANY(%s)",
+                                    (table, keys))
+            else:
+                rows = conn.execute("SELECT key, doc FROM jiedui_village WHERE village = %s AND tbl = %s "
+                                    "AND key = ANY(%s)", (partition, table, keys))
+            found = dict(rows.fetchall())
+            return [found[k] for k in keys if k in found]
+        return self._read(fetch)
+
     def locate(self, table, key):
         return self.partition_of(table, key)
 

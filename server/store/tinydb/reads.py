@@ -50,6 +50,11 @@ class Reads:
         """The stored document itself, not a copy: read it, never change it (cheaper than get)."""
         return self._read(partition, lambda p: p.get(table, key), None)
 
+    def peek_many(self, partition, table, keys):
+        """peek for each of `keys`, in their order (those not stored left out), under one lock:
+        an export reads 100,000 documents, a lock and a lookup each was a tenth of its time."""
+        return self._read(partition, lambda p: p.get_many(table, keys), [])
+
     def search(self, partition, table, cond=None, since=None):
         """Documents of a partition's table matching cond (a callable or a TinyDB query), and with
         seq > since when given (the pull-sync cursor: an index range on PostgreSQL)."""
