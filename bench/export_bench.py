@@ -119,8 +119,12 @@ def build(app, total, village_count):
             p = copy.deepcopy(templates[vid])
             sub_uuid = str(uuid.uuid4())
             hid = households.make_id(vid, 1 + (made // village_count) % HOUSEHOLDS_PER_VILLAGE)
-            p["record"].update(uuid=sub_uuid, household_id=hid, answers=template_answers(made),
-                               visit_date=template_answers(made)["visit_date"])
+            answers = template_answers(made)
+            # each visit filled in at its own second of its day, as phones do: an export converts
+            # 100,000 different times, not one time 100,000 times
+            filled = f"{answers['visit_date']}T{8 + made % 11:02d}:{made // 7 % 60:02d}:{made % 60:02d}+08:00"
+            p["record"].update(uuid=sub_uuid, household_id=hid, answers=answers,
+                               visit_date=answers["visit_date"], created_at=filled)
             p["effects"]["followups"] = []  # keep each household's open list short
             p["fingerprint"] = sub_uuid
             batch.append(p)
