@@ -15,6 +15,10 @@ hypothesis_settings.register_profile("replay", derandomize=True)
 hypothesis_settings.register_profile("explore", derandomize=False)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
 
+from tests import cheap_apps  # noqa: E402
+
+cheap_apps.install()
+
 from server import create_app  # noqa: E402
 from server.core import clock  # noqa: E402
 from server.records import households, users, villages  # noqa: E402
@@ -30,11 +34,14 @@ STORES = ["tinydb", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def pytest_collection_modifyitems(config, items):
-    """A tinydb_only test's PostgreSQL variant is not a test at all: deselect it."""
+    """A tinydb_only test's PostgreSQL variant is not a test at all: deselect it. Tests marked slow
+    go first (order otherwise kept), so with several workers (make test) the suite does not end
+    with one worker still in a long test and the others idle."""
     drop = [i for i in items if i.get_closest_marker("tinydb_only") and i.get_closest_marker("postgres")]
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = [i for i in items if i not in drop]
+    items.sort(key=lambda i: not i.get_closest_marker("slow"))
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,7 @@ def assert_acknowledged_writes_are_there(url, acked_visits, acked_edits):
                 assert h["group"] == mine[-1][1]
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_loses_no_acknowledged_write(tmp_path, request):
     data = tmp_path / "data"
     data.mkdir()
@@ -109,6 +110,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_write(tmp_path, request)
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_kill_9_of_one_of_two_servers_on_one_database_loses_nothing_it_acknowledged(tmp_path, pg_url,
                                                                                       request):
     """Two app servers on one PostgreSQL database; phones push to both; one is killed -9 at a

@@ -1,10 +1,13 @@
 """The seed village at its scale (issue 25): 664 households and 1,992 plots imported from one
 workbook; 606 sign in person, 50 are away of whom some confirm from afar and two object that way,
 five object in person; the dashboard shows exactly those counts, each equal to its list; the 公示表
-and the bulk confirmation sheets hold every plot (text read back with pdftotext)."""
+and the bulk confirmation sheets hold every plot (text read back with pdftotext; drawn once, on
+TinyDB: the counts and lists they are drawn from are checked on both stores)."""
 
 import re
 import subprocess
+
+import pytest
 
 from server.records import villages
 from server.services import ledger
@@ -25,7 +28,8 @@ def put_ledger(api, hid, value):
     assert r.status_code == 200, r.get_json()
 
 
-def test_seed_village_scale(app, api):
+@pytest.mark.slow
+def test_seed_village_scale(app, api, store_kind):
     with app.app_context():
         store = get_store()
         store.write(lambda tx: villages.put(tx, {"id": VID, "name": "石门村", "township": "长寿镇",
@@ -63,6 +67,10 @@ def test_seed_village_scale(app, api):
         if figure != "plots":
             assert api.get(f"/api/v1/stats/list?kind=ledger_{figure}&village={VID}&limit=5000").get_json()["count"] == n
     codes = {p["code"] for p in plots}
+    if store_kind != "tinydb":
+        # The papers are drawn from what the owners read, checked above on this store too; drawing
+        # their 700 pages again on PostgreSQL costs the suite 35 s and checks nothing more.
+        return
     notice = pdftotext(api.get(f"/villages/{VID}/ledger-notice.pdf").data)
     assert set(re.findall(r"43062601\d{6}", notice)) == codes
     sheets = pdftotext(api.get(f"/villages/{VID}/ledger-sheets.pdf").data)

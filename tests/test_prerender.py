@@ -28,6 +28,7 @@ def printer(app):
     jobs.discard_background_pool()
 
 
+@pytest.mark.slow
 def test_a_changed_household_is_rendered_once_it_has_been_still(app, api, printer):
     printer.step(0)                                   # first round: notes where the store stands
     api.login("cadre1")
