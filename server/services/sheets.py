@@ -248,6 +248,18 @@ def _remembering(cell):
     return remember
 
 
+def _select_step(empty):
+    """A choice answer's step, the same for both books: its label from the column's memo (a list
+    of choices by their tuple), else `remember` makes and keeps it; `empty` for no answer."""
+    return (f"if v is None or v == '': add({empty})",
+            "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
+            "elif type(v) is list:",
+            "    try: t = {m}.get(tuple(v))",
+            "    except TypeError: t = None  # not plain choices: remember reads them",
+            "    add(t if t is not None else remember({m}, {f}, v))",
+            "else: add(remember({m}, {f}, v))")
+
+
 # How each kind of column turns its answer `v` into a cell (`add` appends one, `extend` three);
 # {f} is the question as the submission's own form version asked it, {m} the column's memo of
 # choice labels.
@@ -259,13 +271,7 @@ _STEPS = {
              "elif v is None or v == '': add(None)",
              "elif type(v) is float: add(int(v) if v.is_integer() and abs(v) < 1e15 else v)",
              "else: add(other({f}, v))"),
-    SELECT: ("if v is None or v == '': add(None)",
-             "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
-             "elif type(v) is list:",
-             "    try: t = {m}.get(tuple(v))",
-             "    except TypeError: t = None  # not plain choices: remember reads them",
-             "    add(t if t is not None else remember({m}, {f}, v))",
-             "else: add(remember({m}, {f}, v))"),
+    SELECT: _select_step("None"),
     DAY: ("if v is None or v == '': add(None)",
           "elif isinstance(v, str): add(day(v))",
           "else: add(other({f}, v))"),
@@ -291,13 +297,7 @@ _TEXT_STEPS = {
              "elif v is None or v == '': add('')",
              "elif type(v) is float: add(str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v))",
              "else: add(cell(other({f}, v)))"),
-    SELECT: ("if v is None or v == '': add('')",
-             "elif type(v) is str: t = {m}.get(v); add(t if t is not None else remember({m}, {f}, v))",
-             "elif type(v) is list:",
-             "    try: t = {m}.get(tuple(v))",
-             "    except TypeError: t = None  # not plain choices: remember reads them",
-             "    add(t if t is not None else remember({m}, {f}, v))",
-             "else: add(remember({m}, {f}, v))"),
+    SELECT: _select_step("''"),
     DAY: ("if v is None or v == '': add('')",
           "elif type(v) is str: add(\"'\" + v if v[0] in risky else v)",
           "elif isinstance(v, str): add(cell(day(v)))",
