@@ -17,7 +17,8 @@ import shutil
 from contextlib import contextmanager
 
 from server.core.files import fsync_dir, write_atomic
-from server.store.common import CORE, StoreLocked
+from server.store.common import CORE
+from server.store.tinydb.folder import lock_data_folder
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,7 @@ def check_folder(folder, layout, tally):
 @contextmanager
 def folder_lock(data_dir):
     """The data folder's lock (the one a running server holds), for the swap only."""
-    fd = os.open(os.path.join(data_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreLocked(
-            f"另一个进程正在使用数据目录 {data_dir}（通常是正在运行的服务器）。"
-            f" Another process (usually the running server) owns the data folder {data_dir}.") from None
+    fd = lock_data_folder(data_dir)
     try:
         yield
     finally:

@@ -12,20 +12,26 @@ from server.store.common import CORE, PARTITION_RE, StoreLocked
 from server.store.tinydb.parts import CATALOG, CATALOG_FORMAT, JOURNAL_RE, KEYS_FILE, KEYS_NEW, _Entry, _KeyIndex, _Partition, _Retry, _raise_fd_limit, _read_header, log
 
 
+def lock_data_folder(data_dir):
+    """The data folder's lock, the one a running server holds: its open descriptor, or StoreLocked
+    naming the folder when another process has it."""
+    fd = os.open(os.path.join(data_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLocked(
+            f"另一个进程正在使用数据目录 {data_dir}（通常是正在运行的服务器）。"
+            f" Another process (usually the running server) owns the data folder {data_dir}.") from None
+    return fd
+
+
 class FolderFiles:
     """The data folder on disk: its lock, its catalogue, its journal files, and opening it read-only
     beside a running server."""
 
     def _take_lock(self):
-        path = os.path.join(self.data_dir, "lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreLocked(
-                f"另一个进程正在使用数据目录 {self.data_dir}（通常是正在运行的服务器）。"
-                f" Another process (usually the running server) owns the data folder {self.data_dir}.")
+        fd = lock_data_folder(self.data_dir)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
