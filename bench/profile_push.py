@@ -39,6 +39,15 @@ from tests.collect import COLLECT_HEADERS, pv_instance  # noqa: E402
 from tests.conftest import PASSWORD, Api  # noqa: E402
 
 
+def print_profile(prof, key, top, title):
+    """The `top` lines of a profile sorted by `key`, under a title, without pstats' preamble."""
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats(key).print_stats(top)
+    text = out.getvalue()
+    print(f"---- {title}")
+    print(text[text.index("   ncalls"):] if "   ncalls" in text else text)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pushes", type=int, default=200)
@@ -96,11 +105,7 @@ def main():
           f"{wall / args.pushes * 1000:.2f} ms per push under the profiler (test client, no HTTP)")
     for name, p in (("request thread", prof),) + ((("writer thread", writer_prof),) if args.writer_thread else ()):
         for key in ("tottime", "cumulative"):
-            out = io.StringIO()
-            pstats.Stats(p, stream=out).sort_stats(key).print_stats(args.top)
-            text = out.getvalue()
-            print(f"---- {name}, by {key}")
-            print(text[text.index("   ncalls"):] if "   ncalls" in text else text)
+            print_profile(p, key, args.top, f"{name}, by {key}")
 
 
 def single(args):
@@ -190,11 +195,7 @@ def single(args):
         close_app_store(app)
     for name, prof in profiles.items():
         for key in ("cumulative", "tottime"):
-            out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats(key).print_stats(args.top)
-            text = out.getvalue()
-            print(f"---- {name}: {args.pushes} requests, by {key} (process CPU seconds)")
-            print(text[text.index("   ncalls"):] if "   ncalls" in text else text)
+            print_profile(prof, key, args.top, f"{name}: {args.pushes} requests, by {key} (process CPU seconds)")
 
 
 def split(args):
