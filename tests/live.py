@@ -1,12 +1,15 @@
 """A real server in a subprocess over a real data folder, and a small cookie-keeping HTTP client."""
 
+import atexit
 import http.client
 import http.cookiejar
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,18 +25,34 @@ def free_port():
         return s.getsockname()[1]
 
 
+_seeded = {}  # the local day -> a folder of seed_world built in this process
+
+
 def seed(data_dir, demo=False):
-    """Fill a data folder the way the project does: the tests' small world, or the demo."""
-    env = dict(os.environ, JIEDUI_DATA_DIR=str(data_dir))
+    """Fill a data folder the way the project does: the tests' small world, or the demo (the real
+    command, in a subprocess). The small world is built once per test process (and again should
+    the local day turn, as seeding stamps today) and copied: seeding hashes four passwords at full
+    strength, as a server would, and that was most of a live test's set-up."""
     if demo:
+        env = dict(os.environ, JIEDUI_DATA_DIR=str(data_dir))
         subprocess.run([PYTHON, "-m", "flask", "--app", "server", "init", "--demo"], cwd=ROOT, env=env,
                        check=True, capture_output=True)
         return
-    code = ("import sys; sys.path.insert(0, '.');"
-            "from server.store import Store; from server.records.layout import LAYOUT;"
-            "from tests.conftest import seed_world;"
-            f"s = Store({str(data_dir)!r}, layout=LAYOUT, snapshot_every=0).open(); seed_world(s); s.close()")
-    subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True)
+    from server.core import clock
+    day = clock.today_iso()
+    if day not in _seeded:
+        from server.records.layout import LAYOUT
+        from server.store import Store
+        from tests.conftest import seed_world
+        folder = tempfile.mkdtemp(prefix="jiedui-seeded-")
+        atexit.register(shutil.rmtree, folder, True)
+        store = Store(folder, layout=LAYOUT, snapshot_every=0).open()
+        try:
+            seed_world(store)
+        finally:
+            store.close()
+        _seeded[day] = folder
+    shutil.copytree(_seeded[day], str(data_dir), dirs_exist_ok=True)
 
 
 class LiveServer:
