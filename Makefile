@@ -51,9 +51,14 @@ TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 # (PYTHONDONTWRITEBYTECODE): the suite starts many Python processes (live servers, CLI commands)
 # and each compiled server/ afresh; on the live-server tests that was 15% of their CPU.
 
+# The phone's own tests (node --test tests/js/: 6 s, half of it db.js's real retry schedule) run
+# beside pytest; their report follows pytest's, and either failing fails the target.
 test: $(VENV)/.installed test-system-deps $(PRINT_FONT) $(ODK_ENGINE)
-	node --test --test-reporter=dot tests/js/
-	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal tests
+	js_log=$$(mktemp); node --test --test-reporter=dot tests/js/ >$$js_log 2>&1 & js=$$!; \
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal tests; \
+	py_status=$$?; wait $$js; js_status=$$?; \
+	echo "node --test tests/js/ (exit $$js_status):"; cat $$js_log; rm -f $$js_log; \
+	[ $$py_status -eq 0 ] && [ $$js_status -eq 0 ]
 
 bench: $(VENV)/.installed system-deps $(PRINT_FONT)
 	$(PY) bench/store_bench.py
