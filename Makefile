@@ -47,12 +47,12 @@ $(ODK_ENGINE): tests/js/odk/package.json tests/js/odk/package-lock.json
 # --dist worksteal: a worker that runs out takes half of another's queue (the default, load, hands
 # out a quarter of the suite up front, and one worker sat idle for the last minute).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
-# Bytecode caches (__pycache__, ignored by git) are written even where the environment asks not to
-# (PYTHONDONTWRITEBYTECODE): the suite starts many Python processes (live servers, CLI commands)
-# and each compiled server/ afresh; on the live-server tests that was 15% of their CPU.
 
 # The phone's own tests (node --test tests/js/: 6 s, half of it db.js's real retry schedule) run
 # beside pytest; their report follows pytest's, and either failing fails the target.
+# Bytecode caches (__pycache__, ignored by git) are written even where the environment asks not to
+# (PYTHONDONTWRITEBYTECODE): the suite starts many Python processes (live servers, CLI commands)
+# and each compiled server/ afresh; on the live-server tests that was 15% of their CPU.
 test: $(VENV)/.installed test-system-deps $(PRINT_FONT) $(ODK_ENGINE)
 	js_log=$$(mktemp); node --test --test-reporter=dot tests/js/ >$$js_log 2>&1 & js=$$!; \
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal tests; \
