@@ -94,3 +94,18 @@ def test_every_error_in_the_catalogue_is_one_the_server_can_answer():
     text = "\n".join(sources)
     unused = [code for code in CATALOGUE if not re.search(rf"[\"']{code}[\"']", text)]
     assert unused == []
+
+
+def test_the_buyer_channel_question_is_found_by_one_rule_for_figures_and_prints():
+    """A help repeat asking both `buyer_channel` and `channel` is read by `channel` (HELP_CHANNELS'
+    order, not the form's): effects.help_channel_child, which the figures (checked here) and the
+    printed profile both call."""
+    from server.forms import effects
+    from server.services import figures
+    children = [{"name": "product", "type": "text"}, {"name": "buyer_channel", "type": "text"},
+                {"name": "channel", "type": "select_one", "choices": []}]
+    assert effects.help_channel_child(children)["name"] == "channel"
+    assert effects.help_channel_child(children[:2])["name"] == "buyer_channel"
+    assert effects.help_channel_child(children[:1]) is None
+    definition = {"fields": [{"name": "help_given", "type": "repeat", "fields": children}]}
+    assert figures.channel_field(definition, {"repeat": "help_given"})["name"] == "channel"

@@ -34,6 +34,13 @@ EFFECT_KEYS = ("visit_date", "members", "followups", "followup_answers", "help_v
 HELP_CHANNELS = ("channel", "buyer_channel")
 
 
+def help_channel_child(children):
+    """The buyer-channel question among a help repeat's `children` (HELP_CHANNELS, in that order
+    of preference), or None: the one rule the figures and the profile read the channel by."""
+    by_name = {c.get("name"): c for c in children or [] if isinstance(c, dict)}
+    return next((by_name[n] for n in HELP_CHANNELS if n in by_name), None)
+
+
 def _field(top, name, types, where, problems):
     field = top.get(name) if isinstance(name, str) else None
     if field is None:

@@ -715,8 +715,7 @@ def _help_context(visit_subs, t):
         others = [c["name"] for c in s.form.children(name)
                   if c.get("name") not in (qty, price) + effects.HELP_CHANNELS
                   and c.get("type") not in NOT_PRINTED_TYPES]
-        channel = next((c["name"] for c in s.form.children(name)
-                        if c.get("name") in effects.HELP_CHANNELS), None)
+        channel = (effects.help_channel_child(s.form.children(name)) or {}).get("name")
         for e in _list(s.answers.get(name)):
             if not isinstance(e, dict):
                 continue

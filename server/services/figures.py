@@ -81,8 +81,7 @@ def channel_field(definition, spec):
     """The buyer-channel child (CHANNEL_FIELDS) of a form version's help repeat, or None."""
     for f in formdefs.answer_fields(definition or {}):
         if f.get("name") == spec.get("repeat") and f.get("type") == "repeat":
-            children = {c.get("name"): c for c in f.get("fields") or []}
-            return next((children[c] for c in CHANNEL_FIELDS if c in children), None)
+            return effects.help_channel_child(f.get("fields"))
     return None
 
 
