@@ -367,8 +367,7 @@ def _plan(fields, own, as_text=False, *, rows=False, amount=None):
         lines += [pad + step.format(f=f"f{i}", m=f"m{i}") for step in steps[_code(f["type"])]]
     if rows:
         if amount is not None:
-            lines += [pad + line for line in _AMOUNT_TEXT_STEPS if as_text] + \
-                [pad + line for line in _AMOUNT_STEPS if not as_text]
+            lines += [pad + line for line in (_AMOUNT_TEXT_STEPS if as_text else _AMOUNT_STEPS)]
         lines.append(pad + "append(out)")
     else:
         lines.append("    return out")
